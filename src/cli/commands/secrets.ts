@@ -1,0 +1,174 @@
+// `aivault secrets …`: write-only secret management. No subcommand prints a value.
+
+import type { Command } from 'commander';
+import { AivaultError } from '../../errors.ts';
+import { SCOPE_RULE, SECRET_NAME_RULE, assertSecretName } from '../../vault/names.ts';
+import type { SecretInfo } from '../../vault/vault.ts';
+import { withVault, type GlobalOptions } from '../context.ts';
+import { readSecretValue, type ValueOptions } from '../input.ts';
+import { isInteractive, readLine } from '../prompt.ts';
+import { note, printFields, printJson, printLine, printTable } from '../output.ts';
+
+interface ScopeOptions extends GlobalOptions {
+  scope?: string;
+}
+
+function addValueOptions(cmd: Command): Command {
+  return cmd
+    .option('--value <value>', 'the value (visible in the process list and shell history; prefer --value-stdin)')
+    .option('--value-stdin', 'read the value from stdin (one trailing newline dropped)')
+    .option('--value-file <path>', 'read the value from a file (one trailing newline dropped)');
+}
+
+function versionSummary(info: SecretInfo): string {
+  return info.versions.map((v) => `v${v.version}${v.current ? ' (current)' : ''} ${v.fingerprint} ${v.createdAt}`).join('; ');
+}
+
+function printInfo(info: SecretInfo): void {
+  printFields([
+    ['id', info.id],
+    ['ref', info.ref],
+    ['name', info.name],
+    ['scope', info.scope],
+    ['provider', info.pinnedProvider ?? '(custom, not pinned)'],
+    ['description', info.description ?? ''],
+    ['version', String(info.currentVersion)],
+    ['fingerprint', info.fingerprint],
+    ['versions', versionSummary(info)],
+    ['created', info.createdAt],
+    ['updated', info.updatedAt],
+  ]);
+}
+
+async function confirmDelete(info: SecretInfo, yes: boolean | undefined): Promise<void> {
+  if (yes) return;
+  if (!isInteractive()) throw new AivaultError('CONFIRMATION_REQUIRED', 'deleting a secret needs --yes when not run from a terminal');
+  const answer = await readLine(`Delete ${info.name} (${info.scope}, ${info.ref})? Type the name to confirm: `);
+  if (answer.trim() !== info.name) throw new AivaultError('CONFIRMATION_REQUIRED', 'not confirmed; nothing deleted');
+}
+
+export function registerSecrets(program: Command): void {
+  const secrets = program.command('secrets').description('store, rotate and delete secrets (values are write-only)');
+
+  addValueOptions(
+    secrets
+      .command('create')
+      .description(`store a new secret; prints its reference vault:secret:<id>. Names: ${SECRET_NAME_RULE}`)
+      .requiredOption('--name <NAME>', 'canonical name, e.g. OPENAI_API_KEY'),
+  )
+    .option('--scope <scope>', `where the secret applies: ${SCOPE_RULE}`, 'global')
+    .option('--description <text>', 'a note for people (never the value)')
+    .option('--json', 'print the new secret as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions & { name: string; description?: string }>();
+      assertSecretName(opts.name); // before asking for a value that would then be refused
+      const value = await readSecretValue(opts);
+      try {
+        const info = await withVault(opts, (vault) =>
+          vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null }),
+        );
+        if (opts.json) printJson(info);
+        else printLine(info.ref);
+      } finally {
+        value.fill(0);
+      }
+    });
+
+  secrets
+    .command('list')
+    .description('list secrets (metadata only)')
+    .option('--scope <scope>', 'only this scope')
+    .option('--json', 'print as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions>();
+      const list = await withVault(opts, (vault) => vault.listSecrets(opts.scope));
+      if (opts.json) return printJson(list);
+      if (list.length === 0) return note('no secrets yet: aivault secrets create --name NAME --value-stdin');
+      printTable(
+        ['NAME', 'SCOPE', 'VERSION', 'FINGERPRINT', 'PROVIDER', 'UPDATED', 'REF'],
+        list.map((s) => [s.name, s.scope, String(s.currentVersion), s.fingerprint, s.pinnedProvider ?? '-', s.updatedAt, s.ref]),
+      );
+    });
+
+  secrets
+    .command('describe')
+    .description('show one secret\'s metadata: id, scope, pin, versions, a keyed fingerprint; never the value')
+    .argument('<secret>', 'NAME, id or vault:secret:<id>')
+    .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--json', 'print as JSON')
+    .action(async (reference: string, _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions>();
+      const info = await withVault(opts, (vault) => vault.describeSecret(reference, opts.scope));
+      if (opts.json) printJson(info);
+      else printInfo(info);
+    });
+
+  addValueOptions(
+    secrets
+      .command('rotate')
+      .description('store a new value as the current version; the previous one is kept for rollback')
+      .argument('<secret>', 'NAME, id or vault:secret:<id>'),
+  )
+    .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--json', 'print the secret as JSON')
+    .action(async (reference: string, _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions>();
+      const value = await readSecretValue(opts);
+      try {
+        const info = await withVault(opts, (vault) => vault.rotateSecret(reference, value, opts.scope));
+        if (opts.json) printJson(info);
+        else printLine(`rotated ${info.name} to version ${info.currentVersion} (${info.fingerprint})`);
+      } finally {
+        value.fill(0);
+      }
+    });
+
+  secrets
+    .command('rollback')
+    .description('make the previous kept version current again (run twice to undo)')
+    .argument('<secret>', 'NAME, id or vault:secret:<id>')
+    .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--json', 'print the secret as JSON')
+    .action(async (reference: string, _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions>();
+      const info = await withVault(opts, (vault) => vault.rollbackSecret(reference, opts.scope));
+      if (opts.json) printJson(info);
+      else printLine(`rolled ${info.name} back to version ${info.currentVersion} (${info.fingerprint})`);
+    });
+
+  secrets
+    .command('delete')
+    .description('delete a secret and all its versions')
+    .argument('<secret>', 'NAME, id or vault:secret:<id>')
+    .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--json', 'print the deleted secret as JSON')
+    .action(async (reference: string, _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions & { yes?: boolean }>();
+      const info = await withVault(opts, async (vault) => {
+        await confirmDelete(await vault.describeSecret(reference, opts.scope), opts.yes);
+        return vault.deleteSecret(reference, opts.scope);
+      });
+      if (opts.json) printJson(info);
+      else printLine(`deleted ${info.name} (${info.ref})`);
+    });
+
+  secrets
+    .command('verify')
+    .description('decrypt every kept version (of the named secrets, or all) and report any that fail; prints no value')
+    .argument('[secrets...]', 'NAME, id or vault:secret:<id>')
+    .option('--scope <scope>', 'scope, when a name exists in several')
+    .option('--json', 'print as JSON')
+    .action(async (references: string[], _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions>();
+      const checks = await withVault(opts, (vault) => vault.verifySecrets(references, opts.scope));
+      const failed = checks.filter((c) => !c.ok);
+      if (opts.json) printJson({ ok: failed.length === 0, checks });
+      else for (const c of checks) printLine(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name} ${c.scope}${c.code ? ` ${c.code}` : ''}`);
+      if (failed.length > 0) {
+        const first = failed[0]!;
+        throw new AivaultError(first.code === 'VAULT_CORRUPTED' ? 'VAULT_CORRUPTED' : 'VAULT_DECRYPT_FAILED', `${failed.length} secret(s) failed to open`);
+      }
+    });
+
+}

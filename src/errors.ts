@@ -1,0 +1,67 @@
+// Every failure aivault reports carries a stable code. Messages are for people and
+// must never contain a secret value: callers build them from names and ids only.
+
+export const EXIT = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  CONFLICT: 4,
+  LOCKED: 5,
+  INTEGRITY: 6,
+  DENIED: 7,
+  UPSTREAM: 8,
+  UNAVAILABLE: 9,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** Stable error codes and the process exit code each maps to. */
+export const ERROR_CODES = {
+  INTERNAL_ERROR: EXIT.INTERNAL,
+  INVALID_ARGUMENT: EXIT.USAGE,
+  INVALID_NAME: EXIT.USAGE,
+  INVALID_SCOPE: EXIT.USAGE,
+  SECRET_TOO_LARGE: EXIT.USAGE,
+  SECRET_EMPTY: EXIT.USAGE,
+  CONFIRMATION_REQUIRED: EXIT.USAGE,
+  SECRET_NOT_FOUND: EXIT.NOT_FOUND,
+  SECRET_AMBIGUOUS: EXIT.USAGE,
+  NO_PREVIOUS_VERSION: EXIT.CONFLICT,
+  SECRET_ALREADY_EXISTS: EXIT.CONFLICT,
+  SECRET_PINNED: EXIT.CONFLICT,
+  CONCURRENT_MODIFICATION: EXIT.CONFLICT,
+  VAULT_NOT_INITIALIZED: EXIT.NOT_FOUND,
+  VAULT_ALREADY_INITIALIZED: EXIT.CONFLICT,
+  VAULT_LOCKED: EXIT.LOCKED,
+  VAULT_KEY_MISMATCH: EXIT.LOCKED,
+  KEYFILE_INSECURE: EXIT.LOCKED,
+  VAULT_DECRYPT_FAILED: EXIT.INTEGRITY,
+  VAULT_CORRUPTED: EXIT.INTEGRITY,
+  VAULT_VERSION_UNSUPPORTED: EXIT.INTEGRITY,
+  STORAGE_UNAVAILABLE: EXIT.UNAVAILABLE,
+} as const satisfies Record<string, ExitCode>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AivaultError extends Error {
+  readonly code: ErrorCode;
+  override readonly name = 'AivaultError';
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  get exitCode(): ExitCode {
+    return ERROR_CODES[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isAivaultError(err: unknown, code?: ErrorCode): err is AivaultError {
+  return err instanceof AivaultError && (code === undefined || err.code === code);
+}

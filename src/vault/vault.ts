@@ -1,0 +1,342 @@
+// The vault: secrets are written, rotated and deleted here, and read back in plaintext
+// only by the broker (revealSecret), never by a command that prints.
+
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AivaultError } from '../errors.ts';
+import { SqliteStorage } from '../storage/sqlite.ts';
+import type { SecretRecord, Storage } from '../storage/types.ts';
+import { openSecret, sealSecret } from './envelope.ts';
+import {
+  createMasterKey,
+  parseKeyProviderConfig,
+  unlockMasterKey,
+  type KeyProviderConfig,
+  type KeyProviderContext,
+  type KeyProviderKind,
+} from './key-providers/index.ts';
+import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, wipe, type VaultKeys } from './keys.ts';
+import { GLOBAL_SCOPE, assertScope, assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
+
+export const VAULT_FORMAT_VERSION = 1;
+export const DATABASE_FILE = 'vault.db';
+/** Largest secret value accepted: room for a PEM certificate chain, not for a file store. */
+export const MAX_SECRET_BYTES = 64 * 1024;
+
+export interface VaultLocation {
+  dir: string;
+  env?: NodeJS.ProcessEnv;
+  readPassphrase?: KeyProviderContext['readPassphrase'];
+}
+
+export interface InitOptions extends VaultLocation {
+  keyProvider: KeyProviderKind;
+  keyFile?: string;
+}
+
+export interface SecretVersionInfo {
+  version: number;
+  fingerprint: string;
+  createdAt: string;
+  current: boolean;
+}
+
+/** Everything about a secret that may be shown: metadata, never the value. */
+export interface SecretInfo {
+  id: string;
+  ref: string;
+  name: string;
+  scope: string;
+  description: string | null;
+  pinnedProvider: string | null;
+  currentVersion: number;
+  fingerprint: string;
+  versions: SecretVersionInfo[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CreateSecretInput {
+  name: string;
+  value: Uint8Array;
+  scope?: string;
+  description?: string | null;
+  pinnedProvider?: string | null;
+}
+
+export interface SecretCheck {
+  id: string;
+  name: string;
+  scope: string;
+  ok: boolean;
+  code?: string;
+}
+
+function defaultPassphraseReader(env: NodeJS.ProcessEnv): KeyProviderContext['readPassphrase'] {
+  return async () => {
+    const value = env.AIVAULT_PASSPHRASE;
+    if (value === undefined) throw new AivaultError('VAULT_LOCKED', 'the vault is locked: set AIVAULT_PASSPHRASE or run from a terminal');
+    return value;
+  };
+}
+
+function context(location: VaultLocation): KeyProviderContext {
+  const env = location.env ?? process.env;
+  return { dir: location.dir, env, readPassphrase: location.readPassphrase ?? defaultPassphraseReader(env) };
+}
+
+function assertValue(value: Uint8Array): void {
+  if (value.byteLength === 0) throw new AivaultError('SECRET_EMPTY', 'a secret value cannot be empty');
+  if (value.byteLength > MAX_SECRET_BYTES) {
+    throw new AivaultError('SECRET_TOO_LARGE', `a secret value may hold at most ${MAX_SECRET_BYTES} bytes`);
+  }
+}
+
+function assertDescription(description: string | null | undefined): void {
+  if (description != null && (description.length > 1024 || /[\u0000-\u001f\u007f]/.test(description))) {
+    throw new AivaultError('INVALID_ARGUMENT', 'a description is at most 1024 characters with no control characters');
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+export class Vault {
+  readonly dir: string;
+  readonly storage: Storage;
+  readonly vaultId: string;
+  readonly keyProvider: KeyProviderConfig;
+  readonly #keys: VaultKeys;
+
+  private constructor(dir: string, storage: Storage, vaultId: string, keyProvider: KeyProviderConfig, keys: VaultKeys) {
+    this.dir = dir;
+    this.storage = storage;
+    this.vaultId = vaultId;
+    this.keyProvider = keyProvider;
+    this.#keys = keys;
+  }
+
+  static databasePath(dir: string): string {
+    return join(resolve(dir), DATABASE_FILE);
+  }
+
+  /** Creates a new vault directory (mode 0700), its key and its database. */
+  static async init(options: InitOptions): Promise<Vault> {
+    const dir = resolve(options.dir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const mode = statSync(dir).mode;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      throw new AivaultError('INVALID_ARGUMENT', `the vault directory ${dir} is open to other users (mode ${(mode & 0o777).toString(8)}); use a private directory (chmod 700)`);
+    }
+    const dbPath = Vault.databasePath(dir);
+    if (existsSync(dbPath)) throw new AivaultError('VAULT_ALREADY_INITIALIZED', `a vault already exists in ${dir}`);
+    const ctx = context({ ...options, dir });
+    const created = await createMasterKey(ctx, { kind: options.keyProvider, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
+    const vaultId = randomUUID();
+    // Create the file 0600 ourselves: SQLite then gives its WAL and shared-memory files the same mode.
+    closeSync(openSync(dbPath, 'wx', 0o600));
+    const storage = SqliteStorage.open(dbPath, { create: true });
+    try {
+      await storage.initialize({
+        vaultId,
+        formatVersion: VAULT_FORMAT_VERSION,
+        keyProvider: JSON.stringify(created.config),
+        keyCheck: computeKeyCheck(created.masterKey, vaultId),
+        createdAt: now(),
+      });
+      const keys = deriveVaultKeys(created.masterKey, vaultId);
+      return new Vault(dir, storage, vaultId, created.config, keys);
+    } catch (err) {
+      await storage.close();
+      throw err;
+    } finally {
+      created.masterKey.fill(0);
+    }
+  }
+
+  /** Opens and unlocks an existing vault. A wrong key is refused before anything is written. */
+  static async open(location: VaultLocation): Promise<Vault> {
+    const dir = resolve(location.dir);
+    const storage = SqliteStorage.open(Vault.databasePath(dir));
+    try {
+      const meta = await storage.readMeta();
+      if (!meta) throw new AivaultError('VAULT_CORRUPTED', 'the vault database holds no vault metadata');
+      if (meta.formatVersion !== VAULT_FORMAT_VERSION) {
+        throw new AivaultError('VAULT_VERSION_UNSUPPORTED', `this vault has format ${meta.formatVersion}; this aivault reads format ${VAULT_FORMAT_VERSION}`);
+      }
+      const keyProvider = parseKeyProviderConfig(meta.keyProvider);
+      const master = await unlockMasterKey(keyProvider, context({ ...location, dir }));
+      try {
+        if (!keyCheckMatches(master, meta.vaultId, meta.keyCheck)) {
+          throw new AivaultError('VAULT_KEY_MISMATCH', 'the key does not open this vault (wrong passphrase, key file or AIVAULT_MASTER_KEY)');
+        }
+        return new Vault(dir, storage, meta.vaultId, keyProvider, deriveVaultKeys(master, meta.vaultId));
+      } finally {
+        master.fill(0);
+      }
+    } catch (err) {
+      await storage.close();
+      throw err;
+    }
+  }
+
+  /** The audit chain key; only code holding the unlocked vault can extend the chain. */
+  get auditKey(): Buffer {
+    return this.#keys.audit;
+  }
+
+  /** The key for sealing caches at rest (e.g. OAuth access tokens). */
+  get cacheKey(): Buffer {
+    return this.#keys.cache;
+  }
+
+  async close(): Promise<void> {
+    wipe(this.#keys);
+    await this.storage.close();
+  }
+
+  /** Finds one secret by `vault:secret:<id>`, bare id, or name (with scope when the name exists in several). */
+  async resolveSecret(reference: string, scope?: string): Promise<SecretRecord> {
+    const id = parseSecretRef(reference) ?? (isSecretId(reference) ? reference : undefined);
+    if (id !== undefined) {
+      const record = await this.storage.getSecret(id);
+      if (!record) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${id}`);
+      return record;
+    }
+    assertSecretName(reference);
+    if (scope !== undefined) assertScope(scope);
+    const matches = await this.storage.listSecrets({ name: reference, ...(scope !== undefined ? { scope } : {}) });
+    if (matches.length === 0) throw new AivaultError('SECRET_NOT_FOUND', `no secret named ${reference}${scope ? ` in scope ${scope}` : ''}`);
+    if (matches.length > 1) {
+      throw new AivaultError('SECRET_AMBIGUOUS', `${reference} exists in several scopes (${matches.map((m) => m.scope).join(', ')}); pass --scope or the secret id`);
+    }
+    return matches[0]!;
+  }
+
+  async createSecret(input: CreateSecretInput): Promise<SecretInfo> {
+    assertSecretName(input.name);
+    const scope = input.scope ?? GLOBAL_SCOPE;
+    assertScope(scope);
+    assertValue(input.value);
+    assertDescription(input.description);
+    const id = randomUUID();
+    const at = now();
+    const sealed = sealSecret(this.#keys.kek, id, 1, input.value);
+    await this.storage.createSecret(
+      {
+        id,
+        name: input.name,
+        scope,
+        description: input.description ?? null,
+        pinnedProvider: input.pinnedProvider ?? null,
+        currentVersion: 1,
+        createdAt: at,
+        updatedAt: at,
+      },
+      { secretId: id, version: 1, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, input.value), createdAt: at },
+    );
+    return this.describeSecret(id);
+  }
+
+  /** Stores a new current version; the version it replaces is kept for rollback. */
+  async rotateSecret(reference: string, value: Uint8Array, scope?: string): Promise<SecretInfo> {
+    assertValue(value);
+    const record = await this.resolveSecret(reference, scope);
+    const versions = await this.storage.listSecretVersions(record.id);
+    const next = Math.max(record.currentVersion, ...versions.map((v) => v.version)) + 1;
+    const at = now();
+    const sealed = sealSecret(this.#keys.kek, record.id, next, value);
+    await this.storage.rotateSecret(
+      record.id,
+      record.currentVersion,
+      { secretId: record.id, version: next, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, value), createdAt: at },
+      at,
+    );
+    return this.describeSecret(record.id);
+  }
+
+  /** Makes the other kept version current again (rolling back twice undoes the rollback). */
+  async rollbackSecret(reference: string, scope?: string): Promise<SecretInfo> {
+    const record = await this.resolveSecret(reference, scope);
+    const versions = await this.storage.listSecretVersions(record.id);
+    const other = versions.filter((v) => v.version !== record.currentVersion).at(-1);
+    if (!other) throw new AivaultError('NO_PREVIOUS_VERSION', `${record.name} has no previous version to roll back to`);
+    // Refuse to make current a version that would not open.
+    openSecret(this.#keys.kek, record.id, other.version, other).fill(0);
+    await this.storage.setCurrentVersion(record.id, record.currentVersion, other.version, now());
+    return this.describeSecret(record.id);
+  }
+
+  async deleteSecret(reference: string, scope?: string): Promise<SecretInfo> {
+    const info = await this.describeSecret(reference, scope);
+    if (!(await this.storage.deleteSecret(info.id))) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${info.id}`);
+    return info;
+  }
+
+  async listSecrets(scope?: string): Promise<SecretInfo[]> {
+    if (scope !== undefined) assertScope(scope);
+    const records = await this.storage.listSecrets(scope !== undefined ? { scope } : {});
+    return Promise.all(records.map((r) => this.#info(r)));
+  }
+
+  async describeSecret(reference: string, scope?: string): Promise<SecretInfo> {
+    return this.#info(await this.resolveSecret(reference, scope));
+  }
+
+  async #info(record: SecretRecord): Promise<SecretInfo> {
+    const versions = await this.storage.listSecretVersions(record.id);
+    const current = versions.find((v) => v.version === record.currentVersion);
+    if (!current) throw new AivaultError('VAULT_CORRUPTED', `the current version of ${record.name} is missing`);
+    return {
+      id: record.id,
+      ref: secretRef(record.id),
+      name: record.name,
+      scope: record.scope,
+      description: record.description,
+      pinnedProvider: record.pinnedProvider,
+      currentVersion: record.currentVersion,
+      fingerprint: current.fingerprint,
+      versions: versions.map((v) => ({ version: v.version, fingerprint: v.fingerprint, createdAt: v.createdAt, current: v.version === record.currentVersion })),
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+    };
+  }
+
+  /**
+   * The plaintext of a secret's current version. Only the broker calls this, to inject a
+   * credential; the caller owns the buffer and should wipe it when done.
+   */
+  async revealSecret(id: string): Promise<Buffer> {
+    const record = await this.storage.getSecret(id);
+    if (!record) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${id}`);
+    const version = await this.storage.getSecretVersion(id, record.currentVersion);
+    if (!version) throw new AivaultError('VAULT_CORRUPTED', `the current version of ${record.name} is missing`);
+    return openSecret(this.#keys.kek, id, version.version, version);
+  }
+
+  /** Opens every kept version of the given secrets (all when none given) and reports which fail. */
+  async verifySecrets(references: readonly string[] = [], scope?: string): Promise<SecretCheck[]> {
+    const records = references.length > 0
+      ? await Promise.all(references.map((r) => this.resolveSecret(r, scope)))
+      : await this.storage.listSecrets();
+    const checks: SecretCheck[] = [];
+    for (const record of records) {
+      const check: SecretCheck = { id: record.id, name: record.name, scope: record.scope, ok: true };
+      try {
+        const versions = await this.storage.listSecretVersions(record.id);
+        if (!versions.some((v) => v.version === record.currentVersion)) {
+          throw new AivaultError('VAULT_CORRUPTED', 'current version missing');
+        }
+        for (const v of versions) openSecret(this.#keys.kek, record.id, v.version, v).fill(0);
+      } catch (err) {
+        if (!(err instanceof AivaultError)) throw err;
+        check.ok = false;
+        check.code = err.code;
+      }
+      checks.push(check);
+    }
+    return checks;
+  }
+}

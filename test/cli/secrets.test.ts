@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmodSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertNoLeak, canary, readAllFiles, runCli, tempVault, type CliResult, type TempVault } from '../helpers/cli.ts';
+
+function json<T>(r: CliResult): T {
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as T;
+}
+
+function errorOf(r: CliResult): { code: string; message: string } {
+  return (JSON.parse(r.stderr) as { error: { code: string; message: string } }).error;
+}
+
+describe('aivault secrets (CLI)', () => {
+  let v: TempVault;
+  const secretValue = canary();
+  const rotatedValue = canary('ROTATED');
+  const outputs: string[] = [];
+  const run = async (args: string[], input?: string) => {
+    const r = await v.cli(args, input !== undefined ? { input } : {});
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
+
+  before(async () => {
+    v = await tempVault();
+  });
+  after(() => v.cleanup());
+
+  it('creates a secret and prints its vault:secret reference', async () => {
+    const r = await run(['secrets', 'create', '--name', 'CANARY_KEY', '--value', secretValue, '--description', 'test key']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.trim(), /^vault:secret:[0-9a-f-]{36}$/);
+  });
+
+  it('reads values from stdin and from a file', async () => {
+    const fromStdin = await run(['secrets', 'create', '--name', 'STDIN_KEY', '--value-stdin'], `${canary()}\n`);
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    const file = join(v.dir, '..', 'value.txt');
+    writeFileSync(file, canary());
+    const fromFile = await run(['secrets', 'create', '--name', 'FILE_KEY', '--value-file', file, '--json']);
+    assert.equal(json<{ name: string }>(fromFile).name, 'FILE_KEY');
+    const both = await run(['secrets', 'create', '--name', 'TWO_WAYS', '--value', 'x', '--value-stdin', '--json'], 'y');
+    assert.equal(both.code, 2);
+    assert.equal(errorOf(both).code, 'INVALID_ARGUMENT');
+  });
+
+  it('lists and describes metadata only', async () => {
+    const list = json<Array<{ name: string; fingerprint: string; currentVersion: number }>>(await run(['secrets', 'list', '--json']));
+    assert.deepEqual(list.map((s) => s.name), ['CANARY_KEY', 'FILE_KEY', 'STDIN_KEY']);
+    const described = json<Record<string, unknown>>(await run(['secrets', 'describe', 'CANARY_KEY', '--json']));
+    assert.deepEqual(Object.keys(described).sort(), ['createdAt', 'currentVersion', 'description', 'fingerprint', 'id', 'name', 'pinnedProvider', 'ref', 'scope', 'updatedAt', 'versions']);
+    const plain = await run(['secrets', 'describe', 'CANARY_KEY']);
+    assert.match(plain.stdout, /fingerprint: [0-9a-f]{16}/);
+  });
+
+  it('rotates, keeps the previous version, and rolls back', async () => {
+    const rotated = json<{ currentVersion: number; versions: unknown[] }>(await run(['secrets', 'rotate', 'CANARY_KEY', '--value-stdin', '--json'], rotatedValue));
+    assert.equal(rotated.currentVersion, 2);
+    assert.equal(rotated.versions.length, 2);
+    const back = json<{ currentVersion: number }>(await run(['secrets', 'rollback', 'CANARY_KEY', '--json']));
+    assert.equal(back.currentVersion, 1);
+    const verify = await run(['secrets', 'verify']);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.match(verify.stdout, /ok +CANARY_KEY/);
+  });
+
+  it('gives stable codes and exit codes for bad input', async () => {
+    const cases: Array<[string[], string, number]> = [
+      [['secrets', 'create', '--name', 'lower-case', '--value', 'x', '--json'], 'INVALID_NAME', 2],
+      [['secrets', 'create', '--name', 'CANARY_KEY', '--value', 'x', '--json'], 'SECRET_ALREADY_EXISTS', 4],
+      [['secrets', 'describe', 'MISSING_KEY', '--json'], 'SECRET_NOT_FOUND', 3],
+      [['secrets', 'create', '--name', 'SCOPED', '--value', 'x', '--scope', 'planet:x', '--json'], 'INVALID_SCOPE', 2],
+      [['secrets', 'delete', 'CANARY_KEY', '--json'], 'CONFIRMATION_REQUIRED', 2],
+      [['secrets', 'frobnicate', '--json'], 'INVALID_ARGUMENT', 2],
+      [['init', '--key-provider', 'keyfile', '--json'], 'VAULT_ALREADY_INITIALIZED', 4],
+    ];
+    for (const [args, code, exit] of cases) {
+      const r = await run(args);
+      assert.equal(r.code, exit, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(errorOf(r).code, code, args.join(' '));
+      assert.equal(r.stdout, '');
+    }
+    const plain = await run(['secrets', 'describe', 'MISSING_KEY']);
+    assert.match(plain.stderr, /^error SECRET_NOT_FOUND: /);
+  });
+
+  it('does not echo a mistyped option that carries a value', async () => {
+    const leaked = canary('TYPO');
+    const r = await run(['secrets', 'create', '--name', 'TYPO_KEY', `--vaule=${leaked}`]);
+    assert.equal(r.code, 2);
+    assertNoLeak(r.stderr + r.stdout, leaked, 'usage error');
+  });
+
+  it('deletes with --yes', async () => {
+    const r = await run(['secrets', 'delete', 'STDIN_KEY', '--yes']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await run(['secrets', 'describe', 'STDIN_KEY'])).code, 3);
+  });
+
+  it('never shows a value in any output, and never stores one in the clear', () => {
+    for (const out of outputs) {
+      assertNoLeak(out, secretValue, 'CLI output');
+      assertNoLeak(out, rotatedValue, 'CLI output');
+    }
+    for (const [path, bytes] of readAllFiles(v.dir)) {
+      assertNoLeak(bytes, secretValue, path);
+      assertNoLeak(bytes, rotatedValue, path);
+    }
+  });
+});
+
+describe('a damaged or wrongly-keyed vault', () => {
+  function digest(path: string): string {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  }
+
+  it('refuses a wrong key file and writes nothing', async () => {
+    const v = await tempVault();
+    try {
+      await v.cli(['secrets', 'create', '--name', 'KEPT', '--value', canary()]);
+      const db = join(v.dir, 'vault.db');
+      const before = digest(db);
+      const wrongKey = join(v.dir, '..', 'wrong.key');
+      writeFileSync(wrongKey, Buffer.alloc(32, 7).toString('base64'), { mode: 0o600 });
+      const r = await v.cli(['secrets', 'create', '--name', 'NEW_ONE', '--value', 'x', '--json'], { env: { AIVAULT_KEY_FILE: wrongKey } });
+      assert.equal(r.code, 5);
+      assert.equal(errorOf(r).code, 'VAULT_KEY_MISMATCH');
+      assert.equal(digest(db), before);
+      const list = json<Array<{ name: string }>>(await v.cli(['secrets', 'list', '--json']));
+      assert.deepEqual(list.map((s) => s.name), ['KEPT']);
+    } finally {
+      v.cleanup();
+    }
+  });
+
+  it('refuses a key file others can read', async () => {
+    const v = await tempVault();
+    try {
+      chmodSync(join(v.dir, 'master.key'), 0o644);
+      const r = await v.cli(['secrets', 'list', '--json']);
+      assert.equal(errorOf(r).code, 'KEYFILE_INSECURE');
+      assert.equal(r.code, 5);
+    } finally {
+      v.cleanup();
+    }
+  });
+
+  it('refuses a wrong AIVAULT_MASTER_KEY and a wrong AIVAULT_PASSPHRASE', async () => {
+    const key = Buffer.alloc(32, 1).toString('base64');
+    const envVault = await tempVault(['--key-provider', 'env'], { AIVAULT_MASTER_KEY: key });
+    const passVault = await tempVault(['--key-provider', 'passphrase'], { AIVAULT_PASSPHRASE: 'a long enough passphrase' });
+    try {
+      const wrongEnv = await envVault.cli(['secrets', 'list', '--json'], { env: { AIVAULT_MASTER_KEY: Buffer.alloc(32, 2).toString('base64') } });
+      assert.equal(errorOf(wrongEnv).code, 'VAULT_KEY_MISMATCH');
+      const missingEnv = await envVault.cli(['secrets', 'list', '--json'], { env: { AIVAULT_MASTER_KEY: '' } });
+      assert.equal(errorOf(missingEnv).code, 'VAULT_LOCKED');
+      const wrongPass = await passVault.cli(['secrets', 'list', '--json'], { env: { AIVAULT_PASSPHRASE: 'not the passphrase at all' } });
+      assert.equal(errorOf(wrongPass).code, 'VAULT_KEY_MISMATCH');
+      const ok = await passVault.cli(['secrets', 'list', '--json']);
+      assert.equal(ok.code, 0, ok.stderr);
+    } finally {
+      envVault.cleanup();
+      passVault.cleanup();
+    }
+  });
+
+  it('reports a truncated database as VAULT_CORRUPTED and leaves the file as it was', async () => {
+    const v = await tempVault();
+    try {
+      for (let i = 0; i < 40; i++) {
+        const r = await v.cli(['secrets', 'create', '--name', `FILL_${i}`, '--value', 'x'.repeat(2000)]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      const db = join(v.dir, 'vault.db');
+      truncateSync(db, Math.floor(statSync(db).size / 2));
+      const before = digest(db);
+      const list = await v.cli(['secrets', 'list', '--json']);
+      assert.equal(list.code, 6, list.stderr);
+      assert.equal(errorOf(list).code, 'VAULT_CORRUPTED');
+      const create = await v.cli(['secrets', 'create', '--name', 'AFTER', '--value', 'x', '--json']);
+      assert.equal(errorOf(create).code, 'VAULT_CORRUPTED');
+      assert.equal(digest(db), before);
+    } finally {
+      v.cleanup();
+    }
+  });
+
+  it('reports garbage in place of the database as VAULT_CORRUPTED', async () => {
+    const v = await tempVault();
+    try {
+      const db = join(v.dir, 'vault.db');
+      writeFileSync(db, Buffer.alloc(8192, 0x41));
+      const r = await v.cli(['secrets', 'list', '--json']);
+      assert.equal(errorOf(r).code, 'VAULT_CORRUPTED');
+      assert.deepEqual(readFileSync(db), Buffer.alloc(8192, 0x41));
+    } finally {
+      v.cleanup();
+    }
+  });
+
+  it('says there is no vault before init', async () => {
+    const r = await runCli(['secrets', 'list', '--json'], { env: { AIVAULT_DIR: '/nonexistent/aivault-test' } });
+    assert.equal(r.code, 3);
+    assert.equal(errorOf(r).code, 'VAULT_NOT_INITIALIZED');
+  });
+});
