@@ -4,7 +4,9 @@
 
 import { Command, CommanderError } from 'commander';
 import { AivaultError, EXIT } from '../errors.ts';
+import { registerCapability } from './commands/capability.ts';
 import { registerInit } from './commands/init.ts';
+import { registerRegistry } from './commands/registry.ts';
 import { registerSecrets } from './commands/secrets.ts';
 import { printError } from './output.ts';
 
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: () => {} });
   registerInit(program);
   registerSecrets(program);
+  registerRegistry(program);
+  registerCapability(program);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ outputError: () => {} });
@@ -44,6 +48,11 @@ function toAivaultError(err: unknown): AivaultError {
 
 export async function main(argv: readonly string[]): Promise<number> {
   process.umask(0o077);
+  // `aivault … | head` closes stdout early; that is not an error worth a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.OK);
+    throw err;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv as string[]);

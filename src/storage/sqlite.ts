@@ -226,9 +226,9 @@ export class SqliteStorage implements Storage {
     return this.#run(() => {
       const rows = this.#stmt(
         `SELECT * FROM secrets
-         WHERE (?1 IS NULL OR scope = ?1) AND (?2 IS NULL OR name = ?2)
+         WHERE (?1 IS NULL OR scope = ?1) AND (?2 IS NULL OR name = ?2) AND (?3 IS NULL OR pinned_provider = ?3)
          ORDER BY name, scope`,
-      ).all(filter.scope ?? null, filter.name ?? null) as Row[];
+      ).all(filter.scope ?? null, filter.name ?? null, filter.pinnedProvider ?? null) as Row[];
       return rows.map(toSecret);
     });
   }

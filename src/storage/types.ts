@@ -38,6 +38,7 @@ export interface SecretVersionRecord {
 export interface SecretFilter {
   scope?: string;
   name?: string;
+  pinnedProvider?: string;
 }
 
 export interface Storage {

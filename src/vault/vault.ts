@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AivaultError } from '../errors.ts';
+import { builtinRegistry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
 import type { SecretRecord, Storage } from '../storage/types.ts';
 import { openSecret, sealSecret } from './envelope.ts';
@@ -217,6 +218,12 @@ export class Vault {
 
   async createSecret(input: CreateSecretInput): Promise<SecretInfo> {
     assertSecretName(input.name);
+    // A name claimed by a built-in provider is pinned to it, always: the pin is what lets
+    // the registry's credential use the secret, and nothing can move it elsewhere later.
+    const owner = (await builtinRegistry()).ownerOfSecret(input.name);
+    if (input.pinnedProvider != null && input.pinnedProvider !== owner?.provider) {
+      throw new AivaultError('SECRET_PINNED', `${input.name} cannot be pinned to ${input.pinnedProvider}`);
+    }
     const scope = input.scope ?? GLOBAL_SCOPE;
     assertScope(scope);
     assertValue(input.value);
@@ -230,7 +237,7 @@ export class Vault {
         name: input.name,
         scope,
         description: input.description ?? null,
-        pinnedProvider: input.pinnedProvider ?? null,
+        pinnedProvider: owner?.provider ?? null,
         currentVersion: 1,
         createdAt: at,
         updatedAt: at,

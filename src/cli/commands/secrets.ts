@@ -2,6 +2,8 @@
 
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
+import { builtinCredentialStatus } from '../../registry/provisioning.ts';
+import { builtinRegistry } from '../../registry/registry.ts';
 import { SCOPE_RULE, SECRET_NAME_RULE, assertSecretName } from '../../vault/names.ts';
 import type { SecretInfo } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
@@ -64,11 +66,20 @@ export function registerSecrets(program: Command): void {
       assertSecretName(opts.name); // before asking for a value that would then be refused
       const value = await readSecretValue(opts);
       try {
-        const info = await withVault(opts, (vault) =>
-          vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null }),
-        );
-        if (opts.json) printJson(info);
+        const { info, status } = await withVault(opts, async (vault) => {
+          const created = await vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null });
+          const provider = created.pinnedProvider ? (await builtinRegistry()).providers.get(created.pinnedProvider) : undefined;
+          return { info: created, status: provider ? await builtinCredentialStatus(vault, provider) : undefined };
+        });
+        if (opts.json) printJson({ ...info, ...(status ? { provisioning: { provider: status.provider, ready: status.ready, missingSecrets: status.missing } } : {}) });
         else printLine(info.ref);
+        if (status && !opts.json) {
+          note(
+            status.ready
+              ? `pinned to provider ${status.provider}; its capabilities are ready (aivault capability list)`
+              : `pinned to provider ${status.provider}; its capabilities wait for ${status.missing.join(', ')}`,
+          );
+        }
       } finally {
         value.fill(0);
       }

@@ -1,0 +1,80 @@
+// The provider file format (registry/schemas/registry-provider.schema.json), as types.
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+
+export interface HeaderEntry {
+  header_name: string;
+  value_template: string;
+}
+
+export interface QueryEntry {
+  param_name: string;
+  value_template: string;
+}
+
+export type HmacComponent = 'timestamp' | 'method' | 'path' | 'path_and_query' | 'body';
+
+export interface HmacConfig {
+  algorithm: 'sha256' | 'sha512';
+  header_name: string;
+  value_template: string;
+  encoding?: 'hex' | 'base64';
+  signed?: HmacComponent[];
+  separator?: string;
+  timestamp_header?: string;
+  timestamp_format?: 'unix' | 'unix_ms' | 'iso8601';
+  timestamp_offset_seconds?: number;
+  extra_headers?: HeaderEntry[];
+}
+
+export interface OAuth2Config {
+  grant_type: 'refresh_token' | 'client_credentials';
+  token_endpoint: string;
+  scopes?: string[];
+  client_auth?: 'basic' | 'post';
+  audience?: string;
+}
+
+export type AuthConfig =
+  | 'basic'
+  | 'mtls'
+  | { header: HeaderEntry }
+  | { query: { param_name: string; value_template?: string } }
+  | { path: { prefix_template: string } }
+  | { basic: { username_template: string; password_template: string } }
+  | { multi_header: HeaderEntry[] }
+  | { multi_query: QueryEntry[] }
+  | { o_auth2: OAuth2Config }
+  | { aws_sig_v4: { service: string; region: string } }
+  | { hmac: HmacConfig };
+
+export type AuthKind = 'header' | 'query' | 'path' | 'basic' | 'multi_header' | 'multi_query' | 'o_auth2' | 'aws_sig_v4' | 'hmac' | 'mtls';
+
+export interface CapabilityAllow {
+  hosts: string[];
+  methods: HttpMethod[];
+  pathPrefixes: string[];
+}
+
+export interface RegistryCapability {
+  id: string;
+  provider: string;
+  description?: string;
+  allow: CapabilityAllow;
+}
+
+export interface RegistryProvider {
+  $schema?: string;
+  provider: string;
+  description?: string;
+  docs?: string;
+  vaultSecrets?: Record<string, string>;
+  auth: AuthConfig;
+  hosts: string[];
+  capabilities: RegistryCapability[];
+}
+
+export function authKind(auth: AuthConfig): AuthKind {
+  if (typeof auth === 'string') return auth;
+  return Object.keys(auth)[0] as AuthKind;
+}
