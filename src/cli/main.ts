@@ -4,8 +4,11 @@
 
 import { Command, CommanderError } from 'commander';
 import { AivaultError, EXIT } from '../errors.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerCapability } from './commands/capability.ts';
+import { registerCredential } from './commands/credential.ts';
 import { registerInit } from './commands/init.ts';
+import { registerInvoke } from './commands/invoke.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerSecrets } from './commands/secrets.ts';
 import { printError } from './output.ts';
@@ -21,7 +24,10 @@ export function buildProgram(): Command {
   registerInit(program);
   registerSecrets(program);
   registerRegistry(program);
+  registerCredential(program);
   registerCapability(program);
+  registerInvoke(program);
+  registerAudit(program);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ outputError: () => {} });

@@ -7,7 +7,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import { patternCovers } from '../policy/hosts.ts';
 import { authInputs } from './auth-inputs.ts';
 import { hasMalformedPlaceholder, placeholdersOf } from './templates.ts';
-import type { RegistryProvider } from './types.ts';
+import type { AuthConfig, RegistryProvider } from './types.ts';
 
 export interface RegistryIssue {
   file: string;
@@ -59,6 +59,45 @@ function describe(err: ErrorObject): { pointer: string; message: string } {
   }
 }
 
+function authSchemaIssues(auth: unknown, file: string): RegistryIssue[] {
+  const v = compile();
+  const issues: RegistryIssue[] = [];
+  if (typeof auth === 'string' && (auth === 'basic' || auth === 'mtls')) return issues;
+  const kind = auth !== null && typeof auth === 'object' && !Array.isArray(auth) ? Object.keys(auth) : [];
+  const one = kind.length === 1 ? v.auth.get(kind[0]!) : undefined;
+  if (!one) {
+    issues.push({ file, pointer: '/auth', message: `must be "basic", "mtls", or an object with exactly one of ${AUTH_KINDS.join(', ')}` });
+  } else if (!one(auth)) {
+    for (const e of one.errors ?? []) {
+      const d = describe(e);
+      issues.push({ file, pointer: `/auth${d.pointer === '/' ? '' : d.pointer}`, message: d.message });
+    }
+  }
+  return issues;
+}
+
+/** Checks one `auth` value on its own (for credentials built from CLI flags). */
+export function validateAuthConfig(auth: unknown): RegistryIssue[] {
+  const issues = authSchemaIssues(auth, 'auth');
+  if (issues.length > 0) return issues;
+  return authRuleIssues(auth as AuthConfig, 'auth');
+}
+
+/** Rules on a schema-valid `auth` that the schema cannot express. */
+function authRuleIssues(a: AuthConfig, file: string): RegistryIssue[] {
+  const out: RegistryIssue[] = [];
+  const add = (pointer: string, message: string) => out.push({ file, pointer, message });
+  for (const t of authInputs(a).templates) if (hasMalformedPlaceholder(t.template)) add(t.pointer, 'has a malformed {{placeholder}}');
+  if (typeof a === 'object' && 'hmac' in a) {
+    if (!placeholdersOf(a.hmac.value_template).includes('signature')) add('/auth/hmac/value_template', 'must contain {{signature}}');
+    if (a.hmac.signed?.includes('timestamp') && !a.hmac.timestamp_header) add('/auth/hmac/timestamp_header', 'is required when the timestamp is signed');
+  }
+  if (typeof a === 'object' && 'path' in a && placeholdersOf(a.path.prefix_template).length === 0) {
+    add('/auth/path/prefix_template', 'must contain a {{placeholder}}');
+  }
+  return out;
+}
+
 function schemaIssues(doc: unknown, file: string): RegistryIssue[] {
   const v = compile();
   if (v.provider(doc)) return [];
@@ -66,18 +105,7 @@ function schemaIssues(doc: unknown, file: string): RegistryIssue[] {
   const errors = (v.provider.errors ?? []).filter((e) => !(e.instancePath === '/auth' || e.instancePath.startsWith('/auth/')));
   // Report auth problems against the one variant the file chose, not every branch of the oneOf.
   const auth = (doc as { auth?: unknown }).auth;
-  if (auth !== undefined && !(typeof auth === 'string' && (auth === 'basic' || auth === 'mtls'))) {
-    const kind = auth !== null && typeof auth === 'object' && !Array.isArray(auth) ? Object.keys(auth) : [];
-    const one = kind.length === 1 ? v.auth.get(kind[0]!) : undefined;
-    if (!one) {
-      issues.push({ file, pointer: '/auth', message: `must be "basic", "mtls", or an object with exactly one of ${AUTH_KINDS.join(', ')}` });
-    } else if (!one(auth)) {
-      for (const e of one.errors ?? []) {
-        const d = describe(e);
-        issues.push({ file, pointer: `/auth${d.pointer === '/' ? '' : d.pointer}`, message: d.message });
-      }
-    }
-  }
+  if (auth !== undefined) issues.push(...authSchemaIssues(auth, file));
   for (const e of errors) {
     if (e.keyword === 'oneOf' || e.keyword === 'if') continue;
     issues.push({ file, ...describe(e) });
@@ -119,20 +147,12 @@ function crossFieldIssues(p: RegistryProvider, file: string): RegistryIssue[] {
   const inputs = authInputs(p.auth);
   const provided = new Set(Object.values(p.vaultSecrets ?? {}));
   const used = new Set<string>([...inputs.required, ...inputs.optional]);
+  issues.push(...authRuleIssues(p.auth, file));
   for (const t of inputs.templates) {
-    if (hasMalformedPlaceholder(t.template)) add(t.pointer, 'has a malformed {{placeholder}}');
     for (const name of placeholdersOf(t.template)) {
       used.add(name);
       if (!inputs.own.includes(name) && p.vaultSecrets && !provided.has(name)) add(t.pointer, `uses {{${name}}}, which no vaultSecrets entry provides`);
     }
-  }
-  if (typeof p.auth === 'object' && 'hmac' in p.auth) {
-    const h = p.auth.hmac;
-    if (!placeholdersOf(h.value_template).includes('signature')) add('/auth/hmac/value_template', 'must contain {{signature}}');
-    if (h.signed?.includes('timestamp') && !h.timestamp_header) add('/auth/hmac/timestamp_header', 'is required when the timestamp is signed');
-  }
-  if (typeof p.auth === 'object' && 'path' in p.auth && placeholdersOf(p.auth.path.prefix_template).length === 0) {
-    add('/auth/path/prefix_template', 'must contain a {{placeholder}}');
   }
   if (p.vaultSecrets) {
     for (const [name, placeholder] of Object.entries(p.vaultSecrets)) {

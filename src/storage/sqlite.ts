@@ -5,10 +5,26 @@
 import { existsSync } from 'node:fs';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AivaultError } from '../errors.ts';
-import type { SecretFilter, SecretRecord, SecretVersionRecord, Storage, VaultMeta } from './types.ts';
+import { AUDIT_GENESIS } from './types.ts';
+import type {
+  AuditAppend,
+  AuditFilter,
+  AuditHead,
+  AuditOutcome,
+  AuditOutcomeUpdate,
+  AuditRecord,
+  AuditSealer,
+  CapabilityRecord,
+  CredentialRecord,
+  SecretFilter,
+  SecretRecord,
+  SecretVersionRecord,
+  Storage,
+  VaultMeta,
+} from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
 
 const BUSY_TIMEOUT_MS = 15_000;
 
@@ -45,6 +61,46 @@ const MIGRATIONS: readonly string[] = [
     created_at  TEXT NOT NULL,
     PRIMARY KEY (secret_id, version)
   ) STRICT;
+  `,
+  `
+  CREATE TABLE credentials (
+    name                  TEXT PRIMARY KEY,
+    provider              TEXT NOT NULL,
+    auth                  TEXT NOT NULL,
+    bindings              TEXT NOT NULL,
+    hosts                 TEXT NOT NULL,
+    allow_http            INTEGER NOT NULL,
+    allow_private_network INTEGER NOT NULL,
+    created_at            TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE capabilities (
+    id            TEXT PRIMARY KEY,
+    provider      TEXT NOT NULL,
+    credential    TEXT NOT NULL REFERENCES credentials(name),
+    hosts         TEXT NOT NULL,
+    methods       TEXT NOT NULL,
+    path_prefixes TEXT NOT NULL,
+    limits        TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target      TEXT,
+    capability  TEXT,
+    method      TEXT,
+    host        TEXT,
+    path        TEXT,
+    decision    TEXT NOT NULL,
+    reason      TEXT,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    outcome     TEXT,
+    outcome_mac TEXT
+  ) STRICT;
+  CREATE INDEX audit_log_capability ON audit_log (capability, seq);
   `,
 ];
 
@@ -98,6 +154,60 @@ function toVersion(row: Row): SecretVersionRecord {
     ciphertext: row.ciphertext as Uint8Array,
     fingerprint: row.fingerprint as string,
     createdAt: row.created_at as string,
+  };
+}
+
+function parseJson<T>(text: unknown, what: string): T {
+  try {
+    return JSON.parse(String(text)) as T;
+  } catch {
+    throw new AivaultError('VAULT_CORRUPTED', `a stored ${what} is not valid JSON`);
+  }
+}
+
+function toCredential(row: Row): CredentialRecord {
+  return {
+    name: row.name as string,
+    provider: row.provider as string,
+    auth: parseJson(row.auth, 'credential auth'),
+    bindings: parseJson(row.bindings, 'credential binding'),
+    hosts: parseJson(row.hosts, 'credential host list'),
+    allowHttp: Number(row.allow_http) === 1,
+    allowPrivateNetwork: Number(row.allow_private_network) === 1,
+    createdAt: row.created_at as string,
+  };
+}
+
+function toCapability(row: Row): CapabilityRecord {
+  return {
+    id: row.id as string,
+    provider: row.provider as string,
+    credential: row.credential as string,
+    hosts: parseJson(row.hosts, 'capability host list'),
+    methods: parseJson(row.methods, 'capability method list'),
+    pathPrefixes: parseJson(row.path_prefixes, 'capability path list'),
+    limits: parseJson(row.limits, 'capability limits'),
+    createdAt: row.created_at as string,
+  };
+}
+
+function toAudit(row: Row): AuditRecord {
+  return {
+    seq: Number(row.seq),
+    at: row.at as string,
+    actor: row.actor as string,
+    action: row.action as string,
+    target: (row.target as string | null) ?? null,
+    capability: (row.capability as string | null) ?? null,
+    method: (row.method as string | null) ?? null,
+    host: (row.host as string | null) ?? null,
+    path: (row.path as string | null) ?? null,
+    decision: row.decision as 'allow' | 'deny',
+    reason: (row.reason as string | null) ?? null,
+    prevHash: row.prev_hash as string,
+    hash: row.hash as string,
+    outcome: row.outcome == null ? null : parseJson<AuditOutcome>(row.outcome, 'audit outcome'),
+    outcomeMac: (row.outcome_mac as string | null) ?? null,
   };
 }
 
@@ -317,6 +427,132 @@ export class SqliteStorage implements Storage {
         return Number(result.changes) > 0;
       }),
     );
+  }
+
+  listCredentials(): Promise<CredentialRecord[]> {
+    return this.#run(() => (this.#stmt('SELECT * FROM credentials ORDER BY name').all() as Row[]).map(toCredential));
+  }
+
+  getCredential(name: string): Promise<CredentialRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT * FROM credentials WHERE name = ?').get(name) as Row | undefined;
+      return row ? toCredential(row) : undefined;
+    });
+  }
+
+  createCredential(c: CredentialRecord): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        try {
+          this.#stmt(
+            `INSERT INTO credentials (name, provider, auth, bindings, hosts, allow_http, allow_private_network, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(c.name, c.provider, JSON.stringify(c.auth), JSON.stringify(c.bindings), JSON.stringify(c.hosts), c.allowHttp ? 1 : 0, c.allowPrivateNetwork ? 1 : 0, c.createdAt);
+        } catch (err) {
+          if (isConstraint(err)) throw new AivaultError('CREDENTIAL_ALREADY_EXISTS', `a credential named ${c.name} already exists`);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  deleteCredential(name: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        const users = this.#stmt('SELECT id FROM capabilities WHERE credential = ? ORDER BY id').all(name) as Row[];
+        if (users.length > 0) {
+          throw new AivaultError('CREDENTIAL_IN_USE', `capabilities still use ${name}: ${users.map((u) => u.id as string).join(', ')}; delete them first`);
+        }
+        return Number(this.#stmt('DELETE FROM credentials WHERE name = ?').run(name).changes) > 0;
+      }),
+    );
+  }
+
+  listCapabilities(): Promise<CapabilityRecord[]> {
+    return this.#run(() => (this.#stmt('SELECT * FROM capabilities ORDER BY id').all() as Row[]).map(toCapability));
+  }
+
+  getCapability(id: string): Promise<CapabilityRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT * FROM capabilities WHERE id = ?').get(id) as Row | undefined;
+      return row ? toCapability(row) : undefined;
+    });
+  }
+
+  createCapability(c: CapabilityRecord): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        if (!this.#stmt('SELECT 1 AS x FROM credentials WHERE name = ?').get(c.credential)) {
+          throw new AivaultError('CREDENTIAL_NOT_FOUND', `no credential named ${c.credential}`);
+        }
+        try {
+          this.#stmt(
+            `INSERT INTO capabilities (id, provider, credential, hosts, methods, path_prefixes, limits, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(c.id, c.provider, c.credential, JSON.stringify(c.hosts), JSON.stringify(c.methods), JSON.stringify(c.pathPrefixes), JSON.stringify(c.limits), c.createdAt);
+        } catch (err) {
+          if (isConstraint(err)) throw new AivaultError('CAPABILITY_ALREADY_EXISTS', `a capability ${c.id} already exists`);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  deleteCapability(id: string): Promise<boolean> {
+    return this.#run(() => this.#write(() => Number(this.#stmt('DELETE FROM capabilities WHERE id = ?').run(id).changes) > 0));
+  }
+
+  #auditHead(): AuditHead | undefined {
+    const row = this.#stmt("SELECT value FROM meta WHERE key = 'audit_head'").get() as Row | undefined;
+    return row ? parseJson<AuditHead>(row.value, 'audit head') : undefined;
+  }
+
+  writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]> {
+    return this.#run(() =>
+      this.#write(() => {
+        const head = this.#auditHead();
+        let seq = head?.seq ?? 0;
+        let prev = head?.hash ?? AUDIT_GENESIS;
+        const seqs: number[] = [];
+        const insert = this.#stmt(
+          `INSERT INTO audit_log (seq, at, actor, action, target, capability, method, host, path, decision, reason, prev_hash, hash, outcome, outcome_mac)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
+        for (const { entry, outcome } of appends) {
+          seq += 1;
+          const hash = sealer.hash(prev, seq, entry);
+          insert.run(
+            seq, entry.at, entry.actor, entry.action, entry.target, entry.capability, entry.method, entry.host, entry.path, entry.decision, entry.reason,
+            prev, hash, outcome ? JSON.stringify(outcome) : null, outcome ? sealer.outcomeMac(seq, outcome) : null,
+          );
+          seqs.push(seq);
+          prev = hash;
+        }
+        const update = this.#stmt('UPDATE audit_log SET outcome = ?, outcome_mac = ? WHERE seq = ? AND outcome IS NULL');
+        for (const { seq: s, outcome } of outcomes) update.run(JSON.stringify(outcome), sealer.outcomeMac(s, outcome), s);
+        if (appends.length > 0) {
+          const next: AuditHead = { seq, hash: prev, mac: sealer.headMac(seq, prev) };
+          this.#stmt("INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(JSON.stringify(next));
+        }
+        return seqs;
+      }),
+    );
+  }
+
+  readAudit(filter: AuditFilter = {}): Promise<AuditRecord[]> {
+    return this.#run(() =>
+      (
+        this.#stmt(
+          `SELECT * FROM audit_log
+           WHERE seq > ?1 AND (?2 IS NULL OR capability = ?2) AND (?3 IS NULL OR at >= ?3)
+           ORDER BY seq LIMIT ?4`,
+        ).all(filter.afterSeq ?? 0, filter.capability ?? null, filter.since ?? null, filter.limit ?? -1) as Row[]
+      ).map(toAudit),
+    );
+  }
+
+  readAuditHead(): Promise<AuditHead | undefined> {
+    return this.#run(() => this.#auditHead());
   }
 
   /** Full page-level check; used by `aivault doctor`, not on every open. */

@@ -41,7 +41,7 @@ export interface SecretFilter {
   pinnedProvider?: string;
 }
 
-export interface Storage {
+export interface Storage extends BrokerStorage {
   readonly engine: string;
   readMeta(): Promise<VaultMeta | undefined>;
   /** Writes the vault's meta once; fails with VAULT_ALREADY_INITIALIZED after that. */
@@ -66,4 +66,123 @@ export interface Storage {
   deleteSecret(secretId: string): Promise<boolean>;
 
   close(): Promise<void>;
+}
+
+/** A credential the owner defined with `credential create` (built-in ones are derived from pinned secrets). */
+export interface CredentialRecord {
+  name: string;
+  provider: string;
+  /** The auth strategy, in the registry's `auth` format. */
+  auth: unknown;
+  /** Template placeholder -> secret id. */
+  bindings: Record<string, string>;
+  hosts: string[];
+  allowHttp: boolean;
+  allowPrivateNetwork: boolean;
+  createdAt: string;
+}
+
+export interface CapabilityLimits {
+  timeoutMs?: number;
+  connectTimeoutMs?: number;
+  maxRequestBytes?: number;
+  maxResponseBytes?: number;
+}
+
+/** A capability the owner defined with `capability create`. */
+export interface CapabilityRecord {
+  id: string;
+  provider: string;
+  credential: string;
+  hosts: string[];
+  methods: string[];
+  pathPrefixes: string[];
+  limits: CapabilityLimits;
+  createdAt: string;
+}
+
+/** Chain start: the prev_hash of record 1. */
+export const AUDIT_GENESIS = '0'.repeat(64);
+
+/** The hashed part of an audit record. Never a secret value, never a query value. */
+export interface AuditEntry {
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  capability: string | null;
+  method: string | null;
+  host: string | null;
+  path: string | null;
+  decision: 'allow' | 'deny';
+  reason: string | null;
+}
+
+/** What happened after an allowed action; MAC'd on its own and bound to the record's seq. */
+export interface AuditOutcome {
+  status?: number;
+  bytesIn?: number;
+  bytesOut?: number;
+  durationMs?: number;
+  error?: string;
+}
+
+export interface AuditRecord extends AuditEntry {
+  seq: number;
+  prevHash: string;
+  hash: string;
+  outcome: AuditOutcome | null;
+  outcomeMac: string | null;
+}
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
+  mac: string;
+}
+
+/** Computes the chain values; holds the audit key so storage engines never see it. */
+export interface AuditSealer {
+  hash(prevHash: string, seq: number, entry: AuditEntry): string;
+  outcomeMac(seq: number, outcome: AuditOutcome): string;
+  headMac(seq: number, hash: string): string;
+}
+
+export interface AuditAppend {
+  entry: AuditEntry;
+  outcome?: AuditOutcome;
+}
+
+export interface AuditOutcomeUpdate {
+  seq: number;
+  outcome: AuditOutcome;
+}
+
+export interface AuditFilter {
+  afterSeq?: number;
+  limit?: number;
+  capability?: string;
+  since?: string;
+}
+
+export interface BrokerStorage {
+  listCredentials(): Promise<CredentialRecord[]>;
+  getCredential(name: string): Promise<CredentialRecord | undefined>;
+  /** CREDENTIAL_ALREADY_EXISTS when the name is taken. */
+  createCredential(record: CredentialRecord): Promise<void>;
+  deleteCredential(name: string): Promise<boolean>;
+
+  listCapabilities(): Promise<CapabilityRecord[]>;
+  getCapability(id: string): Promise<CapabilityRecord | undefined>;
+  /** CAPABILITY_ALREADY_EXISTS when the id is taken. */
+  createCapability(record: CapabilityRecord): Promise<void>;
+  deleteCapability(id: string): Promise<boolean>;
+
+  /**
+   * Appends records to the chain and records outcomes, all in one transaction: reads the
+   * head, extends it with `sealer`, stores the new head. Returns the appended records' seqs.
+   */
+  writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]>;
+  readAudit(filter?: AuditFilter): Promise<AuditRecord[]>;
+  readAuditHead(): Promise<AuditHead | undefined>;
 }

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { AuditLog, type AuditDraft } from '../audit/log.ts';
 import { AivaultError } from '../errors.ts';
 import { builtinRegistry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
@@ -21,6 +22,8 @@ import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, wi
 import { GLOBAL_SCOPE, assertScope, assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
 
 export const VAULT_FORMAT_VERSION = 1;
+/** The actor recorded for commands run by whoever holds the vault key on this machine. */
+export const OWNER_LOCAL = 'owner:local';
 export const DATABASE_FILE = 'vault.db';
 /** Largest secret value accepted: room for a PEM certificate chain, not for a file store. */
 export const MAX_SECRET_BYTES = 64 * 1024;
@@ -109,6 +112,7 @@ export class Vault {
   readonly storage: Storage;
   readonly vaultId: string;
   readonly keyProvider: KeyProviderConfig;
+  readonly audit: AuditLog;
   readonly #keys: VaultKeys;
 
   private constructor(dir: string, storage: Storage, vaultId: string, keyProvider: KeyProviderConfig, keys: VaultKeys) {
@@ -117,6 +121,23 @@ export class Vault {
     this.vaultId = vaultId;
     this.keyProvider = keyProvider;
     this.#keys = keys;
+    this.audit = new AuditLog(storage, keys.audit);
+  }
+
+  /**
+   * Runs an owner change with its audit record written first (so a change that cannot be
+   * audited does not happen), then records how it ended.
+   */
+  async audited<T>(draft: Omit<AuditDraft, 'decision' | 'actor'> & { actor?: string }, change: () => Promise<T>): Promise<T> {
+    const seq = await this.audit.append({ ...draft, actor: draft.actor ?? OWNER_LOCAL, decision: 'allow' });
+    try {
+      const result = await change();
+      this.audit.complete(seq, {});
+      return result;
+    } catch (err) {
+      this.audit.complete(seq, { error: err instanceof AivaultError ? err.code : 'INTERNAL_ERROR' });
+      throw err;
+    }
   }
 
   static databasePath(dir: string): string {
@@ -183,19 +204,18 @@ export class Vault {
     }
   }
 
-  /** The audit chain key; only code holding the unlocked vault can extend the chain. */
-  get auditKey(): Buffer {
-    return this.#keys.audit;
-  }
-
   /** The key for sealing caches at rest (e.g. OAuth access tokens). */
   get cacheKey(): Buffer {
     return this.#keys.cache;
   }
 
   async close(): Promise<void> {
-    wipe(this.#keys);
-    await this.storage.close();
+    try {
+      await this.audit.flush();
+    } finally {
+      wipe(this.#keys);
+      await this.storage.close();
+    }
   }
 
   /** Finds one secret by `vault:secret:<id>`, bare id, or name (with scope when the name exists in several). */
@@ -231,7 +251,8 @@ export class Vault {
     const id = randomUUID();
     const at = now();
     const sealed = sealSecret(this.#keys.kek, id, 1, input.value);
-    await this.storage.createSecret(
+    const target = `secret:${input.name}@${scope}`;
+    await this.audited({ action: 'secret.create', target }, () => this.storage.createSecret(
       {
         id,
         name: input.name,
@@ -243,7 +264,7 @@ export class Vault {
         updatedAt: at,
       },
       { secretId: id, version: 1, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, input.value), createdAt: at },
-    );
+    ));
     return this.describeSecret(id);
   }
 
@@ -255,11 +276,13 @@ export class Vault {
     const next = Math.max(record.currentVersion, ...versions.map((v) => v.version)) + 1;
     const at = now();
     const sealed = sealSecret(this.#keys.kek, record.id, next, value);
-    await this.storage.rotateSecret(
-      record.id,
-      record.currentVersion,
-      { secretId: record.id, version: next, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, value), createdAt: at },
-      at,
+    await this.audited({ action: 'secret.rotate', target: `secret:${record.name}@${record.scope}` }, () =>
+      this.storage.rotateSecret(
+        record.id,
+        record.currentVersion,
+        { secretId: record.id, version: next, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, value), createdAt: at },
+        at,
+      ),
     );
     return this.describeSecret(record.id);
   }
@@ -272,13 +295,17 @@ export class Vault {
     if (!other) throw new AivaultError('NO_PREVIOUS_VERSION', `${record.name} has no previous version to roll back to`);
     // Refuse to make current a version that would not open.
     openSecret(this.#keys.kek, record.id, other.version, other).fill(0);
-    await this.storage.setCurrentVersion(record.id, record.currentVersion, other.version, now());
+    await this.audited({ action: 'secret.rollback', target: `secret:${record.name}@${record.scope}` }, () =>
+      this.storage.setCurrentVersion(record.id, record.currentVersion, other.version, now()),
+    );
     return this.describeSecret(record.id);
   }
 
   async deleteSecret(reference: string, scope?: string): Promise<SecretInfo> {
     const info = await this.describeSecret(reference, scope);
-    if (!(await this.storage.deleteSecret(info.id))) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${info.id}`);
+    await this.audited({ action: 'secret.delete', target: `secret:${info.name}@${info.scope}` }, async () => {
+      if (!(await this.storage.deleteSecret(info.id))) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${info.id}`);
+    });
     return info;
   }
 

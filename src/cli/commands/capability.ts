@@ -1,41 +1,91 @@
 // `aivault capability …`: what agents can be granted, and whether each is ready.
 
 import type { Command } from 'commander';
-import { AivaultError } from '../../errors.ts';
-import { builtinCredentialStatus, enabledBuiltinCapabilities, type BuiltinCapabilityView } from '../../registry/provisioning.ts';
-import { builtinRegistry } from '../../registry/registry.ts';
+import type { Catalog, ResolvedCapability } from '../../broker/catalog.ts';
 import { authKind } from '../../registry/types.ts';
-import { withVault, type GlobalOptions } from '../context.ts';
-import { printFields, printJson, printTable } from '../output.ts';
+import { withBroker } from '../broker-context.ts';
+import { collect } from '../collect.ts';
+import type { GlobalOptions } from '../context.ts';
+import { printFields, printJson, printLine, printTable } from '../output.ts';
 
-function view(v: BuiltinCapabilityView, enabled: boolean) {
+export function capabilityView(c: ResolvedCapability, enabled = true) {
   return {
-    id: v.capability.id,
-    provider: v.capability.provider,
-    source: 'builtin' as const,
-    description: v.capability.description ?? null,
-    credential: v.capability.provider,
+    id: c.id,
+    provider: c.provider,
+    source: c.source,
+    description: c.description,
+    credential: c.credential.name,
+    auth: authKind(c.credential.auth),
     enabled,
-    ready: enabled && v.credential.ready,
-    missingSecrets: v.credential.missing,
-    hosts: v.capability.allow.hosts,
-    methods: v.capability.allow.methods,
-    pathPrefixes: v.capability.allow.pathPrefixes,
+    ready: enabled && c.credential.missing.length === 0,
+    missingSecrets: c.credential.missing,
+    hosts: c.hosts,
+    methods: c.methods,
+    pathPrefixes: c.pathPrefixes,
+    limits: c.limits,
   };
+}
+
+async function describeOne(catalog: Catalog, id: string) {
+  const cap = await catalog.resolveCapability(id);
+  // A built-in capability exists before its provider is provisioned, but is not enabled until then.
+  const enabled = cap.source === 'custom' || cap.credential.bindings.size > 0;
+  return capabilityView(cap, enabled);
+}
+
+interface CreateOptions extends GlobalOptions {
+  provider: string;
+  credential: string;
+  method: string[];
+  path: string[];
+  host?: string[];
+  timeoutMs?: string;
+  connectTimeoutMs?: string;
+  maxRequestBytes?: string;
+  maxResponseBytes?: string;
+}
+
+function intOption(v: string | undefined): number | undefined {
+  return v === undefined ? undefined : Number(v);
 }
 
 export function registerCapability(program: Command): void {
   const capability = program.command('capability').description('capabilities agents can invoke');
 
   capability
+    .command('create')
+    .description('create a custom capability: a credential plus the methods, path prefixes and hosts it may reach')
+    .argument('<id>', 'provider/name')
+    .requiredOption('--provider <provider>', 'the custom provider')
+    .requiredOption('--credential <name>', 'the credential it uses')
+    .requiredOption('--method <method>', 'allowed HTTP method (repeatable)', collect)
+    .requiredOption('--path <prefix>', 'allowed path prefix, matched at segment boundaries; * is one segment (repeatable)', collect)
+    .option('--host <host>', "allowed host (repeatable; default: all the credential's hosts)", collect)
+    .option('--timeout-ms <n>', 'total time limit for one invoke (default 30000)')
+    .option('--connect-timeout-ms <n>', 'connect time limit (default 10000)')
+    .option('--max-request-bytes <n>', 'largest request body (default 10 MiB)')
+    .option('--max-response-bytes <n>', 'largest response body (default 32 MiB)')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<CreateOptions>();
+      const limits = Object.fromEntries(
+        Object.entries({ timeoutMs: intOption(o.timeoutMs), connectTimeoutMs: intOption(o.connectTimeoutMs), maxRequestBytes: intOption(o.maxRequestBytes), maxResponseBytes: intOption(o.maxResponseBytes) }).filter(([, v]) => v !== undefined),
+      );
+      const cap = await withBroker(o, (b) =>
+        b.catalog.createCapability({ id, provider: o.provider, credential: o.credential, methods: o.method, pathPrefixes: o.path, hosts: o.host ?? [], limits }),
+      );
+      if (o.json) printJson(capabilityView(cap));
+      else printLine(`created capability ${cap.id}: ${cap.methods.join(',')} ${cap.pathPrefixes.join(' ')} on ${cap.hosts.join(', ')}`);
+    });
+
+  capability
     .command('list')
     .description('enabled capabilities, with their provider and whether they are ready')
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const registry = await builtinRegistry();
-      const views = (await withVault(opts, (vault) => enabledBuiltinCapabilities(vault, registry))).map((v) => view(v, true));
-      if (opts.json) return printJson(views);
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const views = (await withBroker(o, (b) => b.catalog.listCapabilities())).map((c) => capabilityView(c));
+      if (o.json) return printJson(views);
       printTable(
         ['CAPABILITY', 'PROVIDER', 'SOURCE', 'READY', 'METHODS', 'PATH PREFIXES'],
         views.map((v) => [v.id, v.provider, v.source, v.ready ? 'yes' : `no (missing ${v.missingSecrets.join(', ')})`, v.methods.join(','), v.pathPrefixes.join(' ')]),
@@ -44,29 +94,36 @@ export function registerCapability(program: Command): void {
 
   capability
     .command('describe')
-    .description('show one capability: allow-lists, credential, readiness')
+    .description('show one capability: allow-lists, credential, limits, readiness')
     .argument('<id>')
     .option('--json', 'print as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const registry = await builtinRegistry();
-      const cap = registry.capabilities.get(id);
-      if (!cap) throw new AivaultError('CAPABILITY_NOT_FOUND', `no capability "${id}"`);
-      const provider = registry.provider(cap.provider);
-      const credential = await withVault(opts, (vault) => builtinCredentialStatus(vault, provider));
-      const v = { ...view({ capability: cap, credential }, credential.provisioned), auth: authKind(provider.auth), secrets: credential.secrets.map(({ name, required, secretId }) => ({ name, required, present: secretId !== null })) };
-      if (opts.json) return printJson(v);
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const v = await withBroker(o, (b) => describeOne(b.catalog, id));
+      if (o.json) return printJson(v);
       printFields([
         ['id', v.id],
         ['provider', `${v.provider} (${v.source})`],
         ['description', v.description ?? ''],
-        ['auth', v.auth],
+        ['credential', `${v.credential} (${v.auth})`],
         ['enabled', v.enabled ? 'yes' : 'no (store one of its secrets to enable it)'],
         ['ready', v.ready ? 'yes' : v.missingSecrets.length > 0 ? `no (missing ${v.missingSecrets.join(', ')})` : 'no'],
         ['hosts', v.hosts.join(', ')],
         ['methods', v.methods.join(', ')],
         ['paths', v.pathPrefixes.join(', ')],
-        ['secrets', v.secrets.map((s) => `${s.name}${s.required ? '' : ' (optional)'}: ${s.present ? 'present' : 'missing'}`).join('; ')],
+        ['limits', `timeout ${v.limits.timeoutMs} ms, connect ${v.limits.connectTimeoutMs} ms, request ≤ ${v.limits.maxRequestBytes} B, response ≤ ${v.limits.maxResponseBytes} B`],
       ]);
+    });
+
+  capability
+    .command('delete')
+    .description('delete a custom capability')
+    .argument('<id>')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      await withBroker(o, (b) => b.catalog.deleteCapability(id));
+      if (o.json) printJson({ deleted: id });
+      else printLine(`deleted capability ${id}`);
     });
 }

@@ -1,0 +1,144 @@
+// The audit log: appends are durable before they resolve (a caller that needs its record
+// written, such as an invoke about to go upstream, awaits it and fails closed if it
+// cannot be), and appends arriving together share one transaction (group commit).
+// Outcomes are queued and ride along with the next commit, or a short timer.
+
+import { AivaultError, isAivaultError } from '../errors.ts';
+import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type BrokerStorage } from '../storage/types.ts';
+import { createSealer, entryOf, sameHex } from './chain.ts';
+
+const OUTCOME_FLUSH_MS = 25;
+const VERIFY_PAGE = 2000;
+
+interface Pending {
+  append: AuditAppend;
+  resolve: (seq: number) => void;
+  reject: (err: unknown) => void;
+}
+
+export type AuditDraft = Omit<AuditEntry, 'at' | 'target' | 'capability' | 'method' | 'host' | 'path' | 'reason'> & Partial<AuditEntry>;
+
+export interface VerifyResult {
+  ok: boolean;
+  count: number;
+  /** The first sequence number that does not check out. */
+  brokenAt?: number;
+  problem?: string;
+}
+
+export class AuditLog {
+  readonly #storage: BrokerStorage;
+  readonly #sealer: ReturnType<typeof createSealer>;
+  #appends: Pending[] = [];
+  #outcomes: AuditOutcomeUpdate[] = [];
+  #scheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+  #inflight: Promise<void> = Promise.resolve();
+
+  constructor(storage: BrokerStorage, key: Uint8Array) {
+    this.#storage = storage;
+    this.#sealer = createSealer(key);
+  }
+
+  /** Appends one record; resolves with its seq once it is committed. */
+  append(draft: AuditDraft, outcome?: AuditOutcome): Promise<number> {
+    const entry: AuditEntry = {
+      at: draft.at ?? new Date().toISOString(),
+      actor: draft.actor,
+      action: draft.action,
+      target: draft.target ?? null,
+      capability: draft.capability ?? null,
+      method: draft.method ?? null,
+      host: draft.host ?? null,
+      path: draft.path ?? null,
+      decision: draft.decision,
+      reason: draft.reason ?? null,
+    };
+    return new Promise((resolve, reject) => {
+      this.#appends.push({ append: outcome ? { entry, outcome } : { entry }, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Records what became of an allowed action; written with the next commit. */
+  complete(seq: number, outcome: AuditOutcome): void {
+    this.#outcomes.push({ seq, outcome });
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#schedule();
+    }, OUTCOME_FLUSH_MS);
+    this.#timer.unref?.();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#inflight = this.#inflight.then(() => this.#flushNow());
+    });
+  }
+
+  async #flushNow(): Promise<void> {
+    const appends = this.#appends;
+    const outcomes = this.#outcomes;
+    if (appends.length === 0 && outcomes.length === 0) return;
+    this.#appends = [];
+    this.#outcomes = [];
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    try {
+      const seqs = await this.#storage.writeAudit(appends.map((p) => p.append), outcomes, this.#sealer);
+      appends.forEach((p, i) => p.resolve(seqs[i]!));
+    } catch (err) {
+      const failure = isAivaultError(err) && err.code !== 'INTERNAL_ERROR'
+        ? err
+        : new AivaultError('AUDIT_UNAVAILABLE', 'the audit log could not be written', { cause: err });
+      for (const p of appends) p.reject(failure);
+    }
+  }
+
+  /** Writes everything queued (outcomes included) and waits for it. */
+  async flush(): Promise<void> {
+    this.#scheduled = false;
+    this.#inflight = this.#inflight.then(() => this.#flushNow());
+    await this.#inflight;
+  }
+
+  list(filter?: AuditFilter): Promise<AuditRecord[]> {
+    return this.#storage.readAudit(filter);
+  }
+
+  /** Walks the whole chain; reports the first record that does not check out. */
+  async verify(): Promise<VerifyResult> {
+    await this.flush();
+    let prev = AUDIT_GENESIS;
+    let expected = 1;
+    for (;;) {
+      const page = await this.#storage.readAudit({ afterSeq: expected - 1, limit: VERIFY_PAGE });
+      for (const r of page) {
+        if (r.seq !== expected) return { ok: false, count: expected - 1, brokenAt: expected, problem: `record ${expected} is missing` };
+        if (r.prevHash !== prev) return { ok: false, count: expected - 1, brokenAt: r.seq, problem: 'it does not follow the record before it' };
+        if (!sameHex(r.hash, this.#sealer.hash(prev, r.seq, entryOf(r)))) return { ok: false, count: expected - 1, brokenAt: r.seq, problem: 'its content does not match its hash' };
+        if ((r.outcome === null) !== (r.outcomeMac === null) || (r.outcome !== null && !sameHex(r.outcomeMac, this.#sealer.outcomeMac(r.seq, r.outcome)))) {
+          return { ok: false, count: expected - 1, brokenAt: r.seq, problem: 'its outcome does not match its MAC' };
+        }
+        prev = r.hash;
+        expected += 1;
+      }
+      if (page.length < VERIFY_PAGE) break;
+    }
+    const count = expected - 1;
+    const head = await this.#storage.readAuditHead();
+    if (count === 0 && head === undefined) return { ok: true, count };
+    if (!head || !sameHex(head.mac, this.#sealer.headMac(head.seq, head.hash))) {
+      return { ok: false, count, brokenAt: count + 1, problem: 'the chain head is missing or forged' };
+    }
+    if (head.seq !== count || head.hash !== prev) {
+      return { ok: false, count, brokenAt: Math.min(head.seq, count + 1), problem: `the chain ends at ${count} but its head says ${head.seq}` };
+    }
+    return { ok: true, count };
+  }
+}

@@ -1,0 +1,24 @@
+// Picks the strategy module for an `auth` configuration.
+
+import { AivaultError } from '../errors.ts';
+import { authKind, type AuthConfig } from '../registry/types.ts';
+import { basicStrategy } from './basic.ts';
+import { headerStrategy } from './header.ts';
+import { pathStrategy } from './path.ts';
+import { queryStrategy } from './query.ts';
+import type { AuthStrategy } from './types.ts';
+
+export type { AuthStrategy, OutboundRequest } from './types.ts';
+
+export function createStrategy(auth: AuthConfig): AuthStrategy {
+  if (auth === 'basic') return basicStrategy();
+  if (typeof auth === 'object') {
+    if ('header' in auth) return headerStrategy([auth.header], 'header');
+    if ('multi_header' in auth) return headerStrategy(auth.multi_header, 'multi_header');
+    if ('query' in auth) return queryStrategy([{ param_name: auth.query.param_name, value_template: auth.query.value_template ?? '{{secret}}' }], 'query');
+    if ('multi_query' in auth) return queryStrategy(auth.multi_query, 'multi_query');
+    if ('path' in auth) return pathStrategy(auth.path.prefix_template);
+    if ('basic' in auth) return basicStrategy(auth.basic.username_template, auth.basic.password_template);
+  }
+  throw new AivaultError('CREDENTIAL_NOT_READY', `the ${authKind(auth)} strategy is not available in this build yet`);
+}

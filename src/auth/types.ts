@@ -1,0 +1,21 @@
+// One interface for every auth strategy: given the request about to go upstream and the
+// credential's secret values (by placeholder), set what the strategy sets and report
+// every string that now carries a secret, so the response can be scrubbed of it.
+
+export interface OutboundRequest {
+  method: string;
+  url: URL;
+  /** Lower-case header name -> value. */
+  headers: Map<string, string>;
+  body: Buffer | undefined;
+}
+
+export interface AuthStrategy {
+  readonly kind: string;
+  /** Header names (lower case) this strategy sets; agent-supplied ones are dropped first. */
+  readonly ownedHeaders: readonly string[];
+  /** Query parameter names this strategy sets; agent-supplied ones are dropped first. */
+  readonly ownedQueryParams: readonly string[];
+  /** Applies the credential; returns the injected values that embed a secret (for scrubbing). */
+  apply(request: OutboundRequest, secrets: ReadonlyMap<string, string>): Promise<string[]> | string[];
+}

@@ -1,0 +1,311 @@
+// Capabilities and credentials, built-in and custom, resolved into one shape the broker
+// uses. Built-in ones come from the compiled registry and pinned secrets; custom ones
+// from what the owner created. Custom definitions are checked as strictly as registry
+// files, and can never borrow a pinned secret or a built-in name.
+
+import { AivaultError } from '../errors.ts';
+import { neededPlaceholders } from '../registry/auth-inputs.ts';
+import { builtinCredentialStatus } from '../registry/provisioning.ts';
+import type { Registry } from '../registry/registry.ts';
+import { authKind, type AuthConfig, type HttpMethod } from '../registry/types.ts';
+import { validateAuthConfig } from '../registry/validate.ts';
+import { patternCovers } from '../policy/hosts.ts';
+import { assertCleanPath } from '../policy/paths.ts';
+import type { CapabilityLimits, CapabilityRecord, CredentialRecord } from '../storage/types.ts';
+import { parseSecretRef } from '../vault/names.ts';
+import type { Vault } from '../vault/vault.ts';
+
+export const DEFAULT_LIMITS: Required<CapabilityLimits> = {
+  timeoutMs: 30_000,
+  connectTimeoutMs: 10_000,
+  maxRequestBytes: 10 * 1024 * 1024,
+  maxResponseBytes: 32 * 1024 * 1024,
+};
+
+const LIMIT_MAX: Required<CapabilityLimits> = {
+  timeoutMs: 15 * 60_000,
+  connectTimeoutMs: 120_000,
+  maxRequestBytes: 1024 * 1024 * 1024,
+  maxResponseBytes: 4 * 1024 * 1024 * 1024,
+};
+
+export const METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const CREDENTIAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const PROVIDER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const CAPABILITY_ID = /^[a-z0-9][a-z0-9-]{0,62}\/[a-z0-9][a-z0-9._-]{0,62}$/;
+// Registry host pattern, plus IP literals (custom credentials may target an IP).
+const HOST_PATTERN = /^(?:(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?|\[[0-9a-f:.]+\])(?::[1-9][0-9]{0,4})?$/;
+
+export interface ResolvedCredential {
+  name: string;
+  provider: string;
+  source: 'builtin' | 'custom';
+  auth: AuthConfig;
+  hosts: readonly string[];
+  allowHttp: boolean;
+  allowPrivateNetwork: boolean;
+  /** Placeholder -> secret id, for the secrets that exist. */
+  bindings: ReadonlyMap<string, string>;
+  /** Secret names (built-in) or placeholders (custom) still missing. */
+  missing: string[];
+}
+
+export interface ResolvedCapability {
+  id: string;
+  provider: string;
+  source: 'builtin' | 'custom';
+  description: string | null;
+  hosts: readonly string[];
+  methods: readonly string[];
+  pathPrefixes: readonly string[];
+  limits: Required<CapabilityLimits>;
+  credential: ResolvedCredential;
+}
+
+export interface CreateCredentialInput {
+  name: string;
+  provider: string;
+  auth: AuthConfig;
+  /** Placeholder -> `vault:secret:<id>` or bare id. */
+  secretRefs: Record<string, string>;
+  hosts: string[];
+  allowHttp?: boolean;
+  allowPrivateNetwork?: boolean;
+}
+
+export interface CreateCapabilityInput {
+  id: string;
+  provider: string;
+  credential: string;
+  methods: string[];
+  pathPrefixes: string[];
+  hosts: string[];
+  limits?: CapabilityLimits;
+}
+
+function invalid(message: string): AivaultError {
+  return new AivaultError('INVALID_ARGUMENT', message);
+}
+
+export function normaliseHost(host: string): string {
+  const h = host.trim().toLowerCase().replace(/\.(?=:|$)/, '');
+  if (!HOST_PATTERN.test(h)) throw invalid('a host must be a lower-case name, "*.name" or an IP literal, optionally with ":port"');
+  return h;
+}
+
+function normaliseLimits(limits: CapabilityLimits = {}): CapabilityLimits {
+  const out: CapabilityLimits = {};
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof CapabilityLimits)[]) {
+    const v = limits[key];
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v <= 0 || v > LIMIT_MAX[key]) throw invalid(`${key} must be a positive integer up to ${LIMIT_MAX[key]}`);
+    out[key] = v;
+  }
+  return out;
+}
+
+export class Catalog {
+  readonly #vault: Vault;
+  readonly #registry: Registry;
+
+  constructor(vault: Vault, registry: Registry) {
+    this.#vault = vault;
+    this.#registry = registry;
+  }
+
+  async #customCredential(record: CredentialRecord): Promise<ResolvedCredential> {
+    const bindings = new Map<string, string>();
+    const missing: string[] = [];
+    for (const [placeholder, id] of Object.entries(record.bindings)) {
+      if (await this.#vault.storage.getSecret(id)) bindings.set(placeholder, id);
+      else missing.push(placeholder);
+    }
+    return {
+      name: record.name,
+      provider: record.provider,
+      source: 'custom',
+      auth: record.auth as AuthConfig,
+      hosts: record.hosts,
+      allowHttp: record.allowHttp,
+      allowPrivateNetwork: record.allowPrivateNetwork,
+      bindings,
+      missing,
+    };
+  }
+
+  async #builtinCredential(providerId: string): Promise<ResolvedCredential> {
+    const provider = this.#registry.provider(providerId);
+    const status = await builtinCredentialStatus(this.#vault, provider);
+    return {
+      name: provider.provider,
+      provider: provider.provider,
+      source: 'builtin',
+      auth: provider.auth,
+      hosts: provider.hosts,
+      allowHttp: false,
+      allowPrivateNetwork: false,
+      bindings: new Map(status.secrets.filter((s) => s.secretId !== null).map((s) => [s.placeholder, s.secretId!])),
+      missing: status.provisioned ? status.missing : status.secrets.filter((s) => s.required).map((s) => s.name),
+    };
+  }
+
+  async resolveCapability(id: string): Promise<ResolvedCapability> {
+    const builtin = this.#registry.capabilities.get(id);
+    if (builtin) {
+      const credential = await this.#builtinCredential(builtin.provider);
+      return {
+        id,
+        provider: builtin.provider,
+        source: 'builtin',
+        description: builtin.description ?? null,
+        hosts: builtin.allow.hosts,
+        methods: builtin.allow.methods,
+        pathPrefixes: builtin.allow.pathPrefixes,
+        limits: DEFAULT_LIMITS,
+        credential,
+      };
+    }
+    const record = await this.#vault.storage.getCapability(id);
+    if (!record) throw new AivaultError('CAPABILITY_NOT_FOUND', `no capability "${id}"`);
+    const credRecord = await this.#vault.storage.getCredential(record.credential);
+    if (!credRecord) throw new AivaultError('CREDENTIAL_NOT_FOUND', `the credential of ${id} no longer exists`);
+    return {
+      id,
+      provider: record.provider,
+      source: 'custom',
+      description: null,
+      hosts: record.hosts,
+      methods: record.methods,
+      pathPrefixes: record.pathPrefixes,
+      limits: { ...DEFAULT_LIMITS, ...record.limits },
+      credential: await this.#customCredential(credRecord),
+    };
+  }
+
+  /** Enabled capabilities: built-in ones of provisioned providers, and every custom one. */
+  async listCapabilities(): Promise<ResolvedCapability[]> {
+    const out: ResolvedCapability[] = [];
+    const pinned = new Set((await this.#vault.storage.listSecrets({ scope: 'global' })).map((s) => s.pinnedProvider).filter((p): p is string => p !== null));
+    for (const provider of [...pinned].sort()) {
+      const p = this.#registry.providers.get(provider);
+      if (!p) continue;
+      for (const c of p.capabilities) out.push(await this.resolveCapability(c.id));
+    }
+    for (const c of await this.#vault.storage.listCapabilities()) out.push(await this.resolveCapability(c.id));
+    return out;
+  }
+
+  async listCredentials(): Promise<ResolvedCredential[]> {
+    const out: ResolvedCredential[] = [];
+    const pinned = new Set((await this.#vault.storage.listSecrets({ scope: 'global' })).map((s) => s.pinnedProvider).filter((p): p is string => p !== null));
+    for (const provider of [...pinned].sort()) if (this.#registry.providers.has(provider)) out.push(await this.#builtinCredential(provider));
+    for (const c of await this.#vault.storage.listCredentials()) out.push(await this.#customCredential(c));
+    return out;
+  }
+
+  async describeCredential(name: string): Promise<ResolvedCredential> {
+    const custom = await this.#vault.storage.getCredential(name);
+    if (custom) return this.#customCredential(custom);
+    if (this.#registry.providers.has(name)) return this.#builtinCredential(name);
+    throw new AivaultError('CREDENTIAL_NOT_FOUND', `no credential named ${name}`);
+  }
+
+  async createCredential(input: CreateCredentialInput): Promise<ResolvedCredential> {
+    if (!CREDENTIAL_NAME.test(input.name)) throw invalid('a credential name is 1-64 lower-case letters, digits, ".", "_" or "-"');
+    if (!PROVIDER_NAME.test(input.provider)) throw invalid('a provider name is 1-63 lower-case letters, digits or "-"');
+    if (this.#registry.providers.has(input.provider) || this.#registry.providers.has(input.name)) {
+      throw new AivaultError('PROVIDER_RESERVED', `"${this.#registry.providers.has(input.provider) ? input.provider : input.name}" is a built-in provider; store its secret by its canonical name instead (aivault registry show)`);
+    }
+    const authIssues = validateAuthConfig(input.auth);
+    if (authIssues.length > 0) throw invalid(`invalid auth: ${authIssues.map((i) => `${i.pointer} ${i.message}`).join('; ')}`);
+    if (input.hosts.length === 0) throw invalid('give at least one --host');
+    const hosts = [...new Set(input.hosts.map(normaliseHost))];
+
+    const { required, optional } = neededPlaceholders(input.auth);
+    const bindings: Record<string, string> = {};
+    for (const [placeholder, ref] of Object.entries(input.secretRefs)) {
+      if (!required.includes(placeholder) && !optional.includes(placeholder)) {
+        throw invalid(`the ${authKind(input.auth)} strategy has no {{${placeholder}}}; it uses ${[...required, ...optional].map((p) => `{{${p}}}`).join(', ') || 'no placeholder'}`);
+      }
+      const id = parseSecretRef(ref) ?? ref;
+      const secret = await this.#vault.storage.getSecret(id);
+      if (!secret) throw new AivaultError('SECRET_NOT_FOUND', `no secret ${ref}`);
+      if (secret.pinnedProvider !== null) {
+        throw new AivaultError('SECRET_PINNED', `${secret.name} is pinned to the built-in provider ${secret.pinnedProvider} and cannot back a custom credential`);
+      }
+      bindings[placeholder] = id;
+    }
+    const unbound = required.filter((p) => bindings[p] === undefined);
+    if (unbound.length > 0) throw invalid(`the template needs ${unbound.map((p) => `{{${p}}}`).join(', ')}, which no --secret-ref binds`);
+
+    const record: CredentialRecord = {
+      name: input.name,
+      provider: input.provider,
+      auth: input.auth,
+      bindings,
+      hosts,
+      allowHttp: input.allowHttp === true,
+      allowPrivateNetwork: input.allowPrivateNetwork === true,
+      createdAt: new Date().toISOString(),
+    };
+    await this.#vault.audited({ action: 'credential.create', target: `credential:${input.name}` }, () => this.#vault.storage.createCredential(record));
+    return this.#customCredential(record);
+  }
+
+  async deleteCredential(name: string): Promise<void> {
+    if (this.#registry.providers.has(name) && !(await this.#vault.storage.getCredential(name))) {
+      throw new AivaultError('PROVIDER_RESERVED', `${name} is a built-in credential; delete its pinned secrets to disable it`);
+    }
+    await this.#vault.audited({ action: 'credential.delete', target: `credential:${name}` }, async () => {
+      if (!(await this.#vault.storage.deleteCredential(name))) throw new AivaultError('CREDENTIAL_NOT_FOUND', `no credential named ${name}`);
+    });
+  }
+
+  async createCapability(input: CreateCapabilityInput): Promise<ResolvedCapability> {
+    if (!CAPABILITY_ID.test(input.id)) throw invalid('a capability id has the form provider/name (lower-case letters, digits, "-", "." and "_")');
+    if (input.id.split('/')[0] !== input.provider) throw invalid(`the capability id must start with its provider: ${input.provider}/…`);
+    if (this.#registry.capabilities.has(input.id) || this.#registry.providers.has(input.provider)) {
+      throw new AivaultError('PROVIDER_RESERVED', `${input.provider} is a built-in provider; its capabilities come from the registry`);
+    }
+    const credential = await this.#vault.storage.getCredential(input.credential);
+    if (!credential) throw new AivaultError('CREDENTIAL_NOT_FOUND', `no credential named ${input.credential}`);
+    if (credential.provider !== input.provider) throw invalid(`credential ${input.credential} belongs to provider ${credential.provider}`);
+    const methods = [...new Set(input.methods.map((m) => m.toUpperCase()))];
+    if (methods.length === 0) throw invalid('give at least one --method');
+    for (const m of methods) if (!METHODS.includes(m as HttpMethod)) throw invalid(`unknown method; use ${METHODS.join(', ')}`);
+    if (input.pathPrefixes.length === 0) throw invalid('give at least one --path prefix');
+    for (const p of input.pathPrefixes) {
+      if (p !== '/') {
+        try {
+          assertCleanPath(p.replace(/\/\*(?=\/|$)/g, '/x'));
+        } catch {
+          throw invalid(`path prefix ${p} is not a clean absolute path`);
+        }
+        if (p.endsWith('/')) throw invalid(`path prefix ${p} must not end with "/"`);
+      }
+    }
+    const hosts = input.hosts.length > 0 ? [...new Set(input.hosts.map(normaliseHost))] : credential.hosts;
+    for (const h of hosts) {
+      if (!credential.hosts.some((outer) => patternCovers(outer, h))) throw invalid(`host ${h} is not among credential ${credential.name}'s hosts (${credential.hosts.join(', ')})`);
+    }
+    const record: CapabilityRecord = {
+      id: input.id,
+      provider: input.provider,
+      credential: input.credential,
+      hosts,
+      methods,
+      pathPrefixes: [...new Set(input.pathPrefixes)],
+      limits: normaliseLimits(input.limits),
+      createdAt: new Date().toISOString(),
+    };
+    await this.#vault.audited({ action: 'capability.create', target: `capability:${input.id}` }, () => this.#vault.storage.createCapability(record));
+    return this.resolveCapability(input.id);
+  }
+
+  async deleteCapability(id: string): Promise<void> {
+    if (this.#registry.capabilities.has(id)) throw new AivaultError('PROVIDER_RESERVED', `${id} is built in; delete its provider's secrets to disable it`);
+    await this.#vault.audited({ action: 'capability.delete', target: `capability:${id}` }, async () => {
+      if (!(await this.#vault.storage.deleteCapability(id))) throw new AivaultError('CAPABILITY_NOT_FOUND', `no capability "${id}"`);
+    });
+  }
+}

@@ -1,0 +1,86 @@
+// The one way bytes leave aivault: undici's `request`, through an Agent whose connector
+// resolves names with the checked lookup. Redirects are never followed (undici's
+// `request` does not follow them), and undici errors are mapped to our codes with our
+// own messages: theirs can quote the URL, and the URL can hold a secret.
+
+import { Agent, request, type Dispatcher } from 'undici';
+import { AivaultError, isAivaultError } from '../errors.ts';
+import { checkedLookup } from '../policy/dns.ts';
+
+export interface UpstreamRequest {
+  url: URL;
+  method: string;
+  headers: Record<string, string>;
+  body: Buffer | undefined;
+  allowPrivateNetwork: boolean;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+}
+
+export class UpstreamClient {
+  readonly #agents = new Map<string, Agent>();
+
+  #agent(allowPrivateNetwork: boolean, connectTimeoutMs: number): Agent {
+    const key = `${allowPrivateNetwork}:${connectTimeoutMs}`;
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      agent = new Agent({
+        connect: { timeout: connectTimeoutMs, lookup: checkedLookup({ allowPrivateNetwork }) } as Agent.Options['connect'],
+        keepAliveTimeout: 10_000,
+        connections: 64,
+      });
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  async send(req: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(req.url, {
+        method: req.method as Dispatcher.HttpMethod,
+        headers: req.headers,
+        body: req.body ?? null,
+        dispatcher: this.#agent(req.allowPrivateNetwork, req.connectTimeoutMs),
+        signal,
+        headersTimeout: req.timeoutMs,
+        bodyTimeout: req.timeoutMs,
+      });
+    } catch (err) {
+      throw upstreamError(err, signal);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#agents.values()].map((a) => a.close()));
+    this.#agents.clear();
+  }
+}
+
+function codeChain(err: unknown): string[] {
+  const codes: string[] = [];
+  for (let e = err as { code?: unknown; cause?: unknown; name?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) {
+    if (typeof e.code === 'string') codes.push(e.code);
+    if (typeof e.name === 'string') codes.push(e.name);
+  }
+  return codes;
+}
+
+/** Maps a failure of the upstream exchange to a stable code. */
+export function upstreamError(err: unknown, signal?: AbortSignal): AivaultError {
+  for (let e = err as { cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) {
+    if (isAivaultError(e)) return e;
+  }
+  if (signal?.aborted && isAivaultError(signal.reason)) return signal.reason;
+  const codes = codeChain(err);
+  const has = (...c: string[]) => codes.some((x) => c.includes(x));
+  if (has('UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'TimeoutError', 'ETIMEDOUT') || signal?.aborted) {
+    return new AivaultError('UPSTREAM_TIMEOUT', 'the upstream did not answer in time');
+  }
+  if (codes.some((c) => c.startsWith('ERR_TLS') || c.startsWith('ERR_SSL') || c.includes('CERT') || c === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || c === 'EPROTO')) {
+    return new AivaultError('UPSTREAM_TLS_ERROR', 'the TLS handshake with the upstream failed (certificate not trusted, or refused by the server)');
+  }
+  if (has('ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EPIPE')) {
+    return new AivaultError('UPSTREAM_UNREACHABLE', 'the upstream could not be reached or closed the connection');
+  }
+  return new AivaultError('UPSTREAM_ERROR', 'the exchange with the upstream failed');
+}

@@ -1,0 +1,82 @@
+// `aivault audit …`: read, verify and export the hash-chained audit log.
+
+import type { Command } from 'commander';
+import { AivaultError } from '../../errors.ts';
+import type { AuditRecord } from '../../storage/types.ts';
+import { withVault, type GlobalOptions } from '../context.ts';
+import { printJson, printLine, printTable } from '../output.ts';
+
+interface ListOptions extends GlobalOptions {
+  capability?: string;
+  since?: string;
+  limit?: string;
+}
+
+/** `--since` takes an ISO date or a duration back from now (30m, 12h, 7d). */
+export function parseSince(value: string): string {
+  const rel = /^(\d+)([smhd])$/.exec(value);
+  if (rel) {
+    const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(Date.now() - Number(rel[1]) * unit).toISOString();
+  }
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new AivaultError('INVALID_ARGUMENT', '--since takes an ISO date or a duration like 30m, 12h, 7d');
+  return new Date(t).toISOString();
+}
+
+function row(r: AuditRecord): string[] {
+  const o = r.outcome;
+  const result = r.decision === 'deny' ? '' : o === null ? 'pending' : o.error ?? (o.status !== undefined ? String(o.status) : 'ok');
+  return [String(r.seq), r.at, r.actor, r.action, r.capability ?? r.target ?? '', r.method ?? '', r.host ?? '', r.path ?? '', r.decision, r.reason ?? '', result];
+}
+
+export function registerAudit(program: Command): void {
+  const audit = program.command('audit').description('the tamper-evident audit log');
+
+  audit
+    .command('list')
+    .description('list audit records')
+    .option('--capability <id>', 'only this capability')
+    .option('--since <when>', 'only records since an ISO date or a duration (30m, 12h, 7d)')
+    .option('--limit <n>', 'at most this many records')
+    .option('--json', 'print as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<ListOptions>();
+      const limit = o.limit === undefined ? undefined : Number(o.limit);
+      if (limit !== undefined && (!Number.isInteger(limit) || limit <= 0)) throw new AivaultError('INVALID_ARGUMENT', '--limit takes a positive integer');
+      const records = await withVault(o, (v) =>
+        v.audit.list({ ...(o.capability ? { capability: o.capability } : {}), ...(o.since ? { since: parseSince(o.since) } : {}), ...(limit ? { limit } : {}) }),
+      );
+      if (o.json) return printJson(records);
+      printTable(['SEQ', 'AT', 'ACTOR', 'ACTION', 'CAPABILITY/TARGET', 'METHOD', 'HOST', 'PATH', 'DECISION', 'REASON', 'RESULT'], records.map(row));
+    });
+
+  audit
+    .command('verify')
+    .description('check the whole chain; exit 0 with the record count, or name the first broken record')
+    .option('--json', 'print as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const result = await withVault(o, (v) => v.audit.verify());
+      if (o.json) printJson(result);
+      if (!result.ok) throw new AivaultError('AUDIT_CHAIN_BROKEN', `the audit chain is broken at record ${result.brokenAt}: ${result.problem}`);
+      if (!o.json) printLine(`ok: ${result.count} records, chain intact`);
+    });
+
+  audit
+    .command('export')
+    .description('write every record, with its hashes, one JSON object per line')
+    .option('--format <format>', 'jsonl (the only format)', 'jsonl')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions & { format: string }>();
+      if (o.format !== 'jsonl') throw new AivaultError('INVALID_ARGUMENT', '--format supports jsonl');
+      await withVault(o, async (v) => {
+        for (let after = 0; ; ) {
+          const page = await v.audit.list({ afterSeq: after, limit: 1000 });
+          for (const r of page) process.stdout.write(JSON.stringify(r) + '\n');
+          if (page.length < 1000) break;
+          after = page.at(-1)!.seq;
+        }
+      });
+    });
+}

@@ -1,0 +1,176 @@
+// `aivault credential …`: bind secrets to an auth strategy and a set of hosts.
+
+import { Option, type Command } from 'commander';
+import type { ResolvedCredential } from '../../broker/catalog.ts';
+import { AivaultError } from '../../errors.ts';
+import type { AuthConfig } from '../../registry/types.ts';
+import { authKind } from '../../registry/types.ts';
+import { withBroker } from '../broker-context.ts';
+import { collect, splitHeader, splitPair } from '../collect.ts';
+import type { GlobalOptions } from '../context.ts';
+import { printFields, printJson, printLine, printTable } from '../output.ts';
+
+const TEMPLATE_KINDS = ['header', 'query', 'path', 'basic', 'multi_header', 'multi_query'] as const;
+
+interface CreateOptions extends GlobalOptions {
+  provider: string;
+  secretRef: string[];
+  auth: string;
+  headerName?: string;
+  valueTemplate?: string;
+  paramName?: string;
+  prefixTemplate?: string;
+  header?: string[];
+  param?: string[];
+  host?: string[];
+  allowHttp?: boolean;
+  allowPrivateNetwork?: boolean;
+}
+
+function usage(message: string): AivaultError {
+  return new AivaultError('INVALID_ARGUMENT', message);
+}
+
+/** Builds the registry-format `auth` object from the flags of `credential create`. */
+export function authFromFlags(o: CreateOptions): AuthConfig {
+  switch (o.auth) {
+    case 'header':
+      if (!o.headerName) throw usage('--auth header needs --header-name');
+      return { header: { header_name: o.headerName, value_template: o.valueTemplate ?? '{{secret}}' } };
+    case 'query':
+      if (!o.paramName) throw usage('--auth query needs --param-name');
+      return { query: { param_name: o.paramName, ...(o.valueTemplate ? { value_template: o.valueTemplate } : {}) } };
+    case 'path':
+      if (!o.prefixTemplate) throw usage('--auth path needs --prefix-template, e.g. "/bot{{secret}}"');
+      return { path: { prefix_template: o.prefixTemplate } };
+    case 'basic':
+      return 'basic';
+    case 'multi_header':
+      if (!o.header?.length) throw usage("--auth multi_header needs one or more --header 'Name: {{placeholder}}'");
+      return { multi_header: o.header.map((h) => { const [header_name, value_template] = splitOrUsage(splitHeader, h); return { header_name, value_template }; }) };
+    case 'multi_query':
+      if (!o.param?.length) throw usage("--auth multi_query needs one or more --param 'name={{placeholder}}'");
+      return { multi_query: o.param.map((p) => { const [param_name, value_template] = splitOrUsage(splitPair, p); return { param_name, value_template }; }) };
+    default:
+      throw usage(`--auth ${o.auth} is not available yet; use one of ${TEMPLATE_KINDS.join(', ')}`);
+  }
+}
+
+function splitOrUsage(split: (s: string) => [string, string], raw: string): [string, string] {
+  try {
+    return split(raw);
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+}
+
+/** `PLACEHOLDER=vault:secret:ID`, or a bare reference binding {{secret}}. */
+export function parseSecretRefs(refs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of refs) {
+    const eq = raw.indexOf('=');
+    const [placeholder, ref] = eq > 0 ? [raw.slice(0, eq), raw.slice(eq + 1)] : ['secret', raw];
+    if (!/^[a-z][a-z0-9_]{0,63}$/.test(placeholder)) throw usage('a --secret-ref placeholder is lower-case letters, digits and "_" (e.g. api_key=vault:secret:ID)');
+    if (out[placeholder] !== undefined) throw usage(`{{${placeholder}}} is bound twice`);
+    out[placeholder] = ref;
+  }
+  return out;
+}
+
+export function credentialView(c: ResolvedCredential) {
+  return {
+    name: c.name,
+    provider: c.provider,
+    source: c.source,
+    auth: authKind(c.auth),
+    config: c.auth,
+    hosts: c.hosts,
+    allowHttp: c.allowHttp,
+    allowPrivateNetwork: c.allowPrivateNetwork,
+    bindings: Object.fromEntries([...c.bindings].map(([p, id]) => [p, `vault:secret:${id}`])),
+    ready: c.missing.length === 0,
+    missing: c.missing,
+  };
+}
+
+export function registerCredential(program: Command): void {
+  const credential = program.command('credential').description('credentials: an auth strategy bound to secrets and hosts');
+
+  credential
+    .command('create')
+    .description('create a custom credential (built-in providers get theirs from `secrets create`)')
+    .argument('<name>')
+    .requiredOption('--provider <provider>', 'the custom provider it belongs to')
+    .requiredOption('--secret-ref <ref>', 'PLACEHOLDER=vault:secret:ID, or a bare vault:secret:ID for {{secret}} (repeatable)', collect, [])
+    .addOption(new Option('--auth <kind>', 'how the secret is injected').choices([...TEMPLATE_KINDS]).makeOptionMandatory())
+    .option('--header-name <name>', 'header to set (--auth header)')
+    .option('--value-template <template>', 'value rendered from {{placeholders}} (--auth header/query); default {{secret}}')
+    .option('--param-name <name>', 'query parameter to set (--auth query)')
+    .option('--prefix-template <template>', 'path prefix, e.g. /bot{{secret}} (--auth path)')
+    .option('--header <header>', "'Name: {{placeholder}}' (--auth multi_header, repeatable)", collect)
+    .option('--param <param>', "'name={{placeholder}}' (--auth multi_query, repeatable)", collect)
+    .option('--host <host>', 'allowed host[:port], or *.domain (repeatable)', collect)
+    .option('--allow-http', 'owner decision: this credential talks plain http (credentials travel unencrypted)')
+    .option('--allow-private-network', 'owner decision: allow loopback, private and link-local targets')
+    .option('--json', 'print as JSON')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<CreateOptions>();
+      const created = await withBroker(o, (broker) =>
+        broker.catalog.createCredential({
+          name,
+          provider: o.provider,
+          auth: authFromFlags(o),
+          secretRefs: parseSecretRefs(o.secretRef),
+          hosts: o.host ?? [],
+          allowHttp: o.allowHttp === true,
+          allowPrivateNetwork: o.allowPrivateNetwork === true,
+        }),
+      );
+      if (o.json) printJson(credentialView(created));
+      else printLine(`created credential ${created.name} (${authKind(created.auth)}) for ${created.hosts.join(', ')}`);
+    });
+
+  credential
+    .command('list')
+    .description('list credentials, built-in and custom')
+    .option('--json', 'print as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const list = (await withBroker(o, (b) => b.catalog.listCredentials())).map(credentialView);
+      if (o.json) return printJson(list);
+      printTable(['NAME', 'PROVIDER', 'SOURCE', 'AUTH', 'READY', 'HOSTS'], list.map((c) => [c.name, c.provider, c.source, c.auth, c.ready ? 'yes' : `no (missing ${c.missing.join(', ')})`, c.hosts.join(',')]));
+    });
+
+  credential
+    .command('describe')
+    .description('show one credential: strategy, hosts, which secrets it binds (never their values)')
+    .argument('<name>')
+    .option('--json', 'print as JSON')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const c = credentialView(await withBroker(o, (b) => b.catalog.describeCredential(name)));
+      if (o.json) return printJson(c);
+      printFields([
+        ['name', c.name],
+        ['provider', `${c.provider} (${c.source})`],
+        ['auth', `${c.auth} ${JSON.stringify(c.config)}`],
+        ['hosts', c.hosts.join(', ')],
+        ['allow http', c.allowHttp ? 'yes' : 'no'],
+        ['allow private', c.allowPrivateNetwork ? 'yes' : 'no'],
+        ['bindings', Object.entries(c.bindings).map(([p, r]) => `{{${p}}} <- ${r}`).join('; ')],
+        ['ready', c.ready ? 'yes' : `no (missing ${c.missing.join(', ')})`],
+      ]);
+    });
+
+  credential
+    .command('delete')
+    .description('delete a custom credential (its capabilities must be deleted first)')
+    .argument('<name>')
+    .option('--json', 'print as JSON')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      await withBroker(o, (b) => b.catalog.deleteCredential(name));
+      if (o.json) printJson({ deleted: name });
+      else printLine(`deleted credential ${name}`);
+    });
+}

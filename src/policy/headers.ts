@@ -1,0 +1,55 @@
+// Agent headers that may travel upstream. Anything that could carry or override a
+// credential, steer a proxy, or confuse message framing is dropped; malformed names or
+// values are refused outright.
+
+import { AivaultError } from '../errors.ts';
+
+const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const BAD_VALUE = /[\r\n\u0000]/;
+
+const ALWAYS_DROPPED = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'expect',
+  'accept-encoding',
+  'http2-settings',
+]);
+
+export const MAX_AGENT_HEADERS = 64;
+
+/** Returns lower-case name -> value for the headers allowed through. */
+export function sanitizeAgentHeaders(headers: ReadonlyArray<readonly [string, string]>, ownedByStrategy: readonly string[]): Map<string, string> {
+  if (headers.length > MAX_AGENT_HEADERS) throw new AivaultError('MALFORMED_HEADER', `at most ${MAX_AGENT_HEADERS} headers may be sent`);
+  const named = new Set<string>();
+  for (const [name, value] of headers) {
+    if (!TOKEN.test(name)) throw new AivaultError('MALFORMED_HEADER', 'a header name contains characters a header name cannot have');
+    if (BAD_VALUE.test(value)) throw new AivaultError('MALFORMED_HEADER', `header ${name.toLowerCase()} contains CR, LF or NUL`);
+    if (name.toLowerCase() === 'connection') for (const n of value.split(',')) named.add(n.trim().toLowerCase());
+  }
+  const owned = new Set(ownedByStrategy.map((h) => h.toLowerCase()));
+  const out = new Map<string, string>();
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (ALWAYS_DROPPED.has(lower) || lower.startsWith('proxy-') || owned.has(lower) || named.has(lower)) continue;
+    const prev = out.get(lower);
+    out.set(lower, prev === undefined ? value.trim() : `${prev}, ${value.trim()}`);
+  }
+  return out;
+}
+
+const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'content-length', 'content-encoding']);
+
+/** Whether an upstream response header is passed on to the agent (after scrubbing). */
+export function keepResponseHeader(name: string): boolean {
+  return !HOP_BY_HOP_RESPONSE.has(name.toLowerCase());
+}

@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { isAivaultError, type ErrorCode } from '../../src/errors.ts';
+import type { InvokeRequest } from '../../src/broker/broker.ts';
+import { assertNoLeak, canary } from '../helpers/cli.ts';
+import { readAll, testBroker, type TestBroker } from '../helpers/broker.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+
+describe('broker invoke against a real loopback upstream', () => {
+  let up: Upstream;
+  let t: TestBroker;
+  const key = canary('KEY');
+  let header: string;
+
+  before(async () => {
+    up = await startUpstream();
+    t = await testBroker();
+    header = await t.custom({ name: 'hdr', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secrets: { secret: key }, hosts: [up.host], paths: ['/v1'] });
+  });
+  after(async () => {
+    await t.close();
+    await up.close();
+  });
+
+  const last = () => up.received.at(-1)!;
+  const invoke = async (req: Partial<InvokeRequest> & { capability: string }) => {
+    const res = await t.broker.invoke({ method: 'GET', ...req });
+    const body = await readAll(res.body);
+    await res.done;
+    return { ...res, text: body };
+  };
+  const refused = async (req: Partial<InvokeRequest> & { capability: string }, code: ErrorCode) => {
+    const before = up.received.length;
+    await assert.rejects(t.broker.invoke({ method: 'GET', ...req }), (e) => isAivaultError(e, code), `${JSON.stringify(req)} should be ${code}`);
+    assert.equal(up.received.length, before, 'a refused request must not reach the upstream');
+  };
+
+  it('injects a header credential and the upstream sees exactly it', async () => {
+    const res = await invoke({ capability: header, path: '/v1/users/42', query: [['page', '2']] });
+    assert.equal(res.status, 200);
+    assert.equal(last().headers.authorization, `Bearer ${key}`);
+    assert.equal(last().url, '/v1/users/42?page=2');
+  });
+
+  it('drops smuggled credentials, hop-by-hop headers and Host; the credential wins whatever the case', async () => {
+    await invoke({
+      capability: header,
+      path: '/v1/x',
+      headers: [['AUTHORIZATION', 'Bearer agent-token'], ['authorization', 'Basic xyz'], ['Cookie', 'session=1'], ['Proxy-Authorization', 'x'], ['Host', 'evil.example.com'], ['Connection', 'X-Drop-Me'], ['X-Drop-Me', '1'], ['Transfer-Encoding', 'chunked'], ['X-Keep', 'yes']],
+    });
+    const r = last();
+    const authHeaders = r.rawHeaders.filter((_, i) => i % 2 === 0).filter((h) => h.toLowerCase() === 'authorization');
+    assert.equal(authHeaders.length, 1);
+    assert.equal(r.headers.authorization, `Bearer ${key}`);
+    assert.equal(r.headers.cookie, undefined);
+    assert.equal(r.headers['proxy-authorization'], undefined);
+    assert.equal(r.headers.host, up.host);
+    assert.equal(r.headers['x-drop-me'], undefined);
+    assert.equal(r.headers['x-keep'], 'yes');
+  });
+
+  it('refuses header injection through CR/LF in agent headers', async () => {
+    await refused({ capability: header, path: '/v1/x', headers: [['X-A', 'ok\r\nAuthorization: Bearer evil']] }, 'MALFORMED_HEADER');
+    await refused({ capability: header, path: '/v1/x', headers: [['X A', 'ok']] }, 'MALFORMED_HEADER');
+  });
+
+  it('query, multi_query, path, basic and multi_header strategies inject exactly as configured', async () => {
+    const q = await t.custom({ name: 'qry', auth: { query: { param_name: 'key' } }, secrets: { secret: 'qk-123456' }, hosts: [up.host] });
+    await invoke({ capability: q, path: '/v1/s', query: [['key', 'agent-override'], ['q', 'x y']] });
+    assert.equal(last().url, '/v1/s?q=x+y&key=qk-123456');
+
+    const mq = await t.custom({ name: 'mqry', auth: { multi_query: [{ param_name: 'key', value_template: '{{api_key}}' }, { param_name: 'token', value_template: '{{token}}' }] }, secrets: { api_key: 'k-aaaa', token: 't-bbbb' }, hosts: [up.host] });
+    await invoke({ capability: mq, path: '/v1/boards' });
+    assert.equal(last().url, '/v1/boards?key=k-aaaa&token=t-bbbb');
+
+    const p = await t.custom({ name: 'pth', auth: { path: { prefix_template: '/bot{{secret}}' } }, secrets: { secret: '123:ABC-def' }, hosts: [up.host], paths: ['/sendMessage'] });
+    await invoke({ capability: p, path: '/sendMessage', method: 'POST', body: Buffer.from('{}') });
+    assert.equal(last().url, '/bot123:ABC-def/sendMessage');
+    const slash = await t.custom({ name: 'pth2', auth: { path: { prefix_template: '/bot{{secret}}' } }, secrets: { secret: '123/../admin' }, hosts: [up.host], paths: ['/sendMessage'] });
+    await refused({ capability: slash, path: '/sendMessage', method: 'POST' }, 'CREDENTIAL_INVALID');
+    await refused({ capability: p, path: '/getUpdates' }, 'PATH_NOT_ALLOWED');
+
+    const b = await t.custom({ name: 'bas', auth: 'basic', secrets: { username: 'AC123', password: 'pw-secret-1' }, hosts: [up.host] });
+    await invoke({ capability: b, path: '/v1/Messages', headers: [['Authorization', 'Basic ZXZpbA==']] });
+    assert.equal(last().headers.authorization, `Basic ${Buffer.from('AC123:pw-secret-1').toString('base64')}`);
+
+    const mh = await t.custom({ name: 'mhdr', auth: { multi_header: [{ header_name: 'DD-API-KEY', value_template: '{{api_key}}' }, { header_name: 'DD-APPLICATION-KEY', value_template: '{{app_key}}' }] }, secrets: { api_key: 'dd-api-1', app_key: 'dd-app-2' }, hosts: [up.host] });
+    await invoke({ capability: mh, path: '/v1/validate', headers: [['dd-api-key', 'agent']] });
+    assert.equal(last().headers['dd-api-key'], 'dd-api-1');
+    assert.equal(last().headers['dd-application-key'], 'dd-app-2');
+  });
+
+  it('refuses methods, paths, hosts and schemes outside the capability, before any byte goes upstream', async () => {
+    await refused({ capability: header, path: '/v1/x', method: 'DELETE' }, 'METHOD_NOT_ALLOWED');
+    await refused({ capability: header, path: '/v2/x' }, 'PATH_NOT_ALLOWED');
+    await refused({ capability: header, path: '/v1-admin' }, 'PATH_NOT_ALLOWED');
+    await refused({ capability: header, path: '/v1/../admin' }, 'MALFORMED_PATH');
+    await refused({ capability: header, path: '/v1/%2e%2e/admin' }, 'MALFORMED_PATH');
+    await refused({ capability: header, path: '/v1/a%2fb' }, 'MALFORMED_PATH');
+    await refused({ capability: header, host: '127.0.0.1:1', path: '/v1/x' }, 'HOST_NOT_ALLOWED');
+    await refused({ capability: header, host: `localhost:${up.port}`, path: '/v1/x' }, 'HOST_NOT_ALLOWED');
+    await refused({ capability: header, url: `http://user:pw@${up.host}/v1/x` }, 'MALFORMED_URL');
+    await refused({ capability: 'nope/none', path: '/v1' }, 'CAPABILITY_NOT_FOUND');
+  });
+
+  it('refuses plain http and private addresses unless the owner allowed them', async () => {
+    const strict = await t.custom({ name: 'strict', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secrets: { secret: 'strict-key-1' }, hosts: [up.host], allowHttp: false, allowPrivateNetwork: true });
+    await refused({ capability: strict, url: `http://${up.host}/v1/x` }, 'INSECURE_SCHEME');
+    const noPrivate = await t.custom({ name: 'noprivate', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secrets: { secret: 'np-key-1234' }, hosts: [up.host, `localhost:${up.port}`], allowHttp: true, allowPrivateNetwork: false });
+    await refused({ capability: noPrivate, host: up.host, path: '/v1/x' }, 'PRIVATE_ADDRESS_BLOCKED');
+    // A name is resolved and every address checked: localhost resolves to loopback.
+    await refused({ capability: noPrivate, host: `localhost:${up.port}`, path: '/v1/x' }, 'PRIVATE_ADDRESS_BLOCKED');
+  });
+
+  it('never follows a redirect: the 3xx goes back to the agent', async () => {
+    up.handle('/v1/redirect', (_req, res) => {
+      res.statusCode = 302;
+      res.setHeader('location', `http://${up.host}/v1/landing`);
+      res.end();
+    });
+    const before = up.received.length;
+    const res = await invoke({ capability: header, path: '/v1/redirect' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.find(([k]) => k === 'location')?.[1], `http://${up.host}/v1/landing`);
+    assert.equal(up.received.length, before + 1);
+  });
+
+  it('scrubs the secret from echoed headers and bodies, in every encoding and across chunks', async () => {
+    up.handle('/v1/echo', (req, res) => {
+      res.setHeader('x-echo', String(req.headers.authorization));
+      res.setHeader('x-echo-b64', Buffer.from(key).toString('base64'));
+      const body = `{"raw":"${key}","b64":"${Buffer.from(key).toString('base64')}","url":"${encodeURIComponent(key)}"}`;
+      const mid = body.indexOf(key) + 5;
+      res.write(body.slice(0, mid));
+      setTimeout(() => res.end(body.slice(mid)), 20);
+    });
+    const res = await invoke({ capability: header, path: '/v1/echo' });
+    assertNoLeak(res.text, key, 'response body');
+    assertNoLeak(JSON.stringify(res.headers), key, 'response headers');
+    assert.match(res.text, /"raw":"\[REDACTED\]"/);
+    assert.equal(res.headers.find(([k]) => k === 'x-echo')?.[1], '[REDACTED]');
+  });
+
+  it('decodes gzip so it can scrub, and refuses encodings it cannot read', async () => {
+    up.handle('/v1/gzip', (_req, res) => {
+      res.setHeader('content-encoding', 'gzip');
+      res.end(gzipSync(`secret=${key}`));
+    });
+    const res = await invoke({ capability: header, path: '/v1/gzip' });
+    assert.equal(res.text, 'secret=[REDACTED]');
+    assert.equal(res.headers.some(([k]) => k === 'content-encoding'), false);
+    up.handle('/v1/zstd', (_req, res) => {
+      res.setHeader('content-encoding', 'compress');
+      res.end('xx');
+    });
+    await assert.rejects(t.broker.invoke({ capability: header, method: 'GET', path: '/v1/zstd' }), (e) => isAivaultError(e, 'UPSTREAM_ERROR'));
+  });
+
+  it('streams server-sent events one by one, not at the end', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    up.handle('/v1/sse', async (_req, res) => {
+      res.setHeader('content-type', 'text/event-stream');
+      res.write('data: {"n":1}\n\n');
+      await gate;
+      res.end('data: {"n":2}\n\n');
+    });
+    const res = await t.broker.invoke({ capability: header, method: 'GET', path: '/v1/sse' });
+    const it = res.body[Symbol.asyncIterator]();
+    const first = await it.next();
+    assert.equal(String(first.value), 'data: {"n":1}\n\n', 'the first event arrives while the upstream still holds the second');
+    release();
+    let rest = '';
+    for (let n = await it.next(); !n.done; n = await it.next()) rest += String(n.value);
+    assert.equal(rest, 'data: {"n":2}\n\n');
+    await res.done;
+  });
+
+  it('times out a slow upstream and caps response and request sizes', async () => {
+    const limited = await t.custom({ name: 'limited', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secrets: { secret: 'lim-key-123' }, hosts: [up.host], limits: { timeoutMs: 300, maxResponseBytes: 1000, maxRequestBytes: 100 } });
+    up.handle('/v1/slow', (_req, res) => void setTimeout(() => res.end('late'), 2000));
+    await assert.rejects(t.broker.invoke({ capability: limited, method: 'GET', path: '/v1/slow' }), (e) => isAivaultError(e, 'UPSTREAM_TIMEOUT'));
+    up.handle('/v1/big', (_req, res) => void res.end('x'.repeat(5000)));
+    await assert.rejects(t.broker.invoke({ capability: limited, method: 'GET', path: '/v1/big' }), (e) => isAivaultError(e, 'RESPONSE_TOO_LARGE'));
+    up.handle('/v1/bigchunked', (_req, res) => {
+      res.write('y'.repeat(800));
+      res.end('y'.repeat(800));
+    });
+    const res = await t.broker.invoke({ capability: limited, method: 'GET', path: '/v1/bigchunked' });
+    await assert.rejects(readAll(res.body), (e) => isAivaultError(e, 'RESPONSE_TOO_LARGE'));
+    await refused({ capability: limited, method: 'POST', path: '/v1/x', body: Buffer.alloc(101) }, 'REQUEST_TOO_LARGE');
+  });
+
+  it('reports an unreachable upstream without quoting it', async () => {
+    const dead = await t.custom({ name: 'dead', auth: { query: { param_name: 'key' } }, secrets: { secret: 'dead-key-1234' }, hosts: ['127.0.0.1:1'] });
+    await assert.rejects(t.broker.invoke({ capability: dead, method: 'GET', path: '/v1/x' }), (e) => isAivaultError(e, 'UPSTREAM_UNREACHABLE') && !e.message.includes('dead-key'));
+  });
+
+  it('a credential whose secret was deleted is not ready', async () => {
+    const cap = await t.custom({ name: 'gone', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secrets: { secret: 'gone-key-123' }, hosts: [up.host] });
+    const cred = await t.broker.catalog.describeCredential('gone');
+    await t.vault.storage.deleteSecret([...cred.bindings.values()][0]!);
+    await refused({ capability: cap, path: '/v1/x' }, 'CREDENTIAL_NOT_READY');
+  });
+
+  it('records every decision in the audit log without secret or query values, and the chain verifies', async () => {
+    await t.vault.audit.flush();
+    const records = await t.vault.audit.list();
+    const invokes = records.filter((r) => r.action === 'invoke');
+    assert.ok(invokes.some((r) => r.decision === 'deny' && r.reason === 'PATH_NOT_ALLOWED'));
+    assert.ok(invokes.some((r) => r.decision === 'allow' && r.outcome?.status === 200));
+    assert.ok(invokes.some((r) => r.decision === 'allow' && r.outcome?.error === 'UPSTREAM_TIMEOUT'));
+    const dump = JSON.stringify(records);
+    for (const v of [key, 'qk-123456', 'pw-secret-1', '123:ABC', 'dd-api-1', 'x y']) assert.equal(dump.includes(v), false, `audit holds ${v}`);
+    assert.ok(invokes.some((r) => r.path === '/v1/users/42?page'));
+    assert.deepEqual(await t.vault.audit.verify(), { ok: true, count: records.length });
+  });
+});

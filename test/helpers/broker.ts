@@ -1,0 +1,75 @@
+// A throw-away vault and in-process broker for library-level tests.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Broker } from '../../src/broker/broker.ts';
+import type { CreateCredentialInput } from '../../src/broker/catalog.ts';
+import type { AuthConfig } from '../../src/registry/types.ts';
+import { builtinRegistry } from '../../src/registry/registry.ts';
+import { Vault } from '../../src/vault/vault.ts';
+
+export interface TestBroker {
+  vault: Vault;
+  broker: Broker;
+  dir: string;
+  /** Stores secrets, then a credential and a capability over them. */
+  custom(options: {
+    name: string;
+    auth: AuthConfig;
+    secrets: Record<string, string>;
+    hosts: string[];
+    methods?: string[];
+    paths?: string[];
+    allowHttp?: boolean;
+    allowPrivateNetwork?: boolean;
+    limits?: Record<string, number>;
+  }): Promise<string>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function testBroker(): Promise<TestBroker> {
+  const root = mkdtempSync(join(tmpdir(), 'aivault-broker-'));
+  const env = { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') };
+  const vault = await Vault.init({ dir: join(root, 'vault'), keyProvider: 'env', env });
+  const broker = new Broker(vault, await builtinRegistry());
+  return {
+    vault,
+    broker,
+    dir: join(root, 'vault'),
+    async custom(o) {
+      const refs: Record<string, string> = {};
+      for (const [placeholder, value] of Object.entries(o.secrets)) {
+        const info = await vault.createSecret({ name: `S_${++counter}_${placeholder.toUpperCase()}`, value: Buffer.from(value) });
+        refs[placeholder] = info.ref;
+      }
+      const input: CreateCredentialInput = {
+        name: o.name,
+        provider: o.name,
+        auth: o.auth,
+        secretRefs: refs,
+        hosts: o.hosts,
+        allowHttp: o.allowHttp ?? true,
+        allowPrivateNetwork: o.allowPrivateNetwork ?? true,
+      };
+      await broker.catalog.createCredential(input);
+      const id = `${o.name}/api`;
+      await broker.catalog.createCapability({ id, provider: o.name, credential: o.name, methods: o.methods ?? ['GET', 'POST'], pathPrefixes: o.paths ?? ['/v1'], hosts: [], limits: o.limits ?? {} });
+      return id;
+    },
+    async close() {
+      await broker.close();
+      await vault.close();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function readAll(body: AsyncIterable<unknown>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
