@@ -4,15 +4,15 @@
 // written once the upstream has answered, carry their own MAC bound to the record's seq,
 // and the head (last seq and hash) is MAC'd so cutting records off the end shows too.
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { canonicalJson } from '../registry/canonical.ts';
 import type { AuditEntry, AuditOutcome, AuditSealer } from '../storage/types.ts';
 
-function mac(key: Uint8Array, label: string, payload: string): string {
+function mac(key: KeyObject | Uint8Array, label: string, payload: string): string {
   return createHmac('sha256', key).update(`aivault audit ${label} v1\u0000`).update(payload).digest('hex');
 }
 
-export function createSealer(key: Uint8Array): AuditSealer {
+export function createSealer(key: KeyObject | Uint8Array): AuditSealer {
   return {
     hash: (prevHash, seq, entry) => mac(key, 'record', canonicalJson({ prevHash, seq, entry })),
     outcomeMac: (seq, outcome) => mac(key, 'outcome', canonicalJson({ seq, outcome })),

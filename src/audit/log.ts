@@ -3,9 +3,11 @@
 // cannot be), and appends arriving together share one transaction (group commit).
 // Outcomes are queued and ride along with the next commit, or a short timer.
 
+import type { KeyObject } from 'node:crypto';
 import { AivaultError, isAivaultError } from '../errors.ts';
 import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type BrokerStorage } from '../storage/types.ts';
 import { createSealer, entryOf, sameHex } from './chain.ts';
+import { directWriter, type AuditWriter } from './writer.ts';
 
 const OUTCOME_FLUSH_MS = 25;
 const VERIFY_PAGE = 2000;
@@ -29,15 +31,30 @@ export interface VerifyResult {
 export class AuditLog {
   readonly #storage: BrokerStorage;
   readonly #sealer: ReturnType<typeof createSealer>;
+  #writer: AuditWriter;
   #appends: Pending[] = [];
   #outcomes: AuditOutcomeUpdate[] = [];
   #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #inflight: Promise<void> = Promise.resolve();
 
-  constructor(storage: BrokerStorage, key: Uint8Array) {
+  constructor(storage: BrokerStorage, key: KeyObject | Uint8Array) {
     this.#storage = storage;
     this.#sealer = createSealer(key);
+    this.#writer = directWriter(storage, this.#sealer);
+  }
+
+  /** Sends future commits to `writer` (after everything queued so far is written). */
+  async useWriter(writer: AuditWriter): Promise<void> {
+    await this.flush();
+    const previous = this.#writer;
+    this.#writer = writer;
+    await previous.close();
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#writer.close();
   }
 
   /** Appends one record; resolves with its seq once it is committed. */
@@ -90,7 +107,7 @@ export class AuditLog {
       this.#timer = undefined;
     }
     try {
-      const seqs = await this.#storage.writeAudit(appends.map((p) => p.append), outcomes, this.#sealer);
+      const seqs = await this.#writer.write(appends.map((p) => p.append), outcomes);
       appends.forEach((p, i) => p.resolve(seqs[i]!));
     } catch (err) {
       const failure = isAivaultError(err) && err.code !== 'INTERNAL_ERROR'

@@ -4,10 +4,9 @@
 //   body size -> [audit record, fail closed] -> secrets -> strategy -> upstream ->
 //   streamed, decoded, size-capped, scrubbed response -> audit outcome.
 
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { createStrategy, type OutboundRequest } from '../auth/index.ts';
+import { createStrategy, type AuthStrategy, type OutboundRequest } from '../auth/index.ts';
 import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
@@ -63,19 +62,6 @@ function attempted(request: InvokeRequest): { host: string | null; path: string 
   return { host: printable(request.host), path: printable(request.path) };
 }
 
-/** Counts bytes and fails the stream once `limit` is passed. */
-function sizeLimit(limit: number, count: (n: number) => void): Transform {
-  let total = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      total += chunk.length;
-      count(total);
-      if (total > limit) return cb(new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the capability's limit of ${limit} bytes`));
-      cb(null, chunk);
-    },
-  });
-}
-
 function decoder(encoding: string | undefined): Transform | undefined {
   const e = (encoding ?? 'identity').trim().toLowerCase();
   if (e === '' || e === 'identity') return undefined;
@@ -86,10 +72,48 @@ function decoder(encoding: string | undefined): Transform | undefined {
   throw new AivaultError('UPSTREAM_ERROR', `the upstream used content-encoding "${e}", which aivault cannot scrub`);
 }
 
+/** What an invoke derives from storage; cached until the vault's generation changes. */
+interface Prepared {
+  generation: number;
+  capability: ResolvedCapability;
+  strategy: AuthStrategy;
+  /** Placeholder -> value; only when the credential is ready. */
+  secrets: ReadonlyMap<string, string> | undefined;
+  /** The scrubber for the last set of injected values (reused while they repeat). */
+  scrubber?: { key: string; scrubber: Scrubber };
+}
+
 export class Broker {
   readonly vault: Vault;
   readonly catalog: Catalog;
   readonly #upstream = new UpstreamClient();
+  readonly #prepared = new Map<string, Prepared>();
+
+  /**
+   * The capability, its strategy and its secret values, from cache when nothing changed.
+   * The check costs one indexed read per invoke, so a rotation, deletion or revocation
+   * made by any process applies to the very next request.
+   */
+  async #prepare(id: string): Promise<Prepared> {
+    const generation = await this.vault.storage.generation();
+    const cached = this.#prepared.get(id);
+    if (cached && cached.generation === generation) return cached;
+    const capability = await this.catalog.resolveCapability(id);
+    const strategy = createStrategy(capability.credential.auth);
+    let secrets: Map<string, string> | undefined;
+    if (capability.credential.missing.length === 0) {
+      secrets = new Map();
+      for (const [placeholder, secretId] of capability.credential.bindings) {
+        const value = await this.vault.revealSecret(secretId);
+        secrets.set(placeholder, value.toString('utf8'));
+        value.fill(0);
+      }
+    }
+    const prepared: Prepared = { generation, capability, strategy, secrets };
+    if (this.#prepared.size >= 1024) this.#prepared.clear();
+    this.#prepared.set(id, prepared);
+    return prepared;
+  }
 
   constructor(vault: Vault, registry: Registry) {
     this.vault = vault;
@@ -105,14 +129,16 @@ export class Broker {
     const actor = context.actor ?? OWNER_LOCAL;
     const method = request.method.toUpperCase();
     const audit = this.vault.audit;
+    let prepared: Prepared | undefined;
     let capability: ResolvedCapability | undefined;
     let target: Target | undefined;
     let headers: Map<string, string>;
 
-    // Steps 1-6: every check that can refuse, before anything is unsealed or sent.
+    // Steps 1-6: every check that can refuse, before anything is sent.
     try {
       if (!METHOD_TOKEN.test(method)) throw new AivaultError('METHOD_NOT_ALLOWED', 'the method is not an HTTP method name');
-      capability = await this.catalog.resolveCapability(request.capability);
+      prepared = await this.#prepare(request.capability);
+      capability = prepared.capability;
       if (!capability.methods.includes(method)) {
         throw new AivaultError('METHOD_NOT_ALLOWED', `${method} is not allowed for ${capability.id} (allowed: ${capability.methods.join(', ')})`);
       }
@@ -122,9 +148,8 @@ export class Broker {
         throw new AivaultError('CREDENTIAL_NOT_READY', `${capability.id} is not ready: missing ${credential.missing.join(', ')}`);
       }
       if (isIpLiteral(target.hostname)) assertAddressAllowed(target.hostname, credential);
-      const strategy = createStrategy(credential.auth);
-      for (const name of strategy.ownedQueryParams) target.url.searchParams.delete(name);
-      headers = sanitizeAgentHeaders(request.headers ?? [], strategy.ownedHeaders);
+      for (const name of prepared.strategy.ownedQueryParams) target.url.searchParams.delete(name);
+      headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders);
       if (request.body && request.body.byteLength > capability.limits.maxRequestBytes) {
         throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than the capability's limit of ${capability.limits.maxRequestBytes} bytes`);
       }
@@ -162,15 +187,12 @@ export class Broker {
     let scrubber: Scrubber;
     let outbound: OutboundRequest;
     try {
-      const secrets = new Map<string, string>();
-      for (const [placeholder, id] of capability.credential.bindings) {
-        const value = await this.vault.revealSecret(id);
-        secrets.set(placeholder, value.toString('utf8'));
-        value.fill(0);
-      }
+      const secrets = prepared.secrets!;
       outbound = { method, url: target.url, headers, body: request.body ? Buffer.from(request.body) : undefined };
-      const injected = await createStrategy(capability.credential.auth).apply(outbound, secrets);
-      scrubber = new Scrubber([...secrets.values(), ...injected]);
+      const injected = await prepared.strategy.apply(outbound, secrets);
+      const key = injected.join('\u0000');
+      if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: new Scrubber([...secrets.values(), ...injected]) };
+      scrubber = prepared.scrubber.scrubber;
     } catch (err) {
       return fail(err);
     }
@@ -215,18 +237,37 @@ export class Broker {
       for (const v of Array.isArray(value) ? value : [value]) outHeaders.push([name, scrubber.scrubText(v)]);
     }
 
+    // Wired by hand rather than with stream.pipeline, which costs an AbortError per call.
     let bytesOut = 0;
-    const scrubbed = scrubber.stream();
-    const stages = [response.body as Readable, ...(decode ? [decode] : []), sizeLimit(capability.limits.maxResponseBytes, (n) => (bytesOut = n)), scrubbed];
-    const done = pipeline(stages[0]!, ...(stages.slice(1) as [Transform])).then(
-      () => audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut, durationMs: Math.round(performance.now() - started) }),
-      (err: unknown) => {
+    const limit = capability.limits.maxResponseBytes;
+    const scrubbed = scrubber.stream({
+      limit,
+      tooLarge: () => new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the capability's limit of ${limit} bytes`),
+      onCount: (n) => (bytesOut = n),
+    });
+    const source = response.body as Readable;
+    const stages: Array<Readable | Transform> = decode ? [source, decode, scrubbed] : [source, scrubbed];
+    const done = new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        const durationMs = Math.round(performance.now() - started);
+        if (err === undefined) {
+          audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut, durationMs });
+          return resolve();
+        }
         const e = err instanceof AivaultError ? err : upstreamError(err, signal);
-        audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut, durationMs: Math.round(performance.now() - started), error: e.code });
-        scrubbed.destroy(e);
-        throw e;
-      },
-    );
+        audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut, durationMs, error: e.code });
+        for (const stage of stages) stage.destroy(stage === scrubbed ? e : undefined);
+        reject(e);
+      };
+      for (let i = 0; i < stages.length; i++) {
+        stages[i]!.on('error', settle);
+        if (i + 1 < stages.length) stages[i]!.pipe(stages[i + 1] as Transform);
+      }
+      scrubbed.on('finish', () => settle());
+    });
     done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
     return { status: response.statusCode, headers: outHeaders, body: scrubbed, auditSeq: seq, done };
   }

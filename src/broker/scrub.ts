@@ -98,12 +98,25 @@ export class Scrubber {
     return hold;
   }
 
-  /** A transform that scrubs a byte stream, safe across chunk boundaries. */
-  stream(): Transform {
-    if (this.empty) return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
+  /**
+   * A transform that scrubs a byte stream, safe across chunk boundaries. With `limit`, it
+   * also counts the bytes it is given and fails with `tooLarge()` once they pass it.
+   */
+  stream(options: { limit?: number; tooLarge?: () => Error; onCount?: (total: number) => void } = {}): Transform {
+    let total = 0;
+    const count = (chunk: Buffer): Error | undefined => {
+      total += chunk.length;
+      options.onCount?.(total);
+      return options.limit !== undefined && total > options.limit ? (options.tooLarge?.() ?? new Error('too large')) : undefined;
+    };
+    if (this.empty) {
+      return new Transform({ transform: (chunk: Buffer, _e, cb) => { const err = count(chunk); cb(err ?? null, err ? undefined : chunk); } });
+    }
     let carry: Buffer = Buffer.alloc(0);
     return new Transform({
       transform: (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) => {
+        const tooLarge = count(chunk);
+        if (tooLarge) return cb(tooLarge);
         const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
         // Hold back a tail that could still grow into a (longer) match, and never cut a match in two.
         const matches = this.#findAll(data);

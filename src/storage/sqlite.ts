@@ -214,6 +214,12 @@ function toAudit(row: Row): AuditRecord {
 export interface SqliteOpenOptions {
   /** Create the file and its schema when missing (only `aivault init` does this). */
   create?: boolean;
+  /**
+   * FULL (default): every commit is flushed to disk before it returns. NORMAL: commits reach
+   * the WAL (they survive a process crash) and the disk at the next checkpoint, so a power
+   * loss can drop the last ones. Only the daemon's audit writer may opt into NORMAL.
+   */
+  synchronous?: 'FULL' | 'NORMAL';
 }
 
 export class SqliteStorage implements Storage {
@@ -233,7 +239,7 @@ export class SqliteStorage implements Storage {
     try {
       db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true, defensive: true });
       const storage = new SqliteStorage(db);
-      storage.#prepareConnection(options.create === true);
+      storage.#prepareConnection(options.create === true, options.synchronous ?? 'FULL');
       return storage;
     } catch (err) {
       db?.close();
@@ -241,7 +247,7 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  #prepareConnection(create: boolean): void {
+  #prepareConnection(create: boolean, synchronous: 'FULL' | 'NORMAL'): void {
     const version = Number((this.#db.prepare('PRAGMA user_version').get() as Row).user_version);
     if (version > SQLITE_SCHEMA_VERSION) {
       throw new AivaultError('VAULT_VERSION_UNSUPPORTED', `this vault uses storage schema ${version}; this aivault reads up to ${SQLITE_SCHEMA_VERSION}`);
@@ -252,7 +258,7 @@ export class SqliteStorage implements Storage {
     // Only a fresh file changes journal mode; an existing vault is already in WAL,
     // so opening one (even with a wrong key) writes nothing.
     if (version === 0) this.#db.exec('PRAGMA journal_mode = WAL');
-    this.#db.exec('PRAGMA synchronous = FULL');
+    this.#db.exec(`PRAGMA synchronous = ${synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
     if (version < SQLITE_SCHEMA_VERSION) this.#migrate();
   }
 
@@ -295,6 +301,16 @@ export class SqliteStorage implements Storage {
     } catch (err) {
       return Promise.reject(translate(err));
     }
+  }
+
+  #bump(): void {
+    this.#stmt(
+      "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+    ).run();
+  }
+
+  generation(): Promise<number> {
+    return this.#run(() => Number((this.#stmt("SELECT value FROM meta WHERE key = 'generation'").get() as Row | undefined)?.value ?? 0));
   }
 
   readMeta(): Promise<VaultMeta | undefined> {
@@ -366,6 +382,7 @@ export class SqliteStorage implements Storage {
   createSecret(secret: SecretRecord, first: SecretVersionRecord): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
+        this.#bump();
         try {
           this.#stmt(
             `INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at)
@@ -400,6 +417,7 @@ export class SqliteStorage implements Storage {
   rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
+        this.#bump();
         this.#requireCurrent(secretId, expectedCurrent);
         this.#insertVersion(next);
         this.#stmt('UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?').run(next.version, updatedAt, secretId);
@@ -412,6 +430,7 @@ export class SqliteStorage implements Storage {
   setCurrentVersion(secretId: string, expectedCurrent: number, version: number, updatedAt: string): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
+        this.#bump();
         this.#requireCurrent(secretId, expectedCurrent);
         const exists = this.#stmt('SELECT 1 AS x FROM secret_versions WHERE secret_id = ? AND version = ?').get(secretId, version);
         if (!exists) throw new AivaultError('NO_PREVIOUS_VERSION', `version ${version} of this secret is not kept`);
@@ -423,6 +442,7 @@ export class SqliteStorage implements Storage {
   deleteSecret(secretId: string): Promise<boolean> {
     return this.#run(() =>
       this.#write(() => {
+        this.#bump();
         const result = this.#stmt('DELETE FROM secrets WHERE id = ?').run(secretId);
         return Number(result.changes) > 0;
       }),
@@ -443,6 +463,7 @@ export class SqliteStorage implements Storage {
   createCredential(c: CredentialRecord): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
+        this.#bump();
         try {
           this.#stmt(
             `INSERT INTO credentials (name, provider, auth, bindings, hosts, allow_http, allow_private_network, created_at)
@@ -459,6 +480,7 @@ export class SqliteStorage implements Storage {
   deleteCredential(name: string): Promise<boolean> {
     return this.#run(() =>
       this.#write(() => {
+        this.#bump();
         const users = this.#stmt('SELECT id FROM capabilities WHERE credential = ? ORDER BY id').all(name) as Row[];
         if (users.length > 0) {
           throw new AivaultError('CREDENTIAL_IN_USE', `capabilities still use ${name}: ${users.map((u) => u.id as string).join(', ')}; delete them first`);
@@ -482,6 +504,7 @@ export class SqliteStorage implements Storage {
   createCapability(c: CapabilityRecord): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
+        this.#bump();
         if (!this.#stmt('SELECT 1 AS x FROM credentials WHERE name = ?').get(c.credential)) {
           throw new AivaultError('CREDENTIAL_NOT_FOUND', `no credential named ${c.credential}`);
         }
@@ -499,7 +522,12 @@ export class SqliteStorage implements Storage {
   }
 
   deleteCapability(id: string): Promise<boolean> {
-    return this.#run(() => this.#write(() => Number(this.#stmt('DELETE FROM capabilities WHERE id = ?').run(id).changes) > 0));
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        return Number(this.#stmt('DELETE FROM capabilities WHERE id = ?').run(id).changes) > 0;
+      }),
+    );
   }
 
   #auditHead(): AuditHead | undefined {

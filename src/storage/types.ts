@@ -43,6 +43,12 @@ export interface SecretFilter {
 
 export interface Storage extends BrokerStorage {
   readonly engine: string;
+  /**
+   * A counter bumped by every change to secrets, credentials or capabilities (in the same
+   * transaction), so a broker can cache what it derived from them and notice any change,
+   * made by any process, on its next request.
+   */
+  generation(): Promise<number>;
   readMeta(): Promise<VaultMeta | undefined>;
   /** Writes the vault's meta once; fails with VAULT_ALREADY_INITIALIZED after that. */
   initialize(meta: VaultMeta): Promise<void>;

@@ -3,7 +3,7 @@
 // Both seals bind the secret id and version as additional authenticated data, so a
 // ciphertext or wrapped key copied into another record fails to open.
 
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
 import { AivaultError } from '../errors.ts';
 
 const ALGORITHM = 'aes-256-gcm';
@@ -12,7 +12,9 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 
-function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+type Key = KeyObject | Uint8Array;
+
+function seal(key: Key, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
@@ -20,7 +22,7 @@ function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   return Buffer.concat([Buffer.of(FORMAT), iv, cipher.getAuthTag(), body]);
 }
 
-function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+function open(key: Key, sealed: Uint8Array, aad: Uint8Array): Buffer {
   const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   if (buf.length < 1 + IV_BYTES + TAG_BYTES || buf[0] !== FORMAT) {
     throw new AivaultError('VAULT_DECRYPT_FAILED', 'a sealed value has an unknown format');
@@ -46,7 +48,7 @@ export interface SealedSecret {
   ciphertext: Buffer;
 }
 
-export function sealSecret(kek: Uint8Array, secretId: string, version: number, value: Uint8Array): SealedSecret {
+export function sealSecret(kek: Key, secretId: string, version: number, value: Uint8Array): SealedSecret {
   const dataKey = randomBytes(KEY_BYTES);
   try {
     return {
@@ -58,7 +60,7 @@ export function sealSecret(kek: Uint8Array, secretId: string, version: number, v
   }
 }
 
-export function openSecret(kek: Uint8Array, secretId: string, version: number, sealed: { wrappedKey: Uint8Array; ciphertext: Uint8Array }): Buffer {
+export function openSecret(kek: Key, secretId: string, version: number, sealed: { wrappedKey: Uint8Array; ciphertext: Uint8Array }): Buffer {
   const dataKey = open(kek, sealed.wrappedKey, secretAad(secretId, version, 'key'));
   try {
     if (dataKey.length !== KEY_BYTES) throw new AivaultError('VAULT_DECRYPT_FAILED', 'a wrapped data key has the wrong length');
@@ -69,10 +71,10 @@ export function openSecret(kek: Uint8Array, secretId: string, version: number, s
 }
 
 /** Seals an arbitrary blob (e.g. a cached OAuth token) under a key with a caller-chosen context label. */
-export function sealBlob(key: Uint8Array, context: string, plaintext: Uint8Array): Buffer {
+export function sealBlob(key: Key, context: string, plaintext: Uint8Array): Buffer {
   return seal(key, plaintext, Buffer.from(`aivault/blob/v1\u0000${context}`, 'utf8'));
 }
 
-export function openBlob(key: Uint8Array, context: string, sealed: Uint8Array): Buffer {
+export function openBlob(key: Key, context: string, sealed: Uint8Array): Buffer {
   return open(key, sealed, Buffer.from(`aivault/blob/v1\u0000${context}`, 'utf8'));
 }

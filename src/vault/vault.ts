@@ -1,10 +1,11 @@
 // The vault: secrets are written, rotated and deleted here, and read back in plaintext
 // only by the broker (revealSecret), never by a command that prints.
 
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AuditLog, type AuditDraft } from '../audit/log.ts';
+import { WorkerAuditWriter, type AuditDurability } from '../audit/writer.ts';
 import { AivaultError } from '../errors.ts';
 import { builtinRegistry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
@@ -18,7 +19,7 @@ import {
   type KeyProviderContext,
   type KeyProviderKind,
 } from './key-providers/index.ts';
-import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, wipe, type VaultKeys } from './keys.ts';
+import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, type VaultKeys } from './keys.ts';
 import { GLOBAL_SCOPE, assertScope, assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
 
 export const VAULT_FORMAT_VERSION = 1;
@@ -204,16 +205,24 @@ export class Vault {
     }
   }
 
+  /**
+   * Moves audit commits to a writer thread with its own connection: for long-running
+   * brokers, so one batch's disk flush overlaps the next requests. Embedded engine only.
+   */
+  async useAuditWorker(durability: AuditDurability = 'full'): Promise<void> {
+    if (this.storage.engine !== 'sqlite') return;
+    await this.audit.useWriter(new WorkerAuditWriter(Vault.databasePath(this.dir), this.#keys.audit, durability));
+  }
+
   /** The key for sealing caches at rest (e.g. OAuth access tokens). */
-  get cacheKey(): Buffer {
+  get cacheKey(): KeyObject {
     return this.#keys.cache;
   }
 
   async close(): Promise<void> {
     try {
-      await this.audit.flush();
+      await this.audit.close();
     } finally {
-      wipe(this.#keys);
       await this.storage.close();
     }
   }

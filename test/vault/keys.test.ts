@@ -8,7 +8,7 @@ describe('key derivation', () => {
     const master = randomBytes(32);
     const a = deriveVaultKeys(master, 'vault-a');
     const b = deriveVaultKeys(master, 'vault-b');
-    const all = [a.kek, a.audit, a.fingerprint, a.cache, b.kek].map((k) => k.toString('hex'));
+    const all = [a.kek, a.audit, a.fingerprint, a.cache, b.kek].map((k) => k.export().toString('hex'));
     assert.equal(new Set(all).size, all.length);
     assert.ok(all.every((k) => k !== master.toString('hex')));
   });

@@ -1,0 +1,110 @@
+// `npm run bench:invoke`: requests through the in-process broker vs straight to the same
+// loopback upstream with undici, in the same process and the same run. Prints throughput
+// for each and the ratio to direct, and the latency the broker adds at p50 and p99.
+// The broker runs as the daemon does (audit commits on a writer thread), once with each
+// audit durability: `full` (flushed to disk before the request goes out) and
+// `crash-safe` (in the write-ahead log, survives a killed process).
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import type { AuditDurability } from '../src/audit/writer.ts';
+import { Broker } from '../src/broker/broker.ts';
+import { builtinRegistry } from '../src/registry/registry.ts';
+import { Vault } from '../src/vault/vault.ts';
+
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3000);
+const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 6000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const WARMUP = 300;
+
+const child = spawn(process.execPath, [fileURLToPath(new URL('./upstream-server.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+const host = `127.0.0.1:${port}`;
+const root = mkdtempSync(join(tmpdir(), 'aivault-bench-'));
+const payload = Buffer.from(JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] }));
+const key = `sk-bench-${randomBytes(16).toString('hex')}`;
+const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+
+async function setup(durability: AuditDurability): Promise<{ vault: Vault; broker: Broker }> {
+  const vault = await Vault.init({ dir: join(root, durability), keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
+  await vault.useAuditWorker(durability);
+  const broker = new Broker(vault, await builtinRegistry());
+  const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
+  await broker.catalog.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
+  await broker.catalog.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
+  return { vault, broker };
+}
+
+async function direct(): Promise<void> {
+  const res = await request(`http://${host}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: payload, dispatcher: agent });
+  await res.body.arrayBuffer();
+}
+
+function via(broker: Broker) {
+  return async (): Promise<void> => {
+    const res = await broker.invoke({ capability: 'bench/chat', method: 'POST', path: '/v1/chat/completions', headers: [['content-type', 'application/json']], body: payload });
+    for await (const _ of res.body) void _;
+    await res.done;
+  };
+}
+
+async function latencies(fn: () => Promise<void>, n: number, into: number[]): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    into.push(performance.now() - t);
+  }
+}
+
+async function throughput(fn: () => Promise<void>, n: number, concurrency: number): Promise<number> {
+  let next = 0;
+  const t = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next++ < n) await fn();
+  }));
+  return n / ((performance.now() - t) / 1000);
+}
+
+const pct = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const fmt = (n: number) => n.toFixed(3);
+
+const full = await setup('full');
+const crashSafe = await setup('crash-safe');
+const runs = [
+  { name: 'direct', fn: direct, lat: [] as number[], rps: 0 },
+  { name: 'broker, audit full', fn: via(full.broker), lat: [] as number[], rps: 0 },
+  { name: 'broker, audit crash-safe', fn: via(crashSafe.broker), lat: [] as number[], rps: 0 },
+];
+try {
+  for (const r of runs) await latencies(r.fn, WARMUP, []);
+  // Interleaved rounds, so drift in machine load hits every variant alike.
+  for (let round = 0; round < 3; round++) for (const r of runs) await latencies(r.fn, Math.ceil(SEQUENTIAL / 3), r.lat);
+  for (const r of runs) r.rps = await throughput(r.fn, CONCURRENT, CONCURRENCY);
+
+  const base = runs[0]!;
+  console.log(`bench:invoke: small POST to a loopback upstream in its own process; ${SEQUENTIAL} sequential requests and ${CONCURRENT} with ${CONCURRENCY} in flight per variant`);
+  for (const r of runs) {
+    const added = r === base ? '' : `  added p50 +${fmt(pct(r.lat, 50) - pct(base.lat, 50))} ms, p99 +${fmt(pct(r.lat, 99) - pct(base.lat, 99))} ms`;
+    console.log(`${r.name.padEnd(26)} p50 ${fmt(pct(r.lat, 50))} ms  p99 ${fmt(pct(r.lat, 99))} ms  ${r.rps.toFixed(0).padStart(6)} req/s  ratio ${(r.rps / base.rps).toFixed(2)}${added}`);
+  }
+  for (const [name, v] of [['full', full.vault], ['crash-safe', crashSafe.vault]] as const) {
+    const verify = await v.audit.verify();
+    console.log(`audit chain (${name}): ${verify.ok ? 'intact' : 'BROKEN'}, ${verify.count} records`);
+  }
+} finally {
+  for (const { broker, vault } of [full, crashSafe]) {
+    await broker.close();
+    await vault.close();
+  }
+  await agent.close();
+  child.kill('SIGTERM');
+  rmSync(root, { recursive: true, force: true });
+}
