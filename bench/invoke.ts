@@ -1,9 +1,8 @@
 // `npm run bench:invoke`: requests through the in-process broker vs straight to the same
 // loopback upstream with undici, in the same process and the same run. Prints throughput
 // for each and the ratio to direct, and the latency the broker adds at p50 and p99.
-// The broker runs as the daemon does (audit commits on a writer thread), once with each
-// audit durability: `full` (flushed to disk before the request goes out) and
-// `crash-safe` (in the write-ahead log, survives a killed process).
+// The broker runs once with each audit durability: `full` (flushed to disk before the
+// request goes out) and `crash-safe` (in the write-ahead log, survives a killed process).
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +31,7 @@ const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
 
 async function setup(durability: AuditDurability): Promise<{ vault: Vault; broker: Broker }> {
   const vault = await Vault.init({ dir: join(root, durability), keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
-  await vault.useAuditWorker(durability);
+  await vault.setAuditDurability(durability);
   const broker = new Broker(vault, await builtinRegistry());
   const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
   await broker.catalog.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });

@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import { AivaultError, isAivaultError } from '../errors.ts';
 import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type BrokerStorage } from '../storage/types.ts';
 import { createSealer, entryOf, sameHex } from './chain.ts';
-import { directWriter, type AuditWriter } from './writer.ts';
+import { storageWriter, type AuditWriter } from './writer.ts';
 
 const OUTCOME_FLUSH_MS = 25;
 const VERIFY_PAGE = 2000;
@@ -38,17 +38,17 @@ export class AuditLog {
   #timer: NodeJS.Timeout | undefined;
   #inflight: Promise<void> = Promise.resolve();
 
-  constructor(storage: BrokerStorage, key: KeyObject | Uint8Array) {
+  constructor(storage: BrokerStorage & { close(): Promise<void> }, key: KeyObject | Uint8Array) {
     this.#storage = storage;
     this.#sealer = createSealer(key);
-    this.#writer = directWriter(storage, this.#sealer);
+    this.#writer = storageWriter(storage, this.#sealer);
   }
 
-  /** Sends future commits to `writer` (after everything queued so far is written). */
-  async useWriter(writer: AuditWriter): Promise<void> {
+  /** Commits future batches through `connection` (after everything queued so far is written). */
+  async useConnection(connection: BrokerStorage & { close(): Promise<void> }): Promise<void> {
     await this.flush();
     const previous = this.#writer;
-    this.#writer = writer;
+    this.#writer = storageWriter(connection, this.#sealer, true);
     await previous.close();
   }
 

@@ -2,7 +2,8 @@
 // WAL with synchronous=FULL: an acknowledged write survives a crash or power loss,
 // and readers in other processes never block the writer.
 
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AivaultError } from '../errors.ts';
 import { AUDIT_GENESIS } from './types.ts';
@@ -34,6 +35,38 @@ const SQLITE_CORRUPT = 11;
 const SQLITE_CANTOPEN = 14;
 const SQLITE_CONSTRAINT = 19;
 const SQLITE_NOTADB = 26;
+
+/**
+ * The audit log lives in a file of its own (audit.db, attached as `audit`): its constant
+ * appends then never disturb the pages and write-ahead log the broker reads secrets and
+ * capabilities from, and never hold up a secret's write.
+ */
+export const AUDIT_FILE = 'audit.db';
+const AUDIT_SCHEMA_VERSION = 1;
+const AUDIT_SCHEMA = `
+  CREATE TABLE audit.audit_log (
+    seq         INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target      TEXT,
+    capability  TEXT,
+    method      TEXT,
+    host        TEXT,
+    path        TEXT,
+    decision    TEXT NOT NULL,
+    reason      TEXT,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    outcome     TEXT,
+    outcome_mac TEXT
+  ) STRICT;
+  CREATE INDEX audit.audit_log_capability ON audit_log (capability, seq);
+  CREATE TABLE audit.audit_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+`;
 
 const MIGRATIONS: readonly string[] = [
   `
@@ -83,24 +116,6 @@ const MIGRATIONS: readonly string[] = [
     limits        TEXT NOT NULL,
     created_at    TEXT NOT NULL
   ) STRICT;
-  CREATE TABLE audit_log (
-    seq         INTEGER PRIMARY KEY,
-    at          TEXT NOT NULL,
-    actor       TEXT NOT NULL,
-    action      TEXT NOT NULL,
-    target      TEXT,
-    capability  TEXT,
-    method      TEXT,
-    host        TEXT,
-    path        TEXT,
-    decision    TEXT NOT NULL,
-    reason      TEXT,
-    prev_hash   TEXT NOT NULL,
-    hash        TEXT NOT NULL,
-    outcome     TEXT,
-    outcome_mac TEXT
-  ) STRICT;
-  CREATE INDEX audit_log_capability ON audit_log (capability, seq);
   `,
 ];
 
@@ -217,7 +232,7 @@ export interface SqliteOpenOptions {
   /**
    * FULL (default): every commit is flushed to disk before it returns. NORMAL: commits reach
    * the WAL (they survive a process crash) and the disk at the next checkpoint, so a power
-   * loss can drop the last ones. Only the daemon's audit writer may opt into NORMAL.
+   * loss can drop the last ones. Only an audit connection may opt into NORMAL.
    */
   synchronous?: 'FULL' | 'NORMAL';
 }
@@ -235,10 +250,18 @@ export class SqliteStorage implements Storage {
     if (!options.create && !existsSync(path)) {
       throw new AivaultError('VAULT_NOT_INITIALIZED', 'no vault here: run `aivault init` first (or set AIVAULT_DIR)');
     }
+    const auditPath = join(dirname(path), AUDIT_FILE);
+    if (options.create) {
+      if (!existsSync(auditPath)) closeSync(openSync(auditPath, 'wx', 0o600));
+    } else if (!existsSync(auditPath)) {
+      // ATTACH would quietly create an empty log; a missing log is a removed one.
+      throw new AivaultError('VAULT_CORRUPTED', `the audit log file (${AUDIT_FILE}) is missing from the vault`);
+    }
     let db: DatabaseSync | undefined;
     try {
       db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true, defensive: true });
       const storage = new SqliteStorage(db);
+      db.prepare('ATTACH DATABASE ? AS audit').run(auditPath);
       storage.#prepareConnection(options.create === true, options.synchronous ?? 'FULL');
       return storage;
     } catch (err) {
@@ -248,28 +271,42 @@ export class SqliteStorage implements Storage {
   }
 
   #prepareConnection(create: boolean, synchronous: 'FULL' | 'NORMAL'): void {
-    const version = Number((this.#db.prepare('PRAGMA user_version').get() as Row).user_version);
+    const version = Number((this.#db.prepare('PRAGMA main.user_version').get() as Row).user_version);
     if (version > SQLITE_SCHEMA_VERSION) {
       throw new AivaultError('VAULT_VERSION_UNSUPPORTED', `this vault uses storage schema ${version}; this aivault reads up to ${SQLITE_SCHEMA_VERSION}`);
     }
     if (version === 0 && !create) {
       throw new AivaultError('VAULT_CORRUPTED', 'the vault database has no schema: it was not created by `aivault init` or is damaged');
     }
-    // Only a fresh file changes journal mode; an existing vault is already in WAL,
-    // so opening one (even with a wrong key) writes nothing.
-    if (version === 0) this.#db.exec('PRAGMA journal_mode = WAL');
-    this.#db.exec(`PRAGMA synchronous = ${synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+    const auditVersion = Number((this.#db.prepare('PRAGMA audit.user_version').get() as Row).user_version);
+    if (auditVersion > AUDIT_SCHEMA_VERSION) {
+      throw new AivaultError('VAULT_VERSION_UNSUPPORTED', `this vault's audit log uses schema ${auditVersion}; this aivault reads up to ${AUDIT_SCHEMA_VERSION}`);
+    }
+    if (auditVersion === 0 && !create) throw new AivaultError('VAULT_CORRUPTED', 'the audit log file has no schema: it is damaged or was replaced');
+    // Only fresh files change journal mode; an existing vault is already in WAL, so
+    // opening one (even with a wrong key) writes nothing.
+    if (version === 0) this.#db.exec('PRAGMA main.journal_mode = WAL');
+    if (auditVersion === 0) this.#db.exec('PRAGMA audit.journal_mode = WAL');
+    const sync = synchronous === 'NORMAL' ? 'NORMAL' : 'FULL';
+    this.#db.exec(`PRAGMA main.synchronous = ${sync}; PRAGMA audit.synchronous = ${sync}`);
     if (version < SQLITE_SCHEMA_VERSION) this.#migrate();
+    if (auditVersion === 0) {
+      this.#write(() => {
+        if (Number((this.#db.prepare('PRAGMA audit.user_version').get() as Row).user_version) !== 0) return;
+        this.#db.exec(AUDIT_SCHEMA);
+        this.#db.exec(`PRAGMA audit.user_version = ${AUDIT_SCHEMA_VERSION}`);
+      });
+    }
   }
 
   #migrate(): void {
     this.#write(() => {
       // Re-read inside the write lock: another process may have migrated meanwhile.
-      const current = Number((this.#db.prepare('PRAGMA user_version').get() as Row).user_version);
+      const current = Number((this.#db.prepare('PRAGMA main.user_version').get() as Row).user_version);
       for (let v = current; v < SQLITE_SCHEMA_VERSION; v++) {
         this.#db.exec(MIGRATIONS[v]!);
       }
-      this.#db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION}`);
+      this.#db.exec(`PRAGMA main.user_version = ${SQLITE_SCHEMA_VERSION}`);
     });
   }
 
@@ -531,7 +568,7 @@ export class SqliteStorage implements Storage {
   }
 
   #auditHead(): AuditHead | undefined {
-    const row = this.#stmt("SELECT value FROM meta WHERE key = 'audit_head'").get() as Row | undefined;
+    const row = this.#stmt("SELECT value FROM audit.audit_meta WHERE key = 'head'").get() as Row | undefined;
     return row ? parseJson<AuditHead>(row.value, 'audit head') : undefined;
   }
 
@@ -543,7 +580,7 @@ export class SqliteStorage implements Storage {
         let prev = head?.hash ?? AUDIT_GENESIS;
         const seqs: number[] = [];
         const insert = this.#stmt(
-          `INSERT INTO audit_log (seq, at, actor, action, target, capability, method, host, path, decision, reason, prev_hash, hash, outcome, outcome_mac)
+          `INSERT INTO audit.audit_log (seq, at, actor, action, target, capability, method, host, path, decision, reason, prev_hash, hash, outcome, outcome_mac)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         );
         for (const { entry, outcome } of appends) {
@@ -556,11 +593,11 @@ export class SqliteStorage implements Storage {
           seqs.push(seq);
           prev = hash;
         }
-        const update = this.#stmt('UPDATE audit_log SET outcome = ?, outcome_mac = ? WHERE seq = ? AND outcome IS NULL');
+        const update = this.#stmt('UPDATE audit.audit_log SET outcome = ?, outcome_mac = ? WHERE seq = ? AND outcome IS NULL');
         for (const { seq: s, outcome } of outcomes) update.run(JSON.stringify(outcome), sealer.outcomeMac(s, outcome), s);
         if (appends.length > 0) {
           const next: AuditHead = { seq, hash: prev, mac: sealer.headMac(seq, prev) };
-          this.#stmt("INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(JSON.stringify(next));
+          this.#stmt("INSERT INTO audit.audit_meta (key, value) VALUES ('head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(JSON.stringify(next));
         }
         return seqs;
       }),
@@ -571,7 +608,7 @@ export class SqliteStorage implements Storage {
     return this.#run(() =>
       (
         this.#stmt(
-          `SELECT * FROM audit_log
+          `SELECT * FROM audit.audit_log
            WHERE seq > ?1 AND (?2 IS NULL OR capability = ?2) AND (?3 IS NULL OR at >= ?3)
            ORDER BY seq LIMIT ?4`,
         ).all(filter.afterSeq ?? 0, filter.capability ?? null, filter.since ?? null, filter.limit ?? -1) as Row[]

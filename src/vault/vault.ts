@@ -5,7 +5,7 @@ import { randomUUID, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AuditLog, type AuditDraft } from '../audit/log.ts';
-import { WorkerAuditWriter, type AuditDurability } from '../audit/writer.ts';
+import type { AuditDurability } from '../audit/writer.ts';
 import { AivaultError } from '../errors.ts';
 import { builtinRegistry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
@@ -206,12 +206,13 @@ export class Vault {
   }
 
   /**
-   * Moves audit commits to a writer thread with its own connection: for long-running
-   * brokers, so one batch's disk flush overlaps the next requests. Embedded engine only.
+   * Chooses how durable each audit commit is (see AuditDurability). `full` is the default;
+   * `crash-safe` commits audit records through a connection of their own that does not
+   * wait for the disk. Embedded engine only: a database server has its own settings.
    */
-  async useAuditWorker(durability: AuditDurability = 'full'): Promise<void> {
-    if (this.storage.engine !== 'sqlite') return;
-    await this.audit.useWriter(new WorkerAuditWriter(Vault.databasePath(this.dir), this.#keys.audit, durability));
+  async setAuditDurability(durability: AuditDurability): Promise<void> {
+    if (this.storage.engine !== 'sqlite' || durability === 'full') return;
+    await this.audit.useConnection(SqliteStorage.open(Vault.databasePath(this.dir), { synchronous: 'NORMAL' }));
   }
 
   /** The key for sealing caches at rest (e.g. OAuth access tokens). */

@@ -17,7 +17,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 function tampered(name: string, edit: (db: DatabaseSync) => void): string {
   const dir = join(root, name);
   cpSync(pristine, dir, { recursive: true });
-  const db = new DatabaseSync(Vault.databasePath(dir));
+  const db = new DatabaseSync(join(dir, 'audit.db'));
   edit(db);
   db.close();
   return dir;
@@ -67,7 +67,7 @@ describe('audit chain', () => {
       db.exec('UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = -1');
     }, 2],
     ['records cut off the end', (db) => db.exec('DELETE FROM audit_log WHERE seq >= 7'), 7],
-    ['a rewritten head', (db) => db.exec("UPDATE meta SET value = replace(value, '\"seq\":8', '\"seq\":6') WHERE key = 'audit_head'"), 9],
+    ['a rewritten head', (db) => db.exec("UPDATE audit_meta SET value = replace(value, '\"seq\":8', '\"seq\":6') WHERE key = 'head'"), 9],
   ];
   for (const [name, edit, brokenAt] of cases) {
     it(`fails at record ${brokenAt} after ${name}`, async () => {
@@ -77,6 +77,13 @@ describe('audit chain', () => {
       assert.equal(result.brokenAt, brokenAt, result.problem);
     });
   }
+
+  it('a vault whose audit log file was removed refuses to open', async () => {
+    const dir = join(root, 'no-audit');
+    cpSync(pristine, dir, { recursive: true });
+    rmSync(join(dir, 'audit.db'));
+    await assert.rejects(Vault.open({ dir, env }), (e: unknown) => (e as { code?: string }).code === 'VAULT_CORRUPTED');
+  });
 
   it('`aivault audit verify` exits 6 with the first broken sequence number', async () => {
     const dir = tampered('cli', (db) => db.exec("UPDATE audit_log SET action = 'secret.read' WHERE seq = 6"));
@@ -93,7 +100,7 @@ describe('audit chain', () => {
     // Same data, different key: what an attacker without the key would produce.
     const forger = await Vault.init({ dir: join(root, 'forger'), keyProvider: 'env', env: otherEnv });
     await forger.close();
-    const db = new DatabaseSync(Vault.databasePath(dir));
+    const db = new DatabaseSync(join(dir, 'audit.db'));
     const last = db.prepare('SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { hash: string };
     db.prepare("INSERT INTO audit_log (seq, at, actor, action, decision, prev_hash, hash) VALUES (9, '2026-01-01T00:00:00.000Z', 'owner:local', 'secret.create', 'allow', ?, ?)").run(last.hash, 'f'.repeat(64));
     db.close();
