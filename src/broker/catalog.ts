@@ -5,7 +5,7 @@
 
 import { AivaultError } from '../errors.ts';
 import { neededPlaceholders } from '../registry/auth-inputs.ts';
-import { builtinCredentialStatus } from '../registry/provisioning.ts';
+import { builtinCredentialStatus, provisionedProviders } from '../registry/provisioning.ts';
 import type { Registry } from '../registry/registry.ts';
 import { authKind, type AuthConfig, type HttpMethod } from '../registry/types.ts';
 import { validateAuthConfig } from '../registry/validate.ts';
@@ -185,8 +185,7 @@ export class Catalog {
   /** Enabled capabilities: built-in ones of provisioned providers, and every custom one. */
   async listCapabilities(): Promise<ResolvedCapability[]> {
     const out: ResolvedCapability[] = [];
-    const pinned = new Set((await this.#vault.storage.listSecrets({ scope: 'global' })).map((s) => s.pinnedProvider).filter((p): p is string => p !== null));
-    for (const provider of [...pinned].sort()) {
+    for (const provider of await provisionedProviders(this.#vault)) {
       const p = this.#registry.providers.get(provider);
       if (!p) continue;
       for (const c of p.capabilities) out.push(await this.resolveCapability(c.id));
@@ -197,8 +196,7 @@ export class Catalog {
 
   async listCredentials(): Promise<ResolvedCredential[]> {
     const out: ResolvedCredential[] = [];
-    const pinned = new Set((await this.#vault.storage.listSecrets({ scope: 'global' })).map((s) => s.pinnedProvider).filter((p): p is string => p !== null));
-    for (const provider of [...pinned].sort()) if (this.#registry.providers.has(provider)) out.push(await this.#builtinCredential(provider));
+    for (const provider of await provisionedProviders(this.#vault)) if (this.#registry.providers.has(provider)) out.push(await this.#builtinCredential(provider));
     for (const c of await this.#vault.storage.listCredentials()) out.push(await this.#customCredential(c));
     return out;
   }

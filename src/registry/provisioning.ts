@@ -6,8 +6,7 @@
 import { GLOBAL_SCOPE } from '../vault/names.ts';
 import type { Vault } from '../vault/vault.ts';
 import { neededPlaceholders } from './auth-inputs.ts';
-import type { Registry } from './registry.ts';
-import type { RegistryCapability, RegistryProvider } from './types.ts';
+import type { RegistryProvider } from './types.ts';
 
 export interface BoundSecret {
   name: string;
@@ -38,22 +37,8 @@ export async function builtinCredentialStatus(vault: Vault, provider: RegistryPr
   return { provider: provider.provider, provisioned: secrets.some((s) => s.secretId !== null), ready: missing.length === 0 && secrets.length > 0, secrets, missing };
 }
 
-export interface BuiltinCapabilityView {
-  capability: RegistryCapability;
-  credential: BuiltinCredentialStatus;
-}
-
-/** The built-in capabilities whose provider has been provisioned, with readiness. */
-export async function enabledBuiltinCapabilities(vault: Vault, registry: Registry): Promise<BuiltinCapabilityView[]> {
-  const pinnedProviders = new Set(
-    (await vault.storage.listSecrets({ scope: GLOBAL_SCOPE })).map((s) => s.pinnedProvider).filter((p): p is string => p !== null),
-  );
-  const views: BuiltinCapabilityView[] = [];
-  for (const id of [...pinnedProviders].sort()) {
-    const provider = registry.providers.get(id);
-    if (!provider) continue; // pinned to a provider this build no longer ships
-    const credential = await builtinCredentialStatus(vault, provider);
-    for (const capability of provider.capabilities) views.push({ capability, credential });
-  }
-  return views;
+/** Providers that have at least one pinned global secret, sorted. */
+export async function provisionedProviders(vault: Vault): Promise<string[]> {
+  const pinned = (await vault.storage.listSecrets({ scope: GLOBAL_SCOPE })).map((s) => s.pinnedProvider).filter((p): p is string => p !== null);
+  return [...new Set(pinned)].sort();
 }
