@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { isAivaultError, type ErrorCode } from '../../src/errors.ts';
@@ -202,6 +204,20 @@ describe('broker invoke against a real loopback upstream', () => {
     const cred = await t.broker.catalog.describeCredential('gone');
     await t.vault.storage.deleteSecret([...cred.bindings.values()][0]!);
     await refused({ capability: cap, path: '/v1/x' }, 'CREDENTIAL_NOT_READY');
+  });
+
+  it('fails closed: when the audit record cannot be written, nothing goes upstream', async () => {
+    const cap = await t.custom({ name: 'failclosed', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secrets: { secret: 'fc-key-1234' }, hosts: [up.host] });
+    await t.vault.audit.flush();
+    const db = new DatabaseSync(join(t.dir, 'audit.db'));
+    const head = (db.prepare("SELECT value FROM audit_meta WHERE key = 'head'").get() as { value: string }).value;
+    db.prepare("UPDATE audit_meta SET value = 'not json' WHERE key = 'head'").run();
+    try {
+      await refused({ capability: cap, path: '/v1/x' }, 'VAULT_CORRUPTED');
+    } finally {
+      db.prepare("UPDATE audit_meta SET value = ? WHERE key = 'head'").run(head);
+      db.close();
+    }
   });
 
   it('records every decision in the audit log without secret or query values, and the chain verifies', async () => {
