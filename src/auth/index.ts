@@ -2,8 +2,10 @@
 
 import { AivaultError } from '../errors.ts';
 import { authKind, type AuthConfig } from '../registry/types.ts';
+import { awsSigV4Strategy } from './aws-sigv4.ts';
 import { basicStrategy } from './basic.ts';
 import { headerStrategy } from './header.ts';
+import { hmacStrategy } from './hmac.ts';
 import { pathStrategy } from './path.ts';
 import { queryStrategy } from './query.ts';
 import type { AuthStrategy } from './types.ts';
@@ -19,6 +21,8 @@ export function createStrategy(auth: AuthConfig): AuthStrategy {
     if ('multi_query' in auth) return queryStrategy(auth.multi_query, 'multi_query');
     if ('path' in auth) return pathStrategy(auth.path.prefix_template);
     if ('basic' in auth) return basicStrategy(auth.basic.username_template, auth.basic.password_template);
+    if ('hmac' in auth) return hmacStrategy(auth.hmac);
+    if ('aws_sig_v4' in auth) return awsSigV4Strategy(auth.aws_sig_v4);
   }
   throw new AivaultError('CREDENTIAL_NOT_READY', `the ${authKind(auth)} strategy is not available in this build yet`);
 }
