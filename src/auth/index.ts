@@ -5,6 +5,7 @@ import { authKind, type AuthConfig } from '../registry/types.ts';
 import { awsSigV4Strategy } from './aws-sigv4.ts';
 import { basicStrategy } from './basic.ts';
 import { headerStrategy } from './header.ts';
+import { mtlsStrategy } from './mtls.ts';
 import { hmacStrategy } from './hmac.ts';
 import { pathStrategy } from './path.ts';
 import { queryStrategy } from './query.ts';
@@ -14,6 +15,7 @@ export type { AuthStrategy, OutboundRequest } from './types.ts';
 
 export function createStrategy(auth: AuthConfig): AuthStrategy {
   if (auth === 'basic') return basicStrategy();
+  if (auth === 'mtls') return mtlsStrategy();
   if (typeof auth === 'object') {
     if ('header' in auth) return headerStrategy([auth.header], 'header');
     if ('multi_header' in auth) return headerStrategy(auth.multi_header, 'multi_header');

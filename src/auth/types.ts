@@ -18,4 +18,6 @@ export interface AuthStrategy {
   readonly ownedQueryParams: readonly string[];
   /** Applies the credential; returns the injected values that embed a secret (for scrubbing). */
   apply(request: OutboundRequest, secrets: ReadonlyMap<string, string>): Promise<string[]> | string[];
+  /** For strategies that authenticate the connection (mtls): the TLS client material. */
+  tls?(secrets: ReadonlyMap<string, string>): { cert: string; key: string; ca?: string; passphrase?: string };
 }

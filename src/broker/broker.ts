@@ -15,7 +15,8 @@ import { resolveTarget, type Target } from '../policy/target.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
 import { Catalog, type ResolvedCapability } from './catalog.ts';
 import { Scrubber } from './scrub.ts';
-import { UpstreamClient, upstreamError } from './upstream.ts';
+import { UpstreamClient, clientCertAgent, upstreamError } from './upstream.ts';
+import type { Agent } from 'undici';
 
 export interface InvokeRequest {
   capability: string;
@@ -81,6 +82,8 @@ interface Prepared {
   secrets: ReadonlyMap<string, string> | undefined;
   /** The scrubber for the last set of injected values (reused while they repeat). */
   scrubber?: { key: string; scrubber: Scrubber };
+  /** mTLS: this credential's own connection pool, presenting its client certificate. */
+  dispatcher?: Agent;
 }
 
 export class Broker {
@@ -110,9 +113,21 @@ export class Broker {
       }
     }
     const prepared: Prepared = { generation, capability, strategy, secrets };
-    if (this.#prepared.size >= 1024) this.#prepared.clear();
+    if (secrets && strategy.tls) {
+      prepared.dispatcher = clientCertAgent(strategy.tls(secrets), capability.credential.allowPrivateNetwork, capability.limits.connectTimeoutMs);
+    }
+    if (this.#prepared.size >= 1024) this.#evict([...this.#prepared.keys()]);
+    // A rotated certificate gets a new pool; the old one closes once its requests finish.
+    if (cached) this.#evict([id]);
     this.#prepared.set(id, prepared);
     return prepared;
+  }
+
+  #evict(ids: readonly string[]): void {
+    for (const id of ids) {
+      void this.#prepared.get(id)?.dispatcher?.close().catch(() => {});
+      this.#prepared.delete(id);
+    }
   }
 
   constructor(vault: Vault, registry: Registry) {
@@ -121,6 +136,7 @@ export class Broker {
   }
 
   async close(): Promise<void> {
+    this.#evict([...this.#prepared.keys()]);
     await this.#upstream.close();
   }
 
@@ -211,6 +227,7 @@ export class Broker {
           allowPrivateNetwork: capability.credential.allowPrivateNetwork,
           connectTimeoutMs: capability.limits.connectTimeoutMs,
           timeoutMs: capability.limits.timeoutMs,
+          ...(prepared.dispatcher ? { dispatcher: prepared.dispatcher } : {}),
         },
         signal,
       );

@@ -7,6 +7,13 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { AivaultError, isAivaultError } from '../errors.ts';
 import { checkedLookup } from '../policy/dns.ts';
 
+export interface ClientTlsOptions {
+  cert: string;
+  key: string;
+  ca?: string;
+  passphrase?: string;
+}
+
 export interface UpstreamRequest {
   url: URL;
   method: string;
@@ -15,6 +22,8 @@ export interface UpstreamRequest {
   allowPrivateNetwork: boolean;
   connectTimeoutMs: number;
   timeoutMs: number;
+  /** A dedicated pool (mTLS credentials); otherwise the shared one for the policy. */
+  dispatcher?: Dispatcher;
 }
 
 export class UpstreamClient {
@@ -40,13 +49,13 @@ export class UpstreamClient {
         method: req.method as Dispatcher.HttpMethod,
         headers: req.headers,
         body: req.body ?? null,
-        dispatcher: this.#agent(req.allowPrivateNetwork, req.connectTimeoutMs),
+        dispatcher: req.dispatcher ?? this.#agent(req.allowPrivateNetwork, req.connectTimeoutMs),
         signal,
         headersTimeout: req.timeoutMs,
         bodyTimeout: req.timeoutMs,
       });
     } catch (err) {
-      throw upstreamError(err, signal);
+      throw upstreamError(err, signal, { clientCertificate: req.dispatcher !== undefined });
     }
   }
 
@@ -54,6 +63,15 @@ export class UpstreamClient {
     await Promise.all([...this.#agents.values()].map((a) => a.close()));
     this.#agents.clear();
   }
+}
+
+/** A connection pool that presents a client certificate (one per mTLS credential). */
+export function clientCertAgent(tls: ClientTlsOptions, allowPrivateNetwork: boolean, connectTimeoutMs: number): Agent {
+  return new Agent({
+    connect: { timeout: connectTimeoutMs, lookup: checkedLookup({ allowPrivateNetwork }), ...tls } as Agent.Options['connect'],
+    keepAliveTimeout: 10_000,
+    connections: 16,
+  });
 }
 
 function codeChain(err: unknown): string[] {
@@ -66,7 +84,7 @@ function codeChain(err: unknown): string[] {
 }
 
 /** Maps a failure of the upstream exchange to a stable code. */
-export function upstreamError(err: unknown, signal?: AbortSignal): AivaultError {
+export function upstreamError(err: unknown, signal?: AbortSignal, context: { clientCertificate?: boolean } = {}): AivaultError {
   for (let e = err as { cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) {
     if (isAivaultError(e)) return e;
   }
@@ -76,8 +94,12 @@ export function upstreamError(err: unknown, signal?: AbortSignal): AivaultError 
   if (has('UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'TimeoutError', 'ETIMEDOUT') || signal?.aborted) {
     return new AivaultError('UPSTREAM_TIMEOUT', 'the upstream did not answer in time');
   }
-  if (codes.some((c) => c.startsWith('ERR_TLS') || c.startsWith('ERR_SSL') || c.includes('CERT') || c === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || c === 'EPROTO')) {
+  if (codes.some((c) => c.startsWith('ERR_TLS') || c.startsWith('ERR_SSL') || c.startsWith('ERR_OSSL') || c.includes('CERT') || c === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || c === 'EPROTO')) {
     return new AivaultError('UPSTREAM_TLS_ERROR', 'the TLS handshake with the upstream failed (certificate not trusted, or refused by the server)');
+  }
+  // Under TLS 1.3 a server refuses a client certificate after the handshake, by closing.
+  if (context.clientCertificate && has('UND_ERR_SOCKET', 'ECONNRESET') && !has('ECONNREFUSED')) {
+    return new AivaultError('UPSTREAM_TLS_ERROR', 'the upstream closed the connection before answering: with a client certificate this means it refused the certificate');
   }
   if (has('ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EPIPE')) {
     return new AivaultError('UPSTREAM_UNREACHABLE', 'the upstream could not be reached or closed the connection');
