@@ -10,7 +10,8 @@ import { collect, splitHeader, splitPair } from '../collect.ts';
 import type { GlobalOptions } from '../context.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 
-const TEMPLATE_KINDS = ['header', 'query', 'path', 'basic', 'multi_header', 'multi_query'] as const;
+const AUTH_KINDS = ['header', 'query', 'path', 'basic', 'multi_header', 'multi_query', 'o_auth2', 'aws_sig_v4', 'hmac', 'mtls'] as const;
+const HMAC_COMPONENTS = ['timestamp', 'method', 'path', 'path_and_query', 'body'] as const;
 
 interface CreateOptions extends GlobalOptions {
   provider: string;
@@ -25,6 +26,18 @@ interface CreateOptions extends GlobalOptions {
   host?: string[];
   allowHttp?: boolean;
   allowPrivateNetwork?: boolean;
+  service?: string;
+  region?: string;
+  algorithm?: string;
+  signed?: string;
+  separator?: string;
+  encoding?: string;
+  timestampHeader?: string;
+  timestampFormat?: string;
+  grantType?: string;
+  tokenEndpoint?: string;
+  scope?: string[];
+  clientAuth?: string;
 }
 
 function usage(message: string): AivaultError {
@@ -51,8 +64,41 @@ export function authFromFlags(o: CreateOptions): AuthConfig {
     case 'multi_query':
       if (!o.param?.length) throw usage("--auth multi_query needs one or more --param 'name={{placeholder}}'");
       return { multi_query: o.param.map((p) => { const [param_name, value_template] = splitOrUsage(splitPair, p); return { param_name, value_template }; }) };
+    case 'aws_sig_v4':
+      if (!o.service || !o.region) throw usage('--auth aws_sig_v4 needs --service and --region');
+      return { aws_sig_v4: { service: o.service, region: o.region } };
+    case 'hmac': {
+      if (!o.headerName || !o.valueTemplate) throw usage("--auth hmac needs --header-name and --value-template (with {{signature}})");
+      const signed = o.signed?.split(',').map((c) => c.trim());
+      if (signed?.some((c) => !(HMAC_COMPONENTS as readonly string[]).includes(c))) throw usage(`--signed takes a comma list of ${HMAC_COMPONENTS.join(', ')}`);
+      return {
+        hmac: {
+          algorithm: (o.algorithm ?? 'sha256') as 'sha256' | 'sha512',
+          header_name: o.headerName,
+          value_template: o.valueTemplate,
+          ...(o.encoding ? { encoding: o.encoding as 'hex' | 'base64' } : {}),
+          ...(signed ? { signed: signed as (typeof HMAC_COMPONENTS)[number][] } : {}),
+          ...(o.separator !== undefined ? { separator: o.separator } : {}),
+          ...(o.timestampHeader ? { timestamp_header: o.timestampHeader } : {}),
+          ...(o.timestampFormat ? { timestamp_format: o.timestampFormat as 'unix' | 'unix_ms' | 'iso8601' } : {}),
+          ...(o.header?.length ? { extra_headers: o.header.map((h) => { const [header_name, value_template] = splitOrUsage(splitHeader, h); return { header_name, value_template }; }) } : {}),
+        },
+      };
+    }
+    case 'mtls':
+      return 'mtls';
+    case 'o_auth2':
+      if (!o.tokenEndpoint) throw usage('--auth o_auth2 needs --token-endpoint');
+      return {
+        o_auth2: {
+          grant_type: (o.grantType ?? 'refresh_token') as 'refresh_token' | 'client_credentials',
+          token_endpoint: o.tokenEndpoint,
+          ...(o.scope?.length ? { scopes: o.scope } : {}),
+          ...(o.clientAuth ? { client_auth: o.clientAuth as 'basic' | 'post' } : {}),
+        },
+      };
     default:
-      throw usage(`--auth ${o.auth} is not available yet; use one of ${TEMPLATE_KINDS.join(', ')}`);
+      throw usage(`unknown --auth ${o.auth}; use one of ${AUTH_KINDS.join(', ')}`);
   }
 }
 
@@ -98,18 +144,30 @@ export function registerCredential(program: Command): void {
 
   credential
     .command('create')
-    .description('create a custom credential (built-in providers get theirs from `secrets create`)')
+    .description('create a custom credential (built-in providers get theirs from `secrets create`); mtls binds cert, key and optional ca')
     .argument('<name>')
     .requiredOption('--provider <provider>', 'the custom provider it belongs to')
     .requiredOption('--secret-ref <ref>', 'PLACEHOLDER=vault:secret:ID, or a bare vault:secret:ID for {{secret}} (repeatable)', collect, [])
-    .addOption(new Option('--auth <kind>', 'how the secret is injected').choices([...TEMPLATE_KINDS]).makeOptionMandatory())
-    .option('--header-name <name>', 'header to set (--auth header)')
-    .option('--value-template <template>', 'value rendered from {{placeholders}} (--auth header/query); default {{secret}}')
+    .addOption(new Option('--auth <kind>', 'how the secret is injected').choices([...AUTH_KINDS]).makeOptionMandatory())
+    .option('--header-name <name>', 'header to set (--auth header, hmac)')
+    .option('--value-template <template>', 'value rendered from {{placeholders}} (--auth header/query; hmac: must hold {{signature}}); default {{secret}}')
     .option('--param-name <name>', 'query parameter to set (--auth query)')
     .option('--prefix-template <template>', 'path prefix, e.g. /bot{{secret}} (--auth path)')
-    .option('--header <header>', "'Name: {{placeholder}}' (--auth multi_header, repeatable)", collect)
+    .option('--header <header>', "'Name: {{placeholder}}' (--auth multi_header; hmac: extra headers such as a key id; repeatable)", collect)
     .option('--param <param>', "'name={{placeholder}}' (--auth multi_query, repeatable)", collect)
     .option('--host <host>', 'allowed host[:port], or *.domain (repeatable)', collect)
+    .option('--service <name>', 'AWS service signing name, e.g. bedrock, s3 (--auth aws_sig_v4; placeholders access_key_id, secret_access_key, optional session_token)')
+    .option('--region <region>', 'AWS region, e.g. us-east-1 (--auth aws_sig_v4; a region in the host name wins)')
+    .option('--algorithm <alg>', 'sha256 or sha512 (--auth hmac; placeholder secret is the key)')
+    .option('--signed <parts>', 'what hmac signs, in order: comma list of timestamp, method, path, path_and_query, body (default body)')
+    .option('--separator <text>', 'joins the signed parts (--auth hmac; default none)')
+    .option('--encoding <enc>', 'hex or base64 signature (--auth hmac; default hex)')
+    .option('--timestamp-header <name>', 'header carrying the signed timestamp (--auth hmac)')
+    .option('--timestamp-format <fmt>', 'unix, unix_ms or iso8601 (--auth hmac; default unix)')
+    .option('--grant-type <grant>', 'refresh_token or client_credentials (--auth o_auth2; placeholders client_id, client_secret, refresh_token)')
+    .option('--token-endpoint <url>', 'the token endpoint (--auth o_auth2)')
+    .option('--scope <scope>', 'scope to request (--auth o_auth2, repeatable)', collect)
+    .option('--client-auth <method>', 'basic (client_secret_basic) or post (client_secret_post) (--auth o_auth2; default basic)')
     .option('--allow-http', 'owner decision: this credential talks plain http (credentials travel unencrypted)')
     .option('--allow-private-network', 'owner decision: allow loopback, private and link-local targets')
     .option('--json', 'print as JSON')
