@@ -6,6 +6,7 @@ import { awsSigV4Strategy } from './aws-sigv4.ts';
 import { basicStrategy } from './basic.ts';
 import { headerStrategy } from './header.ts';
 import { mtlsStrategy } from './mtls.ts';
+import { oauth2Strategy, type TokenSource } from './oauth2.ts';
 import { hmacStrategy } from './hmac.ts';
 import { pathStrategy } from './path.ts';
 import { queryStrategy } from './query.ts';
@@ -13,7 +14,12 @@ import type { AuthStrategy } from './types.ts';
 
 export type { AuthStrategy, OutboundRequest } from './types.ts';
 
-export function createStrategy(auth: AuthConfig): AuthStrategy {
+export interface StrategyContext {
+  /** Where an o_auth2 strategy gets its access tokens. */
+  tokens?: TokenSource;
+}
+
+export function createStrategy(auth: AuthConfig, context: StrategyContext = {}): AuthStrategy {
   if (auth === 'basic') return basicStrategy();
   if (auth === 'mtls') return mtlsStrategy();
   if (typeof auth === 'object') {
@@ -25,6 +31,7 @@ export function createStrategy(auth: AuthConfig): AuthStrategy {
     if ('basic' in auth) return basicStrategy(auth.basic.username_template, auth.basic.password_template);
     if ('hmac' in auth) return hmacStrategy(auth.hmac);
     if ('aws_sig_v4' in auth) return awsSigV4Strategy(auth.aws_sig_v4);
+    if ('o_auth2' in auth && context.tokens) return oauth2Strategy(context.tokens);
   }
   throw new AivaultError('CREDENTIAL_NOT_READY', `the ${authKind(auth)} strategy is not available in this build yet`);
 }

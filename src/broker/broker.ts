@@ -7,13 +7,15 @@
 import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { createStrategy, type AuthStrategy, type OutboundRequest } from '../auth/index.ts';
+import type { OAuth2Strategy } from '../auth/oauth2.ts';
 import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { keepResponseHeader, sanitizeAgentHeaders } from '../policy/headers.ts';
 import { resolveTarget, type Target } from '../policy/target.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
-import { Catalog, type ResolvedCapability } from './catalog.ts';
+import { Catalog, DEFAULT_LIMITS, type ResolvedCapability } from './catalog.ts';
+import { OAuthTokens } from './oauth-tokens.ts';
 import { Scrubber } from './scrub.ts';
 import { UpstreamClient, clientCertAgent, upstreamError } from './upstream.ts';
 import type { Agent } from 'undici';
@@ -91,6 +93,7 @@ export class Broker {
   readonly catalog: Catalog;
   readonly #upstream = new UpstreamClient();
   readonly #prepared = new Map<string, Prepared>();
+  readonly oauth: OAuthTokens;
 
   /**
    * The capability, its strategy and its secret values, from cache when nothing changed.
@@ -102,7 +105,8 @@ export class Broker {
     const cached = this.#prepared.get(id);
     if (cached && cached.generation === generation) return cached;
     const capability = await this.catalog.resolveCapability(id);
-    const strategy = createStrategy(capability.credential.auth);
+    const auth = capability.credential.auth;
+    const strategy = createStrategy(auth, typeof auth === 'object' && 'o_auth2' in auth ? { tokens: this.oauth.source(capability.credential, auth.o_auth2) } : {});
     let secrets: Map<string, string> | undefined;
     if (capability.credential.missing.length === 0) {
       secrets = new Map();
@@ -133,6 +137,7 @@ export class Broker {
   constructor(vault: Vault, registry: Registry) {
     this.vault = vault;
     this.catalog = new Catalog(vault, registry);
+    this.oauth = new OAuthTokens(vault, { dispatcher: (allowPrivate) => this.#upstream.agent(allowPrivate, DEFAULT_LIMITS.connectTimeoutMs) });
   }
 
   async close(): Promise<void> {
@@ -200,25 +205,21 @@ export class Broker {
       throw e;
     };
 
-    let scrubber: Scrubber;
-    let outbound: OutboundRequest;
-    try {
-      const secrets = prepared.secrets!;
-      outbound = { method, url: target.url, headers, body: request.body ? Buffer.from(request.body) : undefined };
-      const injected = await prepared.strategy.apply(outbound, secrets);
+    // Steps 6-8: apply the credential, send, never follow redirects.
+    const secrets = prepared.secrets!;
+    const baseHeaders = new Map(headers);
+    const signal = AbortSignal.timeout(capability.limits.timeoutMs);
+    let scrubber!: Scrubber;
+    let injected: string[] = [];
+    const attempt = async () => {
+      // Each attempt starts from the agent's request: a strategy may sign what it sends.
+      const outbound: OutboundRequest = { method, url: new URL(target.url), headers: new Map(baseHeaders), body: request.body ? Buffer.from(request.body) : undefined };
+      injected = await prepared.strategy.apply(outbound, secrets);
       const key = injected.join('\u0000');
       if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: new Scrubber([...secrets.values(), ...injected]) };
       scrubber = prepared.scrubber.scrubber;
-    } catch (err) {
-      return fail(err);
-    }
-    outbound.headers.set('accept-encoding', 'gzip, deflate, br');
-
-    // Steps 7-8: send, never follow redirects, stream the answer back scrubbed.
-    const signal = AbortSignal.timeout(capability.limits.timeoutMs);
-    let response;
-    try {
-      response = await this.#upstream.send(
+      outbound.headers.set('accept-encoding', 'gzip, deflate, br');
+      return this.#upstream.send(
         {
           url: outbound.url,
           method,
@@ -231,6 +232,18 @@ export class Broker {
         },
         signal,
       );
+    };
+    let response;
+    try {
+      response = await attempt();
+      // An OAuth access token the upstream rejects is refreshed once, and the request
+      // retried once: never a loop.
+      const tokens = (prepared.strategy as Partial<OAuth2Strategy>).tokens;
+      if (response.statusCode === 401 && tokens) {
+        response.body.on('error', () => {}).destroy();
+        await tokens.invalidate(injected[0] ?? '');
+        response = await attempt();
+      }
     } catch (err) {
       return fail(err);
     }

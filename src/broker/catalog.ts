@@ -217,6 +217,9 @@ export class Catalog {
     const authIssues = validateAuthConfig(input.auth);
     if (authIssues.length > 0) throw invalid(`invalid auth: ${authIssues.map((i) => `${i.pointer} ${i.message}`).join('; ')}`);
     if (input.hosts.length === 0) throw invalid('give at least one --host');
+    if (typeof input.auth === 'object' && 'o_auth2' in input.auth && input.auth.o_auth2.token_endpoint.startsWith('http:') && !input.allowHttp) {
+      throw new AivaultError('INSECURE_SCHEME', 'the token endpoint is plain http; pass --allow-http if you really mean it');
+    }
     const hosts = [...new Set(input.hosts.map(normaliseHost))];
 
     const { required, optional } = neededPlaceholders(input.auth);

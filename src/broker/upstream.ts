@@ -29,6 +29,11 @@ export interface UpstreamRequest {
 export class UpstreamClient {
   readonly #agents = new Map<string, Agent>();
 
+  /** The shared pool for a policy (public). */
+  agent(allowPrivateNetwork: boolean, connectTimeoutMs: number): Agent {
+    return this.#agent(allowPrivateNetwork, connectTimeoutMs);
+  }
+
   #agent(allowPrivateNetwork: boolean, connectTimeoutMs: number): Agent {
     const key = `${allowPrivateNetwork}:${connectTimeoutMs}`;
     let agent = this.#agents.get(key);

@@ -148,6 +148,9 @@ function crossFieldIssues(p: RegistryProvider, file: string): RegistryIssue[] {
   const provided = new Set(Object.values(p.vaultSecrets ?? {}));
   const used = new Set<string>([...inputs.required, ...inputs.optional]);
   issues.push(...authRuleIssues(p.auth, file));
+  if (typeof p.auth === 'object' && 'o_auth2' in p.auth && !p.auth.o_auth2.token_endpoint.startsWith('https://')) {
+    add('/auth/o_auth2/token_endpoint', 'must be an https URL');
+  }
   for (const t of inputs.templates) {
     for (const name of placeholdersOf(t.template)) {
       used.add(name);

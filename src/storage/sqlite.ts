@@ -19,13 +19,14 @@ import type {
   CredentialRecord,
   SecretFilter,
   SecretRecord,
+  SealedToken,
   SecretVersionRecord,
   Storage,
   VaultMeta,
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 2;
+export const SQLITE_SCHEMA_VERSION = 3;
 
 const BUSY_TIMEOUT_MS = 15_000;
 
@@ -115,6 +116,13 @@ const MIGRATIONS: readonly string[] = [
     path_prefixes TEXT NOT NULL,
     limits        TEXT NOT NULL,
     created_at    TEXT NOT NULL
+  ) STRICT;
+  `,
+  `
+  CREATE TABLE oauth_tokens (
+    credential TEXT PRIMARY KEY,
+    sealed     BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
   ) STRICT;
   `,
 ];
@@ -565,6 +573,27 @@ export class SqliteStorage implements Storage {
         return Number(this.#stmt('DELETE FROM capabilities WHERE id = ?').run(id).changes) > 0;
       }),
     );
+  }
+
+  getOAuthToken(credential: string): Promise<SealedToken | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT sealed, expires_at FROM oauth_tokens WHERE credential = ?').get(credential) as Row | undefined;
+      return row ? { sealed: row.sealed as Uint8Array, expiresAt: Number(row.expires_at) } : undefined;
+    });
+  }
+
+  putOAuthToken(credential: string, token: SealedToken): Promise<void> {
+    return this.#run(() => {
+      this.#stmt(
+        'INSERT INTO oauth_tokens (credential, sealed, expires_at) VALUES (?, ?, ?) ON CONFLICT (credential) DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at',
+      ).run(credential, token.sealed, token.expiresAt);
+    });
+  }
+
+  deleteOAuthToken(credential: string): Promise<void> {
+    return this.#run(() => {
+      this.#stmt('DELETE FROM oauth_tokens WHERE credential = ?').run(credential);
+    });
   }
 
   #auditHead(): AuditHead | undefined {

@@ -171,7 +171,17 @@ export interface AuditFilter {
   since?: string;
 }
 
+/** An OAuth access token sealed under the vault's cache key, with its expiry (ms since epoch). */
+export interface SealedToken {
+  sealed: Uint8Array;
+  expiresAt: number;
+}
+
 export interface BrokerStorage {
+  getOAuthToken(credential: string): Promise<SealedToken | undefined>;
+  putOAuthToken(credential: string, token: SealedToken): Promise<void>;
+  deleteOAuthToken(credential: string): Promise<void>;
+
   listCredentials(): Promise<CredentialRecord[]>;
   getCredential(name: string): Promise<CredentialRecord | undefined>;
   /** CREDENTIAL_ALREADY_EXISTS when the name is taken. */

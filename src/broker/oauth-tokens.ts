@@ -1,0 +1,168 @@
+// Access tokens for o_auth2 credentials, obtained with oauth4webapi. One token per
+// credential, cached in memory and sealed at rest (a restart does not force a refresh),
+// refreshed shortly before it expires. Concurrent callers share one refresh (single
+// flight). A rotated refresh token is stored in the vault before the new access token is
+// used. Token requests go through the same checked connector as every other upstream
+// call, and a failed refresh reports the endpoint's `error` code, never its body.
+
+import * as oauth from 'oauth4webapi';
+import { fetch as undiciFetch, type Agent } from 'undici';
+import type { TokenSource } from '../auth/oauth2.ts';
+import { AivaultError } from '../errors.ts';
+import type { OAuth2Config } from '../registry/types.ts';
+import { openBlob, sealBlob } from '../vault/envelope.ts';
+import type { Vault } from '../vault/vault.ts';
+import type { ResolvedCredential } from './catalog.ts';
+import { upstreamError } from './upstream.ts';
+
+/** Refresh this long before expiry, or a tenth of the lifetime for short-lived tokens. */
+const EARLY_REFRESH_MS = 60_000;
+/** Tokens that say nothing of their lifetime are kept this long. */
+const DEFAULT_LIFETIME_MS = 3600_000;
+const OAUTH_ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+  refreshAt: number;
+}
+
+export interface OAuthTokensOptions {
+  /** The connection pool for token requests, with the credential's address policy. */
+  dispatcher: (allowPrivateNetwork: boolean) => Agent;
+  now?: () => number;
+}
+
+export class OAuthTokens {
+  readonly #vault: Vault;
+  readonly #options: OAuthTokensOptions;
+  readonly #memory = new Map<string, CachedToken>();
+  readonly #inflight = new Map<string, Promise<string>>();
+  /** Token requests made, for tests and metrics. */
+  requests = 0;
+
+  constructor(vault: Vault, options: OAuthTokensOptions) {
+    this.#vault = vault;
+    this.#options = options;
+  }
+
+  #now(): number {
+    return this.#options.now?.() ?? Date.now();
+  }
+
+  /** A TokenSource bound to one credential. */
+  source(credential: ResolvedCredential, config: OAuth2Config): TokenSource {
+    const key = `${credential.source}:${credential.name}`;
+    return {
+      token: (secrets) => this.#token(key, credential, config, secrets),
+      invalidate: async (rejected) => {
+        if (this.#memory.get(key)?.token === rejected) this.#memory.delete(key);
+        const stored = await this.#load(key);
+        if (stored?.token === rejected) await this.#vault.storage.deleteOAuthToken(key);
+      },
+    };
+  }
+
+  async #load(key: string): Promise<CachedToken | undefined> {
+    const row = await this.#vault.storage.getOAuthToken(key);
+    if (!row) return undefined;
+    try {
+      const token = openBlob(this.#vault.cacheKey, `oauth:${key}`, row.sealed).toString('utf8');
+      return { token, expiresAt: row.expiresAt, refreshAt: refreshTime(this.#now(), row.expiresAt) };
+    } catch {
+      return undefined; // unreadable cache: just refresh
+    }
+  }
+
+  async #token(key: string, credential: ResolvedCredential, config: OAuth2Config, secrets: ReadonlyMap<string, string>): Promise<string> {
+    const now = this.#now();
+    const cached = this.#memory.get(key);
+    if (cached && now < cached.refreshAt) return cached.token;
+    const running = this.#inflight.get(key);
+    if (running) return running;
+    const work = (async () => {
+      const stored = cached ? undefined : await this.#load(key);
+      if (stored && this.#now() < stored.refreshAt) {
+        this.#memory.set(key, stored);
+        return stored.token;
+      }
+      return this.#refresh(key, credential, config, secrets);
+    })();
+    this.#inflight.set(key, work);
+    try {
+      return await work;
+    } finally {
+      this.#inflight.delete(key);
+    }
+  }
+
+  async #refresh(key: string, credential: ResolvedCredential, config: OAuth2Config, secrets: ReadonlyMap<string, string>): Promise<string> {
+    const endpoint = new URL(config.token_endpoint);
+    if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && credential.allowHttp)) {
+      throw new AivaultError('INSECURE_SCHEME', 'the token endpoint is plain http and the owner did not allow http for this credential');
+    }
+    const as: oauth.AuthorizationServer = { issuer: endpoint.origin, token_endpoint: endpoint.href };
+    const clientId = secrets.get('client_id');
+    if (!clientId) throw new AivaultError('CREDENTIAL_NOT_READY', 'the credential has no client_id');
+    const client: oauth.Client = { client_id: clientId };
+    const clientSecret = secrets.get('client_secret');
+    const clientAuth = clientSecret === undefined ? oauth.None() : config.client_auth === 'post' ? oauth.ClientSecretPost(clientSecret) : oauth.ClientSecretBasic(clientSecret);
+    const dispatcher = this.#options.dispatcher(credential.allowPrivateNetwork);
+    const options = {
+      [oauth.customFetch]: (url: string, init: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>,
+      [oauth.allowInsecureRequests]: endpoint.protocol === 'http:',
+      signal: AbortSignal.timeout(30_000),
+    };
+    const parameters = new URLSearchParams();
+    if (config.scopes?.length) parameters.set('scope', config.scopes.join(' '));
+    if (config.audience) parameters.set('audience', config.audience);
+
+    this.requests += 1;
+    let result: oauth.TokenEndpointResponse;
+    try {
+      if (config.grant_type === 'refresh_token') {
+        const refreshToken = secrets.get('refresh_token');
+        if (!refreshToken) throw new AivaultError('CREDENTIAL_NOT_READY', 'the credential has no refresh_token');
+        const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, { ...options, additionalParameters: parameters });
+        result = await oauth.processRefreshTokenResponse(as, client, response);
+      } else {
+        const response = await oauth.clientCredentialsGrantRequest(as, client, clientAuth, parameters, options);
+        result = await oauth.processClientCredentialsResponse(as, client, response);
+      }
+    } catch (err) {
+      throw refreshError(err);
+    }
+    if (result.token_type !== 'bearer') throw new AivaultError('OAUTH_REFRESH_FAILED', `the token endpoint issued a ${String(result.token_type).slice(0, 16)} token; only bearer tokens are supported`);
+
+    // A rotated refresh token replaces the old one at once, before the new access token is
+    // used: the old one may already be dead at the provider.
+    const rotated = result.refresh_token;
+    const refreshId = credential.bindings.get('refresh_token');
+    if (config.grant_type === 'refresh_token' && rotated && rotated !== secrets.get('refresh_token') && refreshId) {
+      await this.#vault.rotateSecret(refreshId, Buffer.from(rotated, 'utf8'));
+    }
+
+    const now = this.#now();
+    const lifetime = typeof result.expires_in === 'number' && result.expires_in > 0 ? result.expires_in * 1000 : DEFAULT_LIFETIME_MS;
+    const entry: CachedToken = { token: result.access_token, expiresAt: now + lifetime, refreshAt: refreshTime(now, now + lifetime) };
+    this.#memory.set(key, entry);
+    await this.#vault.storage.putOAuthToken(key, { sealed: sealBlob(this.#vault.cacheKey, `oauth:${key}`, Buffer.from(entry.token, 'utf8')), expiresAt: entry.expiresAt });
+    return entry.token;
+  }
+}
+
+function refreshTime(now: number, expiresAt: number): number {
+  const lifetime = Math.max(0, expiresAt - now);
+  return expiresAt - Math.min(EARLY_REFRESH_MS, lifetime / 10);
+}
+
+function refreshError(err: unknown): AivaultError {
+  if (err instanceof AivaultError) return err;
+  if (err instanceof oauth.ResponseBodyError) {
+    const code = OAUTH_ERROR_CODE.test(err.error) ? err.error : 'invalid_response';
+    return new AivaultError('OAUTH_REFRESH_FAILED', `the token endpoint refused the ${'refresh'} (error: ${code})`);
+  }
+  if (err instanceof oauth.WWWAuthenticateChallengeError) return new AivaultError('OAUTH_REFRESH_FAILED', 'the token endpoint refused the client (error: invalid_client)');
+  if (err instanceof oauth.OperationProcessingError) return new AivaultError('OAUTH_REFRESH_FAILED', 'the token endpoint answered with something that is not a valid token response (error: invalid_response)');
+  return upstreamError(err);
+}
