@@ -12,7 +12,7 @@ import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { keepResponseHeader, sanitizeAgentHeaders } from '../policy/headers.ts';
-import { resolveTarget, type Target } from '../policy/target.ts';
+import { redirectTarget, resolveTarget, type Target } from '../policy/target.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
 import { Catalog, DEFAULT_LIMITS, type ResolvedCapability } from './catalog.ts';
 import { OAuthTokens } from './oauth-tokens.ts';
@@ -164,7 +164,9 @@ export class Broker {
         throw new AivaultError('METHOD_NOT_ALLOWED', `${method} is not allowed for ${capability.id} (allowed: ${capability.methods.join(', ')})`);
       }
       const credential = capability.credential;
-      target = resolveTarget({ hosts: capability.hosts, pathPrefixes: capability.pathPrefixes, allowHttp: credential.allowHttp }, request);
+      target = resolveTarget({ hosts: capability.hosts, pathPrefixes: capability.pathPrefixes, allowHttp: credential.allowHttp && credential.hostMap.size === 0 }, request);
+      const replacement = credential.hostMap.get(target.hostname.replace(/\.$/, ''));
+      if (replacement) target = redirectTarget(target, replacement, credential.allowHttp);
       if (credential.missing.length > 0) {
         throw new AivaultError('CREDENTIAL_NOT_READY', `${capability.id} is not ready: missing ${credential.missing.join(', ')}`);
       }

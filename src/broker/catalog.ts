@@ -11,7 +11,7 @@ import { authKind, type AuthConfig, type HttpMethod } from '../registry/types.ts
 import { validateAuthConfig } from '../registry/validate.ts';
 import { patternCovers } from '../policy/hosts.ts';
 import { assertCleanPath } from '../policy/paths.ts';
-import type { CapabilityLimits, CapabilityRecord, CredentialRecord } from '../storage/types.ts';
+import type { CapabilityLimits, CapabilityRecord, CredentialRecord, EndpointOverride } from '../storage/types.ts';
 import { parseSecretRef } from '../vault/names.ts';
 import type { Vault } from '../vault/vault.ts';
 
@@ -48,6 +48,8 @@ export interface ResolvedCredential {
   bindings: ReadonlyMap<string, string>;
   /** Secret names (built-in) or placeholders (custom) still missing. */
   missing: string[];
+  /** Owner overrides: agent-facing host -> the host[:port] actually contacted. */
+  hostMap: ReadonlyMap<string, string>;
 }
 
 export interface ResolvedCapability {
@@ -130,23 +132,82 @@ export class Catalog {
       allowPrivateNetwork: record.allowPrivateNetwork,
       bindings,
       missing,
+      hostMap: new Map(),
     };
   }
 
   async #builtinCredential(providerId: string): Promise<ResolvedCredential> {
     const provider = this.#registry.provider(providerId);
     const status = await builtinCredentialStatus(this.#vault, provider);
+    const override = await this.#vault.storage.getEndpointOverride(providerId);
+    let auth = provider.auth;
+    if (override?.tokenEndpoint && typeof auth === 'object' && 'o_auth2' in auth) {
+      auth = { o_auth2: { ...auth.o_auth2, token_endpoint: override.tokenEndpoint } };
+    }
     return {
       name: provider.provider,
       provider: provider.provider,
       source: 'builtin',
-      auth: provider.auth,
+      auth,
       hosts: provider.hosts,
-      allowHttp: false,
-      allowPrivateNetwork: false,
+      allowHttp: override?.allowHttp ?? false,
+      allowPrivateNetwork: override?.allowPrivateNetwork ?? false,
       bindings: new Map(status.secrets.filter((s) => s.secretId !== null).map((s) => [s.placeholder, s.secretId!])),
       missing: status.provisioned ? status.missing : status.secrets.filter((s) => s.required).map((s) => s.name),
+      hostMap: new Map(Object.entries(override?.hosts ?? {})),
     };
+  }
+
+  /**
+   * Sends a built-in provider's traffic to other endpoints: a corporate gateway, a regional
+   * host, a local stand-in. An owner decision, audited, shown wherever the provider is.
+   */
+  async setEndpointOverride(input: { provider: string; hosts: Record<string, string>; tokenEndpoint?: string; allowHttp?: boolean; allowPrivateNetwork?: boolean }): Promise<EndpointOverride> {
+    const provider = this.#registry.provider(input.provider);
+    const hosts: Record<string, string> = {};
+    for (const [original, replacement] of Object.entries(input.hosts)) {
+      if (original.startsWith('*.') || !provider.hosts.includes(original)) {
+        throw invalid(`${original} is not one of ${provider.provider}'s hosts (${provider.hosts.filter((h) => !h.startsWith('*.')).join(', ')})`);
+      }
+      const target = normaliseHost(replacement);
+      if (target.startsWith('*.')) throw invalid('a replacement host cannot be a wildcard');
+      hosts[original] = target;
+    }
+    let tokenEndpoint: string | null = null;
+    if (input.tokenEndpoint !== undefined) {
+      if (!(typeof provider.auth === 'object' && 'o_auth2' in provider.auth)) throw invalid(`${provider.provider} does not use o_auth2`);
+      let url: URL;
+      try {
+        url = new URL(input.tokenEndpoint);
+      } catch {
+        throw invalid('--token-endpoint must be an absolute URL');
+      }
+      if (url.protocol !== 'https:' && !(url.protocol === 'http:' && input.allowHttp)) throw new AivaultError('INSECURE_SCHEME', 'the token endpoint is plain http; pass --allow-http if you really mean it');
+      if (url.username || url.password || url.hash) throw invalid('--token-endpoint cannot carry userinfo or a fragment');
+      tokenEndpoint = url.href;
+    }
+    if (Object.keys(hosts).length === 0 && tokenEndpoint === null) throw invalid('give at least one --map ORIGINAL=REPLACEMENT or --token-endpoint');
+    const record: EndpointOverride = {
+      provider: provider.provider,
+      hosts,
+      tokenEndpoint,
+      allowHttp: input.allowHttp === true,
+      allowPrivateNetwork: input.allowPrivateNetwork === true,
+      createdAt: new Date().toISOString(),
+    };
+    await this.#vault.audited({ action: 'endpoint.set', target: `provider:${provider.provider}` }, () => this.#vault.storage.setEndpointOverride(record));
+    return record;
+  }
+
+  async clearEndpointOverride(providerId: string): Promise<void> {
+    const provider = this.#registry.provider(providerId);
+    await this.#vault.audited({ action: 'endpoint.clear', target: `provider:${provider.provider}` }, async () => {
+      if (!(await this.#vault.storage.deleteEndpointOverride(provider.provider))) throw new AivaultError('PROVIDER_NOT_FOUND', `${provider.provider} has no endpoint override`);
+    });
+  }
+
+  listEndpointOverrides(): Promise<EndpointOverride[]> {
+    return this.#vault.storage.listEndpointOverrides();
   }
 
   async resolveCapability(id: string): Promise<ResolvedCapability> {

@@ -7,8 +7,10 @@ import { AivaultError, EXIT } from '../errors.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerCapability } from './commands/capability.ts';
 import { registerCredential } from './commands/credential.ts';
+import { registerEndpoint } from './commands/endpoint.ts';
 import { registerInit } from './commands/init.ts';
 import { registerInvoke } from './commands/invoke.ts';
+import { registerOAuth } from './commands/oauth.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerSecrets } from './commands/secrets.ts';
 import { printError } from './output.ts';
@@ -26,7 +28,9 @@ export function buildProgram(): Command {
   registerRegistry(program);
   registerCredential(program);
   registerCapability(program);
+  registerEndpoint(program);
   registerInvoke(program);
+  registerOAuth(program);
   registerAudit(program);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ outputError: () => {} });

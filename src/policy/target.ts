@@ -101,3 +101,17 @@ export function resolveTarget(policy: TargetPolicy, request: TargetRequest): Tar
   }
   return { url, scheme, hostname, port, path };
 }
+
+/**
+ * The same request sent to another endpoint the owner chose for this host (see
+ * `aivault endpoint set`): only the scheme, host and port change.
+ */
+export function redirectTarget(target: Target, replacement: string, allowHttp: boolean): Target {
+  const scheme = allowHttp ? 'http' : 'https';
+  const url = new URL(target.url);
+  const parsed = new URL(`${scheme}://${replacement}/`);
+  url.protocol = `${scheme}:`;
+  url.host = parsed.host;
+  const port = parsed.port === '' ? (scheme === 'https' ? 443 : 80) : Number(parsed.port);
+  return { url, scheme, hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port, path: target.path };
+}

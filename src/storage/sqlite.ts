@@ -17,6 +17,7 @@ import type {
   AuditSealer,
   CapabilityRecord,
   CredentialRecord,
+  EndpointOverride,
   SecretFilter,
   SecretRecord,
   SealedToken,
@@ -26,7 +27,7 @@ import type {
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 3;
+export const SQLITE_SCHEMA_VERSION = 4;
 
 const BUSY_TIMEOUT_MS = 15_000;
 
@@ -123,6 +124,16 @@ const MIGRATIONS: readonly string[] = [
     credential TEXT PRIMARY KEY,
     sealed     BLOB NOT NULL,
     expires_at INTEGER NOT NULL
+  ) STRICT;
+  `,
+  `
+  CREATE TABLE endpoint_overrides (
+    provider              TEXT PRIMARY KEY,
+    hosts                 TEXT NOT NULL,
+    token_endpoint        TEXT,
+    allow_http            INTEGER NOT NULL,
+    allow_private_network INTEGER NOT NULL,
+    created_at            TEXT NOT NULL
   ) STRICT;
   `,
 ];
@@ -231,6 +242,17 @@ function toAudit(row: Row): AuditRecord {
     hash: row.hash as string,
     outcome: row.outcome == null ? null : parseJson<AuditOutcome>(row.outcome, 'audit outcome'),
     outcomeMac: (row.outcome_mac as string | null) ?? null,
+  };
+}
+
+function toOverride(row: Row): EndpointOverride {
+  return {
+    provider: row.provider as string,
+    hosts: parseJson(row.hosts, 'endpoint override'),
+    tokenEndpoint: (row.token_endpoint as string | null) ?? null,
+    allowHttp: Number(row.allow_http) === 1,
+    allowPrivateNetwork: Number(row.allow_private_network) === 1,
+    createdAt: row.created_at as string,
   };
 }
 
@@ -571,6 +593,39 @@ export class SqliteStorage implements Storage {
       this.#write(() => {
         this.#bump();
         return Number(this.#stmt('DELETE FROM capabilities WHERE id = ?').run(id).changes) > 0;
+      }),
+    );
+  }
+
+  listEndpointOverrides(): Promise<EndpointOverride[]> {
+    return this.#run(() => (this.#stmt('SELECT * FROM endpoint_overrides ORDER BY provider').all() as Row[]).map(toOverride));
+  }
+
+  getEndpointOverride(provider: string): Promise<EndpointOverride | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT * FROM endpoint_overrides WHERE provider = ?').get(provider) as Row | undefined;
+      return row ? toOverride(row) : undefined;
+    });
+  }
+
+  setEndpointOverride(o: EndpointOverride): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        this.#stmt(
+          `INSERT INTO endpoint_overrides (provider, hosts, token_endpoint, allow_http, allow_private_network, created_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (provider) DO UPDATE SET hosts = excluded.hosts, token_endpoint = excluded.token_endpoint, allow_http = excluded.allow_http,
+             allow_private_network = excluded.allow_private_network, created_at = excluded.created_at`,
+        ).run(o.provider, JSON.stringify(o.hosts), o.tokenEndpoint, o.allowHttp ? 1 : 0, o.allowPrivateNetwork ? 1 : 0, o.createdAt);
+      }),
+    );
+  }
+
+  deleteEndpointOverride(provider: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        return Number(this.#stmt('DELETE FROM endpoint_overrides WHERE provider = ?').run(provider).changes) > 0;
       }),
     );
   }

@@ -177,7 +177,25 @@ export interface SealedToken {
   expiresAt: number;
 }
 
+/**
+ * An owner's decision to send a built-in provider's traffic elsewhere (a gateway, a
+ * regional endpoint, a local stand-in): original host -> replacement host[:port].
+ */
+export interface EndpointOverride {
+  provider: string;
+  hosts: Record<string, string>;
+  tokenEndpoint: string | null;
+  allowHttp: boolean;
+  allowPrivateNetwork: boolean;
+  createdAt: string;
+}
+
 export interface BrokerStorage {
+  listEndpointOverrides(): Promise<EndpointOverride[]>;
+  getEndpointOverride(provider: string): Promise<EndpointOverride | undefined>;
+  setEndpointOverride(override: EndpointOverride): Promise<void>;
+  deleteEndpointOverride(provider: string): Promise<boolean>;
+
   getOAuthToken(credential: string): Promise<SealedToken | undefined>;
   putOAuthToken(credential: string, token: SealedToken): Promise<void>;
   deleteOAuthToken(credential: string): Promise<void>;

@@ -23,6 +23,7 @@ export function capabilityView(c: ResolvedCapability, enabled = true) {
     methods: c.methods,
     pathPrefixes: c.pathPrefixes,
     limits: c.limits,
+    endpointOverrides: Object.fromEntries(c.credential.hostMap),
   };
 }
 

@@ -136,6 +136,7 @@ export function credentialView(c: ResolvedCredential) {
     bindings: Object.fromEntries([...c.bindings].map(([p, id]) => [p, `vault:secret:${id}`])),
     ready: c.missing.length === 0,
     missing: c.missing,
+    endpointOverrides: Object.fromEntries(c.hostMap),
   };
 }
 
@@ -217,6 +218,7 @@ export function registerCredential(program: Command): void {
         ['allow private', c.allowPrivateNetwork ? 'yes' : 'no'],
         ['bindings', Object.entries(c.bindings).map(([p, r]) => `{{${p}}} <- ${r}`).join('; ')],
         ['ready', c.ready ? 'yes' : `no (missing ${c.missing.join(', ')})`],
+        ...(Object.keys(c.endpointOverrides).length > 0 ? [['redirected', Object.entries(c.endpointOverrides).map(([a, b]) => `${a} -> ${b}`).join(', ')] as [string, string]] : []),
       ]);
     });
 
