@@ -160,7 +160,7 @@ function refreshError(err: unknown): AivaultError {
   if (err instanceof AivaultError) return err;
   if (err instanceof oauth.ResponseBodyError) {
     const code = OAUTH_ERROR_CODE.test(err.error) ? err.error : 'invalid_response';
-    return new AivaultError('OAUTH_REFRESH_FAILED', `the token endpoint refused the ${'refresh'} (error: ${code})`);
+    return new AivaultError('OAUTH_REFRESH_FAILED', `the token endpoint refused the token request (error: ${code})`);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) return new AivaultError('OAUTH_REFRESH_FAILED', 'the token endpoint refused the client (error: invalid_client)');
   if (err instanceof oauth.OperationProcessingError) return new AivaultError('OAUTH_REFRESH_FAILED', 'the token endpoint answered with something that is not a valid token response (error: invalid_response)');
