@@ -14,6 +14,9 @@ import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { keepResponseHeader, sanitizeAgentHeaders } from '../policy/headers.ts';
 import { redirectTarget, resolveTarget, type Target } from '../policy/target.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
+import { Agents } from '../policy/agents.ts';
+import { RateLimiter } from '../policy/rate-limit.ts';
+import type { AgentRecord } from '../storage/types.ts';
 import { Catalog, DEFAULT_LIMITS, type ResolvedCapability } from './catalog.ts';
 import { OAuthTokens } from './oauth-tokens.ts';
 import { Scrubber } from './scrub.ts';
@@ -43,8 +46,8 @@ export interface InvokeResponse {
 }
 
 export interface InvokeContext {
-  /** Who is asking: `owner:local`, `agent:<id>`… recorded in the audit log. */
-  actor?: string;
+  /** The authenticated agent asking; its grant is checked. Without one, the owner is asking. */
+  agent?: AgentRecord;
 }
 
 const METHOD_TOKEN = /^[A-Z]+$/;
@@ -94,6 +97,8 @@ export class Broker {
   readonly #upstream = new UpstreamClient();
   readonly #prepared = new Map<string, Prepared>();
   readonly oauth: OAuthTokens;
+  readonly agents: Agents;
+  readonly #limiter = new RateLimiter();
 
   /**
    * The capability, its strategy and its secret values, from cache when nothing changed.
@@ -137,7 +142,23 @@ export class Broker {
   constructor(vault: Vault, registry: Registry) {
     this.vault = vault;
     this.catalog = new Catalog(vault, registry);
+    this.agents = new Agents(vault);
     this.oauth = new OAuthTokens(vault, { dispatcher: (allowPrivate) => this.#upstream.agent(allowPrivate, DEFAULT_LIMITS.connectTimeoutMs) });
+  }
+
+  /** The capabilities an agent holds a live grant for, as it may see them. */
+  async grantedCapabilities(agent: AgentRecord): Promise<Array<{ capability: ResolvedCapability; methods: string[]; expiresAt: string | null }>> {
+    const out = [];
+    for (const grant of await this.vault.storage.listGrants(agent.id)) {
+      if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) continue;
+      try {
+        const capability = await this.catalog.resolveCapability(grant.capability);
+        out.push({ capability, methods: grant.methods ?? [...capability.methods], expiresAt: grant.expiresAt });
+      } catch {
+        // a grant for a capability that no longer exists
+      }
+    }
+    return out;
   }
 
   async close(): Promise<void> {
@@ -147,7 +168,7 @@ export class Broker {
 
   async invoke(request: InvokeRequest, context: InvokeContext = {}): Promise<InvokeResponse> {
     const started = performance.now();
-    const actor = context.actor ?? OWNER_LOCAL;
+    const actor = context.agent ? `agent:${context.agent.id}` : OWNER_LOCAL;
     const method = request.method.toUpperCase();
     const audit = this.vault.audit;
     let prepared: Prepared | undefined;
@@ -158,6 +179,7 @@ export class Broker {
     // Steps 1-6: every check that can refuse, before anything is sent.
     try {
       if (!METHOD_TOKEN.test(method)) throw new AivaultError('METHOD_NOT_ALLOWED', 'the method is not an HTTP method name');
+      if (context.agent) await this.agents.authorize(context.agent, request.capability, method, this.#limiter);
       prepared = await this.#prepare(request.capability);
       capability = prepared.capability;
       if (!capability.methods.includes(method)) {

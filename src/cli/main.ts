@@ -4,6 +4,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { AivaultError, EXIT } from '../errors.ts';
+import { registerAgent } from './commands/agent.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerCapability } from './commands/capability.ts';
 import { registerCredential } from './commands/credential.ts';
@@ -13,6 +14,7 @@ import { registerInvoke } from './commands/invoke.ts';
 import { registerOAuth } from './commands/oauth.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerSecrets } from './commands/secrets.ts';
+import { registerServe } from './commands/serve.ts';
 import { printError } from './output.ts';
 
 export function buildProgram(): Command {
@@ -31,7 +33,9 @@ export function buildProgram(): Command {
   registerEndpoint(program);
   registerInvoke(program);
   registerOAuth(program);
+  registerAgent(program);
   registerAudit(program);
+  registerServe(program);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ outputError: () => {} });

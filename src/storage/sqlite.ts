@@ -8,6 +8,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import { AivaultError } from '../errors.ts';
 import { AUDIT_GENESIS } from './types.ts';
 import type {
+  AgentRecord,
   AuditAppend,
   AuditFilter,
   AuditHead,
@@ -18,6 +19,7 @@ import type {
   CapabilityRecord,
   CredentialRecord,
   EndpointOverride,
+  GrantRecord,
   SecretFilter,
   SecretRecord,
   SealedToken,
@@ -27,7 +29,7 @@ import type {
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 4;
+export const SQLITE_SCHEMA_VERSION = 5;
 
 const BUSY_TIMEOUT_MS = 15_000;
 
@@ -136,6 +138,27 @@ const MIGRATIONS: readonly string[] = [
     created_at            TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  CREATE TABLE agents (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    token_hash TEXT UNIQUE,
+    public_key TEXT,
+    status     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+  ) STRICT;
+  CREATE TABLE grants (
+    agent_id     TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+    capability   TEXT NOT NULL,
+    methods      TEXT,
+    rate_count   INTEGER,
+    rate_period  INTEGER,
+    expires_at   TEXT,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (agent_id, capability)
+  ) STRICT;
+  `,
 ];
 
 interface SqliteError extends Error {
@@ -242,6 +265,29 @@ function toAudit(row: Row): AuditRecord {
     hash: row.hash as string,
     outcome: row.outcome == null ? null : parseJson<AuditOutcome>(row.outcome, 'audit outcome'),
     outcomeMac: (row.outcome_mac as string | null) ?? null,
+  };
+}
+
+function toAgent(row: Row): AgentRecord {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    tokenHash: (row.token_hash as string | null) ?? null,
+    publicKey: (row.public_key as string | null) ?? null,
+    status: row.status === 'active' ? 'active' : 'revoked',
+    createdAt: row.created_at as string,
+    revokedAt: (row.revoked_at as string | null) ?? null,
+  };
+}
+
+function toGrant(row: Row): GrantRecord {
+  return {
+    agentId: row.agent_id as string,
+    capability: row.capability as string,
+    methods: row.methods == null ? null : parseJson<string[]>(row.methods, 'grant methods'),
+    rate: row.rate_count == null ? null : { count: Number(row.rate_count), periodMs: Number(row.rate_period) },
+    expiresAt: (row.expires_at as string | null) ?? null,
+    createdAt: row.created_at as string,
   };
 }
 
@@ -626,6 +672,82 @@ export class SqliteStorage implements Storage {
       this.#write(() => {
         this.#bump();
         return Number(this.#stmt('DELETE FROM endpoint_overrides WHERE provider = ?').run(provider).changes) > 0;
+      }),
+    );
+  }
+
+  createAgent(a: AgentRecord): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        try {
+          this.#stmt('INSERT INTO agents (id, name, token_hash, public_key, status, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+            a.id, a.name, a.tokenHash, a.publicKey, a.status, a.createdAt, a.revokedAt,
+          );
+        } catch (err) {
+          if (isConstraint(err)) throw new AivaultError('AGENT_ALREADY_EXISTS', `an agent named ${a.name} already exists`);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  listAgents(): Promise<AgentRecord[]> {
+    return this.#run(() => (this.#stmt('SELECT * FROM agents ORDER BY name').all() as Row[]).map(toAgent));
+  }
+
+  getAgent(idOrName: string): Promise<AgentRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT * FROM agents WHERE id = ?1 OR name = ?1').get(idOrName) as Row | undefined;
+      return row ? toAgent(row) : undefined;
+    });
+  }
+
+  findAgentByTokenHash(hash: string): Promise<AgentRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT * FROM agents WHERE token_hash = ?').get(hash) as Row | undefined;
+      return row ? toAgent(row) : undefined;
+    });
+  }
+
+  revokeAgent(id: string, at: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        return Number(this.#stmt("UPDATE agents SET status = 'revoked', revoked_at = ? WHERE id = ? AND status = 'active'").run(at, id).changes) > 0;
+      }),
+    );
+  }
+
+  putGrant(g: GrantRecord): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        this.#stmt(
+          `INSERT INTO grants (agent_id, capability, methods, rate_count, rate_period, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (agent_id, capability) DO UPDATE SET methods = excluded.methods, rate_count = excluded.rate_count,
+             rate_period = excluded.rate_period, expires_at = excluded.expires_at, created_at = excluded.created_at`,
+        ).run(g.agentId, g.capability, g.methods ? JSON.stringify(g.methods) : null, g.rate?.count ?? null, g.rate?.periodMs ?? null, g.expiresAt, g.createdAt);
+      }),
+    );
+  }
+
+  getGrant(agentId: string, capability: string): Promise<GrantRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT * FROM grants WHERE agent_id = ? AND capability = ?').get(agentId, capability) as Row | undefined;
+      return row ? toGrant(row) : undefined;
+    });
+  }
+
+  listGrants(agentId?: string): Promise<GrantRecord[]> {
+    return this.#run(() => (this.#stmt('SELECT * FROM grants WHERE ?1 IS NULL OR agent_id = ?1 ORDER BY agent_id, capability').all(agentId ?? null) as Row[]).map(toGrant));
+  }
+
+  deleteGrant(agentId: string, capability: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        return Number(this.#stmt('DELETE FROM grants WHERE agent_id = ? AND capability = ?').run(agentId, capability).changes) > 0;
       }),
     );
   }

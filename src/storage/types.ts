@@ -190,7 +190,39 @@ export interface EndpointOverride {
   createdAt: string;
 }
 
+export interface AgentRecord {
+  id: string;
+  name: string;
+  /** SHA-256 of the agent token; the token itself is shown once and never stored. */
+  tokenHash: string | null;
+  /** Ed25519 public key (PEM), for agents that sign their requests. */
+  publicKey: string | null;
+  status: 'active' | 'revoked';
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface GrantRecord {
+  agentId: string;
+  capability: string;
+  /** A subset of the capability's methods, or null for all of them. */
+  methods: string[] | null;
+  rate: { count: number; periodMs: number } | null;
+  expiresAt: string | null;
+  createdAt: string;
+}
+
 export interface BrokerStorage {
+  createAgent(agent: AgentRecord): Promise<void>;
+  listAgents(): Promise<AgentRecord[]>;
+  getAgent(idOrName: string): Promise<AgentRecord | undefined>;
+  findAgentByTokenHash(hash: string): Promise<AgentRecord | undefined>;
+  revokeAgent(id: string, at: string): Promise<boolean>;
+  putGrant(grant: GrantRecord): Promise<void>;
+  getGrant(agentId: string, capability: string): Promise<GrantRecord | undefined>;
+  listGrants(agentId?: string): Promise<GrantRecord[]>;
+  deleteGrant(agentId: string, capability: string): Promise<boolean>;
+
   listEndpointOverrides(): Promise<EndpointOverride[]>;
   getEndpointOverride(provider: string): Promise<EndpointOverride | undefined>;
   setEndpointOverride(override: EndpointOverride): Promise<void>;

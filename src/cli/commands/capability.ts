@@ -5,6 +5,7 @@ import type { Catalog, ResolvedCapability } from '../../broker/catalog.ts';
 import { authKind } from '../../registry/types.ts';
 import { withBroker } from '../broker-context.ts';
 import { collect } from '../collect.ts';
+import { agentClientFromEnv } from '../daemon-client.ts';
 import type { GlobalOptions } from '../context.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 
@@ -85,6 +86,13 @@ export function registerCapability(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
+      const client = agentClientFromEnv();
+      if (client) {
+        // As the agent: only what it has been granted.
+        const granted = await client.capabilities().finally(() => client.close());
+        if (o.json) return printJson(granted);
+        return printTable(['CAPABILITY', 'PROVIDER', 'READY', 'METHODS', 'PATH PREFIXES', 'EXPIRES'], granted.map((c) => [c.id, c.provider, c.ready ? 'yes' : 'no', c.methods.join(','), c.pathPrefixes.join(' '), c.expiresAt ?? 'never']));
+      }
       const views = (await withBroker(o, (b) => b.catalog.listCapabilities())).map((c) => capabilityView(c));
       if (o.json) return printJson(views);
       printTable(

@@ -8,6 +8,8 @@ import type { InvokeRequest } from '../../broker/broker.ts';
 import { AivaultError } from '../../errors.ts';
 import { withBroker } from '../broker-context.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
+import { agentClientFromEnv } from '../daemon-client.ts';
+import { keepResponseHeader } from '../../policy/headers.ts';
 import type { GlobalOptions } from '../context.ts';
 import { readStdin } from '../input.ts';
 import { note, printJson } from '../output.ts';
@@ -87,21 +89,37 @@ export function registerInvoke(program: Command): void {
         headers: parsePairs(o.header, splitHeader, '--header'),
         ...(body !== undefined ? { body } : {}),
       };
+      const client = agentClientFromEnv();
+      if (client) {
+        try {
+          const response = await client.invoke({ ...request, query: [...(request.query ?? [])] as Array<[string, string]>, headers: [...(request.headers ?? [])] as Array<[string, string]>, ...(body ? { body } : {}) });
+          const headers: Array<[string, string]> = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, x])));
+          await output(o, response.status, headers.filter(([k]) => keepResponseHeader(k)), response.body);
+        } finally {
+          await client.close();
+        }
+        return;
+      }
       await withBroker(o, async (broker) => {
         const response = await broker.invoke(request);
-        if (o.json) {
-          const chunks: Buffer[] = [];
-          for await (const chunk of response.body) chunks.push(chunk as Buffer);
-          printJson({ status: response.status, headers: Object.fromEntries(groupHeaders(response.headers)), ...bodyForJson(Buffer.concat(chunks)) });
-        } else {
-          if (response.status >= 400) note(`upstream answered HTTP ${response.status}`);
-          for await (const chunk of response.body) {
-            if (!process.stdout.write(chunk as Buffer)) await new Promise((r) => process.stdout.once('drain', r));
-          }
-        }
+        await output(o, response.status, response.headers, response.body);
         await response.done;
       });
     });
+}
+
+/** Writes the upstream answer: the raw body, or {status, headers, body} with --json. */
+async function output(o: InvokeOptions, status: number, headers: ReadonlyArray<readonly [string, string]>, body: AsyncIterable<unknown>): Promise<void> {
+  if (o.json) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    printJson({ status, headers: Object.fromEntries(groupHeaders(headers)), ...bodyForJson(Buffer.concat(chunks)) });
+    return;
+  }
+  if (status >= 400) note(`upstream answered HTTP ${status}`);
+  for await (const chunk of body) {
+    if (!process.stdout.write(chunk as Buffer)) await new Promise((r) => process.stdout.once('drain', r));
+  }
 }
 
 function groupHeaders(headers: ReadonlyArray<readonly [string, string]>): Map<string, string | string[]> {

@@ -1,0 +1,128 @@
+// `aivault agent …`, `aivault grant …`, `aivault revoke-grant …`: who may invoke what.
+
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { AivaultError } from '../../errors.ts';
+import { parseExpiry } from '../../policy/agents.ts';
+import type { AgentRecord, GrantRecord } from '../../storage/types.ts';
+import { withBroker } from '../broker-context.ts';
+import type { GlobalOptions } from '../context.ts';
+import { note, printFields, printJson, printLine, printTable } from '../output.ts';
+
+function agentView(a: AgentRecord) {
+  return { id: a.id, name: a.name, auth: a.publicKey ? 'ed25519' : 'token', status: a.status, createdAt: a.createdAt, revokedAt: a.revokedAt };
+}
+
+function rateText(g: GrantRecord): string {
+  if (!g.rate) return '-';
+  const unit = { 1000: 's', 60000: 'min', 3600000: 'hour', 86400000: 'day' }[g.rate.periodMs] ?? `${g.rate.periodMs}ms`;
+  return `${g.rate.count}/${unit}`;
+}
+
+export function registerAgent(program: Command): void {
+  const agent = program.command('agent').description('agent identities (what holds an agent token or key instead of secrets)');
+
+  agent
+    .command('create')
+    .description('register an agent; prints its token once (unless --public-key is given)')
+    .argument('<name>')
+    .option('--public-key <file>', 'an Ed25519 public key (PEM) the agent signs requests with, instead of a token')
+    .option('--json', 'print {id, token} as JSON')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions & { publicKey?: string }>();
+      let publicKey: string | undefined;
+      if (o.publicKey !== undefined) {
+        publicKey = await readFile(o.publicKey, 'utf8').catch(() => {
+          throw new AivaultError('INVALID_ARGUMENT', 'cannot read --public-key');
+        });
+        if (!publicKey.includes('-----BEGIN PUBLIC KEY-----')) throw new AivaultError('INVALID_ARGUMENT', '--public-key must be a PEM public key');
+      }
+      const created = await withBroker(o, (b) => b.agents.create(name, publicKey ? { publicKey } : {}));
+      if (o.json) return printJson({ id: created.agent.id, name: created.agent.name, ...(created.token ? { token: created.token } : {}) });
+      printLine(`created agent ${created.agent.name} (${created.agent.id})`);
+      if (created.token) {
+        printLine(created.token);
+        note('this token is shown once; aivault keeps only its hash. Give it to the agent as AIVAULT_AGENT_TOKEN.');
+      }
+    });
+
+  agent
+    .command('list')
+    .option('--json', 'print as JSON')
+    .description('list agents')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const list = (await withBroker(o, (b) => b.agents.list())).map(agentView);
+      if (o.json) return printJson(list);
+      printTable(['NAME', 'ID', 'AUTH', 'STATUS', 'CREATED'], list.map((a) => [a.name, a.id, a.auth, a.status, a.createdAt]));
+    });
+
+  agent
+    .command('describe')
+    .argument('<agent>', 'name or id')
+    .option('--json', 'print as JSON')
+    .description('show an agent and its grants')
+    .action(async (ref: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const { a, grants } = await withBroker(o, async (b) => ({ a: await b.agents.get(ref), grants: await b.agents.listGrants(ref) }));
+      if (o.json) return printJson({ ...agentView(a), grants });
+      printFields([
+        ['name', a.name],
+        ['id', a.id],
+        ['auth', agentView(a).auth],
+        ['status', a.status],
+        ['grants', grants.map((g) => g.capability).join(', ') || '(none)'],
+      ]);
+    });
+
+  agent
+    .command('revoke')
+    .argument('<agent>', 'name or id')
+    .option('--json', 'print as JSON')
+    .description('revoke an agent: its next request is refused')
+    .action(async (ref: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const a = await withBroker(o, (b) => b.agents.revoke(ref));
+      if (o.json) return printJson(agentView(a));
+      printLine(`revoked agent ${a.name}`);
+    });
+
+  program
+    .command('grant')
+    .description('let an agent invoke a capability (`aivault grant list [AGENT]` lists grants)')
+    .argument('<agent>', 'name or id (or "list")')
+    .argument('[capability]')
+    .option('--expires <when>', 'the grant ends after a duration (30m, 1h, 7d) or at an ISO date')
+    .option('--rate <rate>', 'rate limit per agent and capability, e.g. 60/min, 10/s')
+    .option('--methods <list>', 'a subset of the capability methods, e.g. GET,POST')
+    .option('--json', 'print as JSON')
+    .action(async (agentRef: string, capability: string | undefined, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions & { expires?: string; rate?: string; methods?: string }>();
+      if (agentRef === 'list') {
+        const grants = await withBroker(o, (b) => b.agents.listGrants(capability));
+        if (o.json) return printJson(grants);
+        return printTable(['AGENT', 'CAPABILITY', 'METHODS', 'RATE', 'EXPIRES'], grants.map((g) => [g.agentId, g.capability, g.methods?.join(',') ?? 'all', rateText(g), g.expiresAt ?? 'never']));
+      }
+      if (capability === undefined) throw new AivaultError('INVALID_ARGUMENT', 'usage: aivault grant AGENT CAPABILITY [--expires …] [--rate …] [--methods …]');
+      const grant = await withBroker(o, async (b) => {
+        const cap = await b.catalog.resolveCapability(capability);
+        return b.agents.grant(
+          { agent: agentRef, capability: cap.id, expiresAt: o.expires ? parseExpiry(o.expires) : null, rate: o.rate ?? null, methods: o.methods ? o.methods.split(',') : null },
+          cap.methods,
+        );
+      });
+      if (o.json) return printJson(grant);
+      printLine(`granted ${grant.capability} to ${agentRef}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.rate ? ` at ${rateText(grant)}` : ''}`);
+    });
+
+  program
+    .command('revoke-grant')
+    .description("take a capability back from an agent")
+    .argument('<agent>')
+    .argument('<capability>')
+    .action(async (agentRef: string, capability: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      await withBroker(o, (b) => b.agents.revokeGrant(agentRef, capability));
+      printLine(`revoked ${capability} from ${agentRef}`);
+    });
+}

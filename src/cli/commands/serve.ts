@@ -1,0 +1,61 @@
+// `aivault serve`: the daemon. Agents then reach capabilities with only an agent token.
+
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { pino } from 'pino';
+import { builtinRegistry } from '../../registry/registry.ts';
+import { Daemon } from '../../server/daemon.ts';
+import { Vault } from '../../vault/vault.ts';
+import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
+
+interface ServeOptions extends GlobalOptions {
+  socket?: string;
+  socketGroup?: string;
+  listen?: string;
+  noSocket?: boolean;
+  auditDurability: 'full' | 'crash-safe';
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the broker daemon: agents invoke capabilities over a Unix socket (and optionally loopback HTTP) with an agent token')
+    .option('--socket <path>', 'Unix socket path (default: aivault.sock in the vault directory; mode 0600)')
+    .option('--socket-group <group>', 'let this group use the socket (mode 0660)')
+    .option('--listen <host:port>', 'also serve on loopback TCP, e.g. 127.0.0.1:8787')
+    .addOption(new Option('--audit-durability <mode>', 'full: each audit record is on disk before its request leaves; crash-safe: in the write-ahead log (survives a killed daemon, not a power loss)').choices(['full', 'crash-safe']).default('full'))
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<ServeOptions>();
+      const log = pino({ name: 'aivault', base: { pid: process.pid } }, pino.destination(2));
+      const dir = vaultDir(o);
+      const vault = await Vault.open({ dir, readPassphrase });
+      await vault.setAuditDurability(o.auditDurability);
+      const daemon = new Daemon({
+        vault,
+        registry: await builtinRegistry(),
+        log,
+        socketPath: o.socket ?? join(dir, 'aivault.sock'),
+        ...(o.socketGroup ? { socketGroup: o.socketGroup } : {}),
+        ...(o.listen ? { listen: o.listen } : {}),
+      });
+      let addresses;
+      try {
+        addresses = await daemon.start();
+      } catch (err) {
+        await daemon.shutdown(0);
+        throw err;
+      }
+      log.info(addresses, 'listening');
+      process.stdout.write(JSON.stringify({ listening: addresses }) + '\n');
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'shutting down: finishing in-flight requests');
+          resolve();
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      await daemon.shutdown();
+      log.info('stopped; audit log flushed');
+    });
+}

@@ -1,0 +1,143 @@
+// Agent identities and their grants. An agent token is 256 random bits shown once and
+// stored only as its SHA-256 (a token is looked up by hash, never compared as text).
+// Everything here is an owner decision, audited; nothing an agent sends can widen a grant.
+
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { AivaultError } from '../errors.ts';
+import type { AgentRecord, GrantRecord } from '../storage/types.ts';
+import type { Vault } from '../vault/vault.ts';
+import { parseRate, type Rate, type RateLimiter } from './rate-limit.ts';
+
+export const AGENT_TOKEN_PREFIX = 'avt_';
+const AGENT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** `1h`, `30m`, `7d` from now, or an ISO date. */
+export function parseExpiry(text: string, now = Date.now()): string {
+  const rel = /^(\d+)([smhd])$/.exec(text);
+  if (rel) return new Date(now + Number(rel[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as 's']).toISOString();
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new AivaultError('INVALID_ARGUMENT', '--expires takes a duration (30m, 1h, 7d) or an ISO date');
+  if (t <= now) throw new AivaultError('INVALID_ARGUMENT', '--expires is in the past');
+  return new Date(t).toISOString();
+}
+
+export interface GrantInput {
+  agent: string;
+  capability: string;
+  expiresAt?: string | null;
+  rate?: string | null;
+  methods?: string[] | null;
+}
+
+export class Agents {
+  readonly #vault: Vault;
+
+  constructor(vault: Vault) {
+    this.#vault = vault;
+  }
+
+  async create(name: string, options: { publicKey?: string } = {}): Promise<{ agent: AgentRecord; token?: string }> {
+    if (!AGENT_NAME.test(name)) throw new AivaultError('INVALID_ARGUMENT', 'an agent name is 1-64 lower-case letters, digits, ".", "_" or "-"');
+    const token = options.publicKey ? undefined : AGENT_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const agent: AgentRecord = {
+      id: randomUUID(),
+      name,
+      tokenHash: token ? hashToken(token) : null,
+      publicKey: options.publicKey ?? null,
+      status: 'active',
+      createdAt: new Date().toISOString(),
+      revokedAt: null,
+    };
+    await this.#vault.audited({ action: 'agent.create', target: `agent:${agent.id}` }, () => this.#vault.storage.createAgent(agent));
+    return token ? { agent, token } : { agent };
+  }
+
+  list(): Promise<AgentRecord[]> {
+    return this.#vault.storage.listAgents();
+  }
+
+  async get(idOrName: string): Promise<AgentRecord> {
+    const agent = await this.#vault.storage.getAgent(idOrName);
+    if (!agent) throw new AivaultError('AGENT_NOT_FOUND', `no agent ${idOrName}`);
+    return agent;
+  }
+
+  async revoke(idOrName: string): Promise<AgentRecord> {
+    const agent = await this.get(idOrName);
+    await this.#vault.audited({ action: 'agent.revoke', target: `agent:${agent.id}` }, async () => {
+      if (!(await this.#vault.storage.revokeAgent(agent.id, new Date().toISOString()))) throw new AivaultError('AGENT_REVOKED', `${agent.name} is already revoked`);
+    });
+    return this.get(agent.id);
+  }
+
+  /** The active agent holding `token`; a revoked or unknown token is refused. */
+  async authenticate(token: string | undefined): Promise<AgentRecord> {
+    if (!token || !token.startsWith(AGENT_TOKEN_PREFIX) || token.length > 128) {
+      throw new AivaultError('AGENT_UNAUTHENTICATED', 'no valid agent token (Authorization: Bearer avt_…)');
+    }
+    const agent = await this.#vault.storage.findAgentByTokenHash(hashToken(token));
+    if (!agent) throw new AivaultError('AGENT_UNAUTHENTICATED', 'the agent token is not known');
+    if (agent.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
+    return agent;
+  }
+
+  async grant(input: GrantInput, capabilityMethods: readonly string[]): Promise<GrantRecord> {
+    const agent = await this.get(input.agent);
+    if (agent.status !== 'active') throw new AivaultError('AGENT_REVOKED', `${agent.name} is revoked`);
+    let rate: Rate | null = null;
+    if (input.rate) {
+      rate = parseRate(input.rate) ?? null;
+      if (!rate) throw new AivaultError('INVALID_ARGUMENT', '--rate takes COUNT/UNIT, e.g. 60/min, 10/s, 1000/hour');
+    }
+    const methods = input.methods?.length ? [...new Set(input.methods.map((m) => m.trim().toUpperCase()))] : null;
+    for (const m of methods ?? []) {
+      if (!capabilityMethods.includes(m)) throw new AivaultError('INVALID_ARGUMENT', `${m} is not among ${input.capability}'s methods (${capabilityMethods.join(', ')})`);
+    }
+    const grant: GrantRecord = { agentId: agent.id, capability: input.capability, methods, rate, expiresAt: input.expiresAt ?? null, createdAt: new Date().toISOString() };
+    await this.#vault.audited({ action: 'grant.create', target: `agent:${agent.id} capability:${input.capability}` }, () => this.#vault.storage.putGrant(grant));
+    return grant;
+  }
+
+  async listGrants(agent?: string): Promise<GrantRecord[]> {
+    return this.#vault.storage.listGrants(agent ? (await this.get(agent)).id : undefined);
+  }
+
+  async revokeGrant(agentRef: string, capability: string): Promise<void> {
+    const agent = await this.get(agentRef);
+    await this.#vault.audited({ action: 'grant.revoke', target: `agent:${agent.id} capability:${capability}` }, async () => {
+      if (!(await this.#vault.storage.deleteGrant(agent.id, capability))) throw new AivaultError('GRANT_NOT_FOUND', `${agent.name} has no grant for ${capability}`);
+    });
+  }
+
+  /**
+   * Whether `agent` may invoke `capability` with `method` now. Read fresh on every request,
+   * so a revocation or an expired grant applies to the very next one.
+   */
+  async authorize(agent: AgentRecord, capability: string, method: string, limiter: RateLimiter): Promise<GrantRecord> {
+    const current = await this.#vault.storage.getAgent(agent.id);
+    if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
+    const grant = await this.#vault.storage.getGrant(agent.id, capability);
+    if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
+    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
+    if (grant.methods !== null && !grant.methods.includes(method)) {
+      throw new AivaultError('METHOD_NOT_ALLOWED', `the grant allows ${grant.methods.join(', ')} for ${capability}`);
+    }
+    if (grant.rate) {
+      const decision = limiter.take(`${agent.id}\u0000${capability}`, grant.rate);
+      if (!decision.allowed) throw new RateLimitedError(decision.retryAfter);
+    }
+    return grant;
+  }
+}
+
+export class RateLimitedError extends AivaultError {
+  readonly retryAfter: number;
+  constructor(retryAfter: number) {
+    super('RATE_LIMITED', `rate limit reached; retry in ${retryAfter} s`);
+    this.retryAfter = retryAfter;
+  }
+}

@@ -1,0 +1,148 @@
+// The daemon's JSON API. Agents authenticate with `Authorization: Bearer <agent token>`;
+// every invoke goes through the same broker pipeline as the CLI. The upstream answer
+// streams back as this response; a denial is `{error: {code, message}}` with 401, 403,
+// 429 (with Retry-After) or 4xx/5xx.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Broker, InvokeRequest } from '../broker/broker.ts';
+import { AivaultError } from '../errors.ts';
+import { RateLimitedError } from '../policy/agents.ts';
+import type { AgentRecord } from '../storage/types.ts';
+import { httpStatus } from './status.ts';
+
+export const MAX_API_BODY = 16 * 1024 * 1024;
+
+const pairs = z.union([z.array(z.tuple([z.string(), z.string()])), z.record(z.string(), z.union([z.string(), z.array(z.string())]))]);
+const InvokeBody = z.strictObject({
+  capability: z.string().min(1).max(200),
+  method: z.string().min(1).max(16).default('GET'),
+  path: z.string().max(8192).optional(),
+  url: z.string().max(8192).optional(),
+  host: z.string().max(300).optional(),
+  query: pairs.optional(),
+  headers: pairs.optional(),
+  body: z.string().optional(),
+  bodyBase64: z.string().optional(),
+});
+
+function toPairs(p: z.infer<typeof pairs> | undefined): Array<[string, string]> {
+  if (!p) return [];
+  if (Array.isArray(p)) return p.map(([k, v]) => [k, v]);
+  return Object.entries(p).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v] as [string, string]]));
+}
+
+function sendError(res: ServerResponse, err: AivaultError): void {
+  if (res.headersSent) {
+    res.destroy(err);
+    return;
+  }
+  const status = httpStatus(err.code);
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json');
+  // Tells a denial by aivault apart from an upstream's own error response.
+  res.setHeader('x-aivault-error', err.code);
+  if (status === 401) res.setHeader('www-authenticate', 'Bearer realm="aivault"');
+  if (err instanceof RateLimitedError) res.setHeader('retry-after', String(err.retryAfter));
+  res.end(JSON.stringify({ error: err.toJSON() }));
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_API_BODY) throw new AivaultError('REQUEST_TOO_LARGE', `the API request is larger than ${MAX_API_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new AivaultError('INVALID_ARGUMENT', 'the request body is not JSON');
+  }
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+}
+
+export function createApiHandler(broker: Broker, log: Logger) {
+  const authenticate = (req: IncomingMessage): Promise<AgentRecord> => broker.agents.authenticate(bearer(req));
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://aivault');
+    let agentId: string | undefined;
+    try {
+      if (url.pathname === '/v1/health' && req.method === 'GET') {
+        res.setHeader('content-type', 'application/json');
+        res.end('{"ok":true}');
+        return;
+      }
+      if (url.pathname.startsWith('/v1/owner/')) {
+        throw new AivaultError('OWNER_ROUTE', 'owner routes need an owner signature; agents can never use them');
+      }
+      if (url.pathname === '/v1/capabilities' && req.method === 'GET') {
+        const agent = await authenticate(req);
+        agentId = agent.id;
+        const granted = await broker.grantedCapabilities(agent);
+        res.setHeader('content-type', 'application/json');
+        res.end(
+          JSON.stringify(
+            granted.map(({ capability: c, methods, expiresAt }) => ({
+              id: c.id,
+              provider: c.provider,
+              description: c.description,
+              ready: c.credential.missing.length === 0,
+              hosts: c.hosts,
+              methods,
+              pathPrefixes: c.pathPrefixes,
+              expiresAt,
+            })),
+          ),
+        );
+        return;
+      }
+      if (url.pathname === '/v1/invoke' && req.method === 'POST') {
+        const agent = await authenticate(req);
+        agentId = agent.id;
+        const parsed = InvokeBody.safeParse(await readJson(req));
+        if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', `invalid invoke request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
+        const b = parsed.data;
+        if (b.body !== undefined && b.bodyBase64 !== undefined) throw new AivaultError('INVALID_ARGUMENT', 'give body or bodyBase64, not both');
+        const request: InvokeRequest = {
+          capability: b.capability,
+          method: b.method,
+          ...(b.path !== undefined ? { path: b.path } : {}),
+          ...(b.url !== undefined ? { url: b.url } : {}),
+          ...(b.host !== undefined ? { host: b.host } : {}),
+          query: toPairs(b.query),
+          headers: toPairs(b.headers),
+          ...(b.body !== undefined ? { body: Buffer.from(b.body, 'utf8') } : b.bodyBase64 !== undefined ? { body: Buffer.from(b.bodyBase64, 'base64') } : {}),
+        };
+        const response = await broker.invoke(request, { agent });
+        res.statusCode = response.status;
+        for (const [k, v] of response.headers) res.appendHeader(k, v);
+        res.setHeader('x-aivault-audit-seq', String(response.auditSeq));
+        res.on('close', () => {
+          if (!res.writableFinished) response.body.destroy();
+        });
+        response.body.on('error', (err) => res.destroy(err));
+        response.body.pipe(res);
+        await response.done.catch(() => {});
+        log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: response.status, ms: Math.round(performance.now() - started) }, 'invoke');
+        return;
+      }
+      res.statusCode = 404;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no such route' } }));
+    } catch (err) {
+      const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
+      if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
+      log.info({ route: url.pathname, agent: agentId, code: e.code, ms: Math.round(performance.now() - started) }, 'refused');
+      sendError(res, e);
+    }
+  };
+}

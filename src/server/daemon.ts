@@ -1,0 +1,138 @@
+// `aivault serve`: one unlocked vault, one broker, the API on a Unix socket (0600, or
+// 0660 for a group) and optionally on loopback TCP. On shutdown it stops accepting,
+// lets in-flight invokes finish, then flushes the audit log.
+
+import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect, isIP, type AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { Broker } from '../broker/broker.ts';
+import { AivaultError } from '../errors.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { Vault } from '../vault/vault.ts';
+import { createApiHandler } from './api.ts';
+
+export interface DaemonOptions {
+  vault: Vault;
+  registry: Registry;
+  log: Logger;
+  socketPath?: string;
+  /** Group name or id that may use the socket (mode 0660 instead of 0600). */
+  socketGroup?: string;
+  /** host:port on loopback. */
+  listen?: string;
+}
+
+export interface DaemonAddresses {
+  socket?: string;
+  url?: string;
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-f:]+)\]|([^:]+)):(\d{1,5})$/i.exec(listen);
+  if (!m) throw new AivaultError('INVALID_ARGUMENT', '--listen takes HOST:PORT, e.g. 127.0.0.1:8787');
+  const host = (m[1] ?? m[2])!;
+  if (!isLoopback(host)) {
+    throw new AivaultError('INVALID_ARGUMENT', `refusing to listen on ${host}: only loopback addresses are served (remote access needs TLS, which this build does not offer yet)`);
+  }
+  return { host, port: Number(m[3]) };
+}
+
+function groupId(group: string): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid) return Number(gid);
+  }
+  throw new AivaultError('INVALID_ARGUMENT', `no group named ${group}`);
+}
+
+/** A socket file left by a daemon that died is removed; one that answers means a daemon is running. */
+async function clearStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (alive) throw new AivaultError('INVALID_ARGUMENT', `a daemon is already serving ${path}`);
+  unlinkSync(path);
+}
+
+export class Daemon {
+  readonly broker: Broker;
+  readonly #options: DaemonOptions;
+  readonly #servers: Server[] = [];
+  #inflight = 0;
+  #drained: (() => void) | undefined;
+
+  constructor(options: DaemonOptions) {
+    this.#options = options;
+    this.broker = new Broker(options.vault, options.registry);
+  }
+
+  #server(): Server {
+    const handle = createApiHandler(this.broker, this.#options.log);
+    const server = createServer((req, res) => {
+      this.#inflight += 1;
+      res.on('close', () => {
+        this.#inflight -= 1;
+        if (this.#inflight === 0) this.#drained?.();
+      });
+      void handle(req, res);
+    });
+    server.headersTimeout = 30_000;
+    server.requestTimeout = 0; // invokes may stream for as long as their capability allows
+    this.#servers.push(server);
+    return server;
+  }
+
+  async start(): Promise<DaemonAddresses> {
+    const out: DaemonAddresses = {};
+    const { socketPath, listen } = this.#options;
+    if (socketPath) {
+      await clearStaleSocket(socketPath);
+      const server = this.#server();
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
+      if (this.#options.socketGroup) {
+        chownSync(socketPath, process.getuid?.() ?? 0, groupId(this.#options.socketGroup));
+        chmodSync(socketPath, 0o660);
+      } else {
+        chmodSync(socketPath, 0o600);
+      }
+      out.socket = socketPath;
+    }
+    if (listen) {
+      const { host, port } = parseListen(listen);
+      const server = this.#server();
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+      const address = server.address() as AddressInfo;
+      out.url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    }
+    return out;
+  }
+
+  /** Stops accepting, waits for in-flight requests (up to `graceMs`), then closes everything. */
+  async shutdown(graceMs = 30_000): Promise<void> {
+    for (const server of this.#servers) server.close();
+    if (this.#inflight > 0) {
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+        setTimeout(resolve, graceMs).unref();
+      });
+    }
+    for (const server of this.#servers) server.closeAllConnections();
+    await this.broker.close();
+    await this.#options.vault.close();
+    if (this.#options.socketPath && existsSync(this.#options.socketPath)) unlinkSync(this.#options.socketPath);
+  }
+}
