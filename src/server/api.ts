@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Broker, InvokeRequest } from '../broker/broker.ts';
+import type { Broker, InvokeRequest, InvokeResponse } from '../broker/broker.ts';
+import { assertCleanPath, pathMatchesPrefix } from '../policy/paths.ts';
 import { AivaultError } from '../errors.ts';
 import { RateLimitedError } from '../policy/agents.ts';
 import type { AgentRecord } from '../storage/types.ts';
@@ -63,13 +64,79 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** Streams an invoke's answer as this response; the upstream side is dropped if the client goes away. */
+async function stream(res: ServerResponse, response: InvokeResponse): Promise<void> {
+  res.statusCode = response.status;
+  for (const [k, v] of response.headers) res.appendHeader(k, v);
+  res.setHeader('x-aivault-audit-seq', String(response.auditSeq));
+  res.on('close', () => {
+    if (!res.writableFinished) response.body.destroy();
+  });
+  response.body.on('error', (err) => res.destroy(err));
+  response.body.pipe(res);
+  await response.done.catch(() => {});
+}
+
 function bearer(req: IncomingMessage): string | undefined {
   const h = req.headers.authorization;
   return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
 }
 
+async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return size > 0 ? Buffer.concat(chunks) : undefined;
+}
+
+/** Request headers an SDK sends that are about this hop, or carry the agent token. */
+const GATEWAY_DROPPED = new Set(['host', 'authorization', 'x-api-key', 'content-length', 'connection', 'keep-alive', 'transfer-encoding']);
+
 export function createApiHandler(broker: Broker, log: Logger) {
   const authenticate = (req: IncomingMessage): Promise<AgentRecord> => broker.agents.authenticate(bearer(req));
+
+  /**
+   * `/gw/PROVIDER/<upstream path>`: for SDKs whose base URL points here. The agent token
+   * arrives where the SDK puts its API key (Authorization: Bearer, or x-api-key), is checked
+   * and dropped; the capability is the agent's grant of that provider whose methods and path
+   * prefixes admit the request (the most specific one).
+   */
+  const gateway = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+    // The raw target, not a WHATWG-normalised one: "/gw/openai/v1/../x" must not become "/gw/openai/x".
+    const rawTarget = req.url ?? '/';
+    const q = rawTarget.indexOf('?');
+    const rawPath = q === -1 ? rawTarget : rawTarget.slice(0, q);
+    const rest = rawPath.slice('/gw/'.length);
+    const slash = rest.indexOf('/');
+    const provider = slash === -1 ? rest : rest.slice(0, slash);
+    const path = slash === -1 ? '/' : rest.slice(slash);
+    const token = bearer(req) ?? (typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
+    const agent = await broker.agents.authenticate(token);
+    const method = (req.method ?? 'GET').toUpperCase();
+    assertCleanPath(path);
+    const candidates = (await broker.grantedCapabilities(agent))
+      .filter(({ capability: c, methods }) => c.provider === provider && methods.includes(method))
+      .flatMap(({ capability: c }) => c.pathPrefixes.filter((p) => pathMatchesPrefix(p, path)).map((p) => ({ id: c.id, depth: p.split('/').length })))
+      .sort((a, b) => b.depth - a.depth);
+    const chosen = candidates[0];
+    if (!chosen) throw new AivaultError('CAPABILITY_NOT_GRANTED', `no granted ${provider.slice(0, 64)} capability allows ${method} ${path.slice(0, 200)}`);
+    const headers: Array<[string, string]> = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!;
+      if (!GATEWAY_DROPPED.has(name.toLowerCase())) headers.push([name, req.rawHeaders[i + 1]!]);
+    }
+    const body = await readRaw(req, MAX_API_BODY);
+    const response = await broker.invoke(
+      { capability: chosen.id, method, path, query: [...new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1))], headers, ...(body ? { body } : {}) },
+      { agent },
+    );
+    await stream(res, response);
+    return agent.id;
+  };
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
@@ -79,6 +146,11 @@ export function createApiHandler(broker: Broker, log: Logger) {
       if (url.pathname === '/v1/health' && req.method === 'GET') {
         res.setHeader('content-type', 'application/json');
         res.end('{"ok":true}');
+        return;
+      }
+      if (url.pathname.startsWith('/gw/')) {
+        agentId = await gateway(req, res);
+        log.info({ route: 'gateway', agent: agentId, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
         return;
       }
       if (url.pathname.startsWith('/v1/owner/')) {
@@ -122,17 +194,8 @@ export function createApiHandler(broker: Broker, log: Logger) {
           headers: toPairs(b.headers),
           ...(b.body !== undefined ? { body: Buffer.from(b.body, 'utf8') } : b.bodyBase64 !== undefined ? { body: Buffer.from(b.bodyBase64, 'base64') } : {}),
         };
-        const response = await broker.invoke(request, { agent });
-        res.statusCode = response.status;
-        for (const [k, v] of response.headers) res.appendHeader(k, v);
-        res.setHeader('x-aivault-audit-seq', String(response.auditSeq));
-        res.on('close', () => {
-          if (!res.writableFinished) response.body.destroy();
-        });
-        response.body.on('error', (err) => res.destroy(err));
-        response.body.pipe(res);
-        await response.done.catch(() => {});
-        log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: response.status, ms: Math.round(performance.now() - started) }, 'invoke');
+        await stream(res, await broker.invoke(request, { agent }));
+        log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
         return;
       }
       res.statusCode = 404;
