@@ -1,7 +1,9 @@
 // The agent side: talks to `aivault serve` over its Unix socket or loopback URL with an
 // agent token. It never sees a secret: only capability ids and scrubbed responses.
 
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Agent, request, type Dispatcher } from 'undici';
+import { signRequest } from '../policy/request-signature.ts';
 import { AivaultError, ERROR_CODES, type ErrorCode } from '../errors.ts';
 
 export interface AgentClientOptions {
@@ -9,8 +11,11 @@ export interface AgentClientOptions {
   socketPath?: string;
   /** The daemon's loopback URL (AIVAULT_URL), when not using the socket. */
   url?: string;
-  /** The agent token (AIVAULT_AGENT_TOKEN). */
-  token: string;
+  /** The agent token (AIVAULT_AGENT_TOKEN)… */
+  token?: string;
+  /** …or the agent's id and Ed25519 private key (PEM or KeyObject): every request is signed. */
+  agentId?: string;
+  privateKey?: string | KeyObject;
 }
 
 export interface AgentInvokeRequest {
@@ -62,13 +67,20 @@ async function denial(res: Dispatcher.ResponseData): Promise<AivaultError> {
 
 export function createAgentClient(options: AgentClientOptions): AgentClient {
   if (!options.socketPath && !options.url) throw new AivaultError('INVALID_ARGUMENT', 'give socketPath or url');
+  if (!options.token && !(options.agentId && options.privateKey)) throw new AivaultError('INVALID_ARGUMENT', 'give token, or agentId and privateKey');
   const dispatcher = new Agent(options.socketPath ? { connect: { socketPath: options.socketPath } } : {});
   const base = options.socketPath ? 'http://aivault' : options.url!.replace(/\/$/, '');
-  const auth = { authorization: `Bearer ${options.token}` };
+  const privateKey = options.privateKey === undefined ? undefined : typeof options.privateKey === 'string' ? createPrivateKey(options.privateKey) : options.privateKey;
 
   const call = async (path: string, init: { method: 'GET' | 'POST'; body?: string }) => {
+    let headers: Array<[string, string]> = init.body ? [['content-type', 'application/json']] : [];
+    if (privateKey) {
+      headers = signRequest({ method: init.method, target: path, headers, body: init.body === undefined ? undefined : Buffer.from(init.body) }, options.agentId!, privateKey);
+    } else {
+      headers.push(['authorization', `Bearer ${options.token}`]);
+    }
     try {
-      return await request(`${base}${path}`, { ...init, headers: { ...auth, ...(init.body ? { 'content-type': 'application/json' } : {}) }, dispatcher });
+      return await request(`${base}${path}`, { method: init.method, ...(init.body !== undefined ? { body: init.body } : {}), headers: Object.fromEntries(headers), dispatcher });
     } catch {
       throw new AivaultError('DAEMON_UNAVAILABLE', `the aivault daemon at ${options.socketPath ?? options.url} does not answer`);
     }

@@ -10,6 +10,7 @@ import type { Broker, InvokeRequest, InvokeResponse } from '../broker/broker.ts'
 import { assertCleanPath, pathMatchesPrefix } from '../policy/paths.ts';
 import { AivaultError } from '../errors.ts';
 import { RateLimitedError } from '../policy/agents.ts';
+import { ReplayGuard, SIGNATURE_HEADERS } from '../policy/request-signature.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import { httpStatus } from './status.ts';
 
@@ -49,19 +50,18 @@ function sendError(res: ServerResponse, err: AivaultError): void {
   res.end(JSON.stringify({ error: err.toJSON() }));
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_API_BODY) throw new AivaultError('REQUEST_TOO_LARGE', `the API request is larger than ${MAX_API_BODY} bytes`);
-    chunks.push(chunk as Buffer);
-  }
+function parseJson(body: Buffer | undefined): unknown {
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse((body ?? Buffer.alloc(0)).toString('utf8'));
   } catch {
     throw new AivaultError('INVALID_ARGUMENT', 'the request body is not JSON');
   }
+}
+
+function headerPairs(req: IncomingMessage): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) out.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+  return out;
 }
 
 /** Streams an invoke's answer as this response; the upstream side is dropped if the client goes away. */
@@ -93,11 +93,18 @@ async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | un
   return size > 0 ? Buffer.concat(chunks) : undefined;
 }
 
-/** Request headers an SDK sends that are about this hop, or carry the agent token. */
+/** Request headers an SDK sends that are about this hop, or carry the agent's credential. */
 const GATEWAY_DROPPED = new Set(['host', 'authorization', 'x-api-key', 'content-length', 'connection', 'keep-alive', 'transfer-encoding']);
 
 export function createApiHandler(broker: Broker, log: Logger) {
-  const authenticate = (req: IncomingMessage): Promise<AgentRecord> => broker.agents.authenticate(bearer(req));
+  const guard = new ReplayGuard();
+  /** A signed request (Ed25519) if it carries a signature; otherwise the token in `token`. */
+  const authenticate = (req: IncomingMessage, body: Buffer | undefined, token = bearer(req)): Promise<AgentRecord> => {
+    if (req.headers[SIGNATURE_HEADERS.signature] !== undefined) {
+      return broker.agents.authenticateSigned({ method: req.method ?? 'GET', target: req.url ?? '/', headers: headerPairs(req), body }, guard);
+    }
+    return broker.agents.authenticate(token);
+  };
 
   /**
    * `/gw/PROVIDER/<upstream path>`: for SDKs whose base URL points here. The agent token
@@ -114,8 +121,9 @@ export function createApiHandler(broker: Broker, log: Logger) {
     const slash = rest.indexOf('/');
     const provider = slash === -1 ? rest : rest.slice(0, slash);
     const path = slash === -1 ? '/' : rest.slice(slash);
+    const body = await readRaw(req, MAX_API_BODY);
     const token = bearer(req) ?? (typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
-    const agent = await broker.agents.authenticate(token);
+    const agent = await authenticate(req, body, token);
     const method = (req.method ?? 'GET').toUpperCase();
     assertCleanPath(path);
     const candidates = (await broker.grantedCapabilities(agent))
@@ -124,12 +132,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
       .sort((a, b) => b.depth - a.depth);
     const chosen = candidates[0];
     if (!chosen) throw new AivaultError('CAPABILITY_NOT_GRANTED', `no granted ${provider.slice(0, 64)} capability allows ${method} ${path.slice(0, 200)}`);
-    const headers: Array<[string, string]> = [];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!;
-      if (!GATEWAY_DROPPED.has(name.toLowerCase())) headers.push([name, req.rawHeaders[i + 1]!]);
-    }
-    const body = await readRaw(req, MAX_API_BODY);
+    const headers = headerPairs(req).filter(([name]) => !GATEWAY_DROPPED.has(name.toLowerCase()) && !name.toLowerCase().startsWith('x-aivault-'));
     const response = await broker.invoke(
       { capability: chosen.id, method, path, query: [...new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1))], headers, ...(body ? { body } : {}) },
       { agent },
@@ -157,7 +160,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
         throw new AivaultError('OWNER_ROUTE', 'owner routes need an owner signature; agents can never use them');
       }
       if (url.pathname === '/v1/capabilities' && req.method === 'GET') {
-        const agent = await authenticate(req);
+        const agent = await authenticate(req, await readRaw(req, 0));
         agentId = agent.id;
         const granted = await broker.grantedCapabilities(agent);
         res.setHeader('content-type', 'application/json');
@@ -178,9 +181,10 @@ export function createApiHandler(broker: Broker, log: Logger) {
         return;
       }
       if (url.pathname === '/v1/invoke' && req.method === 'POST') {
-        const agent = await authenticate(req);
+        const raw = await readRaw(req, MAX_API_BODY);
+        const agent = await authenticate(req, raw);
         agentId = agent.id;
-        const parsed = InvokeBody.safeParse(await readJson(req));
+        const parsed = InvokeBody.safeParse(parseJson(raw));
         if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', `invalid invoke request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
         const b = parsed.data;
         if (b.body !== undefined && b.bodyBase64 !== undefined) throw new AivaultError('INVALID_ARGUMENT', 'give body or bodyBase64, not both');

@@ -5,6 +5,9 @@ import type { ErrorCode } from '../errors.ts';
 const STATUS: Partial<Record<ErrorCode, number>> = {
   AGENT_UNAUTHENTICATED: 401,
   AGENT_REVOKED: 401,
+  SIGNATURE_INVALID: 401,
+  REPLAY_DETECTED: 401,
+  CLOCK_SKEW: 401,
   RATE_LIMITED: 429,
   INVALID_ARGUMENT: 400,
   REQUEST_TOO_LARGE: 413,

@@ -1,0 +1,104 @@
+// Ed25519-signed requests, for agents (and owners) that hold a key pair instead of a
+// token. The signature covers the method, the raw path and query, a timestamp, a nonce,
+// the signer's id, the SHA-256 of the body, and every header that travels on: so nothing
+// can be replayed, re-aimed or re-bodied. Nonces are remembered for the skew window, and
+// recorded only once a signature verifies (nobody can burn another signer's nonces).
+
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { AivaultError } from '../errors.ts';
+
+export const SIGNATURE_HEADERS = {
+  signer: 'x-aivault-signer',
+  timestamp: 'x-aivault-timestamp',
+  nonce: 'x-aivault-nonce',
+  signature: 'x-aivault-signature',
+} as const;
+
+/** Largest accepted difference between the signer's clock and ours. */
+export const MAX_SKEW_MS = 5 * 60_000;
+
+/** Headers that are about this hop and never signed. */
+const UNSIGNED = new Set(['host', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', SIGNATURE_HEADERS.signature]);
+
+export interface SignableRequest {
+  method: string;
+  /** The raw request target: path and query, exactly as sent. */
+  target: string;
+  headers: ReadonlyArray<readonly [string, string]>;
+  body: Uint8Array | undefined;
+}
+
+/** The exact bytes signed. */
+export function stringToSign(req: SignableRequest): string {
+  const get = (name: string) => req.headers.find(([k]) => k.toLowerCase() === name)?.[1] ?? '';
+  const signed = req.headers
+    .map(([k, v]): [string, string] => [k.toLowerCase(), v.trim()])
+    .filter(([k]) => !UNSIGNED.has(k))
+    .sort(([a, av], [b, bv]) => (a === b ? (av < bv ? -1 : av > bv ? 1 : 0) : a < b ? -1 : 1));
+  return [
+    'AIVAULT-ED25519-V1',
+    req.method.toUpperCase(),
+    req.target,
+    get(SIGNATURE_HEADERS.timestamp),
+    get(SIGNATURE_HEADERS.nonce),
+    get(SIGNATURE_HEADERS.signer),
+    createHash('sha256').update(req.body ?? new Uint8Array()).digest('hex'),
+    ...signed.map(([k, v]) => `${k}:${v}`),
+  ].join('\n');
+}
+
+/** Adds the signature headers to `headers` (which must already hold every other header). */
+export function signRequest(req: SignableRequest, signer: string, privateKey: KeyObject | string, now = Date.now(), nonce = randomNonce()): Array<[string, string]> {
+  const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
+  const headers: Array<[string, string]> = [
+    ...req.headers.map(([k, v]): [string, string] => [k, v]),
+    [SIGNATURE_HEADERS.signer, signer],
+    [SIGNATURE_HEADERS.timestamp, String(now)],
+    [SIGNATURE_HEADERS.nonce, nonce],
+  ];
+  const signature = sign(null, Buffer.from(stringToSign({ ...req, headers }), 'utf8'), key).toString('base64');
+  headers.push([SIGNATURE_HEADERS.signature, signature]);
+  return headers;
+}
+
+function randomNonce(): string {
+  return createHash('sha256').update(crypto.getRandomValues(new Uint8Array(32))).digest('base64url').slice(0, 32);
+}
+
+export class ReplayGuard {
+  readonly #seen = new Map<string, number>();
+  #lastPrune = 0;
+
+  /** Records `signer`'s nonce; false when it was already used within the window. */
+  remember(signer: string, nonce: string, now = Date.now()): boolean {
+    if (now - this.#lastPrune > 10_000) {
+      for (const [k, until] of this.#seen) if (until <= now) this.#seen.delete(k);
+      this.#lastPrune = now;
+    }
+    const key = `${signer}\u0000${nonce}`;
+    const until = this.#seen.get(key);
+    if (until !== undefined && until > now) return false;
+    this.#seen.set(key, now + 2 * MAX_SKEW_MS);
+    return true;
+  }
+}
+
+/** Verifies a signed request against `publicKeyPem`: clock skew, signature, then (only then) the nonce. */
+export function verifySignedRequest(req: SignableRequest, publicKeyPem: string, guard: ReplayGuard, now = Date.now()): void {
+  const get = (name: string) => req.headers.find(([k]) => k.toLowerCase() === name)?.[1];
+  const ts = Number(get(SIGNATURE_HEADERS.timestamp));
+  const nonce = get(SIGNATURE_HEADERS.nonce) ?? '';
+  const signature = get(SIGNATURE_HEADERS.signature) ?? '';
+  const signer = get(SIGNATURE_HEADERS.signer) ?? '';
+  if (!Number.isFinite(ts)) throw new AivaultError('SIGNATURE_INVALID', 'the signed request has no valid timestamp');
+  if (Math.abs(now - ts) > MAX_SKEW_MS) throw new AivaultError('CLOCK_SKEW', `the request's timestamp is more than ${MAX_SKEW_MS / 1000} s away from the daemon's clock`);
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw new AivaultError('SIGNATURE_INVALID', 'the nonce must be 16-128 base64url characters');
+  let ok = false;
+  try {
+    ok = verify(null, Buffer.from(stringToSign(req), 'utf8'), createPublicKey(publicKeyPem), Buffer.from(signature, 'base64'));
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new AivaultError('SIGNATURE_INVALID', 'the request signature does not verify');
+  if (!guard.remember(signer, nonce, now)) throw new AivaultError('REPLAY_DETECTED', 'this nonce was already used');
+}
