@@ -2,7 +2,8 @@
 // agent token. It never sees a secret: only capability ids and scrubbed responses.
 
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
+import { hostMatches } from '../policy/hosts.ts';
 import { signRequest } from '../policy/request-signature.ts';
 import { AivaultError, ERROR_CODES, type ErrorCode } from '../errors.ts';
 
@@ -51,6 +52,12 @@ export interface CapabilityInfo {
 export interface AgentClient {
   invoke(request: AgentInvokeRequest): Promise<AgentInvokeResponse>;
   capabilities(): Promise<CapabilityInfo[]>;
+  /**
+   * A WHATWG fetch for SDKs that accept a custom one: a request to a provider's real URL
+   * (https://api.openai.com/v1/…) goes through the daemon's gateway under this agent's
+   * grant; the SDK's own API key header is dropped.
+   */
+  fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -72,13 +79,11 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   const base = options.socketPath ? 'http://aivault' : options.url!.replace(/\/$/, '');
   const privateKey = options.privateKey === undefined ? undefined : typeof options.privateKey === 'string' ? createPrivateKey(options.privateKey) : options.privateKey;
 
+  const authorize = (method: string, target: string, headers: Array<[string, string]>, body: Uint8Array | undefined): Array<[string, string]> =>
+    privateKey ? signRequest({ method, target, headers, body }, options.agentId!, privateKey) : [...headers, ['authorization', `Bearer ${options.token}`]];
+
   const call = async (path: string, init: { method: 'GET' | 'POST'; body?: string }) => {
-    let headers: Array<[string, string]> = init.body ? [['content-type', 'application/json']] : [];
-    if (privateKey) {
-      headers = signRequest({ method: init.method, target: path, headers, body: init.body === undefined ? undefined : Buffer.from(init.body) }, options.agentId!, privateKey);
-    } else {
-      headers.push(['authorization', `Bearer ${options.token}`]);
-    }
+    const headers = authorize(init.method, path, init.body ? [['content-type', 'application/json']] : [], init.body === undefined ? undefined : Buffer.from(init.body));
     try {
       return await request(`${base}${path}`, { method: init.method, ...(init.body !== undefined ? { body: init.body } : {}), headers: Object.fromEntries(headers), dispatcher });
     } catch {
@@ -86,7 +91,38 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     }
   };
 
+  let granted: Promise<CapabilityInfo[]> | undefined;
+  const capabilities = async (): Promise<CapabilityInfo[]> => {
+    const res = await call('/v1/capabilities', { method: 'GET' });
+    if (res.headers['x-aivault-error'] !== undefined) throw await denial(res);
+    return (await res.body.json()) as CapabilityInfo[];
+  };
+
+  const gatewayFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const req = new Request(input, init);
+    const url = new URL(req.url);
+    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    granted ??= capabilities();
+    const caps = await granted.catch((err: unknown) => {
+      granted = undefined;
+      throw err;
+    });
+    const cap = caps.find((c) => c.hosts.some((h) => hostMatches(h, url.hostname, port, url.protocol === 'https:' ? 443 : 80)));
+    if (!cap) throw new AivaultError('CAPABILITY_NOT_GRANTED', `no granted capability reaches ${url.hostname}`);
+    const target = `/gw/${cap.provider}${url.pathname}${url.search}`;
+    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined;
+    const headers: Array<[string, string]> = [];
+    req.headers.forEach((value, name) => {
+      if (!['authorization', 'x-api-key', 'host', 'content-length', 'connection'].includes(name)) headers.push([name, value]);
+    });
+    headers.push(['x-aivault-target-host', url.port ? `${url.hostname}:${url.port}` : url.hostname]);
+    const signed = authorize(req.method, target, headers, body);
+    const res = await undiciFetch(`${base}${target}`, { method: req.method, headers: signed, ...(body ? { body } : {}), dispatcher, ...(req.signal ? { signal: req.signal } : {}) } as Parameters<typeof undiciFetch>[1]);
+    return res as unknown as Response;
+  };
+
   return {
+    fetch: gatewayFetch,
     async invoke(req) {
       const { body, ...rest } = req;
       const payload = {
@@ -103,11 +139,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
         json: <T>() => res.body.json() as Promise<T>,
       };
     },
-    async capabilities() {
-      const res = await call('/v1/capabilities', { method: 'GET' });
-      if (res.headers['x-aivault-error'] !== undefined) throw await denial(res);
-      return (await res.body.json()) as CapabilityInfo[];
-    },
+    capabilities,
     close: () => dispatcher.close(),
   };
 }

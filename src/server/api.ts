@@ -133,8 +133,10 @@ export function createApiHandler(broker: Broker, log: Logger) {
     const chosen = candidates[0];
     if (!chosen) throw new AivaultError('CAPABILITY_NOT_GRANTED', `no granted ${provider.slice(0, 64)} capability allows ${method} ${path.slice(0, 200)}`);
     const headers = headerPairs(req).filter(([name]) => !GATEWAY_DROPPED.has(name.toLowerCase()) && !name.toLowerCase().startsWith('x-aivault-'));
+    // The SDK client's fetch names the host it meant (for providers with several hosts).
+    const host = typeof req.headers['x-aivault-target-host'] === 'string' ? req.headers['x-aivault-target-host'] : undefined;
     const response = await broker.invoke(
-      { capability: chosen.id, method, path, query: [...new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1))], headers, ...(body ? { body } : {}) },
+      { capability: chosen.id, method, path, ...(host ? { host } : {}), query: [...new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1))], headers, ...(body ? { body } : {}) },
       { agent },
     );
     await stream(res, response);

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import { isAivaultError } from '../../src/errors.ts';
+import { createAgentClient } from '../../src/sdk/agent-client.ts';
 import { CLI, canary, tempVault, type TempVault } from '../helpers/cli.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -69,6 +71,21 @@ describe('gateway for unmodified SDKs (openai npm package)', () => {
     const pieces: string[] = [];
     for await (const chunk of stream) pieces.push(chunk.choices[0]?.delta?.content ?? '');
     assert.deepEqual(pieces, ['Hel', 'lo', '!']);
+  });
+
+  it("the SDK client's fetch drops in as the OpenAI SDK's fetch, with the SDK's own base URL", async () => {
+    const agent = createAgentClient({ url: baseURL.replace(/\/gw\/openai\/v1$/, ''), token });
+    try {
+      const client = new OpenAI({ apiKey: 'not-a-real-key', fetch: agent.fetch, maxRetries: 0 });
+      const completion = await client.chat.completions.create({ model: 'gpt-test', messages: [{ role: 'user', content: 'via fetch' }] });
+      assert.equal(completion.choices[0]!.message.content, 'echo: via fetch');
+      const seen = up.received.at(-1)!;
+      assert.equal(seen.headers.authorization, `Bearer ${realKey}`);
+      assert.equal(JSON.stringify(seen.headers).includes('not-a-real-key'), false);
+      await assert.rejects(agent.fetch('https://api.anthropic.com/v1/messages', { method: 'POST', body: '{}' }), (e) => isAivaultError(e, 'CAPABILITY_NOT_GRANTED'));
+    } finally {
+      await agent.close();
+    }
   });
 
   it('a wrong agent token is 401, and a call outside the grant is 403, before anything goes upstream', async () => {
