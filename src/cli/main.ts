@@ -12,6 +12,7 @@ import { registerEndpoint } from './commands/endpoint.ts';
 import { registerInit } from './commands/init.ts';
 import { registerInvoke } from './commands/invoke.ts';
 import { registerOAuth } from './commands/oauth.ts';
+import { registerOwner } from './commands/owner.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerSecrets } from './commands/secrets.ts';
 import { registerServe } from './commands/serve.ts';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerInvoke(program);
   registerOAuth(program);
   registerAgent(program);
+  registerOwner(program);
   registerAudit(program);
   registerServe(program);
   for (const cmd of program.commands) {

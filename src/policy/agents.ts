@@ -6,6 +6,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AivaultError } from '../errors.ts';
 import type { AgentRecord, GrantRecord } from '../storage/types.ts';
 import type { Vault } from '../vault/vault.ts';
+import { ed25519PublicKey } from './owners.ts';
 import { parseRate, type Rate, type RateLimiter } from './rate-limit.ts';
 import { SIGNATURE_HEADERS, verifySignedRequest, type ReplayGuard, type SignableRequest } from './request-signature.ts';
 
@@ -43,12 +44,13 @@ export class Agents {
 
   async create(name: string, options: { publicKey?: string } = {}): Promise<{ agent: AgentRecord; token?: string }> {
     if (!AGENT_NAME.test(name)) throw new AivaultError('INVALID_ARGUMENT', 'an agent name is 1-64 lower-case letters, digits, ".", "_" or "-"');
-    const token = options.publicKey ? undefined : AGENT_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const publicKey = options.publicKey === undefined ? null : ed25519PublicKey(options.publicKey);
+    const token = publicKey ? undefined : AGENT_TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const agent: AgentRecord = {
       id: randomUUID(),
       name,
       tokenHash: token ? hashToken(token) : null,
-      publicKey: options.publicKey ?? null,
+      publicKey,
       status: 'active',
       createdAt: new Date().toISOString(),
       revokedAt: null,

@@ -1,3 +1,4 @@
-// The package's library entry: the agent client (and the error type it throws).
+// The package's library entry: the agent and owner clients (and the error type they throw).
 export { createAgentClient, type AgentClient, type AgentClientOptions, type AgentInvokeRequest, type AgentInvokeResponse, type CapabilityInfo } from './agent-client.ts';
+export { createOwnerClient, type OwnerClient, type OwnerClientOptions } from './owner-client.ts';
 export { AivaultError, type ErrorCode } from '../errors.ts';

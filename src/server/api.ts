@@ -11,6 +11,9 @@ import { assertCleanPath, pathMatchesPrefix } from '../policy/paths.ts';
 import { AivaultError } from '../errors.ts';
 import { RateLimitedError } from '../policy/agents.ts';
 import { ReplayGuard, SIGNATURE_HEADERS } from '../policy/request-signature.ts';
+import { Owners } from '../policy/owners.ts';
+import { runAs } from '../audit/actor.ts';
+import { OwnerCall, runOwnerOp } from './owner-ops.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import { httpStatus } from './status.ts';
 
@@ -98,6 +101,7 @@ const GATEWAY_DROPPED = new Set(['host', 'authorization', 'x-api-key', 'content-
 
 export function createApiHandler(broker: Broker, log: Logger) {
   const guard = new ReplayGuard();
+  const owners = new Owners(broker.vault);
   /** A signed request (Ed25519) if it carries a signature; otherwise the token in `token`. */
   const authenticate = (req: IncomingMessage, body: Buffer | undefined, token = bearer(req)): Promise<AgentRecord> => {
     if (req.headers[SIGNATURE_HEADERS.signature] !== undefined) {
@@ -156,6 +160,18 @@ export function createApiHandler(broker: Broker, log: Logger) {
       if (url.pathname.startsWith('/gw/')) {
         agentId = await gateway(req, res);
         log.info({ route: 'gateway', agent: agentId, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
+        return;
+      }
+      if (url.pathname === '/v1/owner/rpc' && req.method === 'POST') {
+        const raw = await readRaw(req, MAX_API_BODY);
+        if (req.headers[SIGNATURE_HEADERS.signature] === undefined) throw new AivaultError('OWNER_ROUTE', 'owner routes need a request signed by an owner key');
+        const owner = await owners.authenticateSigned({ method: 'POST', target: req.url ?? '/', headers: headerPairs(req), body: raw }, guard);
+        const call = OwnerCall.safeParse(parseJson(raw));
+        if (!call.success) throw new AivaultError('INVALID_ARGUMENT', 'an owner call is {"op": "...", "args": {...}}');
+        const result = await runAs(`owner:${owner.id}`, () => runOwnerOp(broker, call.data.op, call.data.args));
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ result }));
+        log.info({ route: 'owner', owner: owner.id, op: call.data.op, ms: Math.round(performance.now() - started) }, 'owner call');
         return;
       }
       if (url.pathname.startsWith('/v1/owner/')) {

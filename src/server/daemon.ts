@@ -74,6 +74,8 @@ export class Daemon {
   readonly #servers: Server[] = [];
   #inflight = 0;
   #drained: (() => void) | undefined;
+  /** Set once this daemon listens on the socket: only then is the file its to remove. */
+  #ownsSocket = false;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
@@ -103,6 +105,7 @@ export class Daemon {
       await clearStaleSocket(socketPath);
       const server = this.#server();
       await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
+      this.#ownsSocket = true;
       if (this.#options.socketGroup) {
         chownSync(socketPath, process.getuid?.() ?? 0, groupId(this.#options.socketGroup));
         chmodSync(socketPath, 0o660);
@@ -133,6 +136,6 @@ export class Daemon {
     for (const server of this.#servers) server.closeAllConnections();
     await this.broker.close();
     await this.#options.vault.close();
-    if (this.#options.socketPath && existsSync(this.#options.socketPath)) unlinkSync(this.#options.socketPath);
+    if (this.#ownsSocket && this.#options.socketPath && existsSync(this.#options.socketPath)) unlinkSync(this.#options.socketPath);
   }
 }

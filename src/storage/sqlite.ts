@@ -20,6 +20,7 @@ import type {
   CredentialRecord,
   EndpointOverride,
   GrantRecord,
+  OwnerRecord,
   SecretFilter,
   SecretRecord,
   SealedToken,
@@ -29,7 +30,7 @@ import type {
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 5;
+export const SQLITE_SCHEMA_VERSION = 6;
 
 const BUSY_TIMEOUT_MS = 15_000;
 
@@ -159,6 +160,14 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (agent_id, capability)
   ) STRICT;
   `,
+  `
+  CREATE TABLE owners (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    public_key TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  ) STRICT;
+  `,
 ];
 
 interface SqliteError extends Error {
@@ -266,6 +275,10 @@ function toAudit(row: Row): AuditRecord {
     outcome: row.outcome == null ? null : parseJson<AuditOutcome>(row.outcome, 'audit outcome'),
     outcomeMac: (row.outcome_mac as string | null) ?? null,
   };
+}
+
+function toOwner(row: Row): OwnerRecord {
+  return { id: row.id as string, name: row.name as string, publicKey: row.public_key as string, createdAt: row.created_at as string };
 }
 
 function toAgent(row: Row): AgentRecord {
@@ -672,6 +685,45 @@ export class SqliteStorage implements Storage {
       this.#write(() => {
         this.#bump();
         return Number(this.#stmt('DELETE FROM endpoint_overrides WHERE provider = ?').run(provider).changes) > 0;
+      }),
+    );
+  }
+
+  listOwners(): Promise<OwnerRecord[]> {
+    return this.#run(() => (this.#stmt('SELECT * FROM owners ORDER BY created_at, name').all() as Row[]).map(toOwner));
+  }
+
+  getOwner(idOrName: string): Promise<OwnerRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT * FROM owners WHERE id = ?1 OR name = ?1').get(idOrName) as Row | undefined;
+      return row ? toOwner(row) : undefined;
+    });
+  }
+
+  addOwner(o: OwnerRecord): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        try {
+          this.#stmt('INSERT INTO owners (id, name, public_key, created_at) VALUES (?, ?, ?, ?)').run(o.id, o.name, o.publicKey, o.createdAt);
+        } catch (err) {
+          if (isConstraint(err)) throw new AivaultError('OWNER_ALREADY_EXISTS', `an owner named ${o.name} already exists`);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  removeOwner(id: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        // Checked inside the write lock, so two removals at once cannot both pass.
+        const n = Number((this.#stmt('SELECT count(*) AS n FROM owners').get() as Row).n);
+        if (n <= 1 && this.#stmt('SELECT 1 AS x FROM owners WHERE id = ?').get(id)) {
+          throw new AivaultError('LAST_OWNER', 'the last owner cannot be removed; add another owner first');
+        }
+        this.#bump();
+        return Number(this.#stmt('DELETE FROM owners WHERE id = ?').run(id).changes) > 0;
       }),
     );
   }

@@ -190,6 +190,14 @@ export interface EndpointOverride {
   createdAt: string;
 }
 
+export interface OwnerRecord {
+  id: string;
+  name: string;
+  /** Ed25519 public key (PEM); the private key stays with the owner. */
+  publicKey: string;
+  createdAt: string;
+}
+
 export interface AgentRecord {
   id: string;
   name: string;
@@ -213,6 +221,11 @@ export interface GrantRecord {
 }
 
 export interface BrokerStorage {
+  listOwners(): Promise<OwnerRecord[]>;
+  getOwner(idOrName: string): Promise<OwnerRecord | undefined>;
+  addOwner(owner: OwnerRecord): Promise<void>;
+  /** LAST_OWNER when it would leave the vault without an owner. */
+  removeOwner(id: string): Promise<boolean>;
   createAgent(agent: AgentRecord): Promise<void>;
   listAgents(): Promise<AgentRecord[]>;
   getAgent(idOrName: string): Promise<AgentRecord | undefined>;

@@ -4,6 +4,7 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { currentActor } from '../audit/actor.ts';
 import { AuditLog, type AuditDraft } from '../audit/log.ts';
 import type { AuditDurability } from '../audit/writer.ts';
 import { AivaultError } from '../errors.ts';
@@ -130,7 +131,7 @@ export class Vault {
    * audited does not happen), then records how it ended.
    */
   async audited<T>(draft: Omit<AuditDraft, 'decision' | 'actor'> & { actor?: string }, change: () => Promise<T>): Promise<T> {
-    const seq = await this.audit.append({ ...draft, actor: draft.actor ?? OWNER_LOCAL, decision: 'allow' });
+    const seq = await this.audit.append({ ...draft, actor: draft.actor ?? currentActor() ?? OWNER_LOCAL, decision: 'allow' });
     try {
       const result = await change();
       this.audit.complete(seq, {});

@@ -1,6 +1,10 @@
 import { Option, type Command } from 'commander';
 import { KEY_PROVIDER_KINDS, type KeyProviderKind } from '../../vault/key-providers/index.ts';
+import { join } from 'node:path';
+import { Owners } from '../../policy/owners.ts';
 import { Vault } from '../../vault/vault.ts';
+
+export const OWNER_KEY_FILE = 'owner.key';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
 import { note, printJson, printLine } from '../output.ts';
 
@@ -29,11 +33,15 @@ export function registerInit(program: Command): void {
         readPassphrase,
       });
       try {
+        // The first owner identity: its private key stays in the vault directory (0600).
+        const ownerKey = join(vault.dir, OWNER_KEY_FILE);
+        const owner = await new Owners(vault).bootstrap(ownerKey);
         if (opts.json) {
-          printJson({ dir: vault.dir, vaultId: vault.vaultId, keyProvider: vault.keyProvider.kind });
+          printJson({ dir: vault.dir, vaultId: vault.vaultId, keyProvider: vault.keyProvider.kind, owner: { id: owner.id, name: owner.name, privateKey: ownerKey } });
           return;
         }
         printLine(`initialised vault ${vault.vaultId} in ${vault.dir} (key provider: ${vault.keyProvider.kind})`);
+        printLine(`owner ${owner.name} (${owner.id}); its Ed25519 private key is ${ownerKey}`);
         if (vault.keyProvider.kind === 'keyfile' && opts.keyFile === undefined) {
           note('note: the key file sits beside the vault, so anyone who can read the directory can open it; move it with --key-file for a stronger setup');
         }

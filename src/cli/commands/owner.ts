@@ -1,0 +1,51 @@
+// `aivault owner …`: the identities allowed to manage the vault through the daemon.
+
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { AivaultError } from '../../errors.ts';
+import { Owners } from '../../policy/owners.ts';
+import { withVault, type GlobalOptions } from '../context.ts';
+import { printJson, printLine, printTable } from '../output.ts';
+
+export function registerOwner(program: Command): void {
+  const owner = program.command('owner').description('owner identities (Ed25519 keys that sign owner calls to the daemon)');
+
+  owner
+    .command('add')
+    .argument('<name>')
+    .requiredOption('--public-key <file>', 'the new owner\'s Ed25519 public key (PEM)')
+    .option('--json', 'print as JSON')
+    .description('register another owner (only an existing owner can)')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions & { publicKey: string }>();
+      const pem = await readFile(o.publicKey, 'utf8').catch(() => {
+        throw new AivaultError('INVALID_ARGUMENT', 'cannot read --public-key');
+      });
+      const added = await withVault(o, (v) => new Owners(v).add(name, pem));
+      if (o.json) return printJson({ id: added.id, name: added.name });
+      printLine(`added owner ${added.name} (${added.id})`);
+    });
+
+  owner
+    .command('list')
+    .option('--json', 'print as JSON')
+    .description('list owners')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const list = (await withVault(o, (v) => new Owners(v).list())).map(({ id, name, createdAt }) => ({ id, name, createdAt }));
+      if (o.json) return printJson(list);
+      printTable(['NAME', 'ID', 'CREATED'], list.map((x) => [x.name, x.id, x.createdAt]));
+    });
+
+  owner
+    .command('remove')
+    .argument('<owner>', 'name or id')
+    .option('--json', 'print as JSON')
+    .description('remove an owner (never the last one)')
+    .action(async (ref: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const removed = await withVault(o, (v) => new Owners(v).remove(ref));
+      if (o.json) return printJson({ removed: removed.id });
+      printLine(`removed owner ${removed.name}`);
+    });
+}

@@ -1,0 +1,68 @@
+// Owner identities: Ed25519 key pairs whose private halves stay with their owners. The
+// first is made by `aivault init`; others are added only by an existing owner, and the
+// last one can never be removed. Owner calls to the daemon are signed like agent calls.
+
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { AivaultError } from '../errors.ts';
+import type { OwnerRecord } from '../storage/types.ts';
+import type { Vault } from '../vault/vault.ts';
+import { SIGNATURE_HEADERS, verifySignedRequest, type ReplayGuard, type SignableRequest } from './request-signature.ts';
+
+const OWNER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/** Normalises a PEM Ed25519 public key; anything else is refused. */
+export function ed25519PublicKey(pem: string): string {
+  let key;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    throw new AivaultError('INVALID_ARGUMENT', 'not a PEM public key');
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new AivaultError('INVALID_ARGUMENT', 'owner and agent keys must be Ed25519');
+  return key.export({ type: 'spki', format: 'pem' }).toString();
+}
+
+export class Owners {
+  readonly #vault: Vault;
+
+  constructor(vault: Vault) {
+    this.#vault = vault;
+  }
+
+  /** The first owner: a new key pair, its private key written 0600 to `privateKeyPath`. */
+  async bootstrap(privateKeyPath: string, name = 'owner'): Promise<OwnerRecord> {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    writeFileSync(privateKeyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+    return this.add(name, publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  }
+
+  async add(name: string, publicKeyPem: string): Promise<OwnerRecord> {
+    if (!OWNER_NAME.test(name)) throw new AivaultError('INVALID_ARGUMENT', 'an owner name is 1-64 lower-case letters, digits, ".", "_" or "-"');
+    const owner: OwnerRecord = { id: randomUUID(), name, publicKey: ed25519PublicKey(publicKeyPem), createdAt: new Date().toISOString() };
+    await this.#vault.audited({ action: 'owner.add', target: `owner:${owner.id}` }, () => this.#vault.storage.addOwner(owner));
+    return owner;
+  }
+
+  list(): Promise<OwnerRecord[]> {
+    return this.#vault.storage.listOwners();
+  }
+
+  async remove(ref: string): Promise<OwnerRecord> {
+    const owner = await this.#vault.storage.getOwner(ref);
+    if (!owner) throw new AivaultError('OWNER_NOT_FOUND', `no owner ${ref}`);
+    await this.#vault.audited({ action: 'owner.remove', target: `owner:${owner.id}` }, async () => {
+      if (!(await this.#vault.storage.removeOwner(owner.id))) throw new AivaultError('OWNER_NOT_FOUND', `no owner ${ref}`);
+    });
+    return owner;
+  }
+
+  /** The owner who signed `req`, after skew, signature and nonce checks. */
+  async authenticateSigned(req: SignableRequest, guard: ReplayGuard): Promise<OwnerRecord> {
+    const signer = req.headers.find(([k]) => k.toLowerCase() === SIGNATURE_HEADERS.signer)?.[1] ?? '';
+    const owner = /^[0-9a-f-]{36}$/.test(signer) ? await this.#vault.storage.getOwner(signer) : undefined;
+    if (!owner) throw new AivaultError('OWNER_ROUTE', 'owner routes need a request signed by a registered owner key');
+    verifySignedRequest(req, owner.publicKey, guard);
+    return owner;
+  }
+}

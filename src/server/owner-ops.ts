@@ -1,0 +1,98 @@
+// What an owner can do through the daemon (`POST /v1/owner/rpc`, signed by an owner key):
+// the owner commands of the CLI, as named operations with validated arguments. Secret
+// values may go in; none ever comes out.
+
+import { z } from 'zod';
+import type { Broker } from '../broker/broker.ts';
+import { AivaultError } from '../errors.ts';
+import { parseExpiry } from '../policy/agents.ts';
+import { Owners } from '../policy/owners.ts';
+
+const str = z.string().min(1).max(256);
+
+const OPS = {
+  'secrets.create': z.strictObject({ name: str, value: z.string().min(1).max(64 * 1024), scope: str.optional(), description: z.string().max(1024).optional() }),
+  'secrets.list': z.strictObject({ scope: str.optional() }),
+  'secrets.rotate': z.strictObject({ secret: str, value: z.string().min(1).max(64 * 1024) }),
+  'secrets.delete': z.strictObject({ secret: str }),
+  'credential.list': z.strictObject({}),
+  'capability.list': z.strictObject({}),
+  'agent.create': z.strictObject({ name: str, publicKey: z.string().max(4096).optional() }),
+  'agent.list': z.strictObject({}),
+  'agent.revoke': z.strictObject({ agent: str }),
+  'grant.create': z.strictObject({ agent: str, capability: str, expires: str.optional(), rate: str.optional(), methods: z.array(str).optional() }),
+  'grant.list': z.strictObject({ agent: str.optional() }),
+  'grant.revoke': z.strictObject({ agent: str, capability: str }),
+  'owner.list': z.strictObject({}),
+  'owner.add': z.strictObject({ name: str, publicKey: z.string().max(4096) }),
+  'owner.remove': z.strictObject({ owner: str }),
+  'audit.verify': z.strictObject({}),
+} as const;
+
+export type OwnerOp = keyof typeof OPS;
+
+export const OwnerCall = z.strictObject({ op: z.string().max(64), args: z.record(z.string(), z.unknown()).default({}) });
+
+function argsOf<K extends OwnerOp>(op: K, raw: unknown): z.infer<(typeof OPS)[K]> {
+  const parsed = OPS[op].safeParse(raw);
+  if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', `invalid arguments for ${op}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(args)'} ${i.message}`).join('; ')}`);
+  return parsed.data as z.infer<(typeof OPS)[K]>;
+}
+
+export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Promise<unknown> {
+  if (!(op in OPS)) throw new AivaultError('INVALID_ARGUMENT', `unknown owner operation; one of ${Object.keys(OPS).join(', ')}`);
+  const vault = broker.vault;
+  const owners = new Owners(vault);
+  switch (op as OwnerOp) {
+    case 'secrets.create': {
+      const v = argsOf('secrets.create', raw);
+      return vault.createSecret({ name: v.name, value: Buffer.from(v.value, 'utf8'), ...(v.scope ? { scope: v.scope } : {}), description: v.description ?? null });
+    }
+    case 'secrets.list':
+      return vault.listSecrets(argsOf('secrets.list', raw).scope);
+    case 'secrets.rotate': {
+      const v = argsOf('secrets.rotate', raw);
+      return vault.rotateSecret(v.secret, Buffer.from(v.value, 'utf8'));
+    }
+    case 'secrets.delete':
+      return vault.deleteSecret(argsOf('secrets.delete', raw).secret);
+    case 'credential.list':
+      return (await broker.catalog.listCredentials()).map((c) => ({ name: c.name, provider: c.provider, source: c.source, hosts: c.hosts, ready: c.missing.length === 0 }));
+    case 'capability.list':
+      return (await broker.catalog.listCapabilities()).map((c) => ({ id: c.id, provider: c.provider, source: c.source, ready: c.credential.missing.length === 0, methods: c.methods, pathPrefixes: c.pathPrefixes }));
+    case 'agent.create': {
+      const v = argsOf('agent.create', raw);
+      const created = await broker.agents.create(v.name, v.publicKey ? { publicKey: v.publicKey } : {});
+      return { id: created.agent.id, name: created.agent.name, ...(created.token ? { token: created.token } : {}) };
+    }
+    case 'agent.list':
+      return (await broker.agents.list()).map(({ id, name, status, createdAt }) => ({ id, name, status, createdAt }));
+    case 'agent.revoke':
+      return broker.agents.revoke(argsOf('agent.revoke', raw).agent);
+    case 'grant.create': {
+      const v = argsOf('grant.create', raw);
+      const cap = await broker.catalog.resolveCapability(v.capability);
+      return broker.agents.grant({ agent: v.agent, capability: cap.id, expiresAt: v.expires ? parseExpiry(v.expires) : null, rate: v.rate ?? null, methods: v.methods ?? null }, cap.methods);
+    }
+    case 'grant.list':
+      return broker.agents.listGrants(argsOf('grant.list', raw).agent);
+    case 'grant.revoke': {
+      const v = argsOf('grant.revoke', raw);
+      await broker.agents.revokeGrant(v.agent, v.capability);
+      return { revoked: true };
+    }
+    case 'owner.list':
+      return (await owners.list()).map(({ id, name, createdAt }) => ({ id, name, createdAt }));
+    case 'owner.add': {
+      const v = argsOf('owner.add', raw);
+      const added = await owners.add(v.name, v.publicKey);
+      return { id: added.id, name: added.name };
+    }
+    case 'owner.remove': {
+      const removed = await owners.remove(argsOf('owner.remove', raw).owner);
+      return { id: removed.id, name: removed.name };
+    }
+    case 'audit.verify':
+      return vault.audit.verify();
+  }
+}

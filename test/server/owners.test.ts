@@ -1,0 +1,100 @@
+// Owner identities: bootstrapped by init, signed owner calls over the daemon, never the last one removed.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { isAivaultError } from '../../src/errors.ts';
+import { signRequest } from '../../src/policy/request-signature.ts';
+import { createOwnerClient } from '../../src/sdk/owner-client.ts';
+import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+
+describe('owners', () => {
+  let v: TempVault;
+  let d: RunningDaemon;
+  let ownerId: string;
+  let ownerKey: string;
+  const second = generateKeyPairSync('ed25519');
+
+  before(async () => {
+    v = await tempVault();
+    ownerKey = readFileSync(join(v.dir, 'owner.key'), 'utf8');
+    ownerId = (JSON.parse((await v.cli(['owner', 'list', '--json'])).stdout) as Array<{ id: string }>)[0]!.id;
+    d = await startDaemon(v, ['--socket', join(v.dir, 'o.sock')]);
+  });
+  after(async () => {
+    await d.stop();
+    v.cleanup();
+  });
+
+  it('init made the first owner; its private key is a 0600 file', () => {
+    assert.equal(statSync(join(v.dir, 'owner.key')).mode & 0o777, 0o600);
+    assert.match(ownerKey, /BEGIN PRIVATE KEY/);
+  });
+
+  it('a signed owner call manages the vault; secret values go in, never out; audited as that owner', async () => {
+    const owner = createOwnerClient({ socketPath: d.socket!, ownerId, privateKey: ownerKey });
+    const value = canary('OWNER');
+    try {
+      const secret = await owner.call<{ ref: string; name: string }>('secrets.create', { name: 'VIA_DAEMON', value });
+      assert.equal(secret.name, 'VIA_DAEMON');
+      const agent = await owner.call<{ id: string; token: string }>('agent.create', { name: 'made-by-owner' });
+      assert.match(agent.token, /^avt_/);
+      const listed = await owner.call<unknown[]>('secrets.list');
+      assert.equal(JSON.stringify(listed).includes(value), false);
+      assert.deepEqual((await owner.call<{ ok: boolean }>('audit.verify')).ok, true);
+    } finally {
+      await owner.close();
+    }
+    const records = JSON.parse((await v.cli(['audit', 'list', '--json'])).stdout) as Array<{ action: string; actor: string }>;
+    assert.ok(records.some((r) => r.action === 'agent.create' && r.actor === `owner:${ownerId}`));
+    assert.ok(records.some((r) => r.action === 'secret.create' && r.actor === `owner:${ownerId}`));
+  });
+
+  it('agents can never use owner routes, with a token or with their own signature', async () => {
+    const created = JSON.parse((await v.cli(['agent', 'create', 'sneaky', '--json'])).stdout) as { token: string };
+    const dispatcher = new Agent({ connect: { socketPath: d.socket! } });
+    const body = JSON.stringify({ op: 'agent.list', args: {} });
+    const withToken = await request('http://aivault/v1/owner/rpc', { method: 'POST', headers: { authorization: `Bearer ${created.token}` }, body, dispatcher });
+    assert.equal(withToken.statusCode, 403);
+    assert.equal(withToken.headers['x-aivault-error'], 'OWNER_ROUTE');
+    await withToken.body.dump();
+    const agentKey = generateKeyPairSync('ed25519');
+    const pub = join(v.dir, '..', 'sneaky2.pub');
+    writeFileSync(pub, agentKey.publicKey.export({ type: 'spki', format: 'pem' }));
+    const signer = JSON.parse((await v.cli(['agent', 'create', 'sneaky2', '--public-key', pub, '--json'])).stdout) as { id: string };
+    const headers = signRequest({ method: 'POST', target: '/v1/owner/rpc', headers: [['content-type', 'application/json']], body: Buffer.from(body) }, signer.id, agentKey.privateKey);
+    const withSignature = await request('http://aivault/v1/owner/rpc', { method: 'POST', headers: Object.fromEntries(headers), body, dispatcher });
+    assert.equal(withSignature.statusCode, 403);
+    await withSignature.body.dump();
+    // A replayed owner call is refused too.
+    const ownerHeaders = signRequest({ method: 'POST', target: '/v1/owner/rpc', headers: [['content-type', 'application/json']], body: Buffer.from(body) }, ownerId, ownerKey);
+    const first = await request('http://aivault/v1/owner/rpc', { method: 'POST', headers: Object.fromEntries(ownerHeaders), body, dispatcher });
+    assert.equal(first.statusCode, 200);
+    await first.body.dump();
+    const replay = await request('http://aivault/v1/owner/rpc', { method: 'POST', headers: Object.fromEntries(ownerHeaders), body, dispatcher });
+    assert.equal(replay.headers['x-aivault-error'], 'REPLAY_DETECTED');
+    await replay.body.dump();
+    await dispatcher.close();
+  });
+
+  it('an owner adds another; a removed owner is refused on its next call; the last owner stays', async () => {
+    const first = createOwnerClient({ socketPath: d.socket!, ownerId, privateKey: ownerKey });
+    const added = await first.call<{ id: string }>('owner.add', { name: 'second', publicKey: second.publicKey.export({ type: 'spki', format: 'pem' }) });
+    const secondClient = createOwnerClient({ socketPath: d.socket!, ownerId: added.id, privateKey: second.privateKey });
+    try {
+      assert.equal((await secondClient.call<unknown[]>('owner.list')).length, 2);
+      await secondClient.call('owner.remove', { owner: ownerId });
+      await assert.rejects(first.call('owner.list'), (e) => isAivaultError(e, 'OWNER_ROUTE'));
+      await assert.rejects(secondClient.call('owner.remove', { owner: 'second' }), (e) => isAivaultError(e, 'LAST_OWNER'));
+      const cli = await v.cli(['owner', 'remove', 'second', '--json']);
+      assert.equal(cli.code, 4);
+      assert.equal(JSON.parse(cli.stderr).error.code, 'LAST_OWNER');
+    } finally {
+      await first.close();
+      await secondClient.close();
+    }
+  });
+});
