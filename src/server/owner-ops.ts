@@ -7,6 +7,7 @@ import type { Broker } from '../broker/broker.ts';
 import { AivaultError } from '../errors.ts';
 import { parseExpiry } from '../policy/agents.ts';
 import { Owners } from '../policy/owners.ts';
+import type { AuthConfig } from '../registry/types.ts';
 
 const str = z.string().min(1).max(256);
 
@@ -16,7 +17,30 @@ const OPS = {
   'secrets.rotate': z.strictObject({ secret: str, value: z.string().min(1).max(64 * 1024) }),
   'secrets.delete': z.strictObject({ secret: str }),
   'credential.list': z.strictObject({}),
+  'credential.create': z.strictObject({
+    name: str,
+    provider: str,
+    auth: z.unknown(),
+    secretRefs: z.record(z.string(), str),
+    hosts: z.array(str).min(1),
+    allowHttp: z.boolean().optional(),
+    allowPrivateNetwork: z.boolean().optional(),
+  }),
+  'credential.delete': z.strictObject({ name: str }),
   'capability.list': z.strictObject({}),
+  'capability.create': z.strictObject({
+    id: str,
+    provider: str,
+    credential: str,
+    methods: z.array(str).min(1),
+    pathPrefixes: z.array(str).min(1),
+    hosts: z.array(str).optional(),
+    limits: z.strictObject({ timeoutMs: z.number().int().optional(), connectTimeoutMs: z.number().int().optional(), maxRequestBytes: z.number().int().optional(), maxResponseBytes: z.number().int().optional() }).optional(),
+  }),
+  'capability.delete': z.strictObject({ id: str }),
+  'endpoint.set': z.strictObject({ provider: str, hosts: z.record(z.string(), str).default({}), tokenEndpoint: str.optional(), allowHttp: z.boolean().optional(), allowPrivateNetwork: z.boolean().optional() }),
+  'endpoint.clear': z.strictObject({ provider: str }),
+  'audit.list': z.strictObject({ capability: str.optional(), since: str.optional(), afterSeq: z.number().int().min(0).optional(), limit: z.number().int().min(1).max(10_000).optional() }),
   'agent.create': z.strictObject({ name: str, publicKey: z.string().max(4096).optional() }),
   'agent.list': z.strictObject({}),
   'agent.revoke': z.strictObject({ agent: str }),
@@ -58,6 +82,33 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       return vault.deleteSecret(argsOf('secrets.delete', raw).secret);
     case 'credential.list':
       return (await broker.catalog.listCredentials()).map((c) => ({ name: c.name, provider: c.provider, source: c.source, hosts: c.hosts, ready: c.missing.length === 0 }));
+    case 'credential.create': {
+      const v = argsOf('credential.create', raw);
+      const c = await broker.catalog.createCredential({ ...v, auth: v.auth as AuthConfig });
+      return { name: c.name, provider: c.provider, hosts: c.hosts, ready: c.missing.length === 0 };
+    }
+    case 'credential.delete':
+      await broker.catalog.deleteCredential(argsOf('credential.delete', raw).name);
+      return { deleted: true };
+    case 'capability.create': {
+      const v = argsOf('capability.create', raw);
+      const c = await broker.catalog.createCapability({ ...v, hosts: v.hosts ?? [], ...(v.limits ? { limits: v.limits } : {}) });
+      return { id: c.id, methods: c.methods, pathPrefixes: c.pathPrefixes, hosts: c.hosts };
+    }
+    case 'capability.delete':
+      await broker.catalog.deleteCapability(argsOf('capability.delete', raw).id);
+      return { deleted: true };
+    case 'endpoint.set': {
+      const v = argsOf('endpoint.set', raw);
+      return broker.catalog.setEndpointOverride({ provider: v.provider, hosts: v.hosts, ...(v.tokenEndpoint ? { tokenEndpoint: v.tokenEndpoint } : {}), allowHttp: v.allowHttp === true, allowPrivateNetwork: v.allowPrivateNetwork === true });
+    }
+    case 'endpoint.clear':
+      await broker.catalog.clearEndpointOverride(argsOf('endpoint.clear', raw).provider);
+      return { cleared: true };
+    case 'audit.list': {
+      const v = argsOf('audit.list', raw);
+      return vault.audit.list({ ...(v.capability ? { capability: v.capability } : {}), ...(v.since ? { since: v.since } : {}), ...(v.afterSeq !== undefined ? { afterSeq: v.afterSeq } : {}), limit: v.limit ?? 1000 });
+    }
     case 'capability.list':
       return (await broker.catalog.listCapabilities()).map((c) => ({ id: c.id, provider: c.provider, source: c.source, ready: c.credential.missing.length === 0, methods: c.methods, pathPrefixes: c.pathPrefixes }));
     case 'agent.create': {

@@ -7,7 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { isAivaultError } from '../../src/errors.ts';
 import { signRequest } from '../../src/policy/request-signature.ts';
+import { createAgentClient } from '../../src/sdk/agent-client.ts';
 import { createOwnerClient } from '../../src/sdk/owner-client.ts';
+import { startUpstream } from '../helpers/upstream.ts';
 import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
 
@@ -51,6 +53,30 @@ describe('owners', () => {
     const records = JSON.parse((await v.cli(['audit', 'list', '--json'])).stdout) as Array<{ action: string; actor: string }>;
     assert.ok(records.some((r) => r.action === 'agent.create' && r.actor === `owner:${ownerId}`));
     assert.ok(records.some((r) => r.action === 'secret.create' && r.actor === `owner:${ownerId}`));
+  });
+
+  it('the whole setup over the daemon: credential, capability, agent, grant, then the agent invokes', async () => {
+    const up = await startUpstream();
+    const owner = createOwnerClient({ socketPath: d.socket!, ownerId, privateKey: ownerKey });
+    try {
+      const secret = await owner.call<{ ref: string }>('secrets.create', { name: 'REMOTE_KEY', value: 'remote-key-0123456789' });
+      await owner.call('credential.create', { name: 'remote', provider: 'remote', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [up.host], allowHttp: true, allowPrivateNetwork: true });
+      await owner.call('capability.create', { id: 'remote/api', provider: 'remote', credential: 'remote', methods: ['GET'], pathPrefixes: ['/v1'] });
+      const agent = await owner.call<{ token: string }>('agent.create', { name: 'remote-bot' });
+      await owner.call('grant.create', { agent: 'remote-bot', capability: 'remote/api', rate: '100/min' });
+      const client = createAgentClient({ socketPath: d.socket!, token: agent.token });
+      const res = await client.invoke({ capability: 'remote/api', path: '/v1/x' });
+      assert.equal(res.status, 200);
+      await res.text();
+      await client.close();
+      assert.equal(up.received.at(-1)!.headers['x-key'], 'remote-key-0123456789');
+      await assert.rejects(owner.call('credential.create', { name: 'bad', provider: 'bad', auth: { header: { header_name: 'x', value_template: '{{nope}}' } }, secretRefs: { secret: secret.ref }, hosts: ['x.example.com'] }), (e) => isAivaultError(e, 'INVALID_ARGUMENT'));
+      const audit = await owner.call<Array<{ action: string }>>('audit.list', { limit: 500 });
+      assert.ok(audit.some((r) => r.action === 'capability.create'));
+    } finally {
+      await owner.close();
+      await up.close();
+    }
   });
 
   it('agents can never use owner routes, with a token or with their own signature', async () => {
