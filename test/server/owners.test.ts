@@ -79,6 +79,24 @@ describe('owners', () => {
     }
   });
 
+  it('the CLI signs owner commands for you when given the owner key and the daemon address (no vault key needed)', async () => {
+    const env = { AIVAULT_SOCKET: d.socket!, AIVAULT_OWNER_ID: ownerId, AIVAULT_OWNER_KEY: join(v.dir, 'owner.key'), AIVAULT_DIR: '/nonexistent/vault', AIVAULT_MASTER_KEY: '' };
+    const value = canary('CLIOWNER');
+    const created = await v.cli(['secrets', 'create', '--name', 'CLI_REMOTE', '--value-stdin'], { env, input: value });
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout.trim(), /^vault:secret:/);
+    const agent = await v.cli(['agent', 'create', 'cli-remote-bot', '--json'], { env });
+    assert.equal(agent.code, 0, agent.stderr);
+    assert.match((JSON.parse(agent.stdout) as { token: string }).token, /^avt_/);
+    const list = await v.cli(['secrets', 'list', '--json'], { env });
+    assert.ok((JSON.parse(list.stdout) as Array<{ name: string }>).some((x) => x.name === 'CLI_REMOTE'));
+    for (const out of [created.stdout, created.stderr, list.stdout]) assert.equal(out.includes(value), false);
+    const wrongKey = join(v.dir, '..', 'wrong.key');
+    writeFileSync(wrongKey, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const forged = await v.cli(['agent', 'create', 'forged', '--json'], { env: { ...env, AIVAULT_OWNER_KEY: wrongKey } });
+    assert.equal(JSON.parse(forged.stderr).error.code, 'SIGNATURE_INVALID');
+  });
+
   it('agents can never use owner routes, with a token or with their own signature', async () => {
     const created = JSON.parse((await v.cli(['agent', 'create', 'sneaky', '--json'])).stdout) as { token: string };
     const dispatcher = new Agent({ connect: { socketPath: d.socket! } });

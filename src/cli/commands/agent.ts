@@ -7,6 +7,7 @@ import { parseExpiry } from '../../policy/agents.ts';
 import type { AgentRecord, GrantRecord } from '../../storage/types.ts';
 import { withBroker } from '../broker-context.ts';
 import type { GlobalOptions } from '../context.ts';
+import { asOwner } from '../daemon-client.ts';
 import { note, printFields, printJson, printLine, printTable } from '../output.ts';
 
 function agentView(a: AgentRecord) {
@@ -37,9 +38,12 @@ export function registerAgent(program: Command): void {
         });
         if (!publicKey.includes('-----BEGIN PUBLIC KEY-----')) throw new AivaultError('INVALID_ARGUMENT', '--public-key must be a PEM public key');
       }
-      const created = await withBroker(o, (b) => b.agents.create(name, publicKey ? { publicKey } : {}));
-      if (o.json) return printJson({ id: created.agent.id, name: created.agent.name, ...(created.token ? { token: created.token } : {}) });
-      printLine(`created agent ${created.agent.name} (${created.agent.id})`);
+      const created = await asOwner<{ id: string; name: string; token?: string }>('agent.create', { name, ...(publicKey ? { publicKey } : {}) }, async () => {
+        const c = await withBroker(o, (b) => b.agents.create(name, publicKey ? { publicKey } : {}));
+        return { id: c.agent.id, name: c.agent.name, ...(c.token ? { token: c.token } : {}) };
+      });
+      if (o.json) return printJson(created);
+      printLine(`created agent ${created.name} (${created.id})`);
       if (created.token) {
         printLine(created.token);
         note('this token is shown once; aivault keeps only its hash. Give it to the agent as AIVAULT_AGENT_TOKEN.');
@@ -52,9 +56,9 @@ export function registerAgent(program: Command): void {
     .description('list agents')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = (await withBroker(o, (b) => b.agents.list())).map(agentView);
+      const list = await asOwner<Array<Pick<ReturnType<typeof agentView>, 'id' | 'name' | 'status' | 'createdAt'> & { auth?: string }>>('agent.list', {}, async () => (await withBroker(o, (b) => b.agents.list())).map(agentView));
       if (o.json) return printJson(list);
-      printTable(['NAME', 'ID', 'AUTH', 'STATUS', 'CREATED'], list.map((a) => [a.name, a.id, a.auth, a.status, a.createdAt]));
+      printTable(['NAME', 'ID', 'AUTH', 'STATUS', 'CREATED'], list.map((a) => [a.name, a.id, a.auth ?? '-', a.status, a.createdAt]));
     });
 
   agent
@@ -82,7 +86,7 @@ export function registerAgent(program: Command): void {
     .description('revoke an agent: its next request is refused')
     .action(async (ref: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const a = await withBroker(o, (b) => b.agents.revoke(ref));
+      const a = await asOwner<AgentRecord>('agent.revoke', { agent: ref }, () => withBroker(o, (b) => b.agents.revoke(ref)));
       if (o.json) return printJson(agentView(a));
       printLine(`revoked agent ${a.name}`);
     });
@@ -99,18 +103,19 @@ export function registerAgent(program: Command): void {
     .action(async (agentRef: string, capability: string | undefined, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { expires?: string; rate?: string; methods?: string }>();
       if (agentRef === 'list') {
-        const grants = await withBroker(o, (b) => b.agents.listGrants(capability));
+        const grants = await asOwner<GrantRecord[]>('grant.list', capability ? { agent: capability } : {}, () => withBroker(o, (b) => b.agents.listGrants(capability)));
         if (o.json) return printJson(grants);
         return printTable(['AGENT', 'CAPABILITY', 'METHODS', 'RATE', 'EXPIRES'], grants.map((g) => [g.agentId, g.capability, g.methods?.join(',') ?? 'all', rateText(g), g.expiresAt ?? 'never']));
       }
       if (capability === undefined) throw new AivaultError('INVALID_ARGUMENT', 'usage: aivault grant AGENT CAPABILITY [--expires …] [--rate …] [--methods …]');
-      const grant = await withBroker(o, async (b) => {
+      const remoteArgs = { agent: agentRef, capability, ...(o.expires ? { expires: o.expires } : {}), ...(o.rate ? { rate: o.rate } : {}), ...(o.methods ? { methods: o.methods.split(',') } : {}) };
+      const grant = await asOwner<GrantRecord>('grant.create', remoteArgs, () => withBroker(o, async (b) => {
         const cap = await b.catalog.resolveCapability(capability);
         return b.agents.grant(
           { agent: agentRef, capability: cap.id, expiresAt: o.expires ? parseExpiry(o.expires) : null, rate: o.rate ?? null, methods: o.methods ? o.methods.split(',') : null },
           cap.methods,
         );
-      });
+      }));
       if (o.json) return printJson(grant);
       printLine(`granted ${grant.capability} to ${agentRef}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.rate ? ` at ${rateText(grant)}` : ''}`);
     });
@@ -122,7 +127,7 @@ export function registerAgent(program: Command): void {
     .argument('<capability>')
     .action(async (agentRef: string, capability: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      await withBroker(o, (b) => b.agents.revokeGrant(agentRef, capability));
+      await asOwner('grant.revoke', { agent: agentRef, capability }, () => withBroker(o, (b) => b.agents.revokeGrant(agentRef, capability)));
       printLine(`revoked ${capability} from ${agentRef}`);
     });
 }

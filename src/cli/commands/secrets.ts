@@ -7,6 +7,7 @@ import { builtinRegistry } from '../../registry/registry.ts';
 import { SCOPE_RULE, SECRET_NAME_RULE, assertSecretName } from '../../vault/names.ts';
 import type { SecretInfo } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
+import { asOwner, ownerClientFromEnv } from '../daemon-client.ts';
 import { readSecretValue, type ValueOptions } from '../input.ts';
 import { isInteractive, readLine } from '../prompt.ts';
 import { note, printFields, printJson, printLine, printTable } from '../output.ts';
@@ -66,6 +67,15 @@ export function registerSecrets(program: Command): void {
       assertSecretName(opts.name); // before asking for a value that would then be refused
       const value = await readSecretValue(opts);
       try {
+        const remote = ownerClientFromEnv();
+        if (remote) {
+          const created = await remote
+            .call<SecretInfo>('secrets.create', { name: opts.name, value: value.toString('utf8'), ...(opts.scope ? { scope: opts.scope } : {}), ...(opts.description ? { description: opts.description } : {}) })
+            .finally(() => remote.close());
+          if (opts.json) printJson(created);
+          else printLine(created.ref);
+          return;
+        }
         const { info, status } = await withVault(opts, async (vault) => {
           const created = await vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null });
           const provider = created.pinnedProvider ? (await builtinRegistry()).providers.get(created.pinnedProvider) : undefined;
@@ -92,7 +102,7 @@ export function registerSecrets(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
-      const list = await withVault(opts, (vault) => vault.listSecrets(opts.scope));
+      const list = await asOwner('secrets.list', opts.scope ? { scope: opts.scope } : {}, () => withVault(opts, (vault) => vault.listSecrets(opts.scope)));
       if (opts.json) return printJson(list);
       if (list.length === 0) return note('no secrets yet: aivault secrets create --name NAME --value-stdin');
       printTable(
@@ -126,7 +136,7 @@ export function registerSecrets(program: Command): void {
       const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions>();
       const value = await readSecretValue(opts);
       try {
-        const info = await withVault(opts, (vault) => vault.rotateSecret(reference, value, opts.scope));
+        const info = await asOwner<SecretInfo>('secrets.rotate', { secret: reference, value: value.toString('utf8') }, () => withVault(opts, (vault) => vault.rotateSecret(reference, value, opts.scope)));
         if (opts.json) printJson(info);
         else printLine(`rotated ${info.name} to version ${info.currentVersion} (${info.fingerprint})`);
       } finally {
