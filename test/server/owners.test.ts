@@ -93,6 +93,10 @@ describe('owners', () => {
     for (const out of [created.stdout, created.stderr, list.stdout]) assert.equal(out.includes(value), false);
     const wrongKey = join(v.dir, '..', 'wrong.key');
     writeFileSync(wrongKey, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const verify = await v.cli(['audit', 'verify', '--json'], { env });
+    assert.equal(JSON.parse(verify.stdout).ok, true);
+    const deleted = await v.cli(['secrets', 'delete', 'CLI_REMOTE', '--yes', '--json'], { env });
+    assert.equal(deleted.code, 0, deleted.stderr);
     const forged = await v.cli(['agent', 'create', 'forged', '--json'], { env: { ...env, AIVAULT_OWNER_KEY: wrongKey } });
     assert.equal(JSON.parse(forged.stderr).error.code, 'SIGNATURE_INVALID');
   });

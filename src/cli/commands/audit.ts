@@ -3,7 +3,9 @@
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import type { AuditRecord } from '../../storage/types.ts';
+import type { Vault } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
+import { asOwner } from '../daemon-client.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 
 interface ListOptions extends GlobalOptions {
@@ -57,7 +59,7 @@ export function registerAudit(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const result = await withVault(o, (v) => v.audit.verify());
+      const result = await asOwner<Awaited<ReturnType<Vault['audit']['verify']>>>('audit.verify', {}, () => withVault(o, (v) => v.audit.verify()));
       if (o.json) printJson(result);
       if (!result.ok) throw new AivaultError('AUDIT_CHAIN_BROKEN', `the audit chain is broken at record ${result.brokenAt}: ${result.problem}`);
       if (!o.json) printLine(`ok: ${result.count} records, chain intact`);

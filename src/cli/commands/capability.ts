@@ -5,7 +5,7 @@ import type { Catalog, ResolvedCapability } from '../../broker/catalog.ts';
 import { authKind } from '../../registry/types.ts';
 import { withBroker } from '../broker-context.ts';
 import { collect } from '../collect.ts';
-import { agentClientFromEnv } from '../daemon-client.ts';
+import { agentClientFromEnv, asOwner } from '../daemon-client.ts';
 import type { GlobalOptions } from '../context.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 
@@ -73,10 +73,11 @@ export function registerCapability(program: Command): void {
       const limits = Object.fromEntries(
         Object.entries({ timeoutMs: intOption(o.timeoutMs), connectTimeoutMs: intOption(o.connectTimeoutMs), maxRequestBytes: intOption(o.maxRequestBytes), maxResponseBytes: intOption(o.maxResponseBytes) }).filter(([, v]) => v !== undefined),
       );
-      const cap = await withBroker(o, (b) =>
-        b.catalog.createCapability({ id, provider: o.provider, credential: o.credential, methods: o.method, pathPrefixes: o.path, hosts: o.host ?? [], limits }),
+      const input = { id, provider: o.provider, credential: o.credential, methods: o.method, pathPrefixes: o.path, hosts: o.host ?? [], limits };
+      const cap = await asOwner<{ id: string; methods: readonly string[]; pathPrefixes: readonly string[]; hosts: readonly string[] }>('capability.create', input, async () =>
+        capabilityView(await withBroker(o, (b) => b.catalog.createCapability(input))),
       );
-      if (o.json) printJson(capabilityView(cap));
+      if (o.json) printJson(cap);
       else printLine(`created capability ${cap.id}: ${cap.methods.join(',')} ${cap.pathPrefixes.join(' ')} on ${cap.hosts.join(', ')}`);
     });
 
@@ -131,7 +132,7 @@ export function registerCapability(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      await withBroker(o, (b) => b.catalog.deleteCapability(id));
+      await asOwner('capability.delete', { id }, () => withBroker(o, (b) => b.catalog.deleteCapability(id)));
       if (o.json) printJson({ deleted: id });
       else printLine(`deleted capability ${id}`);
     });

@@ -8,6 +8,7 @@ import { authKind } from '../../registry/types.ts';
 import { withBroker } from '../broker-context.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
 import type { GlobalOptions } from '../context.ts';
+import { asOwner } from '../daemon-client.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 
 const AUTH_KINDS = ['header', 'query', 'path', 'basic', 'multi_header', 'multi_query', 'o_auth2', 'aws_sig_v4', 'hmac', 'mtls'] as const;
@@ -174,19 +175,18 @@ export function registerCredential(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<CreateOptions>();
-      const created = await withBroker(o, (broker) =>
-        broker.catalog.createCredential({
-          name,
-          provider: o.provider,
-          auth: authFromFlags(o),
-          secretRefs: parseSecretRefs(o.secretRef),
-          hosts: o.host ?? [],
-          allowHttp: o.allowHttp === true,
-          allowPrivateNetwork: o.allowPrivateNetwork === true,
-        }),
-      );
-      if (o.json) printJson(credentialView(created));
-      else printLine(`created credential ${created.name} (${authKind(created.auth)}) for ${created.hosts.join(', ')}`);
+      const input = {
+        name,
+        provider: o.provider,
+        auth: authFromFlags(o),
+        secretRefs: parseSecretRefs(o.secretRef),
+        hosts: o.host ?? [],
+        allowHttp: o.allowHttp === true,
+        allowPrivateNetwork: o.allowPrivateNetwork === true,
+      };
+      const created = await asOwner<{ name: string; hosts: readonly string[] }>('credential.create', input, () => withBroker(o, (broker) => broker.catalog.createCredential(input)));
+      if (o.json) printJson(created);
+      else printLine(`created credential ${created.name} (${authKind(input.auth)}) for ${created.hosts.join(', ')}`);
     });
 
   credential
@@ -229,7 +229,7 @@ export function registerCredential(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      await withBroker(o, (b) => b.catalog.deleteCredential(name));
+      await asOwner('credential.delete', { name }, () => withBroker(o, (b) => b.catalog.deleteCredential(name)));
       if (o.json) printJson({ deleted: name });
       else printLine(`deleted credential ${name}`);
     });

@@ -3,9 +3,11 @@
 
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
+import type { EndpointOverride } from '../../storage/types.ts';
 import { withBroker } from '../broker-context.ts';
 import { collect, splitPair } from '../collect.ts';
 import type { GlobalOptions } from '../context.ts';
+import { asOwner } from '../daemon-client.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 
 interface SetOptions extends GlobalOptions {
@@ -38,9 +40,8 @@ export function registerEndpoint(program: Command): void {
           throw new AivaultError('INVALID_ARGUMENT', '--map takes ORIGINAL=REPLACEMENT');
         }
       }
-      const record = await withBroker(o, (b) =>
-        b.catalog.setEndpointOverride({ provider, hosts, ...(o.tokenEndpoint ? { tokenEndpoint: o.tokenEndpoint } : {}), allowHttp: o.allowHttp === true, allowPrivateNetwork: o.allowPrivateNetwork === true }),
-      );
+      const input = { provider, hosts, ...(o.tokenEndpoint ? { tokenEndpoint: o.tokenEndpoint } : {}), allowHttp: o.allowHttp === true, allowPrivateNetwork: o.allowPrivateNetwork === true };
+      const record = await asOwner<EndpointOverride>('endpoint.set', input, () => withBroker(o, (b) => b.catalog.setEndpointOverride(input)));
       if (o.json) return printJson(record);
       for (const [from, to] of Object.entries(record.hosts)) printLine(`${provider}: ${from} -> ${record.allowHttp ? 'http' : 'https'}://${to}`);
       if (record.tokenEndpoint) printLine(`${provider}: token endpoint -> ${record.tokenEndpoint}`);
@@ -66,7 +67,7 @@ export function registerEndpoint(program: Command): void {
     .argument('<provider>')
     .action(async (provider: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      await withBroker(o, (b) => b.catalog.clearEndpointOverride(provider));
+      await asOwner('endpoint.clear', { provider }, () => withBroker(o, (b) => b.catalog.clearEndpointOverride(provider)));
       printLine(`${provider}: endpoint override removed`);
     });
 }

@@ -166,10 +166,21 @@ export function registerSecrets(program: Command): void {
     .option('--json', 'print the deleted secret as JSON')
     .action(async (reference: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions & { yes?: boolean }>();
-      const info = await withVault(opts, async (vault) => {
-        await confirmDelete(await vault.describeSecret(reference, opts.scope), opts.yes);
-        return vault.deleteSecret(reference, opts.scope);
-      });
+      const remote = ownerClientFromEnv();
+      let info: SecretInfo;
+      if (remote) {
+        try {
+          if (!opts.yes) throw new AivaultError('CONFIRMATION_REQUIRED', 'deleting a secret through the daemon needs --yes');
+          info = await remote.call<SecretInfo>('secrets.delete', { secret: reference });
+        } finally {
+          await remote.close();
+        }
+      } else {
+        info = await withVault(opts, async (vault) => {
+          await confirmDelete(await vault.describeSecret(reference, opts.scope), opts.yes);
+          return vault.deleteSecret(reference, opts.scope);
+        });
+      }
       if (opts.json) printJson(info);
       else printLine(`deleted ${info.name} (${info.ref})`);
     });
