@@ -19,6 +19,20 @@ import { RateLimiter } from '../policy/rate-limit.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import { Catalog, DEFAULT_LIMITS, type ResolvedCapability } from './catalog.ts';
 import { OAuthTokens } from './oauth-tokens.ts';
+import { keptFields, redactShape, type FlowResult } from './flows.ts';
+import { runAs } from '../audit/actor.ts';
+import type { FlowRecord } from '../storage/types.ts';
+
+const FLOW_MAX_BYTES = 1024 * 1024;
+
+/** The shape of a non-acquire answer: JSON redacted to types, or the kind and length of text. */
+function shapeOfText(text: string): unknown {
+  try {
+    return redactShape(JSON.parse(text));
+  } catch {
+    return { type: 'text', length: text.length };
+  }
+}
 import { Scrubber } from './scrub.ts';
 import { UpstreamClient, clientCertAgent, upstreamError } from './upstream.ts';
 import type { Agent } from 'undici';
@@ -144,6 +158,119 @@ export class Broker {
     this.catalog = new Catalog(vault, registry);
     this.agents = new Agents(vault);
     this.oauth = new OAuthTokens(vault, { dispatcher: (allowPrivate) => this.#upstream.agent(allowPrivate, DEFAULT_LIMITS.connectTimeoutMs) });
+  }
+
+  /**
+   * Runs an owner-defined flow: the agent supplies at most a body; the target, method and
+   * what happens to the answer are the owner's. An acquired secret goes into the vault and
+   * the agent gets only a redacted shape.
+   */
+  async runFlow(id: string, input: { body?: Uint8Array; contentType?: string }, context: InvokeContext = {}): Promise<FlowResult> {
+    const started = performance.now();
+    const actor = context.agent ? `agent:${context.agent.id}` : OWNER_LOCAL;
+    const audit = this.vault.audit;
+    let flow: FlowRecord | undefined;
+    let url: URL | undefined;
+    try {
+      flow = await this.catalog.getFlow(id);
+      if (context.agent) await this.agents.authorize(context.agent, id, flow.method, this.#limiter);
+      url = new URL(flow.target);
+      const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      if (isIpLiteral(hostname)) assertAddressAllowed(hostname, flow);
+      if (input.body && input.body.byteLength > FLOW_MAX_BYTES) throw new AivaultError('REQUEST_TOO_LARGE', `a flow body may hold at most ${FLOW_MAX_BYTES} bytes`);
+      if (input.contentType !== undefined && !/^[\x20-\x7e]{1,200}$/.test(input.contentType)) throw new AivaultError('MALFORMED_HEADER', 'the content type is not a header value');
+    } catch (err) {
+      if (!(err instanceof AivaultError)) throw err;
+      await audit.append({ actor, action: 'flow.run', capability: id.slice(0, 200), decision: 'deny', reason: err.code }, { durationMs: Math.round(performance.now() - started) });
+      throw err;
+    }
+    const seq = await audit.append({ actor, action: 'flow.run', capability: flow.id, method: flow.method, host: url.hostname, path: url.pathname, decision: 'allow' });
+    const bytesIn = input.body?.byteLength ?? 0;
+    try {
+      const headers = new Map<string, string>([['accept', 'application/json']]);
+      if (input.contentType) headers.set('content-type', input.contentType);
+      const outbound: OutboundRequest = { method: flow.method, url: new URL(url), headers, body: input.body ? Buffer.from(input.body) : undefined };
+      const secrets = new Map<string, string>();
+      const injected: string[] = [];
+      if (flow.credential) {
+        const credential = await this.catalog.describeCredential(flow.credential);
+        if (credential.missing.length > 0) throw new AivaultError('CREDENTIAL_NOT_READY', `the flow's credential is missing ${credential.missing.join(', ')}`);
+        for (const [placeholder, secretId] of credential.bindings) {
+          const value = await this.vault.revealSecret(secretId);
+          secrets.set(placeholder, value.toString('utf8'));
+          value.fill(0);
+        }
+        injected.push(...(await createStrategy(credential.auth).apply(outbound, secrets)));
+      }
+      const scrubber = new Scrubber([...secrets.values(), ...injected]);
+      const response = await this.#upstream.send(
+        { url: outbound.url, method: flow.method, headers: Object.fromEntries(outbound.headers), body: outbound.body, allowPrivateNetwork: flow.allowPrivateNetwork, connectTimeoutMs: DEFAULT_LIMITS.connectTimeoutMs, timeoutMs: DEFAULT_LIMITS.timeoutMs },
+        AbortSignal.timeout(DEFAULT_LIMITS.timeoutMs),
+      );
+      const encoding = String(response.headers['content-encoding'] ?? 'identity').toLowerCase();
+      if (encoding !== 'identity') {
+        response.body.on('error', () => {}).destroy();
+        throw new AivaultError('UPSTREAM_ERROR', `the flow's target answered with content-encoding ${encoding.slice(0, 32)}`);
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > FLOW_MAX_BYTES) {
+          response.body.destroy();
+          throw new AivaultError('RESPONSE_TOO_LARGE', `a flow response may hold at most ${FLOW_MAX_BYTES} bytes`);
+        }
+        chunks.push(chunk as Buffer);
+      }
+      const text = Buffer.concat(chunks).toString('utf8');
+      const contentType = typeof response.headers['content-type'] === 'string' ? response.headers['content-type'] : null;
+      const result: FlowResult = { flow: flow.id, mode: flow.mode, responseStatus: response.statusCode, contentType };
+      if (flow.mode === 'send_secret') {
+        if (flow.visibility === 'passthrough') result.body = scrubber.scrubText(text);
+        else result.responseShape = shapeOfText(text);
+      } else {
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          throw new AivaultError('ACQUIRE_NOT_JSON', `the flow's target answered HTTP ${response.statusCode} with a body that is not JSON; nothing was stored`);
+        }
+        const value = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)[flow.storeField!] : undefined;
+        if (typeof value !== 'string' || value.length === 0) {
+          throw new AivaultError('ACQUIRE_FIELD_MISSING', `the flow's target answered HTTP ${response.statusCode} without a "${flow.storeField}" string; nothing was stored`);
+        }
+        await runAs(actor, () => this.#storeAcquired(flow!, value));
+        const shape = redactShape(json, keptFields(flow));
+        result.alias = flow.storeAlias!;
+        result.status = 'stored';
+        // A kept field that happens to carry the acquired value does not get out either.
+        result.responseShape = JSON.parse(new Scrubber([value, ...secrets.values()]).scrubText(JSON.stringify(shape)));
+      }
+      audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut: size, durationMs: Math.round(performance.now() - started) });
+      return result;
+    } catch (err) {
+      const e = err instanceof AivaultError ? err : upstreamError(err);
+      audit.complete(seq, { bytesIn, durationMs: Math.round(performance.now() - started), error: e.code });
+      throw e;
+    }
+  }
+
+  async #storeAcquired(flow: FlowRecord, value: string): Promise<void> {
+    const existing = await this.vault.storage.listSecrets({ name: flow.storeAlias!, scope: 'global' });
+    if (existing.length > 0) {
+      if (!flow.overwrite) throw new AivaultError('FLOW_OVERWRITE_REFUSED', `${flow.storeAlias} already exists and the flow may not overwrite it; nothing was stored`);
+      await this.vault.rotateSecret(existing[0]!.id, Buffer.from(value, 'utf8'));
+    } else {
+      await this.vault.createSecret({ name: flow.storeAlias!, value: Buffer.from(value, 'utf8'), description: `acquired by flow ${flow.id}` });
+    }
+  }
+
+  /** What a grant for `id` may cover: a capability's methods, or a flow's one method. */
+  async grantable(id: string): Promise<{ id: string; methods: readonly string[] }> {
+    const flow = await this.vault.storage.getFlow(id);
+    if (flow) return { id: flow.id, methods: [flow.method] };
+    const cap = await this.catalog.resolveCapability(id);
+    return { id: cap.id, methods: cap.methods };
   }
 
   /** The capabilities an agent holds a live grant for, as it may see them. */

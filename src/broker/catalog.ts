@@ -11,7 +11,8 @@ import { authKind, type AuthConfig, type HttpMethod } from '../registry/types.ts
 import { validateAuthConfig } from '../registry/validate.ts';
 import { patternCovers } from '../policy/hosts.ts';
 import { assertCleanPath } from '../policy/paths.ts';
-import type { CapabilityLimits, CapabilityRecord, CredentialRecord, EndpointOverride } from '../storage/types.ts';
+import type { CapabilityLimits, CapabilityRecord, CredentialRecord, EndpointOverride, FlowRecord } from '../storage/types.ts';
+import { buildFlow, type FlowInput } from './flows.ts';
 import { parseSecretRef } from '../vault/names.ts';
 import type { Vault } from '../vault/vault.ts';
 
@@ -203,6 +204,35 @@ export class Catalog {
     const provider = this.#registry.provider(providerId);
     await this.#vault.audited({ action: 'endpoint.clear', target: `provider:${provider.provider}` }, async () => {
       if (!(await this.#vault.storage.deleteEndpointOverride(provider.provider))) throw new AivaultError('PROVIDER_NOT_FOUND', `${provider.provider} has no endpoint override`);
+    });
+  }
+
+  async createFlow(input: FlowInput): Promise<FlowRecord> {
+    const flow = buildFlow(input);
+    if (flow.credential) {
+      const credential = await this.#vault.storage.getCredential(flow.credential);
+      if (!credential) throw new AivaultError('CREDENTIAL_NOT_FOUND', `no custom credential named ${flow.credential}`);
+    }
+    if (this.#registry.capabilities.has(flow.id) || (await this.#vault.storage.getCapability(flow.id))) {
+      throw new AivaultError('CAPABILITY_ALREADY_EXISTS', `${flow.id} is already a capability`);
+    }
+    await this.#vault.audited({ action: 'flow.create', target: `flow:${flow.id}` }, () => this.#vault.storage.putFlow(flow));
+    return flow;
+  }
+
+  async getFlow(id: string): Promise<FlowRecord> {
+    const flow = await this.#vault.storage.getFlow(id);
+    if (!flow) throw new AivaultError('FLOW_NOT_FOUND', `no flow ${id}`);
+    return flow;
+  }
+
+  listFlows(): Promise<FlowRecord[]> {
+    return this.#vault.storage.listFlows();
+  }
+
+  async deleteFlow(id: string): Promise<void> {
+    await this.#vault.audited({ action: 'flow.delete', target: `flow:${id}` }, async () => {
+      if (!(await this.#vault.storage.deleteFlow(id))) throw new AivaultError('FLOW_NOT_FOUND', `no flow ${id}`);
     });
   }
 

@@ -9,6 +9,7 @@ import { registerAudit } from './commands/audit.ts';
 import { registerCapability } from './commands/capability.ts';
 import { registerCredential } from './commands/credential.ts';
 import { registerEndpoint } from './commands/endpoint.ts';
+import { registerFlow } from './commands/flow.ts';
 import { registerInit } from './commands/init.ts';
 import { registerInvoke } from './commands/invoke.ts';
 import { registerOAuth } from './commands/oauth.ts';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerCredential(program);
   registerCapability(program);
   registerEndpoint(program);
+  registerFlow(program);
   registerInvoke(program);
   registerOAuth(program);
   registerAgent(program);

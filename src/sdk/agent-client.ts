@@ -4,6 +4,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 import { hostMatches } from '../policy/hosts.ts';
+import type { FlowResult } from '../broker/flows.ts';
 import { signRequest } from '../policy/request-signature.ts';
 import { AivaultError, ERROR_CODES, type ErrorCode } from '../errors.ts';
 
@@ -58,6 +59,8 @@ export interface AgentClient {
    * grant; the SDK's own API key header is dropped.
    */
   fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  /** Runs a granted flow; an acquired secret is stored in the vault, the result is its redacted shape. */
+  runFlow(flow: string, input?: { body?: string | Uint8Array; contentType?: string }): Promise<FlowResult>;
   close(): Promise<void>;
 }
 
@@ -123,6 +126,12 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
 
   return {
     fetch: gatewayFetch,
+    async runFlow(flow, input = {}) {
+      const body = input.body === undefined ? {} : typeof input.body === 'string' ? { body: input.body } : { bodyBase64: Buffer.from(input.body).toString('base64') };
+      const res = await call('/v1/flows/run', { method: 'POST', body: JSON.stringify({ flow, ...body, ...(input.contentType ? { contentType: input.contentType } : {}) }) });
+      if (res.headers['x-aivault-error'] !== undefined) throw await denial(res);
+      return (await res.body.json()) as FlowResult;
+    },
     async invoke(req) {
       const { body, ...rest } = req;
       const payload = {

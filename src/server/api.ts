@@ -32,6 +32,8 @@ const InvokeBody = z.strictObject({
   bodyBase64: z.string().optional(),
 });
 
+const FlowRunBody = z.strictObject({ flow: z.string().min(1).max(200), body: z.string().optional(), bodyBase64: z.string().optional(), contentType: z.string().max(200).optional() });
+
 function toPairs(p: z.infer<typeof pairs> | undefined): Array<[string, string]> {
   if (!p) return [];
   if (Array.isArray(p)) return p.map(([k, v]) => [k, v]);
@@ -160,6 +162,20 @@ export function createApiHandler(broker: Broker, log: Logger) {
       if (url.pathname.startsWith('/gw/')) {
         agentId = await gateway(req, res);
         log.info({ route: 'gateway', agent: agentId, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
+        return;
+      }
+      if (url.pathname === '/v1/flows/run' && req.method === 'POST') {
+        const raw = await readRaw(req, MAX_API_BODY);
+        const agent = await authenticate(req, raw);
+        agentId = agent.id;
+        const parsed = FlowRunBody.safeParse(parseJson(raw));
+        if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', 'a flow run is {"flow", "body"?, "bodyBase64"?, "contentType"?}');
+        const f = parsed.data;
+        const body = f.body !== undefined ? Buffer.from(f.body, 'utf8') : f.bodyBase64 !== undefined ? Buffer.from(f.bodyBase64, 'base64') : undefined;
+        const result = await broker.runFlow(f.flow, { ...(body ? { body } : {}), ...(f.contentType ? { contentType: f.contentType } : {}) }, { agent });
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(result));
+        log.info({ route: 'flow', agent: agentId, flow: f.flow, ms: Math.round(performance.now() - started) }, 'flow');
         return;
       }
       if (url.pathname === '/v1/owner/rpc' && req.method === 'POST') {

@@ -122,7 +122,7 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       return broker.agents.revoke(argsOf('agent.revoke', raw).agent);
     case 'grant.create': {
       const v = argsOf('grant.create', raw);
-      const cap = await broker.catalog.resolveCapability(v.capability);
+      const cap = await broker.grantable(v.capability);
       return broker.agents.grant({ agent: v.agent, capability: cap.id, expiresAt: v.expires ? parseExpiry(v.expires) : null, rate: v.rate ?? null, methods: v.methods ?? null }, cap.methods);
     }
     case 'grant.list':

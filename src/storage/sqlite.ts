@@ -19,6 +19,7 @@ import type {
   CapabilityRecord,
   CredentialRecord,
   EndpointOverride,
+  FlowRecord,
   GrantRecord,
   OwnerRecord,
   SecretFilter,
@@ -30,7 +31,7 @@ import type {
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 6;
+export const SQLITE_SCHEMA_VERSION = 7;
 
 const BUSY_TIMEOUT_MS = 15_000;
 
@@ -165,6 +166,13 @@ const MIGRATIONS: readonly string[] = [
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL UNIQUE,
     public_key TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  ) STRICT;
+  `,
+  `
+  CREATE TABLE flows (
+    id         TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
     created_at TEXT NOT NULL
   ) STRICT;
   `,
@@ -685,6 +693,40 @@ export class SqliteStorage implements Storage {
       this.#write(() => {
         this.#bump();
         return Number(this.#stmt('DELETE FROM endpoint_overrides WHERE provider = ?').run(provider).changes) > 0;
+      }),
+    );
+  }
+
+  putFlow(flow: FlowRecord): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        try {
+          this.#stmt('INSERT INTO flows (id, definition, created_at) VALUES (?, ?, ?)').run(flow.id, JSON.stringify(flow), flow.createdAt);
+        } catch (err) {
+          if (isConstraint(err)) throw new AivaultError('CAPABILITY_ALREADY_EXISTS', `a flow ${flow.id} already exists`);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  getFlow(id: string): Promise<FlowRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT definition FROM flows WHERE id = ?').get(id) as Row | undefined;
+      return row ? parseJson<FlowRecord>(row.definition, 'flow') : undefined;
+    });
+  }
+
+  listFlows(): Promise<FlowRecord[]> {
+    return this.#run(() => (this.#stmt('SELECT definition FROM flows ORDER BY id').all() as Row[]).map((r) => parseJson<FlowRecord>(r.definition, 'flow')));
+  }
+
+  deleteFlow(id: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        return Number(this.#stmt('DELETE FROM flows WHERE id = ?').run(id).changes) > 0;
       }),
     );
   }

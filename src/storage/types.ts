@@ -190,6 +190,25 @@ export interface EndpointOverride {
   createdAt: string;
 }
 
+/** An owner-defined HTTP exchange that sends and/or acquires a secret (see broker/flows.ts). */
+export interface FlowRecord {
+  id: string;
+  mode: 'send_secret' | 'acquire_secret' | 'bidirectional_secret';
+  target: string;
+  method: string;
+  visibility: 'passthrough' | 'shape_only';
+  /** A built-in acquire kind (e.g. oauth_token_response.access_token), or null for storeField. */
+  kind: string | null;
+  storeField: string | null;
+  storeAlias: string | null;
+  overwrite: boolean;
+  /** A custom credential whose secret is injected (send and bidirectional modes). */
+  credential: string | null;
+  allowHttp: boolean;
+  allowPrivateNetwork: boolean;
+  createdAt: string;
+}
+
 export interface OwnerRecord {
   id: string;
   name: string;
@@ -221,6 +240,10 @@ export interface GrantRecord {
 }
 
 export interface BrokerStorage {
+  putFlow(flow: FlowRecord): Promise<void>;
+  getFlow(id: string): Promise<FlowRecord | undefined>;
+  listFlows(): Promise<FlowRecord[]>;
+  deleteFlow(id: string): Promise<boolean>;
   listOwners(): Promise<OwnerRecord[]>;
   getOwner(idOrName: string): Promise<OwnerRecord | undefined>;
   addOwner(owner: OwnerRecord): Promise<void>;

@@ -110,7 +110,7 @@ export function registerAgent(program: Command): void {
       if (capability === undefined) throw new AivaultError('INVALID_ARGUMENT', 'usage: aivault grant AGENT CAPABILITY [--expires …] [--rate …] [--methods …]');
       const remoteArgs = { agent: agentRef, capability, ...(o.expires ? { expires: o.expires } : {}), ...(o.rate ? { rate: o.rate } : {}), ...(o.methods ? { methods: o.methods.split(',') } : {}) };
       const grant = await asOwner<GrantRecord>('grant.create', remoteArgs, () => withBroker(o, async (b) => {
-        const cap = await b.catalog.resolveCapability(capability);
+        const cap = await b.grantable(capability);
         return b.agents.grant(
           { agent: agentRef, capability: cap.id, expiresAt: o.expires ? parseExpiry(o.expires) : null, rate: o.rate ?? null, methods: o.methods ? o.methods.split(',') : null },
           cap.methods,
