@@ -3,26 +3,14 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { FLOW_KINDS, type FlowResult } from '../../broker/flows.ts';
+import { FLOW_KINDS, type FlowInput, type FlowResult } from '../../broker/flows.ts';
 import { AivaultError } from '../../errors.ts';
 import { withBroker } from '../broker-context.ts';
 import type { GlobalOptions } from '../context.ts';
 import { agentClientFromEnv } from '../daemon-client.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 
-interface CreateOptions extends GlobalOptions {
-  mode: string;
-  target: string;
-  method: string;
-  visibility?: string;
-  kind?: string;
-  storeField?: string;
-  storeAlias?: string;
-  overwrite?: boolean;
-  credential?: string;
-  allowHttp?: boolean;
-  allowPrivateNetwork?: boolean;
-}
+type CreateOptions = GlobalOptions & Omit<FlowInput, 'id'>;
 
 export function registerFlow(program: Command): void {
   const flow = program.command('flow').description('secret flows: send a secret, or acquire one into the vault without the agent seeing it');
@@ -45,22 +33,8 @@ export function registerFlow(program: Command): void {
     .description('define a flow; grant it to agents like a capability')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<CreateOptions>();
-      const created = await withBroker(o, (b) =>
-        b.catalog.createFlow({
-          id,
-          mode: o.mode,
-          target: o.target,
-          method: o.method,
-          ...(o.visibility ? { visibility: o.visibility } : {}),
-          ...(o.kind ? { kind: o.kind } : {}),
-          ...(o.storeField ? { storeField: o.storeField } : {}),
-          ...(o.storeAlias ? { storeAlias: o.storeAlias } : {}),
-          ...(o.credential ? { credential: o.credential } : {}),
-          overwrite: o.overwrite === true,
-          allowHttp: o.allowHttp === true,
-          allowPrivateNetwork: o.allowPrivateNetwork === true,
-        }),
-      );
+      const { dir: _dir, json: _json, ...definition } = o;
+      const created = await withBroker(o, (b) => b.catalog.createFlow({ ...definition, id }));
       if (o.json) return printJson(created);
       printLine(`created flow ${created.id} (${created.mode}, ${created.method} ${created.target})`);
     });
