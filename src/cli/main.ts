@@ -12,6 +12,7 @@ import { registerEndpoint } from './commands/endpoint.ts';
 import { registerFlow } from './commands/flow.ts';
 import { registerInit } from './commands/init.ts';
 import { registerInvoke } from './commands/invoke.ts';
+import { registerMcp } from './commands/mcp.ts';
 import { registerOAuth } from './commands/oauth.ts';
 import { registerOwner } from './commands/owner.ts';
 import { registerRegistry } from './commands/registry.ts';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerOwner(program);
   registerAudit(program);
   registerServe(program);
+  registerMcp(program);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ outputError: () => {} });
