@@ -17,7 +17,9 @@ import { registerOAuth } from './commands/oauth.ts';
 import { registerOwner } from './commands/owner.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerSecrets } from './commands/secrets.ts';
+import { registerRun } from './commands/run.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerStatus } from './commands/status.ts';
 import { printError } from './output.ts';
 
 export function buildProgram(): Command {
@@ -42,6 +44,8 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerServe(program);
   registerMcp(program);
+  registerStatus(program);
+  registerRun(program);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ outputError: () => {} });
@@ -76,7 +80,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv as string[]);
-    return EXIT.OK;
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) {
       return EXIT.OK;

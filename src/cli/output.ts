@@ -2,6 +2,7 @@
 // `error CODE: message` (or `{"error":{code,message}}` with --json) on stderr.
 
 import { AivaultError } from '../errors.ts';
+import { HINTS } from './explain.ts';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -30,5 +31,5 @@ export function printFields(fields: readonly (readonly [string, string])[]): voi
 
 export function printError(err: AivaultError, json: boolean): void {
   if (json) process.stderr.write(JSON.stringify({ error: err.toJSON() }) + '\n');
-  else process.stderr.write(`error ${err.code}: ${err.message}\n`);
+  else process.stderr.write(`error ${err.code}: ${err.message}\n${HINTS[err.code] ? `  hint: aivault explain ${err.code}\n` : ''}`);
 }

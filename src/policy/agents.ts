@@ -115,6 +115,15 @@ export class Agents {
     return grant;
   }
 
+  /** Gives agent `to` the same grants `from` holds (for short-lived derived agents). */
+  async copyGrants(from: AgentRecord, to: AgentRecord): Promise<number> {
+    const grants = await this.#vault.storage.listGrants(from.id);
+    for (const g of grants) {
+      await this.#vault.audited({ action: 'grant.create', target: `agent:${to.id} capability:${g.capability}` }, () => this.#vault.storage.putGrant({ ...g, agentId: to.id, createdAt: new Date().toISOString() }));
+    }
+    return grants.length;
+  }
+
   async listGrants(agent?: string): Promise<GrantRecord[]> {
     return this.#vault.storage.listGrants(agent ? (await this.get(agent)).id : undefined);
   }

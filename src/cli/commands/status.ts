@@ -1,0 +1,70 @@
+// `aivault status` and `aivault explain CODE`.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { ERROR_CODES, AivaultError, type ErrorCode } from '../../errors.ts';
+import { builtinRegistry } from '../../registry/registry.ts';
+import { Vault } from '../../vault/vault.ts';
+import { withVault, vaultDir, type GlobalOptions } from '../context.ts';
+import { HINTS } from '../explain.ts';
+import { printFields, printJson, printLine } from '../output.ts';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .option('--json', 'print as JSON')
+    .description('where the vault is, how it is unlocked, and what it holds (counts only)')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const dir = vaultDir(o);
+      const registry = await builtinRegistry();
+      const socket = join(dir, 'aivault.sock');
+      const status = await withVault(o, async (v) => {
+        const verify = await v.audit.verify();
+        return {
+          dir,
+          database: Vault.databasePath(dir),
+          engine: v.storage.engine,
+          keyProvider: v.keyProvider.kind,
+          registry: { providers: registry.providers.size, digest: registry.digest },
+          daemonSocket: existsSync(socket) ? socket : null,
+          secrets: (await v.storage.listSecrets()).length,
+          credentials: (await v.storage.listCredentials()).length,
+          capabilities: (await v.storage.listCapabilities()).length,
+          agents: (await v.storage.listAgents()).filter((a) => a.status === 'active').length,
+          owners: (await v.storage.listOwners()).length,
+          audit: { records: verify.count, intact: verify.ok },
+        };
+      });
+      if (o.json) return printJson(status);
+      printFields([
+        ['vault', status.dir],
+        ['engine', `${status.engine} (${status.database})`],
+        ['key provider', status.keyProvider],
+        ['registry', `${status.registry.providers} built-in providers, sha256 ${status.registry.digest.slice(0, 16)}…`],
+        ['daemon socket', status.daemonSocket ?? 'none (aivault serve is not running here)'],
+        ['secrets', String(status.secrets)],
+        ['custom credentials', String(status.credentials)],
+        ['custom capabilities', String(status.capabilities)],
+        ['active agents', String(status.agents)],
+        ['owners', String(status.owners)],
+        ['audit', `${status.audit.records} records, ${status.audit.intact ? 'chain intact' : 'CHAIN BROKEN (aivault audit verify)'}`],
+      ]);
+    });
+
+  program
+    .command('explain')
+    .argument('<code>', 'an error code, e.g. PATH_NOT_ALLOWED')
+    .option('--json', 'print as JSON')
+    .description('what an error code means, its exit code, and what to do')
+    .action(async (code: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const upper = code.toUpperCase();
+      if (!(upper in ERROR_CODES)) throw new AivaultError('INVALID_ARGUMENT', 'not an aivault error code; see README "Errors and exit codes"');
+      const c = upper as ErrorCode;
+      const hint = HINTS[c] ?? 'See README "Errors and exit codes".';
+      if (o.json) return printJson({ code: c, exit: ERROR_CODES[c], hint });
+      printLine(`${c} (exit ${ERROR_CODES[c]}): ${hint}`);
+    });
+}
