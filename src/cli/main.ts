@@ -7,6 +7,7 @@ import { AivaultError, EXIT } from '../errors.ts';
 import { registerAgent } from './commands/agent.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerCapability } from './commands/capability.ts';
+import { registerCompletion } from './commands/completion.ts';
 import { registerCredential } from './commands/credential.ts';
 import { registerEndpoint } from './commands/endpoint.ts';
 import { registerFlow } from './commands/flow.ts';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerMcp(program);
   registerStatus(program);
   registerRun(program);
+  registerCompletion(program);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ outputError: () => {} });

@@ -29,7 +29,12 @@ export function printFields(fields: readonly (readonly [string, string])[]): voi
   for (const [k, v] of fields) printLine(`${(k + ':').padEnd(width + 1)} ${v}`);
 }
 
+/** ANSI colour on a terminal only, and never with NO_COLOR set. */
+function paint(text: string, colour: number): string {
+  return process.stderr.isTTY && process.env.NO_COLOR === undefined ? `\u001b[${colour}m${text}\u001b[0m` : text;
+}
+
 export function printError(err: AivaultError, json: boolean): void {
   if (json) process.stderr.write(JSON.stringify({ error: err.toJSON() }) + '\n');
-  else process.stderr.write(`error ${err.code}: ${err.message}\n${HINTS[err.code] ? `  hint: aivault explain ${err.code}\n` : ''}`);
+  else process.stderr.write(`${paint(`error ${err.code}`, 31)}: ${err.message}\n${HINTS[err.code] ? `  hint: aivault explain ${err.code}\n` : ''}`);
 }

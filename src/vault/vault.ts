@@ -1,7 +1,7 @@
 // The vault: secrets are written, rotated and deleted here, and read back in plaintext
 // only by the broker (revealSecret), never by a command that prints.
 
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { currentActor } from '../audit/actor.ts';
@@ -29,6 +29,8 @@ export const OWNER_LOCAL = 'owner:local';
 export const DATABASE_FILE = 'vault.db';
 /** Largest secret value accepted: room for a PEM certificate chain, not for a file store. */
 export const MAX_SECRET_BYTES = 64 * 1024;
+/** Compares and proofs allowed per secret per minute (an oracle must not be a brute-force tool). */
+export const PROBES_PER_MINUTE = 10;
 
 export interface VaultLocation {
   dir: string;
@@ -359,6 +361,42 @@ export class Vault {
     const version = await this.storage.getSecretVersion(id, record.currentVersion);
     if (!version) throw new AivaultError('VAULT_CORRUPTED', `the current version of ${record.name} is missing`);
     return openSecret(this.#keys.kek, id, version.version, version);
+  }
+
+  /**
+   * Whether `candidate` equals the secret's current value, compared in constant time (over
+   * SHA-256 digests, so not even the length leaks). Audited and limited to
+   * `PROBES_PER_MINUTE` per secret, counted from the audit log (so across processes).
+   */
+  async compareSecret(reference: string, candidate: Uint8Array, scope?: string): Promise<boolean> {
+    const record = await this.resolveSecret(reference, scope);
+    return this.#probe(record, 'secret.compare', async (value) => timingSafeEqual(createHash('sha256').update(value).digest(), createHash('sha256').update(candidate).digest()));
+  }
+
+  /** HMAC-SHA256 of `challenge` keyed by the secret: proves possession without revealing it. */
+  async proveSecret(reference: string, challenge: string, scope?: string): Promise<string> {
+    if (challenge.length < 8 || challenge.length > 1024) throw new AivaultError('INVALID_ARGUMENT', 'a challenge is 8-1024 characters');
+    const record = await this.resolveSecret(reference, scope);
+    return this.#probe(record, 'secret.prove', async (value) => createHmac('sha256', value).update(challenge, 'utf8').digest('hex'));
+  }
+
+  async #probe<T>(record: SecretRecord, action: string, fn: (value: Buffer) => Promise<T>): Promise<T> {
+    const target = `secret:${record.name}@${record.scope}`;
+    await this.audit.flush();
+    const since = new Date(Date.now() - 60_000).toISOString();
+    const recent = (await this.audit.list({ since })).filter((r) => r.target === target && (r.action === 'secret.compare' || r.action === 'secret.prove'));
+    if (recent.length >= PROBES_PER_MINUTE) {
+      await this.audit.append({ actor: currentActor() ?? OWNER_LOCAL, action, target, decision: 'deny', reason: 'RATE_LIMITED' });
+      throw new AivaultError('RATE_LIMITED', `at most ${PROBES_PER_MINUTE} compares or proofs per minute for one secret`);
+    }
+    return this.audited({ action, target }, async () => {
+      const value = await this.revealSecret(record.id);
+      try {
+        return await fn(value);
+      } finally {
+        value.fill(0);
+      }
+    });
   }
 
   /** Opens every kept version of the given secrets (all when none given) and reports which fail. */

@@ -42,6 +42,8 @@ export function registerInit(program: Command): void {
         }
         printLine(`initialised vault ${vault.vaultId} in ${vault.dir} (key provider: ${vault.keyProvider.kind})`);
         printLine(`owner ${owner.name} (${owner.id}); its Ed25519 private key is ${ownerKey}`);
+        note('next: aivault secrets create --name OPENAI_API_KEY --value-stdin   (any name from `aivault registry list`)');
+        note('then: aivault capability list; aivault invoke openai/models; aivault agent create my-bot; aivault serve');
         if (vault.keyProvider.kind === 'keyfile' && opts.keyFile === undefined) {
           note('note: the key file sits beside the vault, so anyone who can read the directory can open it; move it with --key-file for a stronger setup');
         }

@@ -186,6 +186,38 @@ export function registerSecrets(program: Command): void {
     });
 
   secrets
+    .command('compare')
+    .description('is the value on stdin the stored one? (constant time, rate-limited, audited; prints match or no match)')
+    .argument('<secret>', 'NAME, id or vault:secret:<id>')
+    .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--json', 'print {match} as JSON')
+    .action(async (reference: string, _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions>();
+      const candidate = await readSecretValue({ valueStdin: true });
+      try {
+        const match = await withVault(opts, (vault) => vault.compareSecret(reference, candidate, opts.scope));
+        if (opts.json) printJson({ match });
+        else printLine(match ? 'match' : 'no match');
+      } finally {
+        candidate.fill(0);
+      }
+    });
+
+  secrets
+    .command('prove')
+    .description('HMAC-SHA256 of a challenge keyed by the secret: whoever holds the same key can check it (rate-limited, audited)')
+    .argument('<secret>', 'NAME, id or vault:secret:<id>')
+    .requiredOption('--challenge <text>', 'the challenge, 8-1024 characters')
+    .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--json', 'print {proof} as JSON')
+    .action(async (reference: string, _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions & { challenge: string }>();
+      const proof = await withVault(opts, (vault) => vault.proveSecret(reference, opts.challenge, opts.scope));
+      if (opts.json) printJson({ algorithm: 'HMAC-SHA256', proof });
+      else printLine(proof);
+    });
+
+  secrets
     .command('verify')
     .description('decrypt every kept version (of the named secrets, or all) and report any that fail; prints no value')
     .argument('[secrets...]', 'NAME, id or vault:secret:<id>')
