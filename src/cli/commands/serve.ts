@@ -45,9 +45,8 @@ export function registerServe(program: Command): void {
         await daemon.shutdown(0);
         throw err;
       }
-      log.info(addresses, 'listening');
-      process.stdout.write(JSON.stringify({ listening: addresses }) + '\n');
-      await new Promise<void>((resolve) => {
+      // Handlers first, announcement second: whoever reads the announcement may signal at once.
+      const stopped = new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info({ signal }, 'shutting down: finishing in-flight requests');
           resolve();
@@ -55,6 +54,9 @@ export function registerServe(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });
+      log.info(addresses, 'listening');
+      process.stdout.write(JSON.stringify({ listening: addresses }) + '\n');
+      await stopped;
       await daemon.shutdown();
       log.info('stopped; audit log flushed');
     });
