@@ -9,6 +9,7 @@ import type { SecretInfo } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
 import { asOwner, ownerClientFromEnv } from '../daemon-client.ts';
 import { readSecretValue, type ValueOptions } from '../input.ts';
+import { registerIngest } from './ingest.ts';
 import { isInteractive, readLine } from '../prompt.ts';
 import { note, printFields, printJson, printLine, printTable } from '../output.ts';
 
@@ -184,6 +185,8 @@ export function registerSecrets(program: Command): void {
       if (opts.json) printJson(info);
       else printLine(`deleted ${info.name} (${info.ref})`);
     });
+
+  registerIngest(secrets);
 
   secrets
     .command('compare')
