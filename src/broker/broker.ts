@@ -17,7 +17,7 @@ import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
 import { Agents } from '../policy/agents.ts';
 import { RateLimiter } from '../policy/rate-limit.ts';
 import type { AgentRecord } from '../storage/types.ts';
-import { Catalog, DEFAULT_LIMITS, type ResolvedCapability } from './catalog.ts';
+import { Catalog, DEFAULT_LIMITS, type ResolvedCapability, type ResolvedCredential } from './catalog.ts';
 import { OAuthTokens } from './oauth-tokens.ts';
 import { keptFields, redactShape, type FlowResult } from './flows.ts';
 import { runAs } from '../audit/actor.ts';
@@ -126,15 +126,7 @@ export class Broker {
     const capability = await this.catalog.resolveCapability(id);
     const auth = capability.credential.auth;
     const strategy = createStrategy(auth, typeof auth === 'object' && 'o_auth2' in auth ? { tokens: this.oauth.source(capability.credential, auth.o_auth2) } : {});
-    let secrets: Map<string, string> | undefined;
-    if (capability.credential.missing.length === 0) {
-      secrets = new Map();
-      for (const [placeholder, secretId] of capability.credential.bindings) {
-        const value = await this.vault.revealSecret(secretId);
-        secrets.set(placeholder, value.toString('utf8'));
-        value.fill(0);
-      }
-    }
+    const secrets = capability.credential.missing.length === 0 ? await this.#reveal(capability.credential) : undefined;
     const prepared: Prepared = { generation, capability, strategy, secrets };
     if (secrets && strategy.tls) {
       prepared.dispatcher = clientCertAgent(strategy.tls(secrets), capability.credential.allowPrivateNetwork, capability.limits.connectTimeoutMs);
@@ -144,6 +136,17 @@ export class Broker {
     if (cached) this.#evict([id]);
     this.#prepared.set(id, prepared);
     return prepared;
+  }
+
+  /** A ready credential's secret values, by placeholder. */
+  async #reveal(credential: ResolvedCredential): Promise<Map<string, string>> {
+    const secrets = new Map<string, string>();
+    for (const [placeholder, secretId] of credential.bindings) {
+      const value = await this.vault.revealSecret(secretId);
+      secrets.set(placeholder, value.toString('utf8'));
+      value.fill(0);
+    }
+    return secrets;
   }
 
   #evict(ids: readonly string[]): void {
@@ -190,16 +193,12 @@ export class Broker {
       const headers = new Map<string, string>([['accept', 'application/json']]);
       if (input.contentType) headers.set('content-type', input.contentType);
       const outbound: OutboundRequest = { method: flow.method, url: new URL(url), headers, body: input.body ? Buffer.from(input.body) : undefined };
-      const secrets = new Map<string, string>();
+      let secrets = new Map<string, string>();
       const injected: string[] = [];
       if (flow.credential) {
         const credential = await this.catalog.describeCredential(flow.credential);
         if (credential.missing.length > 0) throw new AivaultError('CREDENTIAL_NOT_READY', `the flow's credential is missing ${credential.missing.join(', ')}`);
-        for (const [placeholder, secretId] of credential.bindings) {
-          const value = await this.vault.revealSecret(secretId);
-          secrets.set(placeholder, value.toString('utf8'));
-          value.fill(0);
-        }
+        secrets = await this.#reveal(credential);
         injected.push(...(await createStrategy(credential.auth).apply(outbound, secrets)));
       }
       const scrubber = new Scrubber([...secrets.values(), ...injected]);
