@@ -22,6 +22,7 @@ import { OAuthTokens } from './oauth-tokens.ts';
 import { keptFields, redactShape, type FlowResult } from './flows.ts';
 import { runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
+import { readCapped } from '../read-capped.ts';
 
 const FLOW_MAX_BYTES = 1024 * 1024;
 
@@ -211,17 +212,13 @@ export class Broker {
         response.body.on('error', () => {}).destroy();
         throw new AivaultError('UPSTREAM_ERROR', `the flow's target answered with content-encoding ${encoding.slice(0, 32)}`);
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length;
-        if (size > FLOW_MAX_BYTES) {
-          response.body.destroy();
-          throw new AivaultError('RESPONSE_TOO_LARGE', `a flow response may hold at most ${FLOW_MAX_BYTES} bytes`);
-        }
-        chunks.push(chunk as Buffer);
+      const raw = await readCapped(response.body, FLOW_MAX_BYTES);
+      if (!raw) {
+        response.body.on('error', () => {}).destroy();
+        throw new AivaultError('RESPONSE_TOO_LARGE', `a flow response may hold at most ${FLOW_MAX_BYTES} bytes`);
       }
-      const text = Buffer.concat(chunks).toString('utf8');
+      const size = raw.length;
+      const text = raw.toString('utf8');
       const contentType = typeof response.headers['content-type'] === 'string' ? response.headers['content-type'] : null;
       const result: FlowResult = { flow: flow.id, mode: flow.mode, responseStatus: response.statusCode, contentType };
       if (flow.mode === 'send_secret') {

@@ -3,6 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { AivaultError } from '../errors.ts';
+import { readCapped } from '../read-capped.ts';
 import { MAX_SECRET_BYTES } from '../vault/vault.ts';
 import { isInteractive, readHidden } from './prompt.ts';
 
@@ -18,15 +19,9 @@ function dropTrailingNewline(buf: Buffer): Buffer {
 }
 
 export async function readStdin(limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > limit) throw new AivaultError('SECRET_TOO_LARGE', `stdin holds more than ${limit} bytes`);
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks);
+  const data = await readCapped(process.stdin, limit);
+  if (!data) throw new AivaultError('SECRET_TOO_LARGE', `stdin holds more than ${limit} bytes`);
+  return data;
 }
 
 export async function readSecretValue(opts: ValueOptions): Promise<Buffer> {

@@ -8,7 +8,7 @@ import type { AgentRecord, GrantRecord } from '../storage/types.ts';
 import type { Vault } from '../vault/vault.ts';
 import { ed25519PublicKey } from './owners.ts';
 import { parseRate, type Rate, type RateLimiter } from './rate-limit.ts';
-import { SIGNATURE_HEADERS, verifySignedRequest, type ReplayGuard, type SignableRequest } from './request-signature.ts';
+import { signerOf, verifySignedRequest, type ReplayGuard, type SignableRequest } from './request-signature.ts';
 
 export const AGENT_TOKEN_PREFIX = 'avt_';
 const AGENT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -90,8 +90,8 @@ export class Agents {
 
   /** The active agent that signed `req` (Ed25519), after skew, signature and nonce checks. */
   async authenticateSigned(req: SignableRequest, guard: ReplayGuard): Promise<AgentRecord> {
-    const signer = req.headers.find(([k]) => k.toLowerCase() === SIGNATURE_HEADERS.signer)?.[1] ?? '';
-    const agent = /^[0-9a-f-]{36}$/.test(signer) ? await this.#vault.storage.getAgent(signer) : undefined;
+    const signer = signerOf(req);
+    const agent = signer ? await this.#vault.storage.getAgent(signer) : undefined;
     if (!agent?.publicKey) throw new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key');
     verifySignedRequest(req, agent.publicKey, guard);
     if (agent.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');

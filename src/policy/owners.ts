@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { AivaultError } from '../errors.ts';
 import type { OwnerRecord } from '../storage/types.ts';
 import type { Vault } from '../vault/vault.ts';
-import { SIGNATURE_HEADERS, verifySignedRequest, type ReplayGuard, type SignableRequest } from './request-signature.ts';
+import { signerOf, verifySignedRequest, type ReplayGuard, type SignableRequest } from './request-signature.ts';
 
 const OWNER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -59,8 +59,8 @@ export class Owners {
 
   /** The owner who signed `req`, after skew, signature and nonce checks. */
   async authenticateSigned(req: SignableRequest, guard: ReplayGuard): Promise<OwnerRecord> {
-    const signer = req.headers.find(([k]) => k.toLowerCase() === SIGNATURE_HEADERS.signer)?.[1] ?? '';
-    const owner = /^[0-9a-f-]{36}$/.test(signer) ? await this.#vault.storage.getOwner(signer) : undefined;
+    const signer = signerOf(req);
+    const owner = signer ? await this.#vault.storage.getOwner(signer) : undefined;
     if (!owner) throw new AivaultError('OWNER_ROUTE', 'owner routes need a request signed by a registered owner key');
     verifySignedRequest(req, owner.publicKey, guard);
     return owner;

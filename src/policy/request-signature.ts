@@ -83,6 +83,12 @@ export class ReplayGuard {
   }
 }
 
+/** The signer id a signed request names (an agent's or owner's id), or '' when it names none. */
+export function signerOf(req: SignableRequest): string {
+  const signer = req.headers.find(([k]) => k.toLowerCase() === SIGNATURE_HEADERS.signer)?.[1] ?? '';
+  return /^[0-9a-f-]{36}$/.test(signer) ? signer : '';
+}
+
 /** Verifies a signed request against `publicKeyPem`: clock skew, signature, then (only then) the nonce. */
 export function verifySignedRequest(req: SignableRequest, publicKeyPem: string, guard: ReplayGuard, now = Date.now()): void {
   const get = (name: string) => req.headers.find(([k]) => k.toLowerCase() === name)?.[1];

@@ -15,6 +15,7 @@ import { Owners } from '../policy/owners.ts';
 import { runAs } from '../audit/actor.ts';
 import { OwnerCall, runOwnerOp } from './owner-ops.ts';
 import type { AgentRecord } from '../storage/types.ts';
+import { readCapped } from '../read-capped.ts';
 import { httpStatus } from './status.ts';
 
 export const MAX_API_BODY = 16 * 1024 * 1024;
@@ -87,15 +88,11 @@ function bearer(req: IncomingMessage): string | undefined {
   return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
 }
 
+/** The request body (undefined when empty); REQUEST_TOO_LARGE past `limit`. */
 async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return size > 0 ? Buffer.concat(chunks) : undefined;
+  const body = await readCapped(req, limit);
+  if (!body) throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than ${limit} bytes`);
+  return body.length > 0 ? body : undefined;
 }
 
 /** Request headers an SDK sends that are about this hop, or carry the agent's credential. */

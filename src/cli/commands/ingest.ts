@@ -3,10 +3,11 @@
 // program or a browser form can hand a key over without it touching the terminal.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
+import { readCapped } from '../../read-capped.ts';
 import { assertSecretName } from '../../vault/names.ts';
 import { MAX_SECRET_BYTES } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
@@ -20,17 +21,6 @@ function same(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-async function readCapped(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) return undefined;
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 export function registerIngest(secrets: Command): void {
