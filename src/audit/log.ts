@@ -28,6 +28,19 @@ export interface VerifyResult {
   problem?: string;
 }
 
+/**
+ * Record fields may carry what an agent sent (a capability id it made up). NUL cannot be
+ * stored as text by every engine, and one unstorable record would fail the whole group
+ * commit it rides in, so it is replaced before the record is hashed.
+ */
+function text(value: string): string {
+  return value.includes('\u0000') ? value.replace(/\u0000/g, '\ufffd') : value;
+}
+
+function optional(value: string | null | undefined): string | null {
+  return value == null ? null : text(value);
+}
+
 export class AuditLog {
   readonly #storage: BrokerStorage;
   readonly #sealer: ReturnType<typeof createSealer>;
@@ -61,15 +74,15 @@ export class AuditLog {
   append(draft: AuditDraft, outcome?: AuditOutcome): Promise<number> {
     const entry: AuditEntry = {
       at: draft.at ?? new Date().toISOString(),
-      actor: draft.actor,
-      action: draft.action,
-      target: draft.target ?? null,
-      capability: draft.capability ?? null,
-      method: draft.method ?? null,
-      host: draft.host ?? null,
-      path: draft.path ?? null,
+      actor: text(draft.actor),
+      action: text(draft.action),
+      target: optional(draft.target),
+      capability: optional(draft.capability),
+      method: optional(draft.method),
+      host: optional(draft.host),
+      path: optional(draft.path),
       decision: draft.decision,
-      reason: draft.reason ?? null,
+      reason: optional(draft.reason),
     };
     return new Promise((resolve, reject) => {
       this.#appends.push({ append: outcome ? { entry, outcome } : { entry }, resolve, reject });

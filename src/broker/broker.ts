@@ -14,13 +14,14 @@ import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { keepResponseHeader, sanitizeAgentHeaders } from '../policy/headers.ts';
 import { redirectTarget, resolveTarget, type Target } from '../policy/target.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
-import { Agents } from '../policy/agents.ts';
+import { Agents, RateLimitedError } from '../policy/agents.ts';
 import { RateLimiter } from '../policy/rate-limit.ts';
-import type { AgentRecord } from '../storage/types.ts';
+import type { AgentRecord, ApprovalRecord, GrantRecord } from '../storage/types.ts';
+import { Approvals } from '../policy/approvals.ts';
 import { Catalog, DEFAULT_LIMITS, type ResolvedCapability, type ResolvedCredential } from './catalog.ts';
 import { OAuthTokens } from './oauth-tokens.ts';
 import { keptFields, redactShape, type FlowResult } from './flows.ts';
-import { runAs } from '../audit/actor.ts';
+import { currentActor, runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
 import { readCapped } from '../read-capped.ts';
 
@@ -50,8 +51,17 @@ export interface InvokeRequest {
   body?: Uint8Array;
 }
 
+/** What was sent, for people and LLM-shaped output: secrets in the URL are redacted. */
+export interface PlannedRequest {
+  capability: string;
+  credential: string;
+  method: string;
+  url: string;
+}
+
 export interface InvokeResponse {
   status: number;
+  planned: PlannedRequest;
   headers: Array<[string, string]>;
   /** The response body: decoded, size-capped, scrubbed. */
   body: Readable;
@@ -63,6 +73,8 @@ export interface InvokeResponse {
 export interface InvokeContext {
   /** The authenticated agent asking; its grant is checked. Without one, the owner is asking. */
   agent?: AgentRecord;
+  /** Aborted when the asker goes away (ends a wait for owner approval). */
+  signal?: AbortSignal;
 }
 
 const METHOD_TOKEN = /^[A-Z]+$/;
@@ -109,11 +121,13 @@ interface Prepared {
 export class Broker {
   readonly vault: Vault;
   readonly catalog: Catalog;
+  readonly registry: Registry;
   readonly #upstream = new UpstreamClient();
   readonly #prepared = new Map<string, Prepared>();
   readonly oauth: OAuthTokens;
   readonly agents: Agents;
-  readonly #limiter = new RateLimiter();
+  readonly approvals: Approvals;
+  readonly #limiter: RateLimiter;
 
   /**
    * The capability, its strategy and its secret values, from cache when nothing changed.
@@ -159,8 +173,11 @@ export class Broker {
 
   constructor(vault: Vault, registry: Registry) {
     this.vault = vault;
+    this.registry = registry;
     this.catalog = new Catalog(vault, registry);
     this.agents = new Agents(vault);
+    this.#limiter = new RateLimiter(vault.storage);
+    this.approvals = new Approvals(vault);
     this.oauth = new OAuthTokens(vault, { dispatcher: (allowPrivate) => this.#upstream.agent(allowPrivate, DEFAULT_LIMITS.connectTimeoutMs) });
   }
 
@@ -171,7 +188,7 @@ export class Broker {
    */
   async runFlow(id: string, input: { body?: Uint8Array; contentType?: string }, context: InvokeContext = {}): Promise<FlowResult> {
     const started = performance.now();
-    const actor = context.agent ? `agent:${context.agent.id}` : OWNER_LOCAL;
+    const actor = context.agent ? `agent:${context.agent.id}` : (currentActor() ?? OWNER_LOCAL);
     const audit = this.vault.audit;
     let flow: FlowRecord | undefined;
     let url: URL | undefined;
@@ -298,11 +315,15 @@ export class Broker {
     let capability: ResolvedCapability | undefined;
     let target: Target | undefined;
     let headers: Map<string, string>;
+    let grant: GrantRecord | undefined;
+    /** The provider origin the caller addressed, when an endpoint override sends it elsewhere. */
+    let addressedOrigin: string | undefined;
+    let approval: ApprovalRecord | null = null;
 
     // Steps 1-6: every check that can refuse, before anything is sent.
     try {
       if (!METHOD_TOKEN.test(method)) throw new AivaultError('METHOD_NOT_ALLOWED', 'the method is not an HTTP method name');
-      if (context.agent) await this.agents.authorize(context.agent, request.capability, method, this.#limiter);
+      if (context.agent) grant = await this.agents.authorize(context.agent, request.capability, method, this.#limiter);
       prepared = await this.#prepare(request.capability);
       capability = prepared.capability;
       if (!capability.methods.includes(method)) {
@@ -311,7 +332,10 @@ export class Broker {
       const credential = capability.credential;
       target = resolveTarget({ hosts: capability.hosts, pathPrefixes: capability.pathPrefixes, allowHttp: credential.allowHttp && credential.hostMap.size === 0 }, request);
       const replacement = credential.hostMap.get(target.hostname.replace(/\.$/, ''));
-      if (replacement) target = redirectTarget(target, replacement, credential.allowHttp);
+      if (replacement) {
+        addressedOrigin = target.url.origin;
+        target = redirectTarget(target, replacement, credential.allowHttp);
+      }
       if (credential.missing.length > 0) {
         throw new AivaultError('CREDENTIAL_NOT_READY', `${capability.id} is not ready: missing ${credential.missing.join(', ')}`);
       }
@@ -321,6 +345,15 @@ export class Broker {
       if (request.body && request.body.byteLength > capability.limits.maxRequestBytes) {
         throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than the capability's limit of ${capability.limits.maxRequestBytes} bytes`);
       }
+      // The owner's rate for the whole capability: one budget for every caller and process,
+      // spent only by requests every other rule admits.
+      const perMinute = capability.policy?.rateLimitPerMinute;
+      if (perMinute) {
+        const decision = await this.#limiter.take(`capability ${capability.id}`, { count: perMinute, periodMs: 60_000 });
+        if (!decision.allowed) throw new RateLimitedError(decision.retryAfter);
+      }
+      // Last: the owner is asked only about a request every other rule admits.
+      if (context.agent && grant) approval = await this.approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []) }, context.signal);
     } catch (err) {
       if (!(err instanceof AivaultError)) throw err;
       await audit.append({
@@ -344,6 +377,7 @@ export class Broker {
       host: target.hostname,
       path: auditPath(target, request.query ?? []),
       decision: 'allow',
+      ...(approval ? { reason: `approved ${approval.id} by ${approval.decidedBy}` } : {}),
     });
     const bytesIn = request.body?.byteLength ?? 0;
     const fail = (err: unknown): never => {
@@ -358,12 +392,14 @@ export class Broker {
     const signal = AbortSignal.timeout(capability.limits.timeoutMs);
     let scrubber!: Scrubber;
     let injected: string[] = [];
+    let sentUrl = '';
     const attempt = async () => {
       // Each attempt starts from the agent's request: a strategy may sign what it sends.
       const outbound: OutboundRequest = { method, url: new URL(target.url), headers: new Map(baseHeaders), body: request.body ? Buffer.from(request.body) : undefined };
       injected = await prepared.strategy.apply(outbound, secrets);
+      sentUrl = outbound.url.href;
       const key = injected.join('\u0000');
-      if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: new Scrubber([...secrets.values(), ...injected]) };
+      if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: new Scrubber([...secrets.values(), ...injected, ...(capability.policy?.responseBlock ?? [])]) };
       scrubber = prepared.scrubber.scrubber;
       outbound.headers.set('accept-encoding', 'gzip, deflate, br');
       return this.#upstream.send(
@@ -446,6 +482,10 @@ export class Broker {
       scrubbed.on('finish', () => settle());
     });
     done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
-    return { status: response.statusCode, headers: outHeaders, body: scrubbed, auditSeq: seq, done };
+    // As the caller addressed it: an endpoint override's target (an internal gateway) stays the owner's business.
+    const shown = new URL(sentUrl);
+    const plannedUrl = addressedOrigin ? `${addressedOrigin}${shown.pathname}${shown.search}` : sentUrl;
+    const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(plannedUrl) };
+    return { status: response.statusCode, planned, headers: outHeaders, body: scrubbed, auditSeq: seq, done };
   }
 }

@@ -5,13 +5,14 @@
 
 import { AivaultError } from '../errors.ts';
 import { neededPlaceholders } from '../registry/auth-inputs.ts';
+import { applyPolicyChange, withPolicyLimits, type PolicyChange } from './capability-policy.ts';
 import { builtinCredentialStatus, provisionedProviders } from '../registry/provisioning.ts';
 import type { Registry } from '../registry/registry.ts';
 import { authKind, type AuthConfig, type HttpMethod } from '../registry/types.ts';
 import { validateAuthConfig } from '../registry/validate.ts';
 import { patternCovers } from '../policy/hosts.ts';
 import { assertCleanPath } from '../policy/paths.ts';
-import type { CapabilityLimits, CapabilityRecord, CredentialRecord, EndpointOverride, FlowRecord } from '../storage/types.ts';
+import type { CapabilityLimits, CapabilityPolicy, CapabilityRecord, CredentialRecord, EndpointOverride, FlowRecord } from '../storage/types.ts';
 import { buildFlow, type FlowInput } from './flows.ts';
 import { parseSecretRef } from '../vault/names.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -63,6 +64,8 @@ export interface ResolvedCapability {
   pathPrefixes: readonly string[];
   limits: Required<CapabilityLimits>;
   credential: ResolvedCredential;
+  /** The owner's policy on this capability, if any (its body caps are already in `limits`). */
+  policy: CapabilityPolicy | null;
 }
 
 export interface CreateCredentialInput {
@@ -242,6 +245,7 @@ export class Catalog {
 
   async resolveCapability(id: string): Promise<ResolvedCapability> {
     const builtin = this.#registry.capabilities.get(id);
+    const policy = await this.#vault.storage.getCapabilityPolicy(id);
     if (builtin) {
       const credential = await this.#builtinCredential(builtin.provider);
       return {
@@ -252,8 +256,9 @@ export class Catalog {
         hosts: builtin.allow.hosts,
         methods: builtin.allow.methods,
         pathPrefixes: builtin.allow.pathPrefixes,
-        limits: DEFAULT_LIMITS,
+        limits: withPolicyLimits(DEFAULT_LIMITS, policy),
         credential,
+        policy: policy ?? null,
       };
     }
     const record = await this.#vault.storage.getCapability(id);
@@ -268,8 +273,9 @@ export class Catalog {
       hosts: record.hosts,
       methods: record.methods,
       pathPrefixes: record.pathPrefixes,
-      limits: { ...DEFAULT_LIMITS, ...record.limits },
+      limits: withPolicyLimits({ ...DEFAULT_LIMITS, ...record.limits }, policy),
       credential: await this.#customCredential(credRecord),
+      policy: policy ?? null,
     };
   }
 
@@ -398,6 +404,22 @@ export class Catalog {
     if (this.#registry.capabilities.has(id)) throw new AivaultError('PROVIDER_RESERVED', `${id} is built in; delete its provider's secrets to disable it`);
     await this.#vault.audited({ action: 'capability.delete', target: `capability:${id}` }, async () => {
       if (!(await this.#vault.storage.deleteCapability(id))) throw new AivaultError('CAPABILITY_NOT_FOUND', `no capability "${id}"`);
+      // A capability re-created under this id starts without the old one's policy.
+      await this.#vault.storage.deleteCapabilityPolicy(id);
+    });
+  }
+
+  /** Sets (merges) the owner's policy on a capability, built-in or custom; audited. */
+  async setPolicy(id: string, change: PolicyChange): Promise<CapabilityPolicy> {
+    await this.resolveCapability(id); // CAPABILITY_NOT_FOUND for an unknown id
+    const next = applyPolicyChange(await this.#vault.storage.getCapabilityPolicy(id), change, LIMIT_MAX);
+    await this.#vault.audited({ action: 'capability.policy.set', target: `capability:${id}` }, () => this.#vault.storage.putCapabilityPolicy(id, next));
+    return next;
+  }
+
+  async clearPolicy(id: string): Promise<void> {
+    await this.#vault.audited({ action: 'capability.policy.clear', target: `capability:${id}` }, async () => {
+      if (!(await this.#vault.storage.deleteCapabilityPolicy(id))) throw new AivaultError('CAPABILITY_NOT_FOUND', `${id} has no policy`);
     });
   }
 }

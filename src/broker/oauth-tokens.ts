@@ -1,10 +1,14 @@
 // Access tokens for o_auth2 credentials, obtained with oauth4webapi. One token per
 // credential, cached in memory and sealed at rest (a restart does not force a refresh),
 // refreshed shortly before it expires. Concurrent callers share one refresh (single
-// flight). A rotated refresh token is stored in the vault before the new access token is
+// flight): in this process through one promise, across processes (daemon replicas on one
+// database) through a lease in storage, whose holder refreshes while the others wait for
+// its token to land in the shared sealed cache. A rotated refresh token is stored in the vault before the new access token is
 // used. Token requests go through the same checked connector as every other upstream
 // call, and a failed refresh reports the endpoint's `error` code, never its body.
 
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as oauth from 'oauth4webapi';
 import { fetch as undiciFetch, type Agent } from 'undici';
 import type { TokenSource } from '../auth/oauth2.ts';
@@ -19,6 +23,10 @@ import { upstreamError } from './upstream.ts';
 const EARLY_REFRESH_MS = 60_000;
 /** Tokens that say nothing of their lifetime are kept this long. */
 const DEFAULT_LIFETIME_MS = 3600_000;
+/** A refresh lease outlives the 30 s token request, so a crashed holder frees it soon after. */
+const LEASE_TTL_MS = 45_000;
+const LEASE_WAIT_MS = 50_000;
+const LEASE_POLL_MS = 50;
 const OAUTH_ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
 
 interface CachedToken {
@@ -38,6 +46,8 @@ export class OAuthTokens {
   readonly #options: OAuthTokensOptions;
   readonly #memory = new Map<string, CachedToken>();
   readonly #inflight = new Map<string, Promise<string>>();
+  /** This process's name on refresh leases. */
+  readonly #holder = randomUUID();
   /** Token requests made, for tests and metrics. */
   requests = 0;
 
@@ -86,13 +96,47 @@ export class OAuthTokens {
         this.#memory.set(key, stored);
         return stored.token;
       }
-      return this.#refresh(key, credential, config, secrets);
+      return this.#refreshOnce(key, credential, config, secrets);
     })();
     this.#inflight.set(key, work);
     try {
       return await work;
     } finally {
       this.#inflight.delete(key);
+    }
+  }
+
+  /** Refreshes under the cluster-wide lease, or takes the token another holder obtained. */
+  async #refreshOnce(key: string, credential: ResolvedCredential, config: OAuth2Config, secrets: ReadonlyMap<string, string>): Promise<string> {
+    const storage = this.#vault.storage;
+    const lease = `oauth:${key}`;
+    const deadline = Date.now() + LEASE_WAIT_MS;
+    const fresh = async (): Promise<string | undefined> => {
+      const stored = await this.#load(key);
+      if (!stored || this.#now() >= stored.refreshAt) return undefined;
+      this.#memory.set(key, stored);
+      return stored.token;
+    };
+    while (!(await storage.acquireLease(lease, this.#holder, LEASE_TTL_MS, Date.now()))) {
+      const theirs = await fresh();
+      if (theirs) return theirs;
+      if (Date.now() > deadline) throw new AivaultError('OAUTH_REFRESH_FAILED', 'another aivault process held the token refresh too long');
+      await sleep(LEASE_POLL_MS);
+    }
+    try {
+      // A refresh may have finished between the first look and winning the lease.
+      const theirs = await fresh();
+      if (theirs) return theirs;
+      // Another process may have rotated the refresh token: use the vault's current one.
+      const refreshId = credential.bindings.get('refresh_token');
+      if (refreshId) {
+        const current = await this.#vault.revealSecret(refreshId);
+        secrets = new Map([...secrets, ['refresh_token', current.toString('utf8')]]);
+        current.fill(0);
+      }
+      return await this.#refresh(key, credential, config, secrets);
+    } finally {
+      await storage.releaseLease(lease, this.#holder).catch(() => {});
     }
   }
 

@@ -11,10 +11,11 @@ export function isInteractive(): boolean {
 export function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY) return Promise.reject(new AivaultError('VAULT_LOCKED', 'no terminal to ask on'));
-  process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
+    // Echo goes off before the prompt shows: what is typed after seeing it is never echoed.
     stdin.setRawMode(true);
+    process.stderr.write(prompt);
     stdin.resume();
     stdin.setEncoding('utf8');
     const finish = (err?: Error) => {

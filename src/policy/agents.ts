@@ -33,6 +33,7 @@ export interface GrantInput {
   expiresAt?: string | null;
   rate?: string | null;
   methods?: string[] | null;
+  approve?: string | null;
 }
 
 export class Agents {
@@ -93,7 +94,7 @@ export class Agents {
     const signer = signerOf(req);
     const agent = signer ? await this.#vault.storage.getAgent(signer) : undefined;
     if (!agent?.publicKey) throw new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key');
-    verifySignedRequest(req, agent.publicKey, guard);
+    await verifySignedRequest(req, agent.publicKey, guard);
     if (agent.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
     return agent;
   }
@@ -110,7 +111,9 @@ export class Agents {
     for (const m of methods ?? []) {
       if (!capabilityMethods.includes(m)) throw new AivaultError('INVALID_ARGUMENT', `${m} is not among ${input.capability}'s methods (${capabilityMethods.join(', ')})`);
     }
-    const grant: GrantRecord = { agentId: agent.id, capability: input.capability, methods, rate, expiresAt: input.expiresAt ?? null, createdAt: new Date().toISOString() };
+    const approve = input.approve ?? null;
+    if (approve !== null && approve !== 'each' && approve !== 'first') throw new AivaultError('INVALID_ARGUMENT', '--approve takes each or first');
+    const grant: GrantRecord = { agentId: agent.id, capability: input.capability, methods, rate, expiresAt: input.expiresAt ?? null, createdAt: new Date().toISOString(), approve, firstApprovedAt: null };
     await this.#vault.audited({ action: 'grant.create', target: `agent:${agent.id} capability:${input.capability}` }, () => this.#vault.storage.putGrant(grant));
     return grant;
   }
@@ -119,7 +122,7 @@ export class Agents {
   async copyGrants(from: AgentRecord, to: AgentRecord): Promise<number> {
     const grants = await this.#vault.storage.listGrants(from.id);
     for (const g of grants) {
-      await this.#vault.audited({ action: 'grant.create', target: `agent:${to.id} capability:${g.capability}` }, () => this.#vault.storage.putGrant({ ...g, agentId: to.id, createdAt: new Date().toISOString() }));
+      await this.#vault.audited({ action: 'grant.create', target: `agent:${to.id} capability:${g.capability}` }, () => this.#vault.storage.putGrant({ ...g, agentId: to.id, createdAt: new Date().toISOString(), firstApprovedAt: null }));
     }
     return grants.length;
   }
@@ -149,7 +152,7 @@ export class Agents {
       throw new AivaultError('METHOD_NOT_ALLOWED', `the grant allows ${grant.methods.join(', ')} for ${capability}`);
     }
     if (grant.rate) {
-      const decision = limiter.take(`${agent.id}\u0000${capability}`, grant.rate);
+      const decision = await limiter.take(`${agent.id} ${capability}`, grant.rate);
       if (!decision.allowed) throw new RateLimitedError(decision.retryAfter);
     }
     return grant;

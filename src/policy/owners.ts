@@ -62,7 +62,7 @@ export class Owners {
     const signer = signerOf(req);
     const owner = signer ? await this.#vault.storage.getOwner(signer) : undefined;
     if (!owner) throw new AivaultError('OWNER_ROUTE', 'owner routes need a request signed by a registered owner key');
-    verifySignedRequest(req, owner.publicKey, guard);
+    await verifySignedRequest(req, owner.publicKey, guard);
     return owner;
   }
 }

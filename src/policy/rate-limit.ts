@@ -1,5 +1,8 @@
 // Token buckets per (agent, capability): `count` requests per `periodMs`, refilled
-// continuously, bursting up to `count`. In the memory of the process that enforces them.
+// continuously, bursting up to `count`. The buckets live in storage and each take is one
+// atomic read-modify-write, so every process (every daemon replica) draws on one budget.
+
+import type { BrokerStorage, BucketState } from '../storage/types.ts';
 
 export interface Rate {
   count: number;
@@ -21,25 +24,26 @@ export function parseRate(text: string): Rate | undefined {
   return { count: Number(m[1]), periodMs: UNITS[m[2]!]! };
 }
 
+/** One take from a bucket: refill for the time since it was last touched, then spend a token if there is one. */
+export function takeToken(state: BucketState | undefined, rate: Rate, now: number): { state: BucketState; result: RateDecision } {
+  const perMs = rate.count / rate.periodMs;
+  // A clock that stepped back refills nothing rather than draining the bucket.
+  const tokens = state ? Math.min(rate.count, state.tokens + Math.max(0, now - state.at) * perMs) : rate.count;
+  if (tokens >= 1) return { state: { tokens: tokens - 1, at: now }, result: { allowed: true, retryAfter: 0 } };
+  return { state: { tokens, at: now }, result: { allowed: false, retryAfter: Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)) } };
+}
+
 export class RateLimiter {
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #storage: Pick<BrokerStorage, 'updateBucket'>;
   readonly #now: () => number;
 
-  constructor(now: () => number = Date.now) {
+  constructor(storage: Pick<BrokerStorage, 'updateBucket'>, now: () => number = Date.now) {
+    this.#storage = storage;
     this.#now = now;
   }
 
-  take(key: string, rate: Rate): RateDecision {
+  take(key: string, rate: Rate): Promise<RateDecision> {
     const now = this.#now();
-    const perMs = rate.count / rate.periodMs;
-    const b = this.#buckets.get(key) ?? { tokens: rate.count, at: now };
-    b.tokens = Math.min(rate.count, b.tokens + (now - b.at) * perMs);
-    b.at = now;
-    this.#buckets.set(key, b);
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return { allowed: true, retryAfter: 0 };
-    }
-    return { allowed: false, retryAfter: Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000)) };
+    return this.#storage.updateBucket(key, (state) => takeToken(state, rate, now));
   }
 }

@@ -6,6 +6,7 @@
 
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { AivaultError } from '../errors.ts';
+import type { BrokerStorage } from '../storage/types.ts';
 
 export const SIGNATURE_HEADERS = {
   signer: 'x-aivault-signer',
@@ -65,21 +66,18 @@ function randomNonce(): string {
   return createHash('sha256').update(crypto.getRandomValues(new Uint8Array(32))).digest('base64url').slice(0, 32);
 }
 
+/** Used nonces, kept in storage: a nonce spent on one daemon replica is spent on all. */
 export class ReplayGuard {
-  readonly #seen = new Map<string, number>();
-  #lastPrune = 0;
+  readonly #storage: Pick<BrokerStorage, 'rememberNonce'>;
+
+  constructor(storage: Pick<BrokerStorage, 'rememberNonce'>) {
+    this.#storage = storage;
+  }
 
   /** Records `signer`'s nonce; false when it was already used within the window. */
-  remember(signer: string, nonce: string, now = Date.now()): boolean {
-    if (now - this.#lastPrune > 10_000) {
-      for (const [k, until] of this.#seen) if (until <= now) this.#seen.delete(k);
-      this.#lastPrune = now;
-    }
-    const key = `${signer}\u0000${nonce}`;
-    const until = this.#seen.get(key);
-    if (until !== undefined && until > now) return false;
-    this.#seen.set(key, now + 2 * MAX_SKEW_MS);
-    return true;
+  remember(signer: string, nonce: string, now = Date.now()): Promise<boolean> {
+    // Kept for twice the skew window: a timestamp accepted now stays acceptable that long.
+    return this.#storage.rememberNonce(`${signer} ${nonce}`, now + 2 * MAX_SKEW_MS, now);
   }
 }
 
@@ -90,7 +88,7 @@ export function signerOf(req: SignableRequest): string {
 }
 
 /** Verifies a signed request against `publicKeyPem`: clock skew, signature, then (only then) the nonce. */
-export function verifySignedRequest(req: SignableRequest, publicKeyPem: string, guard: ReplayGuard, now = Date.now()): void {
+export async function verifySignedRequest(req: SignableRequest, publicKeyPem: string, guard: ReplayGuard, now = Date.now()): Promise<void> {
   const get = (name: string) => req.headers.find(([k]) => k.toLowerCase() === name)?.[1];
   const ts = Number(get(SIGNATURE_HEADERS.timestamp));
   const nonce = get(SIGNATURE_HEADERS.nonce) ?? '';
@@ -106,5 +104,5 @@ export function verifySignedRequest(req: SignableRequest, publicKeyPem: string, 
     ok = false;
   }
   if (!ok) throw new AivaultError('SIGNATURE_INVALID', 'the request signature does not verify');
-  if (!guard.remember(signer, nonce, now)) throw new AivaultError('REPLAY_DETECTED', 'this nonce was already used');
+  if (!(await guard.remember(signer, nonce, now))) throw new AivaultError('REPLAY_DETECTED', 'this nonce was already used');
 }

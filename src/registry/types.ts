@@ -63,6 +63,17 @@ export interface RegistryCapability {
   allow: CapabilityAllow;
 }
 
+/** A cheap request through one of the provider's capabilities that tells whether its key works. */
+export interface ProviderValidation {
+  capability: string;
+  method: HttpMethod;
+  path: string;
+  body?: string;
+  contentType?: string;
+  /** APIs that answer 200 to a bad key (Slack): this JSON field must be true. */
+  okField?: string;
+}
+
 export interface RegistryProvider {
   $schema?: string;
   provider: string;
@@ -71,6 +82,7 @@ export interface RegistryProvider {
   vaultSecrets?: Record<string, string>;
   auth: AuthConfig;
   hosts: string[];
+  validate?: ProviderValidation;
   capabilities: RegistryCapability[];
 }
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { patternCovers } from '../policy/hosts.ts';
+import { pathMatchesPrefix } from '../policy/paths.ts';
 import { authInputs } from './auth-inputs.ts';
 import { hasMalformedPlaceholder, placeholdersOf } from './templates.ts';
 import type { AuthConfig, RegistryProvider } from './types.ts';
@@ -143,6 +144,16 @@ function crossFieldIssues(p: RegistryProvider, file: string): RegistryIssue[] {
       if (prefixPath.split('/').some((seg) => seg === '.' || seg === '..')) add(`${at}/allow/pathPrefixes/${j}`, 'contains a dot segment');
     });
   });
+
+  if (p.validate) {
+    const cap = p.capabilities.find((c) => c.id === p.validate!.capability);
+    if (!cap) add('/validate/capability', `"${p.validate.capability}" is not one of this provider's capabilities`);
+    else {
+      if (!cap.allow.methods.includes(p.validate.method)) add('/validate/method', `${p.validate.method} is not allowed by ${cap.id}`);
+      if (!cap.allow.pathPrefixes.some((prefix) => pathMatchesPrefix(prefix, p.validate!.path))) add('/validate/path', `is not under ${cap.id}'s path prefixes`);
+    }
+    if (p.validate.path.split('/').some((seg) => seg === '.' || seg === '..' || seg === '*')) add('/validate/path', 'must be a concrete path (no dot segments or wildcards)');
+  }
 
   const inputs = authInputs(p.auth);
   const provided = new Set(Object.values(p.vaultSecrets ?? {}));

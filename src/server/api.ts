@@ -17,6 +17,9 @@ import { OwnerCall, runOwnerOp } from './owner-ops.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import { readCapped } from '../read-capped.ts';
 import { httpStatus } from './status.ts';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { createMcpServer } from './mcp.ts';
+import { brokerMcpBackend } from './mcp-backends.ts';
 
 export const MAX_API_BODY = 16 * 1024 * 1024;
 
@@ -75,12 +78,23 @@ async function stream(res: ServerResponse, response: InvokeResponse): Promise<vo
   res.statusCode = response.status;
   for (const [k, v] of response.headers) res.appendHeader(k, v);
   res.setHeader('x-aivault-audit-seq', String(response.auditSeq));
+  res.setHeader('x-aivault-credential', response.planned.credential);
+  res.setHeader('x-aivault-upstream-url', response.planned.url);
   res.on('close', () => {
     if (!res.writableFinished) response.body.destroy();
   });
   response.body.on('error', (err) => res.destroy(err));
   response.body.pipe(res);
   await response.done.catch(() => {});
+}
+
+/** Aborts when the client goes away before its answer is sent (ends a wait for approval). */
+function goneSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }
 
 function bearer(req: IncomingMessage): string | undefined {
@@ -99,7 +113,7 @@ async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | un
 const GATEWAY_DROPPED = new Set(['host', 'authorization', 'x-api-key', 'content-length', 'connection', 'keep-alive', 'transfer-encoding']);
 
 export function createApiHandler(broker: Broker, log: Logger) {
-  const guard = new ReplayGuard();
+  const guard = new ReplayGuard(broker.vault.storage);
   const owners = new Owners(broker.vault);
   /** A signed request (Ed25519) if it carries a signature; otherwise the token in `token`. */
   const authenticate = (req: IncomingMessage, body: Buffer | undefined, token = bearer(req)): Promise<AgentRecord> => {
@@ -140,9 +154,34 @@ export function createApiHandler(broker: Broker, log: Logger) {
     const host = typeof req.headers['x-aivault-target-host'] === 'string' ? req.headers['x-aivault-target-host'] : undefined;
     const response = await broker.invoke(
       { capability: chosen.id, method, path, ...(host ? { host } : {}), query: [...new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1))], headers, ...(body ? { body } : {}) },
-      { agent },
+      { agent, signal: goneSignal(res) },
     );
     await stream(res, response);
+    return agent.id;
+  };
+
+  /**
+   * `/mcp`: the MCP Streamable HTTP transport, stateless (a server per request, so any
+   * replica can answer any request). The agent token rides on every request as a Bearer.
+   */
+  const mcp = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+    if (req.method !== 'POST') {
+      // No server-initiated stream: the spec lets a server answer 405 to GET (and DELETE, sessionless).
+      res.statusCode = 405;
+      res.setHeader('allow', 'POST');
+      res.end();
+      return '';
+    }
+    const raw = await readRaw(req, MAX_API_BODY);
+    const agent = await broker.agents.authenticate(bearer(req));
+    const server = await createMcpServer(brokerMcpBackend(broker, agent), agent.name);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, parseJson(raw));
     return agent.id;
   };
 
@@ -154,6 +193,14 @@ export function createApiHandler(broker: Broker, log: Logger) {
       if (url.pathname === '/v1/health' && req.method === 'GET') {
         res.setHeader('content-type', 'application/json');
         res.end('{"ok":true}');
+        return;
+      }
+      // A browser page must not reach the daemon (DNS rebinding, drive-by requests to loopback);
+      // the agents it serves are programs, which send no Origin.
+      if (req.headers.origin !== undefined) throw new AivaultError('ORIGIN_REFUSED', 'requests from web pages (with an Origin header) are refused');
+      if (url.pathname === '/mcp') {
+        agentId = await mcp(req, res);
+        log.info({ route: 'mcp', agent: agentId, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'mcp');
         return;
       }
       if (url.pathname.startsWith('/gw/')) {
@@ -229,7 +276,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
           headers: toPairs(b.headers),
           ...(b.body !== undefined ? { body: Buffer.from(b.body, 'utf8') } : b.bodyBase64 !== undefined ? { body: Buffer.from(b.bodyBase64, 'base64') } : {}),
         };
-        await stream(res, await broker.invoke(request, { agent }));
+        await stream(res, await broker.invoke(request, { agent, signal: goneSignal(res) }));
         log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
         return;
       }

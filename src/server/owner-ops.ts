@@ -44,13 +44,24 @@ const OPS = {
   'agent.create': z.strictObject({ name: str, publicKey: z.string().max(4096).optional() }),
   'agent.list': z.strictObject({}),
   'agent.revoke': z.strictObject({ agent: str }),
-  'grant.create': z.strictObject({ agent: str, capability: str, expires: str.optional(), rate: str.optional(), methods: z.array(str).optional() }),
+  'grant.create': z.strictObject({ agent: str, capability: str, expires: str.optional(), rate: str.optional(), methods: z.array(str).optional(), approve: z.enum(['each', 'first']).optional() }),
   'grant.list': z.strictObject({ agent: str.optional() }),
   'grant.revoke': z.strictObject({ agent: str, capability: str }),
   'owner.list': z.strictObject({}),
   'owner.add': z.strictObject({ name: str, publicKey: z.string().max(4096) }),
   'owner.remove': z.strictObject({ owner: str }),
   'audit.verify': z.strictObject({}),
+  'capability.policy.set': z.strictObject({
+    id: str,
+    rateLimitPerMinute: z.number().int().optional(),
+    maxRequestBodyBytes: z.number().int().optional(),
+    maxResponseBodyBytes: z.number().int().optional(),
+    responseBlock: z.array(z.string().max(1024)).max(64).optional(),
+  }),
+  'capability.policy.clear': z.strictObject({ id: str }),
+  'approval.list': z.strictObject({ all: z.boolean().optional() }),
+  'approval.approve': z.strictObject({ id: str }),
+  'approval.deny': z.strictObject({ id: str }),
 } as const;
 
 export type OwnerOp = keyof typeof OPS;
@@ -116,6 +127,19 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       const created = await broker.agents.create(v.name, v.publicKey ? { publicKey: v.publicKey } : {});
       return { id: created.agent.id, name: created.agent.name, ...(created.token ? { token: created.token } : {}) };
     }
+    case 'capability.policy.set': {
+      const { id, ...change } = argsOf('capability.policy.set', raw);
+      return broker.catalog.setPolicy(id, change);
+    }
+    case 'capability.policy.clear':
+      await broker.catalog.clearPolicy(argsOf('capability.policy.clear', raw).id);
+      return { cleared: true };
+    case 'approval.list':
+      return broker.approvals.list(argsOf('approval.list', raw).all ? undefined : 'pending');
+    case 'approval.approve':
+      return broker.approvals.decide(argsOf('approval.approve', raw).id, 'approve');
+    case 'approval.deny':
+      return broker.approvals.decide(argsOf('approval.deny', raw).id, 'deny');
     case 'agent.list':
       return (await broker.agents.list()).map(({ id, name, status, createdAt }) => ({ id, name, status, createdAt }));
     case 'agent.revoke':
@@ -123,7 +147,7 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
     case 'grant.create': {
       const v = argsOf('grant.create', raw);
       const cap = await broker.grantable(v.capability);
-      return broker.agents.grant({ agent: v.agent, capability: cap.id, expiresAt: v.expires ? parseExpiry(v.expires) : null, rate: v.rate ?? null, methods: v.methods ?? null }, cap.methods);
+      return broker.agents.grant({ agent: v.agent, capability: cap.id, expiresAt: v.expires ? parseExpiry(v.expires) : null, rate: v.rate ?? null, methods: v.methods ?? null, approve: v.approve ?? null }, cap.methods);
     }
     case 'grant.list':
       return broker.agents.listGrants(argsOf('grant.list', raw).agent);

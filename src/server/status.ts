@@ -40,6 +40,9 @@ const FORBIDDEN = new Set<ErrorCode>([
   'CREDENTIAL_NOT_READY',
   'CREDENTIAL_INVALID',
   'OWNER_ROUTE',
+  'ORIGIN_REFUSED',
+  'APPROVAL_DENIED',
+  'APPROVAL_TIMEOUT',
 ]);
 
 export function httpStatus(code: ErrorCode): number {

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AivaultError } from '../errors.ts';
 import { AUDIT_GENESIS } from './types.ts';
+import { parseJson, toMeta, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toOverride, toOwner, toSecret, toVersion } from './rows.ts';
 import type {
   AgentRecord,
   AuditAppend,
@@ -16,11 +17,16 @@ import type {
   AuditOutcomeUpdate,
   AuditRecord,
   AuditSealer,
+  CapabilityPolicy,
   CapabilityRecord,
   CredentialRecord,
   EndpointOverride,
   FlowRecord,
   GrantRecord,
+  ApprovalRecord,
+  ApprovalStatus,
+  Rekey,
+  BucketState,
   OwnerRecord,
   SecretFilter,
   SecretRecord,
@@ -31,9 +37,11 @@ import type {
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 7;
+export const SQLITE_SCHEMA_VERSION = 11;
 
 const BUSY_TIMEOUT_MS = 15_000;
+/** Expired nonces are swept at most this often. */
+const NONCE_PRUNE_MS = 60_000;
 
 const SQLITE_BUSY = 5;
 const SQLITE_LOCKED = 6;
@@ -176,6 +184,49 @@ const MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  ALTER TABLE grants ADD COLUMN approve TEXT;
+  ALTER TABLE grants ADD COLUMN first_approved_at TEXT;
+  CREATE TABLE approvals (
+    id           TEXT PRIMARY KEY,
+    agent_id     TEXT NOT NULL,
+    capability   TEXT NOT NULL,
+    method       TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    decided_at   TEXT,
+    decided_by   TEXT
+  ) STRICT;
+  CREATE INDEX approvals_by_status ON approvals (status, requested_at);
+  `,
+  `
+  CREATE TABLE nonces (
+    key        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE rate_buckets (
+    key    TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at     INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  `,
+  `
+  CREATE TABLE capability_policies (
+    capability TEXT PRIMARY KEY,
+    policy     TEXT NOT NULL
+  ) STRICT;
+  `,
+  `
+  ALTER TABLE secrets ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
+  `,
 ];
 
 interface SqliteError extends Error {
@@ -207,122 +258,6 @@ function isConstraint(err: unknown): boolean {
 
 type Row = Record<string, SQLInputValue>;
 
-function toSecret(row: Row): SecretRecord {
-  return {
-    id: row.id as string,
-    name: row.name as string,
-    scope: row.scope as string,
-    description: (row.description as string | null) ?? null,
-    pinnedProvider: (row.pinned_provider as string | null) ?? null,
-    currentVersion: Number(row.current_version),
-    createdAt: row.created_at as string,
-    updatedAt: row.updated_at as string,
-  };
-}
-
-function toVersion(row: Row): SecretVersionRecord {
-  return {
-    secretId: row.secret_id as string,
-    version: Number(row.version),
-    wrappedKey: row.wrapped_key as Uint8Array,
-    ciphertext: row.ciphertext as Uint8Array,
-    fingerprint: row.fingerprint as string,
-    createdAt: row.created_at as string,
-  };
-}
-
-function parseJson<T>(text: unknown, what: string): T {
-  try {
-    return JSON.parse(String(text)) as T;
-  } catch {
-    throw new AivaultError('VAULT_CORRUPTED', `a stored ${what} is not valid JSON`);
-  }
-}
-
-function toCredential(row: Row): CredentialRecord {
-  return {
-    name: row.name as string,
-    provider: row.provider as string,
-    auth: parseJson(row.auth, 'credential auth'),
-    bindings: parseJson(row.bindings, 'credential binding'),
-    hosts: parseJson(row.hosts, 'credential host list'),
-    allowHttp: Number(row.allow_http) === 1,
-    allowPrivateNetwork: Number(row.allow_private_network) === 1,
-    createdAt: row.created_at as string,
-  };
-}
-
-function toCapability(row: Row): CapabilityRecord {
-  return {
-    id: row.id as string,
-    provider: row.provider as string,
-    credential: row.credential as string,
-    hosts: parseJson(row.hosts, 'capability host list'),
-    methods: parseJson(row.methods, 'capability method list'),
-    pathPrefixes: parseJson(row.path_prefixes, 'capability path list'),
-    limits: parseJson(row.limits, 'capability limits'),
-    createdAt: row.created_at as string,
-  };
-}
-
-function toAudit(row: Row): AuditRecord {
-  return {
-    seq: Number(row.seq),
-    at: row.at as string,
-    actor: row.actor as string,
-    action: row.action as string,
-    target: (row.target as string | null) ?? null,
-    capability: (row.capability as string | null) ?? null,
-    method: (row.method as string | null) ?? null,
-    host: (row.host as string | null) ?? null,
-    path: (row.path as string | null) ?? null,
-    decision: row.decision as 'allow' | 'deny',
-    reason: (row.reason as string | null) ?? null,
-    prevHash: row.prev_hash as string,
-    hash: row.hash as string,
-    outcome: row.outcome == null ? null : parseJson<AuditOutcome>(row.outcome, 'audit outcome'),
-    outcomeMac: (row.outcome_mac as string | null) ?? null,
-  };
-}
-
-function toOwner(row: Row): OwnerRecord {
-  return { id: row.id as string, name: row.name as string, publicKey: row.public_key as string, createdAt: row.created_at as string };
-}
-
-function toAgent(row: Row): AgentRecord {
-  return {
-    id: row.id as string,
-    name: row.name as string,
-    tokenHash: (row.token_hash as string | null) ?? null,
-    publicKey: (row.public_key as string | null) ?? null,
-    status: row.status === 'active' ? 'active' : 'revoked',
-    createdAt: row.created_at as string,
-    revokedAt: (row.revoked_at as string | null) ?? null,
-  };
-}
-
-function toGrant(row: Row): GrantRecord {
-  return {
-    agentId: row.agent_id as string,
-    capability: row.capability as string,
-    methods: row.methods == null ? null : parseJson<string[]>(row.methods, 'grant methods'),
-    rate: row.rate_count == null ? null : { count: Number(row.rate_count), periodMs: Number(row.rate_period) },
-    expiresAt: (row.expires_at as string | null) ?? null,
-    createdAt: row.created_at as string,
-  };
-}
-
-function toOverride(row: Row): EndpointOverride {
-  return {
-    provider: row.provider as string,
-    hosts: parseJson(row.hosts, 'endpoint override'),
-    tokenEndpoint: (row.token_endpoint as string | null) ?? null,
-    allowHttp: Number(row.allow_http) === 1,
-    allowPrivateNetwork: Number(row.allow_private_network) === 1,
-    createdAt: row.created_at as string,
-  };
-}
-
 export interface SqliteOpenOptions {
   /** Create the file and its schema when missing (only `aivault init` does this). */
   create?: boolean;
@@ -338,6 +273,7 @@ export class SqliteStorage implements Storage {
   readonly engine = 'sqlite';
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
+  #lastNoncePrune = 0;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
@@ -448,23 +384,7 @@ export class SqliteStorage implements Storage {
   }
 
   readMeta(): Promise<VaultMeta | undefined> {
-    return this.#run(() => {
-      const rows = this.#stmt('SELECT key, value FROM meta').all() as Row[];
-      if (rows.length === 0) return undefined;
-      const map = new Map(rows.map((r) => [r.key as string, r.value as string]));
-      const get = (k: string): string => {
-        const v = map.get(k);
-        if (v === undefined) throw new AivaultError('VAULT_CORRUPTED', `the vault's metadata lacks "${k}"`);
-        return v;
-      };
-      return {
-        vaultId: get('vault_id'),
-        formatVersion: Number(get('format_version')),
-        keyProvider: get('key_provider'),
-        keyCheck: get('key_check'),
-        createdAt: get('created_at'),
-      };
-    });
+    return this.#run(() => toMeta((this.#stmt("SELECT key, value FROM meta WHERE key <> 'generation'").all() as Row[])));
   }
 
   initialize(meta: VaultMeta): Promise<void> {
@@ -513,21 +433,30 @@ export class SqliteStorage implements Storage {
     });
   }
 
-  createSecret(secret: SecretRecord, first: SecretVersionRecord): Promise<void> {
+  /** A writer sealing under a key the vault no longer uses (rotated by another process) is refused. */
+  #requireKeyCheck(keyCheck: string | undefined): void {
+    if (keyCheck === undefined) return;
+    const row = this.#stmt("SELECT value FROM meta WHERE key = 'key_check'").get() as Row | undefined;
+    if (row?.value !== keyCheck) throw new AivaultError('VAULT_KEY_MISMATCH', 'the master key was rotated by another process; reopen the vault (restart the daemon) with the new key');
+  }
+
+  createSecret(secret: SecretRecord, first: SecretVersionRecord, keyCheck?: string): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
+        this.#requireKeyCheck(keyCheck);
         this.#bump();
         try {
           this.#stmt(
-            `INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt);
+            `INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases));
         } catch (err) {
           if (isConstraint(err)) {
             throw new AivaultError('SECRET_ALREADY_EXISTS', `a secret named ${secret.name} already exists in scope ${secret.scope}`);
           }
           throw err;
         }
+        this.#requireFreeAliases(secret.id, secret.scope, secret.aliases);
         this.#insertVersion(first);
       }),
     );
@@ -548,9 +477,10 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string): Promise<void> {
+  rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, keyCheck?: string): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
+        this.#requireKeyCheck(keyCheck);
         this.#bump();
         this.#requireCurrent(secretId, expectedCurrent);
         this.#insertVersion(next);
@@ -579,6 +509,60 @@ export class SqliteStorage implements Storage {
         this.#bump();
         const result = this.#stmt('DELETE FROM secrets WHERE id = ?').run(secretId);
         return Number(result.changes) > 0;
+      }),
+    );
+  }
+
+  #requireFreeAliases(secretId: string, scope: string, aliases: readonly string[]): void {
+    if (aliases.length === 0) return;
+    const others = this.#stmt('SELECT name, aliases FROM secrets WHERE scope = ? AND id <> ?').all(scope, secretId) as Row[];
+    for (const o of others) {
+      const taken = parseJson<string[]>(o.aliases, 'secret aliases').find((a) => aliases.includes(a));
+      if (taken) throw new AivaultError('SECRET_ALREADY_EXISTS', `the alias ${taken} already names ${o.name as string} in scope ${scope}`);
+    }
+  }
+
+  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[] }, updatedAt: string): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        const row = this.#stmt('SELECT scope FROM secrets WHERE id = ?').get(secretId) as Row | undefined;
+        if (!row) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${secretId}`);
+        this.#bump();
+        if (change.aliases) {
+          this.#requireFreeAliases(secretId, row.scope as string, change.aliases);
+          this.#stmt('UPDATE secrets SET aliases = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(change.aliases), updatedAt, secretId);
+        }
+        if (change.name !== undefined) {
+          try {
+            this.#stmt('UPDATE secrets SET name = ?, updated_at = ? WHERE id = ?').run(change.name, updatedAt, secretId);
+          } catch (err) {
+            if (isConstraint(err)) throw new AivaultError('SECRET_ALREADY_EXISTS', `a secret named ${change.name} already exists in scope ${row.scope as string}`);
+            throw err;
+          }
+        }
+      }),
+    );
+  }
+
+  rekey(change: Rekey, expectedGeneration: number, expectedKeyCheck: string): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        const generation = Number((this.#stmt("SELECT value FROM meta WHERE key = 'generation'").get() as Row | undefined)?.value ?? 0);
+        if (generation !== expectedGeneration) throw new AivaultError('CONCURRENT_MODIFICATION', 'the vault changed during the rotation; nothing was changed, run it again');
+        this.#requireKeyCheck(expectedKeyCheck);
+        const update = this.#stmt('UPDATE secret_versions SET wrapped_key = ? WHERE secret_id = ? AND version = ?');
+        for (const v of change.versions) {
+          if (Number(update.run(v.wrappedKey, v.secretId, v.version).changes) !== 1) throw new AivaultError('CONCURRENT_MODIFICATION', 'a secret version vanished during the rotation; nothing was changed');
+        }
+        const total = Number((this.#stmt('SELECT count(*) AS n FROM secret_versions').get() as Row).n);
+        if (total !== change.versions.length) throw new AivaultError('CONCURRENT_MODIFICATION', 'secret versions appeared during the rotation; nothing was changed');
+        const set = this.#stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+        set.run('key_provider', change.keyProvider);
+        set.run('key_check', change.keyCheck);
+        set.run('keyring', change.keyring);
+        // Sealed under the old cache key: unreadable now, and refreshed on demand.
+        this.#stmt('DELETE FROM oauth_tokens').run();
+        this.#bump();
       }),
     );
   }
@@ -620,6 +604,31 @@ export class SqliteStorage implements Storage {
           throw new AivaultError('CREDENTIAL_IN_USE', `capabilities still use ${name}: ${users.map((u) => u.id as string).join(', ')}; delete them first`);
         }
         return Number(this.#stmt('DELETE FROM credentials WHERE name = ?').run(name).changes) > 0;
+      }),
+    );
+  }
+
+  getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT policy FROM capability_policies WHERE capability = ?').get(capability) as Row | undefined;
+      return row ? parseJson<CapabilityPolicy>(row.policy, 'capability policy') : undefined;
+    });
+  }
+
+  putCapabilityPolicy(capability: string, policy: CapabilityPolicy): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        this.#stmt('INSERT INTO capability_policies (capability, policy) VALUES (?, ?) ON CONFLICT (capability) DO UPDATE SET policy = excluded.policy').run(capability, JSON.stringify(policy));
+      }),
+    );
+  }
+
+  deleteCapabilityPolicy(capability: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        return Number(this.#stmt('DELETE FROM capability_policies WHERE capability = ?').run(capability).changes) > 0;
       }),
     );
   }
@@ -818,10 +827,11 @@ export class SqliteStorage implements Storage {
       this.#write(() => {
         this.#bump();
         this.#stmt(
-          `INSERT INTO grants (agent_id, capability, methods, rate_count, rate_period, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO grants (agent_id, capability, methods, rate_count, rate_period, expires_at, created_at, approve, first_approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (agent_id, capability) DO UPDATE SET methods = excluded.methods, rate_count = excluded.rate_count,
-             rate_period = excluded.rate_period, expires_at = excluded.expires_at, created_at = excluded.created_at`,
-        ).run(g.agentId, g.capability, g.methods ? JSON.stringify(g.methods) : null, g.rate?.count ?? null, g.rate?.periodMs ?? null, g.expiresAt, g.createdAt);
+             rate_period = excluded.rate_period, expires_at = excluded.expires_at, created_at = excluded.created_at,
+             approve = excluded.approve, first_approved_at = excluded.first_approved_at`,
+        ).run(g.agentId, g.capability, g.methods ? JSON.stringify(g.methods) : null, g.rate?.count ?? null, g.rate?.periodMs ?? null, g.expiresAt, g.createdAt, g.approve, g.firstApprovedAt);
       }),
     );
   }
@@ -842,6 +852,84 @@ export class SqliteStorage implements Storage {
       this.#write(() => {
         this.#bump();
         return Number(this.#stmt('DELETE FROM grants WHERE agent_id = ? AND capability = ?').run(agentId, capability).changes) > 0;
+      }),
+    );
+  }
+
+  markGrantApproved(agentId: string, capability: string, at: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => Number(this.#stmt('UPDATE grants SET first_approved_at = ? WHERE agent_id = ? AND capability = ? AND first_approved_at IS NULL').run(at, agentId, capability).changes) > 0),
+    );
+  }
+
+  putApproval(a: ApprovalRecord): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#stmt(
+          `INSERT INTO approvals (id, agent_id, capability, method, host, path, status, requested_at, expires_at, decided_at, decided_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(a.id, a.agentId, a.capability, a.method, a.host, a.path, a.status, a.requestedAt, a.expiresAt, a.decidedAt, a.decidedBy);
+      }),
+    );
+  }
+
+  getApproval(id: string): Promise<ApprovalRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#stmt('SELECT * FROM approvals WHERE id = ?').get(id) as Row | undefined;
+      return row ? toApproval(row) : undefined;
+    });
+  }
+
+  listApprovals(status?: ApprovalStatus): Promise<ApprovalRecord[]> {
+    return this.#run(() => (this.#stmt('SELECT * FROM approvals WHERE ?1 IS NULL OR status = ?1 ORDER BY requested_at, id').all(status ?? null) as Row[]).map(toApproval));
+  }
+
+  decideApproval(id: string, status: Exclude<ApprovalStatus, 'pending'>, by: string, at: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => Number(this.#stmt("UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'").run(status, by, at, id).changes) > 0),
+    );
+  }
+
+  rememberNonce(key: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        if (now - this.#lastNoncePrune > NONCE_PRUNE_MS) {
+          this.#stmt('DELETE FROM nonces WHERE expires_at <= ?').run(now);
+          this.#lastNoncePrune = now;
+        }
+        // Replaces only an expired record: an unexpired one means the nonce was used.
+        return Number(this.#stmt('INSERT INTO nonces (key, expires_at) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at <= ?3').run(key, expiresAt, now).changes) > 0;
+      }),
+    );
+  }
+
+  updateBucket<T>(key: string, step: (state: BucketState | undefined) => { state: BucketState; result: T }): Promise<T> {
+    return this.#run(() =>
+      this.#write(() => {
+        const row = this.#stmt('SELECT tokens, at FROM rate_buckets WHERE key = ?').get(key) as Row | undefined;
+        const { state, result } = step(row ? { tokens: Number(row.tokens), at: Number(row.at) } : undefined);
+        this.#stmt('INSERT INTO rate_buckets (key, tokens, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at').run(key, state.tokens, state.at);
+        return result;
+      }),
+    );
+  }
+
+  acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(
+        () =>
+          Number(
+            this.#stmt(
+              'INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at WHERE leases.expires_at <= ?4 OR leases.holder = excluded.holder',
+            ).run(name, holder, now + ttlMs, now).changes,
+          ) > 0,
+      ),
+    );
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#stmt('DELETE FROM leases WHERE name = ? AND holder = ?').run(name, holder);
       }),
     );
   }

@@ -10,6 +10,16 @@ export interface VaultMeta {
   /** Base64 HMAC proving a candidate master key is this vault's key. */
   keyCheck: string;
   createdAt: string;
+  /** The sealed keyring, once the master key has been rotated (see vault/keys.ts). */
+  keyring?: string | null;
+}
+
+/** Everything a master-key rotation changes, written in one transaction. */
+export interface Rekey {
+  keyProvider: string;
+  keyCheck: string;
+  keyring: string;
+  versions: Array<{ secretId: string; version: number; wrappedKey: Uint8Array }>;
 }
 
 export interface SecretRecord {
@@ -18,6 +28,8 @@ export interface SecretRecord {
   scope: string;
   description: string | null;
   pinnedProvider: string | null;
+  /** Other names people use for it (lower-case labels); unique within its scope. */
+  aliases: string[];
   currentVersion: number;
   createdAt: string;
   updatedAt: string;
@@ -59,17 +71,28 @@ export interface Storage extends BrokerStorage {
   getSecretVersion(secretId: string, version: number): Promise<SecretVersionRecord | undefined>;
 
   /** Inserts the secret with its first version; SECRET_ALREADY_EXISTS if (name, scope) is taken. */
-  createSecret(secret: SecretRecord, first: SecretVersionRecord): Promise<void>;
+  createSecret(secret: SecretRecord, first: SecretVersionRecord, keyCheck?: string): Promise<void>;
   /**
    * Adds a version and makes it current, keeping the version that was current before it
    * and removing any older one. Fails if the secret's current version is no longer
    * `expectedCurrent` (a concurrent rotation won).
    */
-  rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string): Promise<void>;
+  rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, keyCheck?: string): Promise<void>;
   /** Makes `version` (which must exist) current. */
   setCurrentVersion(secretId: string, expectedCurrent: number, version: number, updatedAt: string): Promise<void>;
   /** Returns false when no such secret existed. */
   deleteSecret(secretId: string): Promise<boolean>;
+  /**
+   * Renames a secret and/or replaces its aliases. SECRET_ALREADY_EXISTS when the name, or
+   * an alias, is taken by another secret of the same scope; SECRET_NOT_FOUND if it is gone.
+   */
+  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[] }, updatedAt: string): Promise<void>;
+  /**
+   * Master-key rotation, all or nothing: new key provider, key check and keyring, every
+   * data key rewrapped, sealed caches dropped. CONCURRENT_MODIFICATION (nothing written)
+   * if anything changed since `expectedGeneration` or the key check is not `expectedKeyCheck`.
+   */
+  rekey(change: Rekey, expectedGeneration: number, expectedKeyCheck: string): Promise<void>;
 
   close(): Promise<void>;
 }
@@ -105,6 +128,19 @@ export interface CapabilityRecord {
   pathPrefixes: string[];
   limits: CapabilityLimits;
   createdAt: string;
+}
+
+/**
+ * The owner's policy on one capability (built-in or custom), enforced for every caller:
+ * a rate for the whole capability, body size limits, and literal strings redacted from
+ * every response.
+ */
+export interface CapabilityPolicy {
+  rateLimitPerMinute: number | null;
+  maxRequestBodyBytes: number | null;
+  maxResponseBodyBytes: number | null;
+  responseBlock: string[];
+  updatedAt: string;
 }
 
 /** Chain start: the prev_hash of record 1. */
@@ -237,6 +273,33 @@ export interface GrantRecord {
   rate: { count: number; periodMs: number } | null;
   expiresAt: string | null;
   createdAt: string;
+  /** Owner approval: for each invoke, for the first one only, or none. */
+  approve: 'each' | 'first' | null;
+  /** When the first invoke of an `approve: first` grant was approved. */
+  firstApprovedAt: string | null;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired';
+
+/** An invoke waiting for (or decided by) the owner. */
+export interface ApprovalRecord {
+  id: string;
+  agentId: string;
+  capability: string;
+  method: string;
+  host: string;
+  path: string;
+  status: ApprovalStatus;
+  requestedAt: string;
+  expiresAt: string;
+  decidedAt: string | null;
+  decidedBy: string | null;
+}
+
+/** A token bucket's state: tokens left as of `at` (ms since epoch). */
+export interface BucketState {
+  tokens: number;
+  at: number;
 }
 
 export interface BrokerStorage {
@@ -258,6 +321,24 @@ export interface BrokerStorage {
   getGrant(agentId: string, capability: string): Promise<GrantRecord | undefined>;
   listGrants(agentId?: string): Promise<GrantRecord[]>;
   deleteGrant(agentId: string, capability: string): Promise<boolean>;
+  /** Records the first approval of an `approve: first` grant (false when the grant is gone). */
+  markGrantApproved(agentId: string, capability: string, at: string): Promise<boolean>;
+  putApproval(approval: ApprovalRecord): Promise<void>;
+  getApproval(id: string): Promise<ApprovalRecord | undefined>;
+  listApprovals(status?: ApprovalStatus): Promise<ApprovalRecord[]>;
+  /** Decides a pending approval; false when it was no longer pending (someone decided first). */
+  decideApproval(id: string, status: Exclude<ApprovalStatus, 'pending'>, by: string, at: string): Promise<boolean>;
+
+  /**
+   * Shared request state, so several daemons on one database act as one. Each is one
+   * atomic step: a nonce is recorded once (false: already used and unexpired); a bucket is
+   * read, changed by `step`, and written back with no other writer in between; a lease is
+   * held by one holder at a time until it expires or is released.
+   */
+  rememberNonce(key: string, expiresAt: number, now: number): Promise<boolean>;
+  updateBucket<T>(key: string, step: (state: BucketState | undefined) => { state: BucketState; result: T }): Promise<T>;
+  acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
+  releaseLease(name: string, holder: string): Promise<void>;
 
   listEndpointOverrides(): Promise<EndpointOverride[]>;
   getEndpointOverride(provider: string): Promise<EndpointOverride | undefined>;
@@ -273,6 +354,10 @@ export interface BrokerStorage {
   /** CREDENTIAL_ALREADY_EXISTS when the name is taken. */
   createCredential(record: CredentialRecord): Promise<void>;
   deleteCredential(name: string): Promise<boolean>;
+
+  getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined>;
+  putCapabilityPolicy(capability: string, policy: CapabilityPolicy): Promise<void>;
+  deleteCapabilityPolicy(capability: string): Promise<boolean>;
 
   listCapabilities(): Promise<CapabilityRecord[]>;
   getCapability(id: string): Promise<CapabilityRecord | undefined>;

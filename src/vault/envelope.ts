@@ -70,6 +70,18 @@ export function openSecret(kek: Key, secretId: string, version: number, sealed: 
   }
 }
 
+/** The same data key, sealed under another key-encryption key (master-key rotation). */
+export function rewrapDataKey(oldKek: Key, newKek: Key, secretId: string, version: number, wrappedKey: Uint8Array): Buffer {
+  const aad = secretAad(secretId, version, 'key');
+  const dataKey = open(oldKek, wrappedKey, aad);
+  try {
+    if (dataKey.length !== KEY_BYTES) throw new AivaultError('VAULT_DECRYPT_FAILED', 'a wrapped data key has the wrong length');
+    return seal(newKek, dataKey, aad);
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
 /** Seals an arbitrary blob (e.g. a cached OAuth token) under a key with a caller-chosen context label. */
 export function sealBlob(key: Key, context: string, plaintext: Uint8Array): Buffer {
   return seal(key, plaintext, Buffer.from(`aivault/blob/v1\u0000${context}`, 'utf8'));

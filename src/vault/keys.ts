@@ -3,6 +3,8 @@
 // audit chain, fingerprinting values and proving the key are separate keys.
 
 import { createHmac, createSecretKey, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { AivaultError } from '../errors.ts';
+import { openBlob, sealBlob } from './envelope.ts';
 
 export const MASTER_KEY_BYTES = 32;
 
@@ -28,6 +30,70 @@ function deriveKey(master: Uint8Array, vaultId: string, label: string): KeyObjec
   const key = createSecretKey(raw);
   raw.fill(0);
   return key;
+}
+
+/**
+ * After a master-key rotation the vault's keys no longer come from the master key: they
+ * come from a keyring sealed under it — a random root (for the key-encryption and cache
+ * keys, new at each rotation) and the audit and fingerprint keys (kept, so the audit chain
+ * and fingerprints still verify). Rotating the master again only reseals the keyring.
+ */
+export interface Keyring {
+  root: Buffer;
+  audit: Buffer;
+  fingerprint: Buffer;
+}
+
+const KEYRING_VERSION = 1;
+
+export function sealKeyring(master: Uint8Array, vaultId: string, ring: Keyring): string {
+  const wrap = derive(master, vaultId, 'keyring');
+  try {
+    const sealed = sealBlob(wrap, `keyring:${vaultId}`, Buffer.concat([ring.root, ring.audit, ring.fingerprint]));
+    return JSON.stringify({ v: KEYRING_VERSION, sealed: sealed.toString('base64') });
+  } finally {
+    wrap.fill(0);
+  }
+}
+
+function openKeyring(master: Uint8Array, vaultId: string, stored: string): Keyring {
+  let parsed: { v?: unknown; sealed?: unknown };
+  try {
+    parsed = JSON.parse(stored) as typeof parsed;
+  } catch {
+    throw new AivaultError('VAULT_CORRUPTED', "the vault's keyring record is not JSON");
+  }
+  if (parsed.v !== KEYRING_VERSION || typeof parsed.sealed !== 'string') throw new AivaultError('VAULT_VERSION_UNSUPPORTED', "the vault's keyring has a format this aivault does not read");
+  const wrap = derive(master, vaultId, 'keyring');
+  try {
+    const bytes = openBlob(wrap, `keyring:${vaultId}`, Buffer.from(parsed.sealed, 'base64'));
+    if (bytes.length !== 3 * MASTER_KEY_BYTES) throw new AivaultError('VAULT_CORRUPTED', "the vault's keyring has the wrong length");
+    return { root: bytes.subarray(0, 32), audit: bytes.subarray(32, 64), fingerprint: bytes.subarray(64, 96) };
+  } finally {
+    wrap.fill(0);
+  }
+}
+
+export function keysFromKeyring(ring: Keyring, vaultId: string): VaultKeys {
+  return {
+    kek: deriveKey(ring.root, vaultId, 'kek'),
+    audit: createSecretKey(ring.audit),
+    fingerprint: createSecretKey(ring.fingerprint),
+    cache: deriveKey(ring.root, vaultId, 'cache'),
+  };
+}
+
+/** The vault's keys for an unlocked master key: from its keyring, or (never rotated) derived directly. */
+export function unlockVaultKeys(master: Uint8Array, vaultId: string, keyring: string | null | undefined): VaultKeys {
+  if (!keyring) return deriveVaultKeys(master, vaultId);
+  const ring = openKeyring(master, vaultId, keyring);
+  try {
+    return keysFromKeyring(ring, vaultId);
+  } finally {
+    ring.root.fill(0);
+    ring.audit.fill(0);
+    ring.fingerprint.fill(0);
+  }
 }
 
 export function deriveVaultKeys(master: Uint8Array, vaultId: string): VaultKeys {

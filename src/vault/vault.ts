@@ -1,7 +1,7 @@
 // The vault: secrets are written, rotated and deleted here, and read back in plaintext
 // only by the broker (revealSecret), never by a command that prints.
 
-import { createHash, createHmac, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { currentActor } from '../audit/actor.ts';
@@ -10,17 +10,20 @@ import type { AuditDurability } from '../audit/writer.ts';
 import { AivaultError } from '../errors.ts';
 import { builtinRegistry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
-import type { SecretRecord, Storage } from '../storage/types.ts';
-import { openSecret, sealSecret } from './envelope.ts';
+import { STORAGE_FILE, connectPostgres, databaseUrlFor, recordDatabaseUrl } from '../storage/open.ts';
+import { redactDatabaseUrl } from '../storage/postgres.ts';
+import type { Rekey, SecretRecord, Storage } from '../storage/types.ts';
+import { openSecret, rewrapDataKey, sealSecret } from './envelope.ts';
 import {
   createMasterKey,
   parseKeyProviderConfig,
   unlockMasterKey,
+  type CreateKeyOptions,
   type KeyProviderConfig,
   type KeyProviderContext,
   type KeyProviderKind,
 } from './key-providers/index.ts';
-import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, type VaultKeys } from './keys.ts';
+import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, keysFromKeyring, sealKeyring, unlockVaultKeys, type VaultKeys } from './keys.ts';
 import { GLOBAL_SCOPE, assertScope, assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
 
 export const VAULT_FORMAT_VERSION = 1;
@@ -41,6 +44,8 @@ export interface VaultLocation {
 export interface InitOptions extends VaultLocation {
   keyProvider: KeyProviderKind;
   keyFile?: string;
+  /** A postgres:// URL: the vault lives in that database (the directory keeps key files and storage.json). */
+  databaseUrl?: string;
 }
 
 export interface SecretVersionInfo {
@@ -58,6 +63,7 @@ export interface SecretInfo {
   scope: string;
   description: string | null;
   pinnedProvider: string | null;
+  aliases: string[];
   currentVersion: number;
   fingerprint: string;
   versions: SecretVersionInfo[];
@@ -71,6 +77,25 @@ export interface CreateSecretInput {
   scope?: string;
   description?: string | null;
   pinnedProvider?: string | null;
+  aliases?: string[];
+}
+
+export interface UpdateSecretInput {
+  name?: string;
+  /** Added to the secret's aliases. */
+  aliases?: string[];
+  clearAliases?: boolean;
+}
+
+/** Aliases are lower-case labels, so they never collide with canonical (upper-case) names. */
+const ALIAS = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const MAX_ALIASES = 16;
+
+function checkAliases(aliases: readonly string[]): string[] {
+  const unique = [...new Set(aliases)];
+  if (unique.length > MAX_ALIASES) throw new AivaultError('INVALID_ARGUMENT', `at most ${MAX_ALIASES} aliases`);
+  for (const a of unique) if (!ALIAS.test(a)) throw new AivaultError('INVALID_NAME', 'an alias is 1-64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
+  return unique;
 }
 
 export interface SecretCheck {
@@ -115,17 +140,24 @@ export class Vault {
   readonly dir: string;
   readonly storage: Storage;
   readonly vaultId: string;
-  readonly keyProvider: KeyProviderConfig;
+  #keyProvider: KeyProviderConfig;
   readonly audit: AuditLog;
-  readonly #keys: VaultKeys;
+  #keys: VaultKeys;
+  /** The key check of the master key this process unlocked with; secret writes carry it. */
+  #keyCheck: string;
 
-  private constructor(dir: string, storage: Storage, vaultId: string, keyProvider: KeyProviderConfig, keys: VaultKeys) {
+  private constructor(dir: string, storage: Storage, vaultId: string, keyProvider: KeyProviderConfig, keys: VaultKeys, keyCheck: string) {
     this.dir = dir;
     this.storage = storage;
     this.vaultId = vaultId;
-    this.keyProvider = keyProvider;
+    this.#keyProvider = keyProvider;
     this.#keys = keys;
+    this.#keyCheck = keyCheck;
     this.audit = new AuditLog(storage, keys.audit);
+  }
+
+  get keyProvider(): KeyProviderConfig {
+    return this.#keyProvider;
   }
 
   /**
@@ -144,6 +176,12 @@ export class Vault {
     }
   }
 
+  /** Where the data lives, for people: the SQLite file, or the server URL without its password. */
+  static describeLocation(dir: string, env: NodeJS.ProcessEnv = process.env): string {
+    const url = databaseUrlFor(resolve(dir), env);
+    return url ? redactDatabaseUrl(url) : Vault.databasePath(dir);
+  }
+
   static databasePath(dir: string): string {
     return join(resolve(dir), DATABASE_FILE);
   }
@@ -157,13 +195,23 @@ export class Vault {
       throw new AivaultError('INVALID_ARGUMENT', `the vault directory ${dir} is open to other users (mode ${(mode & 0o777).toString(8)}); use a private directory (chmod 700)`);
     }
     const dbPath = Vault.databasePath(dir);
-    if (existsSync(dbPath)) throw new AivaultError('VAULT_ALREADY_INITIALIZED', `a vault already exists in ${dir}`);
-    const ctx = context({ ...options, dir });
-    const created = await createMasterKey(ctx, { kind: options.keyProvider, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
+    if (existsSync(dbPath) || existsSync(join(dir, STORAGE_FILE))) throw new AivaultError('VAULT_ALREADY_INITIALIZED', `a vault already exists in ${dir}`);
+    const databaseUrl = options.databaseUrl;
+    const created = await createMasterKey(context({ ...options, dir }), { kind: options.keyProvider, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
     const vaultId = randomUUID();
-    // Create the file 0600 ourselves: SQLite then gives its WAL and shared-memory files the same mode.
-    closeSync(openSync(dbPath, 'wx', 0o600));
-    const storage = SqliteStorage.open(dbPath, { create: true });
+    let storage: Storage;
+    try {
+      if (databaseUrl) {
+        storage = await connectPostgres(databaseUrl, true);
+      } else {
+        // Create the file 0600 ourselves: SQLite then gives its WAL and shared-memory files the same mode.
+        closeSync(openSync(dbPath, 'wx', 0o600));
+        storage = SqliteStorage.open(dbPath, { create: true });
+      }
+    } catch (err) {
+      created.masterKey.fill(0);
+      throw err;
+    }
     try {
       await storage.initialize({
         vaultId,
@@ -172,8 +220,9 @@ export class Vault {
         keyCheck: computeKeyCheck(created.masterKey, vaultId),
         createdAt: now(),
       });
+      if (databaseUrl) recordDatabaseUrl(dir, databaseUrl);
       const keys = deriveVaultKeys(created.masterKey, vaultId);
-      return new Vault(dir, storage, vaultId, created.config, keys);
+      return new Vault(dir, storage, vaultId, created.config, keys, computeKeyCheck(created.masterKey, vaultId));
     } catch (err) {
       await storage.close();
       throw err;
@@ -185,7 +234,8 @@ export class Vault {
   /** Opens and unlocks an existing vault. A wrong key is refused before anything is written. */
   static async open(location: VaultLocation): Promise<Vault> {
     const dir = resolve(location.dir);
-    const storage = SqliteStorage.open(Vault.databasePath(dir));
+    const databaseUrl = databaseUrlFor(dir, location.env ?? process.env);
+    const storage: Storage = databaseUrl ? await connectPostgres(databaseUrl, false) : SqliteStorage.open(Vault.databasePath(dir));
     try {
       const meta = await storage.readMeta();
       if (!meta) throw new AivaultError('VAULT_CORRUPTED', 'the vault database holds no vault metadata');
@@ -198,7 +248,7 @@ export class Vault {
         if (!keyCheckMatches(master, meta.vaultId, meta.keyCheck)) {
           throw new AivaultError('VAULT_KEY_MISMATCH', 'the key does not open this vault (wrong passphrase, key file or AIVAULT_MASTER_KEY)');
         }
-        return new Vault(dir, storage, meta.vaultId, keyProvider, deriveVaultKeys(master, meta.vaultId));
+        return new Vault(dir, storage, meta.vaultId, keyProvider, unlockVaultKeys(master, meta.vaultId, meta.keyring), meta.keyCheck);
       } finally {
         master.fill(0);
       }
@@ -216,6 +266,44 @@ export class Vault {
   async setAuditDurability(durability: AuditDurability): Promise<void> {
     if (this.storage.engine !== 'sqlite' || durability === 'full') return;
     await this.audit.useConnection(SqliteStorage.open(Vault.databasePath(this.dir), { synchronous: 'NORMAL' }));
+  }
+
+  /**
+   * Replaces the master key: a new key from `options` (a new key file, passphrase or
+   * environment key), a new random root for the key-encryption and cache keys, every data
+   * key rewrapped under the new key-encryption key — all in one storage transaction, so an
+   * interrupted rotation leaves the vault opening with the old key, and a finished one with
+   * the new key only. The audit and fingerprint keys are kept (sealed in the keyring) so
+   * the chain and fingerprints still verify. Other processes holding the old key are
+   * refused on their next secret write (VAULT_KEY_MISMATCH) and must reopen the vault.
+   */
+  async rotateMaster(options: CreateKeyOptions & Pick<VaultLocation, 'env' | 'readPassphrase'>): Promise<{ keyProvider: KeyProviderConfig; versions: number }> {
+    return this.audited({ action: 'vault.rotate-master', target: `vault:${this.vaultId}` }, async () => {
+      const generation = await this.storage.generation();
+      const versions: Rekey['versions'] = [];
+      const ring = { root: randomBytes(32), audit: this.#keys.audit.export(), fingerprint: this.#keys.fingerprint.export() };
+      const next = keysFromKeyring(ring, this.vaultId);
+      for (const record of await this.storage.listSecrets()) {
+        for (const v of await this.storage.listSecretVersions(record.id)) {
+          versions.push({ secretId: v.secretId, version: v.version, wrappedKey: rewrapDataKey(this.#keys.kek, next.kek, v.secretId, v.version, v.wrappedKey) });
+        }
+      }
+      const created = await createMasterKey(context({ dir: this.dir, ...(options.env ? { env: options.env } : {}), ...(options.readPassphrase ? { readPassphrase: options.readPassphrase } : {}) }), options);
+      try {
+        const keyCheck = computeKeyCheck(created.masterKey, this.vaultId);
+        if (keyCheck === this.#keyCheck) throw new AivaultError('INVALID_ARGUMENT', 'the new master key is the current one; nothing was changed');
+        await this.storage.rekey({ keyProvider: JSON.stringify(created.config), keyCheck, keyring: sealKeyring(created.masterKey, this.vaultId, ring), versions }, generation, this.#keyCheck);
+        this.#keys = next;
+        this.#keyCheck = keyCheck;
+        this.#keyProvider = created.config;
+        return { keyProvider: created.config, versions: versions.length };
+      } finally {
+        created.masterKey.fill(0);
+        ring.root.fill(0);
+        ring.audit.fill(0);
+        ring.fingerprint.fill(0);
+      }
+    });
   }
 
   /** The key for sealing caches at rest (e.g. OAuth access tokens). */
@@ -239,8 +327,14 @@ export class Vault {
       if (!record) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${id}`);
       return record;
     }
-    assertSecretName(reference);
     if (scope !== undefined) assertScope(scope);
+    if (ALIAS.test(reference)) {
+      const byAlias = (await this.storage.listSecrets(scope !== undefined ? { scope } : {})).filter((s) => s.aliases.includes(reference));
+      if (byAlias.length === 1) return byAlias[0]!;
+      if (byAlias.length > 1) throw new AivaultError('SECRET_AMBIGUOUS', `the alias ${reference} names secrets in several scopes (${byAlias.map((m) => m.scope).join(', ')}); pass --scope or the secret id`);
+      throw new AivaultError('SECRET_NOT_FOUND', `no secret with the alias ${reference}${scope ? ` in scope ${scope}` : ''}`);
+    }
+    assertSecretName(reference);
     const matches = await this.storage.listSecrets({ name: reference, ...(scope !== undefined ? { scope } : {}) });
     if (matches.length === 0) throw new AivaultError('SECRET_NOT_FOUND', `no secret named ${reference}${scope ? ` in scope ${scope}` : ''}`);
     if (matches.length > 1) {
@@ -272,13 +366,37 @@ export class Vault {
         scope,
         description: input.description ?? null,
         pinnedProvider: owner?.provider ?? null,
+        aliases: checkAliases(input.aliases ?? []),
         currentVersion: 1,
         createdAt: at,
         updatedAt: at,
       },
       { secretId: id, version: 1, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, input.value), createdAt: at },
+      this.#keyCheck,
     ));
     return this.describeSecret(id);
+  }
+
+  /**
+   * Renames a secret and/or changes its aliases (never its value: that is a rotation).
+   * A secret pinned to a registry provider keeps its name (the pin comes from it), and no
+   * secret may be renamed to a name a provider owns (that would need a pin).
+   */
+  async updateSecret(reference: string, change: UpdateSecretInput, scope?: string): Promise<SecretInfo> {
+    const record = await this.resolveSecret(reference, scope);
+    if (change.name === undefined && change.aliases === undefined && !change.clearAliases) throw new AivaultError('INVALID_ARGUMENT', 'nothing to update: give --name, --alias or --clear-aliases');
+    if (change.name !== undefined && change.name !== record.name) {
+      assertSecretName(change.name);
+      if (record.pinnedProvider) throw new AivaultError('SECRET_PINNED', `${record.name} is pinned to ${record.pinnedProvider} by its name and cannot be renamed; create a new secret instead`);
+      const owner = (await builtinRegistry()).ownerOfSecret(change.name);
+      if (owner) throw new AivaultError('SECRET_PINNED', `${change.name} belongs to the ${owner.provider} provider; create it with secrets create so it is pinned`);
+    }
+    const aliases = change.aliases !== undefined || change.clearAliases ? checkAliases([...(change.clearAliases ? [] : record.aliases), ...(change.aliases ?? [])]) : undefined;
+    const name = change.name !== undefined && change.name !== record.name ? change.name : undefined;
+    await this.audited({ action: 'secret.update', target: `secret:${record.name}@${record.scope}${name ? ` -> ${name}` : ''}` }, () =>
+      this.storage.updateSecretIdentity(record.id, { ...(name ? { name } : {}), ...(aliases ? { aliases } : {}) }, now()),
+    );
+    return this.describeSecret(record.id);
   }
 
   /** Stores a new current version; the version it replaces is kept for rollback. */
@@ -295,6 +413,7 @@ export class Vault {
         record.currentVersion,
         { secretId: record.id, version: next, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, value), createdAt: at },
         at,
+        this.#keyCheck,
       ),
     );
     return this.describeSecret(record.id);
@@ -343,6 +462,7 @@ export class Vault {
       scope: record.scope,
       description: record.description,
       pinnedProvider: record.pinnedProvider,
+      aliases: record.aliases,
       currentVersion: record.currentVersion,
       fingerprint: current.fingerprint,
       versions: versions.map((v) => ({ version: v.version, fingerprint: v.fingerprint, createdAt: v.createdAt, current: v.version === record.currentVersion })),

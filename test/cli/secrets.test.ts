@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertNoLeak, canary, readAllFiles, runCli, tempVault, type CliResult, type TempVault } from '../helpers/cli.ts';
+import { assertNoLeak, canary, readAllFiles, recorder, runCli, tempVault, type CliResult, type TempVault } from '../helpers/cli.ts';
 
 function json<T>(r: CliResult): T {
   assert.equal(r.code, 0, r.stderr);
@@ -18,12 +18,7 @@ describe('aivault secrets (CLI)', () => {
   let v: TempVault;
   const secretValue = canary();
   const rotatedValue = canary('ROTATED');
-  const outputs: string[] = [];
-  const run = async (args: string[], input?: string) => {
-    const r = await v.cli(args, input !== undefined ? { input } : {});
-    outputs.push(r.stdout, r.stderr);
-    return r;
-  };
+  const { run, outputs } = recorder(() => v);
 
   before(async () => {
     v = await tempVault();
@@ -37,13 +32,13 @@ describe('aivault secrets (CLI)', () => {
   });
 
   it('reads values from stdin and from a file', async () => {
-    const fromStdin = await run(['secrets', 'create', '--name', 'STDIN_KEY', '--value-stdin'], `${canary()}\n`);
+    const fromStdin = await run(['secrets', 'create', '--name', 'STDIN_KEY', '--value-stdin'], { input: `${canary()}\n` });
     assert.equal(fromStdin.code, 0, fromStdin.stderr);
     const file = join(v.dir, '..', 'value.txt');
     writeFileSync(file, canary());
     const fromFile = await run(['secrets', 'create', '--name', 'FILE_KEY', '--value-file', file, '--json']);
     assert.equal(json<{ name: string }>(fromFile).name, 'FILE_KEY');
-    const both = await run(['secrets', 'create', '--name', 'TWO_WAYS', '--value', 'x', '--value-stdin', '--json'], 'y');
+    const both = await run(['secrets', 'create', '--name', 'TWO_WAYS', '--value', 'x', '--value-stdin', '--json'], { input: 'y' });
     assert.equal(both.code, 2);
     assert.equal(errorOf(both).code, 'INVALID_ARGUMENT');
   });
@@ -52,13 +47,13 @@ describe('aivault secrets (CLI)', () => {
     const list = json<Array<{ name: string; fingerprint: string; currentVersion: number }>>(await run(['secrets', 'list', '--json']));
     assert.deepEqual(list.map((s) => s.name), ['CANARY_KEY', 'FILE_KEY', 'STDIN_KEY']);
     const described = json<Record<string, unknown>>(await run(['secrets', 'describe', 'CANARY_KEY', '--json']));
-    assert.deepEqual(Object.keys(described).sort(), ['createdAt', 'currentVersion', 'description', 'fingerprint', 'id', 'name', 'pinnedProvider', 'ref', 'scope', 'updatedAt', 'versions']);
+    assert.deepEqual(Object.keys(described).sort(), ['aliases', 'createdAt', 'currentVersion', 'description', 'fingerprint', 'id', 'name', 'pinnedProvider', 'ref', 'scope', 'updatedAt', 'versions']);
     const plain = await run(['secrets', 'describe', 'CANARY_KEY']);
     assert.match(plain.stdout, /fingerprint: [0-9a-f]{16}/);
   });
 
   it('rotates, keeps the previous version, and rolls back', async () => {
-    const rotated = json<{ currentVersion: number; versions: unknown[] }>(await run(['secrets', 'rotate', 'CANARY_KEY', '--value-stdin', '--json'], rotatedValue));
+    const rotated = json<{ currentVersion: number; versions: unknown[] }>(await run(['secrets', 'rotate', 'CANARY_KEY', '--value-stdin', '--json'], { input: rotatedValue }));
     assert.equal(rotated.currentVersion, 2);
     assert.equal(rotated.versions.length, 2);
     const back = json<{ currentVersion: number }>(await run(['secrets', 'rollback', 'CANARY_KEY', '--json']));

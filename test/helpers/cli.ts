@@ -45,6 +45,22 @@ export interface TempVault {
   cleanup(): void;
 }
 
+/**
+ * The vault's CLI, keeping every stdout and stderr it printed, so a test can check them
+ * all for canaries at the end. `vault` is read at call time (tests assign it in before()).
+ */
+export function recorder(vault: () => TempVault): { outputs: string[]; run(args: readonly string[], options?: CliOptions): Promise<CliResult> } {
+  const outputs: string[] = [];
+  return {
+    outputs,
+    run: async (args, options = {}) => {
+      const r = await vault().cli(args, options);
+      outputs.push(r.stdout, r.stderr);
+      return r;
+    },
+  };
+}
+
 /** A fresh vault directory under the OS temp dir, initialised with a key file unless told otherwise. */
 export async function tempVault(initArgs: readonly string[] = ['--key-provider', 'keyfile'], env: NodeJS.ProcessEnv = {}): Promise<TempVault> {
   const root = mkdtempSync(join(tmpdir(), 'aivault-test-'));

@@ -45,6 +45,10 @@ const cases: Array<{ name: string; mutate: (d: Doc) => void; pointer: string; me
   { name: 'hmac without {{signature}}', mutate: (d) => (d.auth = { hmac: { algorithm: 'sha256', header_name: 'x-sig', value_template: 'static' } }), pointer: '/auth/hmac/value_template' },
   { name: 'oauth2 token endpoint over http', mutate: (d) => ((d.auth = { o_auth2: { grant_type: 'client_credentials', token_endpoint: 'http://id.acme.com/token' } }), (d.vaultSecrets = { ACME_ID: 'client_id', ACME_SECRET: 'client_secret' })), pointer: '/auth/o_auth2/token_endpoint' },
   { name: 'missing capabilities', mutate: (d) => delete d.capabilities, pointer: '/', message: /capabilities/ },
+  { name: 'validate through another provider\'s capability', mutate: (d) => (d.validate = { capability: 'other/users', method: 'GET', path: '/v1/users' }), pointer: '/validate/capability' },
+  { name: 'validate with a method the capability refuses', mutate: (d) => (d.validate = { capability: 'acme/users', method: 'DELETE', path: '/v1/users' }), pointer: '/validate/method' },
+  { name: 'validate outside the capability\'s paths', mutate: (d) => (d.validate = { capability: 'acme/users', method: 'GET', path: '/admin' }), pointer: '/validate/path' },
+  { name: 'validate with a dot segment', mutate: (d) => (d.validate = { capability: 'acme/users', method: 'GET', path: '/v1/users/../../admin' }), pointer: '/validate/path' },
   { name: 'duplicate capability id', mutate: (d) => d.capabilities.push(structuredClone(d.capabilities[0])), pointer: '/capabilities/1/id' },
 ];
 

@@ -1,9 +1,12 @@
-// `aivault mcp` in its own process, driven by the MCP SDK's own client over stdio.
+// `aivault mcp` in its own process, driven by the MCP SDK's own client over stdio, and
+// the daemon's Streamable HTTP endpoint (/mcp) driven by the SDK's HTTP client.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { request } from 'undici';
 import { CLI, assertNoLeak, canary, tempVault, type TempVault } from '../helpers/cli.ts';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -85,6 +88,59 @@ describe('aivault mcp', () => {
       } finally {
         await client.close();
       }
+    });
+  });
+
+  describe('Streamable HTTP on the daemon (/mcp)', () => {
+    let d: RunningDaemon;
+    before(async () => {
+      d = await startDaemon(v, ['--socket', join(v.dir, 'h.sock'), '--listen', '127.0.0.1:0']);
+    });
+    after(() => d.stop());
+
+    const httpClient = async (bearer: string): Promise<Client> => {
+      const transport = new StreamableHTTPClientTransport(new URL(`${d.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${bearer}` } } });
+      const client = new Client({ name: 'http-test-client', version: '1.0.0' });
+      await client.connect(transport);
+      return client;
+    };
+
+    it('serves the same tools to an agent token', async () => {
+      const client = await httpClient(token);
+      try {
+        await exercise(client);
+      } finally {
+        await client.close();
+      }
+      assertNoLeak(d.log(), key, 'daemon log');
+      assertNoLeak(d.log(), token, 'daemon log');
+    });
+
+    it('refuses a wrong token before any tool runs', async () => {
+      const before = up.received.length;
+      await assert.rejects(httpClient(`avt_${'0'.repeat(43)}`), /401|AGENT_UNAUTHENTICATED/);
+      assert.equal(up.received.length, before);
+    });
+
+    it('refuses a request from a web page (Origin header), even with a valid token', async () => {
+      const r = await request(`${d.url}/mcp`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, origin: 'http://evil.example', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      assert.equal(r.statusCode, 403);
+      assert.equal(r.headers['x-aivault-error'], 'ORIGIN_REFUSED');
+      await r.body.dump();
+    });
+
+    it('answers 405 to GET (no server-initiated stream) and 400 to a body that is not JSON', async () => {
+      const g = await request(`${d.url}/mcp`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
+      assert.equal(g.statusCode, 405);
+      await g.body.dump();
+      const bad = await request(`${d.url}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"jsonrpc":' });
+      assert.equal(bad.statusCode, 400);
+      assert.equal(bad.headers['x-aivault-error'], 'INVALID_ARGUMENT');
+      await bad.body.dump();
     });
   });
 });

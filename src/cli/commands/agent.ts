@@ -99,25 +99,26 @@ export function registerAgent(program: Command): void {
     .option('--expires <when>', 'the grant ends after a duration (30m, 1h, 7d) or at an ISO date')
     .option('--rate <rate>', 'rate limit per agent and capability, e.g. 60/min, 10/s')
     .option('--methods <list>', 'a subset of the capability methods, e.g. GET,POST')
+    .option('--approve <when>', 'the owner approves invokes (aivault approvals): each, or the first only')
     .option('--json', 'print as JSON')
     .action(async (agentRef: string, capability: string | undefined, _o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions & { expires?: string; rate?: string; methods?: string }>();
+      const o = cmd.optsWithGlobals<GlobalOptions & { expires?: string; rate?: string; methods?: string; approve?: string }>();
       if (agentRef === 'list') {
         const grants = await asOwner<GrantRecord[]>('grant.list', capability ? { agent: capability } : {}, () => withBroker(o, (b) => b.agents.listGrants(capability)));
         if (o.json) return printJson(grants);
-        return printTable(['AGENT', 'CAPABILITY', 'METHODS', 'RATE', 'EXPIRES'], grants.map((g) => [g.agentId, g.capability, g.methods?.join(',') ?? 'all', rateText(g), g.expiresAt ?? 'never']));
+        return printTable(['AGENT', 'CAPABILITY', 'METHODS', 'RATE', 'EXPIRES', 'APPROVE'], grants.map((g) => [g.agentId, g.capability, g.methods?.join(',') ?? 'all', rateText(g), g.expiresAt ?? 'never', g.approve ?? 'no']));
       }
       if (capability === undefined) throw new AivaultError('INVALID_ARGUMENT', 'usage: aivault grant AGENT CAPABILITY [--expires …] [--rate …] [--methods …]');
-      const remoteArgs = { agent: agentRef, capability, ...(o.expires ? { expires: o.expires } : {}), ...(o.rate ? { rate: o.rate } : {}), ...(o.methods ? { methods: o.methods.split(',') } : {}) };
+      const remoteArgs = { agent: agentRef, capability, ...(o.expires ? { expires: o.expires } : {}), ...(o.rate ? { rate: o.rate } : {}), ...(o.methods ? { methods: o.methods.split(',') } : {}), ...(o.approve ? { approve: o.approve } : {}) };
       const grant = await asOwner<GrantRecord>('grant.create', remoteArgs, () => withBroker(o, async (b) => {
         const cap = await b.grantable(capability);
         return b.agents.grant(
-          { agent: agentRef, capability: cap.id, expiresAt: o.expires ? parseExpiry(o.expires) : null, rate: o.rate ?? null, methods: o.methods ? o.methods.split(',') : null },
+          { agent: agentRef, capability: cap.id, expiresAt: o.expires ? parseExpiry(o.expires) : null, rate: o.rate ?? null, methods: o.methods ? o.methods.split(',') : null, approve: o.approve ?? null },
           cap.methods,
         );
       }));
       if (o.json) return printJson(grant);
-      printLine(`granted ${grant.capability} to ${agentRef}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.rate ? ` at ${rateText(grant)}` : ''}`);
+      printLine(`granted ${grant.capability} to ${agentRef}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.rate ? ` at ${rateText(grant)}` : ''}${grant.approve ? ` (owner approves ${grant.approve === 'each' ? 'each invoke' : 'the first invoke'})` : ''}`);
     });
 
   program
@@ -125,9 +126,11 @@ export function registerAgent(program: Command): void {
     .description("take a capability back from an agent")
     .argument('<agent>')
     .argument('<capability>')
+    .option('--json', 'print {agent, capability, revoked} as JSON')
     .action(async (agentRef: string, capability: string, _o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
       await asOwner('grant.revoke', { agent: agentRef, capability }, () => withBroker(o, (b) => b.agents.revokeGrant(agentRef, capability)));
+      if (o.json) return printJson({ agent: agentRef, capability, revoked: true });
       printLine(`revoked ${capability} from ${agentRef}`);
     });
 }

@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import type { Catalog, ResolvedCapability } from '../../broker/catalog.ts';
 import { authKind } from '../../registry/types.ts';
+import { AivaultError } from '../../errors.ts';
+import type { CapabilityPolicy } from '../../storage/types.ts';
 import { withBroker } from '../broker-context.ts';
 import { collect } from '../collect.ts';
 import { agentClientFromEnv, asOwner } from '../daemon-client.ts';
@@ -24,8 +26,36 @@ export function capabilityView(c: ResolvedCapability, enabled = true) {
     methods: c.methods,
     pathPrefixes: c.pathPrefixes,
     limits: c.limits,
+    policy: c.policy,
     endpointOverrides: Object.fromEntries(c.credential.hostMap),
   };
+}
+
+function policyText(p: CapabilityPolicy | null): string {
+  if (!p) return '(none)';
+  const parts = [
+    p.rateLimitPerMinute ? `${p.rateLimitPerMinute}/min for all callers` : null,
+    p.maxRequestBodyBytes ? `request ≤ ${p.maxRequestBodyBytes} B` : null,
+    p.maxResponseBodyBytes ? `response ≤ ${p.maxResponseBodyBytes} B` : null,
+    p.responseBlock.length ? `${p.responseBlock.length} blocked string${p.responseBlock.length > 1 ? 's' : ''}: ${p.responseBlock.map((b) => JSON.stringify(b)).join(', ')}` : null,
+  ].filter(Boolean);
+  return parts.length ? parts.join('; ') : '(empty)';
+}
+
+function wholeNumber(flag: string) {
+  return (v: string): number => {
+    if (!/^\d{1,15}$/.test(v)) throw new AivaultError('INVALID_ARGUMENT', `${flag} takes a whole number`);
+    return Number(v);
+  };
+}
+
+interface PolicyOptions extends GlobalOptions {
+  rateLimitPerMinute?: number;
+  maxRequestBodyBytes?: number;
+  maxResponseBodyBytes?: number;
+  responseBlock?: string[];
+  clearResponseBlock?: boolean;
+  json?: boolean;
 }
 
 async function describeOne(catalog: Catalog, id: string) {
@@ -122,7 +152,44 @@ export function registerCapability(program: Command): void {
         ['methods', v.methods.join(', ')],
         ['paths', v.pathPrefixes.join(', ')],
         ['limits', `timeout ${v.limits.timeoutMs} ms, connect ${v.limits.connectTimeoutMs} ms, request ≤ ${v.limits.maxRequestBytes} B, response ≤ ${v.limits.maxResponseBytes} B`],
+        ['policy', policyText(v.policy)],
       ]);
+    });
+
+  const policy = capability.command('policy').description("the owner's policy on one capability (built-in or custom), enforced for every caller");
+  policy
+    .command('set')
+    .description('set policy fields (others keep their value): a rate for the whole capability, body caps, strings redacted from responses')
+    .argument('<id>')
+    .option('--rate-limit-per-minute <n>', 'at most N invokes per minute, all callers and processes together', wholeNumber('--rate-limit-per-minute'))
+    .option('--max-request-body-bytes <n>', 'refuse request bodies larger than N bytes', wholeNumber('--max-request-body-bytes'))
+    .option('--max-response-body-bytes <n>', 'fail responses larger than N bytes', wholeNumber('--max-response-body-bytes'))
+    .option('--response-block <string>', 'replace this literal string (and its encodings) in responses with [REDACTED] (repeatable; replaces the list)', collect, undefined)
+    .option('--clear-response-block', 'empty the block list')
+    .option('--json', 'print the policy as JSON')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<PolicyOptions>();
+      const change = {
+        ...(o.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
+        ...(o.maxRequestBodyBytes !== undefined ? { maxRequestBodyBytes: o.maxRequestBodyBytes } : {}),
+        ...(o.maxResponseBodyBytes !== undefined ? { maxResponseBodyBytes: o.maxResponseBodyBytes } : {}),
+        ...(o.clearResponseBlock ? { responseBlock: [] } : o.responseBlock ? { responseBlock: o.responseBlock } : {}),
+      };
+      if (Object.keys(change).length === 0) throw new AivaultError('INVALID_ARGUMENT', 'give at least one policy option (see --help)');
+      const next = await asOwner<CapabilityPolicy>('capability.policy.set', { id, ...change }, () => withBroker(o, (b) => b.catalog.setPolicy(id, change)));
+      if (o.json) return printJson(next);
+      printLine(`${id}: ${policyText(next)}`);
+    });
+  policy
+    .command('clear')
+    .description('remove the policy from a capability')
+    .argument('<id>')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<PolicyOptions>();
+      await asOwner('capability.policy.clear', { id }, () => withBroker(o, (b) => b.catalog.clearPolicy(id)));
+      if (o.json) return printJson({ id, cleared: true });
+      printLine(`${id}: policy removed`);
     });
 
   capability

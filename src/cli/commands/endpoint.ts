@@ -65,9 +65,11 @@ export function registerEndpoint(program: Command): void {
     .command('clear')
     .description("remove a provider's endpoint override")
     .argument('<provider>')
+    .option('--json', 'print {provider, cleared} as JSON')
     .action(async (provider: string, _o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
       await asOwner('endpoint.clear', { provider }, () => withBroker(o, (b) => b.catalog.clearEndpointOverride(provider)));
+      if (o.json) return printJson({ provider, cleared: true });
       printLine(`${provider}: endpoint override removed`);
     });
 }

@@ -73,9 +73,11 @@ export function registerFlow(program: Command): void {
     .command('delete')
     .argument('<id>')
     .description('delete a flow')
+    .option('--json', 'print {id, deleted} as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
       await withBroker(o, (b) => b.catalog.deleteFlow(id));
+      if (o.json) return printJson({ id, deleted: true });
       printLine(`deleted flow ${id}`);
     });
 

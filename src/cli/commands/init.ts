@@ -3,14 +3,21 @@ import { KEY_PROVIDER_KINDS, type KeyProviderKind } from '../../vault/key-provid
 import { join } from 'node:path';
 import { Owners } from '../../policy/owners.ts';
 import { Vault } from '../../vault/vault.ts';
+import { builtinRegistry } from '../../registry/registry.ts';
+import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
+import { firstRunGuide } from '../first-run.ts';
+import { note, printJson, printLine } from '../output.ts';
+import { isInteractive } from '../prompt.ts';
+import { isDatabaseUrl } from '../../storage/open.ts';
+import { AivaultError } from '../../errors.ts';
 
 export const OWNER_KEY_FILE = 'owner.key';
-import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
-import { note, printJson, printLine } from '../output.ts';
 
 interface InitOptions extends GlobalOptions {
   keyProvider: KeyProviderKind;
   keyFile?: string;
+  storage?: string;
+  guide: boolean;
 }
 
 export function registerInit(program: Command): void {
@@ -23,13 +30,18 @@ export function registerInit(program: Command): void {
         .default('passphrase'),
     )
     .option('--key-file <path>', 'key file for --key-provider keyfile (default: master.key in the vault directory; an existing file is used as is)')
+    .option('--storage <url>', 'keep the vault in PostgreSQL (postgres://user@host:5432/db[?schema=name]; default $AIVAULT_DATABASE_URL, else the embedded SQLite file); the password is never written to disk: give it in the URL at run time, PGPASSWORD or ~/.pgpass')
     .option('--json', 'print the result as JSON')
+    .option('--no-guide', 'on a terminal, skip the guide to a first stored key and invoke')
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<InitOptions>();
+      const databaseUrl = opts.storage ?? process.env.AIVAULT_DATABASE_URL;
+      if (databaseUrl !== undefined && !isDatabaseUrl(databaseUrl)) throw new AivaultError('INVALID_ARGUMENT', '--storage takes a postgres:// URL');
       const vault = await Vault.init({
         dir: vaultDir(opts),
         keyProvider: opts.keyProvider,
         ...(opts.keyFile !== undefined ? { keyFile: opts.keyFile } : {}),
+        ...(databaseUrl ? { databaseUrl } : {}),
         readPassphrase,
       });
       try {
@@ -37,16 +49,20 @@ export function registerInit(program: Command): void {
         const ownerKey = join(vault.dir, OWNER_KEY_FILE);
         const owner = await new Owners(vault).bootstrap(ownerKey);
         if (opts.json) {
-          printJson({ dir: vault.dir, vaultId: vault.vaultId, keyProvider: vault.keyProvider.kind, owner: { id: owner.id, name: owner.name, privateKey: ownerKey } });
+          printJson({ dir: vault.dir, vaultId: vault.vaultId, keyProvider: vault.keyProvider.kind, engine: vault.storage.engine, owner: { id: owner.id, name: owner.name, privateKey: ownerKey } });
           return;
         }
-        printLine(`initialised vault ${vault.vaultId} in ${vault.dir} (key provider: ${vault.keyProvider.kind})`);
+        printLine(`initialised vault ${vault.vaultId} in ${vault.dir} (key provider: ${vault.keyProvider.kind}; storage: ${Vault.describeLocation(vault.dir)})`);
         printLine(`owner ${owner.name} (${owner.id}); its Ed25519 private key is ${ownerKey}`);
-        note('next: aivault secrets create --name OPENAI_API_KEY --value-stdin   (any name from `aivault registry list`)');
-        note('then: aivault capability list; aivault invoke openai/models; aivault agent create my-bot; aivault serve');
         if (vault.keyProvider.kind === 'keyfile' && opts.keyFile === undefined) {
           note('note: the key file sits beside the vault, so anyone who can read the directory can open it; move it with --key-file for a stronger setup');
         }
+        if (opts.guide && isInteractive()) {
+          await firstRunGuide(vault, await builtinRegistry());
+          return;
+        }
+        note('next: aivault secrets create --name OPENAI_API_KEY --value-stdin   (any name from `aivault registry list`)');
+        note('then: aivault secrets validate OPENAI_API_KEY; aivault invoke openai/models --path /v1/models; aivault agent create my-bot; aivault serve');
       } finally {
         await vault.close();
       }

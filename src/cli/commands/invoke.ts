@@ -1,10 +1,14 @@
-// `aivault invoke`: call a capability. The upstream body goes to stdout (or, with --json,
-// {status, headers, body}); a denial is an error with its reason code and a non-zero exit.
+// `aivault invoke`, `aivault json`, `aivault markdown`: call a capability. `invoke` writes the
+// upstream body to stdout (or {status, headers, body} with --json, or NDJSON frames with
+// --stream); `json` and `markdown` shape the answer for an LLM's context. A denial is an
+// error with its reason code and a non-zero exit. In process, or through the daemon when
+// AIVAULT_AGENT_TOKEN and a daemon address are set.
 
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { TextDecoder } from 'node:util';
 import type { Command } from 'commander';
-import type { InvokeRequest } from '../../broker/broker.ts';
+import type { InvokeRequest, PlannedRequest } from '../../broker/broker.ts';
 import { AivaultError } from '../../errors.ts';
 import { withBroker } from '../broker-context.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
@@ -12,7 +16,9 @@ import { agentClientFromEnv } from '../daemon-client.ts';
 import { keepResponseHeader } from '../../policy/headers.ts';
 import type { GlobalOptions } from '../context.ts';
 import { readStdin } from '../input.ts';
-import { note, printJson } from '../output.ts';
+import { readAll } from '../../read-capped.ts';
+import { note, printJson, printLine } from '../output.ts';
+import { renderMarkdown, type MarkdownOptions } from '../markdown.ts';
 
 interface InvokeOptions extends GlobalOptions {
   method: string;
@@ -24,13 +30,44 @@ interface InvokeOptions extends GlobalOptions {
   body?: string;
   bodyFile?: string;
   bodyStdin?: boolean;
+  multipartField?: string[];
+  multipartFile?: string[];
+  json?: boolean;
+  stream?: boolean;
 }
 
 const MAX_CLI_BODY = 1024 * 1024 * 1024;
 
+/**
+ * A multipart/form-data body from --multipart-field k=v and --multipart-file field=path.
+ * Files are read here, by the client: through the daemon they travel as bytes, and the
+ * daemon never opens a path on an agent's behalf.
+ */
+async function multipartBody(o: InvokeOptions): Promise<{ body: Buffer; contentType: string }> {
+  const form = new FormData();
+  for (const raw of o.multipartField ?? []) {
+    const [name, value] = parsePairs([raw], splitPair, '--multipart-field')[0]!;
+    form.append(name, value);
+  }
+  for (const raw of o.multipartFile ?? []) {
+    const [name, path] = parsePairs([raw], splitPair, '--multipart-file')[0]!;
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch (err) {
+      throw new AivaultError('INVALID_ARGUMENT', `cannot read --multipart-file ${name}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    form.append(name, new Blob([bytes]), basename(path));
+  }
+  // The Fetch API's own encoder: a fresh random boundary, and the content type that names it.
+  const encoded = new Response(form);
+  return { body: Buffer.from(await encoded.arrayBuffer()), contentType: encoded.headers.get('content-type')! };
+}
+
 async function readBody(o: InvokeOptions): Promise<Buffer | undefined> {
-  const sources = [o.body !== undefined, o.bodyFile !== undefined, o.bodyStdin === true].filter(Boolean).length;
-  if (sources > 1) throw new AivaultError('INVALID_ARGUMENT', 'give the body one way: --body, --body-file or --body-stdin');
+  const multipart = (o.multipartField?.length ?? 0) + (o.multipartFile?.length ?? 0) > 0;
+  const sources = [o.body !== undefined, o.bodyFile !== undefined, o.bodyStdin === true, multipart].filter(Boolean).length;
+  if (sources > 1) throw new AivaultError('INVALID_ARGUMENT', 'give the body one way: --body, --body-file, --body-stdin or --multipart-field/--multipart-file');
   if (o.body !== undefined) return Buffer.from(o.body, 'utf8');
   if (o.bodyFile !== undefined) {
     try {
@@ -61,10 +98,9 @@ function bodyForJson(bytes: Buffer): { body: string; bodyEncoding: 'utf8' | 'bas
   }
 }
 
-export function registerInvoke(program: Command): void {
-  program
-    .command('invoke')
-    .description('invoke a capability: aivault checks the allow-lists, injects the credential, calls the upstream and returns its scrubbed response')
+/** The request options every invoking command shares. */
+function addRequestOptions(cmd: Command): Command {
+  return cmd
     .argument('<capability>', 'capability id, e.g. openai/chat-completions')
     .option('--method <method>', 'HTTP method', 'GET')
     .option('--path <path>', "request path (default: the capability's prefix, when it has exactly one)")
@@ -75,45 +111,156 @@ export function registerInvoke(program: Command): void {
     .option('--body <text>', 'request body')
     .option('--body-file <path>', 'request body from a file')
     .option('--body-stdin', 'request body from stdin')
+    .option('--multipart-field <k=v>', 'a multipart/form-data text field (repeatable)', collect)
+    .option('--multipart-file <field=path>', 'a multipart/form-data file, read by this command (repeatable)', collect);
+}
+
+async function buildRequest(capability: string, o: InvokeOptions): Promise<InvokeRequest> {
+  let body = await readBody(o);
+  let headers = parsePairs(o.header, splitHeader, '--header');
+  if ((o.multipartField?.length ?? 0) + (o.multipartFile?.length ?? 0) > 0) {
+    const multipart = await multipartBody(o);
+    body = multipart.body;
+    // The boundary is ours: a content type given with --header would not match the body.
+    headers = [...headers.filter(([k]) => k.toLowerCase() !== 'content-type'), ['content-type', multipart.contentType]];
+  }
+  return {
+    capability,
+    method: o.method,
+    ...(o.url !== undefined ? { url: o.url } : {}),
+    ...(o.host !== undefined ? { host: o.host } : {}),
+    ...(o.path !== undefined ? { path: o.path } : {}),
+    query: parsePairs(o.query, splitPair, '--query'),
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  };
+}
+
+interface Answer {
+  status: number;
+  headers: ReadonlyArray<readonly [string, string]>;
+  body: AsyncIterable<unknown>;
+  planned: PlannedRequest;
+}
+
+/** Runs the request in process or through the daemon, hands the answer to `use`, and cleans up. */
+async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>): Promise<T> {
+  const client = agentClientFromEnv();
+  if (client) {
+    try {
+      const { body, query, headers, ...rest } = request;
+      const response = await client.invoke({ ...rest, query: [...(query ?? [])] as Array<[string, string]>, headers: [...(headers ?? [])] as Array<[string, string]>, ...(body ? { body: Buffer.from(body) } : {}) });
+      const pairs: Array<[string, string]> = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, x])));
+      const header = (name: string) => pairs.find(([k]) => k === name)?.[1] ?? '';
+      const planned = { capability: request.capability, credential: header('x-aivault-credential'), method: request.method.toUpperCase(), url: header('x-aivault-upstream-url') };
+      return await use({ status: response.status, headers: pairs.filter(([k]) => keepResponseHeader(k)), body: response.body, planned });
+    } finally {
+      await client.close();
+    }
+  }
+  return withBroker(o, async (broker) => {
+    const response = await broker.invoke(request);
+    const result = await use(response);
+    await response.done;
+    return result;
+  });
+}
+
+/** The body as JSON when it is JSON, otherwise its text (or base64 when not UTF-8). */
+function parsedBody(bytes: Buffer): { json: unknown } | { text: string } | { base64: string } {
+  const decoded = bodyForJson(bytes);
+  if (decoded.bodyEncoding === 'base64') return { base64: decoded.body };
+  try {
+    return { json: JSON.parse(decoded.body) };
+  } catch {
+    return { text: decoded.body };
+  }
+}
+
+/** NDJSON frames: head, then each body chunk (text, or base64 when not UTF-8), then end or error. */
+async function streamFrames(answer: Answer): Promise<void> {
+  const write = async (frame: object) => {
+    if (!process.stdout.write(JSON.stringify(frame) + '\n')) await new Promise((r) => process.stdout.once('drain', r));
+  };
+  await write({ type: 'head', status: answer.status, headers: Object.fromEntries(groupHeaders(answer.headers)) });
+  let bytes = 0;
+  // A multi-byte character split across chunks is held back until it completes.
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let binary = false;
+  try {
+    for await (const chunk of answer.body) {
+      const buf = chunk as Buffer;
+      bytes += buf.length;
+      if (!binary) {
+        try {
+          const text = decoder.decode(buf, { stream: true });
+          if (text) await write({ type: 'chunk', text });
+          continue;
+        } catch {
+          binary = true;
+        }
+      }
+      await write({ type: 'chunk', base64: buf.toString('base64') });
+    }
+  } catch (err) {
+    const e = err instanceof AivaultError ? err : new AivaultError('UPSTREAM_ERROR', 'the response failed');
+    await write({ type: 'error', code: e.code, message: e.message });
+    throw e;
+  }
+  await write({ type: 'end', bytes });
+}
+
+export function registerInvoke(program: Command): void {
+  addRequestOptions(
+    program
+      .command('invoke')
+      .description('invoke a capability: aivault checks the allow-lists, injects the credential, calls the upstream and returns its scrubbed response'),
+  )
     .option('--json', 'print {status, headers, body} as JSON (body base64 when not UTF-8)')
+    .option('--stream', 'print NDJSON frames as the response arrives: {type:"head",status,headers}, {type:"chunk",text|base64}…, {type:"end",bytes} or {type:"error",code,message}')
     .action(async (capability: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<InvokeOptions>();
-      const body = await readBody(o);
-      const request: InvokeRequest = {
-        capability,
-        method: o.method,
-        ...(o.url !== undefined ? { url: o.url } : {}),
-        ...(o.host !== undefined ? { host: o.host } : {}),
-        ...(o.path !== undefined ? { path: o.path } : {}),
-        query: parsePairs(o.query, splitPair, '--query'),
-        headers: parsePairs(o.header, splitHeader, '--header'),
-        ...(body !== undefined ? { body } : {}),
-      };
-      const client = agentClientFromEnv();
-      if (client) {
-        try {
-          const response = await client.invoke({ ...request, query: [...(request.query ?? [])] as Array<[string, string]>, headers: [...(request.headers ?? [])] as Array<[string, string]>, ...(body ? { body } : {}) });
-          const headers: Array<[string, string]> = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, x])));
-          await output(o, response.status, headers.filter(([k]) => keepResponseHeader(k)), response.body);
-        } finally {
-          await client.close();
-        }
-        return;
-      }
-      await withBroker(o, async (broker) => {
-        const response = await broker.invoke(request);
-        await output(o, response.status, response.headers, response.body);
-        await response.done;
+      if (o.json && o.stream) throw new AivaultError('INVALID_ARGUMENT', 'give --json or --stream, not both');
+      const request = await buildRequest(capability, o);
+      await withAnswer(o, request, (answer) => (o.stream ? streamFrames(answer) : output(o, answer.status, answer.headers, answer.body)));
+    });
+
+  addRequestOptions(
+    program
+      .command('json')
+      .description('invoke a capability and print {planned: {capability, credential, method, url}, response: {status, json}}: the URL with secrets redacted, the body parsed'),
+  ).action(async (capability: string, _o: unknown, cmd: Command) => {
+    const o = cmd.optsWithGlobals<InvokeOptions>();
+    const request = await buildRequest(capability, o);
+    const result = await withAnswer(o, request, async (answer) => ({ planned: answer.planned, response: { status: answer.status, ...parsedBody(await readAll(answer.body)) } }));
+    printJson(result);
+  });
+
+  addRequestOptions(
+    program
+      .command('markdown')
+      .description('invoke a capability and render its JSON answer as compact markdown (tables for arrays of objects) for an LLM context'),
+  )
+    .option('--namespace <ns>', 'fence the output between begin and end marker lines named NS')
+    .option('--exclude-field <field>', 'leave out this field (a key name anywhere, or a dotted path from the top) (repeatable)', collect)
+    .option('--wrap-field <field>', "render this field's values as fenced blocks marked as data, not instructions (repeatable)", collect)
+    .action(async (capability: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<InvokeOptions & { namespace?: string; excludeField?: string[]; wrapField?: string[] }>();
+      const options: MarkdownOptions = { exclude: o.excludeField ?? [], wrap: o.wrapField ?? [], ...(o.namespace !== undefined ? { namespace: o.namespace } : {}) };
+      const request = await buildRequest(capability, o);
+      const text = await withAnswer(o, request, async (answer) => {
+        const parsed = parsedBody(await readAll(answer.body));
+        const value = 'json' in parsed ? parsed.json : 'text' in parsed ? parsed.text : `(${Buffer.from(parsed.base64, 'base64').length} bytes of binary data)`;
+        return renderMarkdown(value, { ...options, title: `${answer.planned.method} ${capability} → HTTP ${answer.status}` });
       });
+      printLine(text);
     });
 }
 
 /** Writes the upstream answer: the raw body, or {status, headers, body} with --json. */
 async function output(o: InvokeOptions, status: number, headers: ReadonlyArray<readonly [string, string]>, body: AsyncIterable<unknown>): Promise<void> {
   if (o.json) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    printJson({ status, headers: Object.fromEntries(groupHeaders(headers)), ...bodyForJson(Buffer.concat(chunks)) });
+    printJson({ status, headers: Object.fromEntries(groupHeaders(headers)), ...bodyForJson(await readAll(body)) });
     return;
   }
   if (status >= 400) note(`upstream answered HTTP ${status}`);

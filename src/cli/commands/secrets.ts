@@ -1,7 +1,9 @@
 // `aivault secrets …`: write-only secret management. No subcommand prints a value.
 
 import type { Command } from 'commander';
-import { AivaultError } from '../../errors.ts';
+import { AivaultError, EXIT } from '../../errors.ts';
+import { validateSecret } from '../../broker/validate-secret.ts';
+import { withBroker } from '../broker-context.ts';
 import { builtinCredentialStatus } from '../../registry/provisioning.ts';
 import { builtinRegistry } from '../../registry/registry.ts';
 import { SCOPE_RULE, SECRET_NAME_RULE, assertSecretName } from '../../vault/names.ts';
@@ -10,6 +12,8 @@ import { withVault, type GlobalOptions } from '../context.ts';
 import { asOwner, ownerClientFromEnv } from '../daemon-client.ts';
 import { readSecretValue, type ValueOptions } from '../input.ts';
 import { registerIngest } from './ingest.ts';
+import { collect } from '../collect.ts';
+import { registerImport } from './import.ts';
 import { isInteractive, readLine } from '../prompt.ts';
 import { note, printFields, printJson, printLine, printTable } from '../output.ts';
 
@@ -35,6 +39,7 @@ function printInfo(info: SecretInfo): void {
     ['name', info.name],
     ['scope', info.scope],
     ['provider', info.pinnedProvider ?? '(custom, not pinned)'],
+    ['aliases', info.aliases.join(', ') || '(none)'],
     ['description', info.description ?? ''],
     ['version', String(info.currentVersion)],
     ['fingerprint', info.fingerprint],
@@ -62,9 +67,10 @@ export function registerSecrets(program: Command): void {
   )
     .option('--scope <scope>', `where the secret applies: ${SCOPE_RULE}`, 'global')
     .option('--description <text>', 'a note for people (never the value)')
+    .option('--alias <alias>', 'another name for it: a lower-case label (repeatable)', collect)
     .option('--json', 'print the new secret as JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions & { name: string; description?: string }>();
+      const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions & { name: string; description?: string; alias?: string[] }>();
       assertSecretName(opts.name); // before asking for a value that would then be refused
       const value = await readSecretValue(opts);
       try {
@@ -78,7 +84,7 @@ export function registerSecrets(program: Command): void {
           return;
         }
         const { info, status } = await withVault(opts, async (vault) => {
-          const created = await vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null });
+          const created = await vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null, ...(opts.alias ? { aliases: opts.alias } : {}) });
           const provider = created.pinnedProvider ? (await builtinRegistry()).providers.get(created.pinnedProvider) : undefined;
           return { info: created, status: provider ? await builtinCredentialStatus(vault, provider) : undefined };
         });
@@ -186,7 +192,44 @@ export function registerSecrets(program: Command): void {
       else printLine(`deleted ${info.name} (${info.ref})`);
     });
 
+  secrets
+    .command('update')
+    .description('rename a secret or change its aliases (its value changes only by rotate)')
+    .argument('[secret]', 'NAME, alias, id or vault:secret:<id>')
+    .option('--id <id>', 'the secret id (instead of the argument)')
+    .option('--name <NAME>', 'the new canonical name (not for secrets pinned to a provider)')
+    .option('--alias <alias>', 'add an alias: a lower-case label (repeatable)', collect)
+    .option('--clear-aliases', 'remove every alias (then add any --alias given)')
+    .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--json', 'print the secret as JSON')
+    .action(async (reference: string | undefined, _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions & { id?: string; name?: string; alias?: string[]; clearAliases?: boolean }>();
+      const target = opts.id ?? reference;
+      if (target === undefined || (opts.id !== undefined && reference !== undefined)) throw new AivaultError('INVALID_ARGUMENT', 'name the secret once: an argument or --id');
+      const info = await withVault(opts, (vault) =>
+        vault.updateSecret(target, { ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.alias ? { aliases: opts.alias } : {}), ...(opts.clearAliases ? { clearAliases: true } : {}) }, opts.scope),
+      );
+      if (opts.json) return printJson(info);
+      printLine(`${info.name} (${info.scope}, ${info.ref})${info.aliases.length ? ` aliases: ${info.aliases.join(', ')}` : ''}`);
+    });
+
   registerIngest(secrets);
+  registerImport(secrets);
+
+  secrets
+    .command('validate')
+    .description("ask the provider whether the stored key works, with the provider's declared cheap request; prints valid, invalid or indeterminate, never the key or the response")
+    .argument('<secret>', 'NAME, id or vault:secret:<id> (pinned to a registry provider)')
+    .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--json', 'print {name, scope, provider, verdict, reason, capability, status} as JSON')
+    .addHelpText('after', '\nExit status: 0 valid, 8 invalid (the provider refused the key), 9 indeterminate.')
+    .action(async (reference: string, _o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ScopeOptions>();
+      const result = await withBroker(opts, (broker) => validateSecret(broker, reference, opts.scope));
+      if (opts.json) printJson(result);
+      else printLine(`${result.name}: ${result.verdict} (${result.reason}${result.capability ? ` via ${result.capability}` : ''})`);
+      process.exitCode = result.verdict === 'valid' ? EXIT.OK : result.verdict === 'invalid' ? EXIT.UPSTREAM : EXIT.UNAVAILABLE;
+    });
 
   secrets
     .command('compare')

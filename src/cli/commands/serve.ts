@@ -5,6 +5,9 @@ import { Option, type Command } from 'commander';
 import { pino } from 'pino';
 import { builtinRegistry } from '../../registry/registry.ts';
 import { Daemon } from '../../server/daemon.ts';
+import { approvalNotifier } from '../../server/approval-notify.ts';
+import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../../policy/approvals.ts';
+import { AivaultError } from '../../errors.ts';
 import { Vault } from '../../vault/vault.ts';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
 
@@ -14,6 +17,8 @@ interface ServeOptions extends GlobalOptions {
   listen?: string;
   noSocket?: boolean;
   auditDurability: 'full' | 'crash-safe';
+  approvalTimeout: string;
+  approvalCommand?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -24,12 +29,16 @@ export function registerServe(program: Command): void {
     .option('--socket-group <group>', 'let this group use the socket (mode 0660)')
     .option('--listen <host:port>', 'also serve on loopback TCP, e.g. 127.0.0.1:8787')
     .addOption(new Option('--audit-durability <mode>', 'full: each audit record is on disk before its request leaves; crash-safe: in the write-ahead log (survives a killed daemon, not a power loss)').choices(['full', 'crash-safe']).default('full'))
+    .option('--approval-timeout <seconds>', 'how long an invoke waits for owner approval (grants with --approve)', String(DEFAULT_APPROVAL_TIMEOUT_MS / 1000))
+    .option('--approval-command <command>', 'run for each pending approval (sh -c), with the approval as JSON on stdin and AIVAULT_APPROVAL_* variables')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<ServeOptions>();
       const log = pino({ name: 'aivault', base: { pid: process.pid } }, pino.destination(2));
       const dir = vaultDir(o);
       const vault = await Vault.open({ dir, readPassphrase });
       await vault.setAuditDurability(o.auditDurability);
+      const timeoutSeconds = Number(o.approvalTimeout);
+      if (!Number.isFinite(timeoutSeconds)) throw new AivaultError('INVALID_ARGUMENT', '--approval-timeout takes a number of seconds');
       const daemon = new Daemon({
         vault,
         registry: await builtinRegistry(),
@@ -38,6 +47,7 @@ export function registerServe(program: Command): void {
         ...(o.socketGroup ? { socketGroup: o.socketGroup } : {}),
         ...(o.listen ? { listen: o.listen } : {}),
       });
+      daemon.broker.approvals.configure({ timeoutMs: timeoutSeconds * 1000, ...(o.approvalCommand ? { notify: approvalNotifier(o.approvalCommand, log) } : {}) });
       let addresses;
       try {
         addresses = await daemon.start();

@@ -24,7 +24,7 @@ export function registerStatus(program: Command): void {
         const verify = await v.audit.verify();
         return {
           dir,
-          database: Vault.databasePath(dir),
+          database: Vault.describeLocation(dir),
           engine: v.storage.engine,
           keyProvider: v.keyProvider.kind,
           registry: { providers: registry.providers.size, digest: registry.digest },

@@ -1,0 +1,58 @@
+// `aivault approvals`: the owner's queue of invokes waiting for approval (grants made
+// with --approve each|first). Deciding is audited with who decided.
+
+import type { Command } from 'commander';
+import type { ApprovalRecord } from '../../storage/types.ts';
+import { withBroker } from '../broker-context.ts';
+import type { GlobalOptions } from '../context.ts';
+import { asOwner } from '../daemon-client.ts';
+import { printJson, printLine, printTable } from '../output.ts';
+
+interface ApprovalsOptions extends GlobalOptions {
+  all?: boolean;
+  json?: boolean;
+}
+
+function printList(list: ApprovalRecord[], o: ApprovalsOptions): void {
+  if (o.json) return printJson(list);
+  if (list.length === 0) return printLine(o.all ? 'no approvals' : 'no pending approvals');
+  printTable(
+    ['ID', 'STATUS', 'AGENT', 'CAPABILITY', 'REQUEST', 'REQUESTED', o.all ? 'DECIDED BY' : 'EXPIRES'],
+    list.map((a) => [a.id, a.status, a.agentId, a.capability, `${a.method} ${a.host}${a.path}`, a.requestedAt, o.all ? (a.decidedBy ?? '') : a.expiresAt]),
+  );
+}
+
+async function listAction(_o: unknown, cmd: Command): Promise<void> {
+  const o = cmd.optsWithGlobals<ApprovalsOptions>();
+  printList(await asOwner<ApprovalRecord[]>('approval.list', { all: o.all === true }, () => withBroker(o, (b) => b.approvals.list(o.all ? undefined : 'pending'))), o);
+}
+
+export function registerApprovals(program: Command): void {
+  const approvals = program
+    .command('approvals')
+    .description('invokes waiting for your approval (grants made with --approve): list, approve, deny')
+    .option('--all', 'also decided and expired ones')
+    .option('--json', 'print as JSON')
+    .action(listAction);
+
+  approvals
+    .command('list')
+    .description('list pending approvals (--all: every one)')
+    .option('--all', 'also decided and expired ones')
+    .option('--json', 'print as JSON')
+    .action(listAction);
+
+  for (const decision of ['approve', 'deny'] as const) {
+    approvals
+      .command(decision)
+      .description(decision === 'approve' ? 'let a waiting invoke go ahead' : 'refuse a waiting invoke (the agent gets APPROVAL_DENIED)')
+      .argument('<id>', 'approval id (apr_…)')
+      .option('--json', 'print as JSON')
+      .action(async (id: string, _o: unknown, cmd: Command) => {
+        const o = cmd.optsWithGlobals<ApprovalsOptions>();
+        const decided = await asOwner<ApprovalRecord>(`approval.${decision}`, { id }, () => withBroker(o, (b) => b.approvals.decide(id, decision)));
+        if (o.json) return printJson(decided);
+        printLine(`${decided.status} ${decided.id}: ${decided.method} ${decided.host}${decided.path} (${decided.capability}) for ${decided.agentId}`);
+      });
+  }
+}

@@ -1,0 +1,110 @@
+// Owner approvals: a grant marked `approve: each | first` makes an invoke wait, bounded,
+// until the owner approves or denies it (`aivault approvals`, from any process: the
+// decision is a conditional update in storage, which the waiting broker polls).
+
+import { randomBytes } from 'node:crypto';
+import { currentActor } from '../audit/actor.ts';
+import { AivaultError } from '../errors.ts';
+import type { AgentRecord, ApprovalRecord, ApprovalStatus, GrantRecord } from '../storage/types.ts';
+import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
+
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 120_000;
+export const MAX_APPROVAL_TIMEOUT_MS = 30 * 60_000;
+
+export interface ApprovalOptions {
+  timeoutMs: number;
+  pollMs: number;
+  /** Told of each new pending approval (the daemon's notification command). */
+  notify?: (approval: ApprovalRecord) => void;
+}
+
+export interface ApprovalRequest {
+  capability: string;
+  method: string;
+  host: string;
+  path: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Approvals {
+  readonly #vault: Vault;
+  #options: ApprovalOptions = { timeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS, pollMs: 200 };
+
+  constructor(vault: Vault) {
+    this.#vault = vault;
+  }
+
+  configure(options: Partial<ApprovalOptions>): void {
+    const next = { ...this.#options, ...options };
+    if (!(next.timeoutMs >= 1000 && next.timeoutMs <= MAX_APPROVAL_TIMEOUT_MS)) throw new AivaultError('INVALID_ARGUMENT', `an approval timeout is 1 s to ${MAX_APPROVAL_TIMEOUT_MS / 60_000} min`);
+    this.#options = next;
+  }
+
+  /**
+   * Waits for the owner when the grant asks for it. Resolves with the approval (null when
+   * none was needed); APPROVAL_DENIED or APPROVAL_TIMEOUT otherwise. Nothing goes upstream
+   * before this resolves.
+   */
+  async await(agent: AgentRecord, grant: GrantRecord, request: ApprovalRequest, signal?: AbortSignal): Promise<ApprovalRecord | null> {
+    if (grant.approve === null || (grant.approve === 'first' && grant.firstApprovedAt !== null)) return null;
+    const storage = this.#vault.storage;
+    const now = Date.now();
+    const approval: ApprovalRecord = {
+      id: `apr_${randomBytes(9).toString('base64url')}`,
+      agentId: agent.id,
+      ...request,
+      status: 'pending',
+      requestedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + this.#options.timeoutMs).toISOString(),
+      decidedAt: null,
+      decidedBy: null,
+    };
+    await storage.putApproval(approval);
+    this.#options.notify?.(approval);
+    const deadline = now + this.#options.timeoutMs;
+    for (;;) {
+      const current = await storage.getApproval(approval.id);
+      if (current?.status === 'approved') {
+        if (grant.approve === 'first') await storage.markGrantApproved(agent.id, grant.capability, current.decidedAt ?? new Date().toISOString());
+        return current;
+      }
+      if (current?.status === 'denied') throw new AivaultError('APPROVAL_DENIED', `the owner denied this invoke (${approval.id})`);
+      if (grant.approve === 'first') {
+        // Another invoke of the same grant was approved meanwhile: the first approval covers this one.
+        const fresh = await storage.getGrant(agent.id, grant.capability);
+        if (fresh?.firstApprovedAt) {
+          await storage.decideApproval(approval.id, 'approved', 'grant:first-approved', new Date().toISOString());
+          return (await storage.getApproval(approval.id)) ?? null;
+        }
+      }
+      if (Date.now() >= deadline || signal?.aborted) {
+        // Expire it, unless the owner decided in the last instant: then take the decision.
+        if (await storage.decideApproval(approval.id, 'expired', 'aivault', new Date().toISOString())) {
+          throw new AivaultError('APPROVAL_TIMEOUT', signal?.aborted ? `the agent went away before approval (${approval.id})` : `no owner decision within ${Math.round(this.#options.timeoutMs / 1000)} s (${approval.id})`);
+        }
+        continue;
+      }
+      await sleep(this.#options.pollMs);
+    }
+  }
+
+  list(status?: ApprovalStatus): Promise<ApprovalRecord[]> {
+    return this.#vault.storage.listApprovals(status);
+  }
+
+  /** The owner's decision, audited with who made it. */
+  async decide(id: string, decision: 'approve' | 'deny'): Promise<ApprovalRecord> {
+    const storage = this.#vault.storage;
+    const existing = await storage.getApproval(id);
+    if (!existing) throw new AivaultError('APPROVAL_NOT_FOUND', `no approval ${id.slice(0, 40)}`);
+    const by = currentActor() ?? OWNER_LOCAL;
+    const action = decision === 'approve' ? 'approval.approve' : 'approval.deny';
+    await this.#vault.audited({ action, target: `approval:${id} agent:${existing.agentId} capability:${existing.capability}` }, async () => {
+      if (!(await storage.decideApproval(id, decision === 'approve' ? 'approved' : 'denied', by, new Date().toISOString()))) {
+        throw new AivaultError('APPROVAL_NOT_PENDING', `${id} is no longer pending (${(await storage.getApproval(id))?.status ?? 'gone'})`);
+      }
+    });
+    return (await storage.getApproval(id))!;
+  }
+}

@@ -1,0 +1,33 @@
+// Where the MCP tools get their answers: the broker in this process acting as one agent
+// (`aivault mcp --agent`, and the daemon's /mcp route), or the daemon through an agent client.
+
+import type { Broker } from '../broker/broker.ts';
+import { readAll } from '../read-capped.ts';
+import type { AgentClient } from '../sdk/agent-client.ts';
+import type { AgentRecord } from '../storage/types.ts';
+import type { McpBackend } from './mcp.ts';
+
+export function brokerMcpBackend(broker: Broker, agent: AgentRecord): McpBackend {
+  return {
+    capabilities: async () =>
+      (await broker.grantedCapabilities(agent)).map(({ capability: c, methods }) => ({ id: c.id, provider: c.provider, description: c.description, ready: c.credential.missing.length === 0, hosts: c.hosts, methods, pathPrefixes: c.pathPrefixes })),
+    invoke: async (r) => {
+      const { body: text, ...rest } = r;
+      const res = await broker.invoke({ ...rest, ...(text !== undefined ? { body: Buffer.from(text, 'utf8') } : {}) }, { agent });
+      const body = (await readAll(res.body)).toString('utf8');
+      await res.done;
+      return { status: res.status, contentType: res.headers.find(([k]) => k === 'content-type')?.[1] ?? null, body };
+    },
+  };
+}
+
+export function clientMcpBackend(client: AgentClient): McpBackend {
+  return {
+    capabilities: () => client.capabilities(),
+    invoke: async (r) => {
+      const res = await client.invoke(r);
+      const ct = res.headers['content-type'];
+      return { status: res.status, contentType: typeof ct === 'string' ? ct : null, body: await res.text() };
+    },
+  };
+}

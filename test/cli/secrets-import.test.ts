@@ -1,0 +1,66 @@
+// `aivault secrets import`: many secrets from entries or a dotenv file; all-or-nothing checks
+// before any write; values never printed.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertNoLeak, canary, readAllFiles, recorder, tempVault, type TempVault } from '../helpers/cli.ts';
+
+type Err = { error: { code: string } };
+
+describe('aivault secrets import', () => {
+  let v: TempVault;
+  const a = canary('IMPA');
+  const b = canary('IMPB');
+  const c = canary('IMPC');
+  const { run, outputs } = recorder(() => v);
+  const names = async () => (JSON.parse((await v.cli(['secrets', 'list', '--json'])).stdout) as Array<{ name: string; scope: string }>).map((s) => `${s.name}@${s.scope}`).sort();
+
+  before(async () => {
+    v = await tempVault();
+  });
+  after(() => {
+    for (const o of outputs) for (const x of [a, b, c]) assertNoLeak(o, x, 'import output');
+    v.cleanup();
+  });
+
+  it('imports a dotenv file (comments, quotes, export) and entries; prints names and refs only', async () => {
+    const file = join(v.dir, '..', 'app.env');
+    writeFileSync(file, `# app\nOPENAI_API_KEY=${a}\nexport STRIPE_SECRET_KEY="${b}"\n`);
+    const r = await run(['secrets', 'import', '--file', file, '--entry', `APP_TOKEN=${c}`, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Array<{ name: string; action: string; ref: string }>;
+    assert.deepEqual(out.map((x) => [x.name, x.action]).sort(), [['APP_TOKEN', 'created'], ['OPENAI_API_KEY', 'created'], ['STRIPE_SECRET_KEY', 'created']]);
+    assert.ok(out.every((x) => x.ref.startsWith('vault:secret:')));
+    const match = await run(['secrets', 'compare', 'STRIPE_SECRET_KEY'], { input: b });
+    assert.equal(match.stdout.trim(), 'match', 'quotes are not part of the value');
+    for (const [, bytes] of readAllFiles(v.dir)) for (const x of [a, b, c]) assertNoLeak(bytes.toString('latin1'), x, 'vault files');
+  });
+
+  it('existing names are refused as a whole without --overwrite; with it they are rotated', async () => {
+    const before = await names();
+    const refused = await run(['secrets', 'import', '--entry', 'NEW_ONE=new-value-1234', '--entry', 'APP_TOKEN=other-value-1234', '--json']);
+    assert.equal((JSON.parse(refused.stderr) as Err).error.code, 'SECRET_ALREADY_EXISTS');
+    assert.deepEqual(await names(), before, 'nothing was written, not even NEW_ONE');
+    const rotated = await run(['secrets', 'import', '--file', '-', '--overwrite', '--json'], { input: `APP_TOKEN=${c}-v2\nNEW_ONE=new-value-1234\n` });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.deepEqual((JSON.parse(rotated.stdout) as Array<{ name: string; action: string }>).map((x) => x.action).sort(), ['created', 'rotated']);
+    assert.equal((JSON.parse((await v.cli(['secrets', 'describe', 'APP_TOKEN', '--json'])).stdout) as { currentVersion: number }).currentVersion, 2);
+  });
+
+  it('bad input writes nothing: invalid name, empty value, duplicate, bad scope', async () => {
+    const before = await names();
+    const cases: Array<[string[], string, string?]> = [
+      [['--entry', 'GOOD_ONE=x1234', '--entry', 'bad-name=x1234'], 'INVALID_NAME'],
+      [['--entry', 'GOOD_ONE=x1234', '--entry', 'EMPTY_ONE='], 'SECRET_EMPTY'],
+      [['--entry', 'GOOD_ONE=x1234', '--entry', 'GOOD_ONE=y1234'], 'INVALID_ARGUMENT'],
+      [['--entry', 'GOOD_ONE=x1234', '--scope', 'nowhere'], 'INVALID_SCOPE'],
+      [[], 'INVALID_ARGUMENT'],
+    ];
+    for (const [args, code] of cases) {
+      const r = await run(['secrets', 'import', ...args, '--json']);
+      assert.equal((JSON.parse(r.stderr) as Err).error.code, code, args.join(' '));
+    }
+    assert.deepEqual(await names(), before);
+  });
+});

@@ -1,0 +1,95 @@
+// The storage conformance suite against PostgreSQL (the machine's server; a fresh schema each).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { isAivaultError } from '../../src/errors.ts';
+import { POSTGRES_SCHEMA_VERSION, PostgresStorage } from '../../src/storage/postgres.ts';
+import pg from 'pg';
+import { adminQuery, dropSchema, freshSchema, PG_BASE_URL, schemaUrl } from '../helpers/postgres.ts';
+import { conformance } from './conformance.ts';
+
+conformance('postgres', {
+  async open() {
+    const schema = freshSchema('conf');
+    const url = schemaUrl(schema);
+    const storage = await PostgresStorage.connect(url, { create: true });
+    await storage.initialize({ vaultId: randomUUID(), formatVersion: 1, keyProvider: '{}', keyCheck: 'x', createdAt: new Date().toISOString() });
+    const opened: PostgresStorage[] = [storage];
+    return {
+      storage,
+      second: async () => {
+        const s = await PostgresStorage.connect(url);
+        opened.push(s);
+        return s;
+      },
+      cleanup: async () => {
+        for (const s of opened) await s.close();
+        await dropSchema(schema);
+      },
+    };
+  },
+});
+
+describe('postgres migrations', () => {
+  it('replicas starting together on a fresh schema apply each migration once', async () => {
+    const schema = freshSchema('mig');
+    const url = schemaUrl(schema);
+    try {
+      const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStorage.connect(url, { create: true })));
+      for (const s of stores) await s.close();
+      const version = await adminQuery(`SELECT version FROM ${schema}.schema_version`);
+      assert.deepEqual(version.rows, [{ version: POSTGRES_SCHEMA_VERSION }]);
+      // A later start finds nothing to do, and a newer schema than this code knows is refused.
+      await (await PostgresStorage.connect(url)).close();
+      await adminQuery(`UPDATE ${schema}.schema_version SET version = version + 1`);
+      await assert.rejects(PostgresStorage.connect(url), (e) => isAivaultError(e, 'VAULT_VERSION_UNSUPPORTED'));
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
+
+describe('postgres connection loss', () => {
+  it('a connection killed mid-transaction fails that call with STORAGE_UNAVAILABLE, and the process goes on', async () => {
+    const schema = freshSchema('kill');
+    const storage = await PostgresStorage.connect(schemaUrl(schema), { create: true });
+    const blocker = new pg.Client({ connectionString: PG_BASE_URL });
+    await blocker.connect();
+    try {
+      await storage.initialize({ vaultId: randomUUID(), formatVersion: 1, keyProvider: '{}', keyCheck: 'x', createdAt: new Date().toISOString() });
+      // Every write bumps the generation row: holding that row keeps the next write's transaction open.
+      await blocker.query('BEGIN');
+      await blocker.query(`SELECT value FROM ${schema}.meta WHERE key = 'generation' FOR UPDATE`);
+      const at = new Date().toISOString();
+      const id = randomUUID();
+      const writing = storage.createSecret(
+        { id, name: 'KILLED', scope: 'global', description: null, pinnedProvider: null, aliases: [], currentVersion: 1, createdAt: at, updatedAt: at },
+        { secretId: id, version: 1, wrappedKey: Buffer.from([1]), ciphertext: Buffer.from([2]), fingerprint: 'fp', createdAt: at },
+      );
+      // Settled while the kill is still being confirmed: hold the outcome from the start.
+      const write = writing.then(() => undefined);
+      write.catch(() => {});
+      let waiting: number[] = [];
+      for (let i = 0; i < 200 && waiting.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        const r = await adminQuery("SELECT pid FROM pg_stat_activity WHERE application_name = 'aivault' AND wait_event_type = 'Lock' AND query LIKE '%generation%'");
+        waiting = r.rows.map((row: { pid: number }) => row.pid);
+      }
+      assert.equal(waiting.length, 1, 'the write is waiting inside its transaction');
+      await adminQuery('SELECT pg_terminate_backend($1)', [waiting[0]]);
+      await assert.rejects(write, (e) => isAivaultError(e, 'STORAGE_UNAVAILABLE'));
+      await blocker.query('ROLLBACK');
+      // Nothing was written, and the pool opens a new connection for the next call.
+      assert.equal(await storage.getSecret(id), undefined);
+      await storage.createSecret(
+        { id, name: 'KILLED', scope: 'global', description: null, pinnedProvider: null, aliases: [], currentVersion: 1, createdAt: at, updatedAt: at },
+        { secretId: id, version: 1, wrappedKey: Buffer.from([1]), ciphertext: Buffer.from([2]), fingerprint: 'fp', createdAt: at },
+      );
+      assert.equal((await storage.getSecret(id))?.name, 'KILLED');
+    } finally {
+      await blocker.end();
+      await storage.close();
+      await dropSchema(schema);
+    }
+  });
+});

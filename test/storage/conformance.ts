@@ -1,0 +1,299 @@
+// One behaviour for both engines: every test here runs against the embedded SQLite engine
+// and against PostgreSQL (see conformance-*.test.ts). `open` gives a fresh, initialised
+// store; `second` another connection (another process's view) to the same one.
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { AuditLog } from '../../src/audit/log.ts';
+import { describe, it } from 'node:test';
+import { isAivaultError } from '../../src/errors.ts';
+import { takeToken } from '../../src/policy/rate-limit.ts';
+import type { AuditEntry, AuditSealer, SecretRecord, SecretVersionRecord, Storage } from '../../src/storage/types.ts';
+
+export interface EngineUnderTest {
+  open(): Promise<{ storage: Storage; second: () => Promise<Storage>; cleanup: () => Promise<void> }>;
+}
+
+const sealer: AuditSealer = {
+  hash: (prev, seq, entry) => `${prev.slice(0, 8)}:${seq}:${entry.action}`.padEnd(64, '0').slice(0, 64),
+  outcomeMac: (seq) => `mac${seq}`,
+  headMac: (seq, hash) => `head${seq}${hash.slice(0, 4)}`,
+};
+
+const now = () => new Date().toISOString();
+
+function secret(name: string, scope = 'global'): SecretRecord {
+  return { id: randomUUID(), name, scope, description: null, pinnedProvider: null, aliases: [], currentVersion: 1, createdAt: now(), updatedAt: now() };
+}
+
+function version(secretId: string, v: number, byte = v): SecretVersionRecord {
+  return { secretId, version: v, wrappedKey: Buffer.from([byte, 1, 2]), ciphertext: Buffer.from([byte, 0, 255, 7]), fingerprint: `fp${v}`, createdAt: now() };
+}
+
+function entry(action: string, capability: string | null = null): AuditEntry {
+  return { at: now(), actor: 'owner:local', action, target: null, capability, method: null, host: null, path: null, decision: 'allow', reason: null };
+}
+
+const codeOf = (code: string) => (e: unknown) => isAivaultError(e, code as never);
+
+export function conformance(name: string, engine: EngineUnderTest): void {
+  describe(`storage conformance: ${name}`, () => {
+    const withStore = (fn: (s: Storage, second: () => Promise<Storage>) => Promise<void>) => async () => {
+      const { storage, second, cleanup } = await engine.open();
+      try {
+        await fn(storage, second);
+      } finally {
+        await cleanup();
+      }
+    };
+
+    it('meta: written once, read back; a second initialize is refused', withStore(async (s) => {
+      const meta = await s.readMeta();
+      assert.ok(meta?.vaultId);
+      await assert.rejects(s.initialize({ ...meta!, vaultId: randomUUID() }), codeOf('VAULT_ALREADY_INITIALIZED'));
+      assert.deepEqual(await s.readMeta(), meta);
+    }));
+
+    it('secrets: create, unique (name, scope), filter, bytes round trip, generation bumps', withStore(async (s) => {
+      const g0 = await s.generation();
+      const a = secret('ALPHA');
+      await s.createSecret(a, version(a.id, 1));
+      assert.ok((await s.generation()) > g0);
+      await assert.rejects(s.createSecret(secret('ALPHA'), version(randomUUID(), 1)), codeOf('SECRET_ALREADY_EXISTS'));
+      const b = secret('ALPHA', 'workspace:w1');
+      await s.createSecret(b, version(b.id, 1));
+      assert.deepEqual((await s.listSecrets({ name: 'ALPHA' })).map((r) => r.scope), ['global', 'workspace:w1']);
+      assert.deepEqual((await s.listSecrets({ scope: 'workspace:w1' })).map((r) => r.id), [b.id]);
+      assert.deepEqual(await s.getSecret(a.id), a);
+      const v = await s.getSecretVersion(a.id, 1);
+      assert.deepEqual(Buffer.from(v!.ciphertext), Buffer.from([1, 0, 255, 7]));
+      assert.equal(await s.getSecret(randomUUID()), undefined);
+    }));
+
+    it('secrets: rotation keeps current + previous, checks the expected version, rollback, delete cascades', withStore(async (s) => {
+      const a = secret('ROT');
+      await s.createSecret(a, version(a.id, 1));
+      await s.rotateSecret(a.id, 1, version(a.id, 2), now());
+      await s.rotateSecret(a.id, 2, version(a.id, 3), now());
+      assert.deepEqual((await s.listSecretVersions(a.id)).map((v) => v.version), [2, 3]);
+      await assert.rejects(s.rotateSecret(a.id, 2, version(a.id, 4), now()), codeOf('CONCURRENT_MODIFICATION'));
+      assert.deepEqual((await s.listSecretVersions(a.id)).map((v) => v.version), [2, 3], 'a refused rotation wrote nothing');
+      await s.setCurrentVersion(a.id, 3, 2, now());
+      assert.equal((await s.getSecret(a.id))!.currentVersion, 2);
+      await assert.rejects(s.setCurrentVersion(a.id, 2, 1, now()), codeOf('NO_PREVIOUS_VERSION'));
+      assert.equal(await s.deleteSecret(a.id), true);
+      assert.equal(await s.deleteSecret(a.id), false);
+      assert.deepEqual(await s.listSecretVersions(a.id), []);
+    }));
+
+    it('renames and aliases: unique within the scope, generation bumps', withStore(async (s) => {
+      const a = { ...secret('REN_A'), aliases: ['billing'] };
+      const b = secret('REN_B');
+      await s.createSecret(a, version(a.id, 1));
+      await s.createSecret(b, version(b.id, 1));
+      await assert.rejects(s.createSecret({ ...secret('REN_C'), aliases: ['billing'] }, version(randomUUID(), 1)), codeOf('SECRET_ALREADY_EXISTS'));
+      await assert.rejects(s.updateSecretIdentity(b.id, { aliases: ['billing'] }, now()), codeOf('SECRET_ALREADY_EXISTS'));
+      await assert.rejects(s.updateSecretIdentity(b.id, { name: 'REN_A' }, now()), codeOf('SECRET_ALREADY_EXISTS'));
+      const g = await s.generation();
+      await s.updateSecretIdentity(b.id, { name: 'REN_D', aliases: ['ops', 'pager'] }, now());
+      assert.ok((await s.generation()) > g);
+      const d = await s.getSecret(b.id);
+      assert.deepEqual([d!.name, d!.aliases], ['REN_D', ['ops', 'pager']]);
+      const other = { ...secret('REN_E', 'workspace:w1'), aliases: ['billing'] };
+      await s.createSecret(other, version(other.id, 1));
+      await assert.rejects(s.updateSecretIdentity(randomUUID(), { name: 'X_Y' }, now()), codeOf('SECRET_NOT_FOUND'));
+    }));
+
+    it('two writers rotating one secret at once: exactly one wins', withStore(async (s, second) => {
+      const other = await second();
+      try {
+        const a = secret('RACE');
+        await s.createSecret(a, version(a.id, 1));
+        const results = await Promise.allSettled([s.rotateSecret(a.id, 1, version(a.id, 2, 20), now()), other.rotateSecret(a.id, 1, version(a.id, 2, 21), now())]);
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        assert.ok(isAivaultError(failed.reason, 'CONCURRENT_MODIFICATION'), String(failed.reason));
+        assert.deepEqual((await other.listSecretVersions(a.id)).map((v) => v.version), [1, 2]);
+      } finally {
+        await other.close();
+      }
+    }));
+
+    it('credentials and capabilities: unique, capability needs its credential, credential in use cannot go', withStore(async (s) => {
+      const cred = { name: 'c1', provider: 'p', auth: { header: { header_name: 'x', value_template: '{{secret}}' } }, bindings: { secret: 'id1' }, hosts: ['api.example.com'], allowHttp: false, allowPrivateNetwork: true, createdAt: now() };
+      await s.createCredential(cred);
+      assert.deepEqual(await s.getCredential('c1'), cred);
+      await assert.rejects(s.createCredential(cred), codeOf('CREDENTIAL_ALREADY_EXISTS'));
+      const cap = { id: 'p/read', provider: 'p', credential: 'c1', hosts: [], methods: ['GET'], pathPrefixes: ['/v1'], limits: { timeoutMs: 5000 }, createdAt: now() };
+      await assert.rejects(s.createCapability({ ...cap, credential: 'nope' }), codeOf('CREDENTIAL_NOT_FOUND'));
+      await s.createCapability(cap);
+      assert.deepEqual(await s.getCapability('p/read'), cap);
+      await assert.rejects(s.createCapability(cap), codeOf('CAPABILITY_ALREADY_EXISTS'));
+      await assert.rejects(s.deleteCredential('c1'), codeOf('CREDENTIAL_IN_USE'));
+      assert.equal(await s.deleteCapability('p/read'), true);
+      assert.equal(await s.deleteCredential('c1'), true);
+      assert.deepEqual(await s.listCredentials(), []);
+    }));
+
+    it('agents, grants, owners, endpoint overrides, flows', withStore(async (s) => {
+      const agent = { id: randomUUID(), name: 'bot', tokenHash: 'h'.repeat(64), publicKey: null, status: 'active' as const, createdAt: now(), revokedAt: null };
+      await s.createAgent(agent);
+      await assert.rejects(s.createAgent({ ...agent, id: randomUUID(), tokenHash: null }), codeOf('AGENT_ALREADY_EXISTS'));
+      assert.deepEqual(await s.findAgentByTokenHash('h'.repeat(64)), agent);
+      assert.deepEqual(await s.getAgent('bot'), agent);
+      const grant = { agentId: agent.id, capability: 'p/read', methods: ['GET'], rate: { count: 5, periodMs: 60_000 }, expiresAt: null, createdAt: now(), approve: 'first' as const, firstApprovedAt: null };
+      await s.putGrant(grant);
+      assert.deepEqual(await s.getGrant(agent.id, 'p/read'), grant);
+      assert.equal(await s.markGrantApproved(agent.id, 'p/read', 'T1'), true);
+      assert.equal(await s.markGrantApproved(agent.id, 'p/read', 'T2'), false, 'only the first approval is recorded');
+      assert.equal((await s.getGrant(agent.id, 'p/read'))!.firstApprovedAt, 'T1');
+      assert.equal(await s.revokeAgent(agent.id, now()), true);
+      assert.equal(await s.revokeAgent(agent.id, now()), false);
+      assert.equal(await s.deleteGrant(agent.id, 'p/read'), true);
+
+      assert.deepEqual(await s.listOwners(), []);
+      const o1 = { id: randomUUID(), name: 'laptop', publicKey: 'PEM1', createdAt: now() };
+      await s.addOwner(o1);
+      await assert.rejects(s.addOwner({ ...o1, id: randomUUID() }), codeOf('OWNER_ALREADY_EXISTS'));
+      await assert.rejects(s.removeOwner(o1.id), codeOf('LAST_OWNER'));
+      const o2 = { id: randomUUID(), name: 'desktop', publicKey: 'PEM2', createdAt: now() };
+      await s.addOwner(o2);
+      assert.equal(await s.getOwner('desktop').then((o) => o?.id), o2.id);
+      assert.equal(await s.removeOwner(o1.id), true);
+
+      const override = { provider: 'openai', hosts: { 'api.openai.com': '127.0.0.1:9' }, tokenEndpoint: null, allowHttp: true, allowPrivateNetwork: true, createdAt: now() };
+      await s.setEndpointOverride(override);
+      await s.setEndpointOverride({ ...override, hosts: { 'api.openai.com': '127.0.0.1:10' } });
+      assert.deepEqual((await s.getEndpointOverride('openai'))!.hosts, { 'api.openai.com': '127.0.0.1:10' });
+      assert.equal(await s.deleteEndpointOverride('openai'), true);
+
+      const flow = { id: 'gh/x', mode: 'acquire_secret' as const, target: 'https://x', method: 'POST', visibility: 'shape_only' as const, kind: null, storeField: 'a', storeAlias: 'A', overwrite: false, credential: null, allowHttp: false, allowPrivateNetwork: false, createdAt: now() };
+      await s.putFlow(flow);
+      await assert.rejects(s.putFlow(flow), codeOf('CAPABILITY_ALREADY_EXISTS'));
+      assert.deepEqual(await s.getFlow('gh/x'), flow);
+      assert.equal(await s.deleteFlow('gh/x'), true);
+    }));
+
+    it('approvals: decided exactly once, even by two deciders at once', withStore(async (s, second) => {
+      const other = await second();
+      try {
+        const a = { id: 'apr_1', agentId: 'a', capability: 'p/read', method: 'GET', host: 'h', path: '/v1', status: 'pending' as const, requestedAt: now(), expiresAt: now(), decidedAt: null, decidedBy: null };
+        await s.putApproval(a);
+        const [x, y] = await Promise.all([s.decideApproval('apr_1', 'approved', 'owner:a', now()), other.decideApproval('apr_1', 'denied', 'owner:b', now())]);
+        assert.equal(Number(x) + Number(y), 1);
+        const decided = await s.getApproval('apr_1');
+        assert.equal(decided!.status, x ? 'approved' : 'denied');
+        assert.deepEqual((await s.listApprovals('pending')).length, 0);
+      } finally {
+        await other.close();
+      }
+    }));
+
+    it('nonces: one use per window across connections, reusable once expired', withStore(async (s, second) => {
+      const other = await second();
+      try {
+        const t = Date.now();
+        const attempts = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? other : s).rememberNonce('signer n1', t + 1000, t)));
+        assert.equal(attempts.filter(Boolean).length, 1, 'exactly one of 16 concurrent uses wins');
+        assert.equal(await s.rememberNonce('signer n1', t + 3000, t + 1001), true, 'an expired nonce may be recorded again');
+        assert.equal(await other.rememberNonce('signer n1', t + 3000, t + 1002), false);
+      } finally {
+        await other.close();
+      }
+    }));
+
+    it('rate buckets: one budget across connections', withStore(async (s, second) => {
+      const other = await second();
+      try {
+        const rate = { count: 5, periodMs: 3_600_000 };
+        const t = Date.now();
+        const decisions = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? other : s).updateBucket('agent cap', (state) => takeToken(state, rate, t))));
+        assert.equal(decisions.filter((d) => d.allowed).length, 5);
+        assert.ok(decisions.filter((d) => !d.allowed).every((d) => d.retryAfter >= 1));
+        // An hour later the bucket is full again.
+        assert.equal((await s.updateBucket('agent cap', (state) => takeToken(state, rate, t + 3_600_000))).allowed, true);
+      } finally {
+        await other.close();
+      }
+    }));
+
+    it('leases: one holder at a time, until released or expired', withStore(async (s, second) => {
+      const other = await second();
+      try {
+        const t = Date.now();
+        const got = await Promise.all([s.acquireLease('oauth:x', 'A', 1000, t), other.acquireLease('oauth:x', 'B', 1000, t)]);
+        assert.equal(got.filter(Boolean).length, 1);
+        const [winner, loser] = got[0] ? (['A', 'B'] as const) : (['B', 'A'] as const);
+        assert.equal(await s.acquireLease('oauth:x', winner, 1000, t + 10), true, 'the holder may renew');
+        await s.releaseLease('oauth:x', loser); // not the holder's: no effect
+        assert.equal(await s.acquireLease('oauth:x', loser, 1000, t + 20), false);
+        assert.equal(await s.acquireLease('oauth:x', loser, 1000, t + 5000), true, 'an expired lease passes on');
+        await other.releaseLease('oauth:x', loser);
+        assert.equal(await s.acquireLease('oauth:x', winner, 1000, t + 5001), true, 'a released lease is free');
+      } finally {
+        await other.close();
+      }
+    }));
+
+    it('oauth token cache round trip', withStore(async (s) => {
+      await s.putOAuthToken('builtin:spotify', { sealed: Buffer.from([9, 8, 7]), expiresAt: 1_900_000_000_000 });
+      const t = await s.getOAuthToken('builtin:spotify');
+      assert.deepEqual([Buffer.from(t!.sealed), t!.expiresAt], [Buffer.from([9, 8, 7]), 1_900_000_000_000]);
+      await s.deleteOAuthToken('builtin:spotify');
+      assert.equal(await s.getOAuthToken('builtin:spotify'), undefined);
+    }));
+
+    it('audit: concurrent appenders on two connections form one contiguous chain', withStore(async (s, second) => {
+      const other = await second();
+      try {
+        const before = (await s.readAuditHead())?.seq ?? 0;
+        const batches = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : s).writeAudit([{ entry: entry(`a${i}`, 'p/read') }, { entry: entry(`b${i}`) }], [], sealer)));
+        const seqs = batches.flat().sort((x, y) => x - y);
+        assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => before + i + 1));
+        const records = await s.readAudit({ afterSeq: before });
+        for (let i = 1; i < records.length; i++) assert.equal(records[i]!.prevHash, records[i - 1]!.hash, `record ${records[i]!.seq} follows ${records[i - 1]!.seq}`);
+        const head = await other.readAuditHead();
+        assert.equal(head!.seq, before + 20);
+        assert.equal(head!.hash, records.at(-1)!.hash);
+        await s.writeAudit([], [{ seq: before + 1, outcome: { status: 200 } }], sealer);
+        assert.deepEqual((await other.readAudit({ afterSeq: before, limit: 1 }))[0]!.outcome, { status: 200 });
+        assert.equal((await s.readAudit({ afterSeq: before, capability: 'p/read' })).length, 10);
+      } finally {
+        await other.close();
+      }
+    }));
+
+    it('rekey: all or nothing, refused when anything changed since the rotation read the vault', withStore(async (s) => {
+      const a = secret('REKEY_A');
+      await s.createSecret(a, version(a.id, 1));
+      await s.rotateSecret(a.id, 1, version(a.id, 2), now());
+      await s.putOAuthToken('builtin:x', { sealed: Buffer.from([1]), expiresAt: 1 });
+      const meta = (await s.readMeta())!;
+      const g = await s.generation();
+      const change = { keyProvider: '{"kind":"env","variable":"AIVAULT_MASTER_KEY"}', keyCheck: 'new-check', keyring: '{"v":1}', versions: [1, 2].map((n) => ({ secretId: a.id, version: n, wrappedKey: Buffer.from([90 + n]) })) };
+      await assert.rejects(s.rekey(change, g - 1, meta.keyCheck), codeOf('CONCURRENT_MODIFICATION'));
+      await assert.rejects(s.rekey({ ...change, versions: change.versions.slice(0, 1) }, g, meta.keyCheck), codeOf('CONCURRENT_MODIFICATION'), 'a version left out');
+      await assert.rejects(s.createSecret(secret('STALE'), version(randomUUID(), 1), 'not-the-key-check'), codeOf('VAULT_KEY_MISMATCH'));
+      assert.deepEqual(await s.readMeta(), meta, 'refused rekeys changed nothing');
+      assert.deepEqual(Buffer.from((await s.getSecretVersion(a.id, 1))!.wrappedKey), Buffer.from([1, 1, 2]));
+      await s.rekey(change, g, meta.keyCheck);
+      const after = (await s.readMeta())!;
+      assert.deepEqual([after.keyProvider, after.keyCheck, after.keyring], [change.keyProvider, 'new-check', '{"v":1}']);
+      assert.deepEqual(Buffer.from((await s.getSecretVersion(a.id, 2))!.wrappedKey), Buffer.from([92]));
+      assert.equal(await s.getOAuthToken('builtin:x'), undefined, 'caches sealed under the old key are dropped');
+      await assert.rejects(s.rotateSecret(a.id, 2, version(a.id, 3), now(), meta.keyCheck), codeOf('VAULT_KEY_MISMATCH'), 'a writer with the old key is refused');
+      await s.rotateSecret(a.id, 2, version(a.id, 3), now(), 'new-check');
+    }));
+
+    it('audit log: a record with NUL (from an agent) is stored, and does not sink its batch', withStore(async (s) => {
+      const log = new AuditLog(s, randomBytes(32));
+      const [bad, good] = await Promise.all([
+        log.append({ actor: 'agent:x', action: 'invoke', capability: 'made\u0000up', decision: 'deny', reason: 'CAPABILITY_NOT_FOUND' }),
+        log.append({ actor: 'agent:y', action: 'invoke', capability: 'p/read', decision: 'allow' }),
+      ]);
+      assert.equal(good, bad + 1);
+      assert.equal((await log.list({ afterSeq: bad - 1, limit: 1 }))[0]!.capability, 'made\ufffdup');
+      assert.deepEqual(await log.verify(), { ok: true, count: good });
+      await log.close();
+    }));
+  });
+}
