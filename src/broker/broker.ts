@@ -12,7 +12,8 @@ import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { keepResponseHeader, sanitizeAgentHeaders } from '../policy/headers.ts';
-import { redirectTarget, resolveTarget, type Target } from '../policy/target.ts';
+import { redirectTarget, resolveTarget, routeTarget, type Target } from '../policy/target.ts';
+import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
 import { Agents, RateLimitedError } from '../policy/agents.ts';
 import { RateLimiter } from '../policy/rate-limit.ts';
@@ -75,6 +76,31 @@ export interface InvokeContext {
   agent?: AgentRecord;
   /** Aborted when the asker goes away (ends a wait for owner approval). */
   signal?: AbortSignal;
+  /**
+   * The owner's execution context (`workspace:W`, `group:W/G`), which picks the secrets.
+   * An agent always runs in the context the owner bound it to; this is ignored for agents.
+   */
+  scope?: string;
+}
+
+/** The context whose secrets a request may use: the agent's own, or what the owner asked for. */
+export function executionContext(context: InvokeContext): string {
+  const scope = context.agent ? (context.agent.context ?? GLOBAL_SCOPE) : (context.scope ?? GLOBAL_SCOPE);
+  assertScope(scope);
+  return scope;
+}
+
+/** What the allow record names as its target: the credential used, where its secrets live, for whom. */
+function credentialTarget(credential: ResolvedCredential, execution: string): string {
+  const where = credential.scope === GLOBAL_SCOPE ? '' : `@${credential.scope}`;
+  return `credential:${credential.name}${where}${execution === GLOBAL_SCOPE ? '' : ` for ${execution}`}`;
+}
+
+/** Refuses a credential whose secrets exist but may not serve this caller. */
+function assertInScope(credential: ResolvedCredential, execution: string): void {
+  if (credential.outOfScope.length > 0) {
+    throw new AivaultError('SECRET_OUT_OF_SCOPE', `${credential.outOfScope.join(', ')} may not be used in ${execution} (a global secret serves a group only once attached: aivault secrets attach-group)`);
+  }
 }
 
 const METHOD_TOKEN = /^[A-Z]+$/;
@@ -134,11 +160,12 @@ export class Broker {
    * The check costs one indexed read per invoke, so a rotation, deletion or revocation
    * made by any process applies to the very next request.
    */
-  async #prepare(id: string): Promise<Prepared> {
+  async #prepare(id: string, execution: string): Promise<Prepared> {
     const generation = await this.vault.storage.generation();
-    const cached = this.#prepared.get(id);
+    const key = `${id} ${execution}`;
+    const cached = this.#prepared.get(key);
     if (cached && cached.generation === generation) return cached;
-    const capability = await this.catalog.resolveCapability(id);
+    const capability = await this.catalog.resolveCapability(id, execution);
     const auth = capability.credential.auth;
     const strategy = createStrategy(auth, typeof auth === 'object' && 'o_auth2' in auth ? { tokens: this.oauth.source(capability.credential, auth.o_auth2) } : {});
     const secrets = capability.credential.missing.length === 0 ? await this.#reveal(capability.credential) : undefined;
@@ -148,8 +175,8 @@ export class Broker {
     }
     if (this.#prepared.size >= 1024) this.#evict([...this.#prepared.keys()]);
     // A rotated certificate gets a new pool; the old one closes once its requests finish.
-    if (cached) this.#evict([id]);
-    this.#prepared.set(id, prepared);
+    if (cached) this.#evict([key]);
+    this.#prepared.set(key, prepared);
     return prepared;
   }
 
@@ -214,7 +241,8 @@ export class Broker {
       let secrets = new Map<string, string>();
       const injected: string[] = [];
       if (flow.credential) {
-        const credential = await this.catalog.describeCredential(flow.credential);
+        const credential = await this.catalog.describeCredential(flow.credential, executionContext(context));
+        assertInScope(credential, executionContext(context));
         if (credential.missing.length > 0) throw new AivaultError('CREDENTIAL_NOT_READY', `the flow's credential is missing ${credential.missing.join(', ')}`);
         secrets = await this.#reveal(credential);
         injected.push(...(await createStrategy(credential.auth).apply(outbound, secrets)));
@@ -292,7 +320,7 @@ export class Broker {
     for (const grant of await this.vault.storage.listGrants(agent.id)) {
       if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) continue;
       try {
-        const capability = await this.catalog.resolveCapability(grant.capability);
+        const capability = await this.catalog.resolveCapability(grant.capability, agent.context ?? GLOBAL_SCOPE);
         out.push({ capability, methods: grant.methods ?? [...capability.methods], expiresAt: grant.expiresAt });
       } catch {
         // a grant for a capability that no longer exists
@@ -310,6 +338,7 @@ export class Broker {
     const started = performance.now();
     const actor = context.agent ? `agent:${context.agent.id}` : OWNER_LOCAL;
     const method = request.method.toUpperCase();
+    const execution = executionContext(context);
     const audit = this.vault.audit;
     let prepared: Prepared | undefined;
     let capability: ResolvedCapability | undefined;
@@ -324,18 +353,21 @@ export class Broker {
     try {
       if (!METHOD_TOKEN.test(method)) throw new AivaultError('METHOD_NOT_ALLOWED', 'the method is not an HTTP method name');
       if (context.agent) grant = await this.agents.authorize(context.agent, request.capability, method, this.#limiter);
-      prepared = await this.#prepare(request.capability);
+      prepared = await this.#prepare(request.capability, execution);
       capability = prepared.capability;
       if (!capability.methods.includes(method)) {
         throw new AivaultError('METHOD_NOT_ALLOWED', `${method} is not allowed for ${capability.id} (allowed: ${capability.methods.join(', ')})`);
       }
       const credential = capability.credential;
       target = resolveTarget({ hosts: capability.hosts, pathPrefixes: capability.pathPrefixes, allowHttp: credential.allowHttp && credential.hostMap.size === 0 }, request);
+      // An alternative's own endpoint is shown as is; an owner's override is not (a stand-in).
+      if (credential.route) target = routeTarget(target, credential.route);
       const replacement = credential.hostMap.get(target.hostname.replace(/\.$/, ''));
       if (replacement) {
         addressedOrigin = target.url.origin;
         target = redirectTarget(target, replacement, credential.allowHttp);
       }
+      assertInScope(credential, execution);
       if (credential.missing.length > 0) {
         throw new AivaultError('CREDENTIAL_NOT_READY', `${capability.id} is not ready: missing ${credential.missing.join(', ')}`);
       }
@@ -376,6 +408,7 @@ export class Broker {
       method,
       host: target.hostname,
       path: auditPath(target, request.query ?? []),
+      target: credentialTarget(capability.credential, execution),
       decision: 'allow',
       ...(approval ? { reason: `approved ${approval.id} by ${approval.decidedBy}` } : {}),
     });

@@ -8,13 +8,14 @@ import { neededPlaceholders } from '../registry/auth-inputs.ts';
 import { applyPolicyChange, withPolicyLimits, type PolicyChange } from './capability-policy.ts';
 import { builtinCredentialStatus, provisionedProviders } from '../registry/provisioning.ts';
 import type { Registry } from '../registry/registry.ts';
-import { authKind, type AuthConfig, type HttpMethod } from '../registry/types.ts';
+import { authKind, credentialsOf, type AuthConfig, type HttpMethod } from '../registry/types.ts';
 import { validateAuthConfig } from '../registry/validate.ts';
 import { patternCovers } from '../policy/hosts.ts';
 import { assertCleanPath } from '../policy/paths.ts';
 import type { CapabilityLimits, CapabilityPolicy, CapabilityRecord, CredentialRecord, EndpointOverride, FlowRecord } from '../storage/types.ts';
 import { buildFlow, type FlowInput } from './flows.ts';
 import { parseSecretRef } from '../vault/names.ts';
+import { GLOBAL_SCOPE, serves } from '../vault/scopes.ts';
 import type { Vault } from '../vault/vault.ts';
 
 export const DEFAULT_LIMITS: Required<CapabilityLimits> = {
@@ -52,6 +53,14 @@ export interface ResolvedCredential {
   missing: string[];
   /** Owner overrides: agent-facing host -> the host[:port] actually contacted. */
   hostMap: ReadonlyMap<string, string>;
+  /** The scope its secrets come from (built-in), or `global` (custom: secrets bound by id). */
+  scope: string;
+  /** Built-in: the registry alternative in use, null for the provider's main credential. */
+  alternative: string | null;
+  /** Secrets the credential has but may not use for this caller's context. */
+  outOfScope: string[];
+  /** An alternative's own endpoint: sent to the addressed host if listed (else the first), path prefixed. */
+  route?: { hosts: readonly string[]; pathPrefix: string };
 }
 
 export interface ResolvedCapability {
@@ -119,12 +128,15 @@ export class Catalog {
     this.#registry = registry;
   }
 
-  async #customCredential(record: CredentialRecord): Promise<ResolvedCredential> {
+  async #customCredential(record: CredentialRecord, context: string): Promise<ResolvedCredential> {
     const bindings = new Map<string, string>();
     const missing: string[] = [];
+    const outOfScope: string[] = [];
     for (const [placeholder, id] of Object.entries(record.bindings)) {
-      if (await this.#vault.storage.getSecret(id)) bindings.set(placeholder, id);
-      else missing.push(placeholder);
+      const secret = await this.#vault.storage.getSecret(id);
+      if (!secret) missing.push(placeholder);
+      else if (!serves(secret, context)) outOfScope.push(`${secret.name}@${secret.scope}`);
+      else bindings.set(placeholder, id);
     }
     return {
       name: record.name,
@@ -137,19 +149,23 @@ export class Catalog {
       bindings,
       missing,
       hostMap: new Map(),
+      scope: GLOBAL_SCOPE,
+      alternative: null,
+      outOfScope,
     };
   }
 
-  async #builtinCredential(providerId: string): Promise<ResolvedCredential> {
+  async #builtinCredential(providerId: string, context: string): Promise<ResolvedCredential> {
     const provider = this.#registry.provider(providerId);
-    const status = await builtinCredentialStatus(this.#vault, provider);
+    const status = await builtinCredentialStatus(this.#vault, provider, context);
     const override = await this.#vault.storage.getEndpointOverride(providerId);
-    let auth = provider.auth;
+    let auth = status.credential.auth;
     if (override?.tokenEndpoint && typeof auth === 'object' && 'o_auth2' in auth) {
       auth = { o_auth2: { ...auth.o_auth2, token_endpoint: override.tokenEndpoint } };
     }
+    const { hosts, pathPrefix } = status.credential;
     return {
-      name: provider.provider,
+      name: status.alternative ? `${provider.provider}:${status.alternative}` : provider.provider,
       provider: provider.provider,
       source: 'builtin',
       auth,
@@ -159,6 +175,10 @@ export class Catalog {
       bindings: new Map(status.secrets.filter((s) => s.secretId !== null).map((s) => [s.placeholder, s.secretId!])),
       missing: status.provisioned ? status.missing : status.secrets.filter((s) => s.required).map((s) => s.name),
       hostMap: new Map(Object.entries(override?.hosts ?? {})),
+      scope: status.scope,
+      alternative: status.alternative,
+      outOfScope: status.provisioned ? [] : status.outOfScope,
+      ...(hosts || pathPrefix ? { route: { hosts: hosts ?? [], pathPrefix: pathPrefix ?? '' } } : {}),
     };
   }
 
@@ -170,8 +190,9 @@ export class Catalog {
     const provider = this.#registry.provider(input.provider);
     const hosts: Record<string, string> = {};
     for (const [original, replacement] of Object.entries(input.hosts)) {
-      if (original.startsWith('*.') || !provider.hosts.includes(original)) {
-        throw invalid(`${original} is not one of ${provider.provider}'s hosts (${provider.hosts.filter((h) => !h.startsWith('*.')).join(', ')})`);
+      const known = [...provider.hosts, ...(provider.alternatives ?? []).flatMap((a) => a.hosts ?? [])].filter((h) => !h.startsWith('*.'));
+      if (!known.includes(original)) {
+        throw invalid(`${original} is not one of ${provider.provider}'s hosts (${[...new Set(known)].join(', ')})`);
       }
       const target = normaliseHost(replacement);
       if (target.startsWith('*.')) throw invalid('a replacement host cannot be a wildcard');
@@ -179,7 +200,7 @@ export class Catalog {
     }
     let tokenEndpoint: string | null = null;
     if (input.tokenEndpoint !== undefined) {
-      if (!(typeof provider.auth === 'object' && 'o_auth2' in provider.auth)) throw invalid(`${provider.provider} does not use o_auth2`);
+      if (!credentialsOf(provider).some((c) => typeof c.auth === 'object' && 'o_auth2' in c.auth)) throw invalid(`${provider.provider} does not use o_auth2`);
       let url: URL;
       try {
         url = new URL(input.tokenEndpoint);
@@ -243,11 +264,12 @@ export class Catalog {
     return this.#vault.storage.listEndpointOverrides();
   }
 
-  async resolveCapability(id: string): Promise<ResolvedCapability> {
+  /** A capability as a caller in `context` (a scope: global, workspace:W, group:W/G) gets it. */
+  async resolveCapability(id: string, context: string = GLOBAL_SCOPE): Promise<ResolvedCapability> {
     const builtin = this.#registry.capabilities.get(id);
     const policy = await this.#vault.storage.getCapabilityPolicy(id);
     if (builtin) {
-      const credential = await this.#builtinCredential(builtin.provider);
+      const credential = await this.#builtinCredential(builtin.provider, context);
       return {
         id,
         provider: builtin.provider,
@@ -274,7 +296,7 @@ export class Catalog {
       methods: record.methods,
       pathPrefixes: record.pathPrefixes,
       limits: withPolicyLimits({ ...DEFAULT_LIMITS, ...record.limits }, policy),
-      credential: await this.#customCredential(credRecord),
+      credential: await this.#customCredential(credRecord, context),
       policy: policy ?? null,
     };
   }
@@ -293,15 +315,15 @@ export class Catalog {
 
   async listCredentials(): Promise<ResolvedCredential[]> {
     const out: ResolvedCredential[] = [];
-    for (const provider of await provisionedProviders(this.#vault)) if (this.#registry.providers.has(provider)) out.push(await this.#builtinCredential(provider));
-    for (const c of await this.#vault.storage.listCredentials()) out.push(await this.#customCredential(c));
+    for (const provider of await provisionedProviders(this.#vault)) if (this.#registry.providers.has(provider)) out.push(await this.#builtinCredential(provider, GLOBAL_SCOPE));
+    for (const c of await this.#vault.storage.listCredentials()) out.push(await this.#customCredential(c, GLOBAL_SCOPE));
     return out;
   }
 
-  async describeCredential(name: string): Promise<ResolvedCredential> {
+  async describeCredential(name: string, context: string = GLOBAL_SCOPE): Promise<ResolvedCredential> {
     const custom = await this.#vault.storage.getCredential(name);
-    if (custom) return this.#customCredential(custom);
-    if (this.#registry.providers.has(name)) return this.#builtinCredential(name);
+    if (custom) return this.#customCredential(custom, context);
+    if (this.#registry.providers.has(name)) return this.#builtinCredential(name, context);
     throw new AivaultError('CREDENTIAL_NOT_FOUND', `no credential named ${name}`);
   }
 
@@ -347,7 +369,7 @@ export class Catalog {
       createdAt: new Date().toISOString(),
     };
     await this.#vault.audited({ action: 'credential.create', target: `credential:${input.name}` }, () => this.#vault.storage.createCredential(record));
-    return this.#customCredential(record);
+    return this.#customCredential(record, GLOBAL_SCOPE);
   }
 
   async deleteCredential(name: string): Promise<void> {

@@ -18,6 +18,7 @@ import { openBlob, sealBlob } from '../vault/envelope.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { ResolvedCredential } from './catalog.ts';
 import { upstreamError } from './upstream.ts';
+import { GLOBAL_SCOPE } from '../vault/scopes.ts';
 
 /** Refresh this long before expiry, or a tenth of the lifetime for short-lived tokens. */
 const EARLY_REFRESH_MS = 60_000;
@@ -62,7 +63,8 @@ export class OAuthTokens {
 
   /** A TokenSource bound to one credential. */
   source(credential: ResolvedCredential, config: OAuth2Config): TokenSource {
-    const key = `${credential.source}:${credential.name}`;
+    // Per scope: a workspace's session and the global one are different credentials.
+    const key = `${credential.source}:${credential.name}${credential.scope === GLOBAL_SCOPE ? '' : `@${credential.scope}`}`;
     return {
       token: (secrets) => this.#token(key, credential, config, secrets),
       invalidate: async (rejected) => {

@@ -51,9 +51,10 @@ export async function validateSecret(broker: Broker, reference: string, scope?: 
   }
   const check = broker.registry.provider(info.pinnedProvider).validate;
   if (!check) return finish('indeterminate', 'NO_CHECK_DECLARED', null, null);
-  const capability = await broker.catalog.resolveCapability(check.capability);
+  // Checked as a caller in the secret's own scope would use it.
+  const capability = await broker.catalog.resolveCapability(check.capability, info.scope);
   if (![...capability.credential.bindings.values()].includes(info.id)) {
-    // A scoped secret, or a name the built-in credential does not use: the check would test another key.
+    // A name the credential in use does not use (another alternative's): the check would test another key.
     return finish('indeterminate', 'SECRET_NOT_IN_CREDENTIAL', check.capability, null);
   }
   let status: number;
@@ -64,7 +65,7 @@ export async function validateSecret(broker: Broker, reference: string, scope?: 
       path: check.path,
       headers: check.contentType ? [['content-type', check.contentType]] : [],
       ...(check.body !== undefined ? { body: Buffer.from(check.body, 'utf8') } : {}),
-    });
+    }, { scope: info.scope });
     status = response.status;
     const flag = check.okField && status >= 200 && status < 300 ? await readJsonField(response.body, check.okField) : (response.body.resume(), undefined);
     await response.done;

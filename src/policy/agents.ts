@@ -5,6 +5,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AivaultError } from '../errors.ts';
 import type { AgentRecord, GrantRecord } from '../storage/types.ts';
+import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import type { Vault } from '../vault/vault.ts';
 import { ed25519PublicKey } from './owners.ts';
 import { parseRate, type Rate, type RateLimiter } from './rate-limit.ts';
@@ -36,6 +37,13 @@ export interface GrantInput {
   approve?: string | null;
 }
 
+/** An agent's stored context: null for global, else a checked workspace or group scope. */
+function agentContext(scope: string | undefined): string | null {
+  if (scope === undefined || scope === GLOBAL_SCOPE) return null;
+  assertScope(scope);
+  return scope;
+}
+
 export class Agents {
   readonly #vault: Vault;
 
@@ -43,8 +51,9 @@ export class Agents {
     this.#vault = vault;
   }
 
-  async create(name: string, options: { publicKey?: string } = {}): Promise<{ agent: AgentRecord; token?: string }> {
+  async create(name: string, options: { publicKey?: string; context?: string } = {}): Promise<{ agent: AgentRecord; token?: string }> {
     if (!AGENT_NAME.test(name)) throw new AivaultError('INVALID_ARGUMENT', 'an agent name is 1-64 lower-case letters, digits, ".", "_" or "-"');
+    const context = agentContext(options.context);
     const publicKey = options.publicKey === undefined ? null : ed25519PublicKey(options.publicKey);
     const token = publicKey ? undefined : AGENT_TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const agent: AgentRecord = {
@@ -53,6 +62,7 @@ export class Agents {
       tokenHash: token ? hashToken(token) : null,
       publicKey,
       status: 'active',
+      context,
       createdAt: new Date().toISOString(),
       revokedAt: null,
     };
@@ -68,6 +78,16 @@ export class Agents {
     const agent = await this.#vault.storage.getAgent(idOrName);
     if (!agent) throw new AivaultError('AGENT_NOT_FOUND', `no agent ${idOrName}`);
     return agent;
+  }
+
+  /** Binds the agent to a workspace or group (or back to global); the agent cannot choose it. */
+  async setContext(idOrName: string, scope: string | undefined): Promise<AgentRecord> {
+    const agent = await this.get(idOrName);
+    const context = agentContext(scope);
+    await this.#vault.audited({ action: 'agent.context', target: `agent:${agent.id} ${context ?? GLOBAL_SCOPE}` }, async () => {
+      if (!(await this.#vault.storage.setAgentContext(agent.id, context))) throw new AivaultError('AGENT_NOT_FOUND', `no agent ${idOrName}`);
+    });
+    return { ...agent, context };
   }
 
   async revoke(idOrName: string): Promise<AgentRecord> {

@@ -103,6 +103,17 @@ export function resolveTarget(policy: TargetPolicy, request: TargetRequest): Tar
 }
 
 /**
+ * The request as a registry alternative credential sends it: to the addressed host when the
+ * alternative lists it, else to its first host; its path prefix in front of the path.
+ * Checks ran on the addressed request; this only moves it.
+ */
+export function routeTarget(target: Target, route: { hosts: readonly string[]; pathPrefix: string }): Target {
+  const moved = route.hosts.length === 0 || route.hosts.includes(target.url.host) ? { ...target, url: new URL(target.url) } : redirectTarget(target, route.hosts[0]!, false);
+  if (route.pathPrefix) moved.url.pathname = route.pathPrefix + moved.url.pathname;
+  return moved;
+}
+
+/**
  * The same request sent to another endpoint the owner chose for this host (see
  * `aivault endpoint set`): only the scheme, host and port change.
  */

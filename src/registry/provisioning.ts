@@ -1,12 +1,17 @@
 // Built-in providers come alive from pinned secrets: a provider with at least one pinned
-// (global) secret has its credential provisioned and its capabilities enabled; they are
-// ready once every secret the auth strategy requires exists. Derived on every read, so
+// secret has its credential provisioned and its capabilities enabled; a credential is
+// ready once every secret its auth strategy requires exists. Derived on every read, so
 // deleting or re-creating a secret takes effect at once and nothing can go stale.
+//
+// Which secrets a caller gets depends on its execution context (see vault/scopes.ts): the
+// most specific scope holding any of the provider's secrets that serve the caller wins,
+// and within it the highest-priority ready credential (the main one or an alternative).
 
-import { GLOBAL_SCOPE } from '../vault/names.ts';
+import type { SecretRecord } from '../storage/types.ts';
+import { GLOBAL_SCOPE, lookupChain, serves } from '../vault/scopes.ts';
 import type { Vault } from '../vault/vault.ts';
 import { neededPlaceholders } from './auth-inputs.ts';
-import type { RegistryProvider } from './types.ts';
+import { credentialsOf, type ProviderCredential, type RegistryProvider } from './types.ts';
 
 export interface BoundSecret {
   name: string;
@@ -17,28 +22,62 @@ export interface BoundSecret {
 
 export interface BuiltinCredentialStatus {
   provider: string;
-  /** At least one of the provider's secrets exists: the credential is provisioned. */
+  /** The alternative chosen (null: the provider's main credential). */
+  alternative: string | null;
+  credential: ProviderCredential;
+  /** The scope the secrets come from. */
+  scope: string;
+  /** At least one of the provider's secrets serves the caller: the credential is provisioned. */
   provisioned: boolean;
   ready: boolean;
   secrets: BoundSecret[];
   missing: string[];
+  /** The provider's global secrets that exist but are not attached to the caller's group. */
+  outOfScope: string[];
 }
 
-export async function builtinCredentialStatus(vault: Vault, provider: RegistryProvider): Promise<BuiltinCredentialStatus> {
-  const pinned = await vault.storage.listSecrets({ pinnedProvider: provider.provider, scope: GLOBAL_SCOPE });
-  const { required } = neededPlaceholders(provider.auth);
-  const secrets: BoundSecret[] = Object.entries(provider.vaultSecrets ?? {}).map(([name, placeholder]) => ({
+function statusOf(provider: RegistryProvider, credential: ProviderCredential, scope: string, serving: readonly SecretRecord[], outOfScope: string[]): BuiltinCredentialStatus {
+  const { required } = neededPlaceholders(credential.auth);
+  const secrets: BoundSecret[] = Object.entries(credential.vaultSecrets).map(([name, placeholder]) => ({
     name,
     placeholder,
     required: required.includes(placeholder),
-    secretId: pinned.find((s) => s.name === name)?.id ?? null,
+    secretId: serving.find((s) => s.name === name)?.id ?? null,
   }));
   const missing = secrets.filter((s) => s.required && s.secretId === null).map((s) => s.name);
-  return { provider: provider.provider, provisioned: secrets.some((s) => s.secretId !== null), ready: missing.length === 0 && secrets.length > 0, secrets, missing };
+  return {
+    provider: provider.provider,
+    alternative: credential.id,
+    credential,
+    scope,
+    provisioned: secrets.some((s) => s.secretId !== null),
+    ready: missing.length === 0 && secrets.length > 0,
+    secrets,
+    missing,
+    outOfScope,
+  };
 }
 
-/** Providers that have at least one pinned global secret, sorted. */
+export async function builtinCredentialStatus(vault: Vault, provider: RegistryProvider, context: string = GLOBAL_SCOPE): Promise<BuiltinCredentialStatus> {
+  const pinned = await vault.storage.listSecrets({ pinnedProvider: provider.provider });
+  const credentials = credentialsOf(provider);
+  let outOfScope: string[] = [];
+  for (const scope of lookupChain(context)) {
+    const inScope = pinned.filter((s) => s.scope === scope);
+    const serving = inScope.filter((s) => serves(s, context));
+    if (serving.length === 0) {
+      if (scope === GLOBAL_SCOPE) outOfScope = inScope.map((s) => s.name);
+      continue;
+    }
+    const statuses = credentials.map((c) => statusOf(provider, c, scope, serving, inScope.filter((s) => !serving.includes(s)).map((s) => s.name)));
+    // The highest-priority ready one; if none is ready, the highest-priority started one.
+    return statuses.find((s) => s.ready) ?? statuses.find((s) => s.provisioned)!;
+  }
+  return statusOf(provider, credentials[0]!, GLOBAL_SCOPE, [], outOfScope);
+}
+
+/** Providers that have at least one pinned secret in any scope, sorted. */
 export async function provisionedProviders(vault: Vault): Promise<string[]> {
-  const pinned = (await vault.storage.listSecrets({ scope: GLOBAL_SCOPE })).map((s) => s.pinnedProvider).filter((p): p is string => p !== null);
+  const pinned = (await vault.storage.listSecrets()).map((s) => s.pinnedProvider).filter((p): p is string => p !== null);
   return [...new Set(pinned)].sort();
 }

@@ -4,7 +4,7 @@
 
 import { AivaultError } from '../errors.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
-import { authKind, type AuthKind, type RegistryCapability, type RegistryProvider } from './types.ts';
+import { authKind, credentialsOf, type AuthKind, type RegistryCapability, type RegistryProvider } from './types.ts';
 
 export interface SecretOwner {
   provider: string;
@@ -30,7 +30,7 @@ export class Registry {
     this.providers = new Map(providers.map((p) => [p.provider, p]));
     this.capabilities = new Map(providers.flatMap((p) => p.capabilities.map((c) => [c.id, c] as const)));
     this.#secretOwners = new Map(
-      providers.flatMap((p) => Object.entries(p.vaultSecrets ?? {}).map(([name, placeholder]) => [name, { provider: p.provider, placeholder }] as const)),
+      providers.flatMap((p) => credentialsOf(p).flatMap((c) => Object.entries(c.vaultSecrets).map(([name, placeholder]) => [name, { provider: p.provider, placeholder }] as const))),
     );
   }
 

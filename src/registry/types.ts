@@ -74,6 +74,23 @@ export interface ProviderValidation {
   okField?: string;
 }
 
+/**
+ * Another way to reach the provider (an OAuth session beside an API key, a gateway host):
+ * its own secrets and auth, optionally its own hosts and a path prefix. Among the ready
+ * ones (the main credential included) the highest priority is used.
+ */
+export interface RegistryAlternative {
+  id: string;
+  description?: string;
+  priority: number;
+  vaultSecrets: Record<string, string>;
+  auth: AuthConfig;
+  /** Where this credential sends the provider's traffic: the addressed host if listed, else the first. */
+  hosts?: string[];
+  /** Put in front of every path sent with this credential. */
+  pathPrefix?: string;
+}
+
 export interface RegistryProvider {
   $schema?: string;
   provider: string;
@@ -81,9 +98,36 @@ export interface RegistryProvider {
   docs?: string;
   vaultSecrets?: Record<string, string>;
   auth: AuthConfig;
+  /** The main credential's priority among `alternatives` (default 0). */
+  priority?: number;
+  alternatives?: RegistryAlternative[];
   hosts: string[];
   validate?: ProviderValidation;
   capabilities: RegistryCapability[];
+}
+
+/** One way to authenticate to a provider: the main one (id null) or an alternative. */
+export interface ProviderCredential {
+  id: string | null;
+  priority: number;
+  vaultSecrets: Record<string, string>;
+  auth: AuthConfig;
+  hosts?: string[];
+  pathPrefix?: string;
+}
+
+/** The provider's credentials in preference order: priority, highest first; ties in file order, main first. */
+export function credentialsOf(p: RegistryProvider): ProviderCredential[] {
+  const all: ProviderCredential[] = [
+    { id: null, priority: p.priority ?? 0, vaultSecrets: p.vaultSecrets ?? {}, auth: p.auth },
+    ...(p.alternatives ?? []).map((a) => ({ id: a.id, priority: a.priority, vaultSecrets: a.vaultSecrets, auth: a.auth, ...(a.hosts ? { hosts: a.hosts } : {}), ...(a.pathPrefix ? { pathPrefix: a.pathPrefix } : {}) })),
+  ];
+  return all.map((c, i) => ({ c, i })).sort((x, y) => y.c.priority - x.c.priority || x.i - y.i).map(({ c }) => c);
+}
+
+/** Every canonical secret name the provider claims, alternatives' included. */
+export function secretNamesOf(p: RegistryProvider): string[] {
+  return [...Object.keys(p.vaultSecrets ?? {}), ...(p.alternatives ?? []).flatMap((a) => Object.keys(a.vaultSecrets))];
 }
 
 export function authKind(auth: AuthConfig): AuthKind {

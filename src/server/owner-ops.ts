@@ -41,7 +41,7 @@ const OPS = {
   'endpoint.set': z.strictObject({ provider: str, hosts: z.record(z.string(), str).default({}), tokenEndpoint: str.optional(), allowHttp: z.boolean().optional(), allowPrivateNetwork: z.boolean().optional() }),
   'endpoint.clear': z.strictObject({ provider: str }),
   'audit.list': z.strictObject({ capability: str.optional(), since: str.optional(), afterSeq: z.number().int().min(0).optional(), limit: z.number().int().min(1).max(10_000).optional() }),
-  'agent.create': z.strictObject({ name: str, publicKey: z.string().max(4096).optional() }),
+  'agent.create': z.strictObject({ name: str, publicKey: z.string().max(4096).optional(), context: str.optional() }),
   'agent.list': z.strictObject({}),
   'agent.revoke': z.strictObject({ agent: str }),
   'grant.create': z.strictObject({ agent: str, capability: str, expires: str.optional(), rate: str.optional(), methods: z.array(str).optional(), approve: z.enum(['each', 'first']).optional() }),
@@ -124,7 +124,7 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       return (await broker.catalog.listCapabilities()).map((c) => ({ id: c.id, provider: c.provider, source: c.source, ready: c.credential.missing.length === 0, methods: c.methods, pathPrefixes: c.pathPrefixes }));
     case 'agent.create': {
       const v = argsOf('agent.create', raw);
-      const created = await broker.agents.create(v.name, v.publicKey ? { publicKey: v.publicKey } : {});
+      const created = await broker.agents.create(v.name, { ...(v.publicKey ? { publicKey: v.publicKey } : {}), ...(v.context ? { context: v.context } : {}) });
       return { id: created.agent.id, name: created.agent.name, ...(created.token ? { token: created.token } : {}) };
     }
     case 'capability.policy.set': {

@@ -153,4 +153,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE secrets ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
   `,
+  `
+  ALTER TABLE secrets ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE agents ADD COLUMN context TEXT;
+  `,
 ];

@@ -7,7 +7,7 @@
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { AivaultError } from '../errors.ts';
-import { parseJson, toMeta, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toOverride, toOwner, toSecret, toVersion, type Row } from './rows.ts';
+import { editGroups, parseJson, toMeta, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toOverride, toOwner, toSecret, toVersion, type Row } from './rows.ts';
 import { AUDIT_GENESIS } from './types.ts';
 import type {
   AgentRecord,
@@ -363,6 +363,18 @@ export class PostgresStorage implements Storage {
     }
   }
 
+  setSecretGroup(secretId: string, group: string, attached: boolean, updatedAt: string): Promise<boolean> {
+    return this.#tx(async (c) => {
+      const row = (await this.#q(c, 'SELECT groups FROM secrets WHERE id = $1 FOR UPDATE', [secretId])).rows[0];
+      if (!row) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${secretId}`);
+      const next = editGroups(parseJson<string[]>(row.groups, 'secret groups'), group, attached);
+      if (!next) return false;
+      await this.#bump(c);
+      await this.#q(c, 'UPDATE secrets SET groups = $1, updated_at = $2 WHERE id = $3', [JSON.stringify(next), updatedAt, secretId]);
+      return true;
+    });
+  }
+
   updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[] }, updatedAt: string): Promise<void> {
     return this.#tx(async (c) => {
       const row = (await this.#q(c, 'SELECT scope FROM secrets WHERE id = $1 FOR UPDATE', [secretId])).rows[0];
@@ -599,8 +611,8 @@ export class PostgresStorage implements Storage {
     return this.#tx(async (c) => {
       await this.#bump(c);
       try {
-        await this.#q(c, 'INSERT INTO agents (id, name, token_hash, public_key, status, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-          a.id, a.name, a.tokenHash, a.publicKey, a.status, a.createdAt, a.revokedAt,
+        await this.#q(c, 'INSERT INTO agents (id, name, token_hash, public_key, status, created_at, revoked_at, context) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+          a.id, a.name, a.tokenHash, a.publicKey, a.status, a.createdAt, a.revokedAt, a.context,
         ]);
       } catch (err) {
         if (isUniqueViolation(err)) throw new AivaultError('AGENT_ALREADY_EXISTS', `an agent named ${a.name} already exists`);
@@ -631,6 +643,13 @@ export class PostgresStorage implements Storage {
     return this.#tx(async (c) => {
       await this.#bump(c);
       return ((await this.#q(c, "UPDATE agents SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND status = 'active'", [at, id])).rowCount ?? 0) > 0;
+    });
+  }
+
+  setAgentContext(id: string, context: string | null): Promise<boolean> {
+    return this.#tx(async (c) => {
+      await this.#bump(c);
+      return ((await this.#q(c, 'UPDATE agents SET context = $1 WHERE id = $2', [context, id])).rowCount ?? 0) > 0;
     });
   }
 

@@ -18,6 +18,12 @@ export function toMeta(rows: readonly Row[]): VaultMeta | undefined {
   return { vaultId: get('vault_id'), formatVersion: Number(get('format_version')), keyProvider: get('key_provider'), keyCheck: get('key_check'), createdAt: get('created_at'), keyring: map.get('keyring') ?? null };
 }
 
+/** A secret's group list with `group` added or removed; undefined when that changes nothing. */
+export function editGroups(groups: readonly string[], group: string, attached: boolean): string[] | undefined {
+  if (groups.includes(group) === attached) return undefined;
+  return attached ? [...groups, group].sort() : groups.filter((g) => g !== group);
+}
+
 export function toSecret(row: Row): SecretRecord {
   return {
     id: row.id as string,
@@ -26,6 +32,7 @@ export function toSecret(row: Row): SecretRecord {
     description: (row.description as string | null) ?? null,
     pinnedProvider: (row.pinned_provider as string | null) ?? null,
     aliases: row.aliases == null ? [] : parseJson<string[]>(row.aliases, 'secret aliases'),
+    groups: row.groups == null ? [] : parseJson<string[]>(row.groups, 'secret groups'),
     currentVersion: Number(row.current_version),
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,
@@ -108,6 +115,7 @@ export function toAgent(row: Row): AgentRecord {
     tokenHash: (row.token_hash as string | null) ?? null,
     publicKey: (row.public_key as string | null) ?? null,
     status: row.status === 'active' ? 'active' : 'revoked',
+    context: (row.context as string | null) ?? null,
     createdAt: row.created_at as string,
     revokedAt: (row.revoked_at as string | null) ?? null,
   };

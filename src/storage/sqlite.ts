@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AivaultError } from '../errors.ts';
 import { AUDIT_GENESIS } from './types.ts';
-import { parseJson, toMeta, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toOverride, toOwner, toSecret, toVersion } from './rows.ts';
+import { editGroups, parseJson, toMeta, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toOverride, toOwner, toSecret, toVersion } from './rows.ts';
 import type {
   AgentRecord,
   AuditAppend,
@@ -37,7 +37,7 @@ import type {
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 11;
+export const SQLITE_SCHEMA_VERSION = 12;
 
 const BUSY_TIMEOUT_MS = 15_000;
 /** Expired nonces are swept at most this often. */
@@ -226,6 +226,10 @@ const MIGRATIONS: readonly string[] = [
   `,
   `
   ALTER TABLE secrets ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
+  `,
+  `
+  ALTER TABLE secrets ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE agents ADD COLUMN context TEXT;
   `,
 ];
 
@@ -522,6 +526,20 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  setSecretGroup(secretId: string, group: string, attached: boolean, updatedAt: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        const row = this.#stmt('SELECT groups FROM secrets WHERE id = ?').get(secretId) as Row | undefined;
+        if (!row) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${secretId}`);
+        const next = editGroups(parseJson<string[]>(row.groups, 'secret groups'), group, attached);
+        if (!next) return false;
+        this.#bump();
+        this.#stmt('UPDATE secrets SET groups = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(next), updatedAt, secretId);
+        return true;
+      }),
+    );
+  }
+
   updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[] }, updatedAt: string): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
@@ -784,8 +802,8 @@ export class SqliteStorage implements Storage {
       this.#write(() => {
         this.#bump();
         try {
-          this.#stmt('INSERT INTO agents (id, name, token_hash, public_key, status, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-            a.id, a.name, a.tokenHash, a.publicKey, a.status, a.createdAt, a.revokedAt,
+          this.#stmt('INSERT INTO agents (id, name, token_hash, public_key, status, created_at, revoked_at, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+            a.id, a.name, a.tokenHash, a.publicKey, a.status, a.createdAt, a.revokedAt, a.context,
           );
         } catch (err) {
           if (isConstraint(err)) throw new AivaultError('AGENT_ALREADY_EXISTS', `an agent named ${a.name} already exists`);
@@ -818,6 +836,15 @@ export class SqliteStorage implements Storage {
       this.#write(() => {
         this.#bump();
         return Number(this.#stmt("UPDATE agents SET status = 'revoked', revoked_at = ? WHERE id = ? AND status = 'active'").run(at, id).changes) > 0;
+      }),
+    );
+  }
+
+  setAgentContext(id: string, context: string | null): Promise<boolean> {
+    return this.#run(() =>
+      this.#write(() => {
+        this.#bump();
+        return Number(this.#stmt('UPDATE agents SET context = ? WHERE id = ?').run(context, id).changes) > 0;
       }),
     );
   }

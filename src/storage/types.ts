@@ -30,6 +30,8 @@ export interface SecretRecord {
   pinnedProvider: string | null;
   /** Other names people use for it (lower-case labels); unique within its scope. */
   aliases: string[];
+  /** Groups (`W/G`) a global secret was attached to: it serves those groups' callers too. */
+  groups: string[];
   currentVersion: number;
   createdAt: string;
   updatedAt: string;
@@ -87,6 +89,8 @@ export interface Storage extends BrokerStorage {
    * an alias, is taken by another secret of the same scope; SECRET_NOT_FOUND if it is gone.
    */
   updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[] }, updatedAt: string): Promise<void>;
+  /** Adds or removes one group (`W/G`) of a secret's attachments; false when nothing changed. SECRET_NOT_FOUND if it is gone. */
+  setSecretGroup(secretId: string, group: string, attached: boolean, updatedAt: string): Promise<boolean>;
   /**
    * Master-key rotation, all or nothing: new key provider, key check and keyring, every
    * data key rewrapped, sealed caches dropped. CONCURRENT_MODIFICATION (nothing written)
@@ -261,6 +265,8 @@ export interface AgentRecord {
   /** Ed25519 public key (PEM), for agents that sign their requests. */
   publicKey: string | null;
   status: 'active' | 'revoked';
+  /** The execution context the owner bound the agent to (`workspace:W`, `group:W/G`); null: global. */
+  context: string | null;
   createdAt: string;
   revokedAt: string | null;
 }
@@ -317,6 +323,8 @@ export interface BrokerStorage {
   getAgent(idOrName: string): Promise<AgentRecord | undefined>;
   findAgentByTokenHash(hash: string): Promise<AgentRecord | undefined>;
   revokeAgent(id: string, at: string): Promise<boolean>;
+  /** Binds an agent to an execution context (null: global); false when there is no such agent. */
+  setAgentContext(id: string, context: string | null): Promise<boolean>;
   putGrant(grant: GrantRecord): Promise<void>;
   getGrant(agentId: string, capability: string): Promise<GrantRecord | undefined>;
   listGrants(agentId?: string): Promise<GrantRecord[]>;

@@ -16,13 +16,7 @@ export function assertSecretName(name: string): void {
   }
 }
 
-export const GLOBAL_SCOPE = 'global';
-export const SCOPE_RULE = '"global", "workspace:ID" or "group:ID", where ID is 1-64 lower-case letters, digits, "-" or "_"';
-const SCOPE = /^(?:global|(?:workspace|group):[a-z0-9][a-z0-9_-]{0,63})$/;
-
-export function assertScope(scope: string): void {
-  if (!SCOPE.test(scope)) throw new AivaultError('INVALID_SCOPE', `invalid scope: use ${SCOPE_RULE}`);
-}
+export { GLOBAL_SCOPE, SCOPE_RULE, assertScope } from './scopes.ts';
 
 export const SECRET_REF_PREFIX = 'vault:secret:';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -24,7 +24,8 @@ import {
   type KeyProviderKind,
 } from './key-providers/index.ts';
 import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, keysFromKeyring, sealKeyring, unlockVaultKeys, type VaultKeys } from './keys.ts';
-import { GLOBAL_SCOPE, assertScope, assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
+import { assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
+import { GLOBAL_SCOPE, assertScope, groupKey } from './scopes.ts';
 
 export const VAULT_FORMAT_VERSION = 1;
 /** The actor recorded for commands run by whoever holds the vault key on this machine. */
@@ -64,6 +65,8 @@ export interface SecretInfo {
   description: string | null;
   pinnedProvider: string | null;
   aliases: string[];
+  /** Groups (`W/G`) a global secret is attached to. */
+  groups: string[];
   currentVersion: number;
   fingerprint: string;
   versions: SecretVersionInfo[];
@@ -367,6 +370,7 @@ export class Vault {
         description: input.description ?? null,
         pinnedProvider: owner?.provider ?? null,
         aliases: checkAliases(input.aliases ?? []),
+        groups: [],
         currentVersion: 1,
         createdAt: at,
         updatedAt: at,
@@ -400,6 +404,27 @@ export class Vault {
   }
 
   /** Stores a new current version; the version it replaces is kept for rollback. */
+  /**
+   * Attaches a global secret to a group (`workspace`/`group`), so the group's callers may use
+   * it, or detaches it. Workspace and group secrets already serve exactly their own callers.
+   */
+  async setSecretGroup(reference: string, workspace: string, group: string, attached: boolean, scope?: string): Promise<SecretInfo> {
+    const record = await this.resolveSecret(reference, scope);
+    const key = groupKey(workspace, group);
+    assertScope(`group:${key}`);
+    if (record.scope !== GLOBAL_SCOPE) {
+      throw new AivaultError('INVALID_SCOPE', `${record.name} is a ${record.scope} secret: only global secrets are attached to groups (a workspace secret already serves every group of its workspace, a group secret only its own)`);
+    }
+    await this.audited({ action: attached ? 'secret.attach-group' : 'secret.detach-group', target: `secret:${record.name}@${record.scope} group:${key}` }, async () => {
+      if (!(await this.storage.setSecretGroup(record.id, key, attached, now()))) {
+        throw attached
+          ? new AivaultError('GROUP_ALREADY_ATTACHED', `${record.name} is already attached to group ${key}`)
+          : new AivaultError('GROUP_NOT_ATTACHED', `${record.name} is not attached to group ${key}`);
+      }
+    });
+    return this.describeSecret(record.id);
+  }
+
   async rotateSecret(reference: string, value: Uint8Array, scope?: string): Promise<SecretInfo> {
     assertValue(value);
     const record = await this.resolveSecret(reference, scope);
@@ -463,6 +488,7 @@ export class Vault {
       description: record.description,
       pinnedProvider: record.pinnedProvider,
       aliases: record.aliases,
+      groups: record.groups,
       currentVersion: record.currentVersion,
       fingerprint: current.fingerprint,
       versions: versions.map((v) => ({ version: v.version, fingerprint: v.fingerprint, createdAt: v.createdAt, current: v.version === record.currentVersion })),

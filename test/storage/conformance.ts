@@ -22,7 +22,7 @@ const sealer: AuditSealer = {
 const now = () => new Date().toISOString();
 
 function secret(name: string, scope = 'global'): SecretRecord {
-  return { id: randomUUID(), name, scope, description: null, pinnedProvider: null, aliases: [], currentVersion: 1, createdAt: now(), updatedAt: now() };
+  return { id: randomUUID(), name, scope, description: null, pinnedProvider: null, aliases: [], groups: [], currentVersion: 1, createdAt: now(), updatedAt: now() };
 }
 
 function version(secretId: string, v: number, byte = v): SecretVersionRecord {
@@ -85,6 +85,21 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.deepEqual(await s.listSecretVersions(a.id), []);
     }));
 
+    it('group attachments: added and removed once each, concurrent attachers all land, generation bumps', withStore(async (s, second) => {
+      const a = secret('ATTACHED');
+      await s.createSecret(a, version(a.id, 1));
+      const other = await second();
+      const g = await s.generation();
+      const results = await Promise.all(['w/g3', 'w/g1', 'w/g2', 'w/g1'].map((grp, i) => (i % 2 ? other : s).setSecretGroup(a.id, grp, true, now())));
+      assert.deepEqual(results.filter(Boolean).length, 3, 'the second attach of w/g1 changes nothing');
+      assert.deepEqual((await s.getSecret(a.id))!.groups, ['w/g1', 'w/g2', 'w/g3']);
+      assert.ok((await s.generation()) > g);
+      assert.equal(await s.setSecretGroup(a.id, 'w/g2', false, now()), true);
+      assert.equal(await other.setSecretGroup(a.id, 'w/g2', false, now()), false);
+      assert.deepEqual((await other.getSecret(a.id))!.groups, ['w/g1', 'w/g3']);
+      await assert.rejects(s.setSecretGroup(randomUUID(), 'w/g1', true, now()), codeOf('SECRET_NOT_FOUND'));
+    }));
+
     it('renames and aliases: unique within the scope, generation bumps', withStore(async (s) => {
       const a = { ...secret('REN_A'), aliases: ['billing'] };
       const b = secret('REN_B');
@@ -135,7 +150,7 @@ export function conformance(name: string, engine: EngineUnderTest): void {
     }));
 
     it('agents, grants, owners, endpoint overrides, flows', withStore(async (s) => {
-      const agent = { id: randomUUID(), name: 'bot', tokenHash: 'h'.repeat(64), publicKey: null, status: 'active' as const, createdAt: now(), revokedAt: null };
+      const agent = { id: randomUUID(), name: 'bot', tokenHash: 'h'.repeat(64), publicKey: null, status: 'active' as const, context: 'group:w1/g1', createdAt: now(), revokedAt: null };
       await s.createAgent(agent);
       await assert.rejects(s.createAgent({ ...agent, id: randomUUID(), tokenHash: null }), codeOf('AGENT_ALREADY_EXISTS'));
       assert.deepEqual(await s.findAgentByTokenHash('h'.repeat(64)), agent);
@@ -146,6 +161,11 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.equal(await s.markGrantApproved(agent.id, 'p/read', 'T1'), true);
       assert.equal(await s.markGrantApproved(agent.id, 'p/read', 'T2'), false, 'only the first approval is recorded');
       assert.equal((await s.getGrant(agent.id, 'p/read'))!.firstApprovedAt, 'T1');
+      assert.equal(await s.setAgentContext(agent.id, 'workspace:w2'), true);
+      assert.equal((await s.getAgent('bot'))!.context, 'workspace:w2');
+      assert.equal(await s.setAgentContext(agent.id, null), true);
+      assert.equal((await s.getAgent('bot'))!.context, null);
+      assert.equal(await s.setAgentContext(randomUUID(), 'workspace:w2'), false);
       assert.equal(await s.revokeAgent(agent.id, now()), true);
       assert.equal(await s.revokeAgent(agent.id, now()), false);
       assert.equal(await s.deleteGrant(agent.id, 'p/read'), true);

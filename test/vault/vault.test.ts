@@ -49,7 +49,7 @@ describe('Vault', () => {
     for (const name of ['lower', '1ABC', 'A-B', '', 'A'.repeat(129), 'ÄB']) {
       await assert.rejects(vault.createSecret({ name, value: Buffer.from('x') }), (e) => isAivaultError(e, 'INVALID_NAME'), name);
     }
-    for (const scope of ['Global', 'group:', 'team:x', 'group:A', 'workspace:a/b']) {
+    for (const scope of ['Global', 'group:', 'team:x', 'group:A', 'group:team-a', 'group:a/b/c', 'workspace:a/b']) {
       await assert.rejects(vault.createSecret({ name: 'OK_NAME', value: Buffer.from('x'), scope }), (e) => isAivaultError(e, 'INVALID_SCOPE'), scope);
     }
     await assert.rejects(vault.createSecret({ name: 'OK_NAME', value: Buffer.alloc(0) }), (e) => isAivaultError(e, 'SECRET_EMPTY'));
@@ -60,10 +60,10 @@ describe('Vault', () => {
   it('keeps names unique per scope and asks for a scope when ambiguous', async () => {
     await vault.createSecret({ name: 'SHARED', value: Buffer.from('g') });
     await assert.rejects(vault.createSecret({ name: 'SHARED', value: Buffer.from('g2') }), (e) => isAivaultError(e, 'SECRET_ALREADY_EXISTS'));
-    await vault.createSecret({ name: 'SHARED', value: Buffer.from('t'), scope: 'group:team-a' });
+    await vault.createSecret({ name: 'SHARED', value: Buffer.from('t'), scope: 'group:acme/team-a' });
     await assert.rejects(vault.describeSecret('SHARED'), (e) => isAivaultError(e, 'SECRET_AMBIGUOUS'));
-    assert.equal((await vault.describeSecret('SHARED', 'group:team-a')).scope, 'group:team-a');
-    assert.equal((await vault.listSecrets('group:team-a')).length, 1);
+    assert.equal((await vault.describeSecret('SHARED', 'group:acme/team-a')).scope, 'group:acme/team-a');
+    assert.equal((await vault.listSecrets('group:acme/team-a')).length, 1);
   });
 
   it('deletes a secret with all its versions', async () => {

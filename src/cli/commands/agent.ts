@@ -9,9 +9,10 @@ import { withBroker } from '../broker-context.ts';
 import type { GlobalOptions } from '../context.ts';
 import { asOwner } from '../daemon-client.ts';
 import { note, printFields, printJson, printLine, printTable } from '../output.ts';
+import { GLOBAL_SCOPE, scopeFromOptions } from '../../vault/scopes.ts';
 
 function agentView(a: AgentRecord) {
-  return { id: a.id, name: a.name, auth: a.publicKey ? 'ed25519' : 'token', status: a.status, createdAt: a.createdAt, revokedAt: a.revokedAt };
+  return { id: a.id, name: a.name, auth: a.publicKey ? 'ed25519' : 'token', context: a.context ?? GLOBAL_SCOPE, status: a.status, createdAt: a.createdAt, revokedAt: a.revokedAt };
 }
 
 function rateText(g: GrantRecord): string {
@@ -28,9 +29,12 @@ export function registerAgent(program: Command): void {
     .description('register an agent; prints its token once (unless --public-key is given)')
     .argument('<name>')
     .option('--public-key <file>', 'an Ed25519 public key (PEM) the agent signs requests with, instead of a token')
+    .option('--workspace-id <W>', "the workspace the agent works in: it gets that workspace's secrets (the agent cannot change it)")
+    .option('--group-id <G>', "the group of that workspace: the group's secrets, then the workspace's, then global ones attached to the group")
     .option('--json', 'print {id, token} as JSON')
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions & { publicKey?: string }>();
+      const o = cmd.optsWithGlobals<GlobalOptions & { publicKey?: string; workspaceId?: string; groupId?: string }>();
+      const context = scopeFromOptions(o);
       let publicKey: string | undefined;
       if (o.publicKey !== undefined) {
         publicKey = await readFile(o.publicKey, 'utf8').catch(() => {
@@ -38,8 +42,8 @@ export function registerAgent(program: Command): void {
         });
         if (!publicKey.includes('-----BEGIN PUBLIC KEY-----')) throw new AivaultError('INVALID_ARGUMENT', '--public-key must be a PEM public key');
       }
-      const created = await asOwner<{ id: string; name: string; token?: string }>('agent.create', { name, ...(publicKey ? { publicKey } : {}) }, async () => {
-        const c = await withBroker(o, (b) => b.agents.create(name, publicKey ? { publicKey } : {}));
+      const created = await asOwner<{ id: string; name: string; token?: string }>('agent.create', { name, ...(publicKey ? { publicKey } : {}), ...(context ? { context } : {}) }, async () => {
+        const c = await withBroker(o, (b) => b.agents.create(name, { ...(publicKey ? { publicKey } : {}), ...(context ? { context } : {}) }));
         return { id: c.agent.id, name: c.agent.name, ...(c.token ? { token: c.token } : {}) };
       });
       if (o.json) return printJson(created);
@@ -51,14 +55,31 @@ export function registerAgent(program: Command): void {
     });
 
   agent
+    .command('context')
+    .description("bind an agent to a workspace or group (whose secrets it then gets), or back to global")
+    .argument('<agent>', 'name or id')
+    .option('--workspace-id <W>', 'the workspace')
+    .option('--group-id <G>', 'the group of that workspace')
+    .option('--global', 'no workspace or group: global secrets only')
+    .option('--json', 'print the agent as JSON')
+    .action(async (ref: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions & { workspaceId?: string; groupId?: string; global?: boolean }>();
+      const context = scopeFromOptions(o);
+      if ((context === undefined) === (o.global !== true)) throw new AivaultError('INVALID_ARGUMENT', 'give --workspace-id [--group-id], or --global');
+      const updated = await withBroker(o, (b) => b.agents.setContext(ref, context));
+      if (o.json) return printJson(agentView(updated));
+      printLine(`agent ${updated.name} now works in ${updated.context ?? GLOBAL_SCOPE}`);
+    });
+
+  agent
     .command('list')
     .option('--json', 'print as JSON')
     .description('list agents')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = await asOwner<Array<Pick<ReturnType<typeof agentView>, 'id' | 'name' | 'status' | 'createdAt'> & { auth?: string }>>('agent.list', {}, async () => (await withBroker(o, (b) => b.agents.list())).map(agentView));
+      const list = await asOwner<Array<Pick<ReturnType<typeof agentView>, 'id' | 'name' | 'status' | 'createdAt'> & { auth?: string; context?: string }>>('agent.list', {}, async () => (await withBroker(o, (b) => b.agents.list())).map(agentView));
       if (o.json) return printJson(list);
-      printTable(['NAME', 'ID', 'AUTH', 'STATUS', 'CREATED'], list.map((a) => [a.name, a.id, a.auth ?? '-', a.status, a.createdAt]));
+      printTable(['NAME', 'ID', 'AUTH', 'CONTEXT', 'STATUS', 'CREATED'], list.map((a) => [a.name, a.id, a.auth ?? '-', a.context ?? GLOBAL_SCOPE, a.status, a.createdAt]));
     });
 
   agent

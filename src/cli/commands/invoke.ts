@@ -19,6 +19,7 @@ import { readStdin } from '../input.ts';
 import { readAll } from '../../read-capped.ts';
 import { note, printJson, printLine } from '../output.ts';
 import { renderMarkdown, type MarkdownOptions } from '../markdown.ts';
+import { scopeFromOptions } from '../../vault/scopes.ts';
 
 interface InvokeOptions extends GlobalOptions {
   method: string;
@@ -34,6 +35,8 @@ interface InvokeOptions extends GlobalOptions {
   multipartFile?: string[];
   json?: boolean;
   stream?: boolean;
+  workspaceId?: string;
+  groupId?: string;
 }
 
 const MAX_CLI_BODY = 1024 * 1024 * 1024;
@@ -112,7 +115,9 @@ function addRequestOptions(cmd: Command): Command {
     .option('--body-file <path>', 'request body from a file')
     .option('--body-stdin', 'request body from stdin')
     .option('--multipart-field <k=v>', 'a multipart/form-data text field (repeatable)', collect)
-    .option('--multipart-file <field=path>', 'a multipart/form-data file, read by this command (repeatable)', collect);
+    .option('--multipart-file <field=path>', 'a multipart/form-data file, read by this command (repeatable)', collect)
+    .option('--workspace-id <W>', "the owner's execution context: use this workspace's secrets (agents get the context the owner bound them to)")
+    .option('--group-id <G>', 'the group of that workspace: its secrets, then the workspace\'s, then global ones attached to it');
 }
 
 async function buildRequest(capability: string, o: InvokeOptions): Promise<InvokeRequest> {
@@ -145,8 +150,14 @@ interface Answer {
 
 /** Runs the request in process or through the daemon, hands the answer to `use`, and cleans up. */
 async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>): Promise<T> {
+  const scope = scopeFromOptions({ workspaceId: o.workspaceId, groupId: o.groupId });
   const client = agentClientFromEnv();
   if (client) {
+    // An agent cannot pick its own context: the owner bound it to one (aivault agent context).
+    if (scope !== undefined) {
+      await client.close();
+      throw new AivaultError('INVALID_ARGUMENT', "an agent runs in the context its owner bound it to; --workspace-id and --group-id are for the owner's own invokes");
+    }
     try {
       const { body, query, headers, ...rest } = request;
       const response = await client.invoke({ ...rest, query: [...(query ?? [])] as Array<[string, string]>, headers: [...(headers ?? [])] as Array<[string, string]>, ...(body ? { body: Buffer.from(body) } : {}) });
@@ -159,7 +170,7 @@ async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (ans
     }
   }
   return withBroker(o, async (broker) => {
-    const response = await broker.invoke(request);
+    const response = await broker.invoke(request, scope ? { scope } : {});
     const result = await use(response);
     await response.done;
     return result;

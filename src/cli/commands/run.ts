@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import { Agents } from '../../policy/agents.ts';
 import { builtinRegistry } from '../../registry/registry.ts';
+import { secretNamesOf } from '../../registry/types.ts';
 import { withVault, vaultDir, type GlobalOptions } from '../context.ts';
 import { note } from '../output.ts';
 
@@ -48,7 +49,7 @@ export function registerRun(program: Command): void {
         for (const s of await vault.storage.listSecrets()) values.push(await vault.revealSecret(s.id));
         return { derived, providers, values };
       });
-      const secretNames = new Set([...registry.providers.values()].flatMap((p) => Object.keys(p.vaultSecrets ?? {})));
+      const secretNames = new Set([...registry.providers.values()].flatMap((p) => secretNamesOf(p)));
       const env: NodeJS.ProcessEnv = {};
       for (const [k, v] of Object.entries(process.env)) {
         if (v === undefined || OWNER_ENV.includes(k) || secretNames.has(k)) continue;

@@ -7,6 +7,7 @@ import { withBroker } from '../broker-context.ts';
 import { builtinCredentialStatus } from '../../registry/provisioning.ts';
 import { builtinRegistry } from '../../registry/registry.ts';
 import { SCOPE_RULE, SECRET_NAME_RULE, assertSecretName } from '../../vault/names.ts';
+import { scopeFromOptions } from '../../vault/scopes.ts';
 import type { SecretInfo } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
 import { asOwner, ownerClientFromEnv } from '../daemon-client.ts';
@@ -19,6 +20,8 @@ import { note, printFields, printJson, printLine, printTable } from '../output.t
 
 interface ScopeOptions extends GlobalOptions {
   scope?: string;
+  workspaceId?: string;
+  groupId?: string;
 }
 
 function addValueOptions(cmd: Command): Command {
@@ -40,6 +43,7 @@ function printInfo(info: SecretInfo): void {
     ['scope', info.scope],
     ['provider', info.pinnedProvider ?? '(custom, not pinned)'],
     ['aliases', info.aliases.join(', ') || '(none)'],
+    ['groups', info.groups.join(', ') || '(none)'],
     ['description', info.description ?? ''],
     ['version', String(info.currentVersion)],
     ['fingerprint', info.fingerprint],
@@ -65,13 +69,16 @@ export function registerSecrets(program: Command): void {
       .description(`store a new secret; prints its reference vault:secret:<id>. Names: ${SECRET_NAME_RULE}`)
       .requiredOption('--name <NAME>', 'canonical name, e.g. OPENAI_API_KEY'),
   )
-    .option('--scope <scope>', `where the secret applies: ${SCOPE_RULE}`, 'global')
+    .option('--scope <scope>', `where the secret applies (default global): ${SCOPE_RULE}`)
+    .option('--workspace-id <W>', 'the workspace (with --scope workspace or group)')
+    .option('--group-id <G>', 'the group of that workspace (with --scope group)')
     .option('--description <text>', 'a note for people (never the value)')
     .option('--alias <alias>', 'another name for it: a lower-case label (repeatable)', collect)
     .option('--json', 'print the new secret as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions & { name: string; description?: string; alias?: string[] }>();
       assertSecretName(opts.name); // before asking for a value that would then be refused
+      opts.scope = scopeFromOptions(opts);
       const value = await readSecretValue(opts);
       try {
         const remote = ownerClientFromEnv();
@@ -86,7 +93,7 @@ export function registerSecrets(program: Command): void {
         const { info, status } = await withVault(opts, async (vault) => {
           const created = await vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null, ...(opts.alias ? { aliases: opts.alias } : {}) });
           const provider = created.pinnedProvider ? (await builtinRegistry()).providers.get(created.pinnedProvider) : undefined;
-          return { info: created, status: provider ? await builtinCredentialStatus(vault, provider) : undefined };
+          return { info: created, status: provider ? await builtinCredentialStatus(vault, provider, created.scope) : undefined };
         });
         if (opts.json) printJson({ ...info, ...(status ? { provisioning: { provider: status.provider, ready: status.ready, missingSecrets: status.missing } } : {}) });
         else printLine(info.ref);
@@ -106,9 +113,12 @@ export function registerSecrets(program: Command): void {
     .command('list')
     .description('list secrets (metadata only)')
     .option('--scope <scope>', 'only this scope')
+    .option('--workspace-id <W>', 'the workspace (with --scope workspace or group)')
+    .option('--group-id <G>', 'the group of that workspace (with --scope group)')
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
+      opts.scope = scopeFromOptions(opts);
       const list = await asOwner('secrets.list', opts.scope ? { scope: opts.scope } : {}, () => withVault(opts, (vault) => vault.listSecrets(opts.scope)));
       if (opts.json) return printJson(list);
       if (list.length === 0) return note('no secrets yet: aivault secrets create --name NAME --value-stdin');
@@ -212,6 +222,29 @@ export function registerSecrets(program: Command): void {
       if (opts.json) return printJson(info);
       printLine(`${info.name} (${info.scope}, ${info.ref})${info.aliases.length ? ` aliases: ${info.aliases.join(', ')}` : ''}`);
     });
+
+  for (const [verb, attached] of [['attach-group', true], ['detach-group', false]] as const) {
+    secrets
+      .command(verb)
+      .description(attached
+        ? "let a group's callers use a global secret (a global secret serves no group until attached)"
+        : "stop a group's callers from using a global secret")
+      .argument('[secret]', 'NAME, alias, id or vault:secret:<id> (a global secret)')
+      .option('--id <id>', 'the secret id (instead of the argument)')
+      .requiredOption('--workspace-id <W>', 'the workspace of the group')
+      .requiredOption('--group-id <G>', 'the group')
+      .option('--scope <scope>', 'scope of the secret, when the name exists in several (only global secrets are attached)')
+      .option('--json', 'print the secret as JSON')
+      .action(async (reference: string | undefined, _o: unknown, cmd: Command) => {
+        const opts = cmd.optsWithGlobals<ScopeOptions & { id?: string; workspaceId: string; groupId: string }>();
+        const target = opts.id ?? reference;
+        if (target === undefined || (opts.id !== undefined && reference !== undefined)) throw new AivaultError('INVALID_ARGUMENT', 'name the secret once: an argument or --id');
+        scopeFromOptions({ workspaceId: opts.workspaceId, groupId: opts.groupId }); // checks both ids
+        const info = await withVault(opts, (vault) => vault.setSecretGroup(target, opts.workspaceId, opts.groupId, attached, opts.scope));
+        if (opts.json) return printJson(info);
+        printLine(`${info.name} (${info.ref}) groups: ${info.groups.join(', ') || '(none)'}`);
+      });
+  }
 
   registerIngest(secrets);
   registerImport(secrets);
