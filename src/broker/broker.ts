@@ -201,6 +201,7 @@ export class Broker {
   constructor(vault: Vault, registry: Registry) {
     this.vault = vault;
     this.registry = registry;
+    vault.useRegistry(registry);
     this.catalog = new Catalog(vault, registry);
     this.agents = new Agents(vault);
     this.#limiter = new RateLimiter(vault.storage);

@@ -51,6 +51,21 @@ export class Registry {
     return new Registry(expectedDigest, deepFreeze(parsed.providers));
   }
 
+  /**
+   * A registry of other providers (tests, tools): validated like the built-in files, each
+   * file on its own and the set together. REGISTRY_INVALID names every problem.
+   */
+  static async fromProviders(providers: readonly RegistryProvider[]): Promise<Registry> {
+    const { formatIssue, validateProvider, validateProviderSet } = await import('./validate.ts');
+    const entries = providers.map((p, i) => ({ file: `provider[${i}]`, provider: p }));
+    const issues = entries.flatMap((e) => validateProvider(e.provider, e.file));
+    if (issues.length === 0) issues.push(...validateProviderSet(entries));
+    if (issues.length > 0) throw new AivaultError('REGISTRY_INVALID', issues.map(formatIssue).join('; '));
+    const copy = JSON.parse(JSON.stringify({ providers })) as { providers: RegistryProvider[] };
+    const source = canonicalJson(copy);
+    return new Registry(sha256Hex(source), deepFreeze(copy.providers));
+  }
+
   /** The provider whose vaultSecrets claim this canonical secret name, if any. */
   ownerOfSecret(name: string): SecretOwner | undefined {
     return this.#secretOwners.get(name);

@@ -8,7 +8,7 @@ import { patternCovers } from '../policy/hosts.ts';
 import { pathMatchesPrefix } from '../policy/paths.ts';
 import { authInputs } from './auth-inputs.ts';
 import { hasMalformedPlaceholder, placeholdersOf } from './templates.ts';
-import type { AuthConfig, RegistryProvider } from './types.ts';
+import { secretNamesOf, type AuthConfig, type RegistryProvider } from './types.ts';
 
 export interface RegistryIssue {
   file: string;
@@ -60,18 +60,18 @@ function describe(err: ErrorObject): { pointer: string; message: string } {
   }
 }
 
-function authSchemaIssues(auth: unknown, file: string): RegistryIssue[] {
+function authSchemaIssues(auth: unknown, file: string, at = '/auth'): RegistryIssue[] {
   const v = compile();
   const issues: RegistryIssue[] = [];
   if (typeof auth === 'string' && (auth === 'basic' || auth === 'mtls')) return issues;
   const kind = auth !== null && typeof auth === 'object' && !Array.isArray(auth) ? Object.keys(auth) : [];
   const one = kind.length === 1 ? v.auth.get(kind[0]!) : undefined;
   if (!one) {
-    issues.push({ file, pointer: '/auth', message: `must be "basic", "mtls", or an object with exactly one of ${AUTH_KINDS.join(', ')}` });
+    issues.push({ file, pointer: at, message: `must be "basic", "mtls", or an object with exactly one of ${AUTH_KINDS.join(', ')}` });
   } else if (!one(auth)) {
     for (const e of one.errors ?? []) {
       const d = describe(e);
-      issues.push({ file, pointer: `/auth${d.pointer === '/' ? '' : d.pointer}`, message: d.message });
+      issues.push({ file, pointer: `${at}${d.pointer === '/' ? '' : d.pointer}`, message: d.message });
     }
   }
   return issues;
@@ -85,9 +85,9 @@ export function validateAuthConfig(auth: unknown): RegistryIssue[] {
 }
 
 /** Rules on a schema-valid `auth` that the schema cannot express. */
-function authRuleIssues(a: AuthConfig, file: string): RegistryIssue[] {
+function authRuleIssues(a: AuthConfig, file: string, base = ''): RegistryIssue[] {
   const out: RegistryIssue[] = [];
-  const add = (pointer: string, message: string) => out.push({ file, pointer, message });
+  const add = (pointer: string, message: string) => out.push({ file, pointer: base + pointer, message });
   for (const t of authInputs(a).templates) if (hasMalformedPlaceholder(t.template)) add(t.pointer, 'has a malformed {{placeholder}}');
   if (typeof a === 'object' && 'hmac' in a) {
     if (!placeholdersOf(a.hmac.value_template).includes('signature')) add('/auth/hmac/value_template', 'must contain {{signature}}');
@@ -103,10 +103,18 @@ function schemaIssues(doc: unknown, file: string): RegistryIssue[] {
   const v = compile();
   if (v.provider(doc)) return [];
   const issues: RegistryIssue[] = [];
-  const errors = (v.provider.errors ?? []).filter((e) => !(e.instancePath === '/auth' || e.instancePath.startsWith('/auth/')));
+  const isAuthPath = (path: string) => /^(?:\/alternatives\/\d+)?\/auth(?:\/|$)/.test(path);
+  const errors = (v.provider.errors ?? []).filter((e) => !isAuthPath(e.instancePath));
   // Report auth problems against the one variant the file chose, not every branch of the oneOf.
   const auth = (doc as { auth?: unknown }).auth;
   if (auth !== undefined) issues.push(...authSchemaIssues(auth, file));
+  const alternatives = (doc as { alternatives?: unknown }).alternatives;
+  if (Array.isArray(alternatives)) {
+    alternatives.forEach((a: unknown, i) => {
+      const altAuth = (a as { auth?: unknown } | null)?.auth;
+      if (altAuth !== undefined) issues.push(...authSchemaIssues(altAuth, file, `/alternatives/${i}/auth`));
+    });
+  }
   for (const e of errors) {
     if (e.keyword === 'oneOf' || e.keyword === 'if') continue;
     issues.push({ file, ...describe(e) });
@@ -155,21 +163,46 @@ function crossFieldIssues(p: RegistryProvider, file: string): RegistryIssue[] {
     if (p.validate.path.split('/').some((seg) => seg === '.' || seg === '..' || seg === '*')) add('/validate/path', 'must be a concrete path (no dot segments or wildcards)');
   }
 
-  const inputs = authInputs(p.auth);
-  const provided = new Set(Object.values(p.vaultSecrets ?? {}));
+  issues.push(...credentialIssues(p.auth, p.vaultSecrets, file, ''));
+  const claimed = new Map<string, string>(Object.keys(p.vaultSecrets ?? {}).map((n) => [n, 'the main credential']));
+  const altIds = new Set<string>();
+  (p.alternatives ?? []).forEach((a, i) => {
+    const at = `/alternatives/${i}`;
+    if (altIds.has(a.id)) add(`${at}/id`, `duplicate alternative id "${a.id}"`);
+    altIds.add(a.id);
+    for (const name of Object.keys(a.vaultSecrets)) {
+      const owner = claimed.get(name);
+      if (owner) add(`${at}/vaultSecrets/${name}`, `${name} is already a secret of ${owner}: each credential has its own secrets`);
+      claimed.set(name, `alternative "${a.id}"`);
+    }
+    a.hosts?.forEach((h, j) => {
+      if (h.startsWith('*.')) add(`${at}/hosts/${j}`, 'must be a concrete host (traffic is sent there)');
+    });
+    if (a.pathPrefix?.split('/').some((seg) => seg === '.' || seg === '..' || seg === '*')) add(`${at}/pathPrefix`, 'must be a concrete path (no dot segments or wildcards)');
+    issues.push(...credentialIssues(a.auth, a.vaultSecrets, file, at));
+  });
+  return issues;
+}
+
+/** One credential's auth against the secrets that fill it (the main one, or an alternative at `base`). */
+function credentialIssues(auth: AuthConfig, vaultSecrets: Record<string, string> | undefined, file: string, base: string): RegistryIssue[] {
+  const issues: RegistryIssue[] = [];
+  const add = (pointer: string, message: string) => issues.push({ file, pointer: base + pointer, message });
+  const inputs = authInputs(auth);
+  const provided = new Set(Object.values(vaultSecrets ?? {}));
   const used = new Set<string>([...inputs.required, ...inputs.optional]);
-  issues.push(...authRuleIssues(p.auth, file));
-  if (typeof p.auth === 'object' && 'o_auth2' in p.auth && !p.auth.o_auth2.token_endpoint.startsWith('https://')) {
+  issues.push(...authRuleIssues(auth, file, base));
+  if (typeof auth === 'object' && 'o_auth2' in auth && !auth.o_auth2.token_endpoint.startsWith('https://')) {
     add('/auth/o_auth2/token_endpoint', 'must be an https URL');
   }
   for (const t of inputs.templates) {
     for (const name of placeholdersOf(t.template)) {
       used.add(name);
-      if (!inputs.own.includes(name) && p.vaultSecrets && !provided.has(name)) add(t.pointer, `uses {{${name}}}, which no vaultSecrets entry provides`);
+      if (!inputs.own.includes(name) && vaultSecrets && !provided.has(name)) add(t.pointer, `uses {{${name}}}, which no vaultSecrets entry provides`);
     }
   }
-  if (p.vaultSecrets) {
-    for (const [name, placeholder] of Object.entries(p.vaultSecrets)) {
+  if (vaultSecrets) {
+    for (const [name, placeholder] of Object.entries(vaultSecrets)) {
       if (!used.has(placeholder)) add(`/vaultSecrets/${name}`, `maps to {{${placeholder}}}, which the auth strategy never uses`);
     }
     for (const input of inputs.required) {
@@ -214,9 +247,9 @@ export function validateProviderSet(entries: readonly { file: string; provider: 
       if (prev && prev !== file) issues.push({ file, pointer: `/capabilities/${i}/id`, message: `capability "${c.id}" is also defined in ${prev}` });
       capabilities.set(c.id, file);
     });
-    for (const name of Object.keys(provider.vaultSecrets ?? {})) {
+    for (const name of secretNamesOf(provider)) {
       const prev = secrets.get(name);
-      if (prev) issues.push({ file, pointer: `/vaultSecrets/${name}`, message: `secret name ${name} is also claimed by ${prev}` });
+      if (prev && prev !== file) issues.push({ file, pointer: `/vaultSecrets/${name}`, message: `secret name ${name} is also claimed by ${prev}` });
       secrets.set(name, file);
     }
   }

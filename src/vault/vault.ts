@@ -8,7 +8,7 @@ import { currentActor } from '../audit/actor.ts';
 import { AuditLog, type AuditDraft } from '../audit/log.ts';
 import type { AuditDurability } from '../audit/writer.ts';
 import { AivaultError } from '../errors.ts';
-import { builtinRegistry } from '../registry/registry.ts';
+import { builtinRegistry, type Registry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
 import { STORAGE_FILE, connectPostgres, databaseUrlFor, recordDatabaseUrl } from '../storage/open.ts';
 import { redactDatabaseUrl } from '../storage/postgres.ts';
@@ -148,6 +148,8 @@ export class Vault {
   #keys: VaultKeys;
   /** The key check of the master key this process unlocked with; secret writes carry it. */
   #keyCheck: string;
+  /** Which provider owns which canonical secret name (pins); the built-in registry unless a broker says otherwise. */
+  #registry: Registry | undefined;
 
   private constructor(dir: string, storage: Storage, vaultId: string, keyProvider: KeyProviderConfig, keys: VaultKeys, keyCheck: string) {
     this.dir = dir;
@@ -346,11 +348,20 @@ export class Vault {
     return matches[0]!;
   }
 
+  /** Pins secrets by this registry's canonical names (the broker serving this vault sets it). */
+  useRegistry(registry: Registry): void {
+    this.#registry = registry;
+  }
+
+  async #pins(): Promise<Registry> {
+    return this.#registry ?? builtinRegistry();
+  }
+
   async createSecret(input: CreateSecretInput): Promise<SecretInfo> {
     assertSecretName(input.name);
     // A name claimed by a built-in provider is pinned to it, always: the pin is what lets
     // the registry's credential use the secret, and nothing can move it elsewhere later.
-    const owner = (await builtinRegistry()).ownerOfSecret(input.name);
+    const owner = (await this.#pins()).ownerOfSecret(input.name);
     if (input.pinnedProvider != null && input.pinnedProvider !== owner?.provider) {
       throw new AivaultError('SECRET_PINNED', `${input.name} cannot be pinned to ${input.pinnedProvider}`);
     }
@@ -392,7 +403,7 @@ export class Vault {
     if (change.name !== undefined && change.name !== record.name) {
       assertSecretName(change.name);
       if (record.pinnedProvider) throw new AivaultError('SECRET_PINNED', `${record.name} is pinned to ${record.pinnedProvider} by its name and cannot be renamed; create a new secret instead`);
-      const owner = (await builtinRegistry()).ownerOfSecret(change.name);
+      const owner = (await this.#pins()).ownerOfSecret(change.name);
       if (owner) throw new AivaultError('SECRET_PINNED', `${change.name} belongs to the ${owner.provider} provider; create it with secrets create so it is pinned`);
     }
     const aliases = change.aliases !== undefined || change.clearAliases ? checkAliases([...(change.clearAliases ? [] : record.aliases), ...(change.aliases ?? [])]) : undefined;

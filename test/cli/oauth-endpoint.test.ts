@@ -68,4 +68,29 @@ describe('aivault oauth login and endpoint set (CLI)', () => {
     assertNoLeak(r.stderr + r.stdout, refresh, 'invoke output');
     assert.equal(up.received.length, before + 1, 'only the token request was made');
   });
+
+  it('gemini: the API key until an OAuth session is stored, then the session (its alternative, priority 10); the audit names the choice', async () => {
+    const apiKey = canary('GEMINIKEY');
+    assert.equal((await v.cli(['secrets', 'create', '--name', 'GEMINI_API_KEY', '--value', apiKey])).code, 0);
+    const set = await v.cli(['endpoint', 'set', 'gemini', '--map', `generativelanguage.googleapis.com=${up.host}`, '--token-endpoint', `http://${up.host}/api/token`, '--allow-http', '--allow-private-network']);
+    assert.equal(set.code, 0, set.stderr);
+    const withKey = await v.cli(['invoke', 'gemini/models', '--path', '/v1beta/models']);
+    assert.equal(withKey.code, 0, withKey.stderr);
+    assert.equal(new URL(up.received.at(-1)!.url, 'http://x').searchParams.get('key'), apiKey);
+    assert.equal(up.received.at(-1)!.headers.authorization, undefined);
+
+    const shown = JSON.parse((await v.cli(['registry', 'show', 'gemini', '--json'])).stdout) as { alternatives: Array<{ id: string; auth: string; priority: number }> };
+    assert.deepEqual(shown.alternatives.map((a) => [a.id, a.auth, a.priority]), [['oauth', 'o_auth2', 10]]);
+    const login = await v.cli(['oauth', 'login', 'gemini', '--client-id', 'gem-client', '--client-secret-file', join(v.dir, '..', 'client-secret'), '--json'], { input: `${refresh}\n` });
+    assert.equal(login.code, 0, login.stderr);
+    assert.deepEqual(JSON.parse(login.stdout).secrets, { GEMINI_OAUTH_CLIENT_ID: 'created', GEMINI_OAUTH_CLIENT_SECRET: 'created', GEMINI_OAUTH_REFRESH_TOKEN: 'created' });
+    const withSession = await v.cli(['invoke', 'gemini/models', '--path', '/v1beta/models', '--json']);
+    assert.equal(withSession.code, 0, withSession.stderr);
+    const sent = up.received.at(-1)!;
+    assert.equal(sent.headers.authorization, 'Bearer at-from-standin');
+    assert.equal(new URL(sent.url, 'http://x').searchParams.get('key'), null, 'the API key is not sent with the session');
+    const audit = JSON.parse((await v.cli(['audit', 'list', '--json'])).stdout) as Array<{ action: string; decision: string; target: string | null }>;
+    assert.deepEqual(audit.filter((r) => r.action === 'invoke' && r.decision === 'allow').slice(-2).map((r) => r.target), ['credential:gemini', 'credential:gemini:oauth']);
+    for (const out of [withKey.stdout, withKey.stderr, withSession.stdout, login.stdout]) assertNoLeak(out, apiKey, 'CLI output');
+  });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Broker } from '../../src/broker/broker.ts';
 import type { CreateCredentialInput } from '../../src/broker/catalog.ts';
 import type { AuthConfig } from '../../src/registry/types.ts';
-import { builtinRegistry } from '../../src/registry/registry.ts';
+import { builtinRegistry, type Registry } from '../../src/registry/registry.ts';
 import { Vault } from '../../src/vault/vault.ts';
 
 export interface TestBroker {
@@ -31,11 +31,12 @@ export interface TestBroker {
 
 let counter = 0;
 
-export async function testBroker(): Promise<TestBroker> {
+/** A fresh vault and broker; `registry` defaults to the built-in one. */
+export async function testBroker(registry?: Registry): Promise<TestBroker> {
   const root = mkdtempSync(join(tmpdir(), 'aivault-broker-'));
   const env = { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') };
   const vault = await Vault.init({ dir: join(root, 'vault'), keyProvider: 'env', env });
-  const broker = new Broker(vault, await builtinRegistry());
+  const broker = new Broker(vault, registry ?? (await builtinRegistry()));
   return {
     vault,
     broker,

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import { builtinRegistry } from '../../registry/registry.ts';
+import { credentialsOf } from '../../registry/types.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
 import { readStdin } from '../input.ts';
 import { isInteractive, readHidden } from '../prompt.ts';
@@ -39,8 +40,10 @@ export function registerOAuth(program: Command): void {
     .action(async (providerId: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<LoginOptions>();
       const provider = (await builtinRegistry()).provider(providerId);
-      if (!(typeof provider.auth === 'object' && 'o_auth2' in provider.auth)) throw new AivaultError('INVALID_ARGUMENT', `${providerId} does not use o_auth2`);
-      const names = Object.fromEntries(Object.entries(provider.vaultSecrets ?? {}).map(([name, placeholder]) => [placeholder, name]));
+      // The provider's own o_auth2 credential, or its o_auth2 alternative (e.g. gemini's session beside its API key).
+      const credential = credentialsOf(provider).find((c) => typeof c.auth === 'object' && 'o_auth2' in c.auth);
+      if (!credential || !(typeof credential.auth === 'object' && 'o_auth2' in credential.auth)) throw new AivaultError('INVALID_ARGUMENT', `${providerId} has no o_auth2 credential`);
+      const names = Object.fromEntries(Object.entries(credential.vaultSecrets).map(([name, placeholder]) => [placeholder, name]));
       const values = new Map<string, Buffer>();
       values.set('client_id', Buffer.from(o.clientId, 'utf8'));
       if (names.client_secret) {
@@ -52,7 +55,7 @@ export function registerOAuth(program: Command): void {
         if (!secret) throw new AivaultError('INVALID_ARGUMENT', 'give the client secret with --client-secret-file (or run from a terminal)');
         values.set('client_secret', Buffer.from(secret, 'utf8'));
       }
-      if (provider.auth.o_auth2.grant_type === 'refresh_token') {
+      if (credential.auth.o_auth2.grant_type === 'refresh_token') {
         const token = isInteractive() ? Buffer.from(await readHidden('Refresh token: '), 'utf8') : (await readStdin(64 * 1024)).subarray(0);
         const trimmed = Buffer.from(token.toString('utf8').trim(), 'utf8');
         if (trimmed.length === 0) throw new AivaultError('INVALID_ARGUMENT', 'no refresh token on stdin');

@@ -20,6 +20,19 @@ export function providerSummary(p: RegistryProvider) {
     auth: authKind(p.auth),
     hosts: p.hosts,
     secrets: Object.entries(p.vaultSecrets ?? {}).map(([name, placeholder]) => ({ name, placeholder, required: required.includes(placeholder) })),
+    priority: p.priority ?? 0,
+    alternatives: (p.alternatives ?? []).map((a) => {
+      const needed = neededPlaceholders(a.auth).required;
+      return {
+        id: a.id,
+        description: a.description ?? null,
+        priority: a.priority,
+        auth: authKind(a.auth),
+        hosts: a.hosts ?? null,
+        pathPrefix: a.pathPrefix ?? null,
+        secrets: Object.entries(a.vaultSecrets).map(([name, placeholder]) => ({ name, placeholder, required: needed.includes(placeholder) })),
+      };
+    }),
     capabilities: p.capabilities.map((c) => ({ id: c.id, description: c.description ?? null, ...c.allow })),
   };
 }
@@ -58,6 +71,10 @@ export function registerRegistry(program: Command): void {
         ['auth', summary.auth],
         ['hosts', summary.hosts.join(', ')],
         ['secrets', summary.secrets.map((s) => `${s.name}${s.required ? '' : ' (optional)'}`).join(', ')],
+        ...summary.alternatives.map((a): [string, string] => [
+          `alternative ${a.id}`,
+          `${a.auth}, priority ${a.priority} (main: ${summary.priority}); ${a.secrets.map((s) => s.name).join(', ')}${a.hosts ? `; via ${a.hosts.join(', ')}` : ''}${a.pathPrefix ? ` under ${a.pathPrefix}` : ''}`,
+        ]),
       ]);
       printLine();
       printTable(
