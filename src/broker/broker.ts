@@ -37,7 +37,7 @@ function shapeOfText(text: string): unknown {
   }
 }
 import { Scrubber } from './scrub.ts';
-import { UpstreamClient, clientCertAgent, upstreamError } from './upstream.ts';
+import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions } from './upstream.ts';
 import type { Agent } from 'undici';
 
 export interface InvokeRequest {
@@ -129,6 +129,39 @@ function decoder(encoding: string | undefined): Transform | undefined {
   if (e === 'br') return createBrotliDecompress();
   // An encoding we cannot decode is one we cannot scrub.
   throw new AivaultError('UPSTREAM_ERROR', `the upstream used content-encoding "${e}", which aivault cannot scrub`);
+}
+
+/** An admitted WebSocket upgrade: where to connect, with what, and how to scrub what comes back. */
+export interface WebSocketPlan {
+  /** ws: or wss:, with any query credential applied. */
+  url: URL;
+  /** Upgrade request headers: the caller's (sanitised) and the credential's. */
+  headers: Record<string, string>;
+  /** mTLS: the client certificate and key to present. */
+  tls: ClientTlsOptions | undefined;
+  allowPrivateNetwork: boolean;
+  connectTimeoutMs: number;
+  maxServerMessageBytes: number;
+  maxClientMessageBytes: number;
+  scrubber: Scrubber;
+  planned: PlannedRequest;
+  auditSeq: number;
+  /** Records how the session ended; once. */
+  finish(outcome: { bytesIn: number; bytesOut: number; status?: number; error?: string }): void;
+}
+
+/** A request every rule admitted, with what sending it needs. */
+interface Admitted {
+  started: number;
+  actor: string;
+  method: string;
+  execution: string;
+  prepared: Prepared;
+  capability: ResolvedCapability;
+  target: Target;
+  headers: Map<string, string>;
+  addressedOrigin: string | undefined;
+  approval: ApprovalRecord | null;
 }
 
 /** What an invoke derives from storage; cached until the vault's generation changes. */
@@ -335,34 +368,32 @@ export class Broker {
     await this.#upstream.close();
   }
 
-  async invoke(request: InvokeRequest, context: InvokeContext = {}): Promise<InvokeResponse> {
+  /**
+   * Steps 1-6: every check that can refuse, before anything is sent; a refusal is audited
+   * and thrown. `websocket`: the request is a WebSocket upgrade, which the capability must allow.
+   */
+  async #admit(request: InvokeRequest, context: InvokeContext, websocket = false): Promise<Admitted> {
     const started = performance.now();
     const actor = context.agent ? `agent:${context.agent.id}` : OWNER_LOCAL;
     const method = request.method.toUpperCase();
     const execution = executionContext(context);
-    const audit = this.vault.audit;
-    let prepared: Prepared | undefined;
-    let capability: ResolvedCapability | undefined;
     let target: Target | undefined;
-    let headers: Map<string, string>;
-    let grant: GrantRecord | undefined;
-    /** The provider origin the caller addressed, when an endpoint override sends it elsewhere. */
-    let addressedOrigin: string | undefined;
-    let approval: ApprovalRecord | null = null;
-
-    // Steps 1-6: every check that can refuse, before anything is sent.
     try {
       if (!METHOD_TOKEN.test(method)) throw new AivaultError('METHOD_NOT_ALLOWED', 'the method is not an HTTP method name');
+      let grant: GrantRecord | undefined;
       if (context.agent) grant = await this.agents.authorize(context.agent, request.capability, method, this.#limiter);
-      prepared = await this.#prepare(request.capability, execution);
-      capability = prepared.capability;
+      const prepared = await this.#prepare(request.capability, execution);
+      const capability = prepared.capability;
       if (!capability.methods.includes(method)) {
         throw new AivaultError('METHOD_NOT_ALLOWED', `${method} is not allowed for ${capability.id} (allowed: ${capability.methods.join(', ')})`);
       }
+      if (websocket && !capability.websocket) throw new AivaultError('WEBSOCKET_NOT_ALLOWED', `${capability.id} does not allow WebSocket connections`);
       const credential = capability.credential;
       target = resolveTarget({ hosts: capability.hosts, pathPrefixes: capability.pathPrefixes, allowHttp: credential.allowHttp && credential.hostMap.size === 0 }, request);
       // An alternative's own endpoint is shown as is; an owner's override is not (a stand-in).
       if (credential.route) target = routeTarget(target, credential.route);
+      /** The provider origin the caller addressed, when an endpoint override sends it elsewhere. */
+      let addressedOrigin: string | undefined;
       const replacement = credential.hostMap.get(target.hostname.replace(/\.$/, ''));
       if (replacement) {
         addressedOrigin = target.url.origin;
@@ -374,7 +405,7 @@ export class Broker {
       }
       if (isIpLiteral(target.hostname)) assertAddressAllowed(target.hostname, credential);
       for (const name of prepared.strategy.ownedQueryParams) target.url.searchParams.delete(name);
-      headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders);
+      const headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders);
       if (request.body && request.body.byteLength > capability.limits.maxRequestBytes) {
         throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than the capability's limit of ${capability.limits.maxRequestBytes} bytes`);
       }
@@ -386,12 +417,15 @@ export class Broker {
         if (!decision.allowed) throw new RateLimitedError(decision.retryAfter);
       }
       // Last: the owner is asked only about a request every other rule admits.
+      let approval: ApprovalRecord | null = null;
       if (context.agent && grant) approval = await this.approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []) }, context.signal);
+      const t = target;
+      return { started, actor, method, execution, prepared, capability, target: t, headers, addressedOrigin, approval };
     } catch (err) {
       if (!(err instanceof AivaultError)) throw err;
-      await audit.append({
+      await this.vault.audit.append({
         actor,
-        action: 'invoke',
+        action: websocket ? 'websocket' : 'invoke',
         capability: request.capability.slice(0, 200),
         method: method.slice(0, 16),
         ...(target ? { host: target.hostname, path: auditPath(target, request.query ?? []) } : attempted(request)),
@@ -400,19 +434,77 @@ export class Broker {
       }, { durationMs: Math.round(performance.now() - started) });
       throw err;
     }
+  }
 
-    // Step 9 first: the allow is on record before any byte goes upstream (fail closed).
-    const seq = await audit.append({
-      actor,
-      action: 'invoke',
-      capability: capability.id,
-      method,
-      host: target.hostname,
-      path: auditPath(target, request.query ?? []),
-      target: credentialTarget(capability.credential, execution),
+  /** Step 9, before any byte goes upstream (fail closed): the allow record. */
+  #recordAllow(a: Admitted, request: InvokeRequest, action: 'invoke' | 'websocket'): Promise<number> {
+    return this.vault.audit.append({
+      actor: a.actor,
+      action,
+      capability: a.capability.id,
+      method: a.method,
+      host: a.target.hostname,
+      path: auditPath(a.target, request.query ?? []),
+      target: credentialTarget(a.capability.credential, a.execution),
       decision: 'allow',
-      ...(approval ? { reason: `approved ${approval.id} by ${approval.decidedBy}` } : {}),
+      ...(a.approval ? { reason: `approved ${a.approval.id} by ${a.approval.decidedBy}` } : {}),
     });
+  }
+
+  /**
+   * Admits a WebSocket upgrade (GET, a capability that allows it) exactly as an invoke is
+   * admitted, records the allow, and returns what the relay needs: the upstream URL and
+   * upgrade headers with the credential applied, and the scrubber for server messages.
+   */
+  async openWebSocket(request: InvokeRequest, context: InvokeContext = {}): Promise<WebSocketPlan> {
+    const admitted = await this.#admit({ ...request, method: 'GET' }, context, true);
+    const { started, prepared, capability, target, headers } = admitted;
+    const seq = await this.#recordAllow(admitted, request, 'websocket');
+    const secrets = prepared.secrets!;
+    const outbound: OutboundRequest = { method: 'GET', url: new URL(target.url), headers: new Map(headers), body: undefined };
+    let injected: string[];
+    try {
+      injected = await prepared.strategy.apply(outbound, secrets);
+    } catch (err) {
+      const e = err instanceof AivaultError ? err : upstreamError(err);
+      this.vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
+      throw e;
+    }
+    const scrubber = new Scrubber([...secrets.values(), ...injected, ...(capability.policy?.responseBlock ?? [])]);
+    const url = new URL(outbound.url);
+    url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+    const shown = new URL(url);
+    if (admitted.addressedOrigin) {
+      const addressed = new URL(admitted.addressedOrigin);
+      shown.protocol = addressed.protocol === 'http:' ? 'ws:' : 'wss:';
+      shown.host = addressed.host;
+    }
+    let finished = false;
+    return {
+      url,
+      headers: Object.fromEntries(outbound.headers),
+      tls: secrets && prepared.strategy.tls ? prepared.strategy.tls(secrets) : undefined,
+      allowPrivateNetwork: capability.credential.allowPrivateNetwork,
+      connectTimeoutMs: capability.limits.connectTimeoutMs,
+      maxServerMessageBytes: capability.limits.maxResponseBytes,
+      maxClientMessageBytes: capability.limits.maxRequestBytes,
+      scrubber,
+      planned: { capability: capability.id, credential: capability.credential.name, method: 'GET', url: scrubber.scrubText(shown.href) },
+      auditSeq: seq,
+      finish: (outcome) => {
+        if (finished) return;
+        finished = true;
+        this.vault.audit.complete(seq, { bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, durationMs: Math.round(performance.now() - started), ...(outcome.status ? { status: outcome.status } : {}), ...(outcome.error ? { error: outcome.error } : {}) });
+      },
+    };
+  }
+
+  async invoke(request: InvokeRequest, context: InvokeContext = {}): Promise<InvokeResponse> {
+    const admitted = await this.#admit(request, context);
+    const { started, method, prepared, capability, target, headers, addressedOrigin } = admitted;
+    const audit = this.vault.audit;
+
+    const seq = await this.#recordAllow(admitted, request, 'invoke');
     const bytesIn = request.body?.byteLength ?? 0;
     const fail = (err: unknown): never => {
       const e = err instanceof AivaultError ? err : upstreamError(err);

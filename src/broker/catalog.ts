@@ -75,6 +75,8 @@ export interface ResolvedCapability {
   credential: ResolvedCredential;
   /** The owner's policy on this capability, if any (its body caps are already in `limits`). */
   policy: CapabilityPolicy | null;
+  /** WebSocket upgrades allowed (through the gateway). */
+  websocket: boolean;
 }
 
 export interface CreateCredentialInput {
@@ -96,6 +98,7 @@ export interface CreateCapabilityInput {
   pathPrefixes: string[];
   hosts: string[];
   limits?: CapabilityLimits;
+  websocket?: boolean;
 }
 
 function invalid(message: string): AivaultError {
@@ -281,6 +284,7 @@ export class Catalog {
         limits: withPolicyLimits(DEFAULT_LIMITS, policy),
         credential,
         policy: policy ?? null,
+        websocket: builtin.allow.websocket === true,
       };
     }
     const record = await this.#vault.storage.getCapability(id);
@@ -298,6 +302,7 @@ export class Catalog {
       limits: withPolicyLimits({ ...DEFAULT_LIMITS, ...record.limits }, policy),
       credential: await this.#customCredential(credRecord, context),
       policy: policy ?? null,
+      websocket: record.websocket,
     };
   }
 
@@ -416,6 +421,7 @@ export class Catalog {
       methods,
       pathPrefixes: [...new Set(input.pathPrefixes)],
       limits: normaliseLimits(input.limits),
+      websocket: input.websocket === true,
       createdAt: new Date().toISOString(),
     };
     await this.#vault.audited({ action: 'capability.create', target: `capability:${input.id}` }, () => this.#vault.storage.createCapability(record));

@@ -41,6 +41,12 @@ export class Scrubber {
     return this.#patterns.length === 0;
   }
 
+  /** One whole message (a WebSocket frame): every match replaced. */
+  scrubBytes(buf: Buffer): Buffer {
+    if (this.empty) return buf;
+    return this.#replaceAll(buf);
+  }
+
   scrubText(text: string): string {
     if (this.empty) return text;
     return this.#replaceAll(Buffer.from(text, 'utf8')).toString('utf8');

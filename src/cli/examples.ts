@@ -34,7 +34,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'credential describe': ['aivault credential describe openai'],
   'credential delete': ['aivault credential delete notes'],
   capability: ['aivault capability list', 'aivault capability describe openai/chat-completions'],
-  'capability create': ['aivault capability create notes/read --provider notes --credential notes --method GET --path /v1/notes', 'aivault capability create notes/write --provider notes --credential notes --method POST --method PATCH --path /v1/notes --max-request-bytes 65536'],
+  'capability create': ['aivault capability create notes/read --provider notes --credential notes --method GET --path /v1/notes', 'aivault capability create notes/write --provider notes --credential notes --method POST --method PATCH --path /v1/notes --max-request-bytes 65536', 'aivault capability create feed/stream --provider feed --credential feed --method GET --path /v1/stream --websocket'],
   'capability list': ['aivault capability list', 'aivault capability list --json'],
   'capability describe': ['aivault capability describe github/issues'],
   'capability delete': ['aivault capability delete notes/read'],

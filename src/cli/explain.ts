@@ -51,6 +51,7 @@ export const HINTS: Record<ErrorCode, string> = {
   INVALID_ARGUMENT: "An option or argument is missing or malformed; the message names it. `aivault COMMAND --help` shows the options and examples.",
   INVALID_SCOPE: 'Scopes are global, workspace:W or group:W/G (or --scope workspace|group with --workspace-id W and --group-id G), where W and G are 1-64 lower-case letters, digits, "-" or "_".',
   SECRET_OUT_OF_SCOPE: 'The caller runs in a workspace or group that the secret does not serve: a group secret serves only its group, a workspace secret its workspace and groups, a global secret a group only once attached. `aivault secrets attach-group`, or store the secret in the caller\'s scope.',
+  WEBSOCKET_NOT_ALLOWED: 'The capability takes plain requests only. A registry capability allows WebSocket upgrades with `allow.websocket`; a custom one with `aivault capability create … --websocket`.',
   GROUP_ALREADY_ATTACHED: 'The secret is already attached to that group; `aivault secrets describe` lists its groups.',
   GROUP_NOT_ATTACHED: 'The secret is not attached to that group; `aivault secrets describe` lists its groups.',
   SECRET_TOO_LARGE: "A secret value may hold at most 64 KiB. Store large material elsewhere and keep only its key here.",

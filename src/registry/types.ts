@@ -54,6 +54,8 @@ export interface CapabilityAllow {
   hosts: string[];
   methods: HttpMethod[];
   pathPrefixes: string[];
+  /** WebSocket upgrades through the gateway (GET only), besides plain requests. */
+  websocket?: boolean;
 }
 
 export interface RegistryCapability {

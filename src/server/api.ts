@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Broker, InvokeRequest, InvokeResponse } from '../broker/broker.ts';
-import { assertCleanPath, pathMatchesPrefix } from '../policy/paths.ts';
+import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
 import { AivaultError } from '../errors.ts';
 import { RateLimitedError } from '../policy/agents.ts';
 import { ReplayGuard, SIGNATURE_HEADERS } from '../policy/request-signature.ts';
@@ -109,9 +109,6 @@ async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | un
   return body.length > 0 ? body : undefined;
 }
 
-/** Request headers an SDK sends that are about this hop, or carry the agent's credential. */
-const GATEWAY_DROPPED = new Set(['host', 'authorization', 'x-api-key', 'content-length', 'connection', 'keep-alive', 'transfer-encoding']);
-
 export function createApiHandler(broker: Broker, log: Logger) {
   const guard = new ReplayGuard(broker.vault.storage);
   const owners = new Owners(broker.vault);
@@ -130,30 +127,15 @@ export function createApiHandler(broker: Broker, log: Logger) {
    * prefixes admit the request (the most specific one).
    */
   const gateway = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
-    // The raw target, not a WHATWG-normalised one: "/gw/openai/v1/../x" must not become "/gw/openai/x".
-    const rawTarget = req.url ?? '/';
-    const q = rawTarget.indexOf('?');
-    const rawPath = q === -1 ? rawTarget : rawTarget.slice(0, q);
-    const rest = rawPath.slice('/gw/'.length);
-    const slash = rest.indexOf('/');
-    const provider = slash === -1 ? rest : rest.slice(0, slash);
-    const path = slash === -1 ? '/' : rest.slice(slash);
+    const target = parseGatewayTarget(req.url ?? '/');
     const body = await readRaw(req, MAX_API_BODY);
-    const token = bearer(req) ?? (typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
-    const agent = await authenticate(req, body, token);
+    const agent = await authenticate(req, body, gatewayToken(req));
     const method = (req.method ?? 'GET').toUpperCase();
-    assertCleanPath(path);
-    const candidates = (await broker.grantedCapabilities(agent))
-      .filter(({ capability: c, methods }) => c.provider === provider && methods.includes(method))
-      .flatMap(({ capability: c }) => c.pathPrefixes.filter((p) => pathMatchesPrefix(p, path)).map((p) => ({ id: c.id, depth: p.split('/').length })))
-      .sort((a, b) => b.depth - a.depth);
-    const chosen = candidates[0];
-    if (!chosen) throw new AivaultError('CAPABILITY_NOT_GRANTED', `no granted ${provider.slice(0, 64)} capability allows ${method} ${path.slice(0, 200)}`);
-    const headers = headerPairs(req).filter(([name]) => !GATEWAY_DROPPED.has(name.toLowerCase()) && !name.toLowerCase().startsWith('x-aivault-'));
+    const capability = await chooseGatewayCapability(broker, agent, target, method);
     // The SDK client's fetch names the host it meant (for providers with several hosts).
     const host = typeof req.headers['x-aivault-target-host'] === 'string' ? req.headers['x-aivault-target-host'] : undefined;
     const response = await broker.invoke(
-      { capability: chosen.id, method, path, ...(host ? { host } : {}), query: [...new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1))], headers, ...(body ? { body } : {}) },
+      { capability, method, path: target.path, ...(host ? { host } : {}), query: target.query, headers: forwardedHeaders(req), ...(body ? { body } : {}) },
       { agent, signal: goneSignal(res) },
     );
     await stream(res, response);

@@ -10,6 +10,7 @@ import { Broker } from '../broker/broker.ts';
 import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Vault } from '../vault/vault.ts';
+import { createUpgradeHandler, type UpgradeHandler } from './websocket-gateway.ts';
 import { createApiHandler } from './api.ts';
 
 export interface DaemonOptions {
@@ -76,6 +77,7 @@ export class Daemon {
   #drained: (() => void) | undefined;
   /** Set once this daemon listens on the socket: only then is the file its to remove. */
   #ownsSocket = false;
+  #upgrades: UpgradeHandler | undefined;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
@@ -84,6 +86,8 @@ export class Daemon {
 
   #server(): Server {
     const handle = createApiHandler(this.broker, this.#options.log);
+    this.#upgrades ??= createUpgradeHandler(this.broker, this.#options.log);
+    const upgrades = this.#upgrades;
     const server = createServer((req, res) => {
       this.#inflight += 1;
       res.on('close', () => {
@@ -92,6 +96,7 @@ export class Daemon {
       });
       void handle(req, res);
     });
+    server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
     server.headersTimeout = 30_000;
     server.requestTimeout = 0; // invokes may stream for as long as their capability allows
     this.#servers.push(server);
@@ -133,6 +138,7 @@ export class Daemon {
         setTimeout(resolve, graceMs).unref();
       });
     }
+    this.#upgrades?.closeAll();
     for (const server of this.#servers) server.closeAllConnections();
     await this.broker.close();
     await this.#options.vault.close();

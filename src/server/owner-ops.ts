@@ -36,6 +36,7 @@ const OPS = {
     pathPrefixes: z.array(str).min(1),
     hosts: z.array(str).optional(),
     limits: z.strictObject({ timeoutMs: z.number().int().optional(), connectTimeoutMs: z.number().int().optional(), maxRequestBytes: z.number().int().optional(), maxResponseBytes: z.number().int().optional() }).optional(),
+    websocket: z.boolean().optional(),
   }),
   'capability.delete': z.strictObject({ id: str }),
   'endpoint.set': z.strictObject({ provider: str, hosts: z.record(z.string(), str).default({}), tokenEndpoint: str.optional(), allowHttp: z.boolean().optional(), allowPrivateNetwork: z.boolean().optional() }),

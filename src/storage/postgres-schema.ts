@@ -156,5 +156,6 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE secrets ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
   ALTER TABLE agents ADD COLUMN context TEXT;
+  ALTER TABLE capabilities ADD COLUMN websocket BOOLEAN NOT NULL DEFAULT false;
   `,
 ];

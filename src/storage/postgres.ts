@@ -493,8 +493,8 @@ export class PostgresStorage implements Storage {
         throw new AivaultError('CREDENTIAL_NOT_FOUND', `no credential named ${r.credential}`);
       }
       try {
-        await this.#q(c, 'INSERT INTO capabilities (id, provider, credential, hosts, methods, path_prefixes, limits, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
-          r.id, r.provider, r.credential, JSON.stringify(r.hosts), JSON.stringify(r.methods), JSON.stringify(r.pathPrefixes), JSON.stringify(r.limits), r.createdAt,
+        await this.#q(c, 'INSERT INTO capabilities (id, provider, credential, hosts, methods, path_prefixes, limits, created_at, websocket) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+          r.id, r.provider, r.credential, JSON.stringify(r.hosts), JSON.stringify(r.methods), JSON.stringify(r.pathPrefixes), JSON.stringify(r.limits), r.createdAt, r.websocket,
         ]);
       } catch (err) {
         if (isUniqueViolation(err)) throw new AivaultError('CAPABILITY_ALREADY_EXISTS', `a capability ${r.id} already exists`);

@@ -230,6 +230,7 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE secrets ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
   ALTER TABLE agents ADD COLUMN context TEXT;
+  ALTER TABLE capabilities ADD COLUMN websocket INTEGER NOT NULL DEFAULT 0;
   `,
 ];
 
@@ -671,9 +672,9 @@ export class SqliteStorage implements Storage {
         }
         try {
           this.#stmt(
-            `INSERT INTO capabilities (id, provider, credential, hosts, methods, path_prefixes, limits, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(c.id, c.provider, c.credential, JSON.stringify(c.hosts), JSON.stringify(c.methods), JSON.stringify(c.pathPrefixes), JSON.stringify(c.limits), c.createdAt);
+            `INSERT INTO capabilities (id, provider, credential, hosts, methods, path_prefixes, limits, created_at, websocket)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(c.id, c.provider, c.credential, JSON.stringify(c.hosts), JSON.stringify(c.methods), JSON.stringify(c.pathPrefixes), JSON.stringify(c.limits), c.createdAt, c.websocket ? 1 : 0);
         } catch (err) {
           if (isConstraint(err)) throw new AivaultError('CAPABILITY_ALREADY_EXISTS', `a capability ${c.id} already exists`);
           throw err;

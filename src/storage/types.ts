@@ -131,6 +131,8 @@ export interface CapabilityRecord {
   methods: string[];
   pathPrefixes: string[];
   limits: CapabilityLimits;
+  /** WebSocket upgrades (through the gateway) are allowed, besides plain requests. */
+  websocket: boolean;
   createdAt: string;
 }
 

@@ -138,7 +138,7 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       await s.createCredential(cred);
       assert.deepEqual(await s.getCredential('c1'), cred);
       await assert.rejects(s.createCredential(cred), codeOf('CREDENTIAL_ALREADY_EXISTS'));
-      const cap = { id: 'p/read', provider: 'p', credential: 'c1', hosts: [], methods: ['GET'], pathPrefixes: ['/v1'], limits: { timeoutMs: 5000 }, createdAt: now() };
+      const cap = { id: 'p/read', provider: 'p', credential: 'c1', hosts: [], methods: ['GET'], pathPrefixes: ['/v1'], limits: { timeoutMs: 5000 }, websocket: true, createdAt: now() };
       await assert.rejects(s.createCapability({ ...cap, credential: 'nope' }), codeOf('CREDENTIAL_NOT_FOUND'));
       await s.createCapability(cap);
       assert.deepEqual(await s.getCapability('p/read'), cap);

@@ -26,6 +26,7 @@ export function capabilityView(c: ResolvedCapability, enabled = true) {
     methods: c.methods,
     pathPrefixes: c.pathPrefixes,
     limits: c.limits,
+    websocket: c.websocket,
     policy: c.policy,
     endpointOverrides: Object.fromEntries(c.credential.hostMap),
   };
@@ -97,13 +98,14 @@ export function registerCapability(program: Command): void {
     .option('--connect-timeout-ms <n>', 'connect time limit (default 10000)')
     .option('--max-request-bytes <n>', 'largest request body (default 10 MiB)')
     .option('--max-response-bytes <n>', 'largest response body (default 32 MiB)')
+    .option('--websocket', 'also allow WebSocket upgrades through the gateway (GET; the largest message is --max-response-bytes)')
     .option('--json', 'print as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<CreateOptions>();
+      const o = cmd.optsWithGlobals<CreateOptions & { websocket?: boolean }>();
       const limits = Object.fromEntries(
         Object.entries({ timeoutMs: intOption(o.timeoutMs), connectTimeoutMs: intOption(o.connectTimeoutMs), maxRequestBytes: intOption(o.maxRequestBytes), maxResponseBytes: intOption(o.maxResponseBytes) }).filter(([, v]) => v !== undefined),
       );
-      const input = { id, provider: o.provider, credential: o.credential, methods: o.method, pathPrefixes: o.path, hosts: o.host ?? [], limits };
+      const input = { id, provider: o.provider, credential: o.credential, methods: o.method, pathPrefixes: o.path, hosts: o.host ?? [], limits, ...(o.websocket ? { websocket: true } : {}) };
       const cap = await asOwner<{ id: string; methods: readonly string[]; pathPrefixes: readonly string[]; hosts: readonly string[] }>('capability.create', input, async () =>
         capabilityView(await withBroker(o, (b) => b.catalog.createCapability(input))),
       );
@@ -152,6 +154,7 @@ export function registerCapability(program: Command): void {
         ['methods', v.methods.join(', ')],
         ['paths', v.pathPrefixes.join(', ')],
         ['limits', `timeout ${v.limits.timeoutMs} ms, connect ${v.limits.connectTimeoutMs} ms, request ≤ ${v.limits.maxRequestBytes} B, response ≤ ${v.limits.maxResponseBytes} B`],
+        ['websocket', v.websocket ? 'allowed (gateway upgrades)' : 'no'],
         ['policy', policyText(v.policy)],
       ]);
     });

@@ -1,0 +1,186 @@
+// WebSocket passthrough on the gateway: `GET /gw/PROVIDER/<path>` with `Upgrade: websocket`.
+// The upgrade is admitted exactly like an invoke (agent token, grant, capability allows
+// WebSockets, host/path allow-lists, scope, rate, approval) and audited before anything is
+// sent; the upstream upgrade carries the credential; then messages are relayed both ways,
+// every server message scrubbed of the injected secrets (and the capability's block list)
+// before the agent sees it. The agent's own messages go upstream as they are.
+
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import type { Broker, WebSocketPlan } from '../broker/broker.ts';
+import { upstreamError } from '../broker/upstream.ts';
+import { AivaultError } from '../errors.ts';
+import { checkedLookup } from '../policy/dns.ts';
+import { readCapped } from '../read-capped.ts';
+import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
+import { httpStatus } from './status.ts';
+
+/** Past this much unsent data towards one side, reading from the other side pauses. */
+const HIGH_WATER = 4 * 1024 * 1024;
+/** Close codes an endpoint may not send (RFC 6455 §7.4.1), or that are not ours to relay. */
+const UNSENDABLE = new Set([1004, 1005, 1006, 1015]);
+const MAX_REJECTION_BODY = 64 * 1024;
+
+/** Writes a plain HTTP refusal on an upgrade socket that has not switched protocols. */
+function refuse(socket: Duplex, err: AivaultError, extra: Record<string, string> = {}): void {
+  if (socket.destroyed) return;
+  const status = httpStatus(err.code);
+  const body = JSON.stringify({ error: err.toJSON() });
+  const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-aivault-error': err.code, connection: 'close', ...extra };
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
+}
+
+function closeCode(code: number): number {
+  if (UNSENDABLE.has(code) || code < 1000 || (code > 1014 && code < 3000) || code > 4999) return 1011;
+  return code;
+}
+
+/** A close reason fits in 123 bytes of UTF-8; a scrubbed one may have grown. */
+function closeReason(reason: string): string {
+  let out = reason;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
+}
+
+/** The subprotocols the agent offered, passed on to the upstream. */
+function offeredProtocols(req: IncomingMessage): string[] {
+  const h = req.headers['sec-websocket-protocol'];
+  return typeof h === 'string' ? h.split(',').map((p) => p.trim()).filter(Boolean) : [];
+}
+
+/** Connects to the upstream with the plan's credential; settles once it opened or refused. */
+function connectUpstream(plan: WebSocketPlan, protocols: string[]): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const upstream = new WebSocket(plan.url, protocols, {
+      headers: plan.headers,
+      perMessageDeflate: false,
+      maxPayload: plan.maxServerMessageBytes,
+      handshakeTimeout: plan.connectTimeoutMs,
+      followRedirects: false,
+      // Resolved and checked once, and connected to what was checked (no rebinding window).
+      lookup: checkedLookup({ allowPrivateNetwork: plan.allowPrivateNetwork }) as never,
+      ...(plan.tls ?? {}),
+    });
+    upstream.once('open', () => resolve(upstream));
+    upstream.once('unexpected-response', (_req, res) => {
+      // The upstream answered the upgrade with a plain response: its status, never its body (it may echo the credential).
+      void readCapped(res, MAX_REJECTION_BODY).catch(() => undefined);
+      upstream.terminate();
+      reject(Object.assign(new AivaultError('UPSTREAM_ERROR', `the upstream refused the WebSocket upgrade with HTTP ${res.statusCode}`), { upstreamStatus: res.statusCode }));
+    });
+    upstream.once('error', (err) => reject(err instanceof AivaultError ? err : upstreamError(err)));
+  });
+}
+
+export interface UpgradeHandler {
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes every relayed session (1001 going away), e.g. on shutdown. */
+  closeAll(): void;
+}
+
+export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandler {
+  const sessions = new Set<{ client: WebSocket; upstream: WebSocket }>();
+
+  const relay = (client: WebSocket, upstream: WebSocket, plan: WebSocketPlan, agentId: string): void => {
+    const session = { client, upstream };
+    sessions.add(session);
+    let bytesIn = 0;
+    let bytesOut = 0;
+    let error: string | undefined;
+    const started = performance.now();
+
+    // One direction: forward each message, pausing the source while the sink is backed up.
+    const pipe = (from: WebSocket, to: WebSocket, transform: (data: Buffer, binary: boolean) => Buffer, count: (n: number) => void) => {
+      from.on('message', (data: RawData, isBinary: boolean) => {
+        if (to.readyState !== WebSocket.OPEN) return;
+        const out = transform(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer), isBinary);
+        count(out.length);
+        to.send(out, { binary: isBinary }, () => {
+          if (from.isPaused && to.bufferedAmount < HIGH_WATER / 2) from.resume();
+        });
+        if (to.bufferedAmount > HIGH_WATER) from.pause();
+      });
+    };
+    pipe(client, upstream, (d) => d, (n) => (bytesIn += n));
+    pipe(upstream, client, (d, binary) => (binary ? plan.scrubber.scrubBytes(d) : Buffer.from(plan.scrubber.scrubText(d.toString('utf8')), 'utf8')), (n) => (bytesOut += n));
+
+    const end = () => {
+      if (!sessions.delete(session)) return;
+      plan.finish({ bytesIn, bytesOut, status: 101, ...(error ? { error } : {}) });
+      log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, bytesIn, bytesOut, ms: Math.round(performance.now() - started) }, 'websocket closed');
+    };
+    client.on('close', (code, reason) => {
+      if (upstream.readyState === WebSocket.OPEN) upstream.close(closeCode(code), closeReason(reason.toString('utf8')));
+      else if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
+      end();
+    });
+    upstream.on('close', (code, reason) => {
+      if (client.readyState === WebSocket.OPEN) client.close(closeCode(code), closeReason(plan.scrubber.scrubText(reason.toString('utf8'))));
+      else if (client.readyState === WebSocket.CONNECTING) client.terminate();
+      end();
+    });
+    // A protocol error or an oversized message on one side ends both; the agent is told why.
+    client.on('error', () => {
+      error ??= 'CLIENT_ERROR';
+      upstream.terminate();
+    });
+    upstream.on('error', (err) => {
+      const tooBig = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+      error ??= tooBig ? 'RESPONSE_TOO_LARGE' : upstreamError(err).code;
+      if (client.readyState === WebSocket.OPEN) client.close(tooBig ? 1009 : 1011, tooBig ? 'upstream message larger than the capability allows' : 'upstream error');
+      else client.terminate();
+    });
+  };
+
+  const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    socket.on('error', () => socket.destroy());
+    let plan: WebSocketPlan | undefined;
+    try {
+      const url = new URL(req.url ?? '/', 'http://aivault');
+      if (req.headers.origin !== undefined) throw new AivaultError('ORIGIN_REFUSED', 'requests from web pages (with an Origin header) are refused');
+      if (!url.pathname.startsWith('/gw/')) throw new AivaultError('INVALID_ARGUMENT', 'WebSocket upgrades are served on the gateway only (/gw/PROVIDER/…)');
+      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') throw new AivaultError('INVALID_ARGUMENT', 'only GET upgrades to websocket are served');
+      const target = parseGatewayTarget(req.url ?? '/');
+      const agent = await broker.agents.authenticate(gatewayToken(req));
+      const capability = await chooseGatewayCapability(broker, agent, target, 'GET');
+      // The client's handshake headers are its own hop's; ws sets the upstream's.
+      const headers = forwardedHeaders(req, (name) => name.startsWith('sec-websocket-'));
+      const gone = new AbortController();
+      socket.once('close', () => gone.abort());
+      plan = await broker.openWebSocket({ capability, method: 'GET', path: target.path, query: target.query, headers }, { agent, signal: gone.signal });
+      const upstream = await connectUpstream(plan, offeredProtocols(req));
+      const admitted = plan;
+      if (socket.destroyed) {
+        upstream.terminate();
+        admitted.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_GONE' });
+        return;
+      }
+      const server = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: admitted.maxClientMessageBytes, handleProtocols: () => upstream.protocol || false });
+      server.handleUpgrade(req, socket, head, (client) => relay(client, upstream, admitted, agent.id));
+    } catch (err) {
+      const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
+      if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
+      plan?.finish({ bytesIn: 0, bytesOut: 0, error: e.code });
+      const upstreamStatus = (err as { upstreamStatus?: number }).upstreamStatus;
+      log.info({ route: 'gateway-ws', code: e.code }, 'refused');
+      refuse(socket, e, upstreamStatus ? { 'x-aivault-upstream-status': String(upstreamStatus) } : {});
+    }
+  };
+
+  return {
+    handle: (req, socket, head) => void handle(req, socket, head),
+    closeAll() {
+      for (const { client, upstream } of sessions) {
+        client.close(1001, 'aivault is shutting down');
+        upstream.close(1001);
+        // A peer that does not answer the close handshake is cut off.
+        setTimeout(() => {
+          client.terminate();
+          upstream.terminate();
+        }, 1000).unref();
+      }
+    },
+  };
+}
