@@ -104,7 +104,8 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
       });
     };
     pipe(client, upstream, (d) => d, (n) => (bytesIn += n));
-    pipe(upstream, client, (d, binary) => (binary ? plan.scrubber.scrubBytes(d) : Buffer.from(plan.scrubber.scrubText(d.toString('utf8')), 'utf8')), (n) => (bytesOut += n));
+    // Text frames are scrubbed as bytes too: a valid UTF-8 pattern only ever matches whole characters.
+    pipe(upstream, client, (d) => plan.scrubber.scrubBytes(d), (n) => (bytesOut += n));
 
     const end = () => {
       if (!sessions.delete(session)) return;

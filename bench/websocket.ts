@@ -1,0 +1,141 @@
+// `npm run bench:ws`: WebSocket messages straight to a loopback echo server vs through the
+// gateway of an `aivault serve` process (admission, credential in the upgrade, every server
+// message scrubbed), same run, same machine. Prints round-trip latency (one message at a
+// time) and pipelined throughput for each, and the ratio to direct; plus the time to open
+// a session (upgrade admitted, audited, upstream connected).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { Broker } from '../src/broker/broker.ts';
+import { builtinRegistry } from '../src/registry/registry.ts';
+import { Vault } from '../src/vault/vault.ts';
+
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 3000);
+const PIPELINED = Number(process.env.BENCH_PIPELINED ?? 30000);
+const OPENS = Number(process.env.BENCH_OPENS ?? 200);
+const SIZE = Number(process.env.BENCH_MESSAGE_BYTES ?? 1024);
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+const echo = spawn(process.execPath, [fileURLToPath(new URL('./ws-echo-server.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+const port = await new Promise<number>((resolve) => echo.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+const host = `127.0.0.1:${port}`;
+const root = mkdtempSync(join(tmpdir(), 'aivault-bench-ws-'));
+const masterKey = randomBytes(32).toString('base64');
+const key = `sk-bench-${randomBytes(16).toString('hex')}`;
+const message = JSON.stringify({ type: 'input_audio_buffer.append', audio: randomBytes(SIZE).toString('base64') }).slice(0, SIZE);
+
+async function setup(dir: string): Promise<string> {
+  const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: masterKey } });
+  const broker = new Broker(vault, await builtinRegistry());
+  try {
+    const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
+    await broker.catalog.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
+    await broker.catalog.createCapability({ id: 'bench/realtime', provider: 'bench', credential: 'bench', methods: ['GET'], pathPrefixes: ['/v1/realtime'], hosts: [], websocket: true });
+    const { token } = await broker.agents.create('bench-agent');
+    await broker.agents.grant({ agent: 'bench-agent', capability: 'bench/realtime' }, ['GET']);
+    return token!;
+  } finally {
+    await broker.close();
+    await vault.close();
+  }
+}
+
+async function startDaemon(dir: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--socket', join(dir, 'd.sock'), '--listen', '127.0.0.1:0', '--audit-durability', 'crash-safe'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, AIVAULT_DIR: dir, AIVAULT_MASTER_KEY: masterKey },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const first = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(String(d)));
+    child.once('exit', (code) => reject(new Error(`daemon exited ${code}`)));
+  });
+  return { url: (JSON.parse(first) as { listening: { url: string } }).listening.url.replace(/^http/, 'ws'), child };
+}
+
+function open(url: string, headers: Record<string, string>): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode} ${String(res.headers['x-aivault-error'])}`)));
+  });
+}
+
+async function roundTrips(ws: WebSocket, n: number): Promise<number[]> {
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await new Promise<void>((resolve) => {
+      ws.once('message', () => resolve());
+      ws.send(message);
+    });
+    lat.push(performance.now() - t);
+  }
+  return lat;
+}
+
+async function pipelined(ws: WebSocket, n: number): Promise<number> {
+  const t = performance.now();
+  await new Promise<void>((resolve) => {
+    let got = 0;
+    const on = () => {
+      if (++got === n) {
+        ws.off('message', on);
+        resolve();
+      }
+    };
+    ws.on('message', on);
+    for (let i = 0; i < n; i++) ws.send(message);
+  });
+  return n / ((performance.now() - t) / 1000);
+}
+
+async function opens(url: string, headers: Record<string, string>, n: number): Promise<number[]> {
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const ws = await open(url, headers);
+    lat.push(performance.now() - t);
+    ws.close();
+  }
+  return lat;
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const ms = (x: number) => `${x.toFixed(3)} ms`;
+
+const dir = join(root, 'vault');
+const token = await setup(dir);
+const daemon = await startDaemon(dir);
+try {
+  const targets = {
+    direct: { url: `ws://${host}/v1/realtime`, headers: { authorization: `Bearer ${key}` } },
+    gateway: { url: `${daemon.url}/gw/bench/v1/realtime`, headers: { authorization: `Bearer ${token}` } },
+  };
+  const results: Record<string, { p50: number; p99: number; mps: number; open50: number; open99: number }> = {};
+  for (const [name, t] of Object.entries(targets)) {
+    const ws = await open(t.url, t.headers);
+    await roundTrips(ws, 200); // warm-up
+    const lat = await roundTrips(ws, ROUND_TRIPS);
+    const mps = await pipelined(ws, PIPELINED);
+    ws.close();
+    const o = await opens(t.url, t.headers, OPENS);
+    results[name] = { p50: pct(lat, 50), p99: pct(lat, 99), mps, open50: pct(o, 50), open99: pct(o, 99) };
+  }
+  const d = results.direct!;
+  console.log(`WebSocket, ${SIZE}-byte text messages; ${ROUND_TRIPS} round trips, ${PIPELINED} pipelined, ${OPENS} session opens (node ${process.version})`);
+  console.log('path       round trip p50   p99          pipelined msg/s   ratio   open p50      open p99');
+  for (const [name, r] of Object.entries(results)) {
+    console.log(`${name.padEnd(10)} ${ms(r.p50).padEnd(16)} ${ms(r.p99).padEnd(12)} ${Math.round(r.mps).toString().padEnd(17)} ${(r.mps / d.mps).toFixed(2).padEnd(7)} ${ms(r.open50).padEnd(13)} ${ms(r.open99)}`);
+  }
+} finally {
+  daemon.child.kill('SIGTERM');
+  echo.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  rmSync(root, { recursive: true, force: true });
+}
