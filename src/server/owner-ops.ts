@@ -16,6 +16,8 @@ const OPS = {
   'secrets.list': z.strictObject({ scope: str.optional() }),
   'secrets.rotate': z.strictObject({ secret: str, value: z.string().min(1).max(64 * 1024) }),
   'secrets.delete': z.strictObject({ secret: str }),
+  'secrets.attach-group': z.strictObject({ secret: str, workspaceId: str, groupId: str, scope: str.optional() }),
+  'secrets.detach-group': z.strictObject({ secret: str, workspaceId: str, groupId: str, scope: str.optional() }),
   'credential.list': z.strictObject({}),
   'credential.create': z.strictObject({
     name: str,
@@ -45,6 +47,7 @@ const OPS = {
   'agent.create': z.strictObject({ name: str, publicKey: z.string().max(4096).optional(), context: str.optional() }),
   'agent.list': z.strictObject({}),
   'agent.revoke': z.strictObject({ agent: str }),
+  'agent.context': z.strictObject({ agent: str, context: str.nullable() }),
   'grant.create': z.strictObject({ agent: str, capability: str, expires: str.optional(), rate: str.optional(), methods: z.array(str).optional(), approve: z.enum(['each', 'first']).optional() }),
   'grant.list': z.strictObject({ agent: str.optional() }),
   'grant.revoke': z.strictObject({ agent: str, capability: str }),
@@ -92,6 +95,11 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
     }
     case 'secrets.delete':
       return vault.deleteSecret(argsOf('secrets.delete', raw).secret);
+    case 'secrets.attach-group':
+    case 'secrets.detach-group': {
+      const v = argsOf('secrets.attach-group', raw); // both take the same arguments
+      return vault.setSecretGroup(v.secret, v.workspaceId, v.groupId, op === 'secrets.attach-group', v.scope);
+    }
     case 'credential.list':
       return (await broker.catalog.listCredentials()).map((c) => ({ name: c.name, provider: c.provider, source: c.source, hosts: c.hosts, ready: c.missing.length === 0 }));
     case 'credential.create': {
@@ -145,6 +153,11 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       return (await broker.agents.list()).map(({ id, name, status, createdAt }) => ({ id, name, status, createdAt }));
     case 'agent.revoke':
       return broker.agents.revoke(argsOf('agent.revoke', raw).agent);
+    case 'agent.context': {
+      const v = argsOf('agent.context', raw);
+      const a = await broker.agents.setContext(v.agent, v.context ?? undefined);
+      return { id: a.id, name: a.name, context: a.context ?? 'global' };
+    }
     case 'grant.create': {
       const v = argsOf('grant.create', raw);
       const cap = await broker.grantable(v.capability);

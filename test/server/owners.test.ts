@@ -90,6 +90,17 @@ describe('owners', () => {
     assert.match((JSON.parse(agent.stdout) as { token: string }).token, /^avt_/);
     const list = await v.cli(['secrets', 'list', '--json'], { env });
     assert.ok((JSON.parse(list.stdout) as Array<{ name: string }>).some((x) => x.name === 'CLI_REMOTE'));
+    // Contexts and group attachments, through the daemon too.
+    const ctx = await v.cli(['agent', 'context', 'cli-remote-bot', '--workspace-id', 'acme', '--group-id', 'ml', '--json'], { env });
+    assert.equal(ctx.code, 0, ctx.stderr);
+    assert.equal((JSON.parse(ctx.stdout) as { context: string }).context, 'group:acme/ml');
+    const attached = await v.cli(['secrets', 'attach-group', 'CLI_REMOTE', '--workspace-id', 'acme', '--group-id', 'ml', '--json'], { env });
+    assert.equal(attached.code, 0, attached.stderr);
+    assert.deepEqual((JSON.parse(attached.stdout) as { groups: string[] }).groups, ['acme/ml']);
+    const again = await v.cli(['secrets', 'attach-group', 'CLI_REMOTE', '--workspace-id', 'acme', '--group-id', 'ml', '--json'], { env });
+    assert.equal(JSON.parse(again.stderr).error.code, 'GROUP_ALREADY_ATTACHED');
+    const detached = await v.cli(['secrets', 'detach-group', 'CLI_REMOTE', '--workspace-id', 'acme', '--group-id', 'ml', '--json'], { env });
+    assert.deepEqual((JSON.parse(detached.stdout) as { groups: string[] }).groups, []);
     for (const out of [created.stdout, created.stderr, list.stdout]) assert.equal(out.includes(value), false);
     const wrongKey = join(v.dir, '..', 'wrong.key');
     writeFileSync(wrongKey, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));

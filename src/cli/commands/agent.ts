@@ -66,9 +66,12 @@ export function registerAgent(program: Command): void {
       const o = cmd.optsWithGlobals<GlobalOptions & { workspaceId?: string; groupId?: string; global?: boolean }>();
       const context = scopeFromOptions(o);
       if ((context === undefined) === (o.global !== true)) throw new AivaultError('INVALID_ARGUMENT', 'give --workspace-id [--group-id], or --global');
-      const updated = await withBroker(o, (b) => b.agents.setContext(ref, context));
-      if (o.json) return printJson(agentView(updated));
-      printLine(`agent ${updated.name} now works in ${updated.context ?? GLOBAL_SCOPE}`);
+      const updated = await asOwner<{ id: string; name: string; context: string }>('agent.context', { agent: ref, context: context ?? null }, async () => {
+        const a = await withBroker(o, (b) => b.agents.setContext(ref, context));
+        return { id: a.id, name: a.name, context: a.context ?? GLOBAL_SCOPE };
+      });
+      if (o.json) return printJson(updated);
+      printLine(`agent ${updated.name} now works in ${updated.context}`);
     });
 
   agent

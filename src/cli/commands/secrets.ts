@@ -240,7 +240,8 @@ export function registerSecrets(program: Command): void {
         const target = opts.id ?? reference;
         if (target === undefined || (opts.id !== undefined && reference !== undefined)) throw new AivaultError('INVALID_ARGUMENT', 'name the secret once: an argument or --id');
         scopeFromOptions({ workspaceId: opts.workspaceId, groupId: opts.groupId }); // checks both ids
-        const info = await withVault(opts, (vault) => vault.setSecretGroup(target, opts.workspaceId, opts.groupId, attached, opts.scope));
+        const args = { secret: target, workspaceId: opts.workspaceId, groupId: opts.groupId, ...(opts.scope ? { scope: opts.scope } : {}) };
+        const info = await asOwner<SecretInfo>(`secrets.${verb}`, args, () => withVault(opts, (vault) => vault.setSecretGroup(target, opts.workspaceId, opts.groupId, attached, opts.scope)));
         if (opts.json) return printJson(info);
         printLine(`${info.name} (${info.ref}) groups: ${info.groups.join(', ') || '(none)'}`);
       });
