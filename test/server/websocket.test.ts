@@ -205,6 +205,17 @@ describe('WebSocket passthrough on the gateway', () => {
     assert.equal((await o2.closed).code, 1009, 'an agent message over --max-request-bytes ends the session');
   });
 
+  it('the upstream connection honours the private-address rule: a name resolving to loopback is refused unless allowed', async () => {
+    const port = up.host.split(':')[1];
+    const ref = ok(await run(['secrets', 'create', '--name', 'WS_LOCAL_KEY', '--value', customKey])).trim();
+    ok(await run(['credential', 'create', 'wslocal', '--provider', 'wslocal', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-key', '--host', `localhost:${port}`, '--allow-http']));
+    ok(await run(['capability', 'create', 'wslocal/stream', '--provider', 'wslocal', '--credential', 'wslocal', '--method', 'GET', '--path', '/v1/realtime', '--websocket']));
+    ok(await run(['grant', 'voice', 'wslocal/stream']));
+    const before = up.upgrades.length;
+    await assert.rejects(open(`${base}/gw/wslocal/v1/realtime`, { authorization: `Bearer ${token}` }), (e: { status?: number; code?: string }) => e.status === 403 && e.code === 'PRIVATE_ADDRESS_BLOCKED');
+    assert.equal(up.upgrades.length, before, 'no connection was made');
+  });
+
   it('each session is audited: the allow before anything was sent, then bytes each way; refusals with their code', async () => {
     await new Promise((r) => setTimeout(r, 300)); // outcomes are written with the next commit
     const records = JSON.parse(ok(await run(['audit', 'list', '--json', '--limit', '1000']))) as Array<{ action: string; decision: string; capability: string | null; reason: string | null; target: string | null; outcome: { status?: number; bytesIn?: number; bytesOut?: number } | null }>;
