@@ -63,6 +63,11 @@ export interface ResolvedCredential {
   route?: { hosts: readonly string[]; pathPrefix: string };
 }
 
+/** Every required secret exists, and every one of them serves the caller's context. */
+export function credentialReady(c: ResolvedCredential): boolean {
+  return c.missing.length === 0 && c.outOfScope.length === 0;
+}
+
 export interface ResolvedCapability {
   id: string;
   provider: string;
@@ -307,14 +312,14 @@ export class Catalog {
   }
 
   /** Enabled capabilities: built-in ones of provisioned providers, and every custom one. */
-  async listCapabilities(): Promise<ResolvedCapability[]> {
+  async listCapabilities(context: string = GLOBAL_SCOPE): Promise<ResolvedCapability[]> {
     const out: ResolvedCapability[] = [];
     for (const provider of await provisionedProviders(this.#vault)) {
       const p = this.#registry.providers.get(provider);
       if (!p) continue;
-      for (const c of p.capabilities) out.push(await this.resolveCapability(c.id));
+      for (const c of p.capabilities) out.push(await this.resolveCapability(c.id, context));
     }
-    for (const c of await this.#vault.storage.listCapabilities()) out.push(await this.resolveCapability(c.id));
+    for (const c of await this.#vault.storage.listCapabilities()) out.push(await this.resolveCapability(c.id, context));
     return out;
   }
 

@@ -20,6 +20,7 @@ import { httpStatus } from './status.ts';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpServer } from './mcp.ts';
 import { brokerMcpBackend } from './mcp-backends.ts';
+import { credentialReady } from '../broker/catalog.ts';
 
 export const MAX_API_BODY = 16 * 1024 * 1024;
 
@@ -230,7 +231,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
               id: c.id,
               provider: c.provider,
               description: c.description,
-              ready: c.credential.missing.length === 0,
+              ready: credentialReady(c.credential),
               hosts: c.hosts,
               methods,
               pathPrefixes: c.pathPrefixes,

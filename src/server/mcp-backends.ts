@@ -6,11 +6,12 @@ import { readAll } from '../read-capped.ts';
 import type { AgentClient } from '../sdk/agent-client.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import type { McpBackend } from './mcp.ts';
+import { credentialReady } from '../broker/catalog.ts';
 
 export function brokerMcpBackend(broker: Broker, agent: AgentRecord): McpBackend {
   return {
     capabilities: async () =>
-      (await broker.grantedCapabilities(agent)).map(({ capability: c, methods }) => ({ id: c.id, provider: c.provider, description: c.description, ready: c.credential.missing.length === 0, hosts: c.hosts, methods, pathPrefixes: c.pathPrefixes })),
+      (await broker.grantedCapabilities(agent)).map(({ capability: c, methods }) => ({ id: c.id, provider: c.provider, description: c.description, ready: credentialReady(c.credential), hosts: c.hosts, methods, pathPrefixes: c.pathPrefixes })),
     invoke: async (r) => {
       const { body: text, ...rest } = r;
       const res = await broker.invoke({ ...rest, ...(text !== undefined ? { body: Buffer.from(text, 'utf8') } : {}) }, { agent });

@@ -8,6 +8,7 @@ import { AivaultError } from '../errors.ts';
 import { parseExpiry } from '../policy/agents.ts';
 import { Owners } from '../policy/owners.ts';
 import type { AuthConfig } from '../registry/types.ts';
+import { credentialReady } from '../broker/catalog.ts';
 
 const str = z.string().min(1).max(256);
 
@@ -130,7 +131,7 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       return vault.audit.list({ ...(v.capability ? { capability: v.capability } : {}), ...(v.since ? { since: v.since } : {}), ...(v.afterSeq !== undefined ? { afterSeq: v.afterSeq } : {}), limit: v.limit ?? 1000 });
     }
     case 'capability.list':
-      return (await broker.catalog.listCapabilities()).map((c) => ({ id: c.id, provider: c.provider, source: c.source, ready: c.credential.missing.length === 0, methods: c.methods, pathPrefixes: c.pathPrefixes }));
+      return (await broker.catalog.listCapabilities()).map((c) => ({ id: c.id, provider: c.provider, source: c.source, ready: credentialReady(c.credential), methods: c.methods, pathPrefixes: c.pathPrefixes }));
     case 'agent.create': {
       const v = argsOf('agent.create', raw);
       const created = await broker.agents.create(v.name, { ...(v.publicKey ? { publicKey: v.publicKey } : {}), ...(v.context ? { context: v.context } : {}) });

@@ -59,6 +59,16 @@ describe('scopes: workspaces, groups, attached global secrets', () => {
     assert.deepEqual(await invokeAs('ops'), { code: 0, error: undefined, keys: [`Bearer ${keys.acme}`] }, "another group of acme falls back to the workspace's secret");
   });
 
+  it('the owner sees readiness per context; an agent sees its own', async () => {
+    const describe = async (...ctx: string[]) => JSON.parse(ok(await run(['capability', 'describe', 'openai/models', ...ctx, '--json']))) as { ready: boolean; secretScope: string; outOfScope: string[] };
+    assert.deepEqual(await describe('--workspace-id', 'acme', '--group-id', 'ml'), { ...(await describe('--workspace-id', 'acme', '--group-id', 'ml')), ready: true, secretScope: 'group:acme/ml', outOfScope: [] });
+    const beta = await describe('--workspace-id', 'beta', '--group-id', 'x');
+    assert.deepEqual([beta.ready, beta.outOfScope], [false, ['OPENAI_API_KEY']]);
+    assert.equal((await describe()).secretScope, 'global');
+    const asAgent = await runCli(['capability', 'list', '--json'], { env: { ...v.env, AIVAULT_SOCKET: daemon.socket!, AIVAULT_AGENT_TOKEN: tokens.beta! } });
+    assert.deepEqual((JSON.parse(asAgent.stdout) as Array<{ id: string; ready: boolean }>).map((c) => [c.id, c.ready]), [['openai/models', false]]);
+  });
+
   it("a global secret serves a group only while attached to it", async () => {
     assert.deepEqual(await invokeAs('beta'), { code: 7, error: 'SECRET_OUT_OF_SCOPE', keys: [] }, 'nothing upstream');
     const attached = JSON.parse(ok(await run(['secrets', 'attach-group', 'OPENAI_API_KEY', '--scope', 'global', '--workspace-id', 'beta', '--group-id', 'x', '--json']))) as { groups: string[] };

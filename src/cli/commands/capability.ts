@@ -1,7 +1,7 @@
 // `aivault capability …`: what agents can be granted, and whether each is ready.
 
 import type { Command } from 'commander';
-import type { Catalog, ResolvedCapability } from '../../broker/catalog.ts';
+import { credentialReady, type Catalog, type ResolvedCapability } from '../../broker/catalog.ts';
 import { authKind } from '../../registry/types.ts';
 import { AivaultError } from '../../errors.ts';
 import type { CapabilityPolicy } from '../../storage/types.ts';
@@ -10,6 +10,7 @@ import { collect } from '../collect.ts';
 import { agentClientFromEnv, asOwner } from '../daemon-client.ts';
 import type { GlobalOptions } from '../context.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
+import { scopeFromOptions } from '../../vault/scopes.ts';
 
 export function capabilityView(c: ResolvedCapability, enabled = true) {
   return {
@@ -20,8 +21,10 @@ export function capabilityView(c: ResolvedCapability, enabled = true) {
     credential: c.credential.name,
     auth: authKind(c.credential.auth),
     enabled,
-    ready: enabled && c.credential.missing.length === 0,
+    ready: enabled && credentialReady(c.credential),
     missingSecrets: c.credential.missing,
+    secretScope: c.credential.scope,
+    outOfScope: c.credential.outOfScope,
     hosts: c.hosts,
     methods: c.methods,
     pathPrefixes: c.pathPrefixes,
@@ -59,8 +62,8 @@ interface PolicyOptions extends GlobalOptions {
   json?: boolean;
 }
 
-async function describeOne(catalog: Catalog, id: string) {
-  const cap = await catalog.resolveCapability(id);
+async function describeOne(catalog: Catalog, id: string, context?: string) {
+  const cap = await catalog.resolveCapability(id, context);
   // A built-in capability exists before its provider is provisioned, but is not enabled until then.
   const enabled = cap.source === 'custom' || cap.credential.bindings.size > 0;
   return capabilityView(cap, enabled);
@@ -116,9 +119,12 @@ export function registerCapability(program: Command): void {
   capability
     .command('list')
     .description('enabled capabilities, with their provider and whether they are ready')
+    .option('--workspace-id <W>', 'readiness for callers in this workspace')
+    .option('--group-id <G>', 'readiness for callers in this group of the workspace')
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const o = cmd.optsWithGlobals<GlobalOptions & { workspaceId?: string; groupId?: string }>();
+      const context = scopeFromOptions(o);
       const client = agentClientFromEnv();
       if (client) {
         // As the agent: only what it has been granted.
@@ -126,11 +132,11 @@ export function registerCapability(program: Command): void {
         if (o.json) return printJson(granted);
         return printTable(['CAPABILITY', 'PROVIDER', 'READY', 'METHODS', 'PATH PREFIXES', 'EXPIRES'], granted.map((c) => [c.id, c.provider, c.ready ? 'yes' : 'no', c.methods.join(','), c.pathPrefixes.join(' '), c.expiresAt ?? 'never']));
       }
-      const views = (await withBroker(o, (b) => b.catalog.listCapabilities())).map((c) => capabilityView(c));
+      const views = (await withBroker(o, (b) => b.catalog.listCapabilities(context))).map((c) => capabilityView(c));
       if (o.json) return printJson(views);
       printTable(
         ['CAPABILITY', 'PROVIDER', 'SOURCE', 'READY', 'METHODS', 'PATH PREFIXES'],
-        views.map((v) => [v.id, v.provider, v.source, v.ready ? 'yes' : `no (missing ${v.missingSecrets.join(', ')})`, v.methods.join(','), v.pathPrefixes.join(' ')]),
+        views.map((v) => [v.id, v.provider, v.source, v.ready ? 'yes' : v.outOfScope.length ? `no (not for this context: ${v.outOfScope.join(', ')})` : `no (missing ${v.missingSecrets.join(', ')})`, v.methods.join(','), v.pathPrefixes.join(' ')]),
       );
     });
 
@@ -138,16 +144,19 @@ export function registerCapability(program: Command): void {
     .command('describe')
     .description('show one capability: allow-lists, credential, limits, readiness')
     .argument('<id>')
+    .option('--workspace-id <W>', 'as callers in this workspace get it')
+    .option('--group-id <G>', 'as callers in this group of the workspace get it')
     .option('--json', 'print as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions>();
-      const v = await withBroker(o, (b) => describeOne(b.catalog, id));
+      const o = cmd.optsWithGlobals<GlobalOptions & { workspaceId?: string; groupId?: string }>();
+      const context = scopeFromOptions(o);
+      const v = await withBroker(o, (b) => describeOne(b.catalog, id, context));
       if (o.json) return printJson(v);
       printFields([
         ['id', v.id],
         ['provider', `${v.provider} (${v.source})`],
         ['description', v.description ?? ''],
-        ['credential', `${v.credential} (${v.auth})`],
+        ['credential', `${v.credential} (${v.auth}), secrets from ${v.secretScope}${v.outOfScope.length ? `; not for this context: ${v.outOfScope.join(', ')}` : ''}`],
         ['enabled', v.enabled ? 'yes' : 'no (store one of its secrets to enable it)'],
         ['ready', v.ready ? 'yes' : v.missingSecrets.length > 0 ? `no (missing ${v.missingSecrets.join(', ')})` : 'no'],
         ['hosts', v.hosts.join(', ')],
