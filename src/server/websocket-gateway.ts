@@ -22,6 +22,8 @@ const HIGH_WATER = 4 * 1024 * 1024;
 /** Close codes an endpoint may not send (RFC 6455 §7.4.1), or that are not ours to relay. */
 const UNSENDABLE = new Set([1004, 1005, 1006, 1015]);
 const MAX_REJECTION_BODY = 64 * 1024;
+/** RFC 6455 §4.1: a base64-encoded 16-byte value. */
+const HANDSHAKE_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /** Writes a plain HTTP refusal on an upgrade socket that has not switched protocols. */
 function refuse(socket: Duplex, err: AivaultError, extra: Record<string, string> = {}): void {
@@ -143,6 +145,10 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
       if (req.headers.origin !== undefined) throw new AivaultError('ORIGIN_REFUSED', 'requests from web pages (with an Origin header) are refused');
       if (!url.pathname.startsWith('/gw/')) throw new AivaultError('INVALID_ARGUMENT', 'WebSocket upgrades are served on the gateway only (/gw/PROVIDER/…)');
       if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') throw new AivaultError('INVALID_ARGUMENT', 'only GET upgrades to websocket are served');
+      // The client's half of the handshake is checked before anything is admitted or sent.
+      if (!HANDSHAKE_KEY.test(String(req.headers['sec-websocket-key'] ?? '')) || req.headers['sec-websocket-version'] !== '13') {
+        throw new AivaultError('INVALID_ARGUMENT', 'a WebSocket upgrade needs a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13');
+      }
       const target = parseGatewayTarget(req.url ?? '/');
       const agent = await broker.agents.authenticate(gatewayToken(req));
       const capability = await chooseGatewayCapability(broker, agent, target, 'GET');
@@ -159,6 +165,12 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
         return;
       }
       const server = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: admitted.maxClientMessageBytes, handleProtocols: () => upstream.protocol || false });
+      // Should the client's handshake still fail here, the upstream session must not linger.
+      server.once('wsClientError', (_err, sock: Duplex) => {
+        upstream.terminate();
+        admitted.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_HANDSHAKE' });
+        refuse(sock, new AivaultError('INVALID_ARGUMENT', 'the WebSocket handshake is invalid'));
+      });
       server.handleUpgrade(req, socket, head, (client) => relay(client, upstream, admitted, agent.id));
     } catch (err) {
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');

@@ -169,18 +169,22 @@ describe('WebSocket passthrough on the gateway', () => {
     for (const [url, headers, status, code] of cases) {
       await assert.rejects(open(url, headers), (e: { status?: number; code?: string }) => e.status === status && e.code === code, `${url} ${JSON.stringify(headers)}`);
     }
-    // A dot segment, sent raw (a WHATWG client would normalise it away before sending).
-    const raw = await new Promise<{ status: number; code: unknown }>((resolve, reject) => {
-      const { hostname, port } = new URL(daemon.url!);
-      request({ hostname, port, path: '/gw/openai/v1/realtime/../models', headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', authorization: `Bearer ${token}` } })
-        .on('response', (res) => {
-          res.resume();
-          resolve({ status: res.statusCode!, code: res.headers['x-aivault-error'] });
-        })
-        .on('upgrade', () => reject(new Error('upgraded')))
-        .on('error', reject)
-        .end();
-    });
+    // Sent raw: a dot segment (a WHATWG client would normalise it away before sending), and broken handshakes.
+    const rawUpgrade = (path: string, extra: Record<string, string>) =>
+      new Promise<{ status: number; code: unknown }>((resolve, reject) => {
+        const { hostname, port } = new URL(daemon.url!);
+        request({ hostname, port, path, headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', authorization: `Bearer ${token}`, ...extra } })
+          .on('response', (res) => {
+            res.resume();
+            resolve({ status: res.statusCode!, code: res.headers['x-aivault-error'] });
+          })
+          .on('upgrade', () => reject(new Error('upgraded')))
+          .on('error', reject)
+          .end();
+      });
+    const raw = await rawUpgrade('/gw/openai/v1/realtime/../models', {});
+    assert.deepEqual(await rawUpgrade('/gw/openai/v1/realtime', { 'sec-websocket-key': 'short' }), { status: 400, code: 'INVALID_ARGUMENT' });
+    assert.deepEqual(await rawUpgrade('/gw/openai/v1/realtime', { 'sec-websocket-version': '8' }), { status: 400, code: 'INVALID_ARGUMENT' });
     assert.deepEqual(raw, { status: 403, code: 'MALFORMED_PATH' });
     assert.equal(up.upgrades.length, before);
   });
