@@ -73,7 +73,8 @@ export async function builtinCredentialStatus(vault: Vault, provider: RegistryPr
     // The highest-priority ready one; if none is ready, the highest-priority started one.
     return statuses.find((s) => s.ready) ?? statuses.find((s) => s.provisioned)!;
   }
-  return statusOf(provider, credentials[0]!, GLOBAL_SCOPE, [], outOfScope);
+  // Nothing stored: report the main credential's needs (what a newcomer stores first).
+  return statusOf(provider, credentials.find((c) => c.id === null)!, GLOBAL_SCOPE, [], outOfScope);
 }
 
 /** Providers that have at least one pinned secret in any scope, sorted. */

@@ -70,6 +70,8 @@ describe('aivault oauth login and endpoint set (CLI)', () => {
   });
 
   it('gemini: the API key until an OAuth session is stored, then the session (its alternative, priority 10); the audit names the choice', async () => {
+    const before = JSON.parse((await v.cli(['capability', 'describe', 'gemini/models', '--json'])).stdout) as { missingSecrets: string[] };
+    assert.deepEqual(before.missingSecrets, ['GEMINI_API_KEY'], 'with nothing stored, the main credential is what is missing');
     const apiKey = canary('GEMINIKEY');
     assert.equal((await v.cli(['secrets', 'create', '--name', 'GEMINI_API_KEY', '--value', apiKey])).code, 0);
     const set = await v.cli(['endpoint', 'set', 'gemini', '--map', `generativelanguage.googleapis.com=${up.host}`, '--token-endpoint', `http://${up.host}/api/token`, '--allow-http', '--allow-private-network']);
