@@ -97,7 +97,7 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
     const pipe = (from: WebSocket, to: WebSocket, transform: (data: Buffer, binary: boolean) => Buffer, count: (n: number) => void) => {
       from.on('message', (data: RawData, isBinary: boolean) => {
         if (to.readyState !== WebSocket.OPEN) return;
-        const out = transform(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer), isBinary);
+        const out = transform(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data), isBinary);
         count(out.length);
         to.send(out, { binary: isBinary }, () => {
           if (from.isPaused && to.bufferedAmount < HIGH_WATER / 2) from.resume();
