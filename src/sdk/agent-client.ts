@@ -3,6 +3,7 @@
 
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
+import WebSocket from 'ws';
 import { hostMatches } from '../policy/hosts.ts';
 import type { FlowResult } from '../broker/flows.ts';
 import { signRequest } from '../policy/request-signature.ts';
@@ -59,6 +60,12 @@ export interface AgentClient {
    * grant; the SDK's own API key header is dropped.
    */
   fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  /**
+   * A WebSocket through the gateway to a granted capability that allows it, e.g.
+   * `webSocket('openai', '/v1/realtime?model=gpt-realtime')`; over the Unix socket too.
+   * Resolves once open; a refusal rejects with aivault's error code. Token agents only.
+   */
+  webSocket(provider: string, pathAndQuery: string, options?: { protocols?: string[]; headers?: Record<string, string> }): Promise<WebSocket>;
   /** Runs a granted flow; an acquired secret is stored in the vault, the result is its redacted shape. */
   runFlow(flow: string, input?: { body?: string | Uint8Array; contentType?: string }): Promise<FlowResult>;
   close(): Promise<void>;
@@ -124,8 +131,35 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     return res as unknown as Response;
   };
 
+  const webSocket = (provider: string, pathAndQuery: string, opts: { protocols?: string[]; headers?: Record<string, string> } = {}): Promise<WebSocket> => {
+    if (!options.token) return Promise.reject(new AivaultError('INVALID_ARGUMENT', 'WebSocket upgrades authenticate with an agent token'));
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(provider) || !pathAndQuery.startsWith('/')) return Promise.reject(new AivaultError('INVALID_ARGUMENT', 'give a provider id and a path starting with "/"'));
+    const target = `/gw/${provider}${pathAndQuery}`;
+    const url = options.socketPath ? `ws+unix://${options.socketPath}:${target}` : `${base.replace(/^http/, 'ws')}${target}`;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, opts.protocols ?? [], { headers: { ...opts.headers, authorization: `Bearer ${options.token}` }, perMessageDeflate: false });
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const code = String(res.headers['x-aivault-error']);
+          let message = `the upgrade was answered with HTTP ${res.statusCode}`;
+          try {
+            message = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { message: string } }).error.message;
+          } catch {
+            // keep the generic message
+          }
+          reject(new AivaultError((code in ERROR_CODES ? code : 'INTERNAL_ERROR') as ErrorCode, message));
+        });
+      });
+      ws.once('error', () => reject(new AivaultError('DAEMON_UNAVAILABLE', `the aivault daemon at ${options.socketPath ?? options.url} does not answer`)));
+    });
+  };
+
   return {
     fetch: gatewayFetch,
+    webSocket,
     async runFlow(flow, input = {}) {
       const body = input.body === undefined ? {} : typeof input.body === 'string' ? { body: input.body } : { bodyBase64: Buffer.from(input.body).toString('base64') };
       const res = await call('/v1/flows/run', { method: 'POST', body: JSON.stringify({ flow, ...body, ...(input.contentType ? { contentType: input.contentType } : {}) }) });

@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { assertNoLeak, canary, encodings, recorder, tempVault, type CliResult, type TempVault } from '../helpers/cli.ts';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+import { createAgentClient } from '../../src/sdk/agent-client.ts';
+import { isAivaultError } from '../../src/errors.ts';
 
 interface StandIn {
   host: string;
@@ -218,6 +220,24 @@ describe('WebSocket passthrough on the gateway', () => {
     const before = up.upgrades.length;
     await assert.rejects(open(`${base}/gw/wslocal/v1/realtime`, { authorization: `Bearer ${token}` }), (e: { status?: number; code?: string }) => e.status === 403 && e.code === 'PRIVATE_ADDRESS_BLOCKED');
     assert.equal(up.upgrades.length, before, 'no connection was made');
+  });
+
+  it('the agent SDK opens one over the Unix socket; a refusal rejects with the error code', async () => {
+    const agent = createAgentClient({ socketPath: daemon.socket!, token });
+    try {
+      const ws = await agent.webSocket('openai', '/v1/realtime?model=gpt-realtime', { protocols: ['realtime'] });
+      assert.equal(ws.protocol, 'realtime');
+      const echoed = new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())));
+      ws.send('{"type":"response.create"}');
+      assert.equal(await echoed, '{"type":"response.create"}');
+      ws.close();
+      await assert.rejects(agent.webSocket('openai', '/v1/models'), (e) => isAivaultError(e, 'WEBSOCKET_NOT_ALLOWED'));
+      const stranger = createAgentClient({ socketPath: daemon.socket!, token: 'avt_wrong' });
+      await assert.rejects(stranger.webSocket('openai', '/v1/realtime'), (e) => isAivaultError(e, 'AGENT_UNAUTHENTICATED'));
+      await stranger.close();
+    } finally {
+      await agent.close();
+    }
   });
 
   it('each session is audited: the allow before anything was sent, then bytes each way; refusals with their code', async () => {
