@@ -5,12 +5,12 @@
 // embedded SQLite engine with one daemon and undici straight to the upstream.
 // Needs the PostgreSQL server: AIVAULT_BENCH_DATABASE_URL, default postgres://$USER@127.0.0.1:5432/test.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { percentile, startServe, startServerProcess } from './processes.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { Broker } from '../src/broker/broker.ts';
@@ -21,11 +21,8 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const WARMUP = 300;
 const BASE_URL = process.env.AIVAULT_BENCH_DATABASE_URL ?? `postgres://${encodeURIComponent(userInfo().username)}@127.0.0.1:5432/test`;
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
-const upstream = spawn(process.execPath, [fileURLToPath(new URL('./upstream-server.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise<number>((resolve) => upstream.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
-const host = `127.0.0.1:${port}`;
+const { host, child: upstream } = await startServerProcess('upstream-server.ts');
 const root = mkdtempSync(join(tmpdir(), 'aivault-bench-cluster-'));
 const payload = JSON.stringify({ capability: 'bench/chat', method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] }) });
 const client = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
@@ -46,18 +43,6 @@ async function setup(dir: string, masterKey: string, databaseUrl?: string): Prom
     await broker.close();
     await vault.close();
   }
-}
-
-async function startReplica(dir: string, masterKey: string, i: number): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--socket', join(dir, `r${i}.sock`), '--listen', '127.0.0.1:0', '--audit-durability', 'crash-safe'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, AIVAULT_DIR: dir, AIVAULT_MASTER_KEY: masterKey },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const first = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(String(d)));
-    child.once('exit', (code) => reject(new Error(`replica exited ${code}`)));
-  });
-  return { url: (JSON.parse(first) as { listening: { url: string } }).listening.url, child };
 }
 
 async function load(call: (i: number) => Promise<void>, n: number): Promise<{ rps: number; lat: number[] }> {
@@ -85,7 +70,6 @@ const direct = async () => {
   await res.body.arrayBuffer();
 };
 
-const pct = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!;
 
 interface Row { name: string; rps: number; lat: number[] }
 const rows: Row[] = [];
@@ -100,7 +84,7 @@ try {
 
   const sqliteDir = join(root, 'sqlite');
   const sqliteToken = await setup(sqliteDir, masterKey);
-  const sqliteReplica = await startReplica(sqliteDir, masterKey, 0);
+  const sqliteReplica = await startServe(sqliteDir, masterKey, 'r0');
   children.push(sqliteReplica.child);
   await measure('sqlite, 1 daemon', invokeVia([sqliteReplica.url], sqliteToken));
   sqliteReplica.child.kill('SIGTERM');
@@ -112,7 +96,7 @@ try {
     url.searchParams.set('schema', schema);
     const dir = join(root, `pg${count}`);
     const token = await setup(dir, masterKey, url.href);
-    const replicas = await Promise.all(Array.from({ length: count }, (_, i) => startReplica(dir, masterKey, i)));
+    const replicas = await Promise.all(Array.from({ length: count }, (_, i) => startServe(dir, masterKey, `r${i}`)));
     children.push(...replicas.map((r) => r.child));
     await measure(`postgres, ${count} replica${count > 1 ? 's' : ''}`, invokeVia(replicas.map((r) => r.url), token));
     for (const r of replicas) r.child.kill('SIGTERM');
@@ -121,7 +105,7 @@ try {
   const one = rows.find((r) => r.name === 'postgres, 1 replica')!;
   console.log(`bench:cluster: ${REQUESTS} invokes with ${CONCURRENCY} in flight per row, round-robin over the replicas; upstream and each replica in their own processes; ${process.env.BENCH_NOTE ?? 'audit durability crash-safe'}`);
   for (const r of rows) {
-    console.log(`${r.name.padEnd(22)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${pct(r.lat, 50).toFixed(2)} ms  p99 ${pct(r.lat, 99).toFixed(2)} ms  ratio to 1 postgres replica ${(r.rps / one.rps).toFixed(2)}`);
+    console.log(`${r.name.padEnd(22)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${percentile(r.lat, 50).toFixed(2)} ms  p99 ${percentile(r.lat, 99).toFixed(2)} ms  ratio to 1 postgres replica ${(r.rps / one.rps).toFixed(2)}`);
   }
 } finally {
   for (const c of children) c.kill('SIGTERM');

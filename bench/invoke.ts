@@ -4,12 +4,11 @@
 // The broker runs once with each audit durability: `full` (flushed to disk before the
 // request goes out) and `crash-safe` (in the write-ahead log, survives a killed process).
 
-import { spawn } from 'node:child_process';
+import { percentile, startServerProcess } from './processes.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { AuditDurability } from '../src/audit/writer.ts';
 import { Broker } from '../src/broker/broker.ts';
@@ -21,9 +20,7 @@ const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 6000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const WARMUP = 300;
 
-const child = spawn(process.execPath, [fileURLToPath(new URL('./upstream-server.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
-const host = `127.0.0.1:${port}`;
+const { host, child } = await startServerProcess('upstream-server.ts');
 const root = mkdtempSync(join(tmpdir(), 'aivault-bench-'));
 const payload = Buffer.from(JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] }));
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;
@@ -69,10 +66,6 @@ async function throughput(fn: () => Promise<void>, n: number, concurrency: numbe
   return n / ((performance.now() - t) / 1000);
 }
 
-const pct = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
 const fmt = (n: number) => n.toFixed(3);
 
 const full = await setup('full');
@@ -91,8 +84,8 @@ try {
   const base = runs[0]!;
   console.log(`bench:invoke: small POST to a loopback upstream in its own process; ${SEQUENTIAL} sequential requests and ${CONCURRENT} with ${CONCURRENCY} in flight per variant`);
   for (const r of runs) {
-    const added = r === base ? '' : `  added p50 +${fmt(pct(r.lat, 50) - pct(base.lat, 50))} ms, p99 +${fmt(pct(r.lat, 99) - pct(base.lat, 99))} ms`;
-    console.log(`${r.name.padEnd(26)} p50 ${fmt(pct(r.lat, 50))} ms  p99 ${fmt(pct(r.lat, 99))} ms  ${r.rps.toFixed(0).padStart(6)} req/s  ratio ${(r.rps / base.rps).toFixed(2)}${added}`);
+    const added = r === base ? '' : `  added p50 +${fmt(percentile(r.lat, 50) - percentile(base.lat, 50))} ms, p99 +${fmt(percentile(r.lat, 99) - percentile(base.lat, 99))} ms`;
+    console.log(`${r.name.padEnd(26)} p50 ${fmt(percentile(r.lat, 50))} ms  p99 ${fmt(percentile(r.lat, 99))} ms  ${r.rps.toFixed(0).padStart(6)} req/s  ratio ${(r.rps / base.rps).toFixed(2)}${added}`);
   }
   for (const [name, v] of [['full', full.vault], ['crash-safe', crashSafe.vault]] as const) {
     const verify = await v.audit.verify();

@@ -4,12 +4,11 @@
 // time) and pipelined throughput for each, and the ratio to direct; plus the time to open
 // a session (upgrade admitted, audited, upstream connected).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { percentile, startServe, startServerProcess } from './processes.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Broker } from '../src/broker/broker.ts';
 import { builtinRegistry } from '../src/registry/registry.ts';
@@ -19,11 +18,8 @@ const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 3000);
 const PIPELINED = Number(process.env.BENCH_PIPELINED ?? 30000);
 const OPENS = Number(process.env.BENCH_OPENS ?? 200);
 const SIZE = Number(process.env.BENCH_MESSAGE_BYTES ?? 1024);
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
-const echo = spawn(process.execPath, [fileURLToPath(new URL('./ws-echo-server.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise<number>((resolve) => echo.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
-const host = `127.0.0.1:${port}`;
+const { host, child: echo } = await startServerProcess('ws-echo-server.ts');
 const root = mkdtempSync(join(tmpdir(), 'aivault-bench-ws-'));
 const masterKey = randomBytes(32).toString('base64');
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;
@@ -43,18 +39,6 @@ async function setup(dir: string): Promise<string> {
     await broker.close();
     await vault.close();
   }
-}
-
-async function startDaemon(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--socket', join(dir, 'd.sock'), '--listen', '127.0.0.1:0', '--audit-durability', 'crash-safe'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, AIVAULT_DIR: dir, AIVAULT_MASTER_KEY: masterKey },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const first = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(String(d)));
-    child.once('exit', (code) => reject(new Error(`daemon exited ${code}`)));
-  });
-  return { url: (JSON.parse(first) as { listening: { url: string } }).listening.url.replace(/^http/, 'ws'), child };
 }
 
 function open(url: string, headers: Record<string, string>): Promise<WebSocket> {
@@ -106,12 +90,12 @@ async function opens(url: string, headers: Record<string, string>, n: number): P
   return lat;
 }
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const ms = (x: number) => `${x.toFixed(3)} ms`;
 
 const dir = join(root, 'vault');
 const token = await setup(dir);
-const daemon = await startDaemon(dir);
+const serving = await startServe(dir, masterKey, 'd');
+const daemon = { url: serving.url.replace(/^http/, 'ws'), child: serving.child };
 try {
   const targets = {
     direct: { url: `ws://${host}/v1/realtime`, headers: { authorization: `Bearer ${key}` } },
@@ -125,7 +109,7 @@ try {
     const mps = await pipelined(ws, PIPELINED);
     ws.close();
     const o = await opens(t.url, t.headers, OPENS);
-    results[name] = { p50: pct(lat, 50), p99: pct(lat, 99), mps, open50: pct(o, 50), open99: pct(o, 99) };
+    results[name] = { p50: percentile(lat, 50), p99: percentile(lat, 99), mps, open50: percentile(o, 50), open99: percentile(o, 99) };
   }
   const d = results.direct!;
   console.log(`WebSocket, ${SIZE}-byte text messages; ${ROUND_TRIPS} round trips, ${PIPELINED} pipelined, ${OPENS} session opens (node ${process.version})`);
