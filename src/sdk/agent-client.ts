@@ -71,15 +71,20 @@ export interface AgentClient {
   close(): Promise<void>;
 }
 
-async function denial(res: Dispatcher.ResponseData): Promise<AivaultError> {
-  const code = String(res.headers['x-aivault-error']);
-  let message = 'refused by aivault';
+/** The daemon's refusal as an error: its code from `x-aivault-error`, its message from the JSON body. */
+function refusalError(codeHeader: unknown, body: string, fallback: string): AivaultError {
+  const code = String(codeHeader);
+  let message = fallback;
   try {
-    message = ((await res.body.json()) as { error: { message: string } }).error.message;
+    message = (JSON.parse(body) as { error: { message: string } }).error.message;
   } catch {
     // keep the generic message
   }
   return new AivaultError((code in ERROR_CODES ? code : 'INTERNAL_ERROR') as ErrorCode, message);
+}
+
+async function denial(res: Dispatcher.ResponseData): Promise<AivaultError> {
+  return refusalError(res.headers['x-aivault-error'], await res.body.text().catch(() => ''), 'refused by aivault');
 }
 
 export function createAgentClient(options: AgentClientOptions): AgentClient {
@@ -142,16 +147,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       ws.once('unexpected-response', (_req, res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const code = String(res.headers['x-aivault-error']);
-          let message = `the upgrade was answered with HTTP ${res.statusCode}`;
-          try {
-            message = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { message: string } }).error.message;
-          } catch {
-            // keep the generic message
-          }
-          reject(new AivaultError((code in ERROR_CODES ? code : 'INTERNAL_ERROR') as ErrorCode, message));
-        });
+        res.on('end', () => reject(refusalError(res.headers['x-aivault-error'], Buffer.concat(chunks).toString('utf8'), `the upgrade was answered with HTTP ${res.statusCode}`)));
       });
       ws.once('error', () => reject(new AivaultError('DAEMON_UNAVAILABLE', `the aivault daemon at ${options.socketPath ?? options.url} does not answer`)));
     });

@@ -9,14 +9,14 @@ import { z } from 'zod';
 import type { Broker, InvokeRequest, InvokeResponse } from '../broker/broker.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
 import { AivaultError } from '../errors.ts';
-import { RateLimitedError } from '../policy/agents.ts';
 import { ReplayGuard, SIGNATURE_HEADERS } from '../policy/request-signature.ts';
 import { Owners } from '../policy/owners.ts';
 import { runAs } from '../audit/actor.ts';
 import { OwnerCall, runOwnerOp } from './owner-ops.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import { readCapped } from '../read-capped.ts';
-import { httpStatus } from './status.ts';
+import { assertNotFromWebPage } from './origin.ts';
+import { refusal } from './status.ts';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpServer } from './mcp.ts';
 import { brokerMcpBackend } from './mcp-backends.ts';
@@ -50,14 +50,10 @@ function sendError(res: ServerResponse, err: AivaultError): void {
     res.destroy(err);
     return;
   }
-  const status = httpStatus(err.code);
+  const { status, headers, body } = refusal(err);
   res.statusCode = status;
-  res.setHeader('content-type', 'application/json');
-  // Tells a denial by aivault apart from an upstream's own error response.
-  res.setHeader('x-aivault-error', err.code);
-  if (status === 401) res.setHeader('www-authenticate', 'Bearer realm="aivault"');
-  if (err instanceof RateLimitedError) res.setHeader('retry-after', String(err.retryAfter));
-  res.end(JSON.stringify({ error: err.toJSON() }));
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.end(body);
 }
 
 function parseJson(body: Buffer | undefined): unknown {
@@ -178,9 +174,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
         res.end('{"ok":true}');
         return;
       }
-      // A browser page must not reach the daemon (DNS rebinding, drive-by requests to loopback);
-      // the agents it serves are programs, which send no Origin.
-      if (req.headers.origin !== undefined) throw new AivaultError('ORIGIN_REFUSED', 'requests from web pages (with an Origin header) are refused');
+      assertNotFromWebPage(req);
       if (url.pathname === '/mcp') {
         agentId = await mcp(req, res);
         log.info({ route: 'mcp', agent: agentId, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'mcp');

@@ -1,6 +1,8 @@
-// The HTTP status each error code answers with on the daemon's API.
+// The HTTP status each error code answers with on the daemon's API, and the answer a
+// refusal gets on any transport (a response, or an upgrade socket that never switched).
 
-import type { ErrorCode } from '../errors.ts';
+import type { AivaultError, ErrorCode } from '../errors.ts';
+import { RateLimitedError } from '../policy/agents.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   AGENT_UNAUTHENTICATED: 401,
@@ -49,4 +51,17 @@ const FORBIDDEN = new Set<ErrorCode>([
 
 export function httpStatus(code: ErrorCode): number {
   return STATUS[code] ?? (FORBIDDEN.has(code) ? 403 : 500);
+}
+
+/** A refusal's status, headers and JSON body. */
+export function refusal(err: AivaultError): { status: number; headers: Record<string, string>; body: string } {
+  const status = httpStatus(err.code);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    // Tells a denial by aivault apart from an upstream's own error response.
+    'x-aivault-error': err.code,
+  };
+  if (status === 401) headers['www-authenticate'] = 'Bearer realm="aivault"';
+  if (err instanceof RateLimitedError) headers['retry-after'] = String(err.retryAfter);
+  return { status, headers, body: JSON.stringify({ error: err.toJSON() }) };
 }

@@ -15,7 +15,8 @@ import { AivaultError } from '../errors.ts';
 import { checkedLookup } from '../policy/dns.ts';
 import { readCapped } from '../read-capped.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
-import { httpStatus } from './status.ts';
+import { assertNotFromWebPage } from './origin.ts';
+import { refusal } from './status.ts';
 
 /** Past this much unsent data towards one side, reading from the other side pauses. */
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -28,9 +29,8 @@ const HANDSHAKE_KEY = /^[+/0-9A-Za-z]{22}==$/;
 /** Writes a plain HTTP refusal on an upgrade socket that has not switched protocols. */
 function refuse(socket: Duplex, err: AivaultError, extra: Record<string, string> = {}): void {
   if (socket.destroyed) return;
-  const status = httpStatus(err.code);
-  const body = JSON.stringify({ error: err.toJSON() });
-  const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-aivault-error': err.code, connection: 'close', ...extra };
+  const { status, headers: base, body } = refusal(err);
+  const headers = { ...base, 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...extra };
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
 }
 
@@ -142,7 +142,7 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
     let plan: WebSocketPlan | undefined;
     try {
       const url = new URL(req.url ?? '/', 'http://aivault');
-      if (req.headers.origin !== undefined) throw new AivaultError('ORIGIN_REFUSED', 'requests from web pages (with an Origin header) are refused');
+      assertNotFromWebPage(req);
       if (!url.pathname.startsWith('/gw/')) throw new AivaultError('INVALID_ARGUMENT', 'WebSocket upgrades are served on the gateway only (/gw/PROVIDER/…)');
       if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') throw new AivaultError('INVALID_ARGUMENT', 'only GET upgrades to websocket are served');
       // The client's half of the handshake is checked before anything is admitted or sent.
@@ -171,6 +171,8 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
         admitted.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_HANDSHAKE' });
         refuse(sock, new AivaultError('INVALID_ARGUMENT', 'the WebSocket handshake is invalid'));
       });
+      // As on an invoke's response: which credential, and the URL as addressed (secrets redacted).
+      server.once('headers', (headers: string[]) => headers.push(`x-aivault-credential: ${admitted.planned.credential}`, `x-aivault-upstream-url: ${admitted.planned.url}`));
       server.handleUpgrade(req, socket, head, (client) => relay(client, upstream, admitted, agent.id));
     } catch (err) {
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
