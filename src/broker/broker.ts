@@ -96,6 +96,16 @@ function credentialTarget(credential: ResolvedCredential, execution: string): st
   return `credential:${credential.name}${where}${execution === GLOBAL_SCOPE ? '' : ` for ${execution}`}`;
 }
 
+/** What responses are scrubbed of: the credential's values, what the strategy injected, the owner's block list. */
+function responseScrubber(secrets: ReadonlyMap<string, string>, injected: readonly string[], capability: ResolvedCapability): Scrubber {
+  return new Scrubber([...secrets.values(), ...injected, ...(capability.policy?.responseBlock ?? [])]);
+}
+
+/** The URL as the caller addressed it: an endpoint override's target (an internal gateway) stays the owner's business. */
+function addressedUrl(sent: URL, addressedOrigin: string | undefined): string {
+  return addressedOrigin ? `${addressedOrigin}${sent.pathname}${sent.search}` : sent.href;
+}
+
 /** Refuses a credential whose secrets exist but may not serve this caller. */
 function assertInScope(credential: ResolvedCredential, execution: string): void {
   if (credential.outOfScope.length > 0) {
@@ -275,8 +285,9 @@ export class Broker {
       let secrets = new Map<string, string>();
       const injected: string[] = [];
       if (flow.credential) {
-        const credential = await this.catalog.describeCredential(flow.credential, executionContext(context));
-        assertInScope(credential, executionContext(context));
+        const execution = executionContext(context);
+        const credential = await this.catalog.describeCredential(flow.credential, execution);
+        assertInScope(credential, execution);
         if (credential.missing.length > 0) throw new AivaultError('CREDENTIAL_NOT_READY', `the flow's credential is missing ${credential.missing.join(', ')}`);
         secrets = await this.#reveal(credential);
         injected.push(...(await createStrategy(credential.auth).apply(outbound, secrets)));
@@ -470,15 +481,9 @@ export class Broker {
       this.vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
       throw e;
     }
-    const scrubber = new Scrubber([...secrets.values(), ...injected, ...(capability.policy?.responseBlock ?? [])]);
-    const url = new URL(outbound.url);
-    url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
-    const shown = new URL(url);
-    if (admitted.addressedOrigin) {
-      const addressed = new URL(admitted.addressedOrigin);
-      shown.protocol = addressed.protocol === 'http:' ? 'ws:' : 'wss:';
-      shown.host = addressed.host;
-    }
+    const scrubber = responseScrubber(secrets, injected, capability);
+    const toWs = (href: string) => href.replace(/^http/, 'ws');
+    const url = new URL(toWs(outbound.url.href));
     let finished = false;
     return {
       url,
@@ -489,7 +494,7 @@ export class Broker {
       maxServerMessageBytes: capability.limits.maxResponseBytes,
       maxClientMessageBytes: capability.limits.maxRequestBytes,
       scrubber,
-      planned: { capability: capability.id, credential: capability.credential.name, method: 'GET', url: scrubber.scrubText(shown.href) },
+      planned: { capability: capability.id, credential: capability.credential.name, method: 'GET', url: scrubber.scrubText(toWs(addressedUrl(outbound.url, admitted.addressedOrigin))) },
       auditSeq: seq,
       finish: (outcome) => {
         if (finished) return;
@@ -525,7 +530,7 @@ export class Broker {
       injected = await prepared.strategy.apply(outbound, secrets);
       sentUrl = outbound.url.href;
       const key = injected.join('\u0000');
-      if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: new Scrubber([...secrets.values(), ...injected, ...(capability.policy?.responseBlock ?? [])]) };
+      if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: responseScrubber(secrets, injected, capability) };
       scrubber = prepared.scrubber.scrubber;
       outbound.headers.set('accept-encoding', 'gzip, deflate, br');
       return this.#upstream.send(
@@ -608,10 +613,7 @@ export class Broker {
       scrubbed.on('finish', () => settle());
     });
     done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
-    // As the caller addressed it: an endpoint override's target (an internal gateway) stays the owner's business.
-    const shown = new URL(sentUrl);
-    const plannedUrl = addressedOrigin ? `${addressedOrigin}${shown.pathname}${shown.search}` : sentUrl;
-    const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(plannedUrl) };
+    const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(addressedUrl(new URL(sentUrl), addressedOrigin)) };
     return { status: response.statusCode, planned, headers: outHeaders, body: scrubbed, auditSeq: seq, done };
   }
 }

@@ -59,6 +59,8 @@ async function startStandIn(key: string): Promise<StandIn> {
 
 interface Opened {
   ws: WebSocket;
+  /** The daemon's 101 response headers. */
+  headers: IncomingMessage['headers'];
   messages: Array<{ data: Buffer; binary: boolean }>;
   closed: Promise<{ code: number; reason: string }>;
 }
@@ -70,7 +72,9 @@ function open(url: string, headers: Record<string, string>, protocols: string[] 
     const messages: Opened['messages'] = [];
     ws.on('message', (data, binary) => messages.push({ data: data as Buffer, binary }));
     const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
-    ws.once('open', () => resolve({ ws, messages, closed }));
+    let answered: IncomingMessage['headers'] = {};
+    ws.once('upgrade', (res) => (answered = res.headers));
+    ws.once('open', () => resolve({ ws, headers: answered, messages, closed }));
     ws.once('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -130,6 +134,9 @@ describe('WebSocket passthrough on the gateway', () => {
     assert.equal(upgrade.headers.authorization, `Bearer ${key}`);
     assert.equal(upgrade.url, '/v1/realtime?model=gpt-realtime');
     assert.equal(upgrade.headers.origin, undefined);
+    // The planned request, as for an invoke: the provider URL as addressed (not the stand-in behind the override).
+    assert.equal(o.headers['x-aivault-credential'], 'openai');
+    assert.equal(o.headers['x-aivault-upstream-url'], 'wss://api.openai.com/v1/realtime?model=gpt-realtime');
     o.ws.send('{"type":"session.update"}');
     o.ws.send(Buffer.from([9, 8, 7]), { binary: true });
     const [text, binary] = await nextMessages(o, 2);
@@ -201,6 +208,7 @@ describe('WebSocket passthrough on the gateway', () => {
   it("a custom capability: a query credential, and the capability's message size limits", async () => {
     const o = await open(`${base}/gw/wsapi/v1/realtime`, { authorization: `Bearer ${token}` });
     assert.equal(new URL(up.upgrades.at(-1)!.url!, 'http://x').searchParams.get('token'), customKey);
+    assert.equal(o.headers['x-aivault-upstream-url'], `ws://${up.host}/v1/realtime?token=[REDACTED]`, 'the query credential is redacted');
     o.ws.send('big:100');
     assert.equal((await nextMessages(o, 1))[0]!.data.length, 100);
     o.ws.send('big:4096');
