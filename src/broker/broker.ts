@@ -21,22 +21,54 @@ import type { AgentRecord, ApprovalRecord, GrantRecord } from '../storage/types.
 import { Approvals } from '../policy/approvals.ts';
 import { Catalog, DEFAULT_LIMITS, type ResolvedCapability, type ResolvedCredential } from './catalog.ts';
 import { OAuthTokens } from './oauth-tokens.ts';
-import { keptFields, redactShape, type FlowResult } from './flows.ts';
+import { acquiredShape, redactShape, type FlowResult } from './flows.ts';
 import { currentActor, runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
 import { readCapped } from '../read-capped.ts';
 
 const FLOW_MAX_BYTES = 1024 * 1024;
 
-/** The shape of a non-acquire answer: JSON redacted to types, or the kind and length of text. */
-function shapeOfText(text: string): unknown {
+/** The shape of a non-acquire answer: JSON redacted to types with scrubbed keys, or the kind and length of text. */
+function shapeOfText(text: string, scrubber: Scrubber): unknown {
+  let json: unknown;
   try {
-    return redactShape(JSON.parse(text));
+    json = JSON.parse(text);
   } catch {
     return { type: 'text', length: text.length };
   }
+  return redactShape(json, (k) => scrubber.scrubText(k));
 }
-import { Scrubber } from './scrub.ts';
+
+/** The media type of an upstream's content type (no parameters, which it could fill with anything), scrubbed. */
+function mediaType(value: unknown, scrubber: Scrubber): string | null {
+  const m = typeof value === 'string' ? /^\s*([A-Za-z0-9!#$&^_.+-]{1,63}\/[A-Za-z0-9!#$&^_.+-]{1,63})\s*(;|$)/.exec(value) : null;
+  return m ? scrubber.scrubText(m[1]!.toLowerCase()) : null;
+}
+
+/**
+ * Upstream headers as the agent may see them: hop-by-hop ones and any in our own
+ * `x-aivault-` namespace dropped, names and values scrubbed as one text (a secret split over
+ * two values of a repeated header, or over a name and its value, is found), and a header
+ * whose name held a secret dropped whole.
+ */
+export function responseHeaders(headers: Record<string, string | string[] | undefined>, scrubber: Scrubber): Array<[string, string]> {
+  const kept: Array<[string, string[]]> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && keepResponseHeader(name)) kept.push([name, Array.isArray(value) ? value : [value]]);
+  }
+  if (scrubber.empty) return kept.flatMap(([name, values]) => values.map((v): [string, string] => [name, v]));
+  // Each name, then its values: read as one text, so a secret cut over them is found.
+  // Header text is bytes read as latin1, and goes back out the same way.
+  const scrubbed = scrubber.scrubPieces(kept.flatMap(([name, values]) => [name, ...values].map((t) => Buffer.from(t, 'latin1'))));
+  const out: Array<[string, string]> = [];
+  let i = 0;
+  for (const [name, values] of kept) {
+    const sameName = scrubbed[i++]!.toString('latin1') === name;
+    for (let j = 0; j < values.length; j++, i++) if (sameName) out.push([name, scrubbed[i]!.toString('latin1')]);
+  }
+  return out;
+}
+import { Scrubber } from './scrub/scrubber.ts';
 import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions } from './upstream.ts';
 import type { Agent } from 'undici';
 
@@ -309,11 +341,10 @@ export class Broker {
       }
       const size = raw.length;
       const text = raw.toString('utf8');
-      const contentType = typeof response.headers['content-type'] === 'string' ? response.headers['content-type'] : null;
-      const result: FlowResult = { flow: flow.id, mode: flow.mode, responseStatus: response.statusCode, contentType };
+      const result: FlowResult = { flow: flow.id, mode: flow.mode, responseStatus: response.statusCode, contentType: mediaType(response.headers['content-type'], scrubber) };
       if (flow.mode === 'send_secret') {
         if (flow.visibility === 'passthrough') result.body = scrubber.scrubText(text);
-        else result.responseShape = shapeOfText(text);
+        else result.responseShape = shapeOfText(text, scrubber);
       } else {
         let json: unknown;
         try {
@@ -326,11 +357,9 @@ export class Broker {
           throw new AivaultError('ACQUIRE_FIELD_MISSING', `the flow's target answered HTTP ${response.statusCode} without a "${flow.storeField}" string; nothing was stored`);
         }
         await runAs(actor, () => this.#storeAcquired(flow!, value));
-        const shape = redactShape(json, keptFields(flow));
         result.alias = flow.storeAlias!;
         result.status = 'stored';
-        // A kept field that happens to carry the acquired value does not get out either.
-        result.responseShape = JSON.parse(new Scrubber([value, ...secrets.values()]).scrubText(JSON.stringify(shape)));
+        result.responseShape = acquiredShape(json as Record<string, unknown>, flow.storeField!);
       }
       audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut: size, durationMs: Math.round(performance.now() - started) });
       return result;
@@ -575,11 +604,7 @@ export class Broker {
       return fail(err);
     }
 
-    const outHeaders: Array<[string, string]> = [];
-    for (const [name, value] of Object.entries(response.headers)) {
-      if (value === undefined || !keepResponseHeader(name)) continue;
-      for (const v of Array.isArray(value) ? value : [value]) outHeaders.push([name, scrubber.scrubText(v)]);
-    }
+    const outHeaders = responseHeaders(response.headers, scrubber);
 
     // Wired by hand rather than with stream.pipeline, which costs an AbortError per call.
     let bytesOut = 0;

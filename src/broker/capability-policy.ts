@@ -3,7 +3,7 @@
 
 import { AivaultError } from '../errors.ts';
 import type { CapabilityLimits, CapabilityPolicy } from '../storage/types.ts';
-import { MIN_SCRUB_LENGTH } from './scrub.ts';
+import { MIN_SCRUB_LENGTH } from './scrub/scrubber.ts';
 
 export interface PolicyChange {
   rateLimitPerMinute?: number | null;

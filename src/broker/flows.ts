@@ -1,38 +1,63 @@
 // Secret flows: owner-defined HTTP exchanges that send a secret (send_secret), obtain one
 // into the vault without the agent ever seeing it (acquire_secret), or both
 // (bidirectional_secret). What the agent gets back from an acquire is only a redacted
-// shape: the flow's non-sensitive fields, and the type of every other value.
+// shape (acquiredShape): never a value or key the upstream chose.
 
 import { AivaultError } from '../errors.ts';
 import { assertCleanPath } from '../policy/paths.ts';
 import type { FlowRecord } from '../storage/types.ts';
 import { isSecretName } from '../vault/names.ts';
 
-/** Built-in acquire kinds: which field holds the secret, which fields may be shown. */
-export const FLOW_KINDS: Record<string, { field: string; keep: readonly string[] }> = {
-  'oauth_token_response.access_token': { field: 'access_token', keep: ['token_type', 'expires_in', 'scope'] },
-  'oauth_token_response.refresh_token': { field: 'refresh_token', keep: ['token_type', 'expires_in', 'scope'] },
-  'openid_token_response.id_token': { field: 'id_token', keep: ['token_type', 'expires_in', 'scope'] },
+/** Built-in acquire kinds: which field holds the secret. */
+export const FLOW_KINDS: Record<string, { field: string }> = {
+  'oauth_token_response.access_token': { field: 'access_token' },
+  'oauth_token_response.refresh_token': { field: 'refresh_token' },
+  'openid_token_response.id_token': { field: 'id_token' },
 };
 
 const FLOW_ID = /^[a-z0-9][a-z0-9-]{0,62}\/[a-z0-9][a-z0-9._-]{0,62}$/;
 const FIELD = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 const MODES = ['send_secret', 'acquire_secret', 'bidirectional_secret'] as const;
 
-export type Shape = string | Shape[] | { [key: string]: Shape | unknown };
-
-/** Every value replaced by its type, except top-level fields in `keep` (kept as they are). */
-export function redactShape(value: unknown, keep: readonly string[] = [], top = true): unknown {
+/** Every value replaced by its type; every key passed through `key` (which scrubs it). */
+export function redactShape(value: unknown, key: (k: string) => string = (k) => k): unknown {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return value.length === 0 ? [] : [redactShape(value[0], [], false)];
+  if (Array.isArray(value)) return value.length === 0 ? [] : [redactShape(value[0], key)];
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = top && keep.includes(k) && (typeof v === 'number' || typeof v === 'boolean' || (typeof v === 'string' && v.length <= 256)) ? v : redactShape(v, [], false);
-    }
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[key(k)] = redactShape(v, key);
     return out;
   }
   return typeof value;
+}
+
+/** The token response fields (RFC 6749 §5.1, OpenID Connect) an acquire shape may name. */
+const TOKEN_RESPONSE_FIELDS = new Set(['access_token', 'refresh_token', 'id_token', 'token_type', 'expires_in', 'scope']);
+/** Token types shown as they are (RFC 6750, RFC 9449, RFC 8693); any other is just "string". */
+const TOKEN_TYPES = /^(bearer|dpop|mac|n_a)$/i;
+export const OTHER_FIELDS = '(other fields)';
+
+/**
+ * What an acquire shows of the answer that carried the new secret. The upstream chose every
+ * key and value, and any of them may be derived from the secret (its hex, all but its last
+ * character), which no scrubber recognises. So nothing it chose is echoed: only the fields of
+ * a token response and the flow's own field are named, each as its type; `token_type` from a
+ * fixed vocabulary and `expires_in` as a number are the only values; other fields are counted.
+ */
+export function acquiredShape(json: Record<string, unknown>, storeField: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let others = 0;
+  for (const [k, v] of Object.entries(json)) {
+    if (!TOKEN_RESPONSE_FIELDS.has(k) && k !== storeField) {
+      others++;
+      continue;
+    }
+    if (k === 'token_type' && typeof v === 'string' && TOKEN_TYPES.test(v)) out[k] = v;
+    else if (k === 'expires_in' && typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 10 * 365 * 86400) out[k] = v;
+    else out[k] = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+  }
+  if (others > 0) out[OTHER_FIELDS] = others;
+  return out;
 }
 
 export interface FlowInput {
@@ -100,11 +125,6 @@ export function buildFlow(input: FlowInput): FlowRecord {
     allowPrivateNetwork: input.allowPrivateNetwork === true,
     createdAt: new Date().toISOString(),
   };
-}
-
-/** The fields of an acquire response that may be shown as they are. */
-export function keptFields(flow: FlowRecord): readonly string[] {
-  return flow.kind ? FLOW_KINDS[flow.kind]!.keep : [];
 }
 
 export interface FlowResult {

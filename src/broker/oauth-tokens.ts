@@ -28,7 +28,12 @@ const DEFAULT_LIFETIME_MS = 3600_000;
 const LEASE_TTL_MS = 45_000;
 const LEASE_WAIT_MS = 50_000;
 const LEASE_POLL_MS = 50;
-const OAUTH_ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
+/**
+ * The error codes a token endpoint may name (RFC 6749 §5.2, RFC 8628, RFC 8707, RFC 9449):
+ * only these are repeated in our errors. Any other text is the endpoint's, and an endpoint
+ * that reflects its request would put the refresh token or client secret there.
+ */
+const OAUTH_ERROR_CODES = new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'access_denied', 'server_error', 'temporarily_unavailable', 'authorization_pending', 'slow_down', 'expired_token', 'invalid_target', 'invalid_dpop_proof', 'use_dpop_nonce']);
 
 interface CachedToken {
   token: string;
@@ -178,7 +183,7 @@ export class OAuthTokens {
     } catch (err) {
       throw refreshError(err);
     }
-    if (result.token_type !== 'bearer') throw new AivaultError('OAUTH_REFRESH_FAILED', `the token endpoint issued a ${String(result.token_type).slice(0, 16)} token; only bearer tokens are supported`);
+    if (result.token_type !== 'bearer') throw new AivaultError('OAUTH_REFRESH_FAILED', 'the token endpoint issued a token that is not a bearer token; only bearer tokens are supported');
 
     // A rotated refresh token replaces the old one at once, before the new access token is
     // used: the old one may already be dead at the provider.
@@ -205,7 +210,7 @@ function refreshTime(now: number, expiresAt: number): number {
 function refreshError(err: unknown): AivaultError {
   if (err instanceof AivaultError) return err;
   if (err instanceof oauth.ResponseBodyError) {
-    const code = OAUTH_ERROR_CODE.test(err.error) ? err.error : 'invalid_response';
+    const code = OAUTH_ERROR_CODES.has(err.error) ? err.error : 'unrecognised error code';
     return new AivaultError('OAUTH_REFRESH_FAILED', `the token endpoint refused the token request (error: ${code})`);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) return new AivaultError('OAUTH_REFRESH_FAILED', 'the token endpoint refused the client (error: invalid_client)');

@@ -49,7 +49,12 @@ export function sanitizeAgentHeaders(headers: ReadonlyArray<readonly [string, st
 
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'content-length', 'content-encoding']);
 
-/** Whether an upstream response header is passed on to the agent (after scrubbing). */
+/**
+ * Whether an upstream response header is passed on to the agent (after scrubbing). Our own
+ * namespace is ours alone: an upstream's `x-aivault-error` would pass its answer off as a
+ * refusal by aivault ("nothing was sent").
+ */
 export function keepResponseHeader(name: string): boolean {
-  return !HOP_BY_HOP_RESPONSE.has(name.toLowerCase());
+  const lower = name.toLowerCase();
+  return !HOP_BY_HOP_RESPONSE.has(lower) && !lower.startsWith('x-aivault-');
 }

@@ -93,21 +93,25 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
     let error: string | undefined;
     const started = performance.now();
 
-    // One direction: forward each message, pausing the source while the sink is backed up.
-    const pipe = (from: WebSocket, to: WebSocket, transform: (data: Buffer, binary: boolean) => Buffer, count: (n: number) => void) => {
-      from.on('message', (data: RawData, isBinary: boolean) => {
-        if (to.readyState !== WebSocket.OPEN) return;
-        const out = transform(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data), isBinary);
-        count(out.length);
-        to.send(out, { binary: isBinary }, () => {
-          if (from.isPaused && to.bufferedAmount < HIGH_WATER / 2) from.resume();
-        });
-        if (to.bufferedAmount > HIGH_WATER) from.pause();
+    // Sends towards one side, pausing the other side's reading while this one is backed up.
+    const sender = (from: WebSocket, to: WebSocket, count: (n: number) => void) => (data: Buffer, binary: boolean) => {
+      if (to.readyState !== WebSocket.OPEN) return;
+      count(data.length);
+      to.send(data, { binary }, () => {
+        if (from.isPaused && to.bufferedAmount < HIGH_WATER / 2) from.resume();
       });
+      if (to.bufferedAmount > HIGH_WATER) from.pause();
     };
-    pipe(client, upstream, (d) => d, (n) => (bytesIn += n));
-    // Text frames are scrubbed as bytes too: a valid UTF-8 pattern only ever matches whole characters.
-    pipe(upstream, client, (d) => plan.scrubber.scrubBytes(d), (n) => (bytesOut += n));
+    const toUpstream = sender(client, upstream, (n) => (bytesIn += n));
+    // Server messages are scrubbed as one stream (a secret split over two messages is found),
+    // each sent whole once it is safe; text frames as bytes too, since a valid UTF-8 pattern
+    // only ever matches whole characters.
+    const toClient = plan.scrubber.messages(sender(upstream, client, (n) => (bytesOut += n)));
+    const bytes = (data: RawData) => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+    client.on('message', (data: RawData, isBinary: boolean) => toUpstream(bytes(data), isBinary));
+    upstream.on('message', (data: RawData, isBinary: boolean) => {
+      if (client.readyState === WebSocket.OPEN) toClient.push(bytes(data), isBinary);
+    });
 
     const end = () => {
       if (!sessions.delete(session)) return;
@@ -115,11 +119,13 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
       log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, bytesIn, bytesOut, ms: Math.round(performance.now() - started) }, 'websocket closed');
     };
     client.on('close', (code, reason) => {
+      toClient.stop();
       if (upstream.readyState === WebSocket.OPEN) upstream.close(closeCode(code), closeReason(reason.toString('utf8')));
       else if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
       end();
     });
     upstream.on('close', (code, reason) => {
+      toClient.flush();
       if (client.readyState === WebSocket.OPEN) client.close(closeCode(code), closeReason(plan.scrubber.scrubText(reason.toString('utf8'))));
       else if (client.readyState === WebSocket.CONNECTING) client.terminate();
       end();
@@ -132,6 +138,7 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
     upstream.on('error', (err) => {
       const tooBig = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
       error ??= tooBig ? 'RESPONSE_TOO_LARGE' : upstreamError(err).code;
+      toClient.stop();
       if (client.readyState === WebSocket.OPEN) client.close(tooBig ? 1009 : 1011, tooBig ? 'upstream message larger than the capability allows' : 'upstream error');
       else client.terminate();
     });

@@ -1,73 +1,175 @@
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { REDACTED, Scrubber } from '../../src/broker/scrub.ts';
-import { canary } from '../helpers/cli.ts';
+import fc from 'fast-check';
+import { HOLD_MS, REDACTED, Scrubber } from '../../src/broker/scrub/scrubber.ts';
+import { ENCODINGS, cutAt, leak, secretArb, textArb } from './scrub-encodings.ts';
 
-async function scrubChunks(s: Scrubber, chunks: Buffer[]): Promise<string> {
-  const t = s.stream();
+/** Fixed seeds in `npm test`; `npm run fuzz:scrub` runs the same properties long with a fresh seed. */
+const RUNS = Number(process.env.SCRUB_RUNS ?? 150);
+const SEED = process.env.SCRUB_SEED === undefined ? 20261130 : Number(process.env.SCRUB_SEED);
+const params = { numRuns: RUNS, seed: SEED, endOnFailure: true };
+const NEVER = 2_000_000_000; // a timer that never fires within a test
+
+/** Feeds `chunks` one by one, letting the stream run between them; returns what came out, chunk by chunk. */
+async function scrubChunks(s: Scrubber, chunks: Buffer[], holdMs = NEVER): Promise<Buffer[]> {
+  const t = s.stream({ holdMs });
   const out: Buffer[] = [];
   t.on('data', (d: Buffer) => out.push(d));
   const ended = new Promise((r) => t.on('end', r));
-  for (const c of chunks) t.write(c);
+  for (const c of chunks) {
+    t.write(c);
+    await new Promise((r) => setImmediate(r));
+  }
   t.end();
   await ended;
-  return Buffer.concat(out).toString('utf8');
+  return out;
 }
 
-describe('response scrubbing', () => {
-  const secret = `${canary()}/+?&= "q"`;
-  const s = new Scrubber([secret]);
-  const forms = {
-    raw: secret,
-    base64: Buffer.from(secret).toString('base64'),
-    base64url: Buffer.from(secret).toString('base64url'),
-    urlencoded: encodeURIComponent(secret),
-    form: new URLSearchParams({ v: secret }).toString().slice(2),
-    json: JSON.stringify(secret).slice(1, -1),
-  };
+const text = (bufs: Buffer[]) => Buffer.concat(bufs).toString('utf8');
+const encodingName = fc.constantFrom(...Object.keys(ENCODINGS));
 
-  for (const [name, form] of Object.entries(forms)) {
-    it(`removes the ${name} form`, () => {
-      const out = s.scrubText(`before ${form} after ${form}`);
-      assert.equal(out.includes(form), false);
-      assert.equal(out, `before ${REDACTED} after ${REDACTED}`);
+describe('response scrubbing: examples', () => {
+  const secret = 'sk-Test_1234+/= &%"q<>x';
+  const s = new Scrubber([secret]);
+
+  for (const [name, encode] of Object.entries(ENCODINGS)) {
+    it(`finds the ${name} form inside other text`, () => {
+      const out = s.scrubText(encode(`before ${secret} after`, 7));
+      assert.equal(leak(out, secret), undefined, out);
+      assert.ok(out.includes(REDACTED), out);
     });
   }
 
-  it('catches a secret split at every possible chunk boundary', async () => {
-    const body = Buffer.from(`{"echo":"${secret}","n":1}`);
+  it('catches a secret split at every possible chunk boundary, and replaces exactly it', async () => {
+    const body = Buffer.from(`{"echo":"${secret.replace(/"/g, '\\"')}","n":1}`);
     for (let i = 1; i < body.length; i++) {
-      const out = await scrubChunks(s, [body.subarray(0, i), body.subarray(i)]);
-      assert.equal(out.includes(secret), false, `split at ${i}`);
-      assert.equal(out, `{"echo":"${REDACTED}","n":1}`);
+      const out = text(await scrubChunks(s, [body.subarray(0, i), body.subarray(i)]));
+      assert.equal(out, `{"echo":"${REDACTED}","n":1}`, `split at ${i}`);
     }
   });
 
-  it('scrubs a secret at the very end of a stream (held back, then flushed)', async () => {
-    const out = await scrubChunks(s, [Buffer.from('tail '), Buffer.from(secret)]);
-    assert.equal(out, `tail ${REDACTED}`);
+  it('catches a secret dribbled one byte per chunk, in base64 inside a longer blob', async () => {
+    const body = Buffer.from(`x${Buffer.from(`hello ${secret} world`).toString('base64')}y`);
+    const out = text(await scrubChunks(s, [...body].map((b) => Buffer.of(b))));
+    assert.equal(leak(out, secret), undefined, out);
   });
 
-  it('catches a secret dribbled one byte per chunk', async () => {
-    const body = Buffer.from(`x${forms.base64}y`);
-    const out = await scrubChunks(s, [...body].map((b) => Buffer.of(b)));
-    assert.equal(out, `x${REDACTED}y`);
-  });
-
-  it('releases a chunk at once when its tail cannot start a secret (SSE event by event)', async () => {
-    const t = s.stream();
-    const input = new PassThrough();
-    input.pipe(t);
-    const first = new Promise<string>((resolve) => t.once('data', (d: Buffer) => resolve(d.toString())));
-    input.write('data: {"delta":"hello"}\n\n');
-    assert.equal(await first, 'data: {"delta":"hello"}\n\n');
-    input.end();
-  });
-
-  it('leaves bodies without secrets byte-identical, and ignores too-short values', async () => {
-    const body = Buffer.from('{"ok":true}');
-    assert.equal(await scrubChunks(s, [body]), '{"ok":true}');
+  it('leaves bodies without secrets byte-identical; values under 4 bytes are not looked for', async () => {
+    const body = Buffer.from('{"ok":true,"text":"%41 \\u0041 &amp; data: plain"}');
+    assert.deepEqual(Buffer.concat(await scrubChunks(s, [body])), body);
     assert.equal(new Scrubber(['abc']).scrubText('abc abc'), 'abc abc');
+  });
+
+  it('releases a held tail after the hold time, without waiting for more data (SSE)', async () => {
+    const t = s.stream({ holdMs: 5 });
+    const started = performance.now();
+    const first = new Promise<string>((resolve) => t.once('data', (d: Buffer) => resolve(d.toString())));
+    t.write('data: {"delta":"hello"}\n\n');
+    assert.equal(await first, 'data: {"delta":"hello"}\n\n');
+    assert.ok(performance.now() - started >= 4, 'held for the hold time, not released at once');
+    t.end();
+  });
+
+  it('finds a secret split across header values and names, and marks every piece it touched', () => {
+    const pieces = ['x-echo', secret.slice(0, 9), secret.slice(9), 'x-other', 'plain'].map((p) => Buffer.from(p));
+    const out = s.scrubPieces(pieces).map((b) => b.toString());
+    assert.deepEqual(out, ['x-echo', REDACTED, REDACTED, 'x-other', 'plain']);
+    const inName = s.scrubPieces([Buffer.from(`x-${secret.toLowerCase().slice(0, 10)}`), Buffer.from(secret.slice(10))]).map(String);
+    assert.notEqual(inName[0], `x-${secret.toLowerCase().slice(0, 10)}`, 'a name holding part of a secret is changed (the broker then drops it)');
+  });
+
+  it('WebSocket messages: a secret split over two messages is found; each message goes out whole and in order', () => {
+    const sent: Array<[string, boolean]> = [];
+    const m = s.messages((d, binary) => sent.push([d.toString(), binary]), { holdMs: NEVER });
+    m.push(Buffer.from(`hi ${secret.slice(0, 6)}`), false);
+    m.push(Buffer.from(`${secret.slice(6)} bye`), true);
+    m.push(Buffer.from('plain'), false);
+    m.flush();
+    assert.deepEqual(sent, [[`hi ${REDACTED}`, false], [`${REDACTED} bye`, true], ['plain', false]]);
+  });
+
+  it(`holds a byte at most HOLD_MS (${HOLD_MS} ms) or a window of bytes, whichever comes first`, async () => {
+    const small = new Scrubber(['0123456789abcdef']);
+    assert.ok(small.window > 0 && small.window < 1024, `window ${small.window}`);
+    const big = Buffer.alloc(small.window * 3, 'x');
+    const out = await scrubChunks(small, [big]);
+    assert.equal(out[0]!.length, big.length - small.window, 'all but the window goes out with the chunk that brought it');
+  });
+});
+
+describe('response scrubbing: properties (fast-check)', () => {
+  it('no honest encoding of a secret, anywhere in a body, in any chunking, survives scrubbing', async () => {
+    await fc.assert(
+      fc.asyncProperty(secretArb, secretArb, textArb, textArb, encodingName, fc.nat(), fc.array(fc.nat(), { maxLength: 6 }), async (secret, other, before, after, name, seed, cuts) => {
+        const s = new Scrubber([other, secret]);
+        const body = Buffer.from(ENCODINGS[name]!(`${before}${secret}${after}`, seed), 'utf8');
+        const out = text(await scrubChunks(s, cutAt(body, cuts)));
+        const found = leak(out, secret);
+        assert.equal(found, undefined, `${name}: leaked in ${JSON.stringify(found)}\nout: ${JSON.stringify(out)}`);
+      }),
+      params,
+    );
+  });
+
+  it('the same holds for whole texts, header pieces and WebSocket messages', () => {
+    fc.assert(
+      fc.property(secretArb, textArb, textArb, encodingName, fc.nat(), fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), (secret, before, after, name, seed, cuts) => {
+        const s = new Scrubber([secret]);
+        const body = Buffer.from(ENCODINGS[name]!(`${before}${secret}${after}`, seed), 'utf8');
+        assert.equal(leak(s.scrubText(body.toString('utf8')), secret), undefined, `${name} (whole)`);
+        assert.equal(leak(Buffer.concat(s.scrubPieces(cutAt(body, cuts))).toString('utf8'), secret), undefined, `${name} (pieces)`);
+        const sent: Buffer[] = [];
+        const m = s.messages((d) => sent.push(d), { holdMs: NEVER });
+        const pieces = cutAt(body, cuts);
+        for (const p of pieces) m.push(p, false);
+        m.flush();
+        assert.equal(sent.length, pieces.length, 'one message out for each message in');
+        assert.equal(leak(Buffer.concat(sent).toString('utf8'), secret), undefined, `${name} (messages)`);
+      }),
+      params,
+    );
+  });
+
+  it('what JSON.parse (and so `aivault json` / `markdown`) reads from a scrubbed body holds no secret', () => {
+    const styles = ['json', 'jsonSlash', 'jsonUnicodeSome', 'jsonUnicodeAll', 'jsonGo'] as const;
+    fc.assert(
+      fc.property(secretArb, textArb, textArb, fc.constantFrom(...styles), fc.nat(), (secret, before, after, style, seed) => {
+        const s = new Scrubber([secret]);
+        const value = ENCODINGS[style]!(`${before}${secret}${after}`, seed);
+        const out = s.scrubText(`{"v":${value},${value}:[${value}]}`);
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(out);
+        } catch {
+          return; // not JSON any more: printed as text, which the text property covers
+        }
+        const strings: string[] = [];
+        const walk = (v: unknown): void => {
+          if (typeof v === 'string') strings.push(v);
+          else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) (strings.push(k), walk(x));
+        };
+        walk(parsed);
+        for (const str of strings) assert.equal(leak(str, secret), undefined, `${style}: ${str}`);
+      }),
+      params,
+    );
+  });
+
+  it('no oracle: a partial guess of a secret changes neither the bytes nor where the output is cut', async () => {
+    await fc.assert(
+      fc.asyncProperty(secretArb, fc.nat(), textArb, textArb, fc.array(fc.nat(), { maxLength: 8 }), async (secret, k, before, after, cuts) => {
+        const guess = secret.slice(0, 1 + (k % (secret.length - 1)));
+        const decoy = 'q'.repeat(guess.length);
+        const withGuess = `${before}${guess}${after}`;
+        // Only inputs in which no view completes the secret (a line break is dropped, for one).
+        fc.pre(leak(withGuess, secret) === undefined);
+        const s = new Scrubber([secret]);
+        const a = await scrubChunks(s, cutAt(Buffer.from(withGuess), cuts));
+        const b = await scrubChunks(s, cutAt(Buffer.from(`${before}${decoy}${after}`), cuts));
+        assert.deepEqual(a.map((x) => x.length), b.map((x) => x.length), 'chunk boundaries');
+        assert.equal(text(a), withGuess, 'a partial match is passed on unchanged');
+      }),
+      params,
+    );
   });
 });

@@ -1,0 +1,88 @@
+// The bytes between what has been released and what has been read, and the spans to
+// replace in them. Where a release stops is the caller's choice (a fixed distance behind
+// the input, a timer, a message's end): never the content's, so what the agent sees cannot
+// tell it how much of a secret its own text matched. Only a complete match changes the
+// output, and only into the marker.
+
+import { Matcher, type Patterns, type Span } from './matcher.ts';
+
+export const REDACTED = '[REDACTED]';
+const MARKER = Buffer.from(REDACTED);
+
+export class Redactor {
+  readonly #matcher: Matcher;
+  /** Raw bytes from `released` to the matcher's offset. */
+  #held: Buffer = Buffer.alloc(0);
+  #released = 0;
+
+  constructor(patterns: Patterns) {
+    this.#matcher = new Matcher(patterns);
+  }
+
+  /** Bytes read so far. */
+  get offset(): number {
+    return this.#matcher.offset;
+  }
+
+  get released(): number {
+    return this.#released;
+  }
+
+  push(data: Uint8Array): void {
+    this.#matcher.push(data);
+    this.#held = this.#held.length === 0 ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.concat([this.#held, data]);
+  }
+
+  /** No more input: decoders give up what they held, which may complete a match. */
+  finish(): void {
+    this.#matcher.finish();
+  }
+
+  /**
+   * The scrubbed bytes from the last release up to `upto`. A match that straddles `upto` is
+   * either released whole (`extend`, for a byte stream) or cut there (`clip`, for messages and
+   * header values, whose ends are fixed): its marker then stands in both pieces.
+   */
+  take(upto: number, mode: 'extend' | 'clip'): Buffer {
+    const spans = this.#matcher.spans;
+    let end = Math.min(upto, this.offset);
+    if (mode === 'extend') {
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const s of spans) if (s.start < end && s.end > end) { end = s.end; grew = true; }
+      }
+    }
+    if (end <= this.#released) return Buffer.alloc(0);
+    const from = this.#released;
+    const inRange: Span[] = [];
+    const later: Span[] = [];
+    for (const s of spans) {
+      if (s.end <= from) continue;
+      if (s.start < end) inRange.push(s);
+      if (s.end > end) later.push(s);
+    }
+    spans.length = 0;
+    spans.push(...later);
+    const raw = this.#held;
+    this.#held = raw.subarray(end - from);
+    this.#released = end;
+    if (inRange.length === 0) return raw.subarray(0, end - from);
+    inRange.sort((a, b) => a.start - b.start);
+    const merged: Array<[number, number]> = [];
+    for (const s of inRange) {
+      const a = Math.max(s.start, from);
+      const b = Math.min(s.end, end);
+      const last = merged.at(-1);
+      if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+      else merged.push([a, b]);
+    }
+    const parts: Buffer[] = [];
+    let pos = from;
+    for (const [a, b] of merged) {
+      parts.push(raw.subarray(pos - from, a - from), MARKER);
+      pos = b;
+    }
+    parts.push(raw.subarray(pos - from, end - from));
+    return Buffer.concat(parts);
+  }
+}

@@ -1,0 +1,141 @@
+// The escapes honest services wrap text in, undone left to right, streaming, one family per
+// decoder: percent-encoding (`%2F`, either case), JSON string escapes (`\n`, `\/`, `\u0026`,
+// any subset of characters), or HTML character references (`&#47;`, `&#x2f;`, `&sol;`). One
+// family at a time, because a service encodes a value once: a JSON string may hold a literal
+// `%99`, which a decoder of every family at once would wrongly turn into a byte. Not nested:
+// `%2541` is `%41`. Each decoded byte carries the raw span it came from, so a match maps back
+// to what to redact.
+
+/** Receives one decoded byte and the raw span [start, end) it came from. */
+export type SymbolSink = (byte: number, start: number, end: number) => void;
+
+/** The longest escape this decoder reads (`&#x0010ffff;` and kin); longer ones are left as they are. */
+export const MAX_ESCAPE_BYTES = 12;
+
+// HTML5 named references that stand for one ASCII character (case matters, as in HTML).
+const NAMED: Record<string, number> = Object.fromEntries(
+  Object.entries({
+    '\t': 'Tab', '\n': 'NewLine', '!': 'excl', '"': 'quot QUOT', '#': 'num', $: 'dollar', '%': 'percnt',
+    '&': 'amp AMP', "'": 'apos', '(': 'lpar', ')': 'rpar', '*': 'ast midast', '+': 'plus', ',': 'comma',
+    '.': 'period', '/': 'sol', ':': 'colon', ';': 'semi', '<': 'lt LT', '=': 'equals', '>': 'gt GT',
+    '?': 'quest', '@': 'commat', '[': 'lsqb lbrack', '\\': 'bsol', ']': 'rsqb rbrack', '^': 'Hat',
+    _: 'lowbar UnderBar', '`': 'grave', '{': 'lcub lbrace', '|': 'verbar vert VerticalLine', '}': 'rcub rbrace',
+  }).flatMap(([char, names]) => names.split(' ').map((n) => [n, char.charCodeAt(0)])),
+);
+
+const JSON_SIMPLE: Record<number, number> = { 0x22: 0x22, 0x5c: 0x5c, 0x2f: 0x2f, 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09 };
+
+function hexValue(b: number): number {
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  const l = b | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
+}
+
+function isAlnum(b: number): boolean {
+  const l = b | 0x20;
+  return (b >= 0x30 && b <= 0x39) || (l >= 0x61 && l <= 0x7a);
+}
+
+const INCOMPLETE = -1;
+const INVALID = -2;
+
+/** A code point as the bytes it is in UTF-8 (a lone surrogate as U+FFFD, as TextEncoder does). */
+const encoder = new TextEncoder();
+function utf8(cp: number): Uint8Array {
+  return encoder.encode(String.fromCodePoint(cp));
+}
+
+export type EscapeFamily = 'percent' | 'json' | 'html';
+const INTRODUCER: Record<EscapeFamily, number> = { percent: 0x25, json: 0x5c, html: 0x26 };
+
+export class Unescaper {
+  readonly #sink: SymbolSink;
+  readonly #introducer: number;
+  readonly #pending = new Uint8Array(MAX_ESCAPE_BYTES);
+  #length = 0;
+  #start = 0;
+
+  constructor(family: EscapeFamily, sink: SymbolSink) {
+    this.#introducer = INTRODUCER[family];
+    this.#sink = sink;
+  }
+
+  /** Feeds the raw byte at absolute offset `pos` (offsets arrive in order, without gaps). */
+  push(b: number, pos: number): void {
+    if (this.#length === 0) {
+      if (b === this.#introducer) {
+        this.#pending[0] = b;
+        this.#length = 1;
+        this.#start = pos;
+      } else {
+        this.#sink(b, pos, pos + 1);
+      }
+      return;
+    }
+    this.#pending[this.#length++] = b;
+    this.#settle();
+  }
+
+  /** The end of the input: whatever is pending was not an escape. */
+  finish(): void {
+    while (this.#length > 0) this.#fail();
+  }
+
+  #settle(): void {
+    const cp = this.#classify();
+    if (cp === INCOMPLETE) return;
+    if (cp === INVALID) return this.#fail();
+    const end = this.#start + this.#length;
+    this.#length = 0;
+    if (cp < 0x80) this.#sink(cp, this.#start, end);
+    else for (const byte of utf8(cp)) this.#sink(byte, this.#start, end);
+  }
+
+  /** The first pending byte is literal; the rest is read again (it may start an escape). */
+  #fail(): void {
+    const rest = this.#pending.slice(1, this.#length);
+    const start = this.#start;
+    this.#length = 0;
+    this.#sink(this.#pending[0]!, start, start + 1);
+    for (let i = 0; i < rest.length; i++) this.push(rest[i]!, start + 1 + i);
+  }
+
+  /** The code point the pending bytes spell, INCOMPLETE, or INVALID. */
+  #classify(): number {
+    const p = this.#pending;
+    const n = this.#length;
+    const last = p[n - 1]!;
+    switch (p[0]) {
+      case 0x25: // %HH
+        if (hexValue(last) < 0) return INVALID;
+        return n === 3 ? (hexValue(p[1]!) << 4) | hexValue(p[2]!) : INCOMPLETE;
+      case 0x5c: // \" \\ \/ \b \f \n \r \t \uHHHH
+        if (n === 2) return last === 0x75 ? INCOMPLETE : (JSON_SIMPLE[last] ?? INVALID);
+        if (hexValue(last) < 0) return INVALID;
+        if (n < 6) return INCOMPLETE;
+        return (hexValue(p[2]!) << 12) | (hexValue(p[3]!) << 8) | (hexValue(p[4]!) << 4) | hexValue(p[5]!);
+      default: // &#DDD; &#xHH; &name;
+        return this.#reference(p, n, last);
+    }
+  }
+
+  #reference(p: Uint8Array, n: number, last: number): number {
+    if (n === 2) return last === 0x23 || isAlnum(last) ? INCOMPLETE : INVALID;
+    if (p[1] === 0x23) {
+      const hex = p[2] === 0x78 || p[2] === 0x58;
+      if (n === 3 && hex) return INCOMPLETE;
+      const digits = hex ? 3 : 2;
+      if (last === 0x3b) {
+        if (n - 1 === digits) return INVALID;
+        let cp = 0;
+        for (let i = digits; i < n - 1; i++) cp = cp * (hex ? 16 : 10) + hexValue(p[i]!);
+        return cp === 0 || cp > 0x10ffff ? INVALID : cp;
+      }
+      const ok = hex ? hexValue(last) >= 0 : last >= 0x30 && last <= 0x39;
+      return ok && n < MAX_ESCAPE_BYTES ? INCOMPLETE : INVALID;
+    }
+    if (last === 0x3b) return NAMED[String.fromCharCode(...p.subarray(1, n - 1))] ?? INVALID;
+    return isAlnum(last) && n < MAX_ESCAPE_BYTES ? INCOMPLETE : INVALID;
+  }
+}
+
