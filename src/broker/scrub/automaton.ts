@@ -3,40 +3,49 @@
 // in no needle share one column, which keeps the table small.
 
 export class Automaton {
+  // Public for the matcher's inner loop, which reads them directly.
   /** Byte -> column; 0 is every byte no needle contains. */
-  readonly #column = new Uint8Array(256);
-  readonly #columns: number;
+  readonly column = new Uint8Array(256);
+  readonly columns: number;
   /** (state * columns + column) -> next state. */
-  readonly #next: Int32Array;
+  readonly next: Int32Array;
   /** state -> length of the longest needle ending here (0: none). */
-  readonly #found: Int32Array;
+  readonly found: Int32Array;
+  /** state -> the tag of that needle. */
+  readonly tag: Uint8Array;
   readonly maxLength: number;
 
-  constructor(needles: readonly Uint8Array[]) {
+  /** `tags[i]` is a small number the caller gives needle i (what kind of form it is). */
+  constructor(needles: readonly Uint8Array[], tags: readonly number[] = []) {
     let columns = 1;
-    for (const n of needles) for (const b of n) if (this.#column[b] === 0) this.#column[b] = columns++;
+    for (const n of needles) for (const b of n) if (this.column[b] === 0) this.column[b] = columns++;
     if (columns > 255) throw new Error('too many distinct bytes');
-    this.#columns = columns;
+    this.columns = columns;
     this.maxLength = Math.max(0, ...needles.map((n) => n.length));
 
     // The trie, as sparse goto maps.
     const goto: Array<Map<number, number>> = [new Map()];
     const found = [0];
-    for (const needle of needles) {
+    const tag = [0];
+    for (const [index, needle] of needles.entries()) {
       if (needle.length === 0) continue;
       let s = 0;
       for (const b of needle) {
-        const c = this.#column[b]!;
+        const c = this.column[b]!;
         let t = goto[s]!.get(c);
         if (t === undefined) {
           t = goto.length;
           goto.push(new Map());
           found.push(0);
+          tag.push(0);
           goto[s]!.set(c, t);
         }
         s = t;
       }
-      found[s] = Math.max(found[s]!, needle.length);
+      if (needle.length > found[s]!) {
+        found[s] = needle.length;
+        tag[s] = tags[index] ?? 0;
+      }
     }
 
     // Breadth first: failure links, then the dense table with failures folded in.
@@ -53,7 +62,10 @@ export class Automaton {
     }
     for (let qi = 0; qi < queue.length; qi++) {
       const s = queue[qi]!;
-      found[s] = Math.max(found[s]!, found[fail[s]!]!);
+      if (found[fail[s]!]! > found[s]!) {
+        found[s] = found[fail[s]!]!;
+        tag[s] = tag[fail[s]!]!;
+      }
       for (let c = 0; c < columns; c++) {
         const t = goto[s]!.get(c);
         if (t === undefined) {
@@ -65,16 +77,8 @@ export class Automaton {
         }
       }
     }
-    this.#next = next;
-    this.#found = Int32Array.from(found);
-  }
-
-  step(state: number, byte: number): number {
-    return this.#next[state * this.#columns + this.#column[byte]!]!;
-  }
-
-  /** The length of the longest needle that ends with the byte that led to `state`; 0 if none. */
-  found(state: number): number {
-    return this.#found[state]!;
+    this.next = next;
+    this.found = Int32Array.from(found);
+    this.tag = Uint8Array.from(tag);
   }
 }

@@ -6,7 +6,7 @@
 // docs/threat-model.md ("Response path") says what is covered and what is not.
 
 import { Transform, type TransformCallback } from 'node:stream';
-import { needlesFor, Patterns } from './matcher.ts';
+import { Patterns } from './matcher.ts';
 import { Redactor } from './redactor.ts';
 
 export { REDACTED } from './redactor.ts';
@@ -57,7 +57,7 @@ export class Scrubber {
       const bytes = Buffer.from(v, 'utf8');
       if (bytes.length >= MIN_SCRUB_LENGTH) protectable.push(bytes);
     }
-    this.#patterns = new Patterns(needlesFor(protectable));
+    this.#patterns = new Patterns(protectable);
   }
 
   get empty(): boolean {

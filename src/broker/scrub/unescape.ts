@@ -60,6 +60,11 @@ export class Unescaper {
     this.#sink = sink;
   }
 
+  /** Nothing pending. */
+  get idle(): boolean {
+    return this.#length === 0;
+  }
+
   /** Feeds the raw byte at absolute offset `pos` (offsets arrive in order, without gaps). */
   push(b: number, pos: number): void {
     if (this.#length === 0) {
