@@ -259,7 +259,7 @@ export class Broker {
   async #reveal(credential: ResolvedCredential): Promise<Map<string, string>> {
     const secrets = new Map<string, string>();
     for (const [placeholder, secretId] of credential.bindings) {
-      const value = await this.vault.revealSecret(secretId);
+      const value = await this.vault.revealSecret(secretId, { credential: true });
       secrets.set(placeholder, value.toString('utf8'));
       value.fill(0);
     }

@@ -137,7 +137,7 @@ export class OAuthTokens {
       // Another process may have rotated the refresh token: use the vault's current one.
       const refreshId = credential.bindings.get('refresh_token');
       if (refreshId) {
-        const current = await this.#vault.revealSecret(refreshId);
+        const current = await this.#vault.revealSecret(refreshId, { credential: true });
         secrets = new Map([...secrets, ['refresh_token', current.toString('utf8')]]);
         current.fill(0);
       }

@@ -54,6 +54,7 @@ export const HINTS: Record<ErrorCode, string> = {
   WEBSOCKET_NOT_ALLOWED: 'The capability takes plain requests only. A registry capability allows WebSocket upgrades with `allow.websocket`; a custom one with `aivault capability create … --websocket`.',
   GROUP_ALREADY_ATTACHED: 'The secret is already attached to that group; `aivault secrets describe` lists its groups.',
   GROUP_NOT_ATTACHED: 'The secret is not attached to that group; `aivault secrets describe` lists its groups.',
+  SECRET_TOO_SHORT: "A value under 8 bytes cannot be told apart from ordinary text, so aivault cannot scrub it from responses: an upstream that echoes it hands it to the agent. Store it anyway with --allow-short (secrets create / rotate / import) if you accept that; credentials refuse a short value without it.",
   SECRET_TOO_LARGE: "A secret value may hold at most 64 KiB. Store large material elsewhere and keep only its key here.",
   SECRET_EMPTY: "An empty value is refused (it would inject nothing). Check the input: stdin, file or --value.",
   CONFIRMATION_REQUIRED: "Destructive commands ask on a terminal; elsewhere pass --yes.",

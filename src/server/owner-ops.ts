@@ -13,9 +13,9 @@ import { credentialReady } from '../broker/catalog.ts';
 const str = z.string().min(1).max(256);
 
 const OPS = {
-  'secrets.create': z.strictObject({ name: str, value: z.string().min(1).max(64 * 1024), scope: str.optional(), description: z.string().max(1024).optional() }),
+  'secrets.create': z.strictObject({ name: str, value: z.string().min(1).max(64 * 1024), scope: str.optional(), description: z.string().max(1024).optional(), allowShort: z.boolean().optional() }),
   'secrets.list': z.strictObject({ scope: str.optional() }),
-  'secrets.rotate': z.strictObject({ secret: str, value: z.string().min(1).max(64 * 1024) }),
+  'secrets.rotate': z.strictObject({ secret: str, value: z.string().min(1).max(64 * 1024), allowShort: z.boolean().optional() }),
   'secrets.delete': z.strictObject({ secret: str }),
   'secrets.attach-group': z.strictObject({ secret: str, workspaceId: str, groupId: str, scope: str.optional() }),
   'secrets.detach-group': z.strictObject({ secret: str, workspaceId: str, groupId: str, scope: str.optional() }),
@@ -86,13 +86,13 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
   switch (op as OwnerOp) {
     case 'secrets.create': {
       const v = argsOf('secrets.create', raw);
-      return vault.createSecret({ name: v.name, value: Buffer.from(v.value, 'utf8'), ...(v.scope ? { scope: v.scope } : {}), description: v.description ?? null });
+      return vault.createSecret({ name: v.name, value: Buffer.from(v.value, 'utf8'), ...(v.scope ? { scope: v.scope } : {}), description: v.description ?? null, allowShort: v.allowShort === true });
     }
     case 'secrets.list':
       return vault.listSecrets(argsOf('secrets.list', raw).scope);
     case 'secrets.rotate': {
       const v = argsOf('secrets.rotate', raw);
-      return vault.rotateSecret(v.secret, Buffer.from(v.value, 'utf8'));
+      return vault.rotateSecret(v.secret, Buffer.from(v.value, 'utf8'), undefined, v.allowShort ? { allowShort: true } : {});
     }
     case 'secrets.delete':
       return vault.deleteSecret(argsOf('secrets.delete', raw).secret);

@@ -158,4 +158,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE agents ADD COLUMN context TEXT;
   ALTER TABLE capabilities ADD COLUMN websocket BOOLEAN NOT NULL DEFAULT false;
   `,
+  `
+  ALTER TABLE secrets ADD COLUMN allow_short INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

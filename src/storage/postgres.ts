@@ -299,8 +299,8 @@ export class PostgresStorage implements Storage {
       await this.#requireKeyCheck(c, keyCheck);
       await this.#bump(c);
       try {
-        await this.#q(c, 'INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
-          secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases),
+        await this.#q(c, 'INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases, allow_short) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
+          secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases), secret.allowShort ? 1 : 0,
         ]);
       } catch (err) {
         if (isUniqueViolation(err)) throw new AivaultError('SECRET_ALREADY_EXISTS', `a secret named ${secret.name} already exists in scope ${secret.scope}`);
@@ -375,11 +375,12 @@ export class PostgresStorage implements Storage {
     });
   }
 
-  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[] }, updatedAt: string): Promise<void> {
+  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[]; allowShort?: boolean }, updatedAt: string): Promise<void> {
     return this.#tx(async (c) => {
       const row = (await this.#q(c, 'SELECT scope FROM secrets WHERE id = $1 FOR UPDATE', [secretId])).rows[0];
       if (!row) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${secretId}`);
       await this.#bump(c);
+      if (change.allowShort !== undefined) await this.#q(c, 'UPDATE secrets SET allow_short = $1, updated_at = $2 WHERE id = $3', [change.allowShort ? 1 : 0, updatedAt, secretId]);
       if (change.aliases) {
         await this.#requireFreeAliases(c, secretId, row.scope as string, change.aliases);
         await this.#q(c, 'UPDATE secrets SET aliases = $1, updated_at = $2 WHERE id = $3', [JSON.stringify(change.aliases), updatedAt, secretId]);

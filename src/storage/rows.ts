@@ -33,6 +33,7 @@ export function toSecret(row: Row): SecretRecord {
     pinnedProvider: (row.pinned_provider as string | null) ?? null,
     aliases: row.aliases == null ? [] : parseJson<string[]>(row.aliases, 'secret aliases'),
     groups: row.groups == null ? [] : parseJson<string[]>(row.groups, 'secret groups'),
+    allowShort: Number(row.allow_short ?? 0) === 1,
     currentVersion: Number(row.current_version),
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,

@@ -37,7 +37,7 @@ import type {
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 12;
+export const SQLITE_SCHEMA_VERSION = 13;
 
 const BUSY_TIMEOUT_MS = 15_000;
 /** Expired nonces are swept at most this often. */
@@ -231,6 +231,9 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE secrets ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
   ALTER TABLE agents ADD COLUMN context TEXT;
   ALTER TABLE capabilities ADD COLUMN websocket INTEGER NOT NULL DEFAULT 0;
+  `,
+  `
+  ALTER TABLE secrets ADD COLUMN allow_short INTEGER NOT NULL DEFAULT 0;
   `,
 ];
 
@@ -452,9 +455,9 @@ export class SqliteStorage implements Storage {
         this.#bump();
         try {
           this.#stmt(
-            `INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases));
+            `INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases, allow_short)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases), secret.allowShort ? 1 : 0);
         } catch (err) {
           if (isConstraint(err)) {
             throw new AivaultError('SECRET_ALREADY_EXISTS', `a secret named ${secret.name} already exists in scope ${secret.scope}`);
@@ -541,12 +544,13 @@ export class SqliteStorage implements Storage {
     );
   }
 
-  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[] }, updatedAt: string): Promise<void> {
+  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[]; allowShort?: boolean }, updatedAt: string): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
         const row = this.#stmt('SELECT scope FROM secrets WHERE id = ?').get(secretId) as Row | undefined;
         if (!row) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${secretId}`);
         this.#bump();
+        if (change.allowShort !== undefined) this.#stmt('UPDATE secrets SET allow_short = ?, updated_at = ? WHERE id = ?').run(change.allowShort ? 1 : 0, updatedAt, secretId);
         if (change.aliases) {
           this.#requireFreeAliases(secretId, row.scope as string, change.aliases);
           this.#stmt('UPDATE secrets SET aliases = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(change.aliases), updatedAt, secretId);

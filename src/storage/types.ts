@@ -32,6 +32,11 @@ export interface SecretRecord {
   aliases: string[];
   /** Groups (`W/G`) a global secret was attached to: it serves those groups' callers too. */
   groups: string[];
+  /**
+   * The owner acknowledged that the value may be shorter than the scrubber can protect
+   * (MIN_SECRET_LENGTH): without this, a credential refuses to use a short value.
+   */
+  allowShort: boolean;
   currentVersion: number;
   createdAt: string;
   updatedAt: string;
@@ -88,7 +93,7 @@ export interface Storage extends BrokerStorage {
    * Renames a secret and/or replaces its aliases. SECRET_ALREADY_EXISTS when the name, or
    * an alias, is taken by another secret of the same scope; SECRET_NOT_FOUND if it is gone.
    */
-  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[] }, updatedAt: string): Promise<void>;
+  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[]; allowShort?: boolean }, updatedAt: string): Promise<void>;
   /** Adds or removes one group (`W/G`) of a secret's attachments; false when nothing changed. SECRET_NOT_FOUND if it is gone. */
   setSecretGroup(secretId: string, group: string, attached: boolean, updatedAt: string): Promise<boolean>;
   /**

@@ -33,6 +33,19 @@ export const OWNER_LOCAL = 'owner:local';
 export const DATABASE_FILE = 'vault.db';
 /** Largest secret value accepted: room for a PEM certificate chain, not for a file store. */
 export const MAX_SECRET_BYTES = 64 * 1024;
+/**
+ * The shortest value the response scrubber can protect (src/broker/scrub): a shorter one would
+ * match ordinary text, and its base64 has too few characters of its own to look for. Shorter
+ * values need the owner's acknowledgement (`allowShort`), and are not scrubbed.
+ */
+export const MIN_SECRET_LENGTH = 8;
+
+/** A value shorter than the scrubber protects needs the owner's explicit acknowledgement. */
+export function assertProtectable(value: Uint8Array, allowShort: boolean, name: string): void {
+  if (value.byteLength < MIN_SECRET_LENGTH && !allowShort) {
+    throw new AivaultError('SECRET_TOO_SHORT', `${name}: a value under ${MIN_SECRET_LENGTH} bytes cannot be scrubbed from responses; store it with --allow-short only if an agent may learn it`);
+  }
+}
 /** Compares and proofs allowed per secret per minute (an oracle must not be a brute-force tool). */
 export const PROBES_PER_MINUTE = 10;
 
@@ -67,6 +80,8 @@ export interface SecretInfo {
   aliases: string[];
   /** Groups (`W/G`) a global secret is attached to. */
   groups: string[];
+  /** The owner accepted a value shorter than the scrubber protects. */
+  allowShort: boolean;
   currentVersion: number;
   fingerprint: string;
   versions: SecretVersionInfo[];
@@ -81,6 +96,8 @@ export interface CreateSecretInput {
   description?: string | null;
   pinnedProvider?: string | null;
   aliases?: string[];
+  /** Accepts a value shorter than MIN_SECRET_LENGTH (which the scrubber cannot protect). */
+  allowShort?: boolean;
 }
 
 export interface UpdateSecretInput {
@@ -368,6 +385,7 @@ export class Vault {
     const scope = input.scope ?? GLOBAL_SCOPE;
     assertScope(scope);
     assertValue(input.value);
+    assertProtectable(input.value, input.allowShort === true, input.name);
     assertDescription(input.description);
     const id = randomUUID();
     const at = now();
@@ -382,6 +400,7 @@ export class Vault {
         pinnedProvider: owner?.provider ?? null,
         aliases: checkAliases(input.aliases ?? []),
         groups: [],
+        allowShort: input.allowShort === true,
         currentVersion: 1,
         createdAt: at,
         updatedAt: at,
@@ -436,9 +455,12 @@ export class Vault {
     return this.describeSecret(record.id);
   }
 
-  async rotateSecret(reference: string, value: Uint8Array, scope?: string): Promise<SecretInfo> {
+  async rotateSecret(reference: string, value: Uint8Array, scope?: string, options: { allowShort?: boolean } = {}): Promise<SecretInfo> {
     assertValue(value);
     const record = await this.resolveSecret(reference, scope);
+    const allowShort = options.allowShort ?? record.allowShort;
+    assertProtectable(value, allowShort, record.name);
+    if (allowShort !== record.allowShort) await this.storage.updateSecretIdentity(record.id, { allowShort }, now());
     const versions = await this.storage.listSecretVersions(record.id);
     const next = Math.max(record.currentVersion, ...versions.map((v) => v.version)) + 1;
     const at = now();
@@ -500,6 +522,7 @@ export class Vault {
       pinnedProvider: record.pinnedProvider,
       aliases: record.aliases,
       groups: record.groups,
+      allowShort: record.allowShort,
       currentVersion: record.currentVersion,
       fingerprint: current.fingerprint,
       versions: versions.map((v) => ({ version: v.version, fingerprint: v.fingerprint, createdAt: v.createdAt, current: v.version === record.currentVersion })),
@@ -512,12 +535,22 @@ export class Vault {
    * The plaintext of a secret's current version. Only the broker calls this, to inject a
    * credential; the caller owns the buffer and should wipe it when done.
    */
-  async revealSecret(id: string): Promise<Buffer> {
+  async revealSecret(id: string, use: { credential?: boolean } = {}): Promise<Buffer> {
     const record = await this.storage.getSecret(id);
     if (!record) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${id}`);
     const version = await this.storage.getSecretVersion(id, record.currentVersion);
     if (!version) throw new AivaultError('VAULT_CORRUPTED', `the current version of ${record.name} is missing`);
-    return openSecret(this.#keys.kek, id, version.version, version);
+    const value = openSecret(this.#keys.kek, id, version.version, version);
+    // A credential sends what it reveals, and a short value would come back unscrubbed.
+    if (use.credential) {
+      try {
+        assertProtectable(value, record.allowShort, record.name);
+      } catch (err) {
+        value.fill(0);
+        throw err;
+      }
+    }
+    return value;
   }
 
   /**

@@ -4,9 +4,11 @@ import fc from 'fast-check';
 import { HOLD_MS, REDACTED, Scrubber } from '../../src/broker/scrub/scrubber.ts';
 import { ENCODINGS, cutAt, leak, secretArb, textArb } from './scrub-encodings.ts';
 
-/** Fixed seeds in `npm test`; `npm run fuzz:scrub` runs the same properties long with a fresh seed. */
+/** A fixed seed in `npm test`; `npm run fuzz:scrub` runs the same properties long, with a fresh seed unless given one. */
+const FUZZ = process.env.SCRUB_RUNS !== undefined;
 const RUNS = Number(process.env.SCRUB_RUNS ?? 150);
-const SEED = process.env.SCRUB_SEED === undefined ? 20261130 : Number(process.env.SCRUB_SEED);
+const SEED = process.env.SCRUB_SEED !== undefined ? Number(process.env.SCRUB_SEED) : FUZZ ? Math.floor(Math.random() * 2 ** 31) : 20261130;
+if (FUZZ) console.log(`fuzz:scrub: ${RUNS} runs per property, seed ${SEED}`);
 const params = { numRuns: RUNS, seed: SEED, endOnFailure: true };
 const NEVER = 2_000_000_000; // a timer that never fires within a test
 

@@ -63,7 +63,7 @@ describe('postgres connection loss', () => {
       const at = new Date().toISOString();
       const id = randomUUID();
       const writing = storage.createSecret(
-        { id, name: 'KILLED', scope: 'global', description: null, pinnedProvider: null, aliases: [], groups: [], currentVersion: 1, createdAt: at, updatedAt: at },
+        { id, name: 'KILLED', scope: 'global', description: null, pinnedProvider: null, aliases: [], groups: [], allowShort: false, currentVersion: 1, createdAt: at, updatedAt: at },
         { secretId: id, version: 1, wrappedKey: Buffer.from([1]), ciphertext: Buffer.from([2]), fingerprint: 'fp', createdAt: at },
       );
       // Settled while the kill is still being confirmed: hold the outcome from the start.
@@ -82,7 +82,7 @@ describe('postgres connection loss', () => {
       // Nothing was written, and the pool opens a new connection for the next call.
       assert.equal(await storage.getSecret(id), undefined);
       await storage.createSecret(
-        { id, name: 'KILLED', scope: 'global', description: null, pinnedProvider: null, aliases: [], groups: [], currentVersion: 1, createdAt: at, updatedAt: at },
+        { id, name: 'KILLED', scope: 'global', description: null, pinnedProvider: null, aliases: [], groups: [], allowShort: false, currentVersion: 1, createdAt: at, updatedAt: at },
         { secretId: id, version: 1, wrappedKey: Buffer.from([1]), ciphertext: Buffer.from([2]), fingerprint: 'fp', createdAt: at },
       );
       assert.equal((await storage.getSecret(id))?.name, 'KILLED');

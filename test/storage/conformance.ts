@@ -22,7 +22,7 @@ const sealer: AuditSealer = {
 const now = () => new Date().toISOString();
 
 function secret(name: string, scope = 'global'): SecretRecord {
-  return { id: randomUUID(), name, scope, description: null, pinnedProvider: null, aliases: [], groups: [], currentVersion: 1, createdAt: now(), updatedAt: now() };
+  return { id: randomUUID(), name, scope, description: null, pinnedProvider: null, aliases: [], groups: [], allowShort: false, currentVersion: 1, createdAt: now(), updatedAt: now() };
 }
 
 function version(secretId: string, v: number, byte = v): SecretVersionRecord {
@@ -116,6 +116,19 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       const other = { ...secret('REN_E', 'workspace:w1'), aliases: ['billing'] };
       await s.createSecret(other, version(other.id, 1));
       await assert.rejects(s.updateSecretIdentity(randomUUID(), { name: 'X_Y' }, now()), codeOf('SECRET_NOT_FOUND'));
+    }));
+
+    it('the short-value acknowledgement is stored, read back and changed like every field', withStore(async (s) => {
+      const a = { ...secret('SHORT_A'), allowShort: true };
+      const b = secret('SHORT_B');
+      await s.createSecret(a, version(a.id, 1));
+      await s.createSecret(b, version(b.id, 1));
+      assert.deepEqual([(await s.getSecret(a.id))!.allowShort, (await s.getSecret(b.id))!.allowShort], [true, false]);
+      const g = await s.generation();
+      await s.updateSecretIdentity(a.id, { allowShort: false }, now());
+      await s.updateSecretIdentity(b.id, { allowShort: true }, now());
+      assert.ok((await s.generation()) > g, 'a change every process must see bumps the generation');
+      assert.deepEqual([(await s.getSecret(a.id))!.allowShort, (await s.getSecret(b.id))!.allowShort], [false, true]);
     }));
 
     it('two writers rotating one secret at once: exactly one wins', withStore(async (s, second) => {

@@ -7,6 +7,7 @@ import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import { assertScope, assertSecretName } from '../../vault/names.ts';
+import { assertProtectable } from '../../vault/vault.ts';
 import { collect, splitPair } from '../collect.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
 import { readStdin } from '../input.ts';
@@ -19,6 +20,7 @@ interface ImportOptions extends GlobalOptions {
   file?: string;
   scope: string;
   overwrite?: boolean;
+  allowShort?: boolean;
   json?: boolean;
 }
 
@@ -56,6 +58,7 @@ export function registerImport(secrets: Command): void {
     .option('--file <path>', 'a dotenv file (NAME=value lines, # comments, quotes, export prefixes); - for stdin')
     .option('--scope <scope>', 'scope for every imported secret', 'global')
     .option('--overwrite', 'rotate secrets that already exist (otherwise refused, and nothing is written)')
+    .option('--allow-short', 'store values under 8 bytes, which aivault cannot scrub from responses (an upstream that echoes it hands it to the agent)')
     .option('--json', 'print [{name, scope, action, ref}] as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<ImportOptions>();
@@ -67,6 +70,8 @@ export function registerImport(secrets: Command): void {
         if (seen.has(name)) throw new AivaultError('INVALID_ARGUMENT', `${name} is given twice`);
         seen.add(name);
         if (value.length === 0) throw new AivaultError('SECRET_EMPTY', `${name} has an empty value; nothing imported`);
+        // Checked for all before any is written, so a refusal imports nothing.
+        assertProtectable(Buffer.from(value, 'utf8'), o.allowShort === true, `${name} (nothing imported)`);
       }
       const results = await withVault(o, async (vault) => {
         const existing = new Set((await vault.listSecrets(o.scope)).map((s) => s.name));
@@ -76,7 +81,8 @@ export function registerImport(secrets: Command): void {
         for (const [name, value] of entries) {
           const bytes = Buffer.from(value, 'utf8');
           try {
-            const info = existing.has(name) ? await vault.rotateSecret(name, bytes, o.scope) : await vault.createSecret({ name, value: bytes, scope: o.scope });
+            const allow = o.allowShort ? { allowShort: true } : {};
+            const info = existing.has(name) ? await vault.rotateSecret(name, bytes, o.scope, allow) : await vault.createSecret({ name, value: bytes, scope: o.scope, ...allow });
             out.push({ name, scope: o.scope, action: existing.has(name) ? 'rotated' : 'created', ref: info.ref });
           } finally {
             bytes.fill(0);

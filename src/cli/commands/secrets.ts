@@ -47,6 +47,7 @@ function printInfo(info: SecretInfo): void {
     ['description', info.description ?? ''],
     ['version', String(info.currentVersion)],
     ['fingerprint', info.fingerprint],
+    ...(info.allowShort ? [['short value', 'allowed by the owner: not scrubbed from responses if under 8 bytes'] as [string, string]] : []),
     ['versions', versionSummary(info)],
     ['created', info.createdAt],
     ['updated', info.updatedAt],
@@ -74,9 +75,10 @@ export function registerSecrets(program: Command): void {
     .option('--group-id <G>', 'the group of that workspace (with --scope group)')
     .option('--description <text>', 'a note for people (never the value)')
     .option('--alias <alias>', 'another name for it: a lower-case label (repeatable)', collect)
+    .option('--allow-short', 'store a value under 8 bytes, which aivault cannot scrub from responses (an upstream that echoes it hands it to the agent)')
     .option('--json', 'print the new secret as JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions & { name: string; description?: string; alias?: string[] }>();
+      const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions & { name: string; description?: string; alias?: string[]; allowShort?: boolean }>();
       assertSecretName(opts.name); // before asking for a value that would then be refused
       opts.scope = scopeFromOptions(opts);
       const value = await readSecretValue(opts);
@@ -84,14 +86,14 @@ export function registerSecrets(program: Command): void {
         const remote = ownerClientFromEnv();
         if (remote) {
           const created = await remote
-            .call<SecretInfo>('secrets.create', { name: opts.name, value: value.toString('utf8'), ...(opts.scope ? { scope: opts.scope } : {}), ...(opts.description ? { description: opts.description } : {}) })
+            .call<SecretInfo>('secrets.create', { name: opts.name, value: value.toString('utf8'), ...(opts.scope ? { scope: opts.scope } : {}), ...(opts.description ? { description: opts.description } : {}), ...(opts.allowShort ? { allowShort: true } : {}) })
             .finally(() => remote.close());
           if (opts.json) printJson(created);
           else printLine(created.ref);
           return;
         }
         const { info, status } = await withVault(opts, async (vault) => {
-          const created = await vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null, ...(opts.alias ? { aliases: opts.alias } : {}) });
+          const created = await vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null, ...(opts.alias ? { aliases: opts.alias } : {}), allowShort: opts.allowShort === true });
           const provider = created.pinnedProvider ? (await builtinRegistry()).providers.get(created.pinnedProvider) : undefined;
           return { info: created, status: provider ? await builtinCredentialStatus(vault, provider, created.scope) : undefined };
         });
@@ -148,12 +150,14 @@ export function registerSecrets(program: Command): void {
       .argument('<secret>', 'NAME, id or vault:secret:<id>'),
   )
     .option('--scope <scope>', 'scope, when the name exists in several')
+    .option('--allow-short', 'store a value under 8 bytes, which aivault cannot scrub from responses (an upstream that echoes it hands it to the agent)')
     .option('--json', 'print the secret as JSON')
     .action(async (reference: string, _o: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions>();
+      const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions & { allowShort?: boolean }>();
       const value = await readSecretValue(opts);
       try {
-        const info = await asOwner<SecretInfo>('secrets.rotate', { secret: reference, value: value.toString('utf8') }, () => withVault(opts, (vault) => vault.rotateSecret(reference, value, opts.scope)));
+        const allow = opts.allowShort ? { allowShort: true } : {};
+        const info = await asOwner<SecretInfo>('secrets.rotate', { secret: reference, value: value.toString('utf8'), ...allow }, () => withVault(opts, (vault) => vault.rotateSecret(reference, value, opts.scope, allow)));
         if (opts.json) printJson(info);
         else printLine(`rotated ${info.name} to version ${info.currentVersion} (${info.fingerprint})`);
       } finally {
