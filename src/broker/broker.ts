@@ -98,6 +98,8 @@ export interface InvokeResponse {
   headers: Array<[string, string]>;
   /** The response body: decoded, size-capped, scrubbed. */
   body: Readable;
+  /** Scrubs text made from the body (a rendering), as the body was. */
+  scrubText(text: string): string;
   auditSeq: number;
   /** Settles when the body has been consumed (or failed) and its outcome queued for audit. */
   done: Promise<void>;
@@ -639,6 +641,7 @@ export class Broker {
     });
     done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
     const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(addressedUrl(new URL(sentUrl), addressedOrigin)) };
-    return { status: response.statusCode, planned, headers: outHeaders, body: scrubbed, auditSeq: seq, done };
+    const s = scrubber;
+    return { status: response.statusCode, planned, headers: outHeaders, body: scrubbed, scrubText: (text) => s.scrubText(text), auditSeq: seq, done };
   }
 }

@@ -6,6 +6,7 @@ import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 import WebSocket from 'ws';
 import { hostMatches } from '../policy/hosts.ts';
 import type { FlowResult } from '../broker/flows.ts';
+import type { Render } from '../broker/render.ts';
 import { signRequest } from '../policy/request-signature.ts';
 import { AivaultError, ERROR_CODES, type ErrorCode } from '../errors.ts';
 
@@ -30,6 +31,8 @@ export interface AgentInvokeRequest {
   query?: Array<[string, string]> | Record<string, string | string[]>;
   headers?: Array<[string, string]> | Record<string, string>;
   body?: string | Uint8Array;
+  /** Have the daemon render the answer for an LLM (what `aivault json` / `markdown` print), scrubbed. */
+  render?: Render;
 }
 
 export interface AgentInvokeResponse {

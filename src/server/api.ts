@@ -14,7 +14,8 @@ import { Owners } from '../policy/owners.ts';
 import { runAs } from '../audit/actor.ts';
 import { OwnerCall, runOwnerOp } from './owner-ops.ts';
 import type { AgentRecord } from '../storage/types.ts';
-import { readCapped } from '../read-capped.ts';
+import { readAll, readCapped } from '../read-capped.ts';
+import { renderAnswer, type Render } from '../broker/render.ts';
 import { assertNotFromWebPage } from './origin.ts';
 import { refusal } from './status.ts';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -35,6 +36,12 @@ const InvokeBody = z.strictObject({
   headers: pairs.optional(),
   body: z.string().optional(),
   bodyBase64: z.string().optional(),
+  render: z
+    .discriminatedUnion('as', [
+      z.strictObject({ as: z.literal('json') }),
+      z.strictObject({ as: z.literal('markdown'), namespace: z.string().max(64).optional(), exclude: z.array(z.string().max(256)).max(64).optional(), wrap: z.array(z.string().max(256)).max(64).optional() }),
+    ])
+    .optional(),
 });
 
 const FlowRunBody = z.strictObject({ flow: z.string().min(1).max(200), body: z.string().optional(), bodyBase64: z.string().optional(), contentType: z.string().max(200).optional() });
@@ -83,6 +90,19 @@ async function stream(res: ServerResponse, response: InvokeResponse): Promise<vo
   response.body.on('error', (err) => res.destroy(err));
   response.body.pipe(res);
   await response.done.catch(() => {});
+}
+
+/** An invoke's answer rendered for an LLM (`aivault json` / `markdown`), here where the scrubber is. */
+async function sendRendered(res: ServerResponse, response: InvokeResponse, render: Render): Promise<void> {
+  const body = await readAll(response.body);
+  await response.done;
+  const text = renderAnswer(render, response, body, response.scrubText);
+  res.statusCode = response.status;
+  res.setHeader('content-type', render.as === 'json' ? 'application/json' : 'text/markdown; charset=utf-8');
+  res.setHeader('x-aivault-audit-seq', String(response.auditSeq));
+  res.setHeader('x-aivault-credential', response.planned.credential);
+  res.setHeader('x-aivault-upstream-url', response.planned.url);
+  res.end(text);
 }
 
 /** Aborts when the client goes away before its answer is sent (ends a wait for approval). */
@@ -253,7 +273,9 @@ export function createApiHandler(broker: Broker, log: Logger) {
           headers: toPairs(b.headers),
           ...(b.body !== undefined ? { body: Buffer.from(b.body, 'utf8') } : b.bodyBase64 !== undefined ? { body: Buffer.from(b.bodyBase64, 'base64') } : {}),
         };
-        await stream(res, await broker.invoke(request, { agent, signal: goneSignal(res) }));
+        const response = await broker.invoke(request, { agent, signal: goneSignal(res) });
+        if (b.render) await sendRendered(res, response, b.render);
+        else await stream(res, response);
         log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
         return;
       }

@@ -65,7 +65,11 @@ function connectUpstream(plan: WebSocketPlan, protocols: string[]): Promise<WebS
       lookup: checkedLookup({ allowPrivateNetwork: plan.allowPrivateNetwork }) as never,
       ...(plan.tls ?? {}),
     });
-    upstream.once('open', () => resolve(upstream));
+    // Held until the relay listens: a server that speaks first would otherwise speak to no one.
+    upstream.once('open', () => {
+      upstream.pause();
+      resolve(upstream);
+    });
     upstream.once('unexpected-response', (_req, res) => {
       // The upstream answered the upgrade with a plain response: its status, never its body (it may echo the credential).
       void readCapped(res, MAX_REJECTION_BODY).catch(() => undefined);
@@ -112,6 +116,7 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
     upstream.on('message', (data: RawData, isBinary: boolean) => {
       if (client.readyState === WebSocket.OPEN) toClient.push(bytes(data), isBinary);
     });
+    upstream.resume();
 
     const end = () => {
       if (!sessions.delete(session)) return;

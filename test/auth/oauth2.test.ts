@@ -36,7 +36,7 @@ describe('o_auth2 against a real OAuth2 server (oidc-provider) on loopback', () 
     provider = new Provider(issuer, {
       clients: [
         { client_id: 'agent-app', client_secret: 'app-secret-0123456789', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['https://client.example/cb'], token_endpoint_auth_method: 'client_secret_basic' },
-        { client_id: 'svc', client_secret: 'svc-secret-0123456789', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_post' },
+        { client_id: 'svc-client-id', client_secret: 'svc-secret-0123456789', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_post' },
       ],
       features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
       ttl: { AccessToken: TTL, ClientCredentials: TTL, RefreshToken: 3600, Grant: 3600 },
@@ -146,7 +146,7 @@ describe('o_auth2 against a real OAuth2 server (oidc-provider) on loopback', () 
   });
 
   it('client_credentials with client_secret_post', async () => {
-    const cc = await t.custom({ name: 'svc', auth: { o_auth2: { grant_type: 'client_credentials', token_endpoint: `${issuer}/token`, client_auth: 'post' } }, secrets: { client_id: 'svc', client_secret: 'svc-secret-0123456789' }, hosts: [up.host] });
+    const cc = await t.custom({ name: 'svc', auth: { o_auth2: { grant_type: 'client_credentials', token_endpoint: `${issuer}/token`, client_auth: 'post' } }, secrets: { client_id: 'svc-client-id', client_secret: 'svc-secret-0123456789' }, hosts: [up.host] });
     assert.equal((await get(cc)).status, 200);
   });
 

@@ -46,21 +46,21 @@ describe('built-in providers against local stand-ins', () => {
       const form = new URLSearchParams(body.toString());
       // RFC 6749 2.3.1: client id and secret are form-encoded inside the Basic credentials.
       const basic = Buffer.from(String(req.headers.authorization).replace(/^Basic /, ''), 'base64').toString().split(':').map(decodeURIComponent).join(':');
-      const ok = basic === 'spotify-client:spotify-secret' && form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === 'rt-1' && form.get('scope') === 'playlist-read-private user-read-private';
+      const ok = basic === 'spotify-client:spotify-secret' && form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === 'refresh-token-1' && form.get('scope') === 'playlist-read-private user-read-private';
       res.setHeader('content-type', 'application/json');
       res.statusCode = ok ? 200 : 400;
-      res.end(JSON.stringify(ok ? { access_token: 'spotify-at-1', token_type: 'Bearer', expires_in: 3600, refresh_token: 'rt-2' } : { error: 'invalid_grant' }));
+      res.end(JSON.stringify(ok ? { access_token: 'spotify-at-1', token_type: 'Bearer', expires_in: 3600, refresh_token: 'refresh-token-2' } : { error: 'invalid_grant' }));
     });
     up.handle('/v1/me', (req, res) => {
       res.statusCode = req.headers.authorization === 'Bearer spotify-at-1' ? 200 : 401;
       res.end('{"id":"me"}');
     });
-    await store({ SPOTIFY_CLIENT_ID: 'spotify-client', SPOTIFY_CLIENT_SECRET: 'spotify-secret', SPOTIFY_REFRESH_TOKEN: 'rt-1' });
+    await store({ SPOTIFY_CLIENT_ID: 'spotify-client', SPOTIFY_CLIENT_SECRET: 'spotify-secret', SPOTIFY_REFRESH_TOKEN: 'refresh-token-1' });
     await redirect('spotify', { 'api.spotify.com': up.host }, { tokenEndpoint: `http://${up.host}/api/token` });
     const res = await t.broker.invoke({ capability: 'spotify/me', method: 'GET', path: '/v1/me' });
     assert.equal(res.status, 200);
     assert.equal(await readAll(res.body), '{"id":"me"}');
-    assert.equal((await t.vault.revealSecret((await t.vault.describeSecret('SPOTIFY_REFRESH_TOKEN')).id)).toString(), 'rt-2');
+    assert.equal((await t.vault.revealSecret((await t.vault.describeSecret('SPOTIFY_REFRESH_TOKEN')).id)).toString(), 'refresh-token-2');
     assert.equal((await t.vault.describeSecret('SPOTIFY_REFRESH_TOKEN')).pinnedProvider, 'spotify');
   });
 

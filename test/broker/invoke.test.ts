@@ -72,9 +72,9 @@ describe('broker invoke against a real loopback upstream', () => {
     await invoke({ capability: q, path: '/v1/s', query: [['key', 'agent-override'], ['q', 'x y']] });
     assert.equal(last().url, '/v1/s?q=x+y&key=qk-123456');
 
-    const mq = await t.custom({ name: 'mqry', auth: { multi_query: [{ param_name: 'key', value_template: '{{api_key}}' }, { param_name: 'token', value_template: '{{token}}' }] }, secrets: { api_key: 'k-aaaa', token: 't-bbbb' }, hosts: [up.host] });
+    const mq = await t.custom({ name: 'mqry', auth: { multi_query: [{ param_name: 'key', value_template: '{{api_key}}' }, { param_name: 'token', value_template: '{{token}}' }] }, secrets: { api_key: 'k-aaaa-1111', token: 't-bbbb-2222' }, hosts: [up.host] });
     await invoke({ capability: mq, path: '/v1/boards' });
-    assert.equal(last().url, '/v1/boards?key=k-aaaa&token=t-bbbb');
+    assert.equal(last().url, '/v1/boards?key=k-aaaa-1111&token=t-bbbb-2222');
 
     const p = await t.custom({ name: 'pth', auth: { path: { prefix_template: '/bot{{secret}}' } }, secrets: { secret: '123:ABC-def' }, hosts: [up.host], paths: ['/sendMessage'] });
     await invoke({ capability: p, path: '/sendMessage', method: 'POST', body: Buffer.from('{}') });
@@ -83,9 +83,9 @@ describe('broker invoke against a real loopback upstream', () => {
     await refused({ capability: slash, path: '/sendMessage', method: 'POST' }, 'CREDENTIAL_INVALID');
     await refused({ capability: p, path: '/getUpdates' }, 'PATH_NOT_ALLOWED');
 
-    const b = await t.custom({ name: 'bas', auth: 'basic', secrets: { username: 'AC123', password: 'pw-secret-1' }, hosts: [up.host] });
+    const b = await t.custom({ name: 'bas', auth: 'basic', secrets: { username: 'AC1234567', password: 'pw-secret-1' }, hosts: [up.host] });
     await invoke({ capability: b, path: '/v1/Messages', headers: [['Authorization', 'Basic ZXZpbA==']] });
-    assert.equal(last().headers.authorization, `Basic ${Buffer.from('AC123:pw-secret-1').toString('base64')}`);
+    assert.equal(last().headers.authorization, `Basic ${Buffer.from('AC1234567:pw-secret-1').toString('base64')}`);
 
     const mh = await t.custom({ name: 'mhdr', auth: { multi_header: [{ header_name: 'DD-API-KEY', value_template: '{{api_key}}' }, { header_name: 'DD-APPLICATION-KEY', value_template: '{{app_key}}' }] }, secrets: { api_key: 'dd-api-1', app_key: 'dd-app-2' }, hosts: [up.host] });
     await invoke({ capability: mh, path: '/v1/validate', headers: [['dd-api-key', 'agent']] });

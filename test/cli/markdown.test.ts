@@ -1,7 +1,7 @@
 // The markdown renderer: compact, complete, and impossible to break out of from API data.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { renderMarkdown } from '../../src/cli/markdown.ts';
+import { renderMarkdown } from '../../src/broker/markdown.ts';
 import { isAivaultError } from '../../src/errors.ts';
 
 const none = { exclude: [], wrap: [] };

@@ -54,7 +54,7 @@ describe('aivault oauth login and endpoint set (CLI)', () => {
   });
 
   it('a failed refresh exits 8 with OAUTH_REFRESH_FAILED and the error code, never the endpoint body', async () => {
-    const login = await v.cli(['oauth', 'login', 'dropbox', '--client-id', 'dbx', '--client-secret-file', join(v.dir, '..', 'client-secret')], { input: 'wrong-refresh-token\n' });
+    const login = await v.cli(['oauth', 'login', 'dropbox', '--client-id', 'dbx-client-id', '--client-secret-file', join(v.dir, '..', 'client-secret')], { input: 'wrong-refresh-token\n' });
     assert.equal(login.code, 0, login.stderr);
     const set = await v.cli(['endpoint', 'set', 'dropbox', '--map', `api.dropboxapi.com=${up.host}`, '--token-endpoint', `http://${up.host}/api/token`, '--allow-http', '--allow-private-network']);
     assert.equal(set.code, 0, set.stderr);

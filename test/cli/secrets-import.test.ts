@@ -51,10 +51,10 @@ describe('aivault secrets import', () => {
   it('bad input writes nothing: invalid name, empty value, duplicate, bad scope', async () => {
     const before = await names();
     const cases: Array<[string[], string, string?]> = [
-      [['--entry', 'GOOD_ONE=x1234', '--entry', 'bad-name=x1234'], 'INVALID_NAME'],
-      [['--entry', 'GOOD_ONE=x1234', '--entry', 'EMPTY_ONE='], 'SECRET_EMPTY'],
-      [['--entry', 'GOOD_ONE=x1234', '--entry', 'GOOD_ONE=y1234'], 'INVALID_ARGUMENT'],
-      [['--entry', 'GOOD_ONE=x1234', '--scope', 'nowhere'], 'INVALID_SCOPE'],
+      [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'bad-name=x1234-value'], 'INVALID_NAME'],
+      [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'EMPTY_ONE='], 'SECRET_EMPTY'],
+      [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'GOOD_ONE=y1234-value'], 'INVALID_ARGUMENT'],
+      [['--entry', 'GOOD_ONE=x1234-value', '--scope', 'nowhere'], 'INVALID_SCOPE'],
       [[], 'INVALID_ARGUMENT'],
     ];
     for (const [args, code] of cases) {

@@ -17,7 +17,7 @@ describe('aivault secrets validate', () => {
     up = await startUpstream();
     // The stand-in accepts exactly one key, and echoes whatever it got (so scrubbing matters).
     up.handle('/v1/models', (req, res) => {
-      res.statusCode = req.headers.authorization === `Bearer ${good}` ? 200 : req.headers.authorization === 'Bearer limit' ? 429 : 401;
+      res.statusCode = req.headers.authorization === `Bearer ${good}` ? 200 : req.headers.authorization === 'Bearer rate-limited-key' ? 429 : 401;
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ seen: req.headers.authorization }));
     });
@@ -53,7 +53,7 @@ describe('aivault secrets validate', () => {
     const bad = await run(['secrets', 'validate', 'OPENAI_API_KEY']);
     assert.equal(bad.code, 8);
     assert.equal(bad.stdout.trim(), 'OPENAI_API_KEY: invalid (HTTP_401 via openai/models)');
-    await run(['secrets', 'rotate', 'OPENAI_API_KEY', '--value', 'limit']);
+    await run(['secrets', 'rotate', 'OPENAI_API_KEY', '--value', 'rate-limited-key']);
     const limited = await run(['secrets', 'validate', 'OPENAI_API_KEY', '--json']);
     assert.equal(limited.code, 9);
     assert.equal((JSON.parse(limited.stdout) as { verdict: string }).verdict, 'indeterminate');

@@ -38,7 +38,7 @@ describe('aivault secrets (CLI)', () => {
     writeFileSync(file, canary());
     const fromFile = await run(['secrets', 'create', '--name', 'FILE_KEY', '--value-file', file, '--json']);
     assert.equal(json<{ name: string }>(fromFile).name, 'FILE_KEY');
-    const both = await run(['secrets', 'create', '--name', 'TWO_WAYS', '--value', 'x', '--value-stdin', '--json'], { input: 'y' });
+    const both = await run(['secrets', 'create', '--name', 'TWO_WAYS', '--value', 'x-value-1', '--value-stdin', '--json'], { input: 'y-value-1' });
     assert.equal(both.code, 2);
     assert.equal(errorOf(both).code, 'INVALID_ARGUMENT');
   });
@@ -65,10 +65,10 @@ describe('aivault secrets (CLI)', () => {
 
   it('gives stable codes and exit codes for bad input', async () => {
     const cases: Array<[string[], string, number]> = [
-      [['secrets', 'create', '--name', 'lower-case', '--value', 'x', '--json'], 'INVALID_NAME', 2],
-      [['secrets', 'create', '--name', 'CANARY_KEY', '--value', 'x', '--json'], 'SECRET_ALREADY_EXISTS', 4],
+      [['secrets', 'create', '--name', 'lower-case', '--value', 'x-value-1', '--json'], 'INVALID_NAME', 2],
+      [['secrets', 'create', '--name', 'CANARY_KEY', '--value', 'x-value-1', '--json'], 'SECRET_ALREADY_EXISTS', 4],
       [['secrets', 'describe', 'MISSING_KEY', '--json'], 'SECRET_NOT_FOUND', 3],
-      [['secrets', 'create', '--name', 'SCOPED', '--value', 'x', '--scope', 'planet:x', '--json'], 'INVALID_SCOPE', 2],
+      [['secrets', 'create', '--name', 'SCOPED', '--value', 'x-value-1', '--scope', 'planet:x', '--json'], 'INVALID_SCOPE', 2],
       [['secrets', 'delete', 'CANARY_KEY', '--json'], 'CONFIRMATION_REQUIRED', 2],
       [['secrets', 'frobnicate', '--json'], 'INVALID_ARGUMENT', 2],
       [['init', '--key-provider', 'keyfile', '--json'], 'VAULT_ALREADY_INITIALIZED', 4],
@@ -121,7 +121,7 @@ describe('a damaged or wrongly-keyed vault', () => {
       const before = digest(db);
       const wrongKey = join(v.dir, '..', 'wrong.key');
       writeFileSync(wrongKey, Buffer.alloc(32, 7).toString('base64'), { mode: 0o600 });
-      const r = await v.cli(['secrets', 'create', '--name', 'NEW_ONE', '--value', 'x', '--json'], { env: { AIVAULT_KEY_FILE: wrongKey } });
+      const r = await v.cli(['secrets', 'create', '--name', 'NEW_ONE', '--value', 'x-value-1', '--json'], { env: { AIVAULT_KEY_FILE: wrongKey } });
       assert.equal(r.code, 5);
       assert.equal(errorOf(r).code, 'VAULT_KEY_MISMATCH');
       assert.equal(digest(db), before);
@@ -176,7 +176,7 @@ describe('a damaged or wrongly-keyed vault', () => {
       const list = await v.cli(['secrets', 'list', '--json']);
       assert.equal(list.code, 6, list.stderr);
       assert.equal(errorOf(list).code, 'VAULT_CORRUPTED');
-      const create = await v.cli(['secrets', 'create', '--name', 'AFTER', '--value', 'x', '--json']);
+      const create = await v.cli(['secrets', 'create', '--name', 'AFTER', '--value', 'x-value-1', '--json']);
       assert.equal(errorOf(create).code, 'VAULT_CORRUPTED');
       assert.equal(digest(db), before);
     } finally {

@@ -37,7 +37,7 @@ describe('pinning and auto-provisioning (CLI, end to end)', () => {
   });
 
   it('a custom name stays unpinned and enables nothing', async () => {
-    const created = ok<{ pinnedProvider: string | null }>(await v.cli(['secrets', 'create', '--name', 'MY_CUSTOM_KEY', '--value', 'x', '--json']));
+    const created = ok<{ pinnedProvider: string | null }>(await v.cli(['secrets', 'create', '--name', 'MY_CUSTOM_KEY', '--value', 'custom-value-1', '--json']));
     assert.equal(created.pinnedProvider, null);
     assert.ok((await caps()).every((c) => c.provider === 'openai'));
   });
@@ -48,13 +48,13 @@ describe('pinning and auto-provisioning (CLI, end to end)', () => {
   });
 
   it('a multi-secret provider is ready only when all its secrets exist, and says which are missing', async () => {
-    await v.cli(['secrets', 'create', '--name', 'TRELLO_API_KEY', '--value', 'k']);
+    await v.cli(['secrets', 'create', '--name', 'TRELLO_API_KEY', '--value', 'trello-api-key-1']);
     let trello = (await caps()).filter((c) => c.provider === 'trello');
     assert.ok(trello.length > 0);
     assert.ok(trello.every((c) => !c.ready && c.missingSecrets.join() === 'TRELLO_TOKEN'));
     const plain = await v.cli(['capability', 'list']);
     assert.match(plain.stdout, /trello\/cards +trello +builtin +no \(missing TRELLO_TOKEN\)/);
-    await v.cli(['secrets', 'create', '--name', 'TRELLO_TOKEN', '--value', 't']);
+    await v.cli(['secrets', 'create', '--name', 'TRELLO_TOKEN', '--value', 'trello-token-1']);
     trello = (await caps()).filter((c) => c.provider === 'trello');
     assert.ok(trello.every((c) => c.ready && c.missingSecrets.length === 0));
   });
@@ -67,7 +67,7 @@ describe('pinning and auto-provisioning (CLI, end to end)', () => {
     const describe = ok<{ enabled: boolean }>(await v.cli(['capability', 'describe', 'openai/chat-completions', '--json']));
     assert.equal(describe.enabled, false);
     await v.cli(['secrets', 'create', '--name', 'OPENAI_API_KEY', '--value', 'sk-test-3']);
-    await v.cli(['secrets', 'create', '--name', 'TRELLO_TOKEN', '--value', 't2']);
+    await v.cli(['secrets', 'create', '--name', 'TRELLO_TOKEN', '--value', 'trello-token-2']);
     const list = await caps();
     assert.ok(list.filter((c) => c.provider === 'openai').every((c) => c.ready));
     assert.ok(list.filter((c) => c.provider === 'trello').every((c) => c.ready));
@@ -77,7 +77,7 @@ describe('pinning and auto-provisioning (CLI, end to end)', () => {
     const r = await v.cli(['registry', 'show', 'trello', '--json']);
     const shown = ok<{ secrets: Array<{ name: string }> }>(r);
     assert.deepEqual(shown.secrets.map((s) => s.name), ['TRELLO_API_KEY', 'TRELLO_TOKEN']);
-    assert.equal(r.stdout.includes('t2'), false);
+    assert.equal(r.stdout.includes('trello-token-2'), false);
     const missing = await v.cli(['registry', 'show', 'nope', '--json']);
     assert.equal(missing.code, 3);
   });

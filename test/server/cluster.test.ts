@@ -49,7 +49,7 @@ describe('a cluster of daemons on PostgreSQL', () => {
     const ref = (await c.owner(['secrets', 'create', '--name', 'CLUSTER_KEY', '--value', key1])).trim();
     await c.owner(['credential', 'create', 'api', '--provider', 'api', '--secret-ref', ref, '--auth', 'header', '--header-name', 'authorization', '--value-template', 'Bearer {{secret}}', '--host', up.host, '--allow-http', '--allow-private-network']);
     await c.owner(['capability', 'create', 'api/data', '--provider', 'api', '--credential', 'api', '--method', 'GET', '--method', 'POST', '--path', '/v1']);
-    const id = (await c.owner(['secrets', 'create', '--name', 'SVC_ID', '--value', 'svc'])).trim();
+    const id = (await c.owner(['secrets', 'create', '--name', 'SVC_ID', '--value', 'svc-client-id'])).trim();
     const secret = (await c.owner(['secrets', 'create', '--name', 'SVC_SECRET', '--value', canary('SVCSECRET')])).trim();
     await c.owner(['credential', 'create', 'svc', '--provider', 'svc', '--secret-ref', `client_id=${id}`, '--secret-ref', `client_secret=${secret}`, '--auth', 'o_auth2', '--grant-type', 'client_credentials', '--token-endpoint', tokenUrl, '--client-auth', 'post', '--host', up.host, '--allow-http', '--allow-private-network']);
     await c.owner(['capability', 'create', 'svc/data', '--provider', 'svc', '--credential', 'svc', '--method', 'GET', '--path', '/v1']);

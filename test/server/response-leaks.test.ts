@@ -18,6 +18,8 @@ import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
 /** Mixed case, and characters percent, JSON, HTML and form encoders all treat specially. */
 const key = `Sk-${randomBytes(12).toString('hex')}+%&!Q`;
 const clientSecret = `cs-${randomBytes(12).toString('hex')}`;
+/** A key that markdown's own escaping could rebuild: a table cell's `|` is written `\|`. */
+const pipeKey = `pk-${randomBytes(10).toString('hex')}\\|tail`;
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Reflector {
@@ -61,6 +63,11 @@ async function startReflector(): Promise<Reflector> {
       res.setHeader('content-type', 'application/json');
       // Some characters as \u escapes, as Go and others write them.
       res.end(`{"note":"x","value":"${[...k].map((c, i) => (i % 3 === 0 ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : c)).join('')}"}`);
+    },
+    // The key with its `\|` turned into `|`: not the key, until a table escapes the pipe.
+    '/v1/table': (req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify([{ name: 'row', value: received(req).replace('\\|', '|') }]));
     },
     '/v1/impersonate': (_req, res) => {
       res.setHeader('x-aivault-error', 'CAPABILITY_NOT_GRANTED');
@@ -144,6 +151,9 @@ describe('response leaks (issue 14), through the daemon', () => {
     const ref = ok(await run(['secrets', 'create', '--name', 'REFLECT_KEY', '--value', key])).trim();
     ok(await run(['credential', 'create', 'reflect', '--provider', 'reflect', '--secret-ref', ref, '--auth', 'header', '--header-name', 'authorization', '--value-template', 'Bearer {{secret}}', '--host', up.host, '--allow-http', '--allow-private-network']));
     ok(await run(['capability', 'create', 'reflect/api', '--provider', 'reflect', '--credential', 'reflect', '--method', 'GET', '--method', 'POST', '--path', '/v1', '--websocket']));
+    const pipeRef = ok(await run(['secrets', 'create', '--name', 'PIPE_KEY', '--value', pipeKey])).trim();
+    ok(await run(['credential', 'create', 'pipe', '--provider', 'pipe', '--secret-ref', pipeRef, '--auth', 'header', '--header-name', 'authorization', '--value-template', 'Bearer {{secret}}', '--host', up.host, '--allow-http', '--allow-private-network']));
+    ok(await run(['capability', 'create', 'pipe/api', '--provider', 'pipe', '--credential', 'pipe', '--method', 'GET', '--path', '/v1']));
     const id = ok(await run(['secrets', 'create', '--name', 'REFLECT_CLIENT_ID', '--value', 'client-0123456789'])).trim();
     const cs = ok(await run(['secrets', 'create', '--name', 'REFLECT_CLIENT_SECRET', '--value', clientSecret])).trim();
     ok(await run(['credential', 'create', 'reflect-oauth', '--provider', 'reflectoauth', '--auth', 'o_auth2', '--grant-type', 'client_credentials', '--token-endpoint', `http://${up.host}/oauth/token`, '--secret-ref', `client_id=${id}`, '--secret-ref', `client_secret=${cs}`, '--host', up.host, '--allow-http', '--allow-private-network']));
@@ -151,14 +161,14 @@ describe('response leaks (issue 14), through the daemon', () => {
     ok(await run(['flow', 'create', 'reflect/shape', '--mode', 'send_secret', '--target', `http://${up.host}/flow/shape`, '--method', 'POST', '--credential', 'reflect', '--visibility', 'shape_only', '--allow-http', '--allow-private-network']));
     ok(await run(['flow', 'create', 'reflect/acquire', '--mode', 'acquire_secret', '--target', `http://${up.host}/flow/acquire`, '--method', 'POST', '--kind', 'oauth_token_response.access_token', '--store-alias', 'ACQUIRED_TOKEN', '--allow-http', '--allow-private-network']));
     token = (JSON.parse(ok(await run(['agent', 'create', 'prober', '--json']))) as { token: string }).token;
-    for (const cap of ['reflect/api', 'reflectoauth/api', 'reflect/shape', 'reflect/acquire']) ok(await run(['grant', 'prober', cap]));
+    for (const cap of ['reflect/api', 'pipe/api', 'reflectoauth/api', 'reflect/shape', 'reflect/acquire']) ok(await run(['grant', 'prober', cap]));
     daemon = await startDaemon(v, ['--listen', '127.0.0.1:0']);
   });
   after(async () => {
     await daemon?.stop();
     await up.close();
     for (const s of [...seen, ...outputs, daemon?.log() ?? '']) {
-      for (const secret of [key, clientSecret, ...(acquired ? [acquired] : [])]) {
+      for (const secret of [key, clientSecret, pipeKey, ...(acquired ? [acquired] : [])]) {
         assertNoLeak(s, secret, 'what the agent saw');
         assert.equal(leak(s, secret), undefined, 'no decoded view of what the agent saw holds a secret');
       }
@@ -216,6 +226,7 @@ describe('response leaks (issue 14), through the daemon', () => {
     const ws = new WebSocket(`${daemon.url!.replace(/^http/, 'ws')}/gw/reflect/v1/stream`, { headers: { authorization: `Bearer ${token}` } });
     const messages: string[] = [];
     await new Promise<void>((resolve, reject) => {
+      setTimeout(() => reject(new Error(`only ${messages.length} messages arrived: ${JSON.stringify(messages)}`)), 10_000).unref();
       ws.on('message', (d) => {
         messages.push(String(d));
         if (String(d) === 'done') resolve();
@@ -253,6 +264,12 @@ describe('response leaks (issue 14), through the daemon', () => {
     assert.equal((JSON.parse(json) as { response: { json: { value: string } } }).response.json.value, '[REDACTED]');
     const md = ok(await asAgent(['markdown', 'reflect/api', '--path', '/v1/json']));
     assert.match(md, /\[REDACTED\]/);
+    // The body holds no key; the table markdown makes of it would, and is scrubbed as it is rendered.
+    const raw = ok(await asAgent(['invoke', 'pipe/api', '--path', '/v1/table']));
+    assert.equal(raw.includes(pipeKey.replace('\\|', '|')), true, 'the body itself passes as it is');
+    const table = ok(await asAgent(['markdown', 'pipe/api', '--path', '/v1/table']));
+    assert.match(table, /\| row \| \[REDACTED\] \|/);
+    seen.push(table);
   });
 
   it("class 4, our signals: an upstream's x-aivault-* headers never reach the agent, so its answer is not a refusal", async () => {

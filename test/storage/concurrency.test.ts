@@ -34,7 +34,7 @@ describe('several processes on one vault', () => {
     try {
       const loop = async (prefix: string) => {
         for (let i = 0; i < 12; i++) {
-          const r = await v.cli(['secrets', 'create', '--name', `${prefix}_${i}`, '--value', `v${i}`]);
+          const r = await v.cli(['secrets', 'create', '--name', `${prefix}_${i}`, '--value', `value-${prefix}-${i}`]);
           assert.equal(r.code, 0, r.stderr);
         }
       };
@@ -86,7 +86,7 @@ describe('several processes on one vault', () => {
       for (const name of w.acked) assert.ok(names.has(name), `acknowledged ${name} was lost`);
       const verify = await v.cli(['secrets', 'verify', '--json']);
       assert.equal(verify.code, 0, verify.stderr);
-      const after = await v.cli(['secrets', 'create', '--name', 'AFTER_CRASH', '--value', 'x']);
+      const after = await v.cli(['secrets', 'create', '--name', 'AFTER_CRASH', '--value', 'after-crash-value']);
       assert.equal(after.code, 0, after.stderr);
     } finally {
       v.cleanup();

@@ -93,8 +93,8 @@ describe('aivault rotate-master', () => {
       try {
         const s = await a.createSecret({ name: 'STALE_TEST', value: Buffer.from('stale-test-value') });
         await a.rotateMaster({ kind: 'keyfile', keyFile: 'next.key' });
-        await assert.rejects(b.createSecret({ name: 'WRITTEN_STALE', value: Buffer.from('x1234') }), (e) => isAivaultError(e, 'VAULT_KEY_MISMATCH'));
-        await assert.rejects(b.rotateSecret('STALE_TEST', Buffer.from('y1234')), (e) => isAivaultError(e, 'VAULT_KEY_MISMATCH'));
+        await assert.rejects(b.createSecret({ name: 'WRITTEN_STALE', value: Buffer.from('x1234-value') }), (e) => isAivaultError(e, 'VAULT_KEY_MISMATCH'));
+        await assert.rejects(b.rotateSecret('STALE_TEST', Buffer.from('y1234-value')), (e) => isAivaultError(e, 'VAULT_KEY_MISMATCH'));
         await assert.rejects(b.revealSecret(s.id), (e) => isAivaultError(e, 'VAULT_DECRYPT_FAILED'));
         assert.equal((await a.revealSecret(s.id)).toString(), 'stale-test-value', 'the rotating process goes on with the new keys');
       } finally {

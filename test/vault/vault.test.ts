@@ -31,26 +31,26 @@ describe('Vault', () => {
   });
 
   it('stores, reveals to the broker, rotates and rolls back', async () => {
-    const info = await vault.createSecret({ name: 'ROLL_KEY', value: Buffer.from('one') });
+    const info = await vault.createSecret({ name: 'ROLL_KEY', value: Buffer.from('value-one') });
     assert.equal(info.ref, `vault:secret:${info.id}`);
-    assert.equal((await vault.revealSecret(info.id)).toString(), 'one');
-    await vault.rotateSecret('ROLL_KEY', Buffer.from('two'));
-    assert.equal((await vault.revealSecret(info.id)).toString(), 'two');
-    const third = await vault.rotateSecret(info.ref, Buffer.from('three'));
+    assert.equal((await vault.revealSecret(info.id)).toString(), 'value-one');
+    await vault.rotateSecret('ROLL_KEY', Buffer.from('value-two'));
+    assert.equal((await vault.revealSecret(info.id)).toString(), 'value-two');
+    const third = await vault.rotateSecret(info.ref, Buffer.from('value-three'));
     assert.deepEqual(third.versions.map((v) => v.version), [2, 3], 'keeps current and previous only');
     const back = await vault.rollbackSecret('ROLL_KEY');
     assert.equal(back.currentVersion, 2);
-    assert.equal((await vault.revealSecret(info.id)).toString(), 'two');
+    assert.equal((await vault.revealSecret(info.id)).toString(), 'value-two');
     await vault.rollbackSecret('ROLL_KEY');
-    assert.equal((await vault.revealSecret(info.id)).toString(), 'three');
+    assert.equal((await vault.revealSecret(info.id)).toString(), 'value-three');
   });
 
   it('refuses bad names, scopes, empty and oversized values', async () => {
     for (const name of ['lower', '1ABC', 'A-B', '', 'A'.repeat(129), 'ÄB']) {
-      await assert.rejects(vault.createSecret({ name, value: Buffer.from('x') }), (e) => isAivaultError(e, 'INVALID_NAME'), name);
+      await assert.rejects(vault.createSecret({ name, value: Buffer.from('x-value-1') }), (e) => isAivaultError(e, 'INVALID_NAME'), name);
     }
     for (const scope of ['Global', 'group:', 'team:x', 'group:A', 'group:team-a', 'group:a/b/c', 'workspace:a/b']) {
-      await assert.rejects(vault.createSecret({ name: 'OK_NAME', value: Buffer.from('x'), scope }), (e) => isAivaultError(e, 'INVALID_SCOPE'), scope);
+      await assert.rejects(vault.createSecret({ name: 'OK_NAME', value: Buffer.from('x-value-1'), scope }), (e) => isAivaultError(e, 'INVALID_SCOPE'), scope);
     }
     await assert.rejects(vault.createSecret({ name: 'OK_NAME', value: Buffer.alloc(0) }), (e) => isAivaultError(e, 'SECRET_EMPTY'));
     await assert.rejects(vault.createSecret({ name: 'OK_NAME', value: Buffer.alloc(64 * 1024 + 1) }), (e) => isAivaultError(e, 'SECRET_TOO_LARGE'));
@@ -58,17 +58,17 @@ describe('Vault', () => {
   });
 
   it('keeps names unique per scope and asks for a scope when ambiguous', async () => {
-    await vault.createSecret({ name: 'SHARED', value: Buffer.from('g') });
-    await assert.rejects(vault.createSecret({ name: 'SHARED', value: Buffer.from('g2') }), (e) => isAivaultError(e, 'SECRET_ALREADY_EXISTS'));
-    await vault.createSecret({ name: 'SHARED', value: Buffer.from('t'), scope: 'group:acme/team-a' });
+    await vault.createSecret({ name: 'SHARED', value: Buffer.from('global-value') });
+    await assert.rejects(vault.createSecret({ name: 'SHARED', value: Buffer.from('global-value-2') }), (e) => isAivaultError(e, 'SECRET_ALREADY_EXISTS'));
+    await vault.createSecret({ name: 'SHARED', value: Buffer.from('team-value'), scope: 'group:acme/team-a' });
     await assert.rejects(vault.describeSecret('SHARED'), (e) => isAivaultError(e, 'SECRET_AMBIGUOUS'));
     assert.equal((await vault.describeSecret('SHARED', 'group:acme/team-a')).scope, 'group:acme/team-a');
     assert.equal((await vault.listSecrets('group:acme/team-a')).length, 1);
   });
 
   it('deletes a secret with all its versions', async () => {
-    const info = await vault.createSecret({ name: 'GONE', value: Buffer.from('bye') });
-    await vault.rotateSecret('GONE', Buffer.from('bye2'));
+    const info = await vault.createSecret({ name: 'GONE', value: Buffer.from('bye-value') });
+    await vault.rotateSecret('GONE', Buffer.from('bye-value-2'));
     await vault.deleteSecret('GONE');
     await assert.rejects(vault.describeSecret('GONE'), (e) => isAivaultError(e, 'SECRET_NOT_FOUND'));
     assert.equal((await vault.storage.listSecretVersions(info.id)).length, 0);
@@ -76,7 +76,7 @@ describe('Vault', () => {
   });
 
   it('refuses a rollback with nothing to roll back to', async () => {
-    await vault.createSecret({ name: 'SINGLE', value: Buffer.from('x') });
+    await vault.createSecret({ name: 'SINGLE', value: Buffer.from('single-value') });
     await assert.rejects(vault.rollbackSecret('SINGLE'), (e) => isAivaultError(e, 'NO_PREVIOUS_VERSION'));
   });
 
@@ -91,8 +91,8 @@ describe('Vault', () => {
   });
 
   it('detects a ciphertext swapped between two secrets and rewrites nothing', async () => {
-    const a = await vault.createSecret({ name: 'SWAP_A', value: Buffer.from('value-a') });
-    const b = await vault.createSecret({ name: 'SWAP_B', value: Buffer.from('value-b') });
+    const a = await vault.createSecret({ name: 'SWAP_A', value: Buffer.from('swap-value-a') });
+    const b = await vault.createSecret({ name: 'SWAP_B', value: Buffer.from('swap-value-b') });
     const db = new DatabaseSync(Vault.databasePath(dir));
     const rowA = db.prepare('SELECT wrapped_key, ciphertext FROM secret_versions WHERE secret_id = ?').get(a.id) as { wrapped_key: Uint8Array; ciphertext: Uint8Array };
     const rowB = db.prepare('SELECT wrapped_key, ciphertext FROM secret_versions WHERE secret_id = ?').get(b.id) as { wrapped_key: Uint8Array; ciphertext: Uint8Array };
@@ -121,11 +121,11 @@ describe('passphrase key provider', () => {
     const vault = await Vault.init({ dir, keyProvider: 'passphrase', readPassphrase: async () => good });
     assert.equal(vault.keyProvider.kind, 'passphrase');
     if (vault.keyProvider.kind === 'passphrase') assert.equal(vault.keyProvider.kdf.algorithm, 'argon2id');
-    const { id } = await vault.createSecret({ name: 'P', value: Buffer.from('pv') });
+    const { id } = await vault.createSecret({ name: 'P', value: Buffer.from('passphrase-value') });
     await vault.close();
     await assert.rejects(Vault.open({ dir, readPassphrase: async () => 'wrong horse battery staple' }), (e) => isAivaultError(e, 'VAULT_KEY_MISMATCH'));
     const reopened = await Vault.open({ dir, readPassphrase: async () => good });
-    assert.equal((await reopened.revealSecret(id)).toString(), 'pv');
+    assert.equal((await reopened.revealSecret(id)).toString(), 'passphrase-value');
     await reopened.close();
   });
 

@@ -18,7 +18,7 @@ import type { GlobalOptions } from '../context.ts';
 import { readStdin } from '../input.ts';
 import { readAll } from '../../read-capped.ts';
 import { note, printJson, printLine } from '../output.ts';
-import { renderMarkdown, type MarkdownOptions } from '../markdown.ts';
+import { bodyForJson, renderAnswer, type Render } from '../../broker/render.ts';
 import { scopeFromOptions } from '../../vault/scopes.ts';
 
 interface InvokeOptions extends GlobalOptions {
@@ -93,13 +93,6 @@ function parsePairs(raw: readonly string[] | undefined, split: (s: string) => [s
   });
 }
 
-function bodyForJson(bytes: Buffer): { body: string; bodyEncoding: 'utf8' | 'base64' } {
-  try {
-    return { body: new TextDecoder('utf-8', { fatal: true }).decode(bytes), bodyEncoding: 'utf8' };
-  } catch {
-    return { body: bytes.toString('base64'), bodyEncoding: 'base64' };
-  }
-}
 
 /** The request options every invoking command shares. */
 function addRequestOptions(cmd: Command): Command {
@@ -146,10 +139,16 @@ interface Answer {
   headers: ReadonlyArray<readonly [string, string]>;
   body: AsyncIterable<unknown>;
   planned: PlannedRequest;
+  /** In process: the response's scrubber, for what is rendered from the body. */
+  scrubText?: (text: string) => string;
 }
 
-/** Runs the request in process or through the daemon, hands the answer to `use`, and cleans up. */
-async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>): Promise<T> {
+/**
+ * Runs the request in process or through the daemon, hands the answer to `use`, and cleans
+ * up. With `render`, the daemon renders the answer itself (where the scrubber is) and the
+ * body `use` gets is the rendering.
+ */
+async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>, render?: Render): Promise<T> {
   const scope = scopeFromOptions({ workspaceId: o.workspaceId, groupId: o.groupId });
   const client = agentClientFromEnv();
   if (client) {
@@ -160,7 +159,7 @@ async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (ans
     }
     try {
       const { body, query, headers, ...rest } = request;
-      const response = await client.invoke({ ...rest, query: [...(query ?? [])] as Array<[string, string]>, headers: [...(headers ?? [])] as Array<[string, string]>, ...(body ? { body: Buffer.from(body) } : {}) });
+      const response = await client.invoke({ ...rest, query: [...(query ?? [])] as Array<[string, string]>, headers: [...(headers ?? [])] as Array<[string, string]>, ...(body ? { body: Buffer.from(body) } : {}), ...(render ? { render } : {}) });
       const pairs: Array<[string, string]> = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, x])));
       const header = (name: string) => pairs.find(([k]) => k === name)?.[1] ?? '';
       const planned = { capability: request.capability, credential: header('x-aivault-credential'), method: request.method.toUpperCase(), url: header('x-aivault-upstream-url') };
@@ -177,15 +176,13 @@ async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (ans
   });
 }
 
-/** The body as JSON when it is JSON, otherwise its text (or base64 when not UTF-8). */
-function parsedBody(bytes: Buffer): { json: unknown } | { text: string } | { base64: string } {
-  const decoded = bodyForJson(bytes);
-  if (decoded.bodyEncoding === 'base64') return { base64: decoded.body };
-  try {
-    return { json: JSON.parse(decoded.body) };
-  } catch {
-    return { text: decoded.body };
-  }
+
+/** The answer rendered for an LLM where the scrubber is (here, or in the daemon), and scrubbed again. */
+async function renderedAnswer(o: InvokeOptions, request: InvokeRequest, render: Render): Promise<string> {
+  return withAnswer(o, request, async (answer) => {
+    const body = await readAll(answer.body);
+    return answer.scrubText ? renderAnswer(render, answer, body, answer.scrubText) : body.toString('utf8');
+  }, render);
 }
 
 /** NDJSON frames: head, then each body chunk (text, or base64 when not UTF-8), then end or error. */
@@ -242,9 +239,7 @@ export function registerInvoke(program: Command): void {
       .description('invoke a capability and print {planned: {capability, credential, method, url}, response: {status, json}}: the URL with secrets redacted, the body parsed'),
   ).action(async (capability: string, _o: unknown, cmd: Command) => {
     const o = cmd.optsWithGlobals<InvokeOptions>();
-    const request = await buildRequest(capability, o);
-    const result = await withAnswer(o, request, async (answer) => ({ planned: answer.planned, response: { status: answer.status, ...parsedBody(await readAll(answer.body)) } }));
-    printJson(result);
+    printLine(await renderedAnswer(o, await buildRequest(capability, o), { as: 'json' }));
   });
 
   addRequestOptions(
@@ -257,14 +252,8 @@ export function registerInvoke(program: Command): void {
     .option('--wrap-field <field>', "render this field's values as fenced blocks marked as data, not instructions (repeatable)", collect)
     .action(async (capability: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<InvokeOptions & { namespace?: string; excludeField?: string[]; wrapField?: string[] }>();
-      const options: MarkdownOptions = { exclude: o.excludeField ?? [], wrap: o.wrapField ?? [], ...(o.namespace !== undefined ? { namespace: o.namespace } : {}) };
-      const request = await buildRequest(capability, o);
-      const text = await withAnswer(o, request, async (answer) => {
-        const parsed = parsedBody(await readAll(answer.body));
-        const value = 'json' in parsed ? parsed.json : 'text' in parsed ? parsed.text : `(${Buffer.from(parsed.base64, 'base64').length} bytes of binary data)`;
-        return renderMarkdown(value, { ...options, title: `${answer.planned.method} ${capability} → HTTP ${answer.status}` });
-      });
-      printLine(text);
+      const render: Render = { as: 'markdown', exclude: o.excludeField ?? [], wrap: o.wrapField ?? [], ...(o.namespace !== undefined ? { namespace: o.namespace } : {}) };
+      printLine(await renderedAnswer(o, await buildRequest(capability, o), render));
     });
 }
 
