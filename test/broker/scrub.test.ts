@@ -163,8 +163,10 @@ describe('response scrubbing: properties (fast-check)', () => {
         const guess = secret.slice(0, 1 + (k % (secret.length - 1)));
         const decoy = 'q'.repeat(guess.length);
         const withGuess = `${before}${guess}${after}`;
-        // Only inputs in which no view completes the secret (a line break is dropped, for one).
-        fc.pre(leak(withGuess, secret) === undefined);
+        // Only inputs in which no view completes the secret: no decoding of it, nor its folded
+        // form (the scrubber's alphabet merges case, `+`/`-`/space and `_`/`/`, drops line breaks).
+        const folded = (t: string) => t.toLowerCase().replace(/[+-]/g, ' ').replace(/_/g, '/').replace(/[\r\n]/g, '');
+        fc.pre(leak(withGuess, secret) === undefined && !folded(withGuess).includes(folded(secret)));
         const s = new Scrubber([secret]);
         const a = await scrubChunks(s, cutAt(Buffer.from(withGuess), cuts));
         const b = await scrubChunks(s, cutAt(Buffer.from(`${before}${decoy}${after}`), cuts));

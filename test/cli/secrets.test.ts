@@ -47,7 +47,7 @@ describe('aivault secrets (CLI)', () => {
     const list = json<Array<{ name: string; fingerprint: string; currentVersion: number }>>(await run(['secrets', 'list', '--json']));
     assert.deepEqual(list.map((s) => s.name), ['CANARY_KEY', 'FILE_KEY', 'STDIN_KEY']);
     const described = json<Record<string, unknown>>(await run(['secrets', 'describe', 'CANARY_KEY', '--json']));
-    assert.deepEqual(Object.keys(described).sort(), ['aliases', 'createdAt', 'currentVersion', 'description', 'fingerprint', 'groups', 'id', 'name', 'pinnedProvider', 'ref', 'scope', 'updatedAt', 'versions']);
+    assert.deepEqual(Object.keys(described).sort(), ['aliases', 'allowShort', 'createdAt', 'currentVersion', 'description', 'fingerprint', 'groups', 'id', 'name', 'pinnedProvider', 'ref', 'scope', 'updatedAt', 'versions']);
     const plain = await run(['secrets', 'describe', 'CANARY_KEY']);
     assert.match(plain.stdout, /fingerprint: [0-9a-f]{16}/);
   });

@@ -47,10 +47,9 @@ export class Redactor {
     const spans = this.#matcher.spans;
     let end = Math.min(upto, this.offset);
     if (mode === 'extend') {
-      for (let grew = true; grew; ) {
-        grew = false;
-        for (const s of spans) if (s.start < end && s.end > end) { end = s.end; grew = true; }
-      }
+      // In order of start, one pass follows a chain of overlapping matches to its end.
+      spans.sort((x, y) => x.start - y.start);
+      for (const s of spans) if (s.start < end && s.end > end) end = s.end;
     }
     if (end <= this.#released) return Buffer.alloc(0);
     const from = this.#released;
