@@ -9,7 +9,7 @@ import { Transform } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 
 interface ScrubberLike {
-  stream(options?: { holdMs?: number }): Transform;
+  stream(options?: { idleMs?: number; maxHoldMs?: number }): Transform;
 }
 const modulePath = process.env.BENCH_SCRUBBER ?? new URL('../src/broker/scrub/scrubber.ts', import.meta.url).pathname;
 const { Scrubber } = (await import(pathToFileURL(modulePath).href)) as { Scrubber: new (values: string[]) => ScrubberLike };
@@ -48,7 +48,7 @@ async function measure(chunks: Buffer[], scrubber: ScrubberLike, rounds: number)
   let scrub = Infinity;
   for (let i = 0; i < rounds; i++) {
     copy = Math.min(copy, await run(() => new Transform({ transform: (c: Buffer, _e, cb) => cb(null, Buffer.from(c)) }), chunks));
-    scrub = Math.min(scrub, await run(() => scrubber.stream({ holdMs: 60_000 }), chunks));
+    scrub = Math.min(scrub, await run(() => scrubber.stream({ idleMs: 60_000, maxHoldMs: 60_000 }), chunks));
   }
   return { copy, scrub };
 }

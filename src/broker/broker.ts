@@ -115,6 +115,11 @@ export interface InvokeContext {
    * An agent always runs in the context the owner bound it to; this is ignored for agents.
    */
   scope?: string;
+  /**
+   * The caller reads the whole body before it shows any of it (it renders or parses it): the
+   * scrubber then releases nothing on a timer, so a secret that arrives slowly is found whole.
+   */
+  whole?: boolean;
 }
 
 /** The context whose secrets a request may use: the agent's own, or what the owner asked for. */
@@ -172,7 +177,8 @@ function decoder(encoding: string | undefined): Transform | undefined {
   if (e === 'deflate') return createInflate();
   if (e === 'br') return createBrotliDecompress();
   // An encoding we cannot decode is one we cannot scrub.
-  throw new AivaultError('UPSTREAM_ERROR', `the upstream used content-encoding "${e}", which aivault cannot scrub`);
+  // The value is the upstream's text: not repeated in our words.
+  throw new AivaultError('UPSTREAM_ERROR', 'the upstream used a content-encoding aivault cannot decode, so it cannot scrub the answer');
 }
 
 /** An admitted WebSocket upgrade: where to connect, with what, and how to scrub what comes back. */
@@ -334,7 +340,7 @@ export class Broker {
       const encoding = String(response.headers['content-encoding'] ?? 'identity').toLowerCase();
       if (encoding !== 'identity') {
         response.body.on('error', () => {}).destroy();
-        throw new AivaultError('UPSTREAM_ERROR', `the flow's target answered with content-encoding ${encoding.slice(0, 32)}`);
+        throw new AivaultError('UPSTREAM_ERROR', "the flow's target answered with a content-encoding (flows read plain answers only)");
       }
       const raw = await readCapped(response.body, FLOW_MAX_BYTES);
       if (!raw) {
@@ -612,6 +618,7 @@ export class Broker {
     let bytesOut = 0;
     const limit = capability.limits.maxResponseBytes;
     const scrubbed = scrubber.stream({
+      whole: context.whole === true,
       limit,
       tooLarge: () => new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the capability's limit of ${limit} bytes`),
       onCount: (n) => (bytesOut = n),

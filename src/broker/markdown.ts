@@ -79,8 +79,10 @@ function indentLines(text: string, indent: string): string[] {
 }
 
 function table(rows: Array<{ [k: string]: Json }>, o: MarkdownOptions, path: string[], indent: string): string[] {
-  const columns: string[] = [];
-  for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
+  // A Set: an answer may hold many thousands of distinct keys (a list would make this quadratic).
+  const seen = new Set<string>();
+  for (const r of rows) for (const k of Object.keys(r)) seen.add(k);
+  const columns = [...seen];
   const shown = columns.slice(0, MAX_COLUMNS);
   const wrapped = shown.filter((c) => matches(o.wrap, c, path));
   const lines = [

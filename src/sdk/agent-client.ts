@@ -33,6 +33,11 @@ export interface AgentInvokeRequest {
   body?: string | Uint8Array;
   /** Have the daemon render the answer for an LLM (what `aivault json` / `markdown` print), scrubbed. */
   render?: Render;
+  /**
+   * The caller will read the whole body before showing any of it: the daemon then releases
+   * nothing on a timer, so a secret an upstream sends slowly is still found whole.
+   */
+  whole?: boolean;
 }
 
 export interface AgentInvokeResponse {

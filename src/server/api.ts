@@ -36,6 +36,7 @@ const InvokeBody = z.strictObject({
   headers: pairs.optional(),
   body: z.string().optional(),
   bodyBase64: z.string().optional(),
+  whole: z.boolean().optional(),
   render: z
     .discriminatedUnion('as', [
       z.strictObject({ as: z.literal('json') }),
@@ -273,7 +274,8 @@ export function createApiHandler(broker: Broker, log: Logger) {
           headers: toPairs(b.headers),
           ...(b.body !== undefined ? { body: Buffer.from(b.body, 'utf8') } : b.bodyBase64 !== undefined ? { body: Buffer.from(b.bodyBase64, 'base64') } : {}),
         };
-        const response = await broker.invoke(request, { agent, signal: goneSignal(res) });
+        // A rendering reads the whole body first, and so may a client that says so.
+        const response = await broker.invoke(request, { agent, signal: goneSignal(res), whole: b.whole === true || b.render !== undefined });
         if (b.render) await sendRendered(res, response, b.render);
         else await stream(res, response);
         log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');

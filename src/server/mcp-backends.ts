@@ -14,7 +14,7 @@ export function brokerMcpBackend(broker: Broker, agent: AgentRecord): McpBackend
       (await broker.grantedCapabilities(agent)).map(({ capability: c, methods }) => ({ id: c.id, provider: c.provider, description: c.description, ready: credentialReady(c.credential), hosts: c.hosts, methods, pathPrefixes: c.pathPrefixes })),
     invoke: async (r) => {
       const { body: text, ...rest } = r;
-      const res = await broker.invoke({ ...rest, ...(text !== undefined ? { body: Buffer.from(text, 'utf8') } : {}) }, { agent });
+      const res = await broker.invoke({ ...rest, ...(text !== undefined ? { body: Buffer.from(text, 'utf8') } : {}) }, { agent, whole: true });
       const body = (await readAll(res.body)).toString('utf8');
       await res.done;
       return { status: res.status, contentType: res.headers.find(([k]) => k === 'content-type')?.[1] ?? null, body };
@@ -26,7 +26,7 @@ export function clientMcpBackend(client: AgentClient): McpBackend {
   return {
     capabilities: () => client.capabilities(),
     invoke: async (r) => {
-      const res = await client.invoke(r);
+      const res = await client.invoke({ ...r, whole: true });
       const ct = res.headers['content-type'];
       return { status: res.status, contentType: typeof ct === 'string' ? ct : null, body: await res.text() };
     },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { HOLD_MS, REDACTED, Scrubber } from '../../src/broker/scrub/scrubber.ts';
+import { IDLE_MS, MAX_HOLD_MS, REDACTED, Scrubber } from '../../src/broker/scrub/scrubber.ts';
 import { ENCODINGS, cutAt, leak, secretArb, textArb } from './scrub-encodings.ts';
 
 /** A fixed seed in `npm test`; `npm run fuzz:scrub` runs the same properties long, with a fresh seed unless given one. */
@@ -13,8 +13,8 @@ const params = { numRuns: RUNS, seed: SEED, endOnFailure: true };
 const NEVER = 2_000_000_000; // a timer that never fires within a test
 
 /** Feeds `chunks` one by one, letting the stream run between them; returns what came out, chunk by chunk. */
-async function scrubChunks(s: Scrubber, chunks: Buffer[], holdMs = NEVER): Promise<Buffer[]> {
-  const t = s.stream({ holdMs });
+async function scrubChunks(s: Scrubber, chunks: Buffer[]): Promise<Buffer[]> {
+  const t = s.stream({ idleMs: NEVER, maxHoldMs: NEVER });
   const out: Buffer[] = [];
   t.on('data', (d: Buffer) => out.push(d));
   const ended = new Promise((r) => t.on('end', r));
@@ -62,14 +62,38 @@ describe('response scrubbing: examples', () => {
     assert.equal(new Scrubber(['abc']).scrubText('abc abc'), 'abc abc');
   });
 
-  it('releases a held tail after the hold time, without waiting for more data (SSE)', async () => {
-    const t = s.stream({ holdMs: 5 });
+  it('releases what it holds once the stream is quiet for the idle time, not at once (SSE)', async () => {
+    const t = s.stream({ idleMs: 5 });
     const started = performance.now();
     const first = new Promise<string>((resolve) => t.once('data', (d: Buffer) => resolve(d.toString())));
     t.write('data: {"delta":"hello"}\n\n');
     assert.equal(await first, 'data: {"delta":"hello"}\n\n');
-    assert.ok(performance.now() - started >= 4, 'held for the hold time, not released at once');
+    assert.ok(performance.now() - started >= 4, 'held for the idle time');
     t.end();
+  });
+
+  it('a secret dribbled in steady small pieces is still found whole', async () => {
+    const t = s.stream({ idleMs: 30, maxHoldMs: 5000 });
+    const out: Buffer[] = [];
+    t.on('data', (d: Buffer) => out.push(d));
+    for (const c of `tick ${secret} tock`) {
+      t.write(c);
+      await new Promise((r) => setTimeout(r, 5)); // 5 ms apart: well over 100 ms for the whole secret
+    }
+    t.end();
+    await new Promise((r) => t.on('end', r));
+    assert.equal(Buffer.concat(out).toString(), `tick ${REDACTED} tock`);
+  });
+
+  it('`whole` readers get no timed release: a secret that arrives in slow pieces is found whole', async () => {
+    const t = s.stream({ whole: true, idleMs: 1 });
+    const out: Buffer[] = [];
+    t.on('data', (d: Buffer) => out.push(d));
+    t.write(`a ${secret.slice(0, 7)}`);
+    await new Promise((r) => setTimeout(r, 40));
+    t.end(`${secret.slice(7)} b`);
+    await new Promise((r) => t.on('end', r));
+    assert.equal(Buffer.concat(out).toString(), `a ${REDACTED} b`);
   });
 
   it('finds a secret split across header values and names, and marks every piece it touched', () => {
@@ -82,7 +106,7 @@ describe('response scrubbing: examples', () => {
 
   it('WebSocket messages: a secret split over two messages is found; each message goes out whole and in order', () => {
     const sent: Array<[string, boolean]> = [];
-    const m = s.messages((d, binary) => sent.push([d.toString(), binary]), { holdMs: NEVER });
+    const m = s.messages((d, binary) => sent.push([d.toString(), binary]), { idleMs: NEVER, maxHoldMs: NEVER });
     m.push(Buffer.from(`hi ${secret.slice(0, 6)}`), false);
     m.push(Buffer.from(`${secret.slice(6)} bye`), true);
     m.push(Buffer.from('plain'), false);
@@ -90,7 +114,7 @@ describe('response scrubbing: examples', () => {
     assert.deepEqual(sent, [[`hi ${REDACTED}`, false], [`${REDACTED} bye`, true], ['plain', false]]);
   });
 
-  it(`holds a byte at most HOLD_MS (${HOLD_MS} ms) or a window of bytes, whichever comes first`, async () => {
+  it(`holds bytes until a window of newer ones came, the stream was quiet ${IDLE_MS} ms, or at most ${MAX_HOLD_MS} ms`, async () => {
     const small = new Scrubber(['0123456789abcdef']);
     assert.ok(small.window > 0 && small.window < 1024, `window ${small.window}`);
     const big = Buffer.alloc(small.window * 3, 'x');
@@ -121,7 +145,7 @@ describe('response scrubbing: properties (fast-check)', () => {
         assert.equal(leak(s.scrubText(body.toString('utf8')), secret), undefined, `${name} (whole)`);
         assert.equal(leak(Buffer.concat(s.scrubPieces(cutAt(body, cuts))).toString('utf8'), secret), undefined, `${name} (pieces)`);
         const sent: Buffer[] = [];
-        const m = s.messages((d) => sent.push(d), { holdMs: NEVER });
+        const m = s.messages((d) => sent.push(d), { idleMs: NEVER, maxHoldMs: NEVER });
         const pieces = cutAt(body, cuts);
         for (const p of pieces) m.push(p, false);
         m.flush();

@@ -58,6 +58,27 @@ async function startReflector(): Promise<Reflector> {
       res.write(`data: ${k.slice(0, 10)}\n\n`);
       setTimeout(() => res.end(`data: ${k.slice(10)}\n\ndata: [DONE]\n\n`), 5);
     },
+    // The key one byte every 4 ms, or in ten server-sent events 10 ms apart: slower than any
+    // single pause the scrubber waits out, steadier than its idle time.
+    '/v1/drip': (req, res) => {
+      const k = received(req);
+      let i = 0;
+      const tick = () => (i < k.length ? (res.write(k[i++]!), setTimeout(tick, 4)) : res.end(' end'));
+      tick();
+    },
+    '/v1/sse-many': (req, res) => {
+      const k = received(req);
+      res.setHeader('content-type', 'text/event-stream');
+      const size = Math.ceil(k.length / 10);
+      let i = 0;
+      const tick = () => (i * size < k.length ? (res.write(`data: ${k.slice(i * size, ++i * size)}\n\n`), setTimeout(tick, 10)) : res.end('data: [DONE]\n\n'));
+      tick();
+    },
+    // An encoding nobody can decode, named with the key: our refusal must not repeat it.
+    '/v1/odd-encoding': (req, res) => {
+      res.setHeader('content-encoding', `x-${received(req).replace(/[^\x21-\x7e]/g, '')}`);
+      res.end('zz');
+    },
     '/v1/json': (req, res) => {
       const k = received(req);
       res.setHeader('content-type', 'application/json');
@@ -214,6 +235,15 @@ describe('response leaks (issue 14), through the daemon', () => {
     assert.equal(Object.keys(h.headers).some((n) => n.includes(key.toLowerCase().slice(3, 15))), false, 'a header whose name held the key is dropped');
     assert.equal(h.headers['x-plain'], 'kept');
 
+    // Slow, steady reflections: the key's first bytes must not leave before its last arrive.
+    for (const path of ['/v1/drip', '/v1/sse-many']) {
+      const r = await invoke({ path });
+      assert.equal(leak(r.text, key), undefined, `${path}: ${r.text}`);
+      assert.match(r.text, /\[REDACTED\]/, path);
+      const rendered = ok(await asAgent(['json', 'reflect/api', '--path', path]));
+      assert.equal(leak(rendered, key), undefined, `${path} (json): ${rendered}`);
+    }
+
     const sse = await invoke({ path: '/v1/sse' });
     assert.equal(leak(sse.text, key), undefined, sse.text);
     assert.match(sse.text, /\[REDACTED\]/);
@@ -247,6 +277,9 @@ describe('response leaks (issue 14), through the daemon', () => {
     assert.equal(r.headers['x-aivault-error'], 'OAUTH_REFRESH_FAILED');
     assert.match(text, /unrecognised error code/);
     assert.equal(text.includes(clientSecret), false);
+    const odd = await invoke({ path: '/v1/odd-encoding' });
+    assert.equal(odd.headers['x-aivault-error'], 'UPSTREAM_ERROR');
+    assert.equal(odd.text.includes(key.slice(0, 12)), false, 'the upstream\'s header value is not repeated in our error');
   });
 
   it('class 3, flows: shape_only keys are scrubbed; an acquire shape echoes nothing the upstream chose', async () => {

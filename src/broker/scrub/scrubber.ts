@@ -22,21 +22,34 @@ export const MIN_SECRET_LENGTH = 8;
 export const MIN_SCRUB_LENGTH = 4;
 
 /**
- * How long a byte may be held back waiting for what follows it. It bounds the latency the
- * scrubber adds to a server-sent event or a WebSocket message; a secret split over two
- * pieces that arrive further apart than this is not seen whole.
+ * When held bytes go out, besides the window (a fixed number of newer bytes): once the stream
+ * has been quiet for IDLE_MS, and never later than MAX_HOLD_MS after they arrived. Both are
+ * about time only, never content. A secret whose pieces arrive with a pause of IDLE_MS or
+ * more between them, or over more than MAX_HOLD_MS in all, is found only in part; an event
+ * that is followed by silence waits IDLE_MS, one in a steady stream at most MAX_HOLD_MS.
  */
-export const HOLD_MS = 50;
+export const IDLE_MS = 50;
+export const MAX_HOLD_MS = 1000;
 
-export interface StreamOptions {
+export interface Timing {
+  /** Overrides IDLE_MS (tests and benchmarks). */
+  idleMs?: number;
+  /** Overrides MAX_HOLD_MS. */
+  maxHoldMs?: number;
+  /** The clock arrivals are timed by. */
+  now?: () => number;
+  /**
+   * The reader shows nothing before the end (it renders or parses the whole body): no timed
+   * release at all, so a secret that arrives slowly is still found whole.
+   */
+  whole?: boolean;
+}
+
+export interface StreamOptions extends Timing {
   /** Fails with `tooLarge()` once more than this many bytes have come in. */
   limit?: number;
   tooLarge?: () => Error;
   onCount?: (total: number) => void;
-  /** Overrides HOLD_MS (tests and benchmarks). */
-  holdMs?: number;
-  /** The clock arrivals are timed by (tests drive it with mocked timers). */
-  now?: () => number;
 }
 
 /** Sends scrubbed WebSocket messages on, in order, each once it is safe to. */
@@ -46,6 +59,67 @@ export interface MessageScrubber {
   flush(): void;
   /** Stops the timer; nothing more is sent. */
   stop(): void;
+}
+
+/**
+ * The timed releases of one stream: it learns when each piece arrived, and says up to which
+ * offset bytes are due. A timer that fires looks again after pending I/O (setImmediate), so
+ * an event loop that was busy does not pass for a quiet stream while data waits unread.
+ */
+class Schedule {
+  readonly #idleMs: number;
+  readonly #maxMs: number;
+  readonly #now: () => number;
+  readonly #due: (upto: number) => void;
+  /** [end offset, arrival] of pieces not yet released. */
+  readonly #pieces: Array<[number, number]> = [];
+  #last = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(timing: Timing, due: (upto: number) => void) {
+    this.#idleMs = timing.idleMs ?? IDLE_MS;
+    this.#maxMs = timing.maxHoldMs ?? MAX_HOLD_MS;
+    this.#now = timing.now ?? (() => performance.now());
+    this.#due = due;
+    this.#stopped = timing.whole === true;
+  }
+
+  arrived(end: number): void {
+    if (this.#stopped) return;
+    this.#last = this.#now();
+    this.#pieces.push([end, this.#last]);
+    this.#arm();
+  }
+
+  released(upto: number): void {
+    while (this.#pieces.length > 0 && this.#pieces[0]![0] <= upto) this.#pieces.shift();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(): void {
+    if (this.#stopped || this.#pieces.length === 0) return;
+    const at = Math.min(this.#last + this.#idleMs, this.#pieces[0]![1] + this.#maxMs);
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => setImmediate(() => this.#fire()), Math.max(0, at - this.#now()));
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    if (this.#stopped || this.#pieces.length === 0) return;
+    // A timer may fire a little before the clock we read says it is due.
+    const now = this.#now() + 1;
+    let upto = -1;
+    if (now - this.#last >= this.#idleMs) upto = this.#pieces.at(-1)![0];
+    else for (const [end, at] of this.#pieces) if (at + this.#maxMs <= now) upto = end;
+    if (upto >= 0) this.#due(upto);
+    this.#arm();
+  }
 }
 
 export class Scrubber {
@@ -104,38 +178,29 @@ export class Scrubber {
     }
     const r = new Redactor(this.#patterns);
     const window = this.window;
-    const now = options.now ?? (() => performance.now());
-    const held = new Held(options.holdMs ?? HOLD_MS);
-    let timer: NodeJS.Timeout | undefined;
-    const schedule = () => {
-      if (timer !== undefined || held.empty) return;
-      timer = setTimeout(() => {
-        timer = undefined;
-        const out = r.take(held.due(now()), 'extend');
-        if (out.length > 0) t.push(out);
-        held.drop(r.released);
-        schedule();
-      }, held.wait(now()));
-    };
+    const schedule = new Schedule(options, (upto) => {
+      const out = r.take(upto, 'extend');
+      schedule.released(r.released);
+      if (out.length > 0) t.push(out);
+    });
     const t = new Transform({
       transform: (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) => {
         const tooLarge = count(chunk);
         if (tooLarge) return cb(tooLarge);
         r.push(chunk);
-        held.add(r.offset, now());
         const out = r.take(r.offset - window, 'extend');
-        held.drop(r.released);
-        schedule();
+        schedule.released(r.released);
+        schedule.arrived(r.offset);
         cb(null, out.length > 0 ? out : undefined);
       },
       flush: (cb: TransformCallback) => {
-        clearTimeout(timer);
+        schedule.stop();
         r.finish();
         const out = r.take(r.offset, 'extend');
         cb(null, out.length > 0 ? out : undefined);
       },
       destroy: (err, cb) => {
-        clearTimeout(timer);
+        schedule.stop();
         cb(err);
       },
     });
@@ -143,87 +208,37 @@ export class Scrubber {
   }
 
   /** WebSocket messages, scrubbed across message boundaries; `send` gets each whole. */
-  messages(send: (data: Buffer, binary: boolean) => void, options: Pick<StreamOptions, 'holdMs' | 'now'> = {}): MessageScrubber {
+  messages(send: (data: Buffer, binary: boolean) => void, timing: Timing = {}): MessageScrubber {
     if (this.empty) return { push: send, flush() {}, stop() {} };
     const r = new Redactor(this.#patterns);
-    const holdMs = options.holdMs ?? HOLD_MS;
-    const clock = options.now ?? (() => performance.now());
-    const queue: Array<{ end: number; binary: boolean; arrived: number }> = [];
-    let timer: NodeJS.Timeout | undefined;
+    const queue: Array<{ end: number; binary: boolean }> = [];
     let stopped = false;
     const release = (upto: number) => {
-      while (queue.length > 0 && queue[0]!.end <= upto) {
+      while (!stopped && queue.length > 0 && queue[0]!.end <= upto) {
         const m = queue.shift()!;
         send(r.take(m.end, 'clip'), m.binary);
       }
+      schedule.released(r.released);
     };
-    const schedule = () => {
-      if (timer !== undefined || queue.length === 0 || stopped) return;
-      timer = setTimeout(() => {
-        timer = undefined;
-        const now = clock();
-        let due = -1;
-        for (const m of queue) if (m.arrived + holdMs <= now + 1) due = m.end;
-        release(due);
-        schedule();
-      }, Math.max(0, queue[0]!.arrived + holdMs - clock()));
-    };
+    const schedule = new Schedule(timing, release);
     return {
       push: (data, binary) => {
         if (stopped) return;
         r.push(data);
-        queue.push({ end: r.offset, binary, arrived: clock() });
+        queue.push({ end: r.offset, binary });
         release(r.offset - this.window);
-        schedule();
+        schedule.arrived(r.offset);
       },
       flush: () => {
         if (stopped) return;
-        clearTimeout(timer);
-        timer = undefined;
+        schedule.stop();
         r.finish();
         release(r.offset);
       },
       stop: () => {
         stopped = true;
-        clearTimeout(timer);
+        schedule.stop();
       },
     };
-  }
-}
-
-/** When each received byte is due out: a fixed time after it arrived. */
-class Held {
-  readonly #holdMs: number;
-  /** [end offset, arrival time] of each chunk not yet wholly released. */
-  readonly #chunks: Array<[number, number]> = [];
-
-  constructor(holdMs: number) {
-    this.#holdMs = holdMs;
-  }
-
-  get empty(): boolean {
-    return this.#chunks.length === 0;
-  }
-
-  add(end: number, at: number): void {
-    this.#chunks.push([end, at]);
-  }
-
-  /** Forgets chunks released up to `released`. */
-  drop(released: number): void {
-    while (this.#chunks.length > 0 && this.#chunks[0]![0] <= released) this.#chunks.shift();
-  }
-
-  /** The offset up to which bytes are due at `now`. */
-  due(now: number): number {
-    let upto = 0;
-    // A timer may fire a little before the clock we read says it is due.
-    for (const [end, at] of this.#chunks) if (at + this.#holdMs <= now + 1) upto = end;
-    return upto;
-  }
-
-  /** Milliseconds until the oldest held chunk is due. */
-  wait(now: number): number {
-    return Math.max(0, this.#chunks[0]![1] + this.#holdMs - now);
   }
 }

@@ -146,9 +146,11 @@ interface Answer {
 /**
  * Runs the request in process or through the daemon, hands the answer to `use`, and cleans
  * up. With `render`, the daemon renders the answer itself (where the scrubber is) and the
- * body `use` gets is the rendering.
+ * body `use` gets is the rendering. `whole`: `use` reads the whole body before printing any
+ * of it, so nothing need be released on a timer.
  */
-async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>, render?: Render): Promise<T> {
+async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>, how: { render?: Render; whole?: boolean } = {}): Promise<T> {
+  const { render, whole } = how;
   const scope = scopeFromOptions({ workspaceId: o.workspaceId, groupId: o.groupId });
   const client = agentClientFromEnv();
   if (client) {
@@ -159,7 +161,7 @@ async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (ans
     }
     try {
       const { body, query, headers, ...rest } = request;
-      const response = await client.invoke({ ...rest, query: [...(query ?? [])] as Array<[string, string]>, headers: [...(headers ?? [])] as Array<[string, string]>, ...(body ? { body: Buffer.from(body) } : {}), ...(render ? { render } : {}) });
+      const response = await client.invoke({ ...rest, query: [...(query ?? [])] as Array<[string, string]>, headers: [...(headers ?? [])] as Array<[string, string]>, ...(body ? { body: Buffer.from(body) } : {}), ...(render ? { render } : {}), ...(whole ? { whole } : {}) });
       const pairs: Array<[string, string]> = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, x])));
       const header = (name: string) => pairs.find(([k]) => k === name)?.[1] ?? '';
       const planned = { capability: request.capability, credential: header('x-aivault-credential'), method: request.method.toUpperCase(), url: header('x-aivault-upstream-url') };
@@ -169,7 +171,7 @@ async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (ans
     }
   }
   return withBroker(o, async (broker) => {
-    const response = await broker.invoke(request, scope ? { scope } : {});
+    const response = await broker.invoke(request, { ...(scope ? { scope } : {}), ...(whole ? { whole } : {}) });
     const result = await use(response);
     await response.done;
     return result;
@@ -182,7 +184,7 @@ async function renderedAnswer(o: InvokeOptions, request: InvokeRequest, render: 
   return withAnswer(o, request, async (answer) => {
     const body = await readAll(answer.body);
     return answer.scrubText ? renderAnswer(render, answer, body, answer.scrubText) : body.toString('utf8');
-  }, render);
+  }, { render, whole: true });
 }
 
 /** NDJSON frames: head, then each body chunk (text, or base64 when not UTF-8), then end or error. */
@@ -230,7 +232,8 @@ export function registerInvoke(program: Command): void {
       const o = cmd.optsWithGlobals<InvokeOptions>();
       if (o.json && o.stream) throw new AivaultError('INVALID_ARGUMENT', 'give --json or --stream, not both');
       const request = await buildRequest(capability, o);
-      await withAnswer(o, request, (answer) => (o.stream ? streamFrames(answer) : output(o, answer.status, answer.headers, answer.body)));
+      // --json prints nothing before the end, so it reads the answer whole; the others stream.
+      await withAnswer(o, request, (answer) => (o.stream ? streamFrames(answer) : output(o, answer.status, answer.headers, answer.body)), { whole: o.json === true });
     });
 
   addRequestOptions(
