@@ -3,9 +3,37 @@
 // `request` does not follow them), and undici errors are mapped to our codes with our
 // own messages: theirs can quote the URL, and the URL can hold a secret.
 
-import { Agent, request, type Dispatcher } from 'undici';
+import { isIP } from 'node:net';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import { AivaultError, isAivaultError } from '../errors.ts';
-import { checkedLookup } from '../policy/dns.ts';
+import { assertAddressAllowed, checkedLookup } from '../policy/dns.ts';
+
+/**
+ * undici's connector, with every address checked under the credential's policy and the
+ * port known (so aivault's own listeners are refused): names through the checked lookup,
+ * IP literals (which skip any lookup) here. One connector per port, for TLS session reuse.
+ */
+function checkedConnector(options: { allowPrivateNetwork: boolean; timeout: number; tls?: ClientTlsOptions }): buildConnector.connector {
+  const byPort = new Map<number, buildConnector.connector>();
+  return (opts, callback) => {
+    const port = Number(opts.port) || (opts.protocol === 'https:' ? 443 : 80);
+    const host = opts.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(host)) {
+      try {
+        assertAddressAllowed(host, { allowPrivateNetwork: options.allowPrivateNetwork, port });
+      } catch (err) {
+        callback(err as Error, null);
+        return;
+      }
+    }
+    let connect = byPort.get(port);
+    if (!connect) {
+      connect = buildConnector({ timeout: options.timeout, ...options.tls, lookup: checkedLookup({ allowPrivateNetwork: options.allowPrivateNetwork, port }) } as buildConnector.BuildOptions);
+      byPort.set(port, connect);
+    }
+    return connect(opts, callback);
+  };
+}
 
 export interface ClientTlsOptions {
   cert: string;
@@ -39,7 +67,7 @@ export class UpstreamClient {
     let agent = this.#agents.get(key);
     if (!agent) {
       agent = new Agent({
-        connect: { timeout: connectTimeoutMs, lookup: checkedLookup({ allowPrivateNetwork }) } as Agent.Options['connect'],
+        connect: checkedConnector({ allowPrivateNetwork, timeout: connectTimeoutMs }),
         keepAliveTimeout: 10_000,
         connections: 64,
       });
@@ -73,7 +101,7 @@ export class UpstreamClient {
 /** A connection pool that presents a client certificate (one per mTLS credential). */
 export function clientCertAgent(tls: ClientTlsOptions, allowPrivateNetwork: boolean, connectTimeoutMs: number): Agent {
   return new Agent({
-    connect: { timeout: connectTimeoutMs, lookup: checkedLookup({ allowPrivateNetwork }), ...tls } as Agent.Options['connect'],
+    connect: checkedConnector({ allowPrivateNetwork, timeout: connectTimeoutMs, tls }),
     keepAliveTimeout: 10_000,
     connections: 16,
   });

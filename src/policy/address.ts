@@ -1,6 +1,11 @@
-// Which IP addresses an upstream may resolve to. Loopback, private, link-local, CGNAT,
-// multicast, reserved and translation ranges are "private": refused unless the owner
-// allowed private targets on the credential. Cloud metadata endpoints are refused always.
+// Which IP addresses an upstream may resolve to. Four verdicts, strictest first:
+//   metadata  cloud metadata endpoints, also inside every IPv6 form that embeds an IPv4
+//             address (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo): refused always;
+//   never     addresses no upstream lives at (unspecified, which reaches this host on Linux;
+//             broadcast, multicast, reserved), embedded or not: refused always;
+//   private   loopback, RFC 1918, link-local, CGNAT, ULA and the translation ranges
+//             themselves: refused unless the owner allowed private targets;
+//   public    everything else.
 
 import { BlockList, isIP } from 'node:net';
 
@@ -10,8 +15,16 @@ function list(entries: ReadonlyArray<readonly [string, number, 'ipv4' | 'ipv6']>
   return b;
 }
 
-const PRIVATE = list([
+/** No upstream lives here; `0.0.0.0` and `::` even reach the local host on Linux. */
+const NEVER = list([
   ['0.0.0.0', 8, 'ipv4'], // "this network"
+  ['224.0.0.0', 4, 'ipv4'], // multicast
+  ['240.0.0.0', 4, 'ipv4'], // reserved, incl. broadcast 255.255.255.255
+  ['::', 128, 'ipv6'], // unspecified
+  ['ff00::', 8, 'ipv6'], // multicast
+]);
+
+const PRIVATE = list([
   ['10.0.0.0', 8, 'ipv4'],
   ['100.64.0.0', 10, 'ipv4'], // CGNAT
   ['127.0.0.0', 8, 'ipv4'],
@@ -24,11 +37,9 @@ const PRIVATE = list([
   ['198.18.0.0', 15, 'ipv4'], // benchmarking
   ['198.51.100.0', 24, 'ipv4'],
   ['203.0.113.0', 24, 'ipv4'],
-  ['224.0.0.0', 4, 'ipv4'], // multicast
-  ['240.0.0.0', 4, 'ipv4'], // reserved, incl. broadcast
-  ['::', 128, 'ipv6'], // unspecified
   ['::1', 128, 'ipv6'],
   ['::', 96, 'ipv6'], // IPv4-compatible (deprecated)
+  ['::ffff:0:0:0', 96, 'ipv6'], // IPv4-translated (SIIT)
   ['64:ff9b::', 96, 'ipv6'], // NAT64
   ['64:ff9b:1::', 48, 'ipv6'], // local-use NAT64
   ['100::', 64, 'ipv6'], // discard-only
@@ -38,7 +49,6 @@ const PRIVATE = list([
   ['fc00::', 7, 'ipv6'], // unique local
   ['fe80::', 10, 'ipv6'], // link-local
   ['fec0::', 10, 'ipv6'], // site-local (deprecated)
-  ['ff00::', 8, 'ipv6'], // multicast
 ]);
 
 const METADATA = list([
@@ -48,33 +58,82 @@ const METADATA = list([
   ['fd00:ec2::254', 128, 'ipv6'], // AWS IPv6 metadata
 ]);
 
-export type AddressVerdict = 'public' | 'private' | 'metadata' | 'invalid';
+export type AddressVerdict = 'public' | 'private' | 'never' | 'metadata' | 'invalid';
 
-/** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d or ::ffff:xxxx:xxxx). */
-function unmapIPv4(address: string): string | undefined {
-  const lower = address.toLowerCase();
-  const dotted = /^(?:0{0,4}:){0,4}:?(?:0{0,4}:)?ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(lower);
-  if (dotted) return dotted[1];
-  const hex = /^(?:0{0,4}:){0,4}:?(?:0{0,4}:)?ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-  if (hex) {
-    const hi = parseInt(hex[1]!, 16);
-    const lo = parseInt(hex[2]!, 16);
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+/** The 16 bytes of an IPv6 literal (no brackets, no zone), or undefined. */
+function ipv6Bytes(address: string): Uint8Array | undefined {
+  if (isIP(address) !== 6) return undefined;
+  let text = address.toLowerCase();
+  const out = new Uint8Array(16);
+  // A trailing dotted quad is the last 32 bits.
+  const quad = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (quad) {
+    const [, a, b, c, d] = quad.map(Number) as [number, number, number, number, number];
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
-  return undefined;
+  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+  const groups = (g: string) => (g === '' ? [] : g.split(':').map((x) => parseInt(x, 16)));
+  const front = groups(head);
+  const back = tail === undefined ? [] : groups(tail);
+  const all = tail === undefined ? front : [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+  if (all.length !== 8) return undefined;
+  all.forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 255;
+  });
+  return out;
 }
 
-/** Classifies one resolved address (a canonical IPv4 or IPv6 literal, without brackets or zone). */
-export function classifyAddress(address: string): AddressVerdict {
-  if (address.includes('%')) return 'private'; // zone-scoped: link-local by definition
-  const family = isIP(address);
-  if (family === 0) return 'invalid';
-  if (family === 6) {
-    const v4 = unmapIPv4(address);
-    if (v4 !== undefined) return classifyAddress(v4);
-  }
-  const type = family === 4 ? 'ipv4' : 'ipv6';
+const v4 = (b: Uint8Array, at: number, xor = 0) => [0, 1, 2, 3].map((i) => b[at + i]! ^ xor).join('.');
+const zero = (b: Uint8Array, from: number, to: number) => b.subarray(from, to).every((x) => x === 0);
+const startsWith = (b: Uint8Array, prefix: readonly number[]) => prefix.every((x, i) => b[i] === x);
+
+/**
+ * The IPv4 addresses an IPv6 address carries: IPv4-mapped (::ffff:0:0/96), IPv4-translated
+ * (::ffff:0:0:0/96), IPv4-compatible (::/96), NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48, RFC 6052/8215), 6to4
+ * (2002::/16, RFC 3056) and Teredo (2001::/32, RFC 4380: the server, and the client obfuscated).
+ * Any of them may reach that IPv4 address on the right network.
+ */
+export function embeddedIPv4(address: string): string[] {
+  const b = ipv6Bytes(address);
+  if (!b) return [];
+  if (zero(b, 0, 10) && b[10] === 0xff && b[11] === 0xff) return [v4(b, 12)];
+  if (zero(b, 0, 8) && b[8] === 0xff && b[9] === 0xff && zero(b, 10, 12)) return [v4(b, 12)]; // IPv4-translated (SIIT)
+  if (zero(b, 0, 12) && !zero(b, 12, 16) && !(zero(b, 12, 15) && b[15] === 1)) return [v4(b, 12)];
+  if (startsWith(b, [0x00, 0x64, 0xff, 0x9b]) && (zero(b, 4, 12) || (b[4] === 0 && b[5] === 1))) return [v4(b, 12)];
+  if (startsWith(b, [0x20, 0x02])) return [v4(b, 2)];
+  if (startsWith(b, [0x20, 0x01, 0x00, 0x00])) return [v4(b, 4), v4(b, 12, 0xff)];
+  return [];
+}
+
+function classifyPlain(address: string, type: 'ipv4' | 'ipv6'): AddressVerdict {
   if (METADATA.check(address, type)) return 'metadata';
+  if (NEVER.check(address, type)) return 'never';
   if (PRIVATE.check(address, type)) return 'private';
   return 'public';
+}
+
+const RANK: Record<AddressVerdict, number> = { invalid: 4, metadata: 3, never: 2, private: 1, public: 0 };
+
+/** Classifies one resolved address (a canonical IPv4 or IPv6 literal, without brackets). */
+export function classifyAddress(address: string): AddressVerdict {
+  const zoned = address.indexOf('%');
+  // Zone-scoped: link-local by definition (but what it embeds still counts).
+  const bare = zoned >= 0 ? address.slice(0, zoned) : address;
+  const family = isIP(bare);
+  if (family === 0) return 'invalid';
+  let verdict = classifyPlain(bare, family === 4 ? 'ipv4' : 'ipv6');
+  if (zoned >= 0 && verdict === 'public') verdict = 'private';
+  if (family === 6) {
+    const embedded = embeddedIPv4(bare);
+    // An IPv4-mapped address is that IPv4 address; the other forms only add to their own verdict.
+    const b = ipv6Bytes(bare)!;
+    const mapped = zero(b, 0, 10) && b[10] === 0xff && b[11] === 0xff;
+    for (const e of embedded) {
+      const inner = classifyPlain(e, 'ipv4');
+      if (mapped) verdict = inner;
+      else if (RANK[inner] > RANK[verdict] && inner !== 'private') verdict = inner;
+    }
+  }
+  return verdict;
 }

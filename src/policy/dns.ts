@@ -6,22 +6,30 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { AivaultError } from '../errors.ts';
 import { classifyAddress } from './address.ts';
+import { isOwnListener } from './own-listeners.ts';
 
 export interface AddressPolicy {
   allowPrivateNetwork: boolean;
+  /** The port to be connected to, when known: aivault's own listeners are refused. */
+  port?: number;
 }
+
+const REFUSED: Record<'metadata' | 'never' | 'private' | 'invalid', string> = {
+  metadata: 'the host resolves to a cloud metadata address (or an IPv6 form embedding one), which is always refused',
+  never: 'the host resolves to an address no upstream can be at (unspecified, broadcast, multicast or reserved), which is always refused',
+  private: 'the host resolves to a loopback, private or link-local address; the owner did not allow private targets (--allow-private-network)',
+  invalid: 'the host resolves to something that is not an IP address',
+};
 
 /** Throws PRIVATE_ADDRESS_BLOCKED unless `address` may be connected to under `policy`. */
 export function assertAddressAllowed(address: string, policy: AddressPolicy): void {
   const verdict = classifyAddress(address);
-  if (verdict === 'public') return;
-  if (verdict === 'private' && policy.allowPrivateNetwork) return;
-  throw new AivaultError(
-    'PRIVATE_ADDRESS_BLOCKED',
-    verdict === 'metadata'
-      ? 'the host resolves to a cloud metadata address, which is always refused'
-      : 'the host resolves to a loopback, private or link-local address; the owner did not allow private targets (--allow-private-network)',
-  );
+  if (verdict !== 'public' && !(verdict === 'private' && policy.allowPrivateNetwork)) {
+    throw new AivaultError('PRIVATE_ADDRESS_BLOCKED', REFUSED[verdict]);
+  }
+  if (policy.port !== undefined && isOwnListener(address, policy.port)) {
+    throw new AivaultError('PRIVATE_ADDRESS_BLOCKED', "the host and port are aivault's own listening address, which is always refused");
+  }
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;

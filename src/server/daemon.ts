@@ -12,6 +12,7 @@ import type { Registry } from '../registry/registry.ts';
 import type { Vault } from '../vault/vault.ts';
 import { createUpgradeHandler, type UpgradeHandler } from './websocket-gateway.ts';
 import { createApiHandler } from './api.ts';
+import { addOwnListener, removeOwnListener } from '../policy/own-listeners.ts';
 
 export interface DaemonOptions {
   vault: Vault;
@@ -124,6 +125,8 @@ export class Daemon {
       const server = this.#server();
       await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
       const address = server.address() as AddressInfo;
+      addOwnListener(address.address, address.port);
+      server.once('close', () => removeOwnListener(address.address, address.port));
       out.url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     }
     return out;

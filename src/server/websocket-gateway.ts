@@ -62,7 +62,7 @@ function connectUpstream(plan: WebSocketPlan, protocols: string[]): Promise<WebS
       handshakeTimeout: plan.connectTimeoutMs,
       followRedirects: false,
       // Resolved and checked once, and connected to what was checked (no rebinding window).
-      lookup: checkedLookup({ allowPrivateNetwork: plan.allowPrivateNetwork }) as never,
+      lookup: checkedLookup({ allowPrivateNetwork: plan.allowPrivateNetwork, port: Number(plan.url.port) || (plan.url.protocol === 'wss:' ? 443 : 80) }) as never,
       ...(plan.tls ?? {}),
     });
     // Held until the relay listens: a server that speaks first would otherwise speak to no one.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAivaultError, type ErrorCode } from '../../src/errors.ts';
 import { classifyAddress } from '../../src/policy/address.ts';
+import { assertAddressAllowed } from '../../src/policy/dns.ts';
 import { hostMatches } from '../../src/policy/hosts.ts';
 import { resolveTarget, type TargetPolicy, type TargetRequest } from '../../src/policy/target.ts';
 
@@ -68,18 +69,38 @@ describe('target resolution (attacker side)', () => {
 });
 
 describe('address classification (SSRF)', () => {
-  const blocked: Array<[string, 'private' | 'metadata']> = [
-    ['127.0.0.1', 'private'], ['127.255.255.254', 'private'], ['10.0.0.1', 'private'], ['172.16.0.1', 'private'], ['172.31.255.255', 'private'],
-    ['192.168.1.1', 'private'], ['169.254.1.1', 'private'], ['169.254.169.254', 'metadata'], ['100.64.0.1', 'private'], ['100.100.100.200', 'metadata'],
-    ['0.0.0.0', 'private'], ['0.1.2.3', 'private'], ['224.0.0.1', 'private'], ['255.255.255.255', 'private'], ['::1', 'private'], ['::', 'private'],
-    ['fe80::1', 'private'], ['fc00::1', 'private'], ['fd12:3456::1', 'private'], ['::ffff:127.0.0.1', 'private'], ['::ffff:169.254.169.254', 'metadata'],
-    ['::ffff:a9fe:a9fe', 'metadata'], ['::ffff:10.0.0.1', 'private'], ['64:ff9b::7f00:1', 'private'], ['fd00:ec2::254', 'metadata'], ['fe80::1%eth0', 'private'],
-    ['2002:7f00:1::', 'private'], ['ff02::1', 'private'],
+  // Cases from the classification tests of stripe/smokescreen (pkg/smokescreen: ip_policy_test.go,
+  // smokescreen_test.go) and Infisical agent-vault (netguard), plus the forms of issue 20.
+  const cases: Array<[string, 'private' | 'metadata' | 'never' | 'public']> = [
+    ['127.0.0.1', 'private'], ['127.255.255.254', 'private'], ['10.0.0.1', 'private'], ['10.1.0.1', 'private'], ['172.16.0.1', 'private'], ['172.31.255.255', 'private'],
+    ['192.168.1.1', 'private'], ['169.254.1.1', 'private'], ['169.254.169.254', 'metadata'], ['169.254.170.2', 'metadata'], ['100.64.0.1', 'private'], ['100.100.100.200', 'metadata'],
+    ['::1', 'private'], ['fe80::1', 'private'], ['fc00::1', 'private'], ['fd12:3456::1', 'private'], ['fd00::5', 'private'], ['::ffff:127.0.0.1', 'private'], ['::ffff:10.0.0.5', 'private'],
+    ['::ffff:169.254.169.254', 'metadata'], ['::ffff:a9fe:a9fe', 'metadata'], ['64:ff9b::1', 'never'], ['64:ff9b::7f00:1', 'private'], ['fd00:ec2::254', 'metadata'], ['fe80::1%eth0', 'private'],
+    ['2002:7f00:1::', 'private'], ['2001:db8::1', 'private'], ['192.0.2.1', 'private'], ['198.18.0.1', 'private'],
+    // Metadata inside every IPv6 form that embeds an IPv4 address: refused even with the opt-in.
+    ['64:ff9b::a9fe:a9fe', 'metadata'], ['64:ff9b::169.254.169.254', 'metadata'], ['64:ff9b:1::a9fe:a9fe', 'metadata'], ['2002:a9fe:a9fe::1', 'metadata'],
+    ['::a9fe:a9fe', 'metadata'], ['::169.254.169.254', 'metadata'], ['2001:0:a9fe:a9fe::1', 'metadata'], ['2001:0:4136:e378:8000:63bf:5601:5601', 'metadata'],
+    ['64:ff9b::6464:64c8', 'metadata'], ['::ffff:0:a9fe:a9fe', 'metadata'], ['::ffff:0:a00:1', 'private'],
+    // Where no upstream lives: refused even with the opt-in.
+    ['0.0.0.0', 'never'], ['0.1.2.3', 'never'], ['255.255.255.255', 'never'], ['224.0.0.1', 'never'], ['239.255.255.250', 'never'], ['240.0.0.1', 'never'],
+    ['::', 'never'], ['ff02::1', 'never'], ['ff05::2', 'never'], ['::ffff:0.0.0.0', 'never'], ['::ffff:255.255.255.255', 'never'], ['64:ff9b::e000:1', 'never'], ['2002:e000:1::', 'never'],
+    ['93.184.216.34', 'public'], ['8.8.8.8', 'public'], ['1.1.1.1', 'public'], ['2606:4700:4700::1111', 'public'], ['::ffff:8.8.8.8', 'public'], ['172.32.0.1', 'public'], ['100.128.0.1', 'public'],
   ];
-  for (const [address, verdict] of blocked) {
+  for (const [address, verdict] of cases) {
     it(`${address} is ${verdict}`, () => assert.equal(classifyAddress(address), verdict));
   }
-  for (const address of ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8', '172.32.0.1', '100.128.0.1']) {
-    it(`${address} is public`, () => assert.equal(classifyAddress(address), 'public'));
-  }
+  it('the owner\'s opt-in unlocks private addresses, never metadata or unroutable ones (embedded or not)', () => {
+    for (const [address, verdict] of cases) {
+      const allowed = (() => {
+        try {
+          assertAddressAllowed(address, { allowPrivateNetwork: true });
+          return true;
+        } catch (err) {
+          assert.ok(isAivaultError(err, 'PRIVATE_ADDRESS_BLOCKED'));
+          return false;
+        }
+      })();
+      assert.equal(allowed, verdict === 'private' || verdict === 'public', address);
+    }
+  });
 });
