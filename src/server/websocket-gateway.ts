@@ -110,7 +110,8 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
     // Server messages are scrubbed as one stream (a secret split over two messages is found),
     // each sent whole once it is safe; text frames as bytes too, since a valid UTF-8 pattern
     // only ever matches whole characters.
-    const toClient = plan.scrubber.messages(sender(upstream, client, (n) => (bytesOut += n)));
+    // While the upstream is paused (the agent reads slowly) it is not quiet: no timed release.
+    const toClient = plan.scrubber.messages(sender(upstream, client, (n) => (bytesOut += n)), { busy: () => upstream.isPaused });
     const bytes = (data: RawData) => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
     client.on('message', (data: RawData, isBinary: boolean) => toUpstream(bytes(data), isBinary));
     upstream.on('message', (data: RawData, isBinary: boolean) => {

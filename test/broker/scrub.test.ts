@@ -85,6 +85,22 @@ describe('response scrubbing: examples', () => {
     assert.equal(Buffer.concat(out).toString(), `tick ${REDACTED} tock`);
   });
 
+  it('a slow reader is not a quiet stream: nothing is released on time while input waits behind backpressure', async () => {
+    const t = s.stream({ idleMs: 20 });
+    t.pause(); // the agent stops reading
+    const filler = Buffer.alloc(200 * 1024, 'x');
+    t.write(Buffer.concat([filler, Buffer.from(`Bearer ${secret.slice(0, 8)}`)]));
+    t.write(`${secret.slice(8)} tail`); // queued: the readable side is full
+    await new Promise((r) => setTimeout(r, 150)); // well past the idle time
+    const out: Buffer[] = [];
+    t.on('data', (d: Buffer) => out.push(d));
+    t.resume();
+    t.end();
+    await new Promise((r) => t.on('end', r));
+    const text = Buffer.concat(out).toString();
+    assert.equal(text.slice(filler.length), `Bearer ${REDACTED} tail`);
+  });
+
   it('`whole` readers get no timed release: a secret that arrives in slow pieces is found whole', async () => {
     const t = s.stream({ whole: true, idleMs: 1 });
     const out: Buffer[] = [];

@@ -43,6 +43,11 @@ export interface Timing {
    * release at all, so a secret that arrives slowly is still found whole.
    */
   whole?: boolean;
+  /**
+   * Whether more input may be waiting behind backpressure (the reader is slow, so the source
+   * was paused): then the stream is not quiet, only stalled, and nothing is released on time.
+   */
+  busy?: () => boolean;
 }
 
 export interface StreamOptions extends Timing {
@@ -76,8 +81,10 @@ class Schedule {
   #last = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  readonly #busy: () => boolean;
 
   constructor(timing: Timing, due: (upto: number) => void) {
+    this.#busy = timing.busy ?? (() => false);
     this.#idleMs = timing.idleMs ?? IDLE_MS;
     this.#maxMs = timing.maxHoldMs ?? MAX_HOLD_MS;
     this.#now = timing.now ?? (() => performance.now());
@@ -112,6 +119,11 @@ class Schedule {
   #fire(): void {
     this.#timer = undefined;
     if (this.#stopped || this.#pieces.length === 0) return;
+    if (this.#busy()) {
+      // Input may be queued behind a slow reader: not quiet. Look again later.
+      this.#last = this.#now();
+      return this.#arm();
+    }
     // A timer may fire a little before the clock we read says it is due.
     const now = this.#now() + 1;
     let upto = -1;
@@ -178,7 +190,10 @@ export class Scrubber {
     }
     const r = new Redactor(this.#patterns);
     const window = this.window;
-    const schedule = new Schedule(options, (upto) => {
+    // Input queued on the writable side, or a full readable side (whose writer is then held
+    // back), means the stream is stalled by its reader, not quiet.
+    const busy = () => t.writableLength > 0 || t.readableLength >= t.readableHighWaterMark;
+    const schedule = new Schedule({ ...options, busy: () => busy() || (options.busy?.() ?? false) }, (upto) => {
       const out = r.take(upto, 'extend');
       schedule.released(r.released);
       if (out.length > 0) t.push(out);
