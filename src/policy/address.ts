@@ -40,11 +40,13 @@ const PRIVATE = list([
   ['::1', 128, 'ipv6'],
   ['::', 96, 'ipv6'], // IPv4-compatible (deprecated)
   ['::ffff:0:0:0', 96, 'ipv6'], // IPv4-translated (SIIT)
-  ['64:ff9b::', 96, 'ipv6'], // NAT64
-  ['64:ff9b:1::', 48, 'ipv6'], // local-use NAT64
+  ['64:ff9b::', 32, 'ipv6'], // NAT64: the well-known /96, the local-use 64:ff9b:1::/48 (RFC 8215), and the rest of the /32
   ['100::', 64, 'ipv6'], // discard-only
   ['2001::', 32, 'ipv6'], // Teredo
   ['2001:db8::', 32, 'ipv6'], // documentation
+  ['3fff::', 20, 'ipv6'], // documentation (RFC 9637)
+  ['2001:10::', 28, 'ipv6'], // ORCHID (deprecated)
+  ['2001:20::', 28, 'ipv6'], // ORCHIDv2
   ['2002::', 16, 'ipv6'], // 6to4
   ['fc00::', 7, 'ipv6'], // unique local
   ['fe80::', 10, 'ipv6'], // link-local
@@ -88,11 +90,20 @@ const v4 = (b: Uint8Array, at: number, xor = 0) => [0, 1, 2, 3].map((i) => b[at 
 const zero = (b: Uint8Array, from: number, to: number) => b.subarray(from, to).every((x) => x === 0);
 const startsWith = (b: Uint8Array, prefix: readonly number[]) => prefix.every((x, i) => b[i] === x);
 
+/** The IPv4 address at bit `prefix` of a NAT64 address (RFC 6052 §2.2: bits 64-71 are skipped). */
+function nat64(b: Uint8Array, prefix: 32 | 40 | 48 | 56 | 64 | 96): string {
+  const at = prefix / 8;
+  const bytes = prefix === 96 ? [12, 13, 14, 15] : [at, at + 1, at + 2, at + 3].map((i) => (i >= 8 ? i + 1 : i));
+  return bytes.map((i) => b[i]!).join('.');
+}
+
 /**
  * The IPv4 addresses an IPv6 address carries: IPv4-mapped (::ffff:0:0/96), IPv4-translated
- * (::ffff:0:0:0/96), IPv4-compatible (::/96), NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48, RFC 6052/8215), 6to4
- * (2002::/16, RFC 3056) and Teredo (2001::/32, RFC 4380: the server, and the client obfuscated).
- * Any of them may reach that IPv4 address on the right network.
+ * (::ffff:0:0:0/96), IPv4-compatible (::/96), NAT64 (anywhere in 64:ff9b::/32, in every
+ * RFC 6052 layout, since an operator's prefix length decides where the IPv4 address sits),
+ * 6to4 (2002::/16), Teredo (2001::/32: the server, and the client obfuscated) and ISATAP
+ * interface identifiers (…:0:5efe:a.b.c.d, …:200:5efe:a.b.c.d). Any of them may reach that
+ * IPv4 address on the right network.
  */
 export function embeddedIPv4(address: string): string[] {
   const b = ipv6Bytes(address);
@@ -100,9 +111,15 @@ export function embeddedIPv4(address: string): string[] {
   if (zero(b, 0, 10) && b[10] === 0xff && b[11] === 0xff) return [v4(b, 12)];
   if (zero(b, 0, 8) && b[8] === 0xff && b[9] === 0xff && zero(b, 10, 12)) return [v4(b, 12)]; // IPv4-translated (SIIT)
   if (zero(b, 0, 12) && !zero(b, 12, 16) && !(zero(b, 12, 15) && b[15] === 1)) return [v4(b, 12)];
-  if (startsWith(b, [0x00, 0x64, 0xff, 0x9b]) && (zero(b, 4, 12) || (b[4] === 0 && b[5] === 1))) return [v4(b, 12)];
+  if (startsWith(b, [0x00, 0x64, 0xff, 0x9b])) {
+    // The well-known prefix is a /96 (RFC 6052); the local-use /48 may be cut at /48-/96 by
+    // its operator; the rest of the /32 is unassigned: every layout, strictest counts.
+    const layouts = zero(b, 4, 12) ? ([96] as const) : b[4] === 0 && b[5] === 1 ? ([48, 56, 64, 96] as const) : ([32, 40, 48, 56, 64, 96] as const);
+    return layouts.map((p) => nat64(b, p));
+  }
   if (startsWith(b, [0x20, 0x02])) return [v4(b, 2)];
   if (startsWith(b, [0x20, 0x01, 0x00, 0x00])) return [v4(b, 4), v4(b, 12, 0xff)];
+  if ((b[8] === 0 || b[8] === 2) && b[9] === 0 && b[10] === 0x5e && b[11] === 0xfe) return [v4(b, 12)]; // ISATAP
   return [];
 }
 
@@ -126,13 +143,14 @@ export function classifyAddress(address: string): AddressVerdict {
   if (zoned >= 0 && verdict === 'public') verdict = 'private';
   if (family === 6) {
     const embedded = embeddedIPv4(bare);
-    // An IPv4-mapped address is that IPv4 address; the other forms only add to their own verdict.
+    // An IPv4-mapped address is that IPv4 address; the other forms take the strictest of their
+    // own verdict and that of every IPv4 address they may carry.
     const b = ipv6Bytes(bare)!;
     const mapped = zero(b, 0, 10) && b[10] === 0xff && b[11] === 0xff;
     for (const e of embedded) {
       const inner = classifyPlain(e, 'ipv4');
       if (mapped) verdict = inner;
-      else if (RANK[inner] > RANK[verdict] && inner !== 'private') verdict = inner;
+      else if (RANK[inner] > RANK[verdict]) verdict = inner;
     }
   }
   return verdict;

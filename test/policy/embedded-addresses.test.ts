@@ -14,6 +14,8 @@ import { CLI, tempVault, type TempVault } from '../helpers/cli.ts';
 const NAMES: Record<string, string> = {
   'nat64.meta.test': '64:ff9b::a9fe:a9fe',
   'nat64-local.meta.test': '64:ff9b:1::a9fe:a9fe',
+  'nat64-local48.meta.test': '64:ff9b:1:a9fe:a9:fe00:808:808',
+  'isatap.meta.test': '2600::200:5efe:a9fe:a9fe',
   '6to4.meta.test': '2002:a9fe:a9fe::1',
   'teredo.meta.test': '2001:0:4136:e378:8000:63bf:5601:5601',
   'compat.meta.test': '::a9fe:a9fe',

@@ -81,6 +81,12 @@ describe('address classification (SSRF)', () => {
     ['64:ff9b::a9fe:a9fe', 'metadata'], ['64:ff9b::169.254.169.254', 'metadata'], ['64:ff9b:1::a9fe:a9fe', 'metadata'], ['2002:a9fe:a9fe::1', 'metadata'],
     ['::a9fe:a9fe', 'metadata'], ['::169.254.169.254', 'metadata'], ['2001:0:a9fe:a9fe::1', 'metadata'], ['2001:0:4136:e378:8000:63bf:5601:5601', 'metadata'],
     ['64:ff9b::6464:64c8', 'metadata'], ['::ffff:0:a9fe:a9fe', 'metadata'], ['::ffff:0:a00:1', 'private'],
+    // The third attack: the local-use NAT64 /48 cut at /48, /56 or /64 puts the IPv4 address elsewhere
+    // (RFC 6052 §2.2); the rest of 64:ff9b::/32; ISATAP interface identifiers; newer special ranges.
+    ['64:ff9b:1:a9fe:a9:fe00:808:808', 'metadata'], ['64:ff9b:1:a9:fe:a9fe:808:808', 'metadata'], ['64:ff9b:1:0:64:6464:c808:808', 'metadata'],
+    ['64:ff9b:1:a9fe:aa:200:808:808', 'metadata'], ['64:ff9b:1::808:808', 'never'], ['64:ff9b:1:ffff:ff:ff00:808:808', 'never'], ['64:ff9b:1:e000:0:100:808:808', 'never'],
+    ['64:ff9b::ffff:7f00:1', 'never'], ['64:ff9b::1:0:a9fe:a9fe', 'metadata'], ['64:ff9b::808:808', 'private'],
+    ['2600::5efe:7f00:1', 'private'], ['2600::200:5efe:a9fe:a9fe', 'metadata'], ['2600::5efe:808:808', 'public'], ['3fff::1', 'private'], ['2001:10::1', 'private'],
     // Where no upstream lives: refused even with the opt-in.
     ['0.0.0.0', 'never'], ['0.1.2.3', 'never'], ['255.255.255.255', 'never'], ['224.0.0.1', 'never'], ['239.255.255.250', 'never'], ['240.0.0.1', 'never'],
     ['::', 'never'], ['ff02::1', 'never'], ['ff05::2', 'never'], ['::ffff:0.0.0.0', 'never'], ['::ffff:255.255.255.255', 'never'], ['64:ff9b::e000:1', 'never'], ['2002:e000:1::', 'never'],
