@@ -99,13 +99,21 @@ function base64Cores(value: Uint8Array): Uint8Array[] {
 const MIN_NEEDLE = 8;
 /** Tags: a base64 core also takes the characters either side that share bits with the secret. */
 const TAG_BASE64 = 1;
+const TAG_HEX = 2;
+
+/**
+ * The most raw bytes one symbol of each form takes in what honest services send: a secret's
+ * own characters may each be an HTML or JSON escape; base64 characters at most a percent
+ * escape (and a line break now and then); hex digits are never escaped.
+ */
+const WIDEST: Record<number, number> = { 0: MAX_ESCAPE_BYTES, [TAG_BASE64]: 3, [TAG_HEX]: 1 };
 
 /** The compiled needles of one set of secret values, shared by every scan of them. */
 export class Patterns {
   readonly automaton: Automaton;
   /**
-   * How far back a match may start from the newest byte once it is found: the longest
-   * needle at the widest escape per symbol, plus what the decoders and folding hold back.
+   * How far back a match may start from the newest byte once it is found: each needle at
+   * the widest its form is ever written, plus what the decoders and folding hold back.
    */
   readonly window: number;
   /** After this many plain symbols a decoded view sees what the literal one sees again. */
@@ -119,13 +127,13 @@ export class Patterns {
     };
     for (const v of values) {
       add(folded(v), 0);
-      add(folded(Buffer.from(Buffer.from(v).toString('hex'))), 0);
+      add(folded(Buffer.from(Buffer.from(v).toString('hex'))), TAG_HEX);
       for (const core of base64Cores(v)) if (core.length >= MIN_NEEDLE) add(folded(core), TAG_BASE64);
     }
     const list = [...needles.values()];
     this.automaton = new Automaton(list.map((n) => n.bytes), list.map((n) => n.tag));
     const longest = this.automaton.maxLength;
-    this.window = longest === 0 ? 0 : longest * MAX_ESCAPE_BYTES + 8 * MAX_ESCAPE_BYTES;
+    this.window = longest === 0 ? 0 : Math.max(...list.map((n) => n.bytes.length * WIDEST[n.tag]!)) + 8 * MAX_ESCAPE_BYTES;
     this.resync = longest + 8;
   }
 
