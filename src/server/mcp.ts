@@ -4,6 +4,7 @@
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AivaultError } from '../errors.ts';
 
@@ -36,8 +37,16 @@ export interface McpBackend {
 /** Text past this is cut from a tool result (an LLM context is not a file store). */
 export const MAX_RESULT_CHARS = 256 * 1024;
 
+/**
+ * A capability's tool name: unique and stable. `provider/name` becomes `provider__name`
+ * when that is lossless (no character replaced, at most 64 long); otherwise (`m/a.b`, which
+ * would meet `m/a_b`, or a long id) a cut of it plus 8 hex digits of the id's SHA-256.
+ */
 export function toolName(capability: string): string {
-  return capability.replace(/\//g, '__').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+  const plain = capability.replace(/\//g, '__');
+  if (/^[A-Za-z0-9_-]{1,64}$/.test(plain)) return plain;
+  const hash = createHash('sha256').update(capability).digest('hex').slice(0, 8);
+  return `${plain.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 55)}_${hash}`;
 }
 
 const record = z.record(z.string(), z.string());
@@ -86,7 +95,12 @@ export async function createMcpServer(backend: McpBackend, name: string): Promis
     async (a) => run({ capability: a.capability, method: a.method ?? 'GET', ...(a.path ? { path: a.path } : {}), ...(a.host ? { host: a.host } : {}), query: pairs(a.query), headers: pairs(a.headers), ...(a.body !== undefined ? { body: a.body } : {}) }),
   );
 
+  const named = new Set(['list_capabilities', 'invoke']);
   for (const cap of await backend.capabilities()) {
+    // Names are unique by construction; should two ever meet, the second is left out rather
+    // than taking the server down (it stays reachable through `invoke`).
+    if (named.has(toolName(cap.id))) continue;
+    named.add(toolName(cap.id));
     server.registerTool(
       toolName(cap.id),
       {

@@ -65,6 +65,28 @@ describe('aivault mcp', () => {
     for (const r of [list, read, denied, traversal]) assertNoLeak(JSON.stringify(r), key, 'MCP tool result');
   }
 
+  it('capability ids that would share a tool name (m/a.b, m/a_b) get distinct, stable tools, and the server stays up', async () => {
+    for (const id of ['notes/a.b', 'notes/a_b']) {
+      const r = await v.cli(['capability', 'create', id, '--provider', 'notes', '--credential', 'notes', '--method', 'GET', '--path', '/v1/notes']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.equal((await v.cli(['agent', 'create', 'mcp-twins'])).code, 0);
+    for (const id of ['notes/a.b', 'notes/a_b']) assert.equal((await v.cli(['grant', 'mcp-twins', id])).code, 0);
+    const client = await connect(['--agent', 'mcp-twins'], { AIVAULT_DIR: v.dir });
+    try {
+      const names = (await client.listTools()).tools.map((t) => t.name).filter((n) => n.startsWith('notes__'));
+      assert.equal(names.length, 2);
+      assert.equal(new Set(names).size, 2);
+      assert.ok(names.includes('notes__a_b'), 'a lossless id keeps its plain name');
+      for (const name of names) {
+        const r = (await client.callTool({ name, arguments: { path: '/v1/notes/2' } })) as ToolResult;
+        assert.equal(r.isError, false, r.content[0]?.text);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
   it('in-process as a named agent (--agent)', async () => {
     const client = await connect(['--agent', 'mcp-bot'], { AIVAULT_DIR: v.dir });
     try {
