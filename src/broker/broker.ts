@@ -11,7 +11,8 @@ import type { OAuth2Strategy } from '../auth/oauth2.ts';
 import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
-import { keepResponseHeader, sanitizeAgentHeaders } from '../policy/headers.ts';
+import { sanitizeAgentHeaders } from '../policy/headers.ts';
+import { responseHeaders } from './response-headers.ts';
 import { redirectTarget, resolveTarget, routeTarget, type Target } from '../policy/target.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
@@ -25,6 +26,9 @@ import { acquiredShape, redactShape, type FlowResult } from './flows.ts';
 import { currentActor, runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
 import { readCapped } from '../read-capped.ts';
+import { Scrubber } from './scrub/scrubber.ts';
+import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions } from './upstream.ts';
+import type { Agent } from 'undici';
 
 const FLOW_MAX_BYTES = 1024 * 1024;
 
@@ -44,33 +48,6 @@ function mediaType(value: unknown, scrubber: Scrubber): string | null {
   const m = typeof value === 'string' ? /^\s*([A-Za-z0-9!#$&^_.+-]{1,63}\/[A-Za-z0-9!#$&^_.+-]{1,63})\s*(;|$)/.exec(value) : null;
   return m ? scrubber.scrubText(m[1]!.toLowerCase()) : null;
 }
-
-/**
- * Upstream headers as the agent may see them: hop-by-hop ones and any in our own
- * `x-aivault-` namespace dropped, names and values scrubbed as one text (a secret split over
- * two values of a repeated header, or over a name and its value, is found), and a header
- * whose name held a secret dropped whole.
- */
-export function responseHeaders(headers: Record<string, string | string[] | undefined>, scrubber: Scrubber): Array<[string, string]> {
-  const kept: Array<[string, string[]]> = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && keepResponseHeader(name)) kept.push([name, Array.isArray(value) ? value : [value]]);
-  }
-  if (scrubber.empty) return kept.flatMap(([name, values]) => values.map((v): [string, string] => [name, v]));
-  // Each name, then its values: read as one text, so a secret cut over them is found.
-  // Header text is bytes read as latin1, and goes back out the same way.
-  const scrubbed = scrubber.scrubPieces(kept.flatMap(([name, values]) => [name, ...values].map((t) => Buffer.from(t, 'latin1'))));
-  const out: Array<[string, string]> = [];
-  let i = 0;
-  for (const [name, values] of kept) {
-    const sameName = scrubbed[i++]!.toString('latin1') === name;
-    for (let j = 0; j < values.length; j++, i++) if (sameName) out.push([name, scrubbed[i]!.toString('latin1')]);
-  }
-  return out;
-}
-import { Scrubber } from './scrub/scrubber.ts';
-import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions } from './upstream.ts';
-import type { Agent } from 'undici';
 
 export interface InvokeRequest {
   capability: string;

@@ -1,0 +1,28 @@
+// The upstream's response headers, as the agent may see them.
+
+import { keepResponseHeader } from '../policy/headers.ts';
+import type { Scrubber } from './scrub/scrubber.ts';
+
+/**
+ * Upstream headers as the agent may see them: hop-by-hop ones and any in our own
+ * `x-aivault-` namespace dropped, names and values scrubbed as one text (a secret split over
+ * two values of a repeated header, or over a name and its value, is found), and a header
+ * whose name held a secret dropped whole.
+ */
+export function responseHeaders(headers: Record<string, string | string[] | undefined>, scrubber: Scrubber): Array<[string, string]> {
+  const kept: Array<[string, string[]]> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && keepResponseHeader(name)) kept.push([name, Array.isArray(value) ? value : [value]]);
+  }
+  if (scrubber.empty) return kept.flatMap(([name, values]) => values.map((v): [string, string] => [name, v]));
+  // Each name, then its values: read as one text, so a secret cut over them is found.
+  // Header text is bytes read as latin1, and goes back out the same way.
+  const scrubbed = scrubber.scrubPieces(kept.flatMap(([name, values]) => [name, ...values].map((t) => Buffer.from(t, 'latin1'))));
+  const out: Array<[string, string]> = [];
+  let i = 0;
+  for (const [name, values] of kept) {
+    const sameName = scrubbed[i++]!.toString('latin1') === name;
+    for (let j = 0; j < values.length; j++, i++) if (sameName) out.push([name, scrubbed[i]!.toString('latin1')]);
+  }
+  return out;
+}
