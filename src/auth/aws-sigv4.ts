@@ -75,6 +75,12 @@ export function awsSigV4Strategy(options: SigV4Options): AuthStrategy {
     kind: 'aws_sig_v4',
     ownedHeaders: OWNED,
     ownedQueryParams: ['X-Amz-Signature', 'X-Amz-Credential', 'X-Amz-Security-Token'],
+    // X-Amz-Target picks the operation of JSON-protocol services; x-amz-copy-source, -acl,
+    // -grant-* change what an S3 write does. Signed, they carry the owner's authority.
+    signs: {
+      header: (name) => name.toLowerCase().startsWith('x-amz-'),
+      queryParam: (name) => name.toLowerCase().startsWith('x-amz-'),
+    },
     async apply(request, secrets) {
       await signRequest(request, secrets, options);
       // The access key id travels in the clear in every signed request; the session token too.

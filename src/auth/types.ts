@@ -18,6 +18,12 @@ export interface AuthStrategy {
   readonly ownedQueryParams: readonly string[];
   /** Applies the credential; returns the injected values that embed a secret (for scrubbing). */
   apply(request: OutboundRequest, secrets: ReadonlyMap<string, string>): Promise<string[]> | string[];
+  /**
+   * For strategies that sign the request: the agent headers whose signature would authorise
+   * more than the capability says (dropped unless the capability allows them by name), and
+   * the query parameters that belong to the signature itself (refused).
+   */
+  readonly signs?: { header(name: string): boolean; queryParam(name: string): boolean };
   /** For strategies that authenticate the connection (mtls): the TLS client material. */
   tls?(secrets: ReadonlyMap<string, string>): { cert: string; key: string; ca?: string; passphrase?: string };
 }

@@ -32,6 +32,21 @@ import type { Agent } from 'undici';
 
 const FLOW_MAX_BYTES = 1024 * 1024;
 
+/**
+ * What a signing strategy would sign with the owner's key is the capability's to allow: agent
+ * headers in its namespace are dropped unless the capability names them, and parameters of
+ * the signature itself are refused.
+ */
+function assertSignable(strategy: AuthStrategy, capability: ResolvedCapability, target: Target, headers: Map<string, string>): void {
+  const signs = strategy.signs;
+  if (!signs) return;
+  for (const name of target.url.searchParams.keys()) {
+    if (signs.queryParam(name)) throw new AivaultError('MALFORMED_URL', `query parameter ${name.slice(0, 64)} belongs to the request signature; aivault refuses it`);
+  }
+  const allowed = (name: string) => capability.signedHeaders.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+  for (const name of [...headers.keys()]) if (signs.header(name) && !allowed(name)) headers.delete(name);
+}
+
 /** The shape of a non-acquire answer: JSON redacted to types with scrubbed keys, or the kind and length of text. */
 function shapeOfText(text: string, scrubber: Scrubber): unknown {
   let json: unknown;
@@ -429,8 +444,9 @@ export class Broker {
         throw new AivaultError('CREDENTIAL_NOT_READY', `${capability.id} is not ready: missing ${credential.missing.join(', ')}`);
       }
       if (isIpLiteral(target.hostname)) assertAddressAllowed(target.hostname, { allowPrivateNetwork: credential.allowPrivateNetwork, port: Number(target.url.port) || (target.url.protocol === 'https:' ? 443 : 80) });
-      for (const name of prepared.strategy.ownedQueryParams) target.url.searchParams.delete(name);
       const headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders);
+      assertSignable(prepared.strategy, capability, target, headers);
+      for (const name of prepared.strategy.ownedQueryParams) target.url.searchParams.delete(name);
       if (request.body && request.body.byteLength > capability.limits.maxRequestBytes) {
         throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than the capability's limit of ${capability.limits.maxRequestBytes} bytes`);
       }

@@ -82,6 +82,8 @@ export interface ResolvedCapability {
   policy: CapabilityPolicy | null;
   /** WebSocket upgrades allowed (through the gateway). */
   websocket: boolean;
+  /** Agent headers a signing strategy may sign (registry `allow.signedHeaders`; none for custom capabilities). */
+  signedHeaders: readonly string[];
 }
 
 export interface CreateCredentialInput {
@@ -290,6 +292,7 @@ export class Catalog {
         credential,
         policy: policy ?? null,
         websocket: builtin.allow.websocket === true,
+        signedHeaders: builtin.allow.signedHeaders ?? [],
       };
     }
     const record = await this.#vault.storage.getCapability(id);
@@ -308,6 +311,7 @@ export class Catalog {
       credential: await this.#customCredential(credRecord, context),
       policy: policy ?? null,
       websocket: record.websocket,
+      signedHeaders: [],
     };
   }
 

@@ -56,6 +56,12 @@ export interface CapabilityAllow {
   pathPrefixes: string[];
   /** WebSocket upgrades through the gateway (GET only), besides plain requests. */
   websocket?: boolean;
+  /**
+   * Headers in the signing strategy's own namespace (SigV4: `x-amz-*`, `X-Amz-Target`) an
+   * agent may set, and so have signed with the owner's key: lower-case names, a trailing `*`
+   * for a prefix. Any other such header from the agent is dropped.
+   */
+  signedHeaders?: string[];
 }
 
 export interface RegistryCapability {

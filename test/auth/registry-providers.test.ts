@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { readAll, testBroker, type TestBroker } from '../helpers/broker.ts';
+import { isAivaultError } from '../../src/errors.ts';
 import { makePki } from '../helpers/pki.ts';
 import { verifySigV4 } from '../helpers/sigv4-verifier.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -74,6 +75,35 @@ describe('built-in providers against local stand-ins', () => {
     const res = await t.broker.invoke({ capability: 'aws-bedrock/converse', method: 'POST', path: '/model/anthropic.claude-3/converse', body: Buffer.from('{"messages":[]}') });
     assert.equal(res.status, 200);
     await readAll(res.body);
+  });
+
+  it('aws-s3/write (aws_sig_v4) signs only what the capability allows: agent x-amz-* headers dropped, X-Amz-* query refused', async () => {
+    up.handle('/owner-bucket', (req, res, body) => {
+      const signed = /SignedHeaders=([^,]+)/.exec(String(req.headers.authorization))?.[1]?.split(';') ?? [];
+      res.statusCode = verifySigV4(req, body, 's3-secret-key-0123456789abcdef', 's3').ok ? 200 : 403;
+      res.end(JSON.stringify({ signed, received: Object.keys(req.headers).filter((h) => h.startsWith('x-amz-')) }));
+    });
+    await store({ AWS_S3_ACCESS_KEY_ID: 'AKIDS3TESTKEY0001', AWS_S3_SECRET_ACCESS_KEY: 's3-secret-key-0123456789abcdef' });
+    await redirect('aws-s3', { 's3.us-east-1.amazonaws.com': up.host });
+    const before = up.received.length;
+    const res = await t.broker.invoke({
+      capability: 'aws-s3/write',
+      method: 'PUT',
+      host: 's3.us-east-1.amazonaws.com',
+      path: '/owner-bucket/report.txt',
+      headers: [['x-amz-copy-source', '/other-bucket/secret.txt'], ['X-Amz-Acl', 'public-read'], ['x-amz-grant-read', 'uri=http://acs.amazonaws.com/groups/global/AllUsers'], ['X-Amz-Target', 'DynamoDB_20120810.DeleteTable'], ['x-amz-meta-owner', 'agent-7'], ['content-type', 'text/plain']],
+      body: Buffer.from('hello'),
+    });
+    const out = JSON.parse(await readAll(res.body)) as { signed: string[]; received: string[] };
+    assert.equal(res.status, 200, 'the signature verifies');
+    for (const h of ['x-amz-copy-source', 'x-amz-acl', 'x-amz-grant-read', 'x-amz-target']) {
+      assert.equal(out.signed.includes(h) || out.received.includes(h), false, `${h} is neither signed nor sent`);
+    }
+    assert.ok(out.signed.includes('x-amz-meta-owner'), 'user metadata, which the capability allows, is signed and sent');
+    for (const [k, v] of [['X-Amz-Expires', '604800'], ['x-amz-signature', 'abc'], ['X-Amz-SignedHeaders', 'host']]) {
+      await assert.rejects(t.broker.invoke({ capability: 'aws-s3/write', method: 'PUT', host: 's3.us-east-1.amazonaws.com', path: '/owner-bucket/x', query: [[k!, v!]] }), (e) => isAivaultError(e, 'MALFORMED_URL'), k);
+    }
+    assert.equal(up.received.length, before + 1, 'the refused requests sent nothing');
   });
 
   it('bitmex (hmac): the stand-in verifies the signature over verb, path, expiry and body', async () => {
