@@ -29,7 +29,7 @@ export const HINTS: Record<ErrorCode, string> = {
   RESPONSE_TOO_LARGE: "The answer is bigger than the capability's limit (--max-response-bytes).",
   OAUTH_REFRESH_FAILED: "The token endpoint refused to issue a token; the code in the message is the endpoint's. Re-seed the refresh token with `aivault oauth login`.",
   AGENT_UNAUTHENTICATED: 'The agent token is missing or unknown. `aivault agent create` prints a token once.',
-  AGENT_REVOKED: 'The agent was revoked by an owner.',
+  AGENT_REVOKED: 'The agent was revoked by an owner. (An agent using a revoked token is told AGENT_UNAUTHENTICATED, like an unknown one; the audit log says it was revoked.)',
   CAPABILITY_NOT_GRANTED: 'This agent has no grant for that capability: `aivault grant AGENT CAPABILITY`.',
   GRANT_EXPIRED: 'The grant has expired: grant again with a new --expires.',
   RATE_LIMITED: "The grant's rate limit is reached: wait for Retry-After.",

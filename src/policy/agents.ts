@@ -44,8 +44,12 @@ function agentContext(scope: string | undefined): string | null {
   return scope;
 }
 
+/** A revoked agent's use of its credential is recorded at most this often (a leaked token could flood the log). */
+const REVOKED_AUDIT_MS = 60_000;
+
 export class Agents {
   readonly #vault: Vault;
+  readonly #revokedSeen = new Map<string, number>();
 
   constructor(vault: Vault) {
     this.#vault = vault;
@@ -105,7 +109,7 @@ export class Agents {
     }
     const agent = await this.#vault.storage.findAgentByTokenHash(hashToken(token));
     if (!agent) throw new AivaultError('AGENT_UNAUTHENTICATED', 'the agent token is not known');
-    if (agent.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
+    if (agent.status !== 'active') return this.#revoked(agent, new AivaultError('AGENT_UNAUTHENTICATED', 'the agent token is not known'));
     return agent;
   }
 
@@ -115,8 +119,21 @@ export class Agents {
     const agent = signer ? await this.#vault.storage.getAgent(signer) : undefined;
     if (!agent?.publicKey) throw new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key');
     await verifySignedRequest(req, agent.publicKey, guard);
-    if (agent.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
+    if (agent.status !== 'active') return this.#revoked(agent, new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key'));
     return agent;
+  }
+
+  /**
+   * A revoked agent's credential gets the answer an unknown one gets (whoever holds a leaked
+   * token must not learn it was once valid); the audit log keeps the difference.
+   */
+  async #revoked(agent: AgentRecord, answer: AivaultError): Promise<never> {
+    const now = Date.now();
+    if ((this.#revokedSeen.get(agent.id) ?? 0) + REVOKED_AUDIT_MS <= now) {
+      this.#revokedSeen.set(agent.id, now);
+      await this.#vault.audit.append({ actor: `agent:${agent.id}`, action: 'agent.authenticate', decision: 'deny', reason: 'AGENT_REVOKED' });
+    }
+    throw answer;
   }
 
   async grant(input: GrantInput, capabilityMethods: readonly string[]): Promise<GrantRecord> {

@@ -149,7 +149,13 @@ describe('aivault serve', () => {
     try {
       assert.equal((await c.invoke({ capability: 'api/users', path: '/v1/x' })).status, 200);
       await owner(['agent', 'revoke', 'doomed']);
-      await assert.rejects(c.invoke({ capability: 'api/users', path: '/v1/x' }), (e) => isAivaultError(e, 'AGENT_REVOKED'));
+      // Answered like an unknown token: a leaked token does not tell that it was once valid.
+      await assert.rejects(c.invoke({ capability: 'api/users', path: '/v1/x' }), (e) => isAivaultError(e, 'AGENT_UNAUTHENTICATED') && /not known/.test(e.message));
+      const stranger = await raw('/v1/invoke', `avt_${'x'.repeat(43)}`, { capability: 'api/users', path: '/v1/x' });
+      const revokedAnswer = await raw('/v1/invoke', tokens.doomed!, { capability: 'api/users', path: '/v1/x' });
+      assert.deepEqual([revokedAnswer.statusCode, await revokedAnswer.body.text()], [stranger.statusCode, await stranger.body.text()]);
+      const audit = JSON.parse((await owner(['audit', 'list', '--json'])).toString()) as Array<{ action: string; reason: string | null }>;
+      assert.ok(audit.some((r) => r.action === 'agent.authenticate' && r.reason === 'AGENT_REVOKED'), 'the audit log keeps the difference');
     } finally {
       await c.close();
     }
