@@ -17,6 +17,13 @@ export interface Pki {
   /** A second client certificate from the trusted CA (for rotation). */
   rotatedClientCert: string;
   rotatedClientKey: string;
+  /** Server certificates that must be refused: for another name, expired, from an untrusted CA. */
+  wrongNameCert: string;
+  wrongNameKey: string;
+  expiredCert: string;
+  expiredKey: string;
+  rogueServerCert: string;
+  rogueServerKey: string;
 }
 
 export function makePki(): Pki {
@@ -26,10 +33,11 @@ export function makePki(): Pki {
   try {
     const key = (name: string) => ssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
     const selfSigned = (name: string, cn: string) => ssl('req', '-x509', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-days', '2', '-out', `${name}.crt`);
-    const signed = (name: string, cn: string, issuer: string, ext?: string) => {
+    const signed = (name: string, cn: string, issuer: string, ext?: string, days = '2') => {
       ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
       if (ext) writeFileSync(join(dir, `${name}.ext`), ext);
-      ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, ...(ext ? ['-extfile', `${name}.ext`] : []));
+      // A negative number of days gives a certificate that expired before it was made.
+      ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', days, '-out', `${name}.crt`, ...(ext ? ['-extfile', `${name}.ext`] : []));
     };
     key('ca');
     selfSigned('ca', 'aivault test CA');
@@ -43,6 +51,13 @@ export function makePki(): Pki {
     selfSigned('rogue-ca', 'rogue CA');
     key('other');
     signed('other', 'agent-other', 'rogue-ca', 'extendedKeyUsage=clientAuth\n');
+    const serverExt = 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n';
+    key('wrong-name');
+    signed('wrong-name', 'other.test', 'ca', 'subjectAltName=DNS:other.test\nextendedKeyUsage=serverAuth\n');
+    key('expired');
+    signed('expired', '127.0.0.1', 'ca', serverExt, '-1');
+    key('rogue-server');
+    signed('rogue-server', '127.0.0.1', 'rogue-ca', serverExt);
     return {
       ca: read('ca.crt'),
       serverCert: read('server.crt'),
@@ -53,6 +68,12 @@ export function makePki(): Pki {
       otherClientKey: read('other.key'),
       rotatedClientCert: read('rotated.crt'),
       rotatedClientKey: read('rotated.key'),
+      wrongNameCert: read('wrong-name.crt'),
+      wrongNameKey: read('wrong-name.key'),
+      expiredCert: read('expired.crt'),
+      expiredKey: read('expired.key'),
+      rogueServerCert: read('rogue-server.crt'),
+      rogueServerKey: read('rogue-server.key'),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
