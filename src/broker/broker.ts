@@ -13,6 +13,7 @@ import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { sanitizeAgentHeaders } from '../policy/headers.ts';
 import { responseHeaders } from './response-headers.ts';
+import { approvalDetails } from './approval-details.ts';
 import { redirectTarget, resolveTarget, routeTarget, type Target } from '../policy/target.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
@@ -459,7 +460,11 @@ export class Broker {
       }
       // Last: the owner is asked only about a request every other rule admits.
       let approval: ApprovalRecord | null = null;
-      if (context.agent && grant) approval = await this.approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []) }, context.signal);
+      if (context.agent && grant?.approve) {
+        const scrubber = responseScrubber(prepared.secrets!, [], capability);
+        const shown = approvalDetails({ agentName: context.agent.name, method, url: addressedUrl(target.url, addressedOrigin), headers: [...headers], body: request.body }, (text) => scrubber.scrubText(text));
+        approval = await this.approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []), details: shown }, context.signal);
+      }
       const t = target;
       return { started, actor, method, execution, prepared, capability, target: t, headers, addressedOrigin, approval };
     } catch (err) {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { currentActor } from '../audit/actor.ts';
 import { AivaultError } from '../errors.ts';
-import type { AgentRecord, ApprovalRecord, ApprovalStatus, GrantRecord } from '../storage/types.ts';
+import type { AgentRecord, ApprovalDetails, ApprovalRecord, ApprovalStatus, GrantRecord } from '../storage/types.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 120_000;
@@ -23,6 +23,8 @@ export interface ApprovalRequest {
   method: string;
   host: string;
   path: string;
+  /** What the owner is shown, and the digest of what will be sent. */
+  details: ApprovalDetails;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -66,6 +68,11 @@ export class Approvals {
     for (;;) {
       const current = await storage.getApproval(approval.id);
       if (current?.status === 'approved') {
+        // What was approved is what is sent: the request the owner was shown (as stored) must
+        // be the one waiting here.
+        if (current.details?.digest !== request.details.digest) {
+          throw new AivaultError('APPROVAL_DENIED', `the approved request is not the one waiting (${approval.id}); nothing was sent`);
+        }
         if (grant.approve === 'first') await storage.markGrantApproved(agent.id, grant.capability, current.decidedAt ?? new Date().toISOString());
         return current;
       }

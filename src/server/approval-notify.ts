@@ -18,6 +18,8 @@ export function approvalNotifier(command: string, log: Logger): (approval: Appro
     Object.assign(env, {
       AIVAULT_APPROVAL_ID: approval.id,
       AIVAULT_APPROVAL_AGENT: approval.agentId,
+      AIVAULT_APPROVAL_AGENT_NAME: approval.details?.agentName ?? '',
+      AIVAULT_APPROVAL_URL: approval.details?.url ?? '',
       AIVAULT_APPROVAL_CAPABILITY: approval.capability,
       AIVAULT_APPROVAL_METHOD: approval.method,
       AIVAULT_APPROVAL_HOST: approval.host,

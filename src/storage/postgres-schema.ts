@@ -161,4 +161,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE secrets ADD COLUMN allow_short INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  ALTER TABLE approvals ADD COLUMN details TEXT;
+  `,
 ];

@@ -691,8 +691,8 @@ export class PostgresStorage implements Storage {
 
   putApproval(a: ApprovalRecord): Promise<void> {
     return this.#read(async (c) => {
-      await this.#q(c, 'INSERT INTO approvals (id, agent_id, capability, method, host, path, status, requested_at, expires_at, decided_at, decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)', [
-        a.id, a.agentId, a.capability, a.method, a.host, a.path, a.status, a.requestedAt, a.expiresAt, a.decidedAt, a.decidedBy,
+      await this.#q(c, 'INSERT INTO approvals (id, agent_id, capability, method, host, path, status, requested_at, expires_at, decided_at, decided_by, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)', [
+        a.id, a.agentId, a.capability, a.method, a.host, a.path, a.status, a.requestedAt, a.expiresAt, a.decidedAt, a.decidedBy, a.details ? JSON.stringify(a.details) : null,
       ]);
     });
   }

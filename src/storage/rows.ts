@@ -2,7 +2,7 @@
 // store JSON as text and flags as 0/1, so a record reads the same from either.
 
 import { AivaultError } from '../errors.ts';
-import type { AgentRecord, ApprovalRecord, ApprovalStatus, AuditOutcome, AuditRecord, CapabilityRecord, CredentialRecord, EndpointOverride, GrantRecord, OwnerRecord, SecretRecord, SecretVersionRecord, VaultMeta } from './types.ts';
+import type { AgentRecord, ApprovalDetails, ApprovalRecord, ApprovalStatus, AuditOutcome, AuditRecord, CapabilityRecord, CredentialRecord, EndpointOverride, GrantRecord, OwnerRecord, SecretRecord, SecretVersionRecord, VaultMeta } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -149,6 +149,7 @@ export function toApproval(row: Row): ApprovalRecord {
     expiresAt: row.expires_at as string,
     decidedAt: (row.decided_at as string | null) ?? null,
     decidedBy: (row.decided_by as string | null) ?? null,
+    details: row.details == null ? null : parseJson<ApprovalDetails>(row.details, 'approval details'),
   };
 }
 

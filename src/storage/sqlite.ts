@@ -37,7 +37,7 @@ import type {
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 13;
+export const SQLITE_SCHEMA_VERSION = 14;
 
 const BUSY_TIMEOUT_MS = 15_000;
 /** Expired nonces are swept at most this often. */
@@ -234,6 +234,9 @@ const MIGRATIONS: readonly string[] = [
   `,
   `
   ALTER TABLE secrets ADD COLUMN allow_short INTEGER NOT NULL DEFAULT 0;
+  `,
+  `
+  ALTER TABLE approvals ADD COLUMN details TEXT;
   `,
 ];
 
@@ -898,8 +901,8 @@ export class SqliteStorage implements Storage {
     return this.#run(() =>
       this.#write(() => {
         this.#stmt(
-          `INSERT INTO approvals (id, agent_id, capability, method, host, path, status, requested_at, expires_at, decided_at, decided_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(a.id, a.agentId, a.capability, a.method, a.host, a.path, a.status, a.requestedAt, a.expiresAt, a.decidedAt, a.decidedBy);
+          `INSERT INTO approvals (id, agent_id, capability, method, host, path, status, requested_at, expires_at, decided_at, decided_by, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(a.id, a.agentId, a.capability, a.method, a.host, a.path, a.status, a.requestedAt, a.expiresAt, a.decidedAt, a.decidedBy, a.details ? JSON.stringify(a.details) : null);
       }),
     );
   }

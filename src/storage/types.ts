@@ -295,6 +295,22 @@ export interface GrantRecord {
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired';
 
 /** An invoke waiting for (or decided by) the owner. */
+/**
+ * What an approval shows of the request it would let go, minus aivault's own credential:
+ * the owner decides on this, and the broker sends only a request with this digest.
+ */
+export interface ApprovalDetails {
+  agentName: string;
+  /** The URL as the agent addressed it, query values included. */
+  url: string;
+  /** The agent's headers as they will be sent (scrubbed). */
+  headers: Array<[string, string]>;
+  /** The body: length, SHA-256, and the start of it (scrubbed; base64 when not UTF-8). */
+  body: { length: number; sha256: string; preview: string; encoding: 'utf8' | 'base64'; truncated: boolean } | null;
+  /** SHA-256 over method, URL, headers and the whole body. */
+  digest: string;
+}
+
 export interface ApprovalRecord {
   id: string;
   agentId: string;
@@ -307,6 +323,8 @@ export interface ApprovalRecord {
   expiresAt: string;
   decidedAt: string | null;
   decidedBy: string | null;
+  /** Absent on approvals recorded before aivault showed them. */
+  details: ApprovalDetails | null;
 }
 
 /** A token bucket's state: tokens left as of `at` (ms since epoch). */

@@ -2,6 +2,7 @@
 // own process) until the owner decides from another process; nothing goes upstream first.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +11,10 @@ import { assertNoLeak, canary, tempVault, type TempVault } from '../helpers/cli.
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-type Approval = { id: string; status: string; agentId: string; capability: string; method: string; host: string; path: string; decidedBy: string | null };
+type Approval = {
+  id: string; status: string; agentId: string; capability: string; method: string; host: string; path: string; decidedBy: string | null;
+  details: { agentName: string; url: string; headers: Array<[string, string]>; body: { length: number; sha256: string; preview: string } | null; digest: string } | null;
+};
 
 describe('owner approvals', () => {
   let v: TempVault;
@@ -27,12 +31,12 @@ describe('owner approvals', () => {
     assert.equal(r.code, expect, `${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  const invoke = async (agent: string, path = '/v1/refunds') => {
+  const invoke = async (agent: string, path = '/v1/refunds', extra: { body?: string; query?: Array<[string, string]>; headers?: Array<[string, string]>; socket?: string } = {}) => {
     const r = await request('http://aivault/v1/invoke', {
       method: 'POST',
       headers: { authorization: `Bearer ${tokens[agent]}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ capability: 'pay/refunds', method: 'POST', path, body: '{"amount":5}' }),
-      dispatcher: new Agent({ connect: { socketPath: d.socket! } }),
+      body: JSON.stringify({ capability: 'pay/refunds', method: 'POST', path, body: extra.body ?? '{"amount":5}', ...(extra.query ? { query: extra.query } : {}), ...(extra.headers ? { headers: extra.headers } : {}) }),
+      dispatcher: new Agent({ connect: { socketPath: extra.socket ?? d.socket! } }),
     });
     return { status: r.statusCode, error: r.headers['x-aivault-error'], text: await r.body.text() };
   };
@@ -128,6 +132,48 @@ describe('owner approvals', () => {
     assert.equal((await pending()).length, 0);
     assert.equal(up.received.length, before + 2);
     assert.equal((await v.cli(['audit', 'verify'])).code, 0);
+  });
+
+  it('an approval shows exactly what would be sent, and what is approved is what is sent', async () => {
+    const before = up.received.length;
+    // A second daemon on the same vault, with time enough to decide under load.
+    const patient = await startDaemon(v, ['--socket', join(v.dir, 'b.sock'), '--approval-timeout', '60']);
+    const socket = patient.socket!;
+    const small = invoke('careful', '/v1/refunds', { body: '{"amount":5}', query: [['order', '17']], headers: [['x-reason', 'duplicate charge']], socket });
+    const large = invoke('careful', '/v1/refunds', { body: '{"amount":999999}', query: [['order', '18']], headers: [['x-reason', 'duplicate charge']], socket });
+    const list = await waitForPending(2);
+    const first = list.find((a) => a.details!.url.endsWith('order=17'));
+    const second = list.find((a) => a.details!.url.endsWith('order=18'))!;
+    for (const [a, amount, order] of [[first!, '5', '17'], [second, '999999', '18']] as const) {
+      assert.equal(a.details!.agentName, 'careful');
+      assert.equal(a.details!.url, `http://${up.host}/v1/refunds?order=${order}`);
+      assert.deepEqual(a.details!.headers.find(([k]) => k === 'x-reason'), ['x-reason', 'duplicate charge']);
+      assert.equal(a.details!.body!.preview, `{"amount":${amount}}`);
+      assert.equal(a.details!.body!.length, `{"amount":${amount}}`.length);
+      assert.match(a.details!.digest, /^[0-9a-f]{64}$/);
+    }
+    assert.notEqual(first!.details!.digest, second.details!.digest);
+
+    // Someone rewrites what the owner is shown (the stored record): approving it sends nothing.
+    const db = new DatabaseSync(join(v.dir, 'vault.db'));
+    const forged = { ...second.details!, body: { ...second.details!.body!, preview: '{"amount":1}' }, digest: 'f'.repeat(64) };
+    db.prepare('UPDATE approvals SET details = ? WHERE id = ?').run(JSON.stringify(forged), second.id);
+    db.close();
+    await owner(['approvals', 'approve', second.id]);
+    const refused = await large;
+    assert.deepEqual([refused.status, refused.error], [403, 'APPROVAL_DENIED']);
+    assert.match(refused.text, /not the one waiting/);
+    await owner(['approvals', 'approve', first!.id]);
+    assert.equal((await small).status, 200);
+    assert.equal(up.received.length, before + 1, 'only the approved request, exactly as shown, was sent');
+    assert.equal(up.received.at(-1)!.url, '/v1/refunds?order=17');
+    assert.equal(up.received.at(-1)!.body.toString(), '{"amount":5}');
+    // The owner's plain listing shows it all, the agent's text escaped.
+    const shown = await owner(['approvals', '--all']);
+    assert.match(shown, /careful/);
+    assert.match(shown, /\{\\"amount\\":5\}/);
+    assert.match(shown, /order=17/);
+    await patient.stop();
   });
 
   it('a grant takes only each or first', async () => {

@@ -209,8 +209,10 @@ export function conformance(name: string, engine: EngineUnderTest): void {
     it('approvals: decided exactly once, even by two deciders at once', withStore(async (s, second) => {
       const other = await second();
       try {
-        const a = { id: 'apr_1', agentId: 'a', capability: 'p/read', method: 'GET', host: 'h', path: '/v1', status: 'pending' as const, requestedAt: now(), expiresAt: now(), decidedAt: null, decidedBy: null };
+        const details = { agentName: 'bot', url: 'https://h/v1?amount=5', headers: [['x-a', '1']] as Array<[string, string]>, body: { length: 2, sha256: 'ab'.repeat(32), preview: '{}', encoding: 'utf8' as const, truncated: false }, digest: 'cd'.repeat(32) };
+        const a = { id: 'apr_1', agentId: 'a', capability: 'p/read', method: 'GET', host: 'h', path: '/v1', status: 'pending' as const, requestedAt: now(), expiresAt: now(), decidedAt: null, decidedBy: null, details };
         await s.putApproval(a);
+        assert.deepEqual((await s.getApproval('apr_1'))!.details, details, 'what the owner is shown is stored whole');
         const [x, y] = await Promise.all([s.decideApproval('apr_1', 'approved', 'owner:a', now()), other.decideApproval('apr_1', 'denied', 'owner:b', now())]);
         assert.equal(Number(x) + Number(y), 1);
         const decided = await s.getApproval('apr_1');

@@ -6,20 +6,31 @@ import type { ApprovalRecord } from '../../storage/types.ts';
 import { withBroker } from '../broker-context.ts';
 import type { GlobalOptions } from '../context.ts';
 import { asOwner } from '../daemon-client.ts';
-import { printJson, printLine, printTable } from '../output.ts';
+import { printJson, printLine } from '../output.ts';
 
 interface ApprovalsOptions extends GlobalOptions {
   all?: boolean;
   json?: boolean;
 }
 
+/** One approval as the owner decides on it: who asks, and exactly what would be sent. */
+function printApproval(a: ApprovalRecord, all: boolean): void {
+  const d = a.details;
+  printLine(`${a.id}  ${a.status}  ${a.capability}  agent ${d ? `${d.agentName} (${a.agentId})` : a.agentId}  ${all ? `decided by ${a.decidedBy ?? '-'}` : `expires ${a.expiresAt}`}`);
+  if (!d) return printLine(`  ${a.method} ${a.host}${a.path}`);
+  printLine(`  ${a.method} ${JSON.stringify(d.url).slice(1, -1)}`);
+  for (const [k, v] of d.headers) printLine(`  ${k}: ${JSON.stringify(v).slice(1, -1)}`);
+  if (d.body) {
+    printLine(`  body: ${d.body.length} bytes, sha256 ${d.body.sha256}${d.body.truncated ? ' (start shown)' : ''}${d.body.encoding === 'base64' ? ', base64' : ''}`);
+    // Escaped, so the agent's text cannot draw lines of its own here.
+    printLine(`    ${JSON.stringify(d.body.preview).slice(1, -1)}`);
+  }
+}
+
 function printList(list: ApprovalRecord[], o: ApprovalsOptions): void {
   if (o.json) return printJson(list);
   if (list.length === 0) return printLine(o.all ? 'no approvals' : 'no pending approvals');
-  printTable(
-    ['ID', 'STATUS', 'AGENT', 'CAPABILITY', 'REQUEST', 'REQUESTED', o.all ? 'DECIDED BY' : 'EXPIRES'],
-    list.map((a) => [a.id, a.status, a.agentId, a.capability, `${a.method} ${a.host}${a.path}`, a.requestedAt, o.all ? (a.decidedBy ?? '') : a.expiresAt]),
-  );
+  for (const a of list) printApproval(a, o.all === true);
 }
 
 async function listAction(_o: unknown, cmd: Command): Promise<void> {
