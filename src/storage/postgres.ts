@@ -70,10 +70,15 @@ export function parseDatabaseUrl(url: string): { connectionString: string; schem
 }
 
 /** The URL with any password removed: what may be written to disk, printed or logged. */
+/** Query parameters that carry a credential in a PostgreSQL URL (libpq, pg); paths such as `sslkey` do not. */
+const CREDENTIAL_PARAMS = /^(ssl)?password$/i;
+
+/** The URL without anything that authenticates: the userinfo password and credential parameters. */
 export function redactDatabaseUrl(url: string): string {
   try {
     const parsed = new URL(url);
     parsed.password = '';
+    for (const name of [...parsed.searchParams.keys()]) if (CREDENTIAL_PARAMS.test(name)) parsed.searchParams.delete(name);
     return parsed.href;
   } catch {
     return 'postgres://(unparseable)';

@@ -65,6 +65,21 @@ describe('aivault on PostgreSQL (CLI)', () => {
     assert.equal((JSON.parse(none.stderr) as { error: { code: string } }).error.code, 'VAULT_NOT_INITIALIZED');
   });
 
+  it('a password in the query (password, sslpassword, any case) is neither recorded nor printed', async () => {
+    for (const [i, param] of ['password', 'sslpassword', 'PassWord'].entries()) {
+      const inQuery = new URL(PG_BASE_URL);
+      const secret = canary('PGQUERYPW');
+      inQuery.searchParams.set(param, secret);
+      inQuery.searchParams.set('schema', `${schema}_q${i}`);
+      const dir = join(root, `q${i}`);
+      const init = await runCli(['init', '--key-provider', 'env', '--storage', inQuery.href, '--json'], { env: env(dir) });
+      assert.equal(init.code, 0, init.stderr);
+      const status = await runCli(['status', '--json'], { env: env(dir, { AIVAULT_DATABASE_URL: inQuery.href }) });
+      for (const out of [init.stdout, init.stderr, status.stdout, status.stderr]) assertNoLeak(out, secret, `output (${param})`);
+      for (const [, bytes] of readAllFiles(dir)) assertNoLeak(bytes.toString('latin1'), secret, `vault directory (${param})`);
+    }
+  });
+
   it('bad URLs and an unreachable server give stable codes, never the password', async () => {
     const bad = await runCli(['init', '--key-provider', 'env', '--storage', 'mysql://x', '--json'], { env: env(join(root, 'e')) });
     assert.equal(bad.code, 2);
