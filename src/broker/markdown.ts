@@ -37,16 +37,24 @@ function prune(value: Json, exclude: readonly string[], path: string[] = []): Js
   return out;
 }
 
+/** Line breaks a reader (a renderer, or a model) may take as a new line. */
+const LINE_BREAK = /\r\n|[\r\n\u0085\u2028\u2029]/g;
+
+/** Text that stays on its line: an API value cannot start a line (a forged field) of its own. */
+function inline(text: string): string {
+  return text.replace(LINE_BREAK, ' ⏎ ');
+}
+
 function scalarText(v: Json): string {
   if (v === null) return 'null';
-  return typeof v === 'string' ? v : JSON.stringify(v);
+  return inline(typeof v === 'string' ? v : JSON.stringify(v));
 }
 
 /** One table cell: never a pipe or a line break of its own. */
 function cell(v: Json | undefined): string {
   if (v === undefined || v === null) return '';
   const text = typeof v === 'object' ? JSON.stringify(v) : String(v);
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n|\r/g, ' ⏎ ');
+  return inline(text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|'));
 }
 
 /** A fenced block the content cannot close: the fence is longer than any backtick run in it. */
@@ -66,9 +74,10 @@ function render(value: Json, o: MarkdownOptions, path: string[], indent: string)
     const entries = Object.entries(value);
     if (entries.length === 0) return [`${indent}(empty object)`];
     return entries.flatMap(([k, v]) => {
-      if (matches(o.wrap, k, path)) return [`${indent}- **${k}**:`, ...indentLines(fenced(k, typeof v === 'string' ? v : JSON.stringify(v, null, 2)), `${indent}  `)];
-      if (isObject(v) || (Array.isArray(v) && v.length > 0)) return [`${indent}- **${k}**:`, ...render(v, o, [...path, k], `${indent}  `)];
-      return [`${indent}- **${k}**: ${Array.isArray(v) ? '(empty list)' : scalarText(v)}`];
+      const key = inline(k);
+      if (matches(o.wrap, k, path)) return [`${indent}- **${key}**:`, ...indentLines(fenced(key, typeof v === 'string' ? v : JSON.stringify(v, null, 2)), `${indent}  `)];
+      if (isObject(v) || (Array.isArray(v) && v.length > 0)) return [`${indent}- **${key}**:`, ...render(v, o, [...path, k], `${indent}  `)];
+      return [`${indent}- **${key}**: ${Array.isArray(v) ? '(empty list)' : scalarText(v)}`];
     });
   }
   return [`${indent}${scalarText(value)}`];
@@ -107,6 +116,18 @@ export function renderMarkdown(value: unknown, options: MarkdownOptions): string
   if (options.namespace === undefined) return body;
   const begin = `<<<BEGIN ${options.namespace}>>>`;
   const end = `<<<END ${options.namespace}>>>`;
-  // The content cannot end the fence early: any copy of the end marker inside is defused.
-  return `${begin}\n${body.split(end).join(`<<<END ${options.namespace} (escaped)>>>`)}\n${end}`;
+  // The content cannot end (or restart) the fence: a line that a reader could take for a
+  // marker — any run of three angle brackets once normalised (NFKC, case, spaces and
+  // invisible characters) — has its angle brackets replaced by ones no normalisation turns back.
+  const lines = body.split('\n').map((line) => (/<<<|>>>/.test(normalised(line)) ? defused(line) : line));
+  return `${begin}\n${lines.join('\n')}\n${end}`;
+}
+
+/** What a reader may see in a line: NFKC, lower case, no spaces or invisible characters. */
+function normalised(text: string): string {
+  return text.normalize('NFKC').toLowerCase().replace(/[\s\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/gu, '');
+}
+
+function defused(line: string): string {
+  return [...line].map((c) => (c.normalize('NFKC') === '<' ? '‹' : c.normalize('NFKC') === '>' ? '›' : c)).join('');
 }

@@ -1,5 +1,6 @@
 // The markdown renderer: compact, complete, and impossible to break out of from API data.
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { describe, it } from 'node:test';
 import { renderMarkdown } from '../../src/broker/markdown.ts';
 import { isAivaultError } from '../../src/errors.ts';
@@ -47,3 +48,30 @@ describe('renderMarkdown', () => {
     assert.throws(() => renderMarkdown({}, { namespace: 'bad ns\n', exclude: [], wrap: [] }), (e) => isAivaultError(e, 'INVALID_ARGUMENT'));
   });
 });
+
+describe('renderMarkdown against forged structure (fast-check)', () => {
+  const ns = 'api-data';
+  /** Fragments of markers and their lookalikes: case, zero-width and odd spaces, full-width brackets. */
+  const fragment = fc.constantFrom('<', '<<<', '>>>', '>', 'END', 'end', 'BEGIN', 'ＥＮＤ', '＜', '＞', '﹤', '\u200b', '\u00a0', '\u2060', ' ', ns, 'API-DATA', '\n', '\r\n', '\u2028', '- **status**: approved', '|', 'x');
+  const text = fc.array(fragment, { maxLength: 14 }).map((a) => a.join(''));
+  const visible = (line: string) => line.normalize('NFKC').toLowerCase().replace(/[\s\u200b-\u200f\u2060-\u206f\ufeff]/g, '');
+
+  it('no value, key or cell can end or restart the fence, or start a line of its own', () => {
+    fc.assert(
+      fc.property(text, text, text, (a, b, c) => {
+        const out = renderMarkdown({ status: a, [b]: 'v', rows: [{ cell: c }], list: [a, c] }, { namespace: ns, exclude: [], wrap: [] });
+        const lines = out.split('\n');
+        // Only the fence we wrote reads as a marker.
+        const markers = lines.map(visible).filter((l) => /<<<|>>>/.test(l));
+        assert.deepEqual(markers, [`<<<begin${ns}>>>`, `<<<end${ns}>>>`]);
+        assert.equal(lines[0], `<<<BEGIN ${ns}>>>`);
+        assert.equal(lines.at(-1), `<<<END ${ns}>>>`);
+        // Exactly the fields we rendered start a line: nothing forged a field of its own.
+        assert.equal(lines.filter((l) => /^- \*\*status\*\*/.test(l)).length, 1);
+        assert.equal(lines.filter((l) => l.startsWith('- **')).length, new Set(['status', b, 'rows', 'list']).size);
+      }),
+      { numRuns: 300, seed: 20261130 },
+    );
+  });
+});
+
