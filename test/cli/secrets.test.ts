@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { chmodSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertNoLeak, canary, readAllFiles, recorder, runCli, tempVault, type CliResult, type TempVault } from '../helpers/cli.ts';
@@ -139,6 +139,28 @@ describe('a damaged or wrongly-keyed vault', () => {
       const r = await v.cli(['secrets', 'list', '--json']);
       assert.equal(errorOf(r).code, 'KEYFILE_INSECURE');
       assert.equal(r.code, 5);
+    } finally {
+      v.cleanup();
+    }
+  });
+
+  it('refuses a key file another user owns (they know the key), a symbolic link, and adopts neither at init', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root, to give a file to another user');
+    const v = await tempVault();
+    try {
+      const planted = join(v.dir, '..', 'planted.key');
+      writeFileSync(planted, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      chownSync(planted, 65534, 65534); // nobody
+      const adopt = await runCli(['init', '--key-provider', 'keyfile', '--key-file', planted, '--json'], { env: { AIVAULT_DIR: join(v.dir, '..', 'other') } });
+      assert.equal(errorOf(adopt).code, 'KEYFILE_INSECURE');
+      assert.match(errorOf(adopt).message, /uid 65534/);
+      const use = await v.cli(['secrets', 'list', '--json'], { env: { AIVAULT_KEY_FILE: planted } });
+      assert.equal(errorOf(use).code, 'KEYFILE_INSECURE');
+      const link = join(v.dir, '..', 'link.key');
+      symlinkSync(join(v.dir, 'master.key'), link);
+      const viaLink = await v.cli(['secrets', 'list', '--json'], { env: { AIVAULT_KEY_FILE: link } });
+      assert.equal(errorOf(viaLink).code, 'KEYFILE_INSECURE');
+      assert.equal((await v.cli(['secrets', 'list', '--json'])).code, 0, 'the real key file, owned by this user, still opens the vault');
     } finally {
       v.cleanup();
     }

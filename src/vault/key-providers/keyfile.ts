@@ -3,7 +3,7 @@
 // directory can read both. Point --key-file elsewhere (another disk, a secrets mount).
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { AivaultError } from '../../errors.ts';
 import { MASTER_KEY_BYTES } from '../keys.ts';
@@ -27,17 +27,36 @@ export function parseMasterKey(text: string, source: string): Buffer {
   return key;
 }
 
+/**
+ * Reads a key file that only the running user controls: opened without following a symbolic
+ * link, then checked on what was opened (no swap between check and read): a regular file,
+ * owned by this user (a file another user planted there is a key that user knows), and
+ * readable by nobody else.
+ */
 function readKeyFile(path: string): Buffer {
-  let mode: number;
+  let fd: number;
   try {
-    mode = statSync(path).mode;
-  } catch {
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new AivaultError('KEYFILE_INSECURE', `the key file ${path} is a symbolic link; name the file itself`);
     throw new AivaultError('VAULT_LOCKED', `the key file ${path} cannot be read`);
   }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new AivaultError('KEYFILE_INSECURE', `the key file ${path} is readable by others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new AivaultError('KEYFILE_INSECURE', `the key file ${path} is not a regular file`);
+    if (process.platform !== 'win32') {
+      const uid = process.getuid?.();
+      if (uid !== undefined && st.uid !== uid) {
+        throw new AivaultError('KEYFILE_INSECURE', `the key file ${path} belongs to uid ${st.uid}, not to the user running aivault (uid ${uid}); whoever owns it knows the key`);
+      }
+      if ((st.mode & 0o077) !== 0) {
+        throw new AivaultError('KEYFILE_INSECURE', `the key file ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`);
+      }
+    }
+    return parseMasterKey(readFileSync(fd, 'utf8'), `the key file ${path}`);
+  } finally {
+    closeSync(fd);
   }
-  return parseMasterKey(readFileSync(path, 'utf8'), `the key file ${path}`);
 }
 
 export async function createKeyFileKey(ctx: KeyProviderContext, requested?: string): Promise<CreatedKey> {
