@@ -55,6 +55,9 @@ describe('aivault secrets import', () => {
       [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'EMPTY_ONE='], 'SECRET_EMPTY'],
       [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'GOOD_ONE=y1234-value'], 'INVALID_ARGUMENT'],
       [['--entry', 'GOOD_ONE=x1234-value', '--scope', 'nowhere'], 'INVALID_SCOPE'],
+      // Checked before anything is written: a value past the limit after a good one.
+      [['--entry', 'GOOD_ONE=x1234-value', '--entry', `HUGE_ONE=${'x'.repeat(64 * 1024 + 1)}`], 'SECRET_TOO_LARGE'],
+      [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'SHORT_ONE=abc'], 'SECRET_TOO_SHORT'],
       [[], 'INVALID_ARGUMENT'],
     ];
     for (const [args, code] of cases) {

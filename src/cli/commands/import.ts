@@ -7,7 +7,7 @@ import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import { assertScope, assertSecretName } from '../../vault/names.ts';
-import { assertProtectable } from '../../vault/vault.ts';
+import { MAX_SECRET_BYTES, assertProtectable } from '../../vault/vault.ts';
 import { collect, splitPair } from '../collect.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
 import { readStdin } from '../input.ts';
@@ -71,6 +71,7 @@ export function registerImport(secrets: Command): void {
         seen.add(name);
         if (value.length === 0) throw new AivaultError('SECRET_EMPTY', `${name} has an empty value; nothing imported`);
         // Checked for all before any is written, so a refusal imports nothing.
+        if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) throw new AivaultError('SECRET_TOO_LARGE', `${name}: a secret value may hold at most ${MAX_SECRET_BYTES} bytes; nothing imported`);
         assertProtectable(Buffer.from(value, 'utf8'), o.allowShort === true, `${name} (nothing imported)`);
       }
       const results = await withVault(o, async (vault) => {
