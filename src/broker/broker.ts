@@ -11,6 +11,7 @@ import type { OAuth2Strategy } from '../auth/oauth2.ts';
 import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
+import { portOf } from '../policy/hosts.ts';
 import { sanitizeAgentHeaders } from '../policy/headers.ts';
 import { responseHeaders } from './response-headers.ts';
 import { approvalDetails } from './approval-details.ts';
@@ -301,7 +302,7 @@ export class Broker {
       if (context.agent) await this.agents.authorize(context.agent, id, flow.method, this.#limiter);
       url = new URL(flow.target);
       const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
-      if (isIpLiteral(hostname)) assertAddressAllowed(hostname, { allowPrivateNetwork: flow.allowPrivateNetwork, port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80) });
+      if (isIpLiteral(hostname)) assertAddressAllowed(hostname, { allowPrivateNetwork: flow.allowPrivateNetwork, port: portOf(url.port, url.protocol) });
       if (input.body && input.body.byteLength > FLOW_MAX_BYTES) throw new AivaultError('REQUEST_TOO_LARGE', `a flow body may hold at most ${FLOW_MAX_BYTES} bytes`);
       if (input.contentType !== undefined && !/^[\x20-\x7e]{1,200}$/.test(input.contentType)) throw new AivaultError('MALFORMED_HEADER', 'the content type is not a header value');
     } catch (err) {
@@ -444,7 +445,7 @@ export class Broker {
       if (credential.missing.length > 0) {
         throw new AivaultError('CREDENTIAL_NOT_READY', `${capability.id} is not ready: missing ${credential.missing.join(', ')}`);
       }
-      if (isIpLiteral(target.hostname)) assertAddressAllowed(target.hostname, { allowPrivateNetwork: credential.allowPrivateNetwork, port: Number(target.url.port) || (target.url.protocol === 'https:' ? 443 : 80) });
+      if (isIpLiteral(target.hostname)) assertAddressAllowed(target.hostname, { allowPrivateNetwork: credential.allowPrivateNetwork, port: portOf(target.url.port, target.url.protocol) });
       const headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders);
       assertSignable(prepared.strategy, capability, target, headers);
       for (const name of prepared.strategy.ownedQueryParams) target.url.searchParams.delete(name);

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import { AivaultError, isAivaultError } from '../errors.ts';
 import { assertAddressAllowed, checkedLookup } from '../policy/dns.ts';
+import { portOf } from '../policy/hosts.ts';
 
 /**
  * undici's connector, with every address checked under the credential's policy and the
@@ -16,7 +17,7 @@ import { assertAddressAllowed, checkedLookup } from '../policy/dns.ts';
 function checkedConnector(options: { allowPrivateNetwork: boolean; timeout: number; tls?: ClientTlsOptions }): buildConnector.connector {
   const byPort = new Map<number, buildConnector.connector>();
   return (opts, callback) => {
-    const port = Number(opts.port) || (opts.protocol === 'https:' ? 443 : 80);
+    const port = portOf(opts.port, opts.protocol);
     const host = opts.hostname.replace(/^\[(.*)\]$/, '$1');
     if (isIP(host)) {
       try {

@@ -44,3 +44,13 @@ export function patternCovers(outer: string, inner: string): boolean {
   if (i.wildcard || o.port !== i.port) return false;
   return hostnameMatches(o, i.name);
 }
+
+/** The port a URL's scheme connects to by default: 443 for https and wss, 80 otherwise. */
+export function defaultPort(protocol: string): number {
+  return protocol === 'https:' || protocol === 'wss:' ? 443 : 80;
+}
+
+/** The port a connection goes to: the one given, else the scheme's default. */
+export function portOf(port: string | number | undefined, protocol: string): number {
+  return Number(port) || defaultPort(protocol);
+}

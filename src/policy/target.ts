@@ -3,7 +3,7 @@
 // parser would change it, the request is refused rather than silently rewritten.
 
 import { AivaultError } from '../errors.ts';
-import { hostMatches, parseHostPattern } from './hosts.ts';
+import { defaultPort, hostMatches, parseHostPattern, portOf } from './hosts.ts';
 import { assertCleanPath, pathMatchesPrefix } from './paths.ts';
 
 export interface TargetPolicy {
@@ -81,10 +81,9 @@ export function resolveTarget(policy: TargetPolicy, request: TargetRequest): Tar
   } catch {
     throw deny('MALFORMED_URL', 'the host is not a valid host name');
   }
-  const defaultPort = scheme === 'https' ? 443 : 80;
-  const port = parsedHost.port === '' ? defaultPort : Number(parsedHost.port);
+  const port = portOf(parsedHost.port, parsedHost.protocol);
   const hostname = parsedHost.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (!policy.hosts.some((h) => hostMatches(parseHostPattern(h), hostname, port, defaultPort))) {
+  if (!policy.hosts.some((h) => hostMatches(parseHostPattern(h), hostname, port, defaultPort(parsedHost.protocol)))) {
     throw deny('HOST_NOT_ALLOWED', `host ${hostname}${parsedHost.port ? `:${parsedHost.port}` : ''} is not allowed for this capability`);
   }
 
@@ -123,6 +122,6 @@ export function redirectTarget(target: Target, replacement: string, allowHttp: b
   const parsed = new URL(`${scheme}://${replacement}/`);
   url.protocol = `${scheme}:`;
   url.host = parsed.host;
-  const port = parsed.port === '' ? (scheme === 'https' ? 443 : 80) : Number(parsed.port);
+  const port = portOf(parsed.port, parsed.protocol);
   return { url, scheme, hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port, path: target.path };
 }

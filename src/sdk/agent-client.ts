@@ -4,7 +4,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 import WebSocket from 'ws';
-import { hostMatches } from '../policy/hosts.ts';
+import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
 import type { FlowResult } from '../broker/flows.ts';
 import type { Render } from '../broker/render.ts';
 import { signRequest } from '../policy/request-signature.ts';
@@ -124,13 +124,13 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   const gatewayFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const req = new Request(input, init);
     const url = new URL(req.url);
-    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    const port = portOf(url.port, url.protocol);
     granted ??= capabilities();
     const caps = await granted.catch((err: unknown) => {
       granted = undefined;
       throw err;
     });
-    const cap = caps.find((c) => c.hosts.some((h) => hostMatches(h, url.hostname, port, url.protocol === 'https:' ? 443 : 80)));
+    const cap = caps.find((c) => c.hosts.some((h) => hostMatches(h, url.hostname, port, defaultPort(url.protocol))));
     if (!cap) throw new AivaultError('CAPABILITY_NOT_GRANTED', `no granted capability reaches ${url.hostname}`);
     const target = `/gw/${cap.provider}${url.pathname}${url.search}`;
     const body = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined;

@@ -78,13 +78,18 @@ function headerPairs(req: IncomingMessage): Array<[string, string]> {
   return out;
 }
 
+/** What aivault did, on every answer to an invoke: its audit record, the credential and the URL as addressed. */
+function setPlannedHeaders(res: ServerResponse, response: InvokeResponse): void {
+  res.setHeader('x-aivault-audit-seq', String(response.auditSeq));
+  res.setHeader('x-aivault-credential', response.planned.credential);
+  res.setHeader('x-aivault-upstream-url', response.planned.url);
+}
+
 /** Streams an invoke's answer as this response; the upstream side is dropped if the client goes away. */
 async function stream(res: ServerResponse, response: InvokeResponse): Promise<void> {
   res.statusCode = response.status;
   for (const [k, v] of response.headers) res.appendHeader(k, v);
-  res.setHeader('x-aivault-audit-seq', String(response.auditSeq));
-  res.setHeader('x-aivault-credential', response.planned.credential);
-  res.setHeader('x-aivault-upstream-url', response.planned.url);
+  setPlannedHeaders(res, response);
   res.on('close', () => {
     if (!res.writableFinished) response.body.destroy();
   });
@@ -100,9 +105,7 @@ async function sendRendered(res: ServerResponse, response: InvokeResponse, rende
   const text = renderAnswer(render, response, body, response.scrubText);
   res.statusCode = response.status;
   res.setHeader('content-type', render.as === 'json' ? 'application/json' : 'text/markdown; charset=utf-8');
-  res.setHeader('x-aivault-audit-seq', String(response.auditSeq));
-  res.setHeader('x-aivault-credential', response.planned.credential);
-  res.setHeader('x-aivault-upstream-url', response.planned.url);
+  setPlannedHeaders(res, response);
   res.end(text);
 }
 

@@ -13,6 +13,7 @@ import type { Broker, WebSocketPlan } from '../broker/broker.ts';
 import { upstreamError } from '../broker/upstream.ts';
 import { AivaultError } from '../errors.ts';
 import { checkedLookup } from '../policy/dns.ts';
+import { portOf } from '../policy/hosts.ts';
 import { readCapped } from '../read-capped.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
 import { assertNotFromWebPage } from './origin.ts';
@@ -62,7 +63,7 @@ function connectUpstream(plan: WebSocketPlan, protocols: string[]): Promise<WebS
       handshakeTimeout: plan.connectTimeoutMs,
       followRedirects: false,
       // Resolved and checked once, and connected to what was checked (no rebinding window).
-      lookup: checkedLookup({ allowPrivateNetwork: plan.allowPrivateNetwork, port: Number(plan.url.port) || (plan.url.protocol === 'wss:' ? 443 : 80) }) as never,
+      lookup: checkedLookup({ allowPrivateNetwork: plan.allowPrivateNetwork, port: portOf(plan.url.port, plan.url.protocol) }) as never,
       ...(plan.tls ?? {}),
     });
     // Held until the relay listens: a server that speaks first would otherwise speak to no one.
