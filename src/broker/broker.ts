@@ -461,7 +461,7 @@ export class Broker {
       }
       // Last: the owner is asked only about a request every other rule admits.
       let approval: ApprovalRecord | null = null;
-      if (context.agent && grant?.approve) {
+      if (context.agent && grant && this.approvals.needed(grant)) {
         const scrubber = responseScrubber(prepared.secrets!, [], capability);
         const shown = approvalDetails({ agentName: context.agent.name, method, url: addressedUrl(target.url, addressedOrigin), headers: [...headers], body: request.body }, (text) => scrubber.scrubText(text));
         approval = await this.approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []), details: shown }, context.signal);

@@ -48,8 +48,13 @@ export class Approvals {
    * none was needed); APPROVAL_DENIED or APPROVAL_TIMEOUT otherwise. Nothing goes upstream
    * before this resolves.
    */
+  /** Whether an invoke under `grant` waits for the owner. */
+  needed(grant: GrantRecord): boolean {
+    return grant.approve !== null && !(grant.approve === 'first' && grant.firstApprovedAt !== null);
+  }
+
   async await(agent: AgentRecord, grant: GrantRecord, request: ApprovalRequest, signal?: AbortSignal): Promise<ApprovalRecord | null> {
-    if (grant.approve === null || (grant.approve === 'first' && grant.firstApprovedAt !== null)) return null;
+    if (!this.needed(grant)) return null;
     const storage = this.#vault.storage;
     const now = Date.now();
     const approval: ApprovalRecord = {
