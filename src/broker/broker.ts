@@ -8,11 +8,12 @@ import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { createStrategy, type AuthStrategy, type OutboundRequest } from '../auth/index.ts';
 import type { OAuth2Strategy } from '../auth/oauth2.ts';
-import { AivaultError } from '../errors.ts';
+import { AivaultError, isAivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { portOf } from '../policy/hosts.ts';
-import { sanitizeAgentHeaders } from '../policy/headers.ts';
+import { headerAllowed, sanitizeAgentHeaders } from '../policy/headers.ts';
+import { assertNoMethodOverride } from '../policy/overrides.ts';
 import { responseHeaders } from './response-headers.ts';
 import { approvalDetails } from './approval-details.ts';
 import { redirectTarget, resolveTarget, routeTarget, type Target } from '../policy/target.ts';
@@ -45,8 +46,7 @@ function assertSignable(strategy: AuthStrategy, capability: ResolvedCapability, 
   for (const name of target.url.searchParams.keys()) {
     if (signs.queryParam(name)) throw new AivaultError('MALFORMED_URL', `query parameter ${name.slice(0, 64)} belongs to the request signature; aivault refuses it`);
   }
-  const allowed = (name: string) => capability.signedHeaders.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
-  for (const name of [...headers.keys()]) if (signs.header(name) && !allowed(name)) headers.delete(name);
+  for (const name of [...headers.keys()]) if (signs.header(name) && !headerAllowed(capability.signedHeaders, name)) headers.delete(name);
 }
 
 /** The shape of a non-acquire answer: JSON redacted to types with scrubbed keys, or the kind and length of text. */
@@ -298,13 +298,21 @@ export class Broker {
     let flow: FlowRecord | undefined;
     let url: URL | undefined;
     try {
-      flow = await this.catalog.getFlow(id);
-      if (context.agent) await this.agents.authorize(context.agent, id, flow.method, this.#limiter);
+      const found = await this.catalog.getFlow(id).catch((err: unknown) => {
+        if (isAivaultError(err, 'FLOW_NOT_FOUND')) return undefined;
+        throw err;
+      });
+      // The grant is checked before the flow's existence, so an agent learns nothing about
+      // flows it was not granted: an unknown one and an ungranted one are refused alike.
+      if (context.agent) await this.agents.authorize(context.agent, id, found?.method ?? 'POST', this.#limiter);
+      if (!found) throw new AivaultError('FLOW_NOT_FOUND', `no flow ${id.slice(0, 130)}`);
+      flow = found;
       url = new URL(flow.target);
       const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
       if (isIpLiteral(hostname)) assertAddressAllowed(hostname, { allowPrivateNetwork: flow.allowPrivateNetwork, port: portOf(url.port, url.protocol) });
       if (input.body && input.body.byteLength > FLOW_MAX_BYTES) throw new AivaultError('REQUEST_TOO_LARGE', `a flow body may hold at most ${FLOW_MAX_BYTES} bytes`);
       if (input.contentType !== undefined && !/^[\x20-\x7e]{1,200}$/.test(input.contentType)) throw new AivaultError('MALFORMED_HEADER', 'the content type is not a header value');
+      assertNoMethodOverride([], input.contentType, input.body);
     } catch (err) {
       if (!(err instanceof AivaultError)) throw err;
       await audit.append({ actor, action: 'flow.run', capability: id.slice(0, 200), decision: 'deny', reason: err.code }, { durationMs: Math.round(performance.now() - started) });
@@ -446,8 +454,9 @@ export class Broker {
         throw new AivaultError('CREDENTIAL_NOT_READY', `${capability.id} is not ready: missing ${credential.missing.join(', ')}`);
       }
       if (isIpLiteral(target.hostname)) assertAddressAllowed(target.hostname, { allowPrivateNetwork: credential.allowPrivateNetwork, port: portOf(target.url.port, target.url.protocol) });
-      const headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders);
+      const headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders, capability.overrideHeaders);
       assertSignable(prepared.strategy, capability, target, headers);
+      assertNoMethodOverride(target.url.searchParams.keys(), headers.get('content-type'), request.body);
       for (const name of prepared.strategy.ownedQueryParams) target.url.searchParams.delete(name);
       if (request.body && request.body.byteLength > capability.limits.maxRequestBytes) {
         throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than the capability's limit of ${capability.limits.maxRequestBytes} bytes`);

@@ -84,6 +84,8 @@ export interface ResolvedCapability {
   websocket: boolean;
   /** Agent headers a signing strategy may sign (registry `allow.signedHeaders`; none for custom capabilities). */
   signedHeaders: readonly string[];
+  /** Method, path or client override headers an agent may send (registry `allow.overrideHeaders`; none for custom capabilities). */
+  overrideHeaders: readonly string[];
 }
 
 export interface CreateCredentialInput {
@@ -114,8 +116,19 @@ function invalid(message: string): AivaultError {
 
 export function normaliseHost(host: string): string {
   const h = host.trim().toLowerCase().replace(/\.(?=:|$)/, '');
-  if (!HOST_PATTERN.test(h)) throw invalid('a host must be a lower-case name, "*.name" or an IP literal, optionally with ":port"');
-  return h;
+  if (!HOST_PATTERN.test(h)) throw invalid('a host must be a lower-case name, "*.name" or an IP literal (IPv6 in brackets), optionally with ":port"');
+  if (h.startsWith('*.')) return h;
+  // Written the way a request's URL spells it (`[0:0::1]` is `[::1]`, `127.1` is
+  // `127.0.0.1`), so the pattern matches the requests it names.
+  const m = /^(\[[^\]]*\]|[^:]*)(:\d+)?$/.exec(h)!;
+  const name = m[1]!;
+  let canonical: string;
+  try {
+    canonical = new URL(`http://${name}/`).hostname;
+  } catch {
+    throw invalid(`${name.slice(0, 64)} is not a valid host name or IP address`);
+  }
+  return `${canonical}${m[2] ?? ''}`;
 }
 
 function normaliseLimits(limits: CapabilityLimits = {}): CapabilityLimits {
@@ -293,6 +306,7 @@ export class Catalog {
         policy: policy ?? null,
         websocket: builtin.allow.websocket === true,
         signedHeaders: builtin.allow.signedHeaders ?? [],
+        overrideHeaders: builtin.allow.overrideHeaders ?? [],
       };
     }
     const record = await this.#vault.storage.getCapability(id);
@@ -312,6 +326,7 @@ export class Catalog {
       policy: policy ?? null,
       websocket: record.websocket,
       signedHeaders: [],
+      overrideHeaders: [],
     };
   }
 

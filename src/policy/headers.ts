@@ -1,11 +1,15 @@
 // Agent headers that may travel upstream. Anything that could carry or override a
-// credential, steer a proxy, or confuse message framing is dropped; malformed names or
-// values are refused outright.
+// credential, steer a proxy, confuse message framing, or make the upstream's web stack act
+// on another method, path, host or client than the one the allow-lists checked is dropped;
+// malformed names or values are refused outright.
 
 import { AivaultError } from '../errors.ts';
+import { isSteeringHeader } from './overrides.ts';
 
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
-const BAD_VALUE = /[\r\n\u0000]/;
+// Field values are visible ASCII, space, tab and obs-text (RFC 9110 5.5); controls would
+// split or confuse the message, and anything past Latin-1 cannot be sent at all.
+const BAD_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f\u0100-\uffff]/;
 
 const ALWAYS_DROPPED = new Set([
   'authorization',
@@ -25,15 +29,20 @@ const ALWAYS_DROPPED = new Set([
   'http2-settings',
 ]);
 
+/** Whether a lower-case header name matches one of a capability's patterns (a trailing `*` for a prefix). */
+export function headerAllowed(patterns: readonly string[], lower: string): boolean {
+  return patterns.some((p) => (p.endsWith('*') ? lower.startsWith(p.slice(0, -1)) : lower === p));
+}
+
 export const MAX_AGENT_HEADERS = 64;
 
 /** Returns lower-case name -> value for the headers allowed through. */
-export function sanitizeAgentHeaders(headers: ReadonlyArray<readonly [string, string]>, ownedByStrategy: readonly string[]): Map<string, string> {
+export function sanitizeAgentHeaders(headers: ReadonlyArray<readonly [string, string]>, ownedByStrategy: readonly string[], overridesAllowed: readonly string[] = []): Map<string, string> {
   if (headers.length > MAX_AGENT_HEADERS) throw new AivaultError('MALFORMED_HEADER', `at most ${MAX_AGENT_HEADERS} headers may be sent`);
   const named = new Set<string>();
   for (const [name, value] of headers) {
     if (!TOKEN.test(name)) throw new AivaultError('MALFORMED_HEADER', 'a header name contains characters a header name cannot have');
-    if (BAD_VALUE.test(value)) throw new AivaultError('MALFORMED_HEADER', `header ${name.toLowerCase()} contains CR, LF or NUL`);
+    if (BAD_VALUE.test(value)) throw new AivaultError('MALFORMED_HEADER', `header ${name.toLowerCase()} contains a control character or a character past Latin-1`);
     if (name.toLowerCase() === 'connection') for (const n of value.split(',')) named.add(n.trim().toLowerCase());
   }
   const owned = new Set(ownedByStrategy.map((h) => h.toLowerCase()));
@@ -41,6 +50,7 @@ export function sanitizeAgentHeaders(headers: ReadonlyArray<readonly [string, st
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
     if (ALWAYS_DROPPED.has(lower) || lower.startsWith('proxy-') || owned.has(lower) || named.has(lower)) continue;
+    if (isSteeringHeader(lower) && !headerAllowed(overridesAllowed, lower)) continue;
     const prev = out.get(lower);
     out.set(lower, prev === undefined ? value.trim() : `${prev}, ${value.trim()}`);
   }

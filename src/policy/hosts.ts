@@ -12,9 +12,10 @@ export interface HostPattern {
 export function parseHostPattern(pattern: string): HostPattern {
   const wildcard = pattern.startsWith('*.');
   const body = wildcard ? pattern.slice(2) : pattern;
-  // IPv6 literals keep their brackets, so a final `:digits` is always the port.
+  // IPv6 literals are written in brackets, so a final `:digits` is always the port; the
+  // name is kept without them, as a request's hostname is.
   const m = /^(.*?)(?::(\d{1,5}))?$/.exec(body)!;
-  return { wildcard, name: canonicalHostname(m[1]!), port: m[2] !== undefined ? Number(m[2]) : undefined };
+  return { wildcard, name: canonicalHostname(m[1]!.replace(/^\[(.*)\]$/, '$1')), port: m[2] !== undefined ? Number(m[2]) : undefined };
 }
 
 /** Canonical form of a host name as it arrives: lower case, no trailing dot. */

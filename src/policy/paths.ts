@@ -33,8 +33,12 @@ export function assertCleanPath(path: string): void {
   }
   const segments = path.split('/').slice(1);
   segments.forEach((segment, i) => {
-    if (segment === '.' || segment === '..') throw malformed('it contains a dot segment');
-    if (segment === '' && i !== segments.length - 1) throw malformed('it contains an empty segment ("//")');
+    // Servlet containers and Spring drop a segment's `;` parameters (even `%3B` ones) before
+    // they resolve dot segments, so `/v1/users/..;/admin` is `/v1/admin` there: a segment is
+    // judged by what comes before its first `;`.
+    const bare = segment.split(/;|%3b/i, 1)[0]!;
+    if (bare === '.' || bare === '..') throw malformed('it contains a dot segment (path parameters after ";" are ignored by some servers)');
+    if (bare === '' && i !== segments.length - 1) throw malformed('it contains an empty segment ("//", or one with only ";" parameters)');
   });
 }
 

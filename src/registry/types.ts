@@ -62,6 +62,12 @@ export interface CapabilityAllow {
    * for a prefix. Any other such header from the agent is dropped.
    */
   signedHeaders?: string[];
+  /**
+   * Headers that ask the upstream's web stack for another method, path, host or client
+   * (`x-http-method-override`, `x-original-url`, `x-forwarded-*`…) an agent may send:
+   * lower-case names, a trailing `*` for a prefix. Any other such header is dropped.
+   */
+  overrideHeaders?: string[];
 }
 
 export interface RegistryCapability {

@@ -1,57 +1,40 @@
-// The HTTP status each error code answers with on the daemon's API, and the answer a
+// The HTTP status each error code answers with on the daemon's API (derived from the
+// code's category, so a new code cannot be forgotten), and the answer a
 // refusal gets on any transport (a response, or an upgrade socket that never switched).
 
-import type { AivaultError, ErrorCode } from '../errors.ts';
+import { ERROR_CODES, EXIT, type AivaultError, type ErrorCode, type ExitCode } from '../errors.ts';
 import { RateLimitedError } from '../policy/agents.ts';
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
+/** Each category's status: the code table in errors.ts says which category a code is in. */
+const BY_CATEGORY: Record<ExitCode, number> = {
+  [EXIT.OK]: 200,
+  [EXIT.INTERNAL]: 500,
+  [EXIT.USAGE]: 400,
+  [EXIT.NOT_FOUND]: 404,
+  [EXIT.CONFLICT]: 409,
+  // The vault cannot be opened or read as it is: nothing the caller sent is at fault.
+  [EXIT.LOCKED]: 503,
+  [EXIT.INTEGRITY]: 503,
+  [EXIT.DENIED]: 403,
+  [EXIT.UPSTREAM]: 502,
+  [EXIT.UNAVAILABLE]: 503,
+};
+
+/** The only codes whose status HTTP says more precisely than their category. */
+const EXCEPTIONS: Partial<Record<ErrorCode, number>> = {
+  // Who is calling is not established: the caller may retry with credentials.
   AGENT_UNAUTHENTICATED: 401,
   AGENT_REVOKED: 401,
   SIGNATURE_INVALID: 401,
   REPLAY_DETECTED: 401,
   CLOCK_SKEW: 401,
   RATE_LIMITED: 429,
-  INVALID_ARGUMENT: 400,
   REQUEST_TOO_LARGE: 413,
   UPSTREAM_TIMEOUT: 504,
-  UPSTREAM_UNREACHABLE: 502,
-  UPSTREAM_TLS_ERROR: 502,
-  UPSTREAM_ERROR: 502,
-  RESPONSE_TOO_LARGE: 502,
-  OAUTH_REFRESH_FAILED: 502,
-  STORAGE_UNAVAILABLE: 503,
-  AUDIT_UNAVAILABLE: 503,
-  VAULT_CORRUPTED: 503,
-  VAULT_DECRYPT_FAILED: 503,
-  INTERNAL_ERROR: 500,
 };
 
-const FORBIDDEN = new Set<ErrorCode>([
-  'CAPABILITY_NOT_FOUND',
-  'CAPABILITY_NOT_GRANTED',
-  'GRANT_EXPIRED',
-  'METHOD_NOT_ALLOWED',
-  'PATH_NOT_ALLOWED',
-  'HOST_NOT_ALLOWED',
-  'HOST_REQUIRED',
-  'PRIVATE_ADDRESS_BLOCKED',
-  'INSECURE_SCHEME',
-  'MALFORMED_PATH',
-  'MALFORMED_URL',
-  'MALFORMED_HEADER',
-  'CREDENTIAL_NOT_READY',
-  'SECRET_TOO_SHORT',
-  'SECRET_OUT_OF_SCOPE',
-  'WEBSOCKET_NOT_ALLOWED',
-  'CREDENTIAL_INVALID',
-  'OWNER_ROUTE',
-  'ORIGIN_REFUSED',
-  'APPROVAL_DENIED',
-  'APPROVAL_TIMEOUT',
-]);
-
 export function httpStatus(code: ErrorCode): number {
-  return STATUS[code] ?? (FORBIDDEN.has(code) ? 403 : 500);
+  return EXCEPTIONS[code] ?? BY_CATEGORY[ERROR_CODES[code]];
 }
 
 /** A refusal's status, headers and JSON body. */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Agent, request } from 'undici';
 import { createAgentClient } from '../../src/sdk/agent-client.ts';
 import { assertNoLeak, tempVault, type TempVault } from '../helpers/cli.ts';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
@@ -32,6 +33,7 @@ describe('aivault flow (CLI and daemon)', () => {
     await ok(['flow', 'create', 'issuer/token', '--mode', 'acquire_secret', '--target', `http://${up.host}/token`, '--kind', 'oauth_token_response.access_token', '--store-alias', 'ISSUED_TOKEN', '--overwrite', '--allow-http', '--allow-private-network']);
     token = (JSON.parse(await ok(['agent', 'create', 'flow-agent', '--json'])) as { token: string }).token;
     await ok(['grant', 'flow-agent', 'issuer/token']);
+    await ok(['flow', 'create', 'issuer/other', '--mode', 'acquire_secret', '--target', `http://${up.host}/token`, '--kind', 'oauth_token_response.access_token', '--store-alias', 'OTHER_TOKEN', '--overwrite', '--allow-http', '--allow-private-network']);
     d = await startDaemon(v, ['--socket', join(v.dir, 'f.sock')]);
   });
   after(async () => {
@@ -61,5 +63,22 @@ describe('aivault flow (CLI and daemon)', () => {
     }
     const described = JSON.parse((await v.cli(['secrets', 'describe', 'ISSUED_TOKEN', '--json'])).stdout) as { currentVersion: number };
     assert.equal(described.currentVersion, 2);
+  });
+
+  it('an agent cannot tell an unknown flow from one it was not granted', async () => {
+    const dispatcher = new Agent({ connect: { socketPath: d.socket! } });
+    const answer = async (flow: string) => {
+      const res = await request('http://aivault/v1/flows/run', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ flow }), dispatcher });
+      const body = await res.body.text();
+      return { status: res.statusCode, body: body.replaceAll(flow, 'FLOW') };
+    };
+    try {
+      const ungranted = await answer('issuer/other');
+      const unknown = await answer('issuer/nope1');
+      assert.equal(ungranted.status, 403);
+      assert.deepEqual(unknown, ungranted);
+    } finally {
+      await dispatcher.close();
+    }
   });
 });

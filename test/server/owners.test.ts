@@ -139,6 +139,26 @@ describe('owners', () => {
     await dispatcher.close();
   });
 
+  it('owner RPC errors answer the status of their category: not found 404, conflict 409, bad input 400', async () => {
+    const dispatcher = new Agent({ connect: { socketPath: d.socket! } });
+    const call = async (op: string, args: unknown) => {
+      const body = JSON.stringify({ op, args });
+      const headers = signRequest({ method: 'POST', target: '/v1/owner/rpc', headers: [['content-type', 'application/json']], body: Buffer.from(body) }, ownerId, ownerKey);
+      const res = await request('http://aivault/v1/owner/rpc', { method: 'POST', headers: Object.fromEntries(headers), body, dispatcher });
+      await res.body.dump();
+      return [res.statusCode, res.headers['x-aivault-error']];
+    };
+    try {
+      assert.deepEqual(await call('secrets.delete', { secret: 'NO_SUCH_SECRET' }), [404, 'SECRET_NOT_FOUND']);
+      assert.deepEqual(await call('agent.revoke', { agent: 'no-such-agent' }), [404, 'AGENT_NOT_FOUND']);
+      assert.deepEqual(await call('secrets.create', { name: 'STATUS_TWICE', value: 'status-value-0123' }), [200, undefined]);
+      assert.deepEqual(await call('secrets.create', { name: 'STATUS_TWICE', value: 'status-value-0123' }), [409, 'SECRET_ALREADY_EXISTS']);
+      assert.deepEqual(await call('secrets.create', { name: 'bad name!', value: 'status-value-0123' }), [400, 'INVALID_NAME']);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
   it('an owner adds another; a removed owner is refused on its next call; the last owner stays', async () => {
     const first = createOwnerClient({ socketPath: d.socket!, ownerId, privateKey: ownerKey });
     const added = await first.call<{ id: string }>('owner.add', { name: 'second', publicKey: second.publicKey.export({ type: 'spki', format: 'pem' }) });

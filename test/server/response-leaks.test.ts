@@ -337,7 +337,7 @@ describe('response leaks (issue 14), through the daemon', () => {
     db.exec("UPDATE secrets SET allow_short = 0 WHERE name = 'SHORT_PIN'");
     db.close();
     const refused = await run(['invoke', 'shorty/api', '--path', '/v1/impersonate']);
-    assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /SECRET_TOO_SHORT/);
+    assert.equal(refused.code, 7);
+    assert.match(refused.stderr, /CREDENTIAL_NOT_READY/);
   });
 });

@@ -1,0 +1,129 @@
+// Issue 15, "the allow-lists can be side-stepped at the upstream", end to end: a daemon
+// process, an agent holding only its token, and a loopback upstream that records what
+// reached it. What the allow-lists checked must be what the upstream's web stack acts on.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+
+describe('the upstream acts on what the allow-lists checked', () => {
+  let v: TempVault;
+  let up: Upstream;
+  let d: RunningDaemon;
+  let token: string;
+  let dispatcher: Agent;
+  let ref: string;
+  const key = canary('STEER');
+
+  before(async () => {
+    v = await tempVault();
+    up = await startUpstream();
+    const ok = async (args: string[]) => {
+      const r = await v.cli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    ref = (await ok(['secrets', 'create', '--name', 'STEER_KEY', '--value', key])).trim();
+    await ok(['credential', 'create', 'steer', '--provider', 'steer', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-api-key', '--host', up.host, '--allow-http', '--allow-private-network']);
+    await ok(['capability', 'create', 'steer/read', '--provider', 'steer', '--credential', 'steer', '--method', 'GET', '--method', 'POST', '--path', '/v1/public']);
+    token = (JSON.parse(await ok(['agent', 'create', 'steerer', '--json'])) as { token: string }).token;
+    await ok(['grant', 'steerer', 'steer/read']);
+    d = await startDaemon(v, ['--socket', join(v.dir, 's.sock')]);
+    dispatcher = new Agent({ connect: { socketPath: d.socket! } });
+  });
+  after(async () => {
+    await dispatcher.close();
+    await d.stop();
+    await up.close();
+    v.cleanup();
+  });
+
+  const invoke = async (body: Record<string, unknown>) => {
+    const res = await request('http://aivault/v1/invoke', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'steer/read', method: 'GET', ...body }), dispatcher });
+    const text = await res.body.text();
+    return { status: res.statusCode, code: res.headers['x-aivault-error'], text };
+  };
+
+  it('headers that name another method, path, host or client never reach the upstream', async () => {
+    const steering: Array<[string, string]> = [
+      ['X-HTTP-Method-Override', 'DELETE'], ['X-HTTP-Method', 'DELETE'], ['X-Method-Override', 'DELETE'],
+      ['X-Original-URL', '/admin'], ['X-Rewrite-URL', '/admin'], ['X-Original-URI', '/admin'], ['X-Override-URL', '/admin'],
+      ['X-Forwarded-For', '127.0.0.1'], ['X-Forwarded-Host', 'admin.internal'], ['X-Forwarded-Prefix', '/admin'], ['X-Forwarded-Proto', 'https'],
+      ['Forwarded', 'for=127.0.0.1;host=admin.internal'], ['X-Real-IP', '127.0.0.1'], ['True-Client-IP', '127.0.0.1'], ['X-Client-IP', '127.0.0.1'],
+      ['X-Envoy-Original-Path', '/admin'], ['X-Middleware-Subrequest', 'middleware'], ['X-Host', 'admin.internal'], ['Via', '1.1 trusted'],
+    ];
+    const before = up.received.length;
+    const r = await invoke({ path: '/v1/public/x', headers: [...steering, ['X-Ordinary', 'kept']] });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(up.received.length, before + 1);
+    const got = up.received.at(-1)!.headers;
+    for (const [name] of steering) assert.equal(got[name.toLowerCase()], undefined, `${name} reached the upstream`);
+    assert.equal(got['x-ordinary'], 'kept');
+    assert.equal(got['x-api-key'], key);
+  });
+
+  it('a method override in the query or a form body is refused before anything is sent', async () => {
+    const before = up.received.length;
+    for (const name of ['_method', '_METHOD', 'X-HTTP-Method-Override']) {
+      const r = await invoke({ path: '/v1/public/x', query: [[name, 'DELETE']] });
+      assert.equal(r.status, 403, r.text);
+      assert.equal(r.code, 'MALFORMED_URL');
+    }
+    const form = await invoke({ method: 'POST', path: '/v1/public/x', headers: [['content-type', 'application/x-www-form-urlencoded']], body: 'a=1&_method=DELETE' });
+    assert.equal(form.status, 403, form.text);
+    assert.equal(form.code, 'METHOD_NOT_ALLOWED');
+    assert.equal(up.received.length, before, 'nothing reached the upstream');
+    const plain = await invoke({ method: 'POST', path: '/v1/public/x', headers: [['content-type', 'application/json']], body: '{"_method":"DELETE"}' });
+    assert.equal(plain.status, 200, 'a JSON body is the upstream API\'s own business');
+  });
+
+  it('a ";" path parameter cannot hide a dot segment, on /v1/invoke or the gateway', async () => {
+    const before = up.received.length;
+    for (const path of ['/v1/public/..;/admin', '/v1/public/..;x=1/admin', '/v1/public/.;/x', '/v1/public/..%3B/admin', '/v1/public/;/x']) {
+      const r = await invoke({ path });
+      assert.equal(r.status, 403, `${path}: ${r.text}`);
+      assert.equal(r.code, 'MALFORMED_PATH', path);
+      const gw = await request(`http://aivault/gw/steer${path}`, { headers: { authorization: `Bearer ${token}` }, dispatcher });
+      await gw.body.dump();
+      assert.equal(gw.statusCode, 403, `gateway ${path}`);
+    }
+    assert.equal(up.received.length, before);
+    assert.equal((await invoke({ path: '/v1/public/item;v=2' })).status, 200, 'a parameter on an ordinary segment is fine');
+  });
+
+  it('a header value past Latin-1 is refused before admission: a deny record, no allow', async () => {
+    const before = up.received.length;
+    const r = await invoke({ path: '/v1/public/x', headers: [['X-Name', 'caf\u00e9 \u2603']] });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.code, 'MALFORMED_HEADER');
+    assert.equal(up.received.length, before);
+    const records = JSON.parse((await v.cli(['audit', 'list', '--capability', 'steer/read', '--json'])).stdout) as Array<{ action: string; decision: string; reason: string | null }>;
+    const last = records.filter((x) => x.action === 'invoke').at(-1)!;
+    assert.deepEqual([last.decision, last.reason], ['deny', 'MALFORMED_HEADER']);
+  });
+
+  it('an IPv6-literal host works end to end; a spelling of it that is not canonical matches too', async () => {
+    const server = createServer((req, res) => res.end(`v6 ${req.headers['x-api-key'] === key ? 'keyed' : 'unkeyed'}`));
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const made = await v.cli(['credential', 'create', 'six', '--provider', 'six', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-api-key', '--host', `[0:0:0:0:0:0:0:1]:${port}`, '--allow-http', '--allow-private-network']);
+      assert.equal(made.code, 0, made.stderr);
+      assert.equal((await v.cli(['capability', 'create', 'six/api', '--provider', 'six', '--credential', 'six', '--method', 'GET', '--path', '/v1'])).code, 0);
+      const r = await v.cli(['invoke', 'six/api', '--path', '/v1/x']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'v6 keyed');
+      const bare = await v.cli(['credential', 'create', 'six2', '--provider', 'six2', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-api-key', '--host', '::1']);
+      assert.equal(bare.code, 2, 'an unbracketed IPv6 literal is refused at creation');
+      assert.match(bare.stderr, /INVALID_ARGUMENT/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
