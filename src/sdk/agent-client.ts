@@ -3,6 +3,7 @@
 
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
+import { pipeline, Readable, Transform } from 'node:stream';
 import WebSocket from 'ws';
 import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
 import type { FlowResult } from '../broker/flows.ts';
@@ -43,7 +44,8 @@ export interface AgentInvokeRequest {
 export interface AgentInvokeResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  /** Fails at its end, with the daemon's code, if the answer failed after its head went out. */
+  body: Readable;
   text(): Promise<string>;
   json<T = unknown>(): Promise<T>;
 }
@@ -95,6 +97,19 @@ async function denial(res: Dispatcher.ResponseData): Promise<AivaultError> {
   return refusalError(res.headers['x-aivault-error'], await res.body.text().catch(() => ''), 'refused by aivault');
 }
 
+/** The body, failing at its end if the daemon's trailer says the answer failed after it started. */
+function checkedBody(res: Dispatcher.ResponseData): Readable {
+  const checked = new Transform({
+    transform: (chunk, _encoding, done) => done(null, chunk),
+    flush: (done) => {
+      const code = res.trailers['x-aivault-error'];
+      done(code === undefined ? null : refusalError(code, '', 'the answer failed after it started; what arrived is incomplete'));
+    },
+  });
+  pipeline(res.body, checked, () => {});
+  return checked;
+}
+
 export function createAgentClient(options: AgentClientOptions): AgentClient {
   if (!options.socketPath && !options.url) throw new AivaultError('INVALID_ARGUMENT', 'give socketPath or url');
   if (!options.token && !(options.agentId && options.privateKey)) throw new AivaultError('INVALID_ARGUMENT', 'give token, or agentId and privateKey');
@@ -105,8 +120,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   const authorize = (method: string, target: string, headers: Array<[string, string]>, body: Uint8Array | undefined): Array<[string, string]> =>
     privateKey ? signRequest({ method, target, headers, body }, options.agentId!, privateKey) : [...headers, ['authorization', `Bearer ${options.token}`]];
 
-  const call = async (path: string, init: { method: 'GET' | 'POST'; body?: string }) => {
-    const headers = authorize(init.method, path, init.body ? [['content-type', 'application/json']] : [], init.body === undefined ? undefined : Buffer.from(init.body));
+  const call = async (path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Array<[string, string]> }) => {
+    const headers = authorize(init.method, path, [...(init.body ? [['content-type', 'application/json'] as [string, string]] : []), ...(init.headers ?? [])], init.body === undefined ? undefined : Buffer.from(init.body));
     try {
       return await request(`${base}${path}`, { method: init.method, ...(init.body !== undefined ? { body: init.body } : {}), headers: Object.fromEntries(headers), dispatcher });
     } catch {
@@ -176,15 +191,13 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
         ...rest,
         ...(typeof body === 'string' ? { body } : body !== undefined ? { bodyBase64: Buffer.from(body).toString('base64') } : {}),
       };
-      const res = await call('/v1/invoke', { method: 'POST', body: JSON.stringify(payload) });
+      // `TE: trailers`: an answer that fails after its head went out ends with the failure's
+      // code in a trailer, instead of a cut connection with no reason.
+      const res = await call('/v1/invoke', { method: 'POST', body: JSON.stringify(payload), headers: [['te', 'trailers']] });
       if (res.headers['x-aivault-error'] !== undefined) throw await denial(res);
-      return {
-        status: res.statusCode,
-        headers: res.headers,
-        body: res.body,
-        text: () => res.body.text(),
-        json: <T>() => res.body.json() as Promise<T>,
-      };
+      const answer = checkedBody(res);
+      const text = async () => Buffer.concat(await answer.toArray()).toString('utf8');
+      return { status: res.statusCode, headers: res.headers, body: answer, text, json: async <T>() => JSON.parse(await text()) as T };
     },
     capabilities,
     close: () => dispatcher.close(),

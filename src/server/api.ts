@@ -86,14 +86,23 @@ function setPlannedHeaders(res: ServerResponse, response: InvokeResponse): void 
 }
 
 /** Streams an invoke's answer as this response; the upstream side is dropped if the client goes away. */
-async function stream(res: ServerResponse, response: InvokeResponse): Promise<void> {
+async function stream(req: IncomingMessage, res: ServerResponse, response: InvokeResponse): Promise<void> {
   res.statusCode = response.status;
   for (const [k, v] of response.headers) res.appendHeader(k, v);
   setPlannedHeaders(res, response);
   res.on('close', () => {
     if (!res.writableFinished) response.body.destroy();
   });
-  response.body.on('error', (err) => res.destroy(err));
+  // A failure after the head went out (the size cap passed, the upstream cut off) must not
+  // read as a short 200: the connection is cut, or, for a client that accepts trailers (the
+  // SDK and CLI), the answer ends with the failure's code in one.
+  const trailers = /(^|,)\s*trailers\s*(,|;|$)/i.test(String(req.headers.te ?? ''));
+  if (trailers) res.setHeader('trailer', 'x-aivault-error');
+  response.body.on('error', (err) => {
+    if (!trailers) return void res.destroy(err);
+    res.addTrailers({ 'x-aivault-error': err instanceof AivaultError ? err.code : 'UPSTREAM_ERROR' });
+    res.end();
+  });
   response.body.pipe(res);
   await response.done.catch(() => {});
 }
@@ -159,7 +168,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
       { capability, method, path: target.path, ...(host ? { host } : {}), query: target.query, headers: forwardedHeaders(req), ...(body ? { body } : {}) },
       { agent, signal: goneSignal(res) },
     );
-    await stream(res, response);
+    await stream(req, res, response);
     return agent.id;
   };
 
@@ -280,7 +289,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
         // A rendering reads the whole body first, and so may a client that says so.
         const response = await broker.invoke(request, { agent, signal: goneSignal(res), whole: b.whole === true || b.render !== undefined });
         if (b.render) await sendRendered(res, response, b.render);
-        else await stream(res, response);
+        else await stream(req, res, response);
         log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
         return;
       }

@@ -317,7 +317,7 @@ describe('response leaks (issue 14), through the daemon', () => {
     try {
       const res = await sdk.invoke({ capability: 'reflect/api', method: 'GET', path: '/v1/impersonate' });
       assert.equal(res.status, 200);
-      await res.body.text();
+      await res.text();
     } finally {
       await sdk.close();
     }
