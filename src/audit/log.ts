@@ -28,17 +28,24 @@ export interface VerifyResult {
   problem?: string;
 }
 
+/** The most a record field holds: an agent chooses some of them (a capability id it made up). */
+const MAX_FIELD = 512;
+/** A path may be as long as the path rules allow, with its query parameters' names. */
+const MAX_PATH_FIELD = 8192;
+
 /**
- * Record fields may carry what an agent sent (a capability id it made up). NUL cannot be
- * stored as text by every engine, and one unstorable record would fail the whole group
- * commit it rides in, so it is replaced before the record is hashed.
+ * Record fields may carry what an agent sent, so each is bounded (a cut one ends in `…`).
+ * NUL cannot be stored as text by every engine, and one unstorable record would fail the
+ * whole group commit it rides in, so it is replaced before the record is hashed. Other
+ * control characters are kept as sent and escaped wherever a record is shown to a person.
  */
-function text(value: string): string {
-  return value.includes('\u0000') ? value.replace(/\u0000/g, '\ufffd') : value;
+function text(value: string, max = MAX_FIELD): string {
+  const bounded = value.length > max ? `${value.slice(0, max - 1)}…` : value;
+  return bounded.includes('\u0000') ? bounded.replace(/\u0000/g, '\ufffd') : bounded;
 }
 
-function optional(value: string | null | undefined): string | null {
-  return value == null ? null : text(value);
+function optional(value: string | null | undefined, max = MAX_FIELD): string | null {
+  return value == null ? null : text(value, max);
 }
 
 export class AuditLog {
@@ -80,7 +87,7 @@ export class AuditLog {
       capability: optional(draft.capability),
       method: optional(draft.method),
       host: optional(draft.host),
-      path: optional(draft.path),
+      path: optional(draft.path, MAX_PATH_FIELD),
       decision: draft.decision,
       reason: optional(draft.reason),
     };

@@ -14,6 +14,7 @@ import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { portOf } from '../policy/hosts.ts';
 import { headerAllowed, sanitizeAgentHeaders } from '../policy/headers.ts';
 import { assertNoMethodOverride } from '../policy/overrides.ts';
+import { assertTenant } from '../policy/tenants.ts';
 import { responseHeaders } from './response-headers.ts';
 import { approvalDetails } from './approval-details.ts';
 import { redirectTarget, resolveTarget, routeTarget, type Target } from '../policy/target.ts';
@@ -440,6 +441,7 @@ export class Broker {
       if (websocket && !capability.websocket) throw new AivaultError('WEBSOCKET_NOT_ALLOWED', `${capability.id} does not allow WebSocket connections`);
       const credential = capability.credential;
       target = resolveTarget({ hosts: capability.hosts, pathPrefixes: capability.pathPrefixes, allowHttp: credential.allowHttp && credential.hostMap.size === 0 }, request);
+      if (credential.source === 'builtin') assertTenant(capability.hosts, credential.tenants, target.hostname);
       // An alternative's own endpoint is shown as is; an owner's override is not (a stand-in).
       if (credential.route) target = routeTarget(target, credential.route);
       /** The provider origin the caller addressed, when an endpoint override sends it elsewhere. */

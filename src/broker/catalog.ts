@@ -10,7 +10,8 @@ import { builtinCredentialStatus, provisionedProviders } from '../registry/provi
 import type { Registry } from '../registry/registry.ts';
 import { authKind, credentialsOf, type AuthConfig, type HttpMethod } from '../registry/types.ts';
 import { validateAuthConfig } from '../registry/validate.ts';
-import { patternCovers } from '../policy/hosts.ts';
+import { hostnameMatches, parseHostPattern, patternCovers } from '../policy/hosts.ts';
+import { isWildcard } from '../policy/tenants.ts';
 import { assertCleanPath } from '../policy/paths.ts';
 import type { CapabilityLimits, CapabilityPolicy, CapabilityRecord, CredentialRecord, EndpointOverride, FlowRecord } from '../storage/types.ts';
 import { buildFlow, type FlowInput } from './flows.ts';
@@ -53,6 +54,8 @@ export interface ResolvedCredential {
   missing: string[];
   /** Owner overrides: agent-facing host -> the host[:port] actually contacted. */
   hostMap: ReadonlyMap<string, string>;
+  /** Built-in: the owner's tenant hosts for each wildcard host of the provider (src/policy/tenants.ts). */
+  tenants: ReadonlyMap<string, readonly string[]>;
   /** The scope its secrets come from (built-in), or `global` (custom: secrets bound by id). */
   scope: string;
   /** Built-in: the registry alternative in use, null for the provider's main credential. */
@@ -114,6 +117,20 @@ function invalid(message: string): AivaultError {
   return new AivaultError('INVALID_ARGUMENT', message);
 }
 
+/**
+ * An endpoint override's host entries: an exact host maps to the host[:port] contacted instead;
+ * a wildcard host (`*.supabase.co`) lists, comma-separated, the tenants the owner bound.
+ */
+function splitOverride(override: EndpointOverride | undefined): { hostMap: Map<string, string>; tenants: Map<string, string[]> } {
+  const hostMap = new Map<string, string>();
+  const tenants = new Map<string, string[]>();
+  for (const [from, to] of Object.entries(override?.hosts ?? {})) {
+    if (isWildcard(from)) tenants.set(from, to.split(','));
+    else hostMap.set(from, to);
+  }
+  return { hostMap, tenants };
+}
+
 export function normaliseHost(host: string): string {
   const h = host.trim().toLowerCase().replace(/\.(?=:|$)/, '');
   if (!HOST_PATTERN.test(h)) throw invalid('a host must be a lower-case name, "*.name" or an IP literal (IPv6 in brackets), optionally with ":port"');
@@ -172,6 +189,7 @@ export class Catalog {
       bindings,
       missing,
       hostMap: new Map(),
+      tenants: new Map(),
       scope: GLOBAL_SCOPE,
       alternative: null,
       outOfScope,
@@ -187,6 +205,9 @@ export class Catalog {
       auth = { o_auth2: { ...auth.o_auth2, token_endpoint: override.tokenEndpoint } };
     }
     const { hosts, pathPrefix } = status.credential;
+    const { hostMap, tenants } = splitOverride(override);
+    // A provider reached only through wildcards serves no one until its tenant is bound.
+    const unbound = provider.hosts.every(isWildcard) && !provider.hosts.some((h) => tenants.has(h)) ? [`tenant host for ${provider.hosts.join(', ')}`] : [];
     return {
       name: status.alternative ? `${provider.provider}:${status.alternative}` : provider.provider,
       provider: provider.provider,
@@ -196,8 +217,9 @@ export class Catalog {
       allowHttp: override?.allowHttp ?? false,
       allowPrivateNetwork: override?.allowPrivateNetwork ?? false,
       bindings: new Map(status.secrets.filter((s) => s.secretId !== null).map((s) => [s.placeholder, s.secretId!])),
-      missing: status.provisioned ? status.missing : status.secrets.filter((s) => s.required).map((s) => s.name),
-      hostMap: new Map(Object.entries(override?.hosts ?? {})),
+      missing: [...(status.provisioned ? status.missing : status.secrets.filter((s) => s.required).map((s) => s.name)), ...unbound],
+      hostMap,
+      tenants,
       scope: status.scope,
       alternative: status.alternative,
       outOfScope: status.provisioned ? [] : status.outOfScope,
@@ -209,11 +231,21 @@ export class Catalog {
    * Sends a built-in provider's traffic to other endpoints: a corporate gateway, a regional
    * host, a local stand-in. An owner decision, audited, shown wherever the provider is.
    */
-  async setEndpointOverride(input: { provider: string; hosts: Record<string, string>; tokenEndpoint?: string; allowHttp?: boolean; allowPrivateNetwork?: boolean }): Promise<EndpointOverride> {
+  async setEndpointOverride(input: { provider: string; hosts: Record<string, string>; tenants?: string[]; tokenEndpoint?: string; allowHttp?: boolean; allowPrivateNetwork?: boolean }): Promise<EndpointOverride> {
     const provider = this.#registry.provider(input.provider);
     const hosts: Record<string, string> = {};
+    const providerHosts = [...new Set([...provider.hosts, ...(provider.alternatives ?? []).flatMap((a) => a.hosts ?? [])])];
+    const tenantHosts: string[] = [];
+    for (const raw of input.tenants ?? []) {
+      const tenant = normaliseHost(raw);
+      if (isWildcard(tenant) || tenant.includes(':') || tenant.startsWith('[')) throw invalid(`a tenant is one host name, without a port: ${tenant.slice(0, 64)}`);
+      const slot = providerHosts.find((h) => isWildcard(h) && hostnameMatches(parseHostPattern(h), tenant));
+      if (!slot) throw invalid(`${tenant} is not one of ${provider.provider}'s tenant hosts (${providerHosts.filter(isWildcard).join(', ') || 'it has none'})`);
+      hosts[slot] = hosts[slot] ? `${hosts[slot]},${tenant}` : tenant;
+      tenantHosts.push(tenant);
+    }
     for (const [original, replacement] of Object.entries(input.hosts)) {
-      const known = [...provider.hosts, ...(provider.alternatives ?? []).flatMap((a) => a.hosts ?? [])].filter((h) => !h.startsWith('*.'));
+      const known = [...providerHosts.filter((h) => !isWildcard(h)), ...tenantHosts];
       if (!known.includes(original)) {
         throw invalid(`${original} is not one of ${provider.provider}'s hosts (${[...new Set(known)].join(', ')})`);
       }
@@ -234,7 +266,7 @@ export class Catalog {
       if (url.username || url.password || url.hash) throw invalid('--token-endpoint cannot carry userinfo or a fragment');
       tokenEndpoint = url.href;
     }
-    if (Object.keys(hosts).length === 0 && tokenEndpoint === null) throw invalid('give at least one --map ORIGINAL=REPLACEMENT or --token-endpoint');
+    if (Object.keys(hosts).length === 0 && tokenEndpoint === null) throw invalid('give at least one host mapping, tenant or token endpoint');
     const record: EndpointOverride = {
       provider: provider.provider,
       hosts,

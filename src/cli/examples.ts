@@ -45,7 +45,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   'capability policy clear': ['aivault capability policy clear github/issues'],
   endpoint: ['aivault endpoint list', 'aivault endpoint set openai --map api.openai.com=llm-gateway.internal:8443'],
-  'endpoint set': ['aivault endpoint set openai --map api.openai.com=llm-gateway.internal:8443', 'aivault endpoint set spotify --map api.spotify.com=127.0.0.1:9000 --token-endpoint http://127.0.0.1:9000/api/token --allow-http --allow-private-network'],
+  'endpoint set': ['aivault endpoint set supabase --tenant myproject.supabase.co', 'aivault endpoint set openai --map api.openai.com=llm-gateway.internal:8443', 'aivault endpoint set spotify --map api.spotify.com=127.0.0.1:9000 --token-endpoint http://127.0.0.1:9000/api/token --allow-http --allow-private-network'],
   'endpoint list': ['aivault endpoint list --json'],
   'endpoint clear': ['aivault endpoint clear openai'],
   flow: ['aivault flow list', 'aivault flow run github/exchange --body "{\\"code\\":\\"…\\"}"'],

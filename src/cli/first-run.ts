@@ -47,8 +47,7 @@ export async function firstRunGuide(vault: Vault, registry: Registry): Promise<v
     const cap = check ? check.capability : provider.capabilities[0]!.id;
     const method = check ? check.method : provider.capabilities[0]!.allow.methods[0]!;
     const path = check ? check.path : provider.capabilities[0]!.allow.pathPrefixes[0]!;
-    note(`\nyour first invoke:\n  aivault invoke ${cap}${method === 'GET' ? '' : ` --method ${method}`} --path ${path}`);
-    note(`give it to an agent (which never sees the key):\n  aivault agent create my-bot && aivault grant my-bot ${cap} && aivault serve`);
+    for (const line of ['', 'your first invoke:', `  aivault invoke ${cap}${method === 'GET' ? '' : ` --method ${method}`} --path ${path}`, 'give it to an agent (which never sees the key):', `  aivault agent create my-bot && aivault grant my-bot ${cap} && aivault serve`]) note(line);
   } finally {
     await broker.close();
   }

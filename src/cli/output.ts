@@ -4,20 +4,45 @@
 import { AivaultError } from '../errors.ts';
 import { HINTS } from './explain.ts';
 
+/**
+ * Control characters (C0, DEL, C1), line and paragraph separators and the bidirectional and
+ * invisible formatting characters, escaped. Text shown to a person can come from an agent or
+ * an upstream (a capability id, a path, a reason): raw, a line break forges an audit line, an
+ * escape sequence drives the owner's terminal, a bidi override reorders what is read.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/** A document for a program or a model (rendered JSON or markdown, a response body): written as it is. */
+export function printDocument(text: string): void {
+  process.stdout.write(text + '\n');
+}
+
+/** One line for a person: whatever it quotes cannot break it, colour it or reorder it. */
 export function printLine(line = ''): void {
-  process.stdout.write(line + '\n');
+  process.stdout.write(printable(line) + '\n');
 }
 
 /** Human notes go to stderr so stdout stays the command's result. */
 export function note(line: string): void {
-  process.stderr.write(line + '\n');
+  process.stderr.write(printable(line) + '\n');
 }
 
-export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
+export function printTable(headers: readonly string[], shown: readonly (readonly string[])[]): void {
+  const rows = shown.map((r) => r.map(printable));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const format = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   printLine(format(headers));
@@ -36,5 +61,5 @@ function paint(text: string, colour: number): string {
 
 export function printError(err: AivaultError, json: boolean): void {
   if (json) process.stderr.write(JSON.stringify({ error: err.toJSON() }) + '\n');
-  else process.stderr.write(`${paint(`error ${err.code}`, 31)}: ${err.message}\n${HINTS[err.code] ? `  hint: aivault explain ${err.code}\n` : ''}`);
+  else process.stderr.write(`${paint(`error ${err.code}`, 31)}: ${printable(err.message)}\n${HINTS[err.code] ? `  hint: aivault explain ${err.code}\n` : ''}`);
 }

@@ -42,7 +42,7 @@ const OPS = {
     websocket: z.boolean().optional(),
   }),
   'capability.delete': z.strictObject({ id: str }),
-  'endpoint.set': z.strictObject({ provider: str, hosts: z.record(z.string(), str).default({}), tokenEndpoint: str.optional(), allowHttp: z.boolean().optional(), allowPrivateNetwork: z.boolean().optional() }),
+  'endpoint.set': z.strictObject({ provider: str, hosts: z.record(z.string(), str).default({}), tenants: z.array(str).max(64).optional(), tokenEndpoint: str.optional(), allowHttp: z.boolean().optional(), allowPrivateNetwork: z.boolean().optional() }),
   'endpoint.clear': z.strictObject({ provider: str }),
   'audit.list': z.strictObject({ capability: str.optional(), since: str.optional(), afterSeq: z.number().int().min(0).optional(), limit: z.number().int().min(1).max(10_000).optional() }),
   'agent.create': z.strictObject({ name: str, publicKey: z.string().max(4096).optional(), context: str.optional() }),
@@ -121,7 +121,7 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       return { deleted: true };
     case 'endpoint.set': {
       const v = argsOf('endpoint.set', raw);
-      return broker.catalog.setEndpointOverride({ provider: v.provider, hosts: v.hosts, ...(v.tokenEndpoint ? { tokenEndpoint: v.tokenEndpoint } : {}), allowHttp: v.allowHttp === true, allowPrivateNetwork: v.allowPrivateNetwork === true });
+      return broker.catalog.setEndpointOverride({ provider: v.provider, hosts: v.hosts, ...(v.tenants ? { tenants: v.tenants } : {}), ...(v.tokenEndpoint ? { tokenEndpoint: v.tokenEndpoint } : {}), allowHttp: v.allowHttp === true, allowPrivateNetwork: v.allowPrivateNetwork === true });
     }
     case 'endpoint.clear':
       await broker.catalog.clearEndpointOverride(argsOf('endpoint.clear', raw).provider);

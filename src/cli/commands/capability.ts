@@ -32,6 +32,7 @@ export function capabilityView(c: ResolvedCapability, enabled = true) {
     websocket: c.websocket,
     policy: c.policy,
     endpointOverrides: Object.fromEntries(c.credential.hostMap),
+    tenants: Object.fromEntries(c.credential.tenants),
   };
 }
 

@@ -138,6 +138,7 @@ export function credentialView(c: ResolvedCredential) {
     ready: c.missing.length === 0,
     missing: c.missing,
     endpointOverrides: Object.fromEntries(c.hostMap),
+    tenants: Object.fromEntries(c.tenants),
   };
 }
 

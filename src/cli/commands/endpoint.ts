@@ -12,6 +12,7 @@ import { printJson, printLine, printTable } from '../output.ts';
 
 interface SetOptions extends GlobalOptions {
   map?: string[];
+  tenant?: string[];
   tokenEndpoint?: string;
   allowHttp?: boolean;
   allowPrivateNetwork?: boolean;
@@ -24,7 +25,8 @@ export function registerEndpoint(program: Command): void {
     .command('set')
     .description("send a built-in provider's traffic to other hosts; agents still address the provider's own hosts")
     .argument('<provider>')
-    .option('--map <original=replacement>', 'e.g. api.openai.com=gateway.internal:8443 (repeatable)', collect)
+    .option('--tenant <host>', "bind a wildcard host to the owner's own tenant, e.g. myproject.supabase.co for *.supabase.co: the key goes nowhere else (repeatable)", collect)
+    .option('--map <original=replacement>', 'e.g. api.openai.com=gateway.internal:8443, or a bound tenant to a stand-in (repeatable)', collect)
     .option('--token-endpoint <url>', 'another OAuth2 token endpoint (o_auth2 providers)')
     .option('--allow-http', 'owner decision: the replacements speak plain http')
     .option('--allow-private-network', 'owner decision: the replacements may be loopback or private addresses')
@@ -40,10 +42,10 @@ export function registerEndpoint(program: Command): void {
           throw new AivaultError('INVALID_ARGUMENT', '--map takes ORIGINAL=REPLACEMENT');
         }
       }
-      const input = { provider, hosts, ...(o.tokenEndpoint ? { tokenEndpoint: o.tokenEndpoint } : {}), allowHttp: o.allowHttp === true, allowPrivateNetwork: o.allowPrivateNetwork === true };
+      const input = { provider, hosts, ...(o.tenant ? { tenants: o.tenant } : {}), ...(o.tokenEndpoint ? { tokenEndpoint: o.tokenEndpoint } : {}), allowHttp: o.allowHttp === true, allowPrivateNetwork: o.allowPrivateNetwork === true };
       const record = await asOwner<EndpointOverride>('endpoint.set', input, () => withBroker(o, (b) => b.catalog.setEndpointOverride(input)));
       if (o.json) return printJson(record);
-      for (const [from, to] of Object.entries(record.hosts)) printLine(`${provider}: ${from} -> ${record.allowHttp ? 'http' : 'https'}://${to}`);
+      for (const [from, to] of Object.entries(record.hosts)) printLine(from.startsWith('*.') ? `${provider}: ${from} bound to ${to.split(',').join(', ')}` : `${provider}: ${from} -> ${record.allowHttp ? 'http' : 'https'}://${to}`);
       if (record.tokenEndpoint) printLine(`${provider}: token endpoint -> ${record.tokenEndpoint}`);
     });
 

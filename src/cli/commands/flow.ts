@@ -8,7 +8,7 @@ import { AivaultError } from '../../errors.ts';
 import { withBroker } from '../broker-context.ts';
 import type { GlobalOptions } from '../context.ts';
 import { agentClientFromEnv } from '../daemon-client.ts';
-import { printFields, printJson, printLine, printTable } from '../output.ts';
+import { printDocument, printFields, printJson, printLine, printTable } from '../output.ts';
 
 type CreateOptions = GlobalOptions & Omit<FlowInput, 'id'>;
 
@@ -97,6 +97,7 @@ export function registerFlow(program: Command): void {
       const client = agentClientFromEnv();
       const result: FlowResult = client ? await client.runFlow(id, input).finally(() => client.close()) : await withBroker(o, (b) => b.runFlow(id, input));
       if (o.json) return printJson(result);
-      printLine(result.status === 'stored' ? `stored in ${result.alias} (upstream HTTP ${result.responseStatus})` : result.body ?? JSON.stringify(result.responseShape));
+      if (result.status === 'stored') printLine(`stored in ${result.alias} (upstream HTTP ${result.responseStatus})`);
+      else printDocument(result.body ?? JSON.stringify(result.responseShape));
     });
 }

@@ -17,7 +17,7 @@ import { keepResponseHeader } from '../../policy/headers.ts';
 import type { GlobalOptions } from '../context.ts';
 import { readStdin } from '../input.ts';
 import { readAll } from '../../read-capped.ts';
-import { note, printJson, printLine } from '../output.ts';
+import { note, printDocument, printJson } from '../output.ts';
 import { bodyForJson, renderAnswer, type Render } from '../../broker/render.ts';
 import { scopeFromOptions } from '../../vault/scopes.ts';
 
@@ -242,7 +242,7 @@ export function registerInvoke(program: Command): void {
       .description('invoke a capability and print {planned: {capability, credential, method, url}, response: {status, json}}: the URL with secrets redacted, the body parsed'),
   ).action(async (capability: string, _o: unknown, cmd: Command) => {
     const o = cmd.optsWithGlobals<InvokeOptions>();
-    printLine(await renderedAnswer(o, await buildRequest(capability, o), { as: 'json' }));
+    printDocument(await renderedAnswer(o, await buildRequest(capability, o), { as: 'json' }));
   });
 
   addRequestOptions(
@@ -256,7 +256,7 @@ export function registerInvoke(program: Command): void {
     .action(async (capability: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<InvokeOptions & { namespace?: string; excludeField?: string[]; wrapField?: string[] }>();
       const render: Render = { as: 'markdown', exclude: o.excludeField ?? [], wrap: o.wrapField ?? [], ...(o.namespace !== undefined ? { namespace: o.namespace } : {}) };
-      printLine(await renderedAnswer(o, await buildRequest(capability, o), render));
+      printDocument(await renderedAnswer(o, await buildRequest(capability, o), render));
     });
 }
 
