@@ -155,13 +155,44 @@ export class Agents {
     return grant;
   }
 
-  /** Gives agent `to` the same grants `from` holds (for short-lived derived agents). */
-  async copyGrants(from: AgentRecord, to: AgentRecord): Promise<number> {
-    const grants = await this.#vault.storage.listGrants(from.id);
-    for (const g of grants) {
-      await this.#vault.audited({ action: 'grant.create', target: `agent:${to.id} capability:${g.capability}` }, () => this.#vault.storage.putGrant({ ...g, agentId: to.id, createdAt: new Date().toISOString(), firstApprovedAt: null }));
+  /**
+   * A derived agent (`aivault run`): a new token holding `source`'s grants on a lease. Each
+   * grant ends at `until` or at the source grant's own end, whichever is first; `renewLease`
+   * moves `until` on while the holder lives, so a holder that dies leaves it usable for one
+   * lease at most. The derived agent works in the source's context, never a wider one.
+   */
+  async derive(source: AgentRecord, name: string, until: string): Promise<{ agent: AgentRecord; token: string }> {
+    if (source.status !== 'active') throw new AivaultError('AGENT_REVOKED', `${source.name} is revoked`);
+    const derived = await this.create(name, source.context === null ? {} : { context: source.context });
+    try {
+      for (const g of await this.#vault.storage.listGrants(source.id)) {
+        const grant = leased(g, derived.agent.id, until, { createdAt: new Date().toISOString(), firstApprovedAt: null });
+        await this.#vault.audited({ action: 'grant.create', target: `agent:${derived.agent.id} capability:${g.capability}` }, () => this.#vault.storage.putGrant(grant));
+      }
+    } catch (err) {
+      await this.revoke(derived.agent.id).catch(() => {});
+      throw err;
     }
-    return grants.length;
+    return { agent: derived.agent, token: derived.token! };
+  }
+
+  /**
+   * Moves a derived agent's lease on to `until`. Each grant it still holds takes its source
+   * grant's current terms (a narrowed source narrows it); one its source no longer holds is
+   * removed; none is added. False, with nothing renewed, once either agent is revoked.
+   */
+  async renewLease(source: AgentRecord, derived: AgentRecord, until: string): Promise<boolean> {
+    const [from, to] = await Promise.all([this.#vault.storage.getAgent(source.id), this.#vault.storage.getAgent(derived.id)]);
+    if (from?.status !== 'active' || to?.status !== 'active') return false;
+    const current = new Map((await this.#vault.storage.listGrants(source.id)).map((g) => [g.capability, g]));
+    await this.#vault.audited({ action: 'grant.renew', target: `agent:${derived.id} until:${until}` }, async () => {
+      for (const held of await this.#vault.storage.listGrants(derived.id)) {
+        const g = current.get(held.capability);
+        if (g) await this.#vault.storage.putGrant(leased(g, derived.id, until, held));
+        else await this.#vault.storage.deleteGrant(derived.id, held.capability);
+      }
+    });
+    return true;
   }
 
   async listGrants(agent?: string): Promise<GrantRecord[]> {
@@ -194,6 +225,12 @@ export class Agents {
     }
     return grant;
   }
+}
+
+/** `grant` for agent `to`, ending at `until` or at its own end, whichever is first. */
+function leased(grant: GrantRecord, to: string, until: string, kept: Pick<GrantRecord, 'createdAt' | 'firstApprovedAt'>): GrantRecord {
+  const expiresAt = grant.expiresAt !== null && Date.parse(grant.expiresAt) < Date.parse(until) ? grant.expiresAt : until;
+  return { ...grant, agentId: to, expiresAt, createdAt: kept.createdAt, firstApprovedAt: kept.firstApprovedAt };
 }
 
 export class RateLimitedError extends AivaultError {
