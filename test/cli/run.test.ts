@@ -42,7 +42,10 @@ describe('aivault run', () => {
     started.push(run);
     let stderr = '';
     run.stderr!.on('data', (c: Buffer) => (stderr += c));
-    const [line] = (await once(createInterface({ input: run.stdout! }), 'line')) as [string];
+    const line = await Promise.race([
+      once(createInterface({ input: run.stdout! }), 'line').then(([l]) => l as string),
+      once(run, 'exit').then(([code]) => Promise.reject(new Error(`run exited ${code} before the child started: ${stderr}`))),
+    ]);
     const child = JSON.parse(line) as { token: string; pid: number };
     return { run, child, stderr: () => stderr };
   };
