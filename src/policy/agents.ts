@@ -207,15 +207,24 @@ export class Agents {
   }
 
   /**
+   * The grant `agentId` holds for `capability` now: refused once the agent is revoked or the
+   * grant is removed or expired. Also asked again while a WebSocket session lasts.
+   */
+  async currentGrant(agentId: string, capability: string): Promise<GrantRecord> {
+    const current = await this.#vault.storage.getAgent(agentId);
+    if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
+    const grant = await this.#vault.storage.getGrant(agentId, capability);
+    if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
+    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
+    return grant;
+  }
+
+  /**
    * Whether `agent` may invoke `capability` with `method` now. Read fresh on every request,
    * so a revocation or an expired grant applies to the very next one.
    */
   async authorize(agent: AgentRecord, capability: string, method: string, limiter: RateLimiter): Promise<GrantRecord> {
-    const current = await this.#vault.storage.getAgent(agent.id);
-    if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
-    const grant = await this.#vault.storage.getGrant(agent.id, capability);
-    if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
-    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
+    const grant = await this.currentGrant(agent.id, capability);
     if (grant.methods !== null && !grant.methods.includes(method)) {
       throw new AivaultError('METHOD_NOT_ALLOWED', `the grant allows ${grant.methods.join(', ')} for ${capability}`);
     }
