@@ -139,7 +139,7 @@ describe('aivault run', () => {
         last = await invoke(child.token);
       }
       assert.deepEqual(last, { status: 403, code: 'GRANT_EXPIRED' });
-      assert.ok(Date.now() - killed <= 2600, `the lease ran out ${Date.now() - killed} ms after the kill`);
+      assert.ok(Date.now() - killed <= 4000, `the lease ran out ${Date.now() - killed} ms after the kill`);
       assert.deepEqual(await (await fetch(`${d.url}/v1/capabilities`, { headers: { authorization: `Bearer ${child.token}` } })).json(), []);
     } finally {
       process.kill(child.pid, 'SIGKILL');
