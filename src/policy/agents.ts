@@ -155,13 +155,44 @@ export class Agents {
     return grant;
   }
 
-  /** Gives agent `to` the same grants `from` holds (for short-lived derived agents). */
-  async copyGrants(from: AgentRecord, to: AgentRecord): Promise<number> {
-    const grants = await this.#vault.storage.listGrants(from.id);
-    for (const g of grants) {
-      await this.#vault.audited({ action: 'grant.create', target: `agent:${to.id} capability:${g.capability}` }, () => this.#vault.storage.putGrant({ ...g, agentId: to.id, createdAt: new Date().toISOString(), firstApprovedAt: null }));
+  /**
+   * A derived agent (`aivault run`): a new token holding `source`'s grants on a lease. Each
+   * grant ends at `until` or at the source grant's own end, whichever is first; `renewLease`
+   * moves `until` on while the holder lives, so a holder that dies leaves it usable for one
+   * lease at most. The derived agent works in the source's context, never a wider one.
+   */
+  async derive(source: AgentRecord, name: string, until: string): Promise<{ agent: AgentRecord; token: string }> {
+    if (source.status !== 'active') throw new AivaultError('AGENT_REVOKED', `${source.name} is revoked`);
+    const derived = await this.create(name, source.context === null ? {} : { context: source.context });
+    try {
+      for (const g of await this.#vault.storage.listGrants(source.id)) {
+        const grant = leased(g, derived.agent.id, until, { createdAt: new Date().toISOString(), firstApprovedAt: null });
+        await this.#vault.audited({ action: 'grant.create', target: `agent:${derived.agent.id} capability:${g.capability}` }, () => this.#vault.storage.putGrant(grant));
+      }
+    } catch (err) {
+      await this.revoke(derived.agent.id).catch(() => {});
+      throw err;
     }
-    return grants.length;
+    return { agent: derived.agent, token: derived.token! };
+  }
+
+  /**
+   * Moves a derived agent's lease on to `until`. Each grant it still holds takes its source
+   * grant's current terms (a narrowed source narrows it); one its source no longer holds is
+   * removed; none is added. False, with nothing renewed, once either agent is revoked.
+   */
+  async renewLease(source: AgentRecord, derived: AgentRecord, until: string): Promise<boolean> {
+    const [from, to] = await Promise.all([this.#vault.storage.getAgent(source.id), this.#vault.storage.getAgent(derived.id)]);
+    if (from?.status !== 'active' || to?.status !== 'active') return false;
+    const current = new Map((await this.#vault.storage.listGrants(source.id)).map((g) => [g.capability, g]));
+    await this.#vault.audited({ action: 'grant.renew', target: `agent:${derived.id} until:${until}` }, async () => {
+      for (const held of await this.#vault.storage.listGrants(derived.id)) {
+        const g = current.get(held.capability);
+        if (g) await this.#vault.storage.putGrant(leased(g, derived.id, until, held));
+        else await this.#vault.storage.deleteGrant(derived.id, held.capability);
+      }
+    });
+    return true;
   }
 
   async listGrants(agent?: string): Promise<GrantRecord[]> {
@@ -176,15 +207,24 @@ export class Agents {
   }
 
   /**
+   * The grant `agentId` holds for `capability` now: refused once the agent is revoked or the
+   * grant is removed or expired. Also asked again while a WebSocket session lasts.
+   */
+  async currentGrant(agentId: string, capability: string): Promise<GrantRecord> {
+    const current = await this.#vault.storage.getAgent(agentId);
+    if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
+    const grant = await this.#vault.storage.getGrant(agentId, capability);
+    if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
+    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
+    return grant;
+  }
+
+  /**
    * Whether `agent` may invoke `capability` with `method` now. Read fresh on every request,
    * so a revocation or an expired grant applies to the very next one.
    */
   async authorize(agent: AgentRecord, capability: string, method: string, limiter: RateLimiter): Promise<GrantRecord> {
-    const current = await this.#vault.storage.getAgent(agent.id);
-    if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
-    const grant = await this.#vault.storage.getGrant(agent.id, capability);
-    if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
-    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
+    const grant = await this.currentGrant(agent.id, capability);
     if (grant.methods !== null && !grant.methods.includes(method)) {
       throw new AivaultError('METHOD_NOT_ALLOWED', `the grant allows ${grant.methods.join(', ')} for ${capability}`);
     }
@@ -194,6 +234,12 @@ export class Agents {
     }
     return grant;
   }
+}
+
+/** `grant` for agent `to`, ending at `until` or at its own end, whichever is first. */
+function leased(grant: GrantRecord, to: string, until: string, kept: Pick<GrantRecord, 'createdAt' | 'firstApprovedAt'>): GrantRecord {
+  const expiresAt = grant.expiresAt !== null && Date.parse(grant.expiresAt) < Date.parse(until) ? grant.expiresAt : until;
+  return { ...grant, agentId: to, expiresAt, createdAt: kept.createdAt, firstApprovedAt: kept.firstApprovedAt };
 }
 
 export class RateLimitedError extends AivaultError {

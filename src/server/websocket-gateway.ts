@@ -26,6 +26,20 @@ const UNSENDABLE = new Set([1004, 1005, 1006, 1015]);
 const MAX_REJECTION_BODY = 64 * 1024;
 /** RFC 6455 §4.1: a base64-encoded 16-byte value. */
 const HANDSHAKE_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** How often an open session asks whether its agent still holds the grant (revoked, removed, expired). */
+const GRANT_RECHECK_MS = 2000;
+/** Refusals that end an open session; anything else (storage unreachable) is asked again later. */
+const GRANT_ENDED = new Set(['AGENT_REVOKED', 'CAPABILITY_NOT_GRANTED', 'GRANT_EXPIRED']);
+
+/** Closes both sides of a session; a peer that does not answer the close handshake is cut off. */
+function closeBoth(client: WebSocket, upstream: WebSocket, code: number, reason: string): void {
+  client.close(code, reason);
+  upstream.close(code === 1008 ? 1000 : code);
+  setTimeout(() => {
+    client.terminate();
+    upstream.terminate();
+  }, 1000).unref();
+}
 
 /** Writes a plain HTTP refusal on an upgrade socket that has not switched protocols. */
 function refuse(socket: Duplex, err: AivaultError, extra: Record<string, string> = {}): void {
@@ -120,7 +134,19 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
     });
     upstream.resume();
 
+    // The grant is asked again while the session lasts: a revocation, a removed grant or an
+    // expiry (an `aivault run` lease that ran out) ends it within GRANT_RECHECK_MS.
+    const recheck = setInterval(() => {
+      broker.agents.currentGrant(agentId, plan.planned.capability).catch((err: unknown) => {
+        if (!(err instanceof AivaultError && GRANT_ENDED.has(err.code)) || !sessions.has(session)) return;
+        error ??= err.code;
+        closeBoth(client, upstream, 1008, 'the grant for this session has ended');
+      });
+    }, GRANT_RECHECK_MS);
+    recheck.unref();
+
     const end = () => {
+      clearInterval(recheck);
       if (!sessions.delete(session)) return;
       plan.finish({ bytesIn, bytesOut, status: 101, ...(error ? { error } : {}) });
       log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, bytesIn, bytesOut, ms: Math.round(performance.now() - started) }, 'websocket closed');
@@ -201,15 +227,7 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
   return {
     handle: (req, socket, head) => void handle(req, socket, head),
     closeAll() {
-      for (const { client, upstream } of sessions) {
-        client.close(1001, 'aivault is shutting down');
-        upstream.close(1001);
-        // A peer that does not answer the close handshake is cut off.
-        setTimeout(() => {
-          client.terminate();
-          upstream.terminate();
-        }, 1000).unref();
-      }
+      for (const { client, upstream } of sessions) closeBoth(client, upstream, 1001, 'aivault is shutting down');
     },
   };
 }

@@ -248,6 +248,24 @@ describe('WebSocket passthrough on the gateway', () => {
     }
   });
 
+  it('an open session ends once its grant expires (a lapsed `aivault run` lease) or its agent is revoked', async () => {
+    const agent = async (name: string, ...grant: string[]) => {
+      const { token: t } = JSON.parse(ok(await run(['agent', 'create', name, '--json']))) as { token: string };
+      ok(await run(['grant', name, 'openai/realtime', ...grant]));
+      const o = await open(`${base}/gw/openai/v1/realtime`, { authorization: `Bearer ${t}` });
+      o.ws.send('still here');
+      assert.equal((await nextMessages(o, 1))[0]?.data.toString(), 'still here');
+      return o;
+    };
+    const within = <T,>(ms: number, p: Promise<T>) => Promise.race([p, new Promise<never>((_r, reject) => setTimeout(() => reject(new Error(`still open after ${ms} ms`)), ms).unref())]);
+    const [expiring, revoked] = await Promise.all([agent('lapsing', '--expires', '5s'), agent('revoked-live')]);
+    ok(await run(['agent', 'revoke', 'revoked-live']));
+    const revokedAt = Date.now();
+    assert.deepEqual(await within(6000, revoked.closed), { code: 1008, reason: 'the grant for this session has ended' });
+    assert.ok(Date.now() - revokedAt < 3500, `closed ${Date.now() - revokedAt} ms after the revocation`);
+    assert.deepEqual(await within(8000, expiring.closed), { code: 1008, reason: 'the grant for this session has ended' });
+  });
+
   it('each session is audited: the allow before anything was sent, then bytes each way; refusals with their code', async () => {
     await new Promise((r) => setTimeout(r, 300)); // outcomes are written with the next commit
     const records = JSON.parse(ok(await run(['audit', 'list', '--json', '--limit', '1000']))) as Array<{ action: string; decision: string; capability: string | null; reason: string | null; target: string | null; outcome: { status?: number; bytesIn?: number; bytesOut?: number } | null }>;

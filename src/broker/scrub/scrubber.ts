@@ -6,7 +6,7 @@
 // docs/threat-model.md ("Response path") says what is covered and what is not.
 
 import { Transform, type TransformCallback } from 'node:stream';
-import { Patterns } from './matcher.ts';
+import { Matcher, Patterns } from './matcher.ts';
 import { Redactor } from './redactor.ts';
 
 export { REDACTED } from './redactor.ts';
@@ -166,6 +166,15 @@ export class Scrubber {
     r.finish();
     let end = 0;
     return pieces.map((p) => r.take((end += p.length), 'clip'));
+  }
+
+  /** Whether `text` holds any of the values, in any form the scrubber would redact. */
+  contains(text: string): boolean {
+    if (this.empty) return false;
+    const m = new Matcher(this.#patterns);
+    m.push(Buffer.from(text, 'utf8'));
+    m.finish();
+    return m.spans.length > 0;
   }
 
   scrubBytes(buf: Buffer): Buffer {

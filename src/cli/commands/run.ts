@@ -1,20 +1,33 @@
 // `aivault run --agent NAME -- COMMAND …`: runs an unmodified tool as an agent. The child
-// gets a fresh, short-lived agent token (a derived agent with NAME's grants, revoked when
-// the child exits), the daemon's address, and gateway base URLs for the SDKs it knows;
-// and none of the owner's key material or any stored secret value in its environment.
+// gets a fresh derived agent holding NAME's grants on a short lease, which run renews while
+// the child lives and revokes when it ends, however it ends (a `kill -9` of run leaves the
+// token usable until the lease runs out); the daemon's address; gateway base URLs for the
+// SDKs it knows; and an environment without credentials (../child-env.ts).
 
-import { spawn } from 'node:child_process';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import { Agents } from '../../policy/agents.ts';
-import { builtinRegistry } from '../../registry/registry.ts';
+import { builtinRegistry, type Registry } from '../../registry/registry.ts';
 import { secretNamesOf } from '../../registry/types.ts';
+import type { AgentRecord } from '../../storage/types.ts';
+import type { Vault } from '../../vault/vault.ts';
+import { ENV_RULE, childEnvironment } from '../child-env.ts';
 import { withVault, vaultDir, type GlobalOptions } from '../context.ts';
 import { note } from '../output.ts';
 
-const OWNER_ENV = ['AIVAULT_PASSPHRASE', 'AIVAULT_MASTER_KEY', 'AIVAULT_KEY_FILE', 'AIVAULT_OWNER_KEY', 'AIVAULT_OWNER_ID', 'AIVAULT_AGENT_TOKEN'];
+/** The derived agent's lease, in seconds: run renews it every quarter of its length. */
+const LEASE = { default: 120, min: 2, max: 3600 };
+
+/** Signals that end run: each is passed on to the command, whose end run then waits for. */
+const ENDING_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+const END_RULE = `SIGTERM, SIGINT and SIGHUP to run (and the end of run's parent, as SIGHUP)
+are passed on to the command, and run stops renewing the lease; once the
+command ends, the derived agent is revoked.`;
 
 /** SDK environment variables that point a provider's official SDK at the gateway. */
 const SDK_ENV: Record<string, (gw: string, token: string) => Record<string, string>> = {
@@ -22,59 +35,115 @@ const SDK_ENV: Record<string, (gw: string, token: string) => Record<string, stri
   anthropic: (gw, token) => ({ ANTHROPIC_BASE_URL: gw, ANTHROPIC_API_KEY: token }),
 };
 
+function leaseMs(text: string | undefined): number {
+  if (text === undefined) return LEASE.default * 1000;
+  const seconds = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(seconds >= LEASE.min && seconds <= LEASE.max)) throw new AivaultError('INVALID_ARGUMENT', `--lease takes whole seconds from ${LEASE.min} to ${LEASE.max}`);
+  return seconds * 1000;
+}
+
+/** The providers of the capabilities `agent` holds grants for. */
+async function grantedProviders(vault: Vault, registry: Registry, agent: AgentRecord): Promise<Set<string>> {
+  const providers = new Set<string>();
+  for (const g of await vault.storage.listGrants(agent.id)) {
+    const provider = registry.capabilities.get(g.capability)?.provider ?? (await vault.storage.getCapability(g.capability))?.provider;
+    if (provider) providers.add(provider);
+  }
+  return providers;
+}
+
+/** Every stored value, to be kept out of the child's environment. */
+async function storedValues(vault: Vault): Promise<string[]> {
+  const values: string[] = [];
+  for (const s of await vault.storage.listSecrets()) {
+    const bytes = await vault.revealSecret(s.id);
+    values.push(bytes.toString('utf8'));
+    bytes.fill(0);
+  }
+  return values;
+}
+
+/** What run itself tells the child: its token, the daemon's address, gateway base URLs. */
+function ownEnv(token: string, socket: string, url: string | undefined, providers: Set<string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { AIVAULT_AGENT_TOKEN: token, AIVAULT_SOCKET: socket };
+  if (!url) return env;
+  env.AIVAULT_URL = url;
+  for (const provider of providers) {
+    Object.assign(env, SDK_ENV[provider]?.(`${url}/gw/${provider}`, token) ?? {});
+    env[`AIVAULT_GATEWAY_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = `${url}/gw/${provider}`;
+  }
+  return env;
+}
+
+/** The child's exit status as a shell reports it (128 + N for signal N; 127 when it did not start). */
+function exited(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('error', () => resolve(127));
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
+}
+
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description("run a command as an agent, wired to the daemon, with no secret in its environment")
-    .requiredOption('--agent <name>', 'the agent whose grants the command gets (through a short-lived derived token)')
+    .description("run a command as an agent, wired to the daemon, with no credential in its environment")
+    .requiredOption('--agent <name>', 'the agent whose grants the command gets (through a derived agent, revoked when the command ends)')
     .option('--url <url>', "the daemon's loopback URL, for gateway base URLs (default: AIVAULT_URL)")
+    .option('--lease <seconds>', `how long the derived agent's grants last unless renewed (run renews them every quarter of that while the command runs; ${LEASE.min}-${LEASE.max}, default ${LEASE.default})`)
     .argument('<command...>', 'the command and its arguments (after --)')
+    .addHelpText('after', `\n${ENV_RULE}\n\n${END_RULE}`)
     .action(async (command: string[], _o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions & { agent: string; url?: string }>();
+      const o = cmd.optsWithGlobals<GlobalOptions & { agent: string; url?: string; lease?: string }>();
+      const lease = leaseMs(o.lease);
       const url = (o.url ?? process.env.AIVAULT_URL)?.replace(/\/$/, '');
+      const socket = process.env.AIVAULT_SOCKET ?? join(vaultDir(o), 'aivault.sock');
       const registry = await builtinRegistry();
-      const prepared = await withVault(o, async (vault) => {
-        const agents = new Agents(vault);
-        const source = await agents.get(o.agent);
-        if (source.status !== 'active') throw new AivaultError('AGENT_REVOKED', `${source.name} is revoked`);
-        const derived = await agents.create(`${source.name}.run-${randomBytes(3).toString('hex')}`.slice(0, 64));
-        await agents.copyGrants(source, derived.agent);
-        const providers = new Set<string>();
-        for (const g of await vault.storage.listGrants(source.id)) {
-          const provider = registry.capabilities.get(g.capability)?.provider ?? (await vault.storage.getCapability(g.capability))?.provider;
-          if (provider) providers.add(provider);
-        }
-        // Every stored value, to make sure none is passed down in the owner's environment.
-        const values: Buffer[] = [];
-        for (const s of await vault.storage.listSecrets()) values.push(await vault.revealSecret(s.id));
-        return { derived, providers, values };
-      });
       const secretNames = new Set([...registry.providers.values()].flatMap((p) => secretNamesOf(p)));
-      const env: NodeJS.ProcessEnv = {};
-      for (const [k, v] of Object.entries(process.env)) {
-        if (v === undefined || OWNER_ENV.includes(k) || secretNames.has(k)) continue;
-        const bytes = Buffer.from(v);
-        if (prepared.values.some((s) => s.length === bytes.length && timingSafeEqual(s, bytes))) continue;
-        env[k] = v;
+      let child: ChildProcess | undefined;
+      let ending: NodeJS.Signals | undefined;
+      const end = (signal: NodeJS.Signals) => {
+        ending ??= signal;
+        child?.kill(signal);
+      };
+      for (const s of ENDING_SIGNALS) process.on(s, end);
+      try {
+        process.exitCode = await withVault(o, async (vault) => {
+          const agents = new Agents(vault);
+          const source = await agents.get(o.agent);
+          const until = () => new Date(Date.now() + lease).toISOString();
+          const derived = await agents.derive(source, `${source.name}.run-${randomBytes(3).toString('hex')}`.slice(0, 64), until());
+          let renewing: Promise<unknown> = Promise.resolve();
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            const providers = await grantedProviders(vault, registry, source);
+            const { env, dropped } = childEnvironment(process.env, secretNames, await storedValues(vault));
+            if (dropped.length > 0) note(`not passed to the command: ${dropped.join(', ')}`);
+            Object.assign(env, ownEnv(derived.token, socket, url, providers));
+            if (ending) return 128 + constants.signals[ending];
+            const [file, ...args] = command;
+            child = spawn(file!, args, { env, stdio: 'inherit' });
+            const parent = process.ppid;
+            timer = setInterval(() => {
+              if (process.ppid !== parent) end('SIGHUP'); // run's parent is gone
+              if (ending) return clearInterval(timer); // no renewal once run is ending
+              renewing = renewing
+                .then(() => agents.renewLease(source, derived.agent, until()))
+                .then(
+                  (renewed) => renewed || clearInterval(timer),
+                  () => note(`could not renew ${derived.agent.name}'s lease; trying again`),
+                );
+            }, lease / 4);
+            return await exited(child);
+          } finally {
+            clearInterval(timer);
+            await renewing;
+            await agents.revoke(derived.agent.id).catch((err: unknown) => {
+              if (!(err instanceof AivaultError && err.code === 'AGENT_REVOKED')) note(`could not revoke ${derived.agent.name}; its grants lapse within ${lease / 1000} s, or revoke it by hand`);
+            });
+          }
+        });
+      } finally {
+        for (const s of ENDING_SIGNALS) process.off(s, end);
       }
-      for (const s of prepared.values) s.fill(0);
-      const token = prepared.derived.token!;
-      env.AIVAULT_AGENT_TOKEN = token;
-      env.AIVAULT_SOCKET ??= join(vaultDir(o), 'aivault.sock');
-      if (url) {
-        env.AIVAULT_URL = url;
-        for (const provider of prepared.providers) {
-          Object.assign(env, SDK_ENV[provider]?.(`${url}/gw/${provider}`, token) ?? {});
-          env[`AIVAULT_GATEWAY_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = `${url}/gw/${provider}`;
-        }
-      }
-      const [file, ...args] = command;
-      const child = spawn(file!, args, { env, stdio: 'inherit' });
-      const code = await new Promise<number>((resolve) => {
-        child.once('error', () => resolve(127));
-        child.once('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-      });
-      await withVault(o, (vault) => new Agents(vault).revoke(prepared.derived.agent.id)).catch(() => note(`could not revoke ${prepared.derived.agent.name}; revoke it by hand`));
-      process.exitCode = code;
     });
 }
