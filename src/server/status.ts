@@ -1,8 +1,7 @@
 // The HTTP status each error code answers with on the daemon's API, and the answer a
 // refusal gets on any transport (a response, or an upgrade socket that never switched).
 
-import type { AivaultError, ErrorCode } from '../errors.ts';
-import { RateLimitedError } from '../policy/agents.ts';
+import { RetryLaterError, type AivaultError, type ErrorCode } from '../errors.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   AGENT_UNAUTHENTICATED: 401,
@@ -11,6 +10,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   REPLAY_DETECTED: 401,
   CLOCK_SKEW: 401,
   RATE_LIMITED: 429,
+  TOO_MANY_IN_FLIGHT: 429,
+  DAEMON_BUSY: 503,
+  REQUEST_TIMEOUT: 408,
   INVALID_ARGUMENT: 400,
   REQUEST_TOO_LARGE: 413,
   UPSTREAM_TIMEOUT: 504,
@@ -63,6 +65,6 @@ export function refusal(err: AivaultError): { status: number; headers: Record<st
     'x-aivault-error': err.code,
   };
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="aivault"';
-  if (err instanceof RateLimitedError) headers['retry-after'] = String(err.retryAfter);
+  if (err instanceof RetryLaterError) headers['retry-after'] = String(err.retryAfter);
   return { status, headers, body: JSON.stringify({ error: err.toJSON() }) };
 }
