@@ -28,7 +28,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   idleTimeoutMs: 5_000,
   maxConnections: 1024,
   maxUnauthenticated: 16,
-  maxInFlightPerAgent: 16,
+  maxInFlightPerAgent: 32,
 };
 
 /** The most bytes a request body may hold on the agent routes. */
