@@ -135,13 +135,14 @@ describe('what anyone who can connect can cost the daemon', () => {
       });
       try {
         assert.equal(await legit(d), 'OK', 'served during the flood');
-        await within(10_000, Promise.all(flood.map((r) => r.closed)), 'every flooding connection closed');
+        await within(20_000, Promise.all(flood.map((r) => Promise.race([r.head.catch(() => {}), r.closed]))), 'every flooding connection answered');
         assert.equal(await legit(d), 'OK', 'served after the flood');
       } finally {
         clearInterval(sampler);
         for (const r of flood) r.socket.destroy();
       }
       // Buffering the bodies (as before) costs 30 x 16 MiB = 480 MiB; refusing from the headers, next to nothing.
+      console.log(`# daemon RSS ${Math.round(baseline)} MiB before the flood, ${Math.round(peak)} MiB at its peak`);
       assert.ok(peak - baseline < 64, `RSS grew ${Math.round(peak - baseline)} MiB (from ${Math.round(baseline)} MiB)`);
     });
 
