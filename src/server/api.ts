@@ -136,6 +136,11 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
   const guard = new ReplayGuard(broker.vault.storage);
   const owners = new Owners(broker.vault);
   const { bodyTimeoutMs } = admission.limits;
+  /** Reads the body of a request whose sender is known: only now is a client that asked told to send it. */
+  const bodyOf = (req: IncomingMessage, res: ServerResponse, limit: number, arrived: number) => {
+    if (/^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
+    return readBody(req, limit, arrived, bodyTimeoutMs);
+  };
 
   /**
    * The agent that sent `req`, then its body (at most `limit` bytes): a signed request (Ed25519)
@@ -144,7 +149,7 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
    * request holds an unauthenticated slot; then it holds one of its agent's in-flight slots.
    */
   const authenticate = async (req: IncomingMessage, res: ServerResponse, arrived: number, limit: number, token = bearer(req), signed = true): Promise<{ agent: AgentRecord; body: Buffer | undefined }> => {
-    const read = () => readBody(req, limit, arrived, bodyTimeoutMs);
+    const read = () => bodyOf(req, res, limit, arrived);
     const release = admission.unauthenticated();
     let sender: { agent: AgentRecord; body?: Buffer | undefined };
     try {
@@ -244,7 +249,7 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
         const release = admission.unauthenticated();
         let signed;
         try {
-          signed = await owners.authenticateSigned(signedHead(req), () => readBody(req, MAX_OWNER_BODY, arrived, bodyTimeoutMs), guard);
+          signed = await owners.authenticateSigned(signedHead(req), () => bodyOf(req, res, MAX_OWNER_BODY, arrived), guard);
         } finally {
           release();
         }

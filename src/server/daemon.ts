@@ -112,6 +112,8 @@ export class Daemon {
       });
       void handle(req, res);
     });
+    // `Expect: 100-continue` is answered by the API once the sender is known, not before.
+    server.on('checkContinue', (req, res) => server.emit('request', req, res));
     server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
     server.maxConnections = limits.maxConnections;
     this.#servers.push(server);

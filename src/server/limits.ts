@@ -88,9 +88,12 @@ export function readBody(req: IncomingMessage, limit: number, since: number, tim
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
     const settle = (err: Error | undefined) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onError);
       if (err) {
         req.pause();
         reject(err);
@@ -104,11 +107,11 @@ export function readBody(req: IncomingMessage, limit: number, since: number, tim
       else chunks.push(chunk);
     };
     const onEnd = () => settle(undefined);
+    // Once 'end' has settled it, a 'close' changes nothing; before, the client went away.
     const onError = () => settle(new AivaultError('INVALID_ARGUMENT', 'the request body ended early'));
-    const onAborted = onError;
     const timeout = new AivaultError('REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs / 1000} s`);
     const timer = setTimeout(() => settle(timeout), Math.max(0, since + timeoutMs - Date.now()));
     if (req.complete && req.readableEnded) return settle(undefined);
-    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onError);
   });
 }

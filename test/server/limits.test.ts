@@ -117,6 +117,12 @@ describe('what anyone who can connect can cost the daemon', () => {
         assert.equal(head.headers.connection, 'close', path);
         await within(3000, r.closed, `${path}: the close`);
       }
+      // A client that waits to be told to send its body is told only once it is known.
+      const waiting = raw(d, post('/v1/invoke', { authorization: 'Bearer avt_wrong', expect: '100-continue', 'content-length': 1000 }));
+      assert.equal(((await within(3000, waiting.head, 'expect')) as Awaited<Raw['head']>).status, 401);
+      const known = raw(d, post('/v1/invoke', { authorization: `Bearer ${token}`, expect: '100-continue', 'content-length': 1000 }));
+      assert.equal(((await within(3000, known.head, 'expect')) as Awaited<Raw['head']>).status, 100);
+      known.socket.destroy();
       // A signed request whose timestamp is stale is refused before its body too.
       const stale = raw(d, post('/v1/invoke', { 'x-aivault-signer': signerId, 'x-aivault-timestamp': Date.now() - 3_600_000, 'x-aivault-nonce': 'n'.repeat(20), 'x-aivault-signature': 'AAAA', 'content-length': 1000 }));
       assert.equal(((await within(3000, stale.head, 'stale')) as Awaited<Raw['head']>).headers['x-aivault-error'], 'CLOCK_SKEW');
