@@ -101,7 +101,7 @@ describe('WebSocket sessions end with the rules that admitted them (one daemon, 
       tokens[name] = (JSON.parse(await owner(['agent', 'create', name, '--json'])) as { token: string }).token;
       await owner(['grant', name, name === 'orphan' ? 'tick/doomed' : 'tick/stream']);
     }
-    d = await startDaemon(v, ['--socket', join(v.dir, 'w.sock'), '--listen', '127.0.0.1:0']);
+    d = await startDaemon(v, ['--socket', join(v.dir, 'w.sock'), '--listen', '127.0.0.1:0', '--max-in-flight-per-agent', '2']);
     base = d.url!.replace(/^http/, 'ws');
   });
   after(async () => {
@@ -129,6 +129,18 @@ describe('WebSocket sessions end with the rules that admitted them (one daemon, 
     await new Promise((r) => setTimeout(r, 200));
     assert.ok(bystander.ticks() > ticks, 'and keeps relaying');
     bystander.ws.close();
+    await bystander.closed;
+    await new Promise((r) => setTimeout(r, 200));
+  });
+
+  it("an open session holds one of its agent's in-flight slots until it ends", async () => {
+    const held = [await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!), await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!)];
+    await assert.rejects(openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!), /HTTP 429 TOO_MANY_IN_FLIGHT/);
+    held[0]!.ws.close();
+    await held[0]!.closed;
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!);
+    for (const s of [again, held[1]!]) s.ws.close();
   });
 
   it('a session ends when its grant expires', async () => {
