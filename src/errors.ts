@@ -59,6 +59,9 @@ export const ERROR_CODES = {
   CAPABILITY_NOT_GRANTED: EXIT.DENIED,
   GRANT_EXPIRED: EXIT.DENIED,
   RATE_LIMITED: EXIT.DENIED,
+  TOO_MANY_IN_FLIGHT: EXIT.DENIED,
+  DAEMON_BUSY: EXIT.UNAVAILABLE,
+  REQUEST_TIMEOUT: EXIT.DENIED,
   OWNER_ROUTE: EXIT.DENIED,
   ORIGIN_REFUSED: EXIT.DENIED,
   APPROVAL_DENIED: EXIT.DENIED,
@@ -120,6 +123,15 @@ export class AivaultError extends Error {
 
   toJSON(): { code: ErrorCode; message: string } {
     return { code: this.code, message: this.message };
+  }
+}
+
+/** A refusal that passes with time: answered with Retry-After (seconds). */
+export class RetryLaterError extends AivaultError {
+  readonly retryAfter: number;
+  constructor(code: ErrorCode, message: string, retryAfter: number) {
+    super(code, message);
+    this.retryAfter = retryAfter;
   }
 }
 

@@ -191,6 +191,12 @@ export interface WebSocketPlan {
   scrubber: Scrubber;
   planned: PlannedRequest;
   auditSeq: number;
+  /** The vault's generation read before the session was admitted: a later one may have withdrawn it. */
+  generation: number;
+  /** When the grant that admitted the session expires (ms since the epoch), if it does. */
+  expiresAt: number | null;
+  /** Re-checks what admitted the session (agent, grant, capability allowing WebSockets): the refusal now, or the grant's expiry. */
+  standing(): Promise<{ refused: AivaultError } | { expiresAt: number | null }>;
   /** Records how the session ended; once. */
   finish(outcome: { bytesIn: number; bytesOut: number; status?: number; error?: string }): void;
 }
@@ -207,6 +213,8 @@ interface Admitted {
   headers: Map<string, string>;
   addressedOrigin: string | undefined;
   approval: ApprovalRecord | null;
+  /** The agent's grant that admitted the request (none for the owner's own calls). */
+  grant: GrantRecord | undefined;
 }
 
 /** What an invoke derives from storage; cached until the vault's generation changes. */
@@ -478,7 +486,7 @@ export class Broker {
         approval = await this.approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []), details: shown }, context.signal);
       }
       const t = target;
-      return { started, actor, method, execution, prepared, capability, target: t, headers, addressedOrigin, approval };
+      return { started, actor, method, execution, prepared, capability, target: t, headers, addressedOrigin, approval, grant };
     } catch (err) {
       if (!(err instanceof AivaultError)) throw err;
       await this.vault.audit.append({
@@ -515,6 +523,8 @@ export class Broker {
    * upgrade headers with the credential applied, and the scrubber for server messages.
    */
   async openWebSocket(request: InvokeRequest, context: InvokeContext = {}): Promise<WebSocketPlan> {
+    // Read first: a change made while the session is admitted shows as a later generation.
+    const generation = await this.vault.storage.generation();
     const admitted = await this.#admit({ ...request, method: 'GET' }, context, true);
     const { started, prepared, capability, target, headers } = admitted;
     const seq = await this.#recordAllow(admitted, request, 'websocket');
@@ -543,12 +553,28 @@ export class Broker {
       scrubber,
       planned: { capability: capability.id, credential: capability.credential.name, method: 'GET', url: scrubber.scrubText(toWs(addressedUrl(outbound.url, admitted.addressedOrigin))) },
       auditSeq: seq,
+      generation,
+      expiresAt: admitted.grant?.expiresAt ? Date.parse(admitted.grant.expiresAt) : null,
+      standing: () => this.#webSocketStanding(capability.id, admitted.execution, context.agent),
       finish: (outcome) => {
         if (finished) return;
         finished = true;
         this.vault.audit.complete(seq, { bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, durationMs: Math.round(performance.now() - started), ...(outcome.status ? { status: outcome.status } : {}), ...(outcome.error ? { error: outcome.error } : {}) });
       },
     };
+  }
+
+  /** Whether an open WebSocket session would still be admitted, bar the per-request checks (rates, approval). */
+  async #webSocketStanding(id: string, execution: string, agent: AgentRecord | undefined): Promise<{ refused: AivaultError } | { expiresAt: number | null }> {
+    try {
+      const grant = agent ? await this.agents.grantInForce(agent, id, 'GET') : undefined;
+      const capability = await this.catalog.resolveCapability(id, execution);
+      if (!capability.websocket || !capability.methods.includes('GET')) throw new AivaultError('WEBSOCKET_NOT_ALLOWED', `${capability.id} no longer allows WebSocket connections`);
+      return { expiresAt: grant?.expiresAt ? Date.parse(grant.expiresAt) : null };
+    } catch (err) {
+      if (err instanceof AivaultError && err.code !== 'STORAGE_UNAVAILABLE') return { refused: err };
+      throw err;
+    }
   }
 
   async invoke(request: InvokeRequest, context: InvokeContext = {}): Promise<InvokeResponse> {

@@ -3,13 +3,13 @@
 // Everything here is an owner decision, audited; nothing an agent sends can widen a grant.
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { AivaultError } from '../errors.ts';
+import { AivaultError, RetryLaterError } from '../errors.ts';
 import type { AgentRecord, GrantRecord } from '../storage/types.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import type { Vault } from '../vault/vault.ts';
 import { ed25519PublicKey } from './owners.ts';
 import { parseRate, type Rate, type RateLimiter } from './rate-limit.ts';
-import { signerOf, verifySignedRequest, type ReplayGuard, type SignableRequest } from './request-signature.ts';
+import { assertSignedHead, signerOf, verifySignedRequest, type BodyReader, type ReplayGuard, type SignableRequest } from './request-signature.ts';
 
 export const AGENT_TOKEN_PREFIX = 'avt_';
 const AGENT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -113,14 +113,19 @@ export class Agents {
     return agent;
   }
 
-  /** The active agent that signed `req` (Ed25519), after skew, signature and nonce checks. */
-  async authenticateSigned(req: SignableRequest, guard: ReplayGuard): Promise<AgentRecord> {
+  /**
+   * The active agent that signed `req` (Ed25519), and the body it signed: the signer and the
+   * timestamp are checked before `readBody` is called, then the signature and the nonce.
+   */
+  async authenticateSigned(req: Omit<SignableRequest, 'body'>, readBody: BodyReader, guard: ReplayGuard): Promise<{ agent: AgentRecord; body: Buffer | undefined }> {
     const signer = signerOf(req);
     const agent = signer ? await this.#vault.storage.getAgent(signer) : undefined;
     if (!agent?.publicKey) throw new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key');
-    await verifySignedRequest(req, agent.publicKey, guard);
+    assertSignedHead(req.headers);
+    const body = await readBody();
+    await verifySignedRequest({ ...req, body }, agent.publicKey, guard);
     if (agent.status !== 'active') return this.#revoked(agent, new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key'));
-    return agent;
+    return { agent, body };
   }
 
   /**
@@ -207,30 +212,27 @@ export class Agents {
   }
 
   /**
-   * The grant `agentId` holds for `capability` now: refused once the agent is revoked or the
-   * grant is removed or expired. Also asked again while a WebSocket session lasts.
-   */
-  async currentGrant(agentId: string, capability: string): Promise<GrantRecord> {
-    const current = await this.#vault.storage.getAgent(agentId);
-    if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
-    const grant = await this.#vault.storage.getGrant(agentId, capability);
-    if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
-    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
-    return grant;
-  }
-
-  /**
    * Whether `agent` may invoke `capability` with `method` now. Read fresh on every request,
    * so a revocation or an expired grant applies to the very next one.
    */
   async authorize(agent: AgentRecord, capability: string, method: string, limiter: RateLimiter): Promise<GrantRecord> {
-    const grant = await this.currentGrant(agent.id, capability);
-    if (grant.methods !== null && !grant.methods.includes(method)) {
-      throw new AivaultError('METHOD_NOT_ALLOWED', `the grant allows ${grant.methods.join(', ')} for ${capability}`);
-    }
+    const grant = await this.grantInForce(agent, capability, method);
     if (grant.rate) {
       const decision = await limiter.take(`${agent.id} ${capability}`, grant.rate);
       if (!decision.allowed) throw new RateLimitedError(decision.retryAfter);
+    }
+    return grant;
+  }
+
+  /** The grant under which `agent` may use `capability` with `method` now: the agent active, the grant there, unexpired, allowing the method. */
+  async grantInForce(agent: AgentRecord, capability: string, method: string): Promise<GrantRecord> {
+    const current = await this.#vault.storage.getAgent(agent.id);
+    if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
+    const grant = await this.#vault.storage.getGrant(agent.id, capability);
+    if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
+    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
+    if (grant.methods !== null && !grant.methods.includes(method)) {
+      throw new AivaultError('METHOD_NOT_ALLOWED', `the grant allows ${grant.methods.join(', ')} for ${capability}`);
     }
     return grant;
   }
@@ -242,10 +244,8 @@ function leased(grant: GrantRecord, to: string, until: string, kept: Pick<GrantR
   return { ...grant, agentId: to, expiresAt, createdAt: kept.createdAt, firstApprovedAt: kept.firstApprovedAt };
 }
 
-export class RateLimitedError extends AivaultError {
-  readonly retryAfter: number;
+export class RateLimitedError extends RetryLaterError {
   constructor(retryAfter: number) {
-    super('RATE_LIMITED', `rate limit reached; retry in ${retryAfter} s`);
-    this.retryAfter = retryAfter;
+    super('RATE_LIMITED', `rate limit reached; retry in ${retryAfter} s`, retryAfter);
   }
 }

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { AivaultError } from '../errors.ts';
 import type { OwnerRecord } from '../storage/types.ts';
 import type { Vault } from '../vault/vault.ts';
-import { signerOf, verifySignedRequest, type ReplayGuard, type SignableRequest } from './request-signature.ts';
+import { assertSignedHead, signerOf, verifySignedRequest, type BodyReader, type ReplayGuard, type SignableRequest } from './request-signature.ts';
 
 const OWNER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -57,12 +57,14 @@ export class Owners {
     return owner;
   }
 
-  /** The owner who signed `req`, after skew, signature and nonce checks. */
-  async authenticateSigned(req: SignableRequest, guard: ReplayGuard): Promise<OwnerRecord> {
+  /** The owner who signed `req`, and the body signed: signer and timestamp before `readBody`, then signature and nonce. */
+  async authenticateSigned(req: Omit<SignableRequest, 'body'>, readBody: BodyReader, guard: ReplayGuard): Promise<{ owner: OwnerRecord; body: Buffer | undefined }> {
     const signer = signerOf(req);
     const owner = signer ? await this.#vault.storage.getOwner(signer) : undefined;
     if (!owner) throw new AivaultError('OWNER_ROUTE', 'owner routes need a request signed by a registered owner key');
-    await verifySignedRequest(req, owner.publicKey, guard);
-    return owner;
+    assertSignedHead(req.headers);
+    const body = await readBody();
+    await verifySignedRequest({ ...req, body }, owner.publicKey, guard);
+    return { owner, body };
   }
 }

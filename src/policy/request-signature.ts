@@ -21,6 +21,9 @@ export const MAX_SKEW_MS = 5 * 60_000;
 /** Headers that are about this hop and never signed. */
 const UNSIGNED = new Set(['host', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', SIGNATURE_HEADERS.signature]);
 
+/** A signed request's body, read only once its head checks out. */
+export type BodyReader = () => Promise<Buffer | undefined>;
+
 export interface SignableRequest {
   method: string;
   /** The raw request target: path and query, exactly as sent. */
@@ -82,21 +85,30 @@ export class ReplayGuard {
 }
 
 /** The signer id a signed request names (an agent's or owner's id), or '' when it names none. */
-export function signerOf(req: SignableRequest): string {
+export function signerOf(req: Pick<SignableRequest, 'headers'>): string {
   const signer = req.headers.find(([k]) => k.toLowerCase() === SIGNATURE_HEADERS.signer)?.[1] ?? '';
   return /^[0-9a-f-]{36}$/.test(signer) ? signer : '';
 }
 
+/**
+ * What can be checked before the body is read (the signature covers it): a timestamp within
+ * the skew window and a well-formed nonce. A daemon reads no body of a request failing these.
+ */
+export function assertSignedHead(headers: SignableRequest['headers'], now = Date.now()): void {
+  const get = (name: string) => headers.find(([k]) => k.toLowerCase() === name)?.[1];
+  const ts = Number(get(SIGNATURE_HEADERS.timestamp));
+  if (!Number.isFinite(ts)) throw new AivaultError('SIGNATURE_INVALID', 'the signed request has no valid timestamp');
+  if (Math.abs(now - ts) > MAX_SKEW_MS) throw new AivaultError('CLOCK_SKEW', `the request's timestamp is more than ${MAX_SKEW_MS / 1000} s away from the daemon's clock`);
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(get(SIGNATURE_HEADERS.nonce) ?? '')) throw new AivaultError('SIGNATURE_INVALID', 'the nonce must be 16-128 base64url characters');
+}
+
 /** Verifies a signed request against `publicKeyPem`: clock skew, signature, then (only then) the nonce. */
 export async function verifySignedRequest(req: SignableRequest, publicKeyPem: string, guard: ReplayGuard, now = Date.now()): Promise<void> {
+  assertSignedHead(req.headers, now);
   const get = (name: string) => req.headers.find(([k]) => k.toLowerCase() === name)?.[1];
-  const ts = Number(get(SIGNATURE_HEADERS.timestamp));
   const nonce = get(SIGNATURE_HEADERS.nonce) ?? '';
   const signature = get(SIGNATURE_HEADERS.signature) ?? '';
   const signer = get(SIGNATURE_HEADERS.signer) ?? '';
-  if (!Number.isFinite(ts)) throw new AivaultError('SIGNATURE_INVALID', 'the signed request has no valid timestamp');
-  if (Math.abs(now - ts) > MAX_SKEW_MS) throw new AivaultError('CLOCK_SKEW', `the request's timestamp is more than ${MAX_SKEW_MS / 1000} s away from the daemon's clock`);
-  if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw new AivaultError('SIGNATURE_INVALID', 'the nonce must be 16-128 base64url characters');
   let ok = false;
   try {
     ok = verify(null, Buffer.from(stringToSign(req), 'utf8'), createPublicKey(publicKeyPem), Buffer.from(signature, 'base64'));

@@ -14,7 +14,8 @@ import { Owners } from '../policy/owners.ts';
 import { runAs } from '../audit/actor.ts';
 import { OwnerCall, runOwnerOp } from './owner-ops.ts';
 import type { AgentRecord } from '../storage/types.ts';
-import { readAll, readCapped } from '../read-capped.ts';
+import { readAll } from '../read-capped.ts';
+import { MAX_API_BODY, MAX_OWNER_BODY, readBody, type Admission } from './limits.ts';
 import { renderAnswer, type Render } from '../broker/render.ts';
 import { assertNotFromWebPage } from './origin.ts';
 import { refusal } from './status.ts';
@@ -22,8 +23,6 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { createMcpServer } from './mcp.ts';
 import { brokerMcpBackend } from './mcp-backends.ts';
 import { credentialReady } from '../broker/catalog.ts';
-
-export const MAX_API_BODY = 16 * 1024 * 1024;
 
 const pairs = z.union([z.array(z.tuple([z.string(), z.string()])), z.record(z.string(), z.union([z.string(), z.array(z.string())]))]);
 const InvokeBody = z.strictObject({
@@ -53,11 +52,17 @@ function toPairs(p: z.infer<typeof pairs> | undefined): Array<[string, string]> 
   return Object.entries(p).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v] as [string, string]]));
 }
 
-function sendError(res: ServerResponse, err: AivaultError): void {
+/** An answer given before the request's body was read closes the connection: nothing is drained. */
+function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
+  if (!req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)) res.setHeader('connection', 'close');
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, err: AivaultError): void {
   if (res.headersSent) {
     res.destroy(err);
     return;
   }
+  closeIfUnread(req, res);
   const { status, headers, body } = refusal(err);
   res.statusCode = status;
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
@@ -132,22 +137,37 @@ function bearer(req: IncomingMessage): string | undefined {
   return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
 }
 
-/** The request body (undefined when empty); REQUEST_TOO_LARGE past `limit`. */
-async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const body = await readCapped(req, limit);
-  if (!body) throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than ${limit} bytes`);
-  return body.length > 0 ? body : undefined;
+function signedHead(req: IncomingMessage) {
+  return { method: req.method ?? 'GET', target: req.url ?? '/', headers: headerPairs(req) };
 }
 
-export function createApiHandler(broker: Broker, log: Logger) {
+export function createApiHandler(broker: Broker, log: Logger, admission: Admission) {
   const guard = new ReplayGuard(broker.vault.storage);
   const owners = new Owners(broker.vault);
-  /** A signed request (Ed25519) if it carries a signature; otherwise the token in `token`. */
-  const authenticate = (req: IncomingMessage, body: Buffer | undefined, token = bearer(req)): Promise<AgentRecord> => {
-    if (req.headers[SIGNATURE_HEADERS.signature] !== undefined) {
-      return broker.agents.authenticateSigned({ method: req.method ?? 'GET', target: req.url ?? '/', headers: headerPairs(req), body }, guard);
+  const { bodyTimeoutMs } = admission.limits;
+  /** Reads the body of a request whose sender is known: only now is a client that asked told to send it. */
+  const bodyOf = (req: IncomingMessage, res: ServerResponse, limit: number, arrived: number) => {
+    if (/^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
+    return readBody(req, limit, arrived, bodyTimeoutMs);
+  };
+
+  /**
+   * The agent that sent `req`, then its body (at most `limit` bytes): a signed request (Ed25519)
+   * if it carries a signature and `signed` allows it, otherwise the token in `token`. The body
+   * is read only once the sender is known (a signed one's signer and timestamp), while the
+   * request holds an unauthenticated slot; then it holds one of its agent's in-flight slots.
+   */
+  const authenticate = async (req: IncomingMessage, res: ServerResponse, arrived: number, limit: number, token = bearer(req), signed = true): Promise<{ agent: AgentRecord; body: Buffer | undefined }> => {
+    const read = () => bodyOf(req, res, limit, arrived);
+    const release = admission.unauthenticated();
+    let sender: { agent: AgentRecord; body?: Buffer | undefined };
+    try {
+      sender = signed && req.headers[SIGNATURE_HEADERS.signature] !== undefined ? await broker.agents.authenticateSigned(signedHead(req), read, guard) : { agent: await broker.agents.authenticate(token) };
+    } finally {
+      release();
     }
-    return broker.agents.authenticate(token);
+    res.once('close', admission.agent(sender.agent.id));
+    return 'body' in sender ? { agent: sender.agent, body: sender.body } : { agent: sender.agent, body: await read() };
   };
 
   /**
@@ -156,10 +176,9 @@ export function createApiHandler(broker: Broker, log: Logger) {
    * and dropped; the capability is the agent's grant of that provider whose methods and path
    * prefixes admit the request (the most specific one).
    */
-  const gateway = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+  const gateway = async (req: IncomingMessage, res: ServerResponse, arrived: number): Promise<string> => {
     const target = parseGatewayTarget(req.url ?? '/');
-    const body = await readRaw(req, MAX_API_BODY);
-    const agent = await authenticate(req, body, gatewayToken(req));
+    const { agent, body } = await authenticate(req, res, arrived, MAX_API_BODY, gatewayToken(req));
     const method = (req.method ?? 'GET').toUpperCase();
     const capability = await chooseGatewayCapability(broker, agent, target, method);
     // The SDK client's fetch names the host it meant (for providers with several hosts).
@@ -176,16 +195,16 @@ export function createApiHandler(broker: Broker, log: Logger) {
    * `/mcp`: the MCP Streamable HTTP transport, stateless (a server per request, so any
    * replica can answer any request). The agent token rides on every request as a Bearer.
    */
-  const mcp = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+  const mcp = async (req: IncomingMessage, res: ServerResponse, arrived: number): Promise<string> => {
     if (req.method !== 'POST') {
       // No server-initiated stream: the spec lets a server answer 405 to GET (and DELETE, sessionless).
+      closeIfUnread(req, res);
       res.statusCode = 405;
       res.setHeader('allow', 'POST');
       res.end();
       return '';
     }
-    const raw = await readRaw(req, MAX_API_BODY);
-    const agent = await broker.agents.authenticate(bearer(req));
+    const { agent, body: raw } = await authenticate(req, res, arrived, MAX_API_BODY, bearer(req), false);
     const server = await createMcpServer(brokerMcpBackend(broker, agent), agent.name);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
@@ -199,28 +218,29 @@ export function createApiHandler(broker: Broker, log: Logger) {
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
+    const arrived = Date.now();
     const url = new URL(req.url ?? '/', 'http://aivault');
     let agentId: string | undefined;
     try {
       if (url.pathname === '/v1/health' && req.method === 'GET') {
+        closeIfUnread(req, res);
         res.setHeader('content-type', 'application/json');
         res.end('{"ok":true}');
         return;
       }
       assertNotFromWebPage(req);
       if (url.pathname === '/mcp') {
-        agentId = await mcp(req, res);
+        agentId = await mcp(req, res, arrived);
         log.info({ route: 'mcp', agent: agentId, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'mcp');
         return;
       }
       if (url.pathname.startsWith('/gw/')) {
-        agentId = await gateway(req, res);
+        agentId = await gateway(req, res, arrived);
         log.info({ route: 'gateway', agent: agentId, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
         return;
       }
       if (url.pathname === '/v1/flows/run' && req.method === 'POST') {
-        const raw = await readRaw(req, MAX_API_BODY);
-        const agent = await authenticate(req, raw);
+        const { agent, body: raw } = await authenticate(req, res, arrived, MAX_API_BODY);
         agentId = agent.id;
         const parsed = FlowRunBody.safeParse(parseJson(raw));
         if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', 'a flow run is {"flow", "body"?, "bodyBase64"?, "contentType"?}');
@@ -233,9 +253,16 @@ export function createApiHandler(broker: Broker, log: Logger) {
         return;
       }
       if (url.pathname === '/v1/owner/rpc' && req.method === 'POST') {
-        const raw = await readRaw(req, MAX_API_BODY);
         if (req.headers[SIGNATURE_HEADERS.signature] === undefined) throw new AivaultError('OWNER_ROUTE', 'owner routes need a request signed by an owner key');
-        const owner = await owners.authenticateSigned({ method: 'POST', target: req.url ?? '/', headers: headerPairs(req), body: raw }, guard);
+        // As for agents: the signer and timestamp first, then at most an owner call's worth of body.
+        const release = admission.unauthenticated();
+        let signed;
+        try {
+          signed = await owners.authenticateSigned(signedHead(req), () => bodyOf(req, res, MAX_OWNER_BODY, arrived), guard);
+        } finally {
+          release();
+        }
+        const { owner, body: raw } = signed;
         const call = OwnerCall.safeParse(parseJson(raw));
         if (!call.success) throw new AivaultError('INVALID_ARGUMENT', 'an owner call is {"op": "...", "args": {...}}');
         const result = await runAs(`owner:${owner.id}`, () => runOwnerOp(broker, call.data.op, call.data.args));
@@ -248,7 +275,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
         throw new AivaultError('OWNER_ROUTE', 'owner routes need an owner signature; agents can never use them');
       }
       if (url.pathname === '/v1/capabilities' && req.method === 'GET') {
-        const agent = await authenticate(req, await readRaw(req, 0));
+        const { agent } = await authenticate(req, res, arrived, 0);
         agentId = agent.id;
         const granted = await broker.grantedCapabilities(agent);
         res.setHeader('content-type', 'application/json');
@@ -269,8 +296,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
         return;
       }
       if (url.pathname === '/v1/invoke' && req.method === 'POST') {
-        const raw = await readRaw(req, MAX_API_BODY);
-        const agent = await authenticate(req, raw);
+        const { agent, body: raw } = await authenticate(req, res, arrived, MAX_API_BODY);
         agentId = agent.id;
         const parsed = InvokeBody.safeParse(parseJson(raw));
         if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', `invalid invoke request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
@@ -293,6 +319,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
         log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
         return;
       }
+      closeIfUnread(req, res);
       res.statusCode = 404;
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no such route' } }));
@@ -300,7 +327,7 @@ export function createApiHandler(broker: Broker, log: Logger) {
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
       if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
       log.info({ route: url.pathname, agent: agentId, code: e.code, ms: Math.round(performance.now() - started) }, 'refused');
-      sendError(res, e);
+      sendError(req, res, e);
     }
   };
 }

@@ -13,6 +13,7 @@ import type { Vault } from '../vault/vault.ts';
 import { createUpgradeHandler, type UpgradeHandler } from './websocket-gateway.ts';
 import { createApiHandler } from './api.ts';
 import { addOwnListener, removeOwnListener } from '../policy/own-listeners.ts';
+import { Admission, DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
 
 export interface DaemonOptions {
   vault: Vault;
@@ -23,6 +24,8 @@ export interface DaemonOptions {
   socketGroup?: string;
   /** host:port on loopback. */
   listen?: string;
+  /** What a connection may cost (see limits.ts); defaults when absent. */
+  limits?: ServerLimits;
 }
 
 export interface DaemonAddresses {
@@ -79,17 +82,29 @@ export class Daemon {
   /** Set once this daemon listens on the socket: only then is the file its to remove. */
   #ownsSocket = false;
   #upgrades: UpgradeHandler | undefined;
+  /** Shared by every listener: one agent's in-flight count whichever socket it comes through. */
+  readonly #admission: Admission;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
     this.broker = new Broker(options.vault, options.registry);
+    this.#admission = new Admission(options.limits ?? DEFAULT_SERVER_LIMITS);
   }
 
   #server(): Server {
-    const handle = createApiHandler(this.broker, this.#options.log);
-    this.#upgrades ??= createUpgradeHandler(this.broker, this.#options.log);
+    const limits = this.#admission.limits;
+    const handle = createApiHandler(this.broker, this.#options.log, this.#admission);
+    this.#upgrades ??= createUpgradeHandler(this.broker, this.#options.log, this.#admission);
     const upgrades = this.#upgrades;
-    const server = createServer((req, res) => {
+    const server = createServer({
+      headersTimeout: limits.headersTimeoutMs,
+      // A backstop to the body deadline the API enforces with its own error code. It bounds
+      // receiving the request only: an answer may stream for as long as its capability allows.
+      requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs + 5_000,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // How often those deadlines are checked (Node's default, 30 s, would let each run long).
+      connectionsCheckingInterval: 1_000,
+    }, (req, res) => {
       this.#inflight += 1;
       res.on('close', () => {
         this.#inflight -= 1;
@@ -97,9 +112,10 @@ export class Daemon {
       });
       void handle(req, res);
     });
+    // `Expect: 100-continue` is answered by the API once the sender is known, not before.
+    server.on('checkContinue', (req, res) => server.emit('request', req, res));
     server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
-    server.headersTimeout = 30_000;
-    server.requestTimeout = 0; // invokes may stream for as long as their capability allows
+    server.maxConnections = limits.maxConnections;
     this.#servers.push(server);
     return server;
   }

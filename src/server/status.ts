@@ -2,8 +2,7 @@
 // code's category, so a new code cannot be forgotten), and the answer a
 // refusal gets on any transport (a response, or an upgrade socket that never switched).
 
-import { ERROR_CODES, EXIT, type AivaultError, type ErrorCode, type ExitCode } from '../errors.ts';
-import { RateLimitedError } from '../policy/agents.ts';
+import { ERROR_CODES, EXIT, RetryLaterError, type AivaultError, type ErrorCode, type ExitCode } from '../errors.ts';
 
 /** Each category's status: the code table in errors.ts says which category a code is in. */
 const BY_CATEGORY: Record<ExitCode, number> = {
@@ -29,6 +28,8 @@ const EXCEPTIONS: Partial<Record<ErrorCode, number>> = {
   REPLAY_DETECTED: 401,
   CLOCK_SKEW: 401,
   RATE_LIMITED: 429,
+  TOO_MANY_IN_FLIGHT: 429,
+  REQUEST_TIMEOUT: 408,
   REQUEST_TOO_LARGE: 413,
   UPSTREAM_TIMEOUT: 504,
 };
@@ -46,6 +47,6 @@ export function refusal(err: AivaultError): { status: number; headers: Record<st
     'x-aivault-error': err.code,
   };
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="aivault"';
-  if (err instanceof RateLimitedError) headers['retry-after'] = String(err.retryAfter);
+  if (err instanceof RetryLaterError) headers['retry-after'] = String(err.retryAfter);
   return { status, headers, body: JSON.stringify({ error: err.toJSON() }) };
 }

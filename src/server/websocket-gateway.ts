@@ -3,7 +3,9 @@
 // WebSockets, host/path allow-lists, scope, rate, approval) and audited before anything is
 // sent; the upstream upgrade carries the credential; then messages are relayed both ways,
 // every server message scrubbed of the injected secrets (and the capability's block list)
-// before the agent sees it. The agent's own messages go upstream as they are.
+// before the agent sees it. The agent's own messages go upstream as they are. While the
+// session is open, what admitted it is watched (session-watch.ts): once the agent, its grant
+// or the capability no longer admits it, the session ends with 1008.
 
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -18,6 +20,8 @@ import { readCapped } from '../read-capped.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
 import { assertNotFromWebPage } from './origin.ts';
 import { refusal } from './status.ts';
+import type { Admission } from './limits.ts';
+import { SessionWatch } from './session-watch.ts';
 
 /** Past this much unsent data towards one side, reading from the other side pauses. */
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -26,10 +30,6 @@ const UNSENDABLE = new Set([1004, 1005, 1006, 1015]);
 const MAX_REJECTION_BODY = 64 * 1024;
 /** RFC 6455 §4.1: a base64-encoded 16-byte value. */
 const HANDSHAKE_KEY = /^[+/0-9A-Za-z]{22}==$/;
-/** How often an open session asks whether its agent still holds the grant (revoked, removed, expired). */
-const GRANT_RECHECK_MS = 2000;
-/** Refusals that end an open session; anything else (storage unreachable) is asked again later. */
-const GRANT_ENDED = new Set(['AGENT_REVOKED', 'CAPABILITY_NOT_GRANTED', 'GRANT_EXPIRED']);
 
 /** Closes both sides of a session; a peer that does not answer the close handshake is cut off. */
 function closeBoth(client: WebSocket, upstream: WebSocket, code: number, reason: string): void {
@@ -101,10 +101,21 @@ export interface UpgradeHandler {
   closeAll(): void;
 }
 
-export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandler {
-  const sessions = new Set<{ client: WebSocket; upstream: WebSocket }>();
+/** Closes both sides, and cuts off a peer that does not answer the close handshake. */
+function closeBoth(client: WebSocket, upstream: WebSocket, code: number, reason: string): void {
+  client.close(code, reason);
+  upstream.close(code === 1008 ? 1000 : code);
+  setTimeout(() => {
+    client.terminate();
+    upstream.terminate();
+  }, 1000).unref();
+}
 
-  const relay = (client: WebSocket, upstream: WebSocket, plan: WebSocketPlan, agentId: string): void => {
+export function createUpgradeHandler(broker: Broker, log: Logger, admission: Admission): UpgradeHandler {
+  const sessions = new Set<{ client: WebSocket; upstream: WebSocket }>();
+  const watch = new SessionWatch(() => broker.vault.storage.generation(), log);
+
+  const relay = (client: WebSocket, upstream: WebSocket, plan: WebSocketPlan, agentId: string, release: () => void): void => {
     const session = { client, upstream };
     sessions.add(session);
     let bytesIn = 0;
@@ -133,21 +144,23 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
       if (client.readyState === WebSocket.OPEN) toClient.push(bytes(data), isBinary);
     });
     upstream.resume();
-
-    // The grant is asked again while the session lasts: a revocation, a removed grant or an
-    // expiry (an `aivault run` lease that ran out) ends it within GRANT_RECHECK_MS.
-    const recheck = setInterval(() => {
-      broker.agents.currentGrant(agentId, plan.planned.capability).catch((err: unknown) => {
-        if (!(err instanceof AivaultError && GRANT_ENDED.has(err.code)) || !sessions.has(session)) return;
-        error ??= err.code;
-        closeBoth(client, upstream, 1008, 'the grant for this session has ended');
-      });
-    }, GRANT_RECHECK_MS);
-    recheck.unref();
+    const unwatch = watch.add({
+      plan,
+      generation: plan.generation,
+      expiresAt: plan.expiresAt,
+      end: (reason) => {
+        // Nothing more is relayed either way, held messages included.
+        error ??= reason.code;
+        toClient.stop();
+        log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, code: reason.code }, 'websocket no longer admitted');
+        closeBoth(client, upstream, 1008, `no longer admitted: ${reason.code}`);
+      },
+    });
 
     const end = () => {
-      clearInterval(recheck);
       if (!sessions.delete(session)) return;
+      unwatch();
+      release();
       plan.finish({ bytesIn, bytesOut, status: 101, ...(error ? { error } : {}) });
       log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, bytesIn, bytesOut, ms: Math.round(performance.now() - started) }, 'websocket closed');
     };
@@ -180,6 +193,7 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     socket.on('error', () => socket.destroy());
     let plan: WebSocketPlan | undefined;
+    let release: (() => void) | undefined;
     try {
       const url = new URL(req.url ?? '/', 'http://aivault');
       assertNotFromWebPage(req);
@@ -190,7 +204,10 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
         throw new AivaultError('INVALID_ARGUMENT', 'a WebSocket upgrade needs a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13');
       }
       const target = parseGatewayTarget(req.url ?? '/');
-      const agent = await broker.agents.authenticate(gatewayToken(req));
+      const authenticating = admission.unauthenticated();
+      const agent = await broker.agents.authenticate(gatewayToken(req)).finally(authenticating);
+      // The session holds one of its agent's in-flight slots for as long as it is open.
+      release = admission.agent(agent.id);
       const capability = await chooseGatewayCapability(broker, agent, target, 'GET');
       // The client's handshake headers are its own hop's; ws sets the upstream's.
       const headers = forwardedHeaders(req, (name) => name.startsWith('sec-websocket-'));
@@ -202,19 +219,23 @@ export function createUpgradeHandler(broker: Broker, log: Logger): UpgradeHandle
       if (socket.destroyed) {
         upstream.terminate();
         admitted.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_GONE' });
+        release();
         return;
       }
       const server = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: admitted.maxClientMessageBytes, handleProtocols: () => upstream.protocol || false });
       // Should the client's handshake still fail here, the upstream session must not linger.
+      const slot = release;
       server.once('wsClientError', (_err, sock: Duplex) => {
+        slot();
         upstream.terminate();
         admitted.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_HANDSHAKE' });
         refuse(sock, new AivaultError('INVALID_ARGUMENT', 'the WebSocket handshake is invalid'));
       });
       // As on an invoke's response: which credential, and the URL as addressed (secrets redacted).
       server.once('headers', (headers: string[]) => headers.push(`x-aivault-credential: ${admitted.planned.credential}`, `x-aivault-upstream-url: ${admitted.planned.url}`));
-      server.handleUpgrade(req, socket, head, (client) => relay(client, upstream, admitted, agent.id));
+      server.handleUpgrade(req, socket, head, (client) => relay(client, upstream, admitted, agent.id, slot));
     } catch (err) {
+      release?.();
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
       if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
       plan?.finish({ bytesIn: 0, bytesOut: 0, error: e.code });

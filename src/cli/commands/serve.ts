@@ -8,6 +8,7 @@ import { Daemon } from '../../server/daemon.ts';
 import { approvalNotifier } from '../../server/approval-notify.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../../policy/approvals.ts';
 import { AivaultError } from '../../errors.ts';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../../server/limits.ts';
 import { Vault } from '../../vault/vault.ts';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
 
@@ -19,6 +20,36 @@ interface ServeOptions extends GlobalOptions {
   auditDurability: 'full' | 'crash-safe';
   approvalTimeout: string;
   approvalCommand?: string;
+  headersTimeout: string;
+  bodyTimeout: string;
+  idleTimeout: string;
+  maxConnections: string;
+  maxUnauthenticated: string;
+  maxInFlightPerAgent: string;
+}
+
+const D = DEFAULT_SERVER_LIMITS;
+
+/** What a connection may cost, from the options: seconds (0.1 to 3600) and counts (1 to 100000). */
+function serverLimits(o: ServeOptions): ServerLimits {
+  const seconds = (flag: string, text: string) => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0.1 || n > 3600) throw new AivaultError('INVALID_ARGUMENT', `${flag} takes a number of seconds from 0.1 to 3600`);
+    return Math.round(n * 1000);
+  };
+  const count = (flag: string, text: string) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new AivaultError('INVALID_ARGUMENT', `${flag} takes a whole number from 1 to 100000`);
+    return n;
+  };
+  return {
+    headersTimeoutMs: seconds('--headers-timeout', o.headersTimeout),
+    bodyTimeoutMs: seconds('--body-timeout', o.bodyTimeout),
+    idleTimeoutMs: seconds('--idle-timeout', o.idleTimeout),
+    maxConnections: count('--max-connections', o.maxConnections),
+    maxUnauthenticated: count('--max-unauthenticated', o.maxUnauthenticated),
+    maxInFlightPerAgent: count('--max-in-flight-per-agent', o.maxInFlightPerAgent),
+  };
 }
 
 export function registerServe(program: Command): void {
@@ -31,8 +62,15 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--audit-durability <mode>', 'full: each audit record is on disk before its request leaves; crash-safe: in the write-ahead log (survives a killed daemon, not a power loss)').choices(['full', 'crash-safe']).default('full'))
     .option('--approval-timeout <seconds>', 'how long an invoke waits for owner approval (grants with --approve)', String(DEFAULT_APPROVAL_TIMEOUT_MS / 1000))
     .option('--approval-command <command>', 'run for each pending approval (sh -c), with the approval as JSON on stdin and AIVAULT_APPROVAL_* variables')
+    .option('--headers-timeout <seconds>', "time for a request's headers to arrive (a connection that sends nothing is closed)", String(D.headersTimeoutMs / 1000))
+    .option('--body-timeout <seconds>', "time for a request's whole body to arrive once its headers have: past it, 408 REQUEST_TIMEOUT and the connection is closed", String(D.bodyTimeoutMs / 1000))
+    .option('--idle-timeout <seconds>', 'how long a kept-alive connection may wait for its next request', String(D.idleTimeoutMs / 1000))
+    .option('--max-connections <n>', 'open connections per listening socket; more are refused', String(D.maxConnections))
+    .option('--max-unauthenticated <n>', 'requests being authenticated at once (no body is read before; a signed request\'s is): more get 503 DAEMON_BUSY', String(D.maxUnauthenticated))
+    .option('--max-in-flight-per-agent <n>', "one agent's requests and WebSocket sessions open at once: more get 429 TOO_MANY_IN_FLIGHT", String(D.maxInFlightPerAgent))
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<ServeOptions>();
+      const limits = serverLimits(o);
       const log = pino({ name: 'aivault', base: { pid: process.pid } }, pino.destination(2));
       const dir = vaultDir(o);
       const vault = await Vault.open({ dir, readPassphrase });
@@ -46,6 +84,7 @@ export function registerServe(program: Command): void {
         socketPath: o.socket ?? join(dir, 'aivault.sock'),
         ...(o.socketGroup ? { socketGroup: o.socketGroup } : {}),
         ...(o.listen ? { listen: o.listen } : {}),
+        limits,
       });
       daemon.broker.approvals.configure({ timeoutMs: timeoutSeconds * 1000, ...(o.approvalCommand ? { notify: approvalNotifier(o.approvalCommand, log) } : {}) });
       let addresses;

@@ -1,0 +1,186 @@
+// A WebSocket session ends with the rules that admitted it: once the agent is revoked, its
+// grant revoked or expired, or the capability deleted (by the owner's CLI, another process
+// on the same vault, or through another replica), the daemon closes the session with 1008
+// within seconds, and the upstream connection with it.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
+import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+import { dropSchema, freshSchema, schemaUrl } from '../helpers/postgres.ts';
+
+interface StandIn {
+  host: string;
+  /** Upstream connections the daemon closed, counted. */
+  closed(): number;
+  close(): Promise<void>;
+}
+
+/** An upstream that sends a tick every 50 ms to each session, for as long as the session lasts. */
+async function startTicker(): Promise<StandIn> {
+  let closed = 0;
+  const http: Server = createServer((_req, res) => res.end());
+  const wss = new WebSocketServer({ server: http });
+  wss.on('connection', (ws) => {
+    let n = 0;
+    const timer = setInterval(() => ws.send(`tick ${n++}`), 50);
+    ws.on('close', () => {
+      clearInterval(timer);
+      closed += 1;
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(http.address() as AddressInfo).port}`,
+    closed: () => closed,
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+interface Session {
+  ws: WebSocket;
+  ticks: () => number;
+  closed: Promise<{ code: number; reason: string; at: number }>;
+}
+
+function openSession(url: string, token: string): Promise<Session> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+    let ticks = 0;
+    ws.on('message', () => (ticks += 1));
+    const closed = new Promise<{ code: number; reason: string; at: number }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString(), at: Date.now() })));
+    ws.once('open', () => resolve({ ws, ticks: () => ticks, closed }));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode} ${String(res.headers['x-aivault-error'])}`)));
+    ws.once('error', reject);
+  });
+}
+
+const within = <T>(ms: number, p: Promise<T>, what: string): Promise<T> =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref())]);
+
+/** The session was relaying, then was closed by the daemon with 1008 naming `code`, and the upstream side closed too. */
+async function assertEnded(s: Session, code: string, since: number, up: StandIn, upstreamClosedBefore: number): Promise<void> {
+  const closed = await within(8000, s.closed, `the session after ${code}`);
+  assert.equal(closed.code, 1008);
+  assert.equal(closed.reason, `no longer admitted: ${code}`);
+  assert.ok(closed.at - since < 5000, `closed ${closed.at - since} ms after the change`);
+  for (let i = 0; i < 100 && up.closed() <= upstreamClosedBefore; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(up.closed() > upstreamClosedBefore, 'the upstream connection was closed too');
+}
+
+async function setUp(owner: (args: string[]) => Promise<string>, host: string): Promise<void> {
+  const ref = (await owner(['secrets', 'create', '--name', 'WS_TICK_KEY', '--value', canary('TICKKEY')])).trim();
+  await owner(['credential', 'create', 'tick', '--provider', 'tick', '--secret-ref', ref, '--auth', 'query', '--param-name', 'token', '--host', host, '--allow-http', '--allow-private-network']);
+  for (const id of ['tick/stream', 'tick/doomed']) await owner(['capability', 'create', id, '--provider', 'tick', '--credential', 'tick', '--method', 'GET', '--path', id === 'tick/stream' ? '/v1/stream' : '/v1/doomed', '--websocket']);
+}
+
+describe('WebSocket sessions end with the rules that admitted them (one daemon, the owner CLI beside it)', () => {
+  let v: TempVault;
+  let up: StandIn;
+  let d: RunningDaemon;
+  let base: string;
+  const tokens: Record<string, string> = {};
+  const owner = async (args: string[]) => {
+    const r = await v.cli(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  before(async () => {
+    v = await tempVault();
+    up = await startTicker();
+    await setUp(owner, up.host);
+    for (const name of ['revoked', 'ungranted', 'expiring', 'orphan', 'bystander']) {
+      tokens[name] = (JSON.parse(await owner(['agent', 'create', name, '--json'])) as { token: string }).token;
+      await owner(['grant', name, name === 'orphan' ? 'tick/doomed' : 'tick/stream']);
+    }
+    d = await startDaemon(v, ['--socket', join(v.dir, 'w.sock'), '--listen', '127.0.0.1:0', '--max-in-flight-per-agent', '2']);
+    base = d.url!.replace(/^http/, 'ws');
+  });
+  after(async () => {
+    await d?.stop();
+    await up.close();
+    v.cleanup();
+  });
+
+  it('agent revoke, revoke-grant and capability delete each close the sessions they admitted, and only those', async () => {
+    const bystander = await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!);
+    for (const [agent, path, change, code] of [
+      ['revoked', '/v1/stream', ['agent', 'revoke', 'revoked'], 'AGENT_REVOKED'],
+      ['ungranted', '/v1/stream', ['revoke-grant', 'ungranted', 'tick/stream'], 'CAPABILITY_NOT_GRANTED'],
+      ['orphan', '/v1/doomed', ['capability', 'delete', 'tick/doomed'], 'CAPABILITY_NOT_FOUND'],
+    ] as const) {
+      const s = await openSession(`${base}/gw/tick${path}`, tokens[agent]!);
+      for (let i = 0; i < 100 && s.ticks() < 3; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(s.ticks() >= 3, `${agent}: relaying`);
+      const upstreamClosed = up.closed();
+      await owner([...change]);
+      await assertEnded(s, code, Date.now(), up, upstreamClosed);
+    }
+    assert.equal(bystander.ws.readyState, WebSocket.OPEN, 'a session whose admission holds stays open');
+    const ticks = bystander.ticks();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(bystander.ticks() > ticks, 'and keeps relaying');
+    bystander.ws.close();
+    await bystander.closed;
+    await new Promise((r) => setTimeout(r, 200));
+  });
+
+  it("an open session holds one of its agent's in-flight slots until it ends", async () => {
+    const held = [await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!), await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!)];
+    await assert.rejects(openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!), /HTTP 429 TOO_MANY_IN_FLIGHT/);
+    held[0]!.ws.close();
+    await held[0]!.closed;
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!);
+    for (const s of [again, held[1]!]) s.ws.close();
+  });
+
+  it('a session ends when its grant expires', async () => {
+    await owner(['grant', 'expiring', 'tick/stream', '--expires', '6s']);
+    const s = await openSession(`${base}/gw/tick/v1/stream`, tokens.expiring!);
+    const expires = (JSON.parse(await owner(['grant', 'list', 'expiring', '--json'])) as Array<{ expiresAt: string }>)[0]!.expiresAt;
+    const closed = await within(12_000, s.closed, 'the expiring session');
+    assert.equal(closed.code, 1008);
+    assert.equal(closed.reason, 'no longer admitted: GRANT_EXPIRED');
+    assert.ok(closed.at >= Date.parse(expires), 'not before the expiry');
+    assert.ok(closed.at - Date.parse(expires) < 4000, `${closed.at - Date.parse(expires)} ms after the expiry`);
+  });
+});
+
+describe('WebSocket sessions end on every replica (two daemons on one PostgreSQL vault)', () => {
+  const schema = freshSchema('wsadm');
+  let c: Cluster;
+  let up: StandIn;
+  let token: string;
+
+  before(async () => {
+    up = await startTicker();
+    c = await startCluster(schemaUrl(schema), 2);
+    await setUp(c.owner, up.host);
+    token = (JSON.parse(await c.owner(['agent', 'create', 'roamer', '--json'])) as { token: string }).token;
+    await c.owner(['grant', 'roamer', 'tick/stream']);
+  });
+  after(async () => {
+    await c?.stop();
+    await up.close();
+    await dropSchema(schema);
+  });
+
+  it("a revocation made in another process closes the agent's sessions on both replicas", async () => {
+    const sessions = await Promise.all(c.replicas.map((r) => openSession(`${r.url!.replace(/^http/, 'ws')}/gw/tick/v1/stream`, token)));
+    const upstreamClosed = up.closed();
+    await c.owner(['agent', 'revoke', 'roamer']);
+    const since = Date.now();
+    for (const s of sessions) await assertEnded(s, 'AGENT_REVOKED', since, up, upstreamClosed);
+    for (let i = 0; i < 100 && up.closed() < upstreamClosed + 2; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(up.closed(), upstreamClosed + 2);
+  });
+});
