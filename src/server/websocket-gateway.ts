@@ -101,16 +101,6 @@ export interface UpgradeHandler {
   closeAll(): void;
 }
 
-/** Closes both sides, and cuts off a peer that does not answer the close handshake. */
-function closeBoth(client: WebSocket, upstream: WebSocket, code: number, reason: string): void {
-  client.close(code, reason);
-  upstream.close(code === 1008 ? 1000 : code);
-  setTimeout(() => {
-    client.terminate();
-    upstream.terminate();
-  }, 1000).unref();
-}
-
 export function createUpgradeHandler(broker: Broker, log: Logger, admission: Admission): UpgradeHandler {
   const sessions = new Set<{ client: WebSocket; upstream: WebSocket }>();
   const watch = new SessionWatch(() => broker.vault.storage.generation(), log);

@@ -22,6 +22,8 @@ const EXCEPTIONS = new Map<ErrorCode, number>([
   ['REPLAY_DETECTED', 401],
   ['CLOCK_SKEW', 401],
   ['RATE_LIMITED', 429],
+  ['TOO_MANY_IN_FLIGHT', 429],
+  ['REQUEST_TIMEOUT', 408],
   ['REQUEST_TOO_LARGE', 413],
   ['UPSTREAM_TIMEOUT', 504],
 ]);
