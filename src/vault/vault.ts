@@ -25,6 +25,7 @@ import {
 } from './key-providers/index.ts';
 import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, keysFromKeyring, sealKeyring, unlockVaultKeys, type VaultKeys } from './keys.ts';
 import { assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
+import { assertOwnedPrivate } from './owned.ts';
 import { GLOBAL_SCOPE, assertScope, groupKey } from './scopes.ts';
 
 export const VAULT_FORMAT_VERSION = 1;
@@ -152,6 +153,17 @@ function assertDescription(description: string | null | undefined): void {
   }
 }
 
+/**
+ * The vault directory holds the database and usually the key file: another user who owns it,
+ * or can write it, can swap either (a planted key, a planted vault). Checked on what the
+ * path leads to (a link to a private directory of ours is fine).
+ */
+function assertPrivateDir(dir: string): void {
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw new AivaultError('VAULT_DIR_INSECURE', `the vault directory ${dir} is not a directory`);
+  assertOwnedPrivate(st, `the vault directory ${dir}`, 'VAULT_DIR_INSECURE', '700');
+}
+
 function now(): string {
   return new Date().toISOString();
 }
@@ -212,10 +224,7 @@ export class Vault {
   static async init(options: InitOptions): Promise<Vault> {
     const dir = resolve(options.dir);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const mode = statSync(dir).mode;
-    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-      throw new AivaultError('INVALID_ARGUMENT', `the vault directory ${dir} is open to other users (mode ${(mode & 0o777).toString(8)}); use a private directory (chmod 700)`);
-    }
+    assertPrivateDir(dir);
     const dbPath = Vault.databasePath(dir);
     if (existsSync(dbPath) || existsSync(join(dir, STORAGE_FILE))) throw new AivaultError('VAULT_ALREADY_INITIALIZED', `a vault already exists in ${dir}`);
     const databaseUrl = options.databaseUrl;
@@ -256,6 +265,7 @@ export class Vault {
   /** Opens and unlocks an existing vault. A wrong key is refused before anything is written. */
   static async open(location: VaultLocation): Promise<Vault> {
     const dir = resolve(location.dir);
+    if (existsSync(dir)) assertPrivateDir(dir);
     const databaseUrl = databaseUrlFor(dir, location.env ?? process.env);
     const storage: Storage = databaseUrl ? await connectPostgres(databaseUrl, false) : SqliteStorage.open(Vault.databasePath(dir));
     try {
