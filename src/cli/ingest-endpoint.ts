@@ -15,6 +15,7 @@ import { MAX_SECRET_BYTES } from '../vault/vault.ts';
 /** Time a connection has to send its headers, and its whole request (the owner's client needs milliseconds). */
 export const HEADERS_TIMEOUT_MS = 3_000;
 export const REQUEST_TIMEOUT_MS = 5_000;
+const ALREADY = 'refused: a value was already received; this one was not stored';
 /** A form carries the value URL-encoded (up to three bytes per byte) and the token. */
 const MAX_FORM_BYTES = 3 * MAX_SECRET_BYTES + 4096;
 
@@ -75,7 +76,7 @@ export async function receiveOne<T>(o: IngestOptions<T>): Promise<T> {
   const finish = async (winner?: ServerResponse) => {
     clearTimeout(timer);
     server.close();
-    await Promise.all([...inFlight].filter((r) => r !== winner).map((r) => answer(r, 409, 'refused: a value was already received; this one was not stored')));
+    await Promise.all([...inFlight].filter((r) => r !== winner).map((r) => answer(r, 409, ALREADY)));
     server.closeAllConnections();
   };
 
@@ -83,7 +84,7 @@ export async function receiveOne<T>(o: IngestOptions<T>): Promise<T> {
     res.setHeader('cache-control', 'no-store');
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== path) return answer(res, 404);
-    if (taken) return answer(res, 409, 'refused: a value was already received; this one was not stored');
+    if (taken) return answer(res, 409, ALREADY);
     if (req.method === 'GET' && same(url.searchParams.get('t') ?? '', token)) {
       res.setHeader('content-type', 'text/html; charset=utf-8');
       res.setHeader('content-security-policy', "default-src 'none'; form-action 'self'");
@@ -118,7 +119,7 @@ export async function receiveOne<T>(o: IngestOptions<T>): Promise<T> {
     }
     if (taken) {
       value.fill(0);
-      return answer(res, 409, 'refused: a value was already received; this one was not stored');
+      return answer(res, 409, ALREADY);
     }
     taken = true;
     try {
