@@ -3,11 +3,21 @@
 // socket is shared with the agent's user through a group. The agent can invoke; it cannot
 // read the key, the vault or the daemon's memory.
 
+import { posix } from 'node:path';
 import { AivaultError } from '../errors.ts';
 
 const NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 const PATH = /^\/[A-Za-z0-9._/-]{1,255}$/;
 const LISTEN = /^(127\.0\.0\.1|\[::1\]|localhost):\d{1,5}$/;
+/**
+ * Users and groups that hold the machine: the daemon (or the agent) running as one, or the
+ * agent's user joining one as the socket group, undoes the separation the setup is for.
+ */
+const PRIVILEGED = new Set(['root', 'sudo', 'wheel', 'admin', 'adm', 'disk', 'shadow', 'kmem', 'docker', 'lxd', 'systemd-journal']);
+/** Trees the system owns: no directory in them is the daemon's to own or write. */
+const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
+/** Directories that hold others' directories: a dedicated directory may sit in one, not be one. */
+const SHARED_DIRS = new Set(['/', '/home', '/media', '/mnt', '/opt', '/root', '/run', '/srv', '/tmp', '/var', '/var/lib', '/var/cache', '/var/log', '/var/spool', '/var/tmp', '/var/mail', '/var/opt', '/var/local', '/var/backups', '/var/run', '/var/lock']);
 
 export interface UnitOptions {
   daemonUser: string;
@@ -22,15 +32,33 @@ function check(kind: 'name' | 'path', flag: string, value: string): string {
   const ok = kind === 'name' ? NAME.test(value) : PATH.test(value) && !value.split('/').includes('..');
   // Unit files give meaning to %, spaces and newlines: only plain names and paths go in.
   if (!ok) throw new AivaultError('INVALID_ARGUMENT', kind === 'name' ? `${flag} is a user or group name (a-z, 0-9, _ and -)` : `${flag} is an absolute path of letters, digits, ".", "_", "-" and "/"`);
-  return value;
+  if (kind === 'name' && PRIVILEGED.has(value)) throw new AivaultError('INVALID_ARGUMENT', `${flag} may not be ${value}: it holds the machine, which undoes the separation this setup makes`);
+  // One spelling per directory (`//`, `/.` and a trailing `/` are the same place), so the
+  // rules below and the unit see what the kernel will.
+  return kind === 'path' ? posix.normalize(value).replace(/(?<=.)\/$/, '') : value;
 }
 
-export function systemdUnit(o: UnitOptions): string {
-  check('name', '--daemon-user', o.daemonUser);
-  check('name', '--socket-group', o.socketGroup);
-  check('path', '--vault-dir', o.vaultDir);
-  check('path', '--socket', o.socketPath);
-  check('path', '--aivault-bin', o.aivaultBin);
+/**
+ * A directory the setup gives to the daemon (chown, chmod 0700, ReadWritePaths=): it must
+ * be a dedicated one, never `/`, a system tree, or a directory that holds others'.
+ */
+function dedicated(flag: string, dir: string): string {
+  if (SHARED_DIRS.has(dir) || SYSTEM_TREES.some((t) => dir === t || dir.startsWith(`${t}/`))) {
+    throw new AivaultError('INVALID_ARGUMENT', `${flag} must be a directory of aivault's own (such as /var/lib/aivault or /run/aivault), not ${dir}: the setup gives it to the daemon user and makes it writable under ProtectSystem=strict`);
+  }
+  return dir;
+}
+
+export function systemdUnit(options: UnitOptions): string {
+  const o = {
+    ...options,
+    daemonUser: check('name', '--daemon-user', options.daemonUser),
+    socketGroup: check('name', '--socket-group', options.socketGroup),
+    vaultDir: dedicated('--vault-dir', check('path', '--vault-dir', options.vaultDir)),
+    socketPath: check('path', '--socket', options.socketPath),
+    aivaultBin: check('path', '--aivault-bin', options.aivaultBin),
+  };
+  dedicated('the directory of --socket', posix.dirname(o.socketPath));
   if (o.listen !== undefined && !LISTEN.test(o.listen)) throw new AivaultError('INVALID_ARGUMENT', '--listen is a loopback address, e.g. 127.0.0.1:8787');
   const state = o.vaultDir.startsWith('/var/lib/') ? o.vaultDir.slice('/var/lib/'.length) : undefined;
   const runtime = o.socketPath.startsWith('/run/') ? o.socketPath.slice('/run/'.length).split('/')[0] : undefined;
@@ -53,7 +81,7 @@ Restart=on-failure
 RestartSec=2
 UMask=0077
 ${state ? `StateDirectory=${state}\nStateDirectoryMode=0700` : `ReadWritePaths=${o.vaultDir}`}
-${runtime ? `RuntimeDirectory=${runtime}\nRuntimeDirectoryMode=0711` : `ReadWritePaths=${o.socketPath.slice(0, o.socketPath.lastIndexOf('/'))}`}
+${runtime ? `RuntimeDirectory=${runtime}\nRuntimeDirectoryMode=0711` : `ReadWritePaths=${posix.dirname(o.socketPath)}`}
 # Hardening: nothing the broker does needs more.
 NoNewPrivileges=yes
 CapabilityBoundingSet=
@@ -98,11 +126,13 @@ export interface AccessOptions {
 }
 
 /** What makes the agent's user able to use the socket, and nothing more. */
-export function agentAccessSteps(o: AccessOptions): Step[] {
-  check('name', '--agent-user', o.agentUser);
-  check('name', '--socket-group', o.socketGroup);
-  check('name', '--daemon-user', o.daemonUser);
-  check('path', '--vault-dir', o.vaultDir);
+export function agentAccessSteps(options: AccessOptions): Step[] {
+  const o = {
+    agentUser: check('name', '--agent-user', options.agentUser),
+    socketGroup: check('name', '--socket-group', options.socketGroup),
+    daemonUser: check('name', '--daemon-user', options.daemonUser),
+    vaultDir: dedicated('--vault-dir', check('path', '--vault-dir', options.vaultDir)),
+  };
   if (o.agentUser === o.daemonUser) throw new AivaultError('INVALID_ARGUMENT', 'the agent user must not be the daemon user: the point is that the agent cannot read the vault or its key');
   return [
     { describe: `create the daemon's own user ${o.daemonUser} (no login)`, argv: ['useradd', '--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', o.daemonUser], unless: ['id', '-u', o.daemonUser] },

@@ -32,6 +32,7 @@ import type {
   SecretFilter,
   SecretRecord,
   SecretVersionRecord,
+  SecretWrite,
   Storage,
   VaultMeta,
 } from './types.ts';
@@ -300,20 +301,33 @@ export class PostgresStorage implements Storage {
   }
 
   createSecret(secret: SecretRecord, first: SecretVersionRecord, keyCheck?: string): Promise<void> {
+    return this.writeSecrets([{ kind: 'create', secret, first }], keyCheck);
+  }
+
+  writeSecrets(writes: readonly SecretWrite[], keyCheck?: string): Promise<void> {
     return this.#tx(async (c) => {
       await this.#requireKeyCheck(c, keyCheck);
+      // Lock order as in every secret writer: key check, the rows rotated, then the generation.
+      for (const w of writes) if (w.kind === 'rotate') await this.#requireCurrent(c, w.secretId, w.expectedCurrent);
       await this.#bump(c);
-      try {
-        await this.#q(c, 'INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases, allow_short) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
-          secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases), secret.allowShort ? 1 : 0,
-        ]);
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new AivaultError('SECRET_ALREADY_EXISTS', `a secret named ${secret.name} already exists in scope ${secret.scope}`);
-        throw err;
+      for (const w of writes) {
+        if (w.kind === 'create') await this.#insertSecret(c, w.secret, w.first);
+        else await this.#rotate(c, w.secretId, w.expectedCurrent, w.next, w.updatedAt, w.allowShort);
       }
-      await this.#requireFreeAliases(c, secret.id, secret.scope, secret.aliases);
-      await this.#insertVersion(c, first);
     });
+  }
+
+  async #insertSecret(c: Client, secret: SecretRecord, first: SecretVersionRecord): Promise<void> {
+    try {
+      await this.#q(c, 'INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases, allow_short) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
+        secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases), secret.allowShort ? 1 : 0,
+      ]);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AivaultError('SECRET_ALREADY_EXISTS', `a secret named ${secret.name} already exists in scope ${secret.scope}`);
+      throw err;
+    }
+    await this.#requireFreeAliases(c, secret.id, secret.scope, secret.aliases);
+    await this.#insertVersion(c, first);
   }
 
   #insertVersion(c: Client, v: SecretVersionRecord): Promise<unknown> {
@@ -330,14 +344,15 @@ export class PostgresStorage implements Storage {
   }
 
   rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, keyCheck?: string): Promise<void> {
-    return this.#tx(async (c) => {
-      await this.#requireKeyCheck(c, keyCheck);
-      await this.#requireCurrent(c, secretId, expectedCurrent);
-      await this.#bump(c);
-      await this.#insertVersion(c, next);
-      await this.#q(c, 'UPDATE secrets SET current_version = $1, updated_at = $2 WHERE id = $3', [next.version, updatedAt, secretId]);
-      await this.#q(c, 'DELETE FROM secret_versions WHERE secret_id = $1 AND version NOT IN ($2, $3)', [secretId, next.version, expectedCurrent]);
-    });
+    return this.writeSecrets([{ kind: 'rotate', secretId, expectedCurrent, next, updatedAt }], keyCheck);
+  }
+
+  /** A rotation whose row #requireCurrent already locked and checked. */
+  async #rotate(c: Client, secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, allowShort: boolean | undefined): Promise<void> {
+    await this.#insertVersion(c, next);
+    await this.#q(c, 'UPDATE secrets SET current_version = $1, updated_at = $2 WHERE id = $3', [next.version, updatedAt, secretId]);
+    if (allowShort !== undefined) await this.#q(c, 'UPDATE secrets SET allow_short = $1 WHERE id = $2', [allowShort ? 1 : 0, secretId]);
+    await this.#q(c, 'DELETE FROM secret_versions WHERE secret_id = $1 AND version NOT IN ($2, $3)', [secretId, next.version, expectedCurrent]);
   }
 
   setCurrentVersion(secretId: string, expectedCurrent: number, version: number, updatedAt: string): Promise<void> {

@@ -32,6 +32,7 @@ import type {
   SecretRecord,
   SealedToken,
   SecretVersionRecord,
+  SecretWrite,
   Storage,
   VaultMeta,
 } from './types.ts';
@@ -452,25 +453,36 @@ export class SqliteStorage implements Storage {
   }
 
   createSecret(secret: SecretRecord, first: SecretVersionRecord, keyCheck?: string): Promise<void> {
+    return this.writeSecrets([{ kind: 'create', secret, first }], keyCheck);
+  }
+
+  writeSecrets(writes: readonly SecretWrite[], keyCheck?: string): Promise<void> {
     return this.#run(() =>
       this.#write(() => {
         this.#requireKeyCheck(keyCheck);
         this.#bump();
-        try {
-          this.#stmt(
-            `INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases, allow_short)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases), secret.allowShort ? 1 : 0);
-        } catch (err) {
-          if (isConstraint(err)) {
-            throw new AivaultError('SECRET_ALREADY_EXISTS', `a secret named ${secret.name} already exists in scope ${secret.scope}`);
-          }
-          throw err;
+        for (const w of writes) {
+          if (w.kind === 'create') this.#insertSecret(w.secret, w.first);
+          else this.#rotate(w.secretId, w.expectedCurrent, w.next, w.updatedAt, w.allowShort);
         }
-        this.#requireFreeAliases(secret.id, secret.scope, secret.aliases);
-        this.#insertVersion(first);
       }),
     );
+  }
+
+  #insertSecret(secret: SecretRecord, first: SecretVersionRecord): void {
+    try {
+      this.#stmt(
+        `INSERT INTO secrets (id, name, scope, description, pinned_provider, current_version, created_at, updated_at, aliases, allow_short)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(secret.id, secret.name, secret.scope, secret.description, secret.pinnedProvider, secret.currentVersion, secret.createdAt, secret.updatedAt, JSON.stringify(secret.aliases), secret.allowShort ? 1 : 0);
+    } catch (err) {
+      if (isConstraint(err)) {
+        throw new AivaultError('SECRET_ALREADY_EXISTS', `a secret named ${secret.name} already exists in scope ${secret.scope}`);
+      }
+      throw err;
+    }
+    this.#requireFreeAliases(secret.id, secret.scope, secret.aliases);
+    this.#insertVersion(first);
   }
 
   #insertVersion(v: SecretVersionRecord): void {
@@ -489,17 +501,16 @@ export class SqliteStorage implements Storage {
   }
 
   rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, keyCheck?: string): Promise<void> {
-    return this.#run(() =>
-      this.#write(() => {
-        this.#requireKeyCheck(keyCheck);
-        this.#bump();
-        this.#requireCurrent(secretId, expectedCurrent);
-        this.#insertVersion(next);
-        this.#stmt('UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?').run(next.version, updatedAt, secretId);
-        // Keep exactly the new version and the one it replaces (for rollback).
-        this.#stmt('DELETE FROM secret_versions WHERE secret_id = ? AND version NOT IN (?, ?)').run(secretId, next.version, expectedCurrent);
-      }),
-    );
+    return this.writeSecrets([{ kind: 'rotate', secretId, expectedCurrent, next, updatedAt }], keyCheck);
+  }
+
+  #rotate(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, allowShort: boolean | undefined): void {
+    this.#requireCurrent(secretId, expectedCurrent);
+    this.#insertVersion(next);
+    this.#stmt('UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?').run(next.version, updatedAt, secretId);
+    if (allowShort !== undefined) this.#stmt('UPDATE secrets SET allow_short = ? WHERE id = ?').run(allowShort ? 1 : 0, secretId);
+    // Keep exactly the new version and the one it replaces (for rollback).
+    this.#stmt('DELETE FROM secret_versions WHERE secret_id = ? AND version NOT IN (?, ?)').run(secretId, next.version, expectedCurrent);
   }
 
   setCurrentVersion(secretId: string, expectedCurrent: number, version: number, updatedAt: string): Promise<void> {

@@ -54,6 +54,11 @@ export interface SecretVersionRecord {
   createdAt: string;
 }
 
+/** One write of a batch: a new secret with its first version, or a rotation (as rotateSecret). */
+export type SecretWrite =
+  | { kind: 'create'; secret: SecretRecord; first: SecretVersionRecord }
+  | { kind: 'rotate'; secretId: string; expectedCurrent: number; next: SecretVersionRecord; updatedAt: string; allowShort?: boolean };
+
 export interface SecretFilter {
   scope?: string;
   name?: string;
@@ -85,6 +90,11 @@ export interface Storage extends BrokerStorage {
    * `expectedCurrent` (a concurrent rotation won).
    */
   rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, keyCheck?: string): Promise<void>;
+  /**
+   * Creates and rotates several secrets in one transaction (a batch import): every write
+   * lands, or none does, with the error the first failing one would have given alone.
+   */
+  writeSecrets(writes: readonly SecretWrite[], keyCheck?: string): Promise<void>;
   /** Makes `version` (which must exist) current. */
   setCurrentVersion(secretId: string, expectedCurrent: number, version: number, updatedAt: string): Promise<void>;
   /** Returns false when no such secret existed. */

@@ -12,7 +12,7 @@ import { builtinRegistry, type Registry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
 import { STORAGE_FILE, connectPostgres, databaseUrlFor, recordDatabaseUrl } from '../storage/open.ts';
 import { redactDatabaseUrl } from '../storage/postgres.ts';
-import type { Rekey, SecretRecord, Storage } from '../storage/types.ts';
+import type { Rekey, SecretRecord, SecretWrite, Storage } from '../storage/types.ts';
 import { openSecret, rewrapDataKey, sealSecret } from './envelope.ts';
 import {
   createMasterKey,
@@ -25,6 +25,7 @@ import {
 } from './key-providers/index.ts';
 import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, keysFromKeyring, sealKeyring, unlockVaultKeys, type VaultKeys } from './keys.ts';
 import { assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
+import { assertOwnedPrivate } from './owned.ts';
 import { GLOBAL_SCOPE, assertScope, groupKey } from './scopes.ts';
 
 export const VAULT_FORMAT_VERSION = 1;
@@ -146,10 +147,27 @@ function assertValue(value: Uint8Array): void {
   }
 }
 
+/** Every rule a value meets before it is stored: not empty, not too large, scrubbable unless the owner accepted otherwise. */
+export function assertStorableValue(value: Uint8Array, allowShort: boolean, name: string): void {
+  assertValue(value);
+  assertProtectable(value, allowShort, name);
+}
+
 function assertDescription(description: string | null | undefined): void {
   if (description != null && (description.length > 1024 || /[\u0000-\u001f\u007f]/.test(description))) {
     throw new AivaultError('INVALID_ARGUMENT', 'a description is at most 1024 characters with no control characters');
   }
+}
+
+/**
+ * The vault directory holds the database and usually the key file: another user who owns it,
+ * or can write it, can swap either (a planted key, a planted vault). Checked on what the
+ * path leads to (a link to a private directory of ours is fine).
+ */
+function assertPrivateDir(dir: string): void {
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw new AivaultError('VAULT_DIR_INSECURE', `the vault directory ${dir} is not a directory`);
+  assertOwnedPrivate(st, `the vault directory ${dir}`, 'VAULT_DIR_INSECURE', '700');
 }
 
 function now(): string {
@@ -187,13 +205,18 @@ export class Vault {
    * audited does not happen), then records how it ended.
    */
   async audited<T>(draft: Omit<AuditDraft, 'decision' | 'actor'> & { actor?: string }, change: () => Promise<T>): Promise<T> {
-    const seq = await this.audit.append({ ...draft, actor: draft.actor ?? currentActor() ?? OWNER_LOCAL, decision: 'allow' });
+    return this.#auditedAll([draft], change);
+  }
+
+  /** As audited, for one change that does several things (a batch): a record for each, all written first. */
+  async #auditedAll<T>(drafts: ReadonlyArray<Omit<AuditDraft, 'decision' | 'actor'> & { actor?: string }>, change: () => Promise<T>): Promise<T> {
+    const seqs = await Promise.all(drafts.map((draft) => this.audit.append({ ...draft, actor: draft.actor ?? currentActor() ?? OWNER_LOCAL, decision: 'allow' })));
     try {
       const result = await change();
-      this.audit.complete(seq, {});
+      for (const seq of seqs) this.audit.complete(seq, {});
       return result;
     } catch (err) {
-      this.audit.complete(seq, { error: err instanceof AivaultError ? err.code : 'INTERNAL_ERROR' });
+      for (const seq of seqs) this.audit.complete(seq, { error: err instanceof AivaultError ? err.code : 'INTERNAL_ERROR' });
       throw err;
     }
   }
@@ -212,10 +235,7 @@ export class Vault {
   static async init(options: InitOptions): Promise<Vault> {
     const dir = resolve(options.dir);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const mode = statSync(dir).mode;
-    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-      throw new AivaultError('INVALID_ARGUMENT', `the vault directory ${dir} is open to other users (mode ${(mode & 0o777).toString(8)}); use a private directory (chmod 700)`);
-    }
+    assertPrivateDir(dir);
     const dbPath = Vault.databasePath(dir);
     if (existsSync(dbPath) || existsSync(join(dir, STORAGE_FILE))) throw new AivaultError('VAULT_ALREADY_INITIALIZED', `a vault already exists in ${dir}`);
     const databaseUrl = options.databaseUrl;
@@ -256,6 +276,7 @@ export class Vault {
   /** Opens and unlocks an existing vault. A wrong key is refused before anything is written. */
   static async open(location: VaultLocation): Promise<Vault> {
     const dir = resolve(location.dir);
+    if (existsSync(dir)) assertPrivateDir(dir);
     const databaseUrl = databaseUrlFor(dir, location.env ?? process.env);
     const storage: Storage = databaseUrl ? await connectPostgres(databaseUrl, false) : SqliteStorage.open(Vault.databasePath(dir));
     try {
@@ -375,6 +396,35 @@ export class Vault {
   }
 
   async createSecret(input: CreateSecretInput): Promise<SecretInfo> {
+    const { write, audit } = await this.#createWrite(input);
+    await this.audited(audit, () => this.storage.writeSecrets([write], this.#keyCheck));
+    return this.describeSecret(write.secret.id);
+  }
+
+  /**
+   * Stores many secrets in one transaction (`secrets import`): each is checked as
+   * createSecret or rotateSecret would, all before any is written, and then all are
+   * written or none. A name already stored in the scope is rotated only with `overwrite`.
+   */
+  async importSecrets(entries: ReadonlyArray<{ name: string; value: Uint8Array }>, options: { scope?: string; overwrite?: boolean; allowShort?: boolean } = {}): Promise<Array<{ info: SecretInfo; action: 'created' | 'rotated' }>> {
+    const scope = options.scope ?? GLOBAL_SCOPE;
+    assertScope(scope);
+    const names = entries.map((e) => e.name);
+    if (new Set(names).size !== names.length) throw new AivaultError('INVALID_ARGUMENT', 'a name is given twice; nothing imported');
+    const existing = new Map((await this.storage.listSecrets({ scope })).map((r) => [r.name, r]));
+    const clashes = names.filter((n) => existing.has(n));
+    if (clashes.length > 0 && !options.overwrite) throw new AivaultError('SECRET_ALREADY_EXISTS', `already stored in ${scope}: ${clashes.join(', ')}; give --overwrite to rotate them; nothing imported`);
+    const allow = options.allowShort ? { allowShort: true } : {};
+    const planned = await Promise.all(entries.map(({ name, value }) => {
+      const record = existing.get(name);
+      return record ? this.#rotateWrite(record, value, allow) : this.#createWrite({ name, value, scope, ...allow });
+    }));
+    await this.#auditedAll(planned.map((p) => p.audit), () => this.storage.writeSecrets(planned.map((p) => p.write), this.#keyCheck));
+    return Promise.all(planned.map(async ({ write }) => ({ info: await this.describeSecret(write.kind === 'create' ? write.secret.id : write.secretId), action: write.kind === 'create' ? 'created' as const : 'rotated' as const })));
+  }
+
+  /** A new secret's records, checked (name, pin, scope, value, description), and its audit draft. */
+  async #createWrite(input: CreateSecretInput): Promise<{ write: Extract<SecretWrite, { kind: 'create' }>; audit: { action: string; target: string } }> {
     assertSecretName(input.name);
     // A name claimed by a built-in provider is pinned to it, always: the pin is what lets
     // the registry's credential use the secret, and nothing can move it elsewhere later.
@@ -384,31 +434,31 @@ export class Vault {
     }
     const scope = input.scope ?? GLOBAL_SCOPE;
     assertScope(scope);
-    assertValue(input.value);
-    assertProtectable(input.value, input.allowShort === true, input.name);
+    assertStorableValue(input.value, input.allowShort === true, input.name);
     assertDescription(input.description);
     const id = randomUUID();
     const at = now();
     const sealed = sealSecret(this.#keys.kek, id, 1, input.value);
-    const target = `secret:${input.name}@${scope}`;
-    await this.audited({ action: 'secret.create', target }, () => this.storage.createSecret(
-      {
-        id,
-        name: input.name,
-        scope,
-        description: input.description ?? null,
-        pinnedProvider: owner?.provider ?? null,
-        aliases: checkAliases(input.aliases ?? []),
-        groups: [],
-        allowShort: input.allowShort === true,
-        currentVersion: 1,
-        createdAt: at,
-        updatedAt: at,
+    return {
+      audit: { action: 'secret.create', target: `secret:${input.name}@${scope}` },
+      write: {
+        kind: 'create',
+        secret: {
+          id,
+          name: input.name,
+          scope,
+          description: input.description ?? null,
+          pinnedProvider: owner?.provider ?? null,
+          aliases: checkAliases(input.aliases ?? []),
+          groups: [],
+          allowShort: input.allowShort === true,
+          currentVersion: 1,
+          createdAt: at,
+          updatedAt: at,
+        },
+        first: { secretId: id, version: 1, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, input.value), createdAt: at },
       },
-      { secretId: id, version: 1, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, input.value), createdAt: at },
-      this.#keyCheck,
-    ));
-    return this.describeSecret(id);
+    };
   }
 
   /**
@@ -456,25 +506,32 @@ export class Vault {
   }
 
   async rotateSecret(reference: string, value: Uint8Array, scope?: string, options: { allowShort?: boolean } = {}): Promise<SecretInfo> {
-    assertValue(value);
+    assertValue(value); // before the lookup: a bad value is refused whatever the reference
     const record = await this.resolveSecret(reference, scope);
+    const { write, audit } = await this.#rotateWrite(record, value, options);
+    await this.audited(audit, () => this.storage.writeSecrets([write], this.#keyCheck));
+    return this.describeSecret(record.id);
+  }
+
+  /** A rotation's new version, checked (value, short-value acknowledgement), and its audit draft. */
+  async #rotateWrite(record: SecretRecord, value: Uint8Array, options: { allowShort?: boolean }): Promise<{ write: Extract<SecretWrite, { kind: 'rotate' }>; audit: { action: string; target: string } }> {
     const allowShort = options.allowShort ?? record.allowShort;
-    assertProtectable(value, allowShort, record.name);
-    if (allowShort !== record.allowShort) await this.storage.updateSecretIdentity(record.id, { allowShort }, now());
+    assertStorableValue(value, allowShort, record.name);
     const versions = await this.storage.listSecretVersions(record.id);
     const next = Math.max(record.currentVersion, ...versions.map((v) => v.version)) + 1;
     const at = now();
     const sealed = sealSecret(this.#keys.kek, record.id, next, value);
-    await this.audited({ action: 'secret.rotate', target: `secret:${record.name}@${record.scope}` }, () =>
-      this.storage.rotateSecret(
-        record.id,
-        record.currentVersion,
-        { secretId: record.id, version: next, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, value), createdAt: at },
-        at,
-        this.#keyCheck,
-      ),
-    );
-    return this.describeSecret(record.id);
+    return {
+      audit: { action: 'secret.rotate', target: `secret:${record.name}@${record.scope}` },
+      write: {
+        kind: 'rotate',
+        secretId: record.id,
+        expectedCurrent: record.currentVersion,
+        next: { secretId: record.id, version: next, ...sealed, fingerprint: fingerprintValue(this.#keys.fingerprint, value), createdAt: at },
+        updatedAt: at,
+        ...(allowShort !== record.allowShort ? { allowShort } : {}),
+      },
+    };
   }
 
   /** Makes the other kept version current again (rolling back twice undoes the rollback). */

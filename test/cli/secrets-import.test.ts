@@ -53,16 +53,40 @@ describe('aivault secrets import', () => {
     const cases: Array<[string[], string, string?]> = [
       [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'bad-name=x1234-value'], 'INVALID_NAME'],
       [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'EMPTY_ONE='], 'SECRET_EMPTY'],
-      [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'GOOD_ONE=y1234-value'], 'INVALID_ARGUMENT'],
+      [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'GOOD_ONE=y1234-value'], 'INVALID_ARGUMENT', '--entry 2: GOOD_ONE is given twice (first at --entry 1)'],
       [['--entry', 'GOOD_ONE=x1234-value', '--scope', 'nowhere'], 'INVALID_SCOPE'],
       // Checked before anything is written: a value past the limit after a good one.
       [['--entry', 'GOOD_ONE=x1234-value', '--entry', `HUGE_ONE=${'x'.repeat(64 * 1024 + 1)}`], 'SECRET_TOO_LARGE'],
       [['--entry', 'GOOD_ONE=x1234-value', '--entry', 'SHORT_ONE=abc'], 'SECRET_TOO_SHORT'],
       [[], 'INVALID_ARGUMENT'],
     ];
-    for (const [args, code] of cases) {
+    for (const [args, code, message] of cases) {
       const r = await run(['secrets', 'import', ...args, '--json']);
-      assert.equal((JSON.parse(r.stderr) as Err).error.code, code, args.join(' '));
+      const { error } = JSON.parse(r.stderr) as Err & { error: { message: string } };
+      assert.equal(error.code, code, args.join(' '));
+      if (message) assert.ok(error.message.startsWith(message), error.message);
+    }
+    assert.deepEqual(await names(), before);
+  });
+
+  it('a dotenv file that tools read differently is refused with its line, and nothing is written', async () => {
+    const before = await names();
+    const cases: Array<[string, string, string]> = [
+      // A name twice: dotenv keeps the first, Node's parser the last.
+      [`FIRST_KEY=${a}\nTWICE_KEY=value-one-1234\n# comment\nTWICE_KEY=value-two-1234\n`, 'INVALID_ARGUMENT', 'line 4: TWICE_KEY is given twice (first at line 2)'],
+      // An unquoted # glued to the value: dotenv would store `correct-horse`.
+      [`FIRST_KEY=${a}\nPASSWORD_KEY=correct-horse#battery\n`, 'INVALID_ARGUMENT', 'line 2: PASSWORD_KEY: an unquoted #'],
+      // An unterminated quote: dotenv would store the quote as part of the value.
+      [`FIRST_KEY=${a}\n\nQUOTED_KEY="abcdefgh-1234\n`, 'INVALID_ARGUMENT', 'line 3: QUOTED_KEY: the " quote opened here is never closed'],
+      [`FIRST_KEY=${a}\nbad-name=abcdefgh-1234\n`, 'INVALID_NAME', 'line 2: '],
+      [`FIRST_KEY=${a}\nEMPTY_KEY=\n`, 'SECRET_EMPTY', 'line 2: '],
+      [`FIRST_KEY=${a}\nHUGE_KEY=${'x'.repeat(64 * 1024 + 1)}\n`, 'SECRET_TOO_LARGE', 'line 2: '],
+    ];
+    for (const [file, code, message] of cases) {
+      const r = await run(['secrets', 'import', '--file', '-', '--json'], { input: file });
+      const { error } = JSON.parse(r.stderr) as Err & { error: { message: string } };
+      assert.equal(error.code, code, file.slice(0, 80));
+      assert.ok(error.message.startsWith(message) && error.message.endsWith('nothing imported'), error.message);
     }
     assert.deepEqual(await names(), before);
   });

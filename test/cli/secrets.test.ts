@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertNoLeak, canary, readAllFiles, recorder, runCli, tempVault, type CliResult, type TempVault } from '../helpers/cli.ts';
@@ -161,6 +161,49 @@ describe('a damaged or wrongly-keyed vault', () => {
       const viaLink = await v.cli(['secrets', 'list', '--json'], { env: { AIVAULT_KEY_FILE: link } });
       assert.equal(errorOf(viaLink).code, 'KEYFILE_INSECURE');
       assert.equal((await v.cli(['secrets', 'list', '--json'])).code, 0, 'the real key file, owned by this user, still opens the vault');
+    } finally {
+      v.cleanup();
+    }
+  });
+
+  it('refuses a vault directory others can reach, at init and at every open', async () => {
+    const v = await tempVault();
+    try {
+      for (const mode of [0o770, 0o705]) {
+        chmodSync(v.dir, mode);
+        const r = await v.cli(['secrets', 'list', '--json']);
+        assert.equal(errorOf(r).code, 'VAULT_DIR_INSECURE', mode.toString(8));
+        assert.equal(r.code, 5);
+      }
+      const open = join(v.dir, '..', 'open-dir');
+      mkdirSync(open, { mode: 0o777 });
+      chmodSync(open, 0o777);
+      const init = await runCli(['init', '--key-provider', 'keyfile', '--json'], { env: { AIVAULT_DIR: open } });
+      assert.equal(errorOf(init).code, 'VAULT_DIR_INSECURE');
+      assert.deepEqual(readdirSync(open), [], 'nothing was created in it');
+      chmodSync(v.dir, 0o700);
+      assert.equal((await v.cli(['secrets', 'list', '--json'])).code, 0);
+    } finally {
+      v.cleanup();
+    }
+  });
+
+  it('refuses a vault directory another user owns (they can swap the key or the database), at init and at open', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root, to give a directory to another user');
+    const v = await tempVault();
+    try {
+      chownSync(v.dir, 65534, 65534); // nobody
+      const use = await v.cli(['secrets', 'list', '--json']);
+      assert.equal(errorOf(use).code, 'VAULT_DIR_INSECURE');
+      assert.match(errorOf(use).message, /uid 65534/);
+      const theirs = join(v.dir, '..', 'theirs');
+      mkdirSync(theirs, { mode: 0o700 });
+      chownSync(theirs, 65534, 65534);
+      const init = await runCli(['init', '--key-provider', 'keyfile', '--json'], { env: { AIVAULT_DIR: theirs } });
+      assert.equal(errorOf(init).code, 'VAULT_DIR_INSECURE');
+      assert.deepEqual(readdirSync(theirs), [], 'no key file or database was left in it');
+      chownSync(v.dir, 0, 0);
+      assert.equal((await v.cli(['secrets', 'list', '--json'])).code, 0, 'back with its owner, the vault opens');
     } finally {
       v.cleanup();
     }

@@ -85,6 +85,26 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.deepEqual(await s.listSecretVersions(a.id), []);
     }));
 
+    it('secrets: a batch of writes lands whole or not at all, with the error the failing write would give', withStore(async (s) => {
+      const kept = secret('KEPT');
+      await s.createSecret(kept, version(kept.id, 1));
+      const names = async () => (await s.listSecrets()).map((r) => r.name);
+      const g0 = await s.generation();
+      const fresh = secret('FRESH');
+      // The second write fails (a taken name): the first is not left behind.
+      await assert.rejects(s.writeSecrets([{ kind: 'create', secret: fresh, first: version(fresh.id, 1) }, { kind: 'create', secret: secret('KEPT'), first: version(randomUUID(), 1) }]), codeOf('SECRET_ALREADY_EXISTS'));
+      // A stale rotation after a create: neither lands.
+      await assert.rejects(s.writeSecrets([{ kind: 'create', secret: fresh, first: version(fresh.id, 1) }, { kind: 'rotate', secretId: kept.id, expectedCurrent: 7, next: version(kept.id, 8), updatedAt: now() }]), codeOf('CONCURRENT_MODIFICATION'));
+      assert.deepEqual(await names(), ['KEPT']);
+      assert.deepEqual((await s.listSecretVersions(kept.id)).map((v) => v.version), [1]);
+      assert.equal(await s.generation(), g0, 'refused batches changed nothing');
+      await s.writeSecrets([{ kind: 'create', secret: fresh, first: version(fresh.id, 1) }, { kind: 'rotate', secretId: kept.id, expectedCurrent: 1, next: version(kept.id, 2), updatedAt: now(), allowShort: true }]);
+      assert.deepEqual(await names(), ['FRESH', 'KEPT']);
+      assert.equal((await s.getSecret(kept.id))!.currentVersion, 2);
+      assert.equal((await s.getSecret(kept.id))!.allowShort, true, 'the acknowledgement changes with the value, in the same transaction');
+      assert.equal(await s.generation(), g0 + 1, 'one transaction');
+    }));
+
     it('group attachments: added and removed once each, concurrent attachers all land, generation bumps', withStore(async (s, second) => {
       const a = secret('ATTACHED');
       await s.createSecret(a, version(a.id, 1));

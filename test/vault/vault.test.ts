@@ -57,6 +57,25 @@ describe('Vault', () => {
     assert.equal((await vault.listSecrets()).some((s) => s.name === 'OK_NAME'), false);
   });
 
+  it('imports many secrets in one transaction, each checked and audited as a create or rotate would be', async () => {
+    await vault.createSecret({ name: 'IMPORT_OLD', value: Buffer.from('old-value-1') });
+    const names = async () => (await vault.listSecrets()).map((s) => s.name).filter((n) => n.startsWith('IMPORT_'));
+    const g0 = await vault.storage.generation();
+    const batch = [{ name: 'IMPORT_A', value: Buffer.from('import-a-value') }, { name: 'IMPORT_OLD', value: Buffer.from('new-value-2') }];
+    await assert.rejects(vault.importSecrets(batch), (e) => isAivaultError(e, 'SECRET_ALREADY_EXISTS'));
+    await assert.rejects(vault.importSecrets([batch[0]!, { name: 'IMPORT_B', value: Buffer.from('short') }]), (e) => isAivaultError(e, 'SECRET_TOO_SHORT'));
+    await assert.rejects(vault.importSecrets([batch[0]!, batch[0]!]), (e) => isAivaultError(e, 'INVALID_ARGUMENT'));
+    assert.deepEqual(await names(), ['IMPORT_OLD']);
+    assert.equal(await vault.storage.generation(), g0, 'refused imports wrote nothing');
+    const done = await vault.importSecrets([...batch, { name: 'IMPORT_C', value: Buffer.from('c') }], { overwrite: true, allowShort: true });
+    assert.deepEqual(done.map((d) => [d.info.name, d.action, d.info.currentVersion]), [['IMPORT_A', 'created', 1], ['IMPORT_OLD', 'rotated', 2], ['IMPORT_C', 'created', 1]]);
+    assert.equal(await vault.storage.generation(), g0 + 1, 'one transaction for the whole import');
+    assert.equal((await vault.revealSecret(done[1]!.info.id)).toString(), 'new-value-2');
+    await vault.audit.flush();
+    const audited = (await vault.audit.list({})).map((r) => `${r.action} ${r.target}`);
+    for (const line of ['secret.create secret:IMPORT_A@global', 'secret.rotate secret:IMPORT_OLD@global', 'secret.create secret:IMPORT_C@global']) assert.ok(audited.includes(line), line);
+  });
+
   it('keeps names unique per scope and asks for a scope when ambiguous', async () => {
     await vault.createSecret({ name: 'SHARED', value: Buffer.from('global-value') });
     await assert.rejects(vault.createSecret({ name: 'SHARED', value: Buffer.from('global-value-2') }), (e) => isAivaultError(e, 'SECRET_ALREADY_EXISTS'));

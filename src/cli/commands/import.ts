@@ -1,15 +1,16 @@
 // `aivault secrets import`: many secrets at once, from --entry NAME=VALUE or a dotenv file
-// (or stdin). Everything is checked before anything is written: names, empty values,
-// duplicates, and existing secrets (rotated only with --overwrite). Values are never printed.
+// (or stdin). Everything is checked before anything is written (names, duplicates, values,
+// existing secrets: rotated only with --overwrite), then all are written in one transaction.
+// A refusal names the line (or the --entry). Values are never printed.
 
 import { readFile } from 'node:fs/promises';
-import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import { assertScope, assertSecretName } from '../../vault/names.ts';
-import { MAX_SECRET_BYTES, assertProtectable } from '../../vault/vault.ts';
+import { assertStorableValue } from '../../vault/vault.ts';
 import { collect, splitPair } from '../collect.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
+import { parseDotenv } from '../dotenv.ts';
 import { readStdin } from '../input.ts';
 import { note, printJson, printTable } from '../output.ts';
 
@@ -24,16 +25,23 @@ interface ImportOptions extends GlobalOptions {
   json?: boolean;
 }
 
-async function entriesOf(o: ImportOptions): Promise<Array<[string, string]>> {
-  const entries: Array<[string, string]> = [];
-  for (const raw of o.entry ?? []) {
+interface Entry {
+  name: string;
+  value: string;
+  /** Where it was given, for refusals: `line 3` or `--entry 2`. */
+  where: string;
+}
+
+async function entriesOf(o: ImportOptions): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  for (const [i, raw] of (o.entry ?? []).entries()) {
     let pair: [string, string];
     try {
       pair = splitPair(raw);
     } catch {
-      throw new AivaultError('INVALID_ARGUMENT', '--entry must look like NAME=VALUE');
+      throw new AivaultError('INVALID_ARGUMENT', `--entry ${i + 1} must look like NAME=VALUE`);
     }
-    entries.push(pair);
+    entries.push({ name: pair[0], value: pair[1], where: `--entry ${i + 1}` });
   }
   if (o.entry?.length && !o.json) note('note: --entry values are visible in the process list and shell history; prefer --file (or --file - for stdin)');
   if (o.file !== undefined) {
@@ -44,18 +52,35 @@ async function entriesOf(o: ImportOptions): Promise<Array<[string, string]>> {
       if (err instanceof AivaultError) throw err;
       throw new AivaultError('INVALID_ARGUMENT', `cannot read --file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
-    for (const [name, value] of Object.entries(parseEnv(text))) entries.push([name, value ?? '']);
+    for (const e of parseDotenv(text)) entries.push({ name: e.name, value: e.value, where: `line ${e.line}` });
   }
   if (entries.length === 0) throw new AivaultError('INVALID_ARGUMENT', 'nothing to import: give --entry NAME=VALUE or --file .env');
   return entries;
 }
 
+/** Every entry against the rules the vault applies, so a refusal can say where the entry is. */
+function check(entries: readonly Entry[], allowShort: boolean): void {
+  const first = new Map<string, string>();
+  for (const e of entries) {
+    try {
+      assertSecretName(e.name);
+      const earlier = first.get(e.name);
+      if (earlier) throw new AivaultError('INVALID_ARGUMENT', `${e.name} is given twice (first at ${earlier})`);
+      first.set(e.name, e.where);
+      assertStorableValue(Buffer.from(e.value, 'utf8'), allowShort, e.name);
+    } catch (err) {
+      if (err instanceof AivaultError) throw new AivaultError(err.code, `${e.where}: ${err.message}; nothing imported`);
+      throw err;
+    }
+  }
+}
+
 export function registerImport(secrets: Command): void {
   secrets
     .command('import')
-    .description('store many secrets at once from --entry NAME=VALUE or a dotenv file; all are checked before any is written')
+    .description('store many secrets at once from --entry NAME=VALUE or a dotenv file; all are checked, then all written in one transaction')
     .option('--entry <NAME=VALUE>', 'one secret (repeatable; visible in the process list)', collect)
-    .option('--file <path>', 'a dotenv file (NAME=value lines, # comments, quotes, export prefixes); - for stdin')
+    .option('--file <path>', 'a dotenv file (see README "Importing a dotenv file" for the exact rules); - for stdin')
     .option('--scope <scope>', 'scope for every imported secret', 'global')
     .option('--overwrite', 'rotate secrets that already exist (otherwise refused, and nothing is written)')
     .option('--allow-short', 'store values under 8 bytes, which aivault cannot scrub from responses (an upstream that echoes it hands it to the agent)')
@@ -64,34 +89,15 @@ export function registerImport(secrets: Command): void {
       const o = cmd.optsWithGlobals<ImportOptions>();
       assertScope(o.scope);
       const entries = await entriesOf(o);
-      const seen = new Set<string>();
-      for (const [name, value] of entries) {
-        assertSecretName(name);
-        if (seen.has(name)) throw new AivaultError('INVALID_ARGUMENT', `${name} is given twice`);
-        seen.add(name);
-        if (value.length === 0) throw new AivaultError('SECRET_EMPTY', `${name} has an empty value; nothing imported`);
-        // Checked for all before any is written, so a refusal imports nothing.
-        if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) throw new AivaultError('SECRET_TOO_LARGE', `${name}: a secret value may hold at most ${MAX_SECRET_BYTES} bytes; nothing imported`);
-        assertProtectable(Buffer.from(value, 'utf8'), o.allowShort === true, `${name} (nothing imported)`);
+      check(entries, o.allowShort === true);
+      const values = entries.map((e) => ({ name: e.name, value: Buffer.from(e.value, 'utf8') }));
+      try {
+        const imported = await withVault(o, (vault) => vault.importSecrets(values, { scope: o.scope, overwrite: o.overwrite === true, allowShort: o.allowShort === true }));
+        const results = imported.map(({ info, action }) => ({ name: info.name, scope: info.scope, action, ref: info.ref }));
+        if (o.json) return printJson(results);
+        printTable(['NAME', 'SCOPE', 'ACTION', 'REF'], results.map((r) => [r.name, r.scope, r.action, r.ref]));
+      } finally {
+        for (const v of values) v.value.fill(0);
       }
-      const results = await withVault(o, async (vault) => {
-        const existing = new Set((await vault.listSecrets(o.scope)).map((s) => s.name));
-        const clashes = entries.filter(([name]) => existing.has(name)).map(([name]) => name);
-        if (clashes.length > 0 && !o.overwrite) throw new AivaultError('SECRET_ALREADY_EXISTS', `already stored in ${o.scope}: ${clashes.join(', ')}; give --overwrite to rotate them; nothing imported`);
-        const out: Array<{ name: string; scope: string; action: 'created' | 'rotated'; ref: string }> = [];
-        for (const [name, value] of entries) {
-          const bytes = Buffer.from(value, 'utf8');
-          try {
-            const allow = o.allowShort ? { allowShort: true } : {};
-            const info = existing.has(name) ? await vault.rotateSecret(name, bytes, o.scope, allow) : await vault.createSecret({ name, value: bytes, scope: o.scope, ...allow });
-            out.push({ name, scope: o.scope, action: existing.has(name) ? 'rotated' : 'created', ref: info.ref });
-          } finally {
-            bytes.fill(0);
-          }
-        }
-        return out;
-      });
-      if (o.json) return printJson(results);
-      printTable(['NAME', 'SCOPE', 'ACTION', 'REF'], results.map((r) => [r.name, r.scope, r.action, r.ref]));
     });
 }

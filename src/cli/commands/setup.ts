@@ -3,7 +3,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import type { GlobalOptions } from '../context.ts';
@@ -46,13 +46,15 @@ export function registerSetup(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<SetupOptions>();
       const unit = systemdUnit({ daemonUser: o.daemonUser, socketGroup: o.socketGroup, vaultDir: o.vaultDir, socketPath: o.socket, aivaultBin: o.aivaultBin, ...(o.listen ? { listen: o.listen } : {}) });
-      const path = join(o.unitDir, 'aivault.service');
+      const unitDir = resolve(o.unitDir);
+      const system = unitDir === '/etc/systemd/system';
+      const path = join(unitDir, 'aivault.service');
       if (o.install) {
-        if (o.unitDir === '/etc/systemd/system') needRoot('installing the unit');
+        if (system) needRoot('installing the unit');
         writeFileSync(path, unit);
         // The CLI's umask is 077; systemd wants unit files world-readable (they hold no secret).
         chmodSync(path, 0o644);
-        if (o.unitDir === '/etc/systemd/system') spawnSync('systemctl', ['daemon-reload'], { stdio: 'ignore' });
+        if (system) spawnSync('systemctl', ['daemon-reload'], { stdio: 'ignore' });
         note(`wrote ${path}; next: aivault setup agent-access --agent-user USER, then systemctl enable --now aivault`);
       }
       if (o.json) return printJson({ unit, path, installed: o.install === true });

@@ -7,6 +7,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, writeFileSync 
 import { isAbsolute, resolve } from 'node:path';
 import { AivaultError } from '../../errors.ts';
 import { MASTER_KEY_BYTES } from '../keys.ts';
+import { assertOwnedPrivate } from '../owned.ts';
 import type { CreatedKey, KeyProviderContext } from './types.ts';
 
 export const DEFAULT_KEYFILE_NAME = 'master.key';
@@ -44,15 +45,7 @@ function readKeyFile(path: string): Buffer {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new AivaultError('KEYFILE_INSECURE', `the key file ${path} is not a regular file`);
-    if (process.platform !== 'win32') {
-      const uid = process.getuid?.();
-      if (uid !== undefined && st.uid !== uid) {
-        throw new AivaultError('KEYFILE_INSECURE', `the key file ${path} belongs to uid ${st.uid}, not to the user running aivault (uid ${uid}); whoever owns it knows the key`);
-      }
-      if ((st.mode & 0o077) !== 0) {
-        throw new AivaultError('KEYFILE_INSECURE', `the key file ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`);
-      }
-    }
+    assertOwnedPrivate(st, `the key file ${path}`, 'KEYFILE_INSECURE', '600');
     return parseMasterKey(readFileSync(fd, 'utf8'), `the key file ${path}`);
   } finally {
     closeSync(fd);
