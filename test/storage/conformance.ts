@@ -16,7 +16,7 @@ export interface EngineUnderTest {
 const sealer: AuditSealer = {
   hash: (prev, seq, entry) => `${prev.slice(0, 8)}:${seq}:${entry.action}`.padEnd(64, '0').slice(0, 64),
   outcomeMac: (seq) => `mac${seq}`,
-  headMac: (seq, hash) => `head${seq}${hash.slice(0, 4)}`,
+  headMac: (h) => `head${h.seq}${h.hash.slice(0, 4)}:${h.outcomes}`,
 };
 
 const now = () => new Date().toISOString();
