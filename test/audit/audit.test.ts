@@ -26,6 +26,14 @@ function tampered(name: string, edit: (db: DatabaseSync) => void, file = 'audit.
   return dir;
 }
 
+/** A copy of the pristine vault with one of its files put back from the older backup. */
+function withOlder(file: string): string {
+  const dir = join(root, `older-${file}`);
+  cpSync(pristine, dir, { recursive: true });
+  cpSync(join(older, file), join(dir, file));
+  return dir;
+}
+
 function headOf(dir: string): string {
   const db = new DatabaseSync(join(dir, 'audit.db'), { readOnly: true });
   const row = db.prepare("SELECT value FROM audit_meta WHERE key = 'head'").get() as { value: string };
@@ -138,19 +146,9 @@ describe('audit chain', () => {
         db.prepare("UPDATE audit_meta SET value = ? WHERE key = 'head'").run(head);
       });
     }, /the log ends at 3 but the vault's storage anchors 9/],
-    ['the whole older audit.db put back', () => {
-      const dir = join(root, 'older-audit');
-      cpSync(pristine, dir, { recursive: true });
-      cpSync(join(older, 'audit.db'), join(dir, 'audit.db'));
-      return dir;
-    }, /the log ends at 3 but the vault's storage anchors 9/],
+    ['the whole older audit.db put back', () => withOlder('audit.db'), /the log ends at 3 but the vault's storage anchors 9/],
     ['the anchor deleted from vault.db', () => tampered('no-anchor', (db) => db.exec("DELETE FROM meta WHERE key = 'audit_anchor'"), 'vault.db'), /anchors nothing/],
-    ['the older vault.db put back (audit.db kept)', () => {
-      const dir = join(root, 'older-vault');
-      cpSync(pristine, dir, { recursive: true });
-      cpSync(join(older, 'vault.db'), join(dir, 'vault.db'));
-      return dir;
-    }, /the log ends at 9 but the vault's storage anchors 3/],
+    ['the older vault.db put back (audit.db kept)', () => withOlder('vault.db'), /the log ends at 9 but the vault's storage anchors 3/],
   ];
   for (const [name, make, problem] of rollbacks) {
     it(`verify fails after ${name}, and a later write keeps the evidence`, async () => {
