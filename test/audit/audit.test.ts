@@ -142,7 +142,7 @@ describe('audit chain', () => {
     ['the newest records cut and an older head put back', () => {
       const head = headOf(older);
       return tampered('cut', (db) => {
-        db.prepare('DELETE FROM audit_log WHERE seq > ?').run(OLDER_RECORDS);
+        db.prepare('DELETE FROM audit_log WHERE seq > ?').run((JSON.parse(head) as { seq: number }).seq);
         db.prepare("UPDATE audit_meta SET value = ? WHERE key = 'head'").run(head);
       });
     }, /the log ends at 3 but the vault's storage anchors 9/],
