@@ -5,7 +5,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { AivaultError, isAivaultError } from '../errors.ts';
-import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type BrokerStorage } from '../storage/types.ts';
+import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditHead, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type BrokerStorage } from '../storage/types.ts';
 import { DISCONTINUITY, LOG_REPLACED, anchorState, createSealer, entryOf, headIsSound, sameHex, type KeptHead } from './chain.ts';
 import { storageWriter, type AuditWriter } from './writer.ts';
 
@@ -195,19 +195,27 @@ export class AuditLog {
     if (head.outcomes !== undefined && head.outcomes !== outcomes) {
       return { ok: false, count, problem: `the head counts ${head.outcomes} outcomes but the chain holds ${outcomes}: outcomes were removed` };
     }
+    const problem = await this.anchorProblem(head);
+    return problem === undefined ? { ok: true, count } : { ok: false, count, problem };
+  }
+
+  /**
+   * Whether the log's head and its anchor in the vault's storage are in step (undefined) or
+   * what is wrong. Cheap (two reads): `secrets verify` asks too, since an older vault.db
+   * put back shows here and nowhere else.
+   */
+  async anchorProblem(head?: AuditHead): Promise<string | undefined> {
+    head ??= await this.#storage.readAuditHead();
     const anchor = await this.#storage.readAuditAnchor();
+    const at = (h: AuditHead | undefined) => (h ? String(h.seq) : 'nothing');
     switch (anchorState(this.#sealer, head, anchor)) {
       case 'same':
       case 'unanchored':
-        return { ok: true, count };
+        return undefined;
       case 'interrupted':
-        return {
-          ok: false,
-          count,
-          problem: `the log (at ${head.seq}) and its anchor in the vault's storage (at ${anchor?.seq ?? 'none'}) are one commit apart: a crash between the two files' commits leaves this until the next write records it; so does removing the log's last commit`,
-        };
+        return `the log (at ${at(head)}) and its anchor in the vault's storage (at ${at(anchor)}) are one commit apart: a crash between the two files' commits leaves this until the next write records it; so does removing the log's last commit`;
       case 'mismatch':
-        return { ok: false, count, problem: `the log ends at ${head.seq} but the vault's storage anchors ${anchor?.seq ?? 'nothing'}: the log was cut, cleared or put back from an older copy, or the anchor removed` };
+        return `the log ends at ${at(head)} but the vault's storage anchors ${at(anchor)}: the log was cut, cleared or put back from an older copy, or the vault's storage was, or the anchor removed`;
     }
   }
 }

@@ -628,6 +628,9 @@ export class Vault {
     for (const message of (await finding(problems, 'storage', () => this.storage.integrityCheck())) ?? []) problems.push(`storage: ${message}`);
     const reading = await finding(problems, 'state', () => this.storage.readState());
     if (reading) problems.push(...stateProblems(this.#stateSealer, reading));
+    // A whole older vault.db is a consistent older state: only the audit anchor tells.
+    const anchor = await finding(problems, 'audit anchor', async () => { await this.audit.flush(); return this.audit.anchorProblem(); });
+    if (anchor) problems.push(`audit anchor: ${anchor}`);
     const records = references.length > 0
       ? await Promise.all(references.map((r) => this.resolveSecret(r, scope)))
       : (await finding(problems, 'secrets', () => this.storage.listSecrets())) ?? [];

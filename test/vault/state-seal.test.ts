@@ -77,6 +77,18 @@ describe('vault state seal', () => {
     });
   }
 
+  it('secrets verify fails when an older vault.db (a consistent older state) is put back beside the current audit.db', async () => {
+    const older = join(root, 'older');
+    cpSync(pristine, older, { recursive: true });
+    const vault = await Vault.open({ dir: older, env });
+    await vault.rotateSecret('SEAL_B', Buffer.from('seal-b-value-2'));
+    await vault.close();
+    cpSync(join(pristine, 'vault.db'), join(older, 'vault.db'));
+    const r = await secretsVerify(older);
+    assert.equal(r.code, 6);
+    assert.match(r.problems.join('\n'), /^audit anchor: the log ends at \d+ but the vault's storage anchors \d+/m);
+  });
+
   it('`secrets verify` runs SQLite\'s integrity check and reports a zeroed page instead of saying ok', async () => {
     const dir = copy('zeroed');
     const db = new DatabaseSync(join(dir, 'vault.db'));
