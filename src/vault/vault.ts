@@ -129,7 +129,7 @@ export interface SecretCheck {
 
 /** What `secrets verify` finds: faults of the vault as a whole, then each secret's. */
 export interface VaultCheck {
-  /** The storage engine's own check, and the state against its seal; empty when sound. */
+  /** The storage engine's own check, the state against its seal, the audit anchor against the log; empty when sound. */
   problems: string[];
   checks: SecretCheck[];
 }
