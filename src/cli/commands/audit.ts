@@ -87,6 +87,7 @@ export function registerAudit(program: Command): void {
   audit
     .command('head')
     .description('print the chain head, MAC\'d under the vault key: keep it off this machine, and check it later with `audit verify --against`')
+    .option('--json', 'print as JSON (what it always prints)')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       printJson(await asOwner<KeptHead>('audit.head', {}, () => withVault(o, (v) => v.audit.keptHead())));
