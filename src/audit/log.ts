@@ -5,8 +5,8 @@
 
 import type { KeyObject } from 'node:crypto';
 import { AivaultError, isAivaultError } from '../errors.ts';
-import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type BrokerStorage } from '../storage/types.ts';
-import { createSealer, entryOf, sameHex } from './chain.ts';
+import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditHead, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type BrokerStorage } from '../storage/types.ts';
+import { DISCONTINUITY, LOG_REPLACED, anchorState, createSealer, entryOf, headIsSound, sameHex, type KeptHead } from './chain.ts';
 import { storageWriter, type AuditWriter } from './writer.ts';
 
 const OUTCOME_FLUSH_MS = 25;
@@ -23,7 +23,7 @@ export type AuditDraft = Omit<AuditEntry, 'at' | 'target' | 'capability' | 'meth
 export interface VerifyResult {
   ok: boolean;
   count: number;
-  /** The first sequence number that does not check out. */
+  /** The first sequence number that does not check out (none when the fault is not one record's). */
   brokenAt?: number;
   problem?: string;
 }
@@ -148,34 +148,81 @@ export class AuditLog {
     return this.#storage.readAudit(filter);
   }
 
-  /** Walks the whole chain; reports the first record that does not check out. */
-  async verify(): Promise<VerifyResult> {
+  /** The current head, MAC'd for keeping outside the machine (`audit verify --against`). */
+  async keptHead(): Promise<KeptHead> {
+    await this.flush();
+    const head = await this.#storage.readAuditHead();
+    if (!head) throw new AivaultError('AUDIT_CHAIN_BROKEN', 'the audit log has no head');
+    const body = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
+    return { ...body, mac: this.#sealer.keptHeadMac(body) };
+  }
+
+  /**
+   * Walks the whole chain; reports the first record that does not check out, then checks
+   * the head (and its count of outcomes) and the anchor in the vault's own storage, and,
+   * given a head kept elsewhere, that the chain still holds it.
+   */
+  async verify(options: { against?: KeptHead } = {}): Promise<VerifyResult> {
+    const against = options.against;
+    if (against && !(Number.isSafeInteger(against.seq) && typeof against.hash === 'string' && typeof against.at === 'string' && sameHex(String(against.mac), this.#sealer.keptHeadMac(against)))) {
+      throw new AivaultError('INVALID_ARGUMENT', 'the kept head was not signed by this vault (or was altered)');
+    }
     await this.flush();
     let prev = AUDIT_GENESIS;
     let expected = 1;
+    let outcomes = 0;
     for (;;) {
       const page = await this.#storage.readAudit({ afterSeq: expected - 1, limit: VERIFY_PAGE });
       for (const r of page) {
+        const broken = (problem: string): VerifyResult => ({ ok: false, count: expected - 1, brokenAt: r.seq, problem });
         if (r.seq !== expected) return { ok: false, count: expected - 1, brokenAt: expected, problem: `record ${expected} is missing` };
-        if (r.prevHash !== prev) return { ok: false, count: expected - 1, brokenAt: r.seq, problem: 'it does not follow the record before it' };
-        if (!sameHex(r.hash, this.#sealer.hash(prev, r.seq, entryOf(r)))) return { ok: false, count: expected - 1, brokenAt: r.seq, problem: 'its content does not match its hash' };
+        if (r.prevHash !== prev) return broken('it does not follow the record before it');
+        if (!sameHex(r.hash, this.#sealer.hash(prev, r.seq, entryOf(r)))) return broken('its content does not match its hash');
         if ((r.outcome === null) !== (r.outcomeMac === null) || (r.outcome !== null && !sameHex(r.outcomeMac, this.#sealer.outcomeMac(r.seq, r.outcome)))) {
-          return { ok: false, count: expected - 1, brokenAt: r.seq, problem: 'its outcome does not match its MAC' };
+          return broken('its outcome does not match its MAC');
         }
+        if (r.action === DISCONTINUITY && r.reason === LOG_REPLACED) return broken(`when it was written, the log did not match its anchor in the vault's storage (${r.target}): records had been cut, cleared or put back`);
+        if (against && r.seq === against.seq && r.hash !== against.hash) return broken('it is not the record of the head kept outside (the chain was rewritten from here)');
+        if (r.outcome !== null) outcomes += 1;
         prev = r.hash;
         expected += 1;
       }
       if (page.length < VERIFY_PAGE) break;
     }
     const count = expected - 1;
+    if (count === 0) return { ok: false, count, brokenAt: 1, problem: 'the log is empty, but every vault records at least its creation' };
+    if (against && against.seq > count) return { ok: false, count, brokenAt: count + 1, problem: `the chain ends at ${count}, before the head kept outside (${against.seq})` };
     const head = await this.#storage.readAuditHead();
-    if (count === 0 && head === undefined) return { ok: true, count };
-    if (!head || !sameHex(head.mac, this.#sealer.headMac(head.seq, head.hash))) {
+    if (!head || !headIsSound(this.#sealer, head)) {
       return { ok: false, count, brokenAt: count + 1, problem: 'the chain head is missing or forged' };
     }
     if (head.seq !== count || head.hash !== prev) {
       return { ok: false, count, brokenAt: Math.min(head.seq, count + 1), problem: `the chain ends at ${count} but its head says ${head.seq}` };
     }
-    return { ok: true, count };
+    if (head.outcomes !== undefined && head.outcomes !== outcomes) {
+      return { ok: false, count, problem: `the head counts ${head.outcomes} outcomes but the chain holds ${outcomes}: outcomes were removed` };
+    }
+    const problem = await this.anchorProblem(head);
+    return problem === undefined ? { ok: true, count } : { ok: false, count, problem };
+  }
+
+  /**
+   * Whether the log's head and its anchor in the vault's storage are in step (undefined) or
+   * what is wrong. Cheap (two reads): `secrets verify` asks too, since an older vault.db
+   * put back shows here and nowhere else.
+   */
+  async anchorProblem(head?: AuditHead): Promise<string | undefined> {
+    head ??= await this.#storage.readAuditHead();
+    const anchor = await this.#storage.readAuditAnchor();
+    const at = (h: AuditHead | undefined) => (h ? String(h.seq) : 'nothing');
+    switch (anchorState(this.#sealer, head, anchor)) {
+      case 'same':
+      case 'unanchored':
+        return undefined;
+      case 'interrupted':
+        return `the log (at ${at(head)}) and its anchor in the vault's storage (at ${at(anchor)}) are one commit apart: a crash between the two files' commits leaves this until the next write records it; so does removing the log's last commit`;
+      case 'mismatch':
+        return `the log ends at ${at(head)} but the vault's storage anchors ${at(anchor)}: the log was cut, cleared or put back from an older copy, or the vault's storage was, or the anchor removed`;
+    }
   }
 }

@@ -47,6 +47,7 @@ export const HINTS: Record<ErrorCode, string> = {
   ORIGIN_REFUSED: 'The daemon refuses requests a web page sends (they carry an Origin header), so no site you visit can reach it. Call it from a program, not a browser page.',
   OWNER_ROUTE: 'Owner operations need a request signed by an owner key; agents can never use them.',
   AUDIT_CHAIN_BROKEN: 'The audit log was altered: the message names the first record that does not check out.',
+  VAULT_TAMPERED: "The vault's files fail SQLite's own check, or its state (secrets, credentials, capabilities, agents, grants, owners) no longer matches the seal aivault writes with every change: something else edited it. `aivault secrets verify` names what; restore the vault directory from a backup you trust.",
   AUDIT_UNAVAILABLE: 'The audit record could not be written, so the request was refused (fail closed).',
   DAEMON_UNAVAILABLE: 'The daemon does not answer at AIVAULT_SOCKET / AIVAULT_URL: is `aivault serve` running?',
   LAST_OWNER: 'Add another owner before removing this one.',

@@ -55,7 +55,8 @@ const OPS = {
   'owner.list': z.strictObject({}),
   'owner.add': z.strictObject({ name: str, publicKey: z.string().max(4096) }),
   'owner.remove': z.strictObject({ owner: str }),
-  'audit.verify': z.strictObject({}),
+  'audit.verify': z.strictObject({ against: z.strictObject({ seq: z.number().int().min(1), hash: z.string().max(128), at: z.string().max(64), mac: z.string().max(128) }).optional() }),
+  'audit.head': z.strictObject({}),
   'capability.policy.set': z.strictObject({
     id: str,
     rateLimitPerMinute: z.number().int().optional(),
@@ -182,7 +183,12 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       const removed = await owners.remove(argsOf('owner.remove', raw).owner);
       return { id: removed.id, name: removed.name };
     }
-    case 'audit.verify':
-      return vault.audit.verify();
+    case 'audit.verify': {
+      const v = argsOf('audit.verify', raw);
+      return vault.audit.verify(v.against ? { against: v.against } : {});
+    }
+    case 'audit.head':
+      argsOf('audit.head', raw);
+      return vault.audit.keptHead();
   }
 }

@@ -9,6 +9,8 @@ import pg from 'pg';
 import { AivaultError } from '../errors.ts';
 import { editGroups, parseJson, toMeta, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toOverride, toOwner, toSecret, toVersion, type Row } from './rows.ts';
 import { AUDIT_GENESIS } from './types.ts';
+import { chainBatch, nextHead } from '../audit/chain.ts';
+import { AUDIT_ANCHOR_KEY, SEALED_TABLES, STATE_SEAL_KEY, UNSEALED_KEY, UNSEALED_META, sealedQuery, tableDigest } from './state.ts';
 import type {
   AgentRecord,
   ApprovalRecord,
@@ -33,6 +35,9 @@ import type {
   SecretRecord,
   SecretVersionRecord,
   SecretWrite,
+  StateReading,
+  StateSeal,
+  StateSealer,
   Storage,
   VaultMeta,
 } from './types.ts';
@@ -130,6 +135,9 @@ export class PostgresStorage implements Storage {
   readonly #schema: string;
   readonly #names = new Map<string, string>();
   #lastNoncePrune = 0;
+  #sealer: StateSealer | undefined;
+  /** Transactions that changed the sealed state: each is resealed before it commits. */
+  readonly #stateChanged = new WeakSet<Client>();
 
   private constructor(pool: pg.Pool, schema: string) {
     this.#pool = pool;
@@ -220,7 +228,9 @@ export class PostgresStorage implements Storage {
     client.on('error', onError);
     try {
       await client.query('BEGIN');
+      this.#stateChanged.delete(client);
       const result = await fn(client);
+      if (this.#stateChanged.has(client)) await this.#reseal(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {
@@ -231,12 +241,18 @@ export class PostgresStorage implements Storage {
       }
       throw translate(err);
     } finally {
+      this.#stateChanged.delete(client);
       client.removeListener('error', onError);
       client.release(broken);
     }
   }
 
+  /**
+   * Every change to the sealed state bumps the generation, which also queues writers on its
+   * row; the transaction is resealed before it commits, so the last writer's seal covers all.
+   */
   #bump(c: Client): Promise<unknown> {
+    this.#stateChanged.add(c);
     return this.#q(c, "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text");
   }
 
@@ -706,7 +722,10 @@ export class PostgresStorage implements Storage {
   }
 
   markGrantApproved(agentId: string, capability: string, at: string): Promise<boolean> {
-    return this.#read(async (c) => ((await this.#q(c, 'UPDATE grants SET first_approved_at = $1 WHERE agent_id = $2 AND capability = $3 AND first_approved_at IS NULL', [at, agentId, capability])).rowCount ?? 0) > 0);
+    return this.#tx(async (c) => {
+      await this.#bump(c);
+      return ((await this.#q(c, 'UPDATE grants SET first_approved_at = $1 WHERE agent_id = $2 AND capability = $3 AND first_approved_at IS NULL', [at, agentId, capability])).rowCount ?? 0) > 0;
+    });
   }
 
   putApproval(a: ApprovalRecord): Promise<void> {
@@ -793,32 +812,40 @@ export class PostgresStorage implements Storage {
     });
   }
 
-  async #auditHead(c: Client): Promise<AuditHead | undefined> {
-    const row = (await this.#q(c, "SELECT value FROM audit_meta WHERE key = 'head'")).rows[0];
-    return row ? parseJson<AuditHead>(row.value, 'audit head') : undefined;
+  async #metaJson<T>(c: Client, table: 'audit_meta' | 'meta', key: string, what: string): Promise<T | undefined> {
+    const row = (await this.#q(c, `SELECT value FROM ${table} WHERE key = $1`, [key])).rows[0];
+    return row ? parseJson<T>(row.value, what) : undefined;
+  }
+
+  #putMeta(c: Client, table: 'audit_meta' | 'meta', key: string, value: string): Promise<unknown> {
+    return this.#q(c, `INSERT INTO ${table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, value]);
+  }
+
+  #auditHead(c: Client): Promise<AuditHead | undefined> {
+    return this.#metaJson<AuditHead>(c, 'audit_meta', 'head', 'audit head');
+  }
+
+  async #countOutcomes(c: Client): Promise<number> {
+    return Number((await this.#q(c, 'SELECT count(*)::int AS n FROM audit_log WHERE outcome IS NOT NULL')).rows[0]!.n);
   }
 
   /**
    * One chain for every replica: the advisory lock serialises appenders, so each batch
-   * extends the head the previous one (from any process) committed.
+   * extends the head the previous one (from any process) committed. The anchor is written
+   * with the head (one transaction here, so the two never differ but by tampering).
    */
   writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]> {
     return this.#tx(async (c) => {
-      const seqs: number[] = [];
-      if (appends.length > 0) {
-        await this.#q(c, 'SELECT pg_advisory_xact_lock(hashtext($1), $2)', [this.#schema, AUDIT_LOCK]);
-        const head = await this.#auditHead(c);
-        let seq = head?.seq ?? 0;
-        let prev = head?.hash ?? AUDIT_GENESIS;
+      // Outcomes move the head too (it counts them): every batch takes the lock.
+      await this.#q(c, 'SELECT pg_advisory_xact_lock(hashtext($1), $2)', [this.#schema, AUDIT_LOCK]);
+      const head = await this.#auditHead(c);
+      const anchor = await this.#metaJson<AuditHead>(c, 'meta', AUDIT_ANCHOR_KEY, 'audit anchor');
+      const batch = chainBatch(sealer, head, anchor, appends, AUDIT_GENESIS);
+      if (batch.rows.length > 0) {
         // One statement for the whole batch: a column of values per field.
         const columns: unknown[][] = Array.from({ length: 15 }, () => []);
-        for (const { entry, outcome } of appends) {
-          seq += 1;
-          const hash = sealer.hash(prev, seq, entry);
-          const row = [seq, entry.at, entry.actor, entry.action, entry.target, entry.capability, entry.method, entry.host, entry.path, entry.decision, entry.reason, prev, hash, outcome ? JSON.stringify(outcome) : null, outcome ? sealer.outcomeMac(seq, outcome) : null];
-          row.forEach((v, i) => columns[i]!.push(v));
-          seqs.push(seq);
-          prev = hash;
+        for (const { seq, entry: e, prevHash, hash, outcome, outcomeMac } of batch.rows) {
+          [seq, e.at, e.actor, e.action, e.target, e.capability, e.method, e.host, e.path, e.decision, e.reason, prevHash, hash, outcome ? JSON.stringify(outcome) : null, outcomeMac].forEach((v, i) => columns[i]!.push(v));
         }
         await this.#q(
           c,
@@ -826,15 +853,22 @@ export class PostgresStorage implements Storage {
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])`,
           columns,
         );
-        const next: AuditHead = { seq, hash: prev, mac: sealer.headMac(seq, prev) };
-        await this.#q(c, "INSERT INTO audit_meta (key, value) VALUES ('head', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [JSON.stringify(next)]);
       }
+      let written = batch.outcomes;
       if (outcomes.length > 0) {
-        await this.#q(c, 'UPDATE audit_log a SET outcome = v.outcome, outcome_mac = v.mac FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v(seq, outcome, mac) WHERE a.seq = v.seq AND a.outcome IS NULL', [
+        const r = await this.#q(c, 'UPDATE audit_log a SET outcome = v.outcome, outcome_mac = v.mac FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v(seq, outcome, mac) WHERE a.seq = v.seq AND a.outcome IS NULL', [
           outcomes.map((o) => o.seq), outcomes.map((o) => JSON.stringify(o.outcome)), outcomes.map((o) => sealer.outcomeMac(o.seq, o.outcome)),
         ]);
+        written += r.rowCount ?? 0;
       }
-      return seqs;
+      if (batch.rows.length > 0 || written > 0) {
+        const before = head?.outcomes ?? (head ? (await this.#countOutcomes(c)) - written : 0);
+        const last = batch.rows.at(-1) ?? head ?? { seq: 0, hash: AUDIT_GENESIS };
+        const next = JSON.stringify(nextHead(sealer, head, last, before + written, before));
+        await this.#putMeta(c, 'audit_meta', 'head', next);
+        await this.#putMeta(c, 'meta', AUDIT_ANCHOR_KEY, next);
+      }
+      return batch.seqs;
     });
   }
 
@@ -850,6 +884,56 @@ export class PostgresStorage implements Storage {
 
   readAuditHead(): Promise<AuditHead | undefined> {
     return this.#read((c) => this.#auditHead(c));
+  }
+
+  readAuditAnchor(): Promise<AuditHead | undefined> {
+    return this.#read((c) => this.#metaJson<AuditHead>(c, 'meta', AUDIT_ANCHOR_KEY, 'audit anchor'));
+  }
+
+  countAuditOutcomes(): Promise<number> {
+    return this.#read((c) => this.#countOutcomes(c));
+  }
+
+  useStateSealer(sealer: StateSealer): void {
+    this.#sealer = sealer;
+  }
+
+  async #digests(c: Client): Promise<Record<string, string>> {
+    const tables: Record<string, string> = {};
+    for (const table of SEALED_TABLES) tables[table] = tableDigest((await this.#q(c, sealedQuery(table, (i) => `$${i}`), table === 'meta' ? [...UNSEALED_META] : [])).rows);
+    return tables;
+  }
+
+  /** Writes the seal over the state as this transaction leaves it (none without a sealer: verify then reports it stale). */
+  async #reseal(c: Client): Promise<void> {
+    if (!this.#sealer) return;
+    const tables = await this.#digests(c);
+    await this.#putMeta(c, 'meta', STATE_SEAL_KEY, JSON.stringify({ tables, mac: this.#sealer.mac(tables) } satisfies StateSeal));
+  }
+
+  async sealState(): Promise<void> {
+    if (!this.#sealer) throw new AivaultError('INTERNAL_ERROR', 'sealing the state needs the unlocked vault');
+    await this.#tx(async (c) => {
+      await this.#bump(c);
+      await this.#q(c, 'DELETE FROM meta WHERE key = $1', [UNSEALED_KEY]);
+    });
+  }
+
+  readState(): Promise<StateReading> {
+    return this.#tx(async (c) => {
+      // One snapshot: the seal and the tables as one writer left them.
+      await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      return {
+        seal: await this.#metaJson<StateSeal>(c, 'meta', STATE_SEAL_KEY, 'state seal'),
+        current: await this.#digests(c),
+        unsealed: ((await this.#q(c, 'SELECT 1 FROM meta WHERE key = $1', [UNSEALED_KEY])).rowCount ?? 0) > 0,
+      };
+    });
+  }
+
+  /** The server checks its own pages; nothing for aivault to run here. */
+  async integrityCheck(): Promise<string[]> {
+    return [];
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ export function toMeta(rows: readonly Row[]): VaultMeta | undefined {
     if (v === undefined) throw new AivaultError('VAULT_CORRUPTED', `the vault's metadata lacks "${k}"`);
     return v;
   };
-  return { vaultId: get('vault_id'), formatVersion: Number(get('format_version')), keyProvider: get('key_provider'), keyCheck: get('key_check'), createdAt: get('created_at'), keyring: map.get('keyring') ?? null };
+  return { vaultId: get('vault_id'), formatVersion: Number(get('format_version')), keyProvider: get('key_provider'), keyCheck: get('key_check'), createdAt: get('created_at'), keyring: map.get('keyring') ?? null, ...(map.has('unsealed') ? { unsealed: true } : {}) };
 }
 
 /** A secret's group list with `group` added or removed; undefined when that changes nothing. */

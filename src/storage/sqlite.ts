@@ -7,6 +7,8 @@ import { dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AivaultError } from '../errors.ts';
 import { AUDIT_GENESIS } from './types.ts';
+import { chainBatch, nextHead } from '../audit/chain.ts';
+import { AUDIT_ANCHOR_KEY, SEALED_TABLES, STATE_SEAL_KEY, UNSEALED_KEY, UNSEALED_META, sealedQuery, tableDigest } from './state.ts';
 import { editGroups, parseJson, toMeta, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toOverride, toOwner, toSecret, toVersion } from './rows.ts';
 import type {
   AgentRecord,
@@ -33,12 +35,15 @@ import type {
   SealedToken,
   SecretVersionRecord,
   SecretWrite,
+  StateReading,
+  StateSeal,
+  StateSealer,
   Storage,
   VaultMeta,
 } from './types.ts';
 
 /** Schema version this code reads and writes (PRAGMA user_version). */
-export const SQLITE_SCHEMA_VERSION = 14;
+export const SQLITE_SCHEMA_VERSION = 15;
 
 const BUSY_TIMEOUT_MS = 15_000;
 /** Expired nonces are swept at most this often. */
@@ -239,6 +244,11 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE approvals ADD COLUMN details TEXT;
   `,
+  // State seals and the audit anchor: a vault from before them is marked, and sealed by the
+  // first process that unlocks it (a new vault has no meta yet, and is sealed by init).
+  `
+  INSERT INTO meta (key, value) SELECT 'unsealed', '1' WHERE EXISTS (SELECT 1 FROM meta);
+  `,
 ];
 
 interface SqliteError extends Error {
@@ -286,6 +296,9 @@ export class SqliteStorage implements Storage {
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
   #lastNoncePrune = 0;
+  #sealer: StateSealer | undefined;
+  /** The write transaction under way changed the sealed state: it is resealed before it commits. */
+  #stateChanged = false;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
@@ -367,13 +380,17 @@ export class SqliteStorage implements Storage {
   /** Runs fn in a write transaction taken up front (BEGIN IMMEDIATE), so concurrent writers queue instead of deadlocking. */
   #write<T>(fn: () => T): T {
     this.#db.exec('BEGIN IMMEDIATE');
+    this.#stateChanged = false;
     try {
       const result = fn();
+      if (this.#stateChanged) this.#reseal();
       this.#db.exec('COMMIT');
       return result;
     } catch (err) {
       if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       throw err;
+    } finally {
+      this.#stateChanged = false;
     }
   }
 
@@ -385,7 +402,9 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  /** Every change to the sealed state bumps the generation, and is resealed in its transaction. */
   #bump(): void {
+    this.#stateChanged = true;
     this.#stmt(
       "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
     ).run();
@@ -904,7 +923,10 @@ export class SqliteStorage implements Storage {
 
   markGrantApproved(agentId: string, capability: string, at: string): Promise<boolean> {
     return this.#run(() =>
-      this.#write(() => Number(this.#stmt('UPDATE grants SET first_approved_at = ? WHERE agent_id = ? AND capability = ? AND first_approved_at IS NULL').run(at, agentId, capability).changes) > 0),
+      this.#write(() => {
+        this.#bump();
+        return Number(this.#stmt('UPDATE grants SET first_approved_at = ? WHERE agent_id = ? AND capability = ? AND first_approved_at IS NULL').run(at, agentId, capability).changes) > 0;
+      }),
     );
   }
 
@@ -1001,39 +1023,52 @@ export class SqliteStorage implements Storage {
     });
   }
 
-  #auditHead(): AuditHead | undefined {
-    const row = this.#stmt("SELECT value FROM audit.audit_meta WHERE key = 'head'").get() as Row | undefined;
-    return row ? parseJson<AuditHead>(row.value, 'audit head') : undefined;
+  #metaJson<T>(schema: 'audit.audit_meta' | 'meta', key: string, what: string): T | undefined {
+    const row = this.#stmt(`SELECT value FROM ${schema} WHERE key = ?`).get(key) as Row | undefined;
+    return row ? parseJson<T>(row.value, what) : undefined;
   }
 
+  #putMeta(schema: 'audit.audit_meta' | 'meta', key: string, value: string): void {
+    this.#stmt(`INSERT INTO ${schema} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value);
+  }
+
+  #auditHead(): AuditHead | undefined {
+    return this.#metaJson<AuditHead>('audit.audit_meta', 'head', 'audit head');
+  }
+
+  #countOutcomes(): number {
+    return Number((this.#stmt('SELECT count(*) AS n FROM audit.audit_log WHERE outcome IS NOT NULL').get() as Row).n);
+  }
+
+  /**
+   * One transaction over both files: the records and the head in audit.db, the anchor (a
+   * copy of the head) in vault.db. SQLite makes each file's commit atomic, not the pair:
+   * see anchorState for what a crash between the two leaves.
+   */
   writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]> {
     return this.#run(() =>
       this.#write(() => {
         const head = this.#auditHead();
-        let seq = head?.seq ?? 0;
-        let prev = head?.hash ?? AUDIT_GENESIS;
-        const seqs: number[] = [];
+        const anchor = this.#metaJson<AuditHead>('meta', AUDIT_ANCHOR_KEY, 'audit anchor');
+        const batch = chainBatch(sealer, head, anchor, appends, AUDIT_GENESIS);
         const insert = this.#stmt(
           `INSERT INTO audit.audit_log (seq, at, actor, action, target, capability, method, host, path, decision, reason, prev_hash, hash, outcome, outcome_mac)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         );
-        for (const { entry, outcome } of appends) {
-          seq += 1;
-          const hash = sealer.hash(prev, seq, entry);
-          insert.run(
-            seq, entry.at, entry.actor, entry.action, entry.target, entry.capability, entry.method, entry.host, entry.path, entry.decision, entry.reason,
-            prev, hash, outcome ? JSON.stringify(outcome) : null, outcome ? sealer.outcomeMac(seq, outcome) : null,
-          );
-          seqs.push(seq);
-          prev = hash;
+        for (const { seq, entry: e, prevHash, hash, outcome, outcomeMac } of batch.rows) {
+          insert.run(seq, e.at, e.actor, e.action, e.target, e.capability, e.method, e.host, e.path, e.decision, e.reason, prevHash, hash, outcome ? JSON.stringify(outcome) : null, outcomeMac);
         }
         const update = this.#stmt('UPDATE audit.audit_log SET outcome = ?, outcome_mac = ? WHERE seq = ? AND outcome IS NULL');
-        for (const { seq: s, outcome } of outcomes) update.run(JSON.stringify(outcome), sealer.outcomeMac(s, outcome), s);
-        if (appends.length > 0) {
-          const next: AuditHead = { seq, hash: prev, mac: sealer.headMac(seq, prev) };
-          this.#stmt("INSERT INTO audit.audit_meta (key, value) VALUES ('head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(JSON.stringify(next));
+        let written = batch.outcomes;
+        for (const { seq: s, outcome } of outcomes) written += Number(update.run(JSON.stringify(outcome), sealer.outcomeMac(s, outcome), s).changes);
+        if (batch.rows.length > 0 || written > 0) {
+          const before = head?.outcomes ?? (head ? this.#countOutcomes() - written : 0);
+          const last = batch.rows.at(-1) ?? head ?? { seq: 0, hash: AUDIT_GENESIS };
+          const next = JSON.stringify(nextHead(sealer, head, last, before + written, before));
+          this.#putMeta('audit.audit_meta', 'head', next);
+          this.#putMeta('meta', AUDIT_ANCHOR_KEY, next);
         }
-        return seqs;
+        return batch.seqs;
       }),
     );
   }
@@ -1054,7 +1089,58 @@ export class SqliteStorage implements Storage {
     return this.#run(() => this.#auditHead());
   }
 
-  /** Full page-level check; used by `aivault doctor`, not on every open. */
+  readAuditAnchor(): Promise<AuditHead | undefined> {
+    return this.#run(() => this.#metaJson<AuditHead>('meta', AUDIT_ANCHOR_KEY, 'audit anchor'));
+  }
+
+  countAuditOutcomes(): Promise<number> {
+    return this.#run(() => this.#countOutcomes());
+  }
+
+  useStateSealer(sealer: StateSealer): void {
+    this.#sealer = sealer;
+  }
+
+  #digests(): Record<string, string> {
+    const tables: Record<string, string> = {};
+    for (const table of SEALED_TABLES) tables[table] = tableDigest(this.#stmt(sealedQuery(table, (i) => `?${i}`)).all(...(table === 'meta' ? UNSEALED_META : [])) as Row[]);
+    return tables;
+  }
+
+  /** Writes the seal over the state as this transaction leaves it (none without a sealer: verify then reports it stale). */
+  #reseal(): void {
+    if (!this.#sealer) return;
+    const tables = this.#digests();
+    this.#putMeta('meta', STATE_SEAL_KEY, JSON.stringify({ tables, mac: this.#sealer.mac(tables) } satisfies StateSeal));
+  }
+
+  sealState(): Promise<void> {
+    return this.#run(() => {
+      if (!this.#sealer) throw new AivaultError('INTERNAL_ERROR', 'sealing the state needs the unlocked vault');
+      this.#write(() => {
+        this.#bump();
+        this.#stmt('DELETE FROM meta WHERE key = ?').run(UNSEALED_KEY);
+      });
+    });
+  }
+
+  readState(): Promise<StateReading> {
+    return this.#run(() => {
+      // One read transaction: the seal and the tables as one writer left them.
+      this.#db.exec('BEGIN');
+      try {
+        return {
+          seal: this.#metaJson<StateSeal>('meta', STATE_SEAL_KEY, 'state seal'),
+          current: this.#digests(),
+          unsealed: this.#stmt('SELECT 1 AS x FROM meta WHERE key = ?').get(UNSEALED_KEY) !== undefined,
+        };
+      } finally {
+        this.#db.exec('COMMIT');
+      }
+    });
+  }
+
+  /** SQLite's full page-level check of both files (vault.db and audit.db); not run on every open. */
   integrityCheck(): Promise<string[]> {
     return this.#run(() => {
       const rows = this.#db.prepare('PRAGMA integrity_check').all() as Row[];

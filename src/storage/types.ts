@@ -12,6 +12,8 @@ export interface VaultMeta {
   createdAt: string;
   /** The sealed keyring, once the master key has been rotated (see vault/keys.ts). */
   keyring?: string | null;
+  /** A vault from before state seals, waiting for its first unlock to seal it. */
+  unsealed?: boolean;
 }
 
 /** Everything a master-key rotation changes, written in one transaction. */
@@ -113,6 +115,15 @@ export interface Storage extends BrokerStorage {
    */
   rekey(change: Rekey, expectedGeneration: number, expectedKeyCheck: string): Promise<void>;
 
+  /** Every later change to the vault's state is sealed with `sealer`, in its own transaction. */
+  useStateSealer(sealer: StateSealer): void;
+  /** Seals the state as it is now (a new vault, or one from before seals) and clears the unsealed mark. */
+  sealState(): Promise<void>;
+  /** Reads the seal and the state's digests in one snapshot. */
+  readState(): Promise<StateReading>;
+  /** The engine's own check of its files or tables; empty when sound. */
+  integrityCheck(): Promise<string[]>;
+
   close(): Promise<void>;
 }
 
@@ -198,9 +209,24 @@ export interface AuditRecord extends AuditEntry {
   outcomeMac: string | null;
 }
 
+/** Where the chain ends after a commit: its last record and how many outcomes it holds. */
+export interface HeadPosition {
+  seq: number;
+  hash: string;
+  outcomes: number;
+}
+
+/**
+ * The chain's head, MAC'd. Written to the audit log and, as the anchor, to the vault's own
+ * storage in the same commit. `prev` is the head before that commit, so a commit that
+ * reached only one of two files (SQLite commits each file on its own) is recognised.
+ * Heads written before anchors existed have neither `outcomes` nor `prev`.
+ */
 export interface AuditHead {
   seq: number;
   hash: string;
+  outcomes?: number;
+  prev?: HeadPosition | null;
   mac: string;
 }
 
@@ -208,7 +234,29 @@ export interface AuditHead {
 export interface AuditSealer {
   hash(prevHash: string, seq: number, entry: AuditEntry): string;
   outcomeMac(seq: number, outcome: AuditOutcome): string;
-  headMac(seq: number, hash: string): string;
+  headMac(head: Omit<AuditHead, 'mac'>): string;
+}
+
+/**
+ * A keyed seal over the vault's state: a digest per table of what the owner controls
+ * (secrets and their versions, credentials, capabilities, agents, grants, owners, ...).
+ * Engines compute the digests; the sealer holds the key.
+ */
+export interface StateSealer {
+  mac(tables: Readonly<Record<string, string>>): string;
+}
+
+export interface StateSeal {
+  tables: Record<string, string>;
+  mac: string;
+}
+
+/** What `checkState` finds: the stored seal, the state as it is now, and whether it awaits its first seal. */
+export interface StateReading {
+  seal: StateSeal | undefined;
+  current: Record<string, string>;
+  /** A vault from before seals existed, not yet sealed by an unlocked process. */
+  unsealed: boolean;
 }
 
 export interface AuditAppend {
@@ -415,4 +463,8 @@ export interface BrokerStorage {
   writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]>;
   readAudit(filter?: AuditFilter): Promise<AuditRecord[]>;
   readAuditHead(): Promise<AuditHead | undefined>;
+  /** The copy of the head kept in the vault's own storage (vault.db), written with it. */
+  readAuditAnchor(): Promise<AuditHead | undefined>;
+  /** How many records hold an outcome (for heads written before they counted them). */
+  countAuditOutcomes(): Promise<number>;
 }

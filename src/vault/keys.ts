@@ -19,6 +19,8 @@ export interface VaultKeys {
   fingerprint: KeyObject;
   /** Keys caches the broker keeps at rest (OAuth access tokens). */
   cache: KeyObject;
+  /** Keys the seal over the vault's state; derived from the audit key, so it outlives master-key rotations as the chain does. */
+  state: KeyObject;
 }
 
 function derive(master: Uint8Array, vaultId: string, label: string): Buffer {
@@ -80,6 +82,7 @@ export function keysFromKeyring(ring: Keyring, vaultId: string): VaultKeys {
     audit: createSecretKey(ring.audit),
     fingerprint: createSecretKey(ring.fingerprint),
     cache: deriveKey(ring.root, vaultId, 'cache'),
+    state: deriveKey(ring.audit, vaultId, 'state'),
   };
 }
 
@@ -97,12 +100,18 @@ export function unlockVaultKeys(master: Uint8Array, vaultId: string, keyring: st
 }
 
 export function deriveVaultKeys(master: Uint8Array, vaultId: string): VaultKeys {
-  return {
-    kek: deriveKey(master, vaultId, 'kek'),
-    audit: deriveKey(master, vaultId, 'audit'),
-    fingerprint: deriveKey(master, vaultId, 'fingerprint'),
-    cache: deriveKey(master, vaultId, 'cache'),
-  };
+  const audit = derive(master, vaultId, 'audit');
+  try {
+    return {
+      kek: deriveKey(master, vaultId, 'kek'),
+      audit: createSecretKey(audit),
+      fingerprint: deriveKey(master, vaultId, 'fingerprint'),
+      cache: deriveKey(master, vaultId, 'cache'),
+      state: deriveKey(audit, vaultId, 'state'),
+    };
+  } finally {
+    audit.fill(0);
+  }
 }
 
 /** A value stored in the vault's meta that proves a candidate master key without revealing it. */

@@ -12,8 +12,9 @@ import { builtinRegistry, type Registry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
 import { STORAGE_FILE, connectPostgres, databaseUrlFor, recordDatabaseUrl } from '../storage/open.ts';
 import { redactDatabaseUrl } from '../storage/postgres.ts';
-import type { Rekey, SecretRecord, SecretWrite, Storage } from '../storage/types.ts';
+import type { Rekey, SecretRecord, SecretWrite, StateSealer, Storage } from '../storage/types.ts';
 import { openSecret, rewrapDataKey, sealSecret } from './envelope.ts';
+import { createStateSealer, stateProblems } from './seal.ts';
 import {
   createMasterKey,
   parseKeyProviderConfig,
@@ -127,6 +128,24 @@ export interface SecretCheck {
   code?: string;
 }
 
+/** What `secrets verify` finds: faults of the vault as a whole, then each secret's. */
+export interface VaultCheck {
+  /** The storage engine's own check, the state against its seal, the audit anchor against the log; empty when sound. */
+  problems: string[];
+  checks: SecretCheck[];
+}
+
+/** A damaged file read mid-check is a finding, not a reason to stop checking. */
+async function finding<T>(problems: string[], what: string, read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof AivaultError) || err.code !== 'VAULT_CORRUPTED') throw err;
+    problems.push(`${what}: ${err.message}`);
+    return undefined;
+  }
+}
+
 function defaultPassphraseReader(env: NodeJS.ProcessEnv): KeyProviderContext['readPassphrase'] {
   return async () => {
     const value = env.AIVAULT_PASSPHRASE;
@@ -185,6 +204,7 @@ export class Vault {
   #keyCheck: string;
   /** Which provider owns which canonical secret name (pins); the built-in registry unless a broker says otherwise. */
   #registry: Registry | undefined;
+  readonly #stateSealer: StateSealer;
 
   private constructor(dir: string, storage: Storage, vaultId: string, keyProvider: KeyProviderConfig, keys: VaultKeys, keyCheck: string) {
     this.dir = dir;
@@ -194,6 +214,9 @@ export class Vault {
     this.#keys = keys;
     this.#keyCheck = keyCheck;
     this.audit = new AuditLog(storage, keys.audit);
+    // The state key is derived from the audit key, which a master-key rotation keeps.
+    this.#stateSealer = createStateSealer(keys.state);
+    storage.useStateSealer(this.#stateSealer);
   }
 
   get keyProvider(): KeyProviderConfig {
@@ -264,7 +287,10 @@ export class Vault {
       });
       if (databaseUrl) recordDatabaseUrl(dir, databaseUrl);
       const keys = deriveVaultKeys(created.masterKey, vaultId);
-      return new Vault(dir, storage, vaultId, created.config, keys, computeKeyCheck(created.masterKey, vaultId));
+      const vault = new Vault(dir, storage, vaultId, created.config, keys, computeKeyCheck(created.masterKey, vaultId));
+      // A vault has records from its first moment: an empty log is then always a cleared one.
+      await vault.audited({ action: 'vault.init', target: `vault:${vaultId}` }, () => storage.sealState());
+      return vault;
     } catch (err) {
       await storage.close();
       throw err;
@@ -291,7 +317,11 @@ export class Vault {
         if (!keyCheckMatches(master, meta.vaultId, meta.keyCheck)) {
           throw new AivaultError('VAULT_KEY_MISMATCH', 'the key does not open this vault (wrong passphrase, key file or AIVAULT_MASTER_KEY)');
         }
-        return new Vault(dir, storage, meta.vaultId, keyProvider, unlockVaultKeys(master, meta.vaultId, meta.keyring), meta.keyCheck);
+        const vault = new Vault(dir, storage, meta.vaultId, keyProvider, unlockVaultKeys(master, meta.vaultId, meta.keyring), meta.keyCheck);
+        // A vault from before seals is sealed (and its log anchored) by its first unlock:
+        // what was changed before that cannot be told apart from the owner's doing.
+        if (meta.unsealed) await vault.audited({ action: 'vault.seal', target: `vault:${meta.vaultId}` }, () => storage.sealState());
+        return vault;
       } finally {
         master.fill(0);
       }
@@ -644,11 +674,21 @@ export class Vault {
     });
   }
 
-  /** Opens every kept version of the given secrets (all when none given) and reports which fail. */
-  async verifySecrets(references: readonly string[] = [], scope?: string): Promise<SecretCheck[]> {
+  /**
+   * The vault as a whole (the engine's own integrity check of its files, and the state
+   * against its seal), then every kept version of the given secrets (all when none given).
+   */
+  async verifySecrets(references: readonly string[] = [], scope?: string): Promise<VaultCheck> {
+    const problems: string[] = [];
+    for (const message of (await finding(problems, 'storage', () => this.storage.integrityCheck())) ?? []) problems.push(`storage: ${message}`);
+    const reading = await finding(problems, 'state', () => this.storage.readState());
+    if (reading) problems.push(...stateProblems(this.#stateSealer, reading));
+    // A whole older vault.db is a consistent older state: only the audit anchor tells.
+    const anchor = await finding(problems, 'audit anchor', async () => { await this.audit.flush(); return this.audit.anchorProblem(); });
+    if (anchor) problems.push(`audit anchor: ${anchor}`);
     const records = references.length > 0
       ? await Promise.all(references.map((r) => this.resolveSecret(r, scope)))
-      : await this.storage.listSecrets();
+      : (await finding(problems, 'secrets', () => this.storage.listSecrets())) ?? [];
     const checks: SecretCheck[] = [];
     for (const record of records) {
       const check: SecretCheck = { id: record.id, name: record.name, scope: record.scope, ok: true };
@@ -665,6 +705,6 @@ export class Vault {
       }
       checks.push(check);
     }
-    return checks;
+    return { problems, checks };
   }
 }

@@ -22,6 +22,9 @@ conformance('postgres', {
         opened.push(s);
         return s;
       },
+      tamper: async (sql: string) => {
+        await adminQuery(`SET search_path TO ${schema}; ${sql}`);
+      },
       cleanup: async () => {
         for (const s of opened) await s.close();
         await dropSchema(schema);

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import { conformance } from './conformance.ts';
 
@@ -19,6 +20,12 @@ conformance('sqlite', {
         const s = SqliteStorage.open(path);
         opened.push(s);
         return s;
+      },
+      tamper: async (sql: string) => {
+        const db = new DatabaseSync(path);
+        db.exec(`ATTACH DATABASE '${join(dir, 'audit.db')}' AS audit`);
+        db.exec(sql);
+        db.close();
       },
       cleanup: async () => {
         for (const s of opened) await s.close();

@@ -8,15 +8,18 @@ import { describe, it } from 'node:test';
 import { isAivaultError } from '../../src/errors.ts';
 import { takeToken } from '../../src/policy/rate-limit.ts';
 import type { AuditEntry, AuditSealer, SecretRecord, SecretVersionRecord, Storage } from '../../src/storage/types.ts';
+import { createStateSealer, stateProblems } from '../../src/vault/seal.ts';
+import { createSecretKey } from 'node:crypto';
 
 export interface EngineUnderTest {
-  open(): Promise<{ storage: Storage; second: () => Promise<Storage>; cleanup: () => Promise<void> }>;
+  /** `tamper` runs SQL on the store around the engine, as someone with write access to it would. */
+  open(): Promise<{ storage: Storage; second: () => Promise<Storage>; tamper: (sql: string) => Promise<void>; cleanup: () => Promise<void> }>;
 }
 
 const sealer: AuditSealer = {
   hash: (prev, seq, entry) => `${prev.slice(0, 8)}:${seq}:${entry.action}`.padEnd(64, '0').slice(0, 64),
   outcomeMac: (seq) => `mac${seq}`,
-  headMac: (seq, hash) => `head${seq}${hash.slice(0, 4)}`,
+  headMac: (h) => `head${h.seq}${h.hash.slice(0, 4)}:${h.outcomes}`,
 };
 
 const now = () => new Date().toISOString();
@@ -37,10 +40,10 @@ const codeOf = (code: string) => (e: unknown) => isAivaultError(e, code as never
 
 export function conformance(name: string, engine: EngineUnderTest): void {
   describe(`storage conformance: ${name}`, () => {
-    const withStore = (fn: (s: Storage, second: () => Promise<Storage>) => Promise<void>) => async () => {
-      const { storage, second, cleanup } = await engine.open();
+    const withStore = (fn: (s: Storage, second: () => Promise<Storage>, tamper: (sql: string) => Promise<void>) => Promise<void>) => async () => {
+      const { storage, second, tamper, cleanup } = await engine.open();
       try {
-        await fn(storage, second);
+        await fn(storage, second, tamper);
       } finally {
         await cleanup();
       }
@@ -348,6 +351,66 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.equal(good, bad + 1);
       assert.equal((await log.list({ afterSeq: bad - 1, limit: 1 }))[0]!.capability, 'made\ufffdup');
       assert.deepEqual(await log.verify(), { ok: true, count: good });
+      await log.close();
+    }));
+
+    it('state seal: every change is resealed in its own transaction (concurrent writers too); a change around the engine shows', withStore(async (s, second, tamper) => {
+      const sealer = createStateSealer(createSecretKey(randomBytes(32)));
+      const problems = async () => stateProblems(sealer, await s.readState());
+      s.useStateSealer(sealer);
+      await s.sealState();
+      assert.deepEqual(await problems(), []);
+      const a = secret('SEALED_A');
+      await s.createSecret(a, version(a.id, 1));
+      await s.rotateSecret(a.id, 1, version(a.id, 2), now());
+      await s.setCurrentVersion(a.id, 2, 1, now());
+      await s.setSecretGroup(a.id, 'w/g', true, now());
+      await s.updateSecretIdentity(a.id, { aliases: ['sealed-a'] }, now());
+      const agent = { id: randomUUID(), name: 'sealed-bot', tokenHash: 'h', publicKey: null, status: 'active' as const, context: null, createdAt: now(), revokedAt: null };
+      await s.createAgent(agent);
+      await s.putGrant({ agentId: agent.id, capability: 'p/read', methods: null, rate: null, expiresAt: null, createdAt: now(), approve: 'first', firstApprovedAt: null });
+      await s.markGrantApproved(agent.id, 'p/read', now());
+      assert.deepEqual(await problems(), []);
+      // Two processes writing at once: the last commit's seal covers both.
+      const other = await second();
+      try {
+        other.useStateSealer(sealer);
+        await Promise.all(Array.from({ length: 8 }, (_, i) => {
+          const x = secret(`SEALED_RACE_${i}`);
+          return (i % 2 ? other : s).createSecret(x, version(x.id, 1));
+        }));
+        assert.deepEqual(await problems(), []);
+      } finally {
+        await other.close();
+      }
+      await tamper(`UPDATE secrets SET current_version = 2 WHERE id = '${a.id}'`);
+      assert.match((await problems()).join(), /: secrets$/);
+      await s.deleteSecret(a.id);
+      assert.deepEqual(await problems(), [], 'the next change through the engine seals what it finds (verify reports before that)');
+      await tamper(`DELETE FROM grants`);
+      assert.match((await problems()).join(), /: grants$/);
+    }));
+
+    it('audit anchor: written with the head in one commit; verify catches cleared outcomes, a cut log and a missing anchor', withStore(async (s, _second, tamper) => {
+      const log = new AuditLog(s, randomBytes(32));
+      const first = await log.append({ actor: 'owner:local', action: 'one', decision: 'allow' });
+      log.complete(first, { status: 200 });
+      await log.append({ actor: 'owner:local', action: 'two', decision: 'allow' }, { status: 201 });
+      await log.flush();
+      const head = (await s.readAuditHead())!;
+      assert.deepEqual(await s.readAuditAnchor(), head);
+      assert.equal(head.outcomes, 2);
+      assert.equal(await s.countAuditOutcomes(), 2);
+      assert.deepEqual(await log.verify(), { ok: true, count: 2 });
+      await tamper(`UPDATE audit_log SET outcome = NULL, outcome_mac = NULL WHERE seq = ${first}`);
+      assert.match((await log.verify()).problem!, /outcomes were removed/);
+      await tamper(`DELETE FROM audit_log; DELETE FROM audit_meta`);
+      assert.match((await log.verify()).problem!, /the log is empty/);
+      // The next writer records what it found, in the chain, and verify keeps failing there.
+      await log.append({ actor: 'owner:local', action: 'three', decision: 'allow' });
+      const result = await log.verify();
+      assert.equal(result.brokenAt, 1);
+      assert.match(result.problem!, /did not match its anchor/);
       await log.close();
     }));
   });

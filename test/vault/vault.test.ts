@@ -123,7 +123,8 @@ describe('Vault', () => {
     await assert.rejects(vault.revealSecret(a.id), (e) => isAivaultError(e, 'VAULT_DECRYPT_FAILED'));
     await assert.rejects(vault.revealSecret(b.id), (e) => isAivaultError(e, 'VAULT_DECRYPT_FAILED'));
     await assert.rejects(vault.rollbackSecret('SWAP_A'), (e) => isAivaultError(e, 'NO_PREVIOUS_VERSION'));
-    const checks = await vault.verifySecrets(['SWAP_A', 'SWAP_B']);
+    const { checks, problems } = await vault.verifySecrets(['SWAP_A', 'SWAP_B']);
+    assert.match(problems.join('\n'), /secret_versions/, 'the swap is also a change to the sealed state');
     assert.deepEqual(checks.map((c) => [c.name, c.ok, c.code]), [['SWAP_A', false, 'VAULT_DECRYPT_FAILED'], ['SWAP_B', false, 'VAULT_DECRYPT_FAILED']]);
     // The swapped rows are still as the attacker left them: nothing was "repaired" or overwritten.
     const after = new DatabaseSync(Vault.databasePath(dir), { readOnly: true });

@@ -2,8 +2,10 @@
 
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
+import { readFileSync } from 'node:fs';
+import type { KeptHead } from '../../audit/chain.ts';
+import type { VerifyResult } from '../../audit/log.ts';
 import type { AuditRecord } from '../../storage/types.ts';
-import type { Vault } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
 import { asOwner } from '../daemon-client.ts';
 import { printJson, printLine, printTable } from '../output.ts';
@@ -24,6 +26,21 @@ export function parseSince(value: string): string {
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new AivaultError('INVALID_ARGUMENT', '--since takes an ISO date or a duration like 30m, 12h, 7d');
   return new Date(t).toISOString();
+}
+
+/** A head kept with `audit head`: its shape here, its MAC when the vault checks it. */
+function readKeptHead(path: string): KeptHead {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new AivaultError('INVALID_ARGUMENT', `${path} does not hold a head printed by \`aivault audit head\` (not readable JSON)`);
+  }
+  const h = parsed as Partial<KeptHead> | null;
+  if (!h || !Number.isSafeInteger(h.seq) || typeof h.hash !== 'string' || typeof h.at !== 'string' || typeof h.mac !== 'string') {
+    throw new AivaultError('INVALID_ARGUMENT', `${path} does not hold a head printed by \`aivault audit head\` (seq, hash, at, mac)`);
+  }
+  return { seq: h.seq!, hash: h.hash, at: h.at, mac: h.mac };
 }
 
 function row(r: AuditRecord): string[] {
@@ -55,14 +72,25 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('verify')
-    .description('check the whole chain; exit 0 with the record count, or name the first broken record')
+    .description("check the whole chain, its head and its anchor in the vault's storage; exit 0 with the record count, or say what is broken")
+    .option('--against <file>', 'also check that the chain still holds a head kept with `aivault audit head`')
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions>();
-      const result = await asOwner<Awaited<ReturnType<Vault['audit']['verify']>>>('audit.verify', {}, () => withVault(o, (v) => v.audit.verify()));
+      const o = cmd.optsWithGlobals<GlobalOptions & { against?: string }>();
+      const args = o.against ? { against: readKeptHead(o.against) } : {};
+      const result = await asOwner<VerifyResult>('audit.verify', args, () => withVault(o, (v) => v.audit.verify(args)));
       if (o.json) printJson(result);
-      if (!result.ok) throw new AivaultError('AUDIT_CHAIN_BROKEN', `the audit chain is broken at record ${result.brokenAt}: ${result.problem}`);
-      if (!o.json) printLine(`ok: ${result.count} records, chain intact`);
+      if (!result.ok) throw new AivaultError('AUDIT_CHAIN_BROKEN', `the audit chain is broken${result.brokenAt === undefined ? '' : ` at record ${result.brokenAt}`}: ${result.problem}`);
+      if (!o.json) printLine(`ok: ${result.count} records, chain intact${o.against ? `, holds the kept head (record ${args.against!.seq})` : ''}`);
+    });
+
+  audit
+    .command('head')
+    .description('print the chain head, MAC\'d under the vault key: keep it off this machine, and check it later with `audit verify --against`')
+    .option('--json', 'print as JSON (what it always prints)')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      printJson(await asOwner<KeptHead>('audit.head', {}, () => withVault(o, (v) => v.audit.keptHead())));
     });
 
   audit

@@ -303,16 +303,20 @@ export function registerSecrets(program: Command): void {
 
   secrets
     .command('verify')
-    .description('decrypt every kept version (of the named secrets, or all) and report any that fail; prints no value')
+    .description("check the vault's files and its state against its seal, then decrypt every kept version (of the named secrets, or all); prints no value")
     .argument('[secrets...]', 'NAME, id or vault:secret:<id>')
     .option('--scope <scope>', 'scope, when a name exists in several')
     .option('--json', 'print as JSON')
     .action(async (references: string[], _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
-      const checks = await withVault(opts, (vault) => vault.verifySecrets(references, opts.scope));
+      const { problems, checks } = await withVault(opts, (vault) => vault.verifySecrets(references, opts.scope));
       const failed = checks.filter((c) => !c.ok);
-      if (opts.json) printJson({ ok: failed.length === 0, checks });
-      else for (const c of checks) printLine(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name} ${c.scope}${c.code ? ` ${c.code}` : ''}`);
+      if (opts.json) printJson({ ok: failed.length === 0 && problems.length === 0, problems, checks });
+      else {
+        for (const p of problems) printLine(`FAIL vault: ${p}`);
+        for (const c of checks) printLine(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name} ${c.scope}${c.code ? ` ${c.code}` : ''}`);
+      }
+      if (problems.length > 0) throw new AivaultError('VAULT_TAMPERED', `the vault does not check out: ${problems[0]}`);
       if (failed.length > 0) {
         const first = failed[0]!;
         throw new AivaultError(first.code === 'VAULT_CORRUPTED' ? 'VAULT_CORRUPTED' : 'VAULT_DECRYPT_FAILED', `${failed.length} secret(s) failed to open`);
