@@ -8,6 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { Vault } from '../../src/vault/vault.ts';
 import { runCli } from '../helpers/cli.ts';
 
+// Copies of a vault must be private like the original (the vault directory rule).
+process.umask(0o077);
 const root = mkdtempSync(join(tmpdir(), 'aivault-audit-'));
 const env = { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') };
 const pristine = join(root, 'pristine');

@@ -12,6 +12,8 @@ import { deriveVaultKeys } from '../../src/vault/keys.ts';
 import { Vault } from '../../src/vault/vault.ts';
 import { runCli } from '../helpers/cli.ts';
 
+// Copies of a vault must be private like the original (the vault directory rule).
+process.umask(0o077);
 const root = mkdtempSync(join(tmpdir(), 'aivault-seal-'));
 const master = randomBytes(32);
 const env = { AIVAULT_MASTER_KEY: master.toString('base64') };
