@@ -206,8 +206,6 @@ export class Catalog {
     }
     const { hosts, pathPrefix } = status.credential;
     const { hostMap, tenants } = splitOverride(override);
-    // A provider reached only through wildcards serves no one until its tenant is bound.
-    const unbound = provider.hosts.every(isWildcard) && !provider.hosts.some((h) => tenants.has(h)) ? [`tenant host for ${provider.hosts.join(', ')}`] : [];
     return {
       name: status.alternative ? `${provider.provider}:${status.alternative}` : provider.provider,
       provider: provider.provider,
@@ -217,7 +215,7 @@ export class Catalog {
       allowHttp: override?.allowHttp ?? false,
       allowPrivateNetwork: override?.allowPrivateNetwork ?? false,
       bindings: new Map(status.secrets.filter((s) => s.secretId !== null).map((s) => [s.placeholder, s.secretId!])),
-      missing: [...(status.provisioned ? status.missing : status.secrets.filter((s) => s.required).map((s) => s.name)), ...unbound],
+      missing: status.provisioned ? status.missing : [...status.secrets.filter((s) => s.required).map((s) => s.name), ...status.unboundTenants],
       hostMap,
       tenants,
       scope: status.scope,

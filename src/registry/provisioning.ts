@@ -8,6 +8,7 @@
 // and within it the highest-priority ready credential (the main one or an alternative).
 
 import type { SecretRecord } from '../storage/types.ts';
+import { isWildcard } from '../policy/tenants.ts';
 import { GLOBAL_SCOPE, lookupChain, serves } from '../vault/scopes.ts';
 import type { Vault } from '../vault/vault.ts';
 import { neededPlaceholders } from './auth-inputs.ts';
@@ -34,6 +35,8 @@ export interface BuiltinCredentialStatus {
   missing: string[];
   /** The provider's global secrets that exist but are not attached to the caller's group. */
   outOfScope: string[];
+  /** Wildcard hosts the owner must bind to a tenant before the key goes anywhere (also in `missing`). */
+  unboundTenants: string[];
 }
 
 function statusOf(provider: RegistryProvider, credential: ProviderCredential, scope: string, serving: readonly SecretRecord[], outOfScope: string[]): BuiltinCredentialStatus {
@@ -55,10 +58,20 @@ function statusOf(provider: RegistryProvider, credential: ProviderCredential, sc
     secrets,
     missing,
     outOfScope,
+    unboundTenants: [],
   };
 }
 
 export async function builtinCredentialStatus(vault: Vault, provider: RegistryProvider, context: string = GLOBAL_SCOPE): Promise<BuiltinCredentialStatus> {
+  const status = await secretsStatus(vault, provider, context);
+  // A provider reached only through wildcards serves no one until its tenant is bound (src/policy/tenants.ts).
+  const override = provider.hosts.every(isWildcard) ? await vault.storage.getEndpointOverride(provider.provider) : undefined;
+  if (!provider.hosts.every(isWildcard) || provider.hosts.some((h) => override?.hosts[h] !== undefined)) return status;
+  const unboundTenants = [`tenant host for ${provider.hosts.join(', ')}`];
+  return { ...status, unboundTenants, missing: [...status.missing, ...unboundTenants], ready: false };
+}
+
+async function secretsStatus(vault: Vault, provider: RegistryProvider, context: string): Promise<BuiltinCredentialStatus> {
   const pinned = await vault.storage.listSecrets({ pinnedProvider: provider.provider });
   const credentials = credentialsOf(provider);
   let outOfScope: string[] = [];

@@ -105,6 +105,7 @@ export function registerSecrets(program: Command): void {
               ? `pinned to provider ${status.provider}; its capabilities are ready (aivault capability list)`
               : `pinned to provider ${status.provider}; its capabilities wait for ${status.missing.join(', ')}`,
           );
+          if (status.unboundTenants.length > 0) note(`bind your own tenant: aivault endpoint set ${status.provider} --tenant HOST`);
         }
       } finally {
         value.fill(0);
