@@ -100,6 +100,11 @@ export interface CreateCredentialInput {
   hosts: string[];
   allowHttp?: boolean;
   allowPrivateNetwork?: boolean;
+  /**
+   * The owner's acknowledgement that a wildcard host (`*.example.com`) reaches every host
+   * under it, whoever runs it: required for one (src/policy/tenants.ts), and recorded.
+   */
+  anyTenant?: boolean;
 }
 
 export interface CreateCapabilityInput {
@@ -399,6 +404,10 @@ export class Catalog {
       throw new AivaultError('INSECURE_SCHEME', 'the token endpoint is plain http; pass --allow-http if you really mean it');
     }
     const hosts = [...new Set(input.hosts.map(normaliseHost))];
+    const wildcards = hosts.filter(isWildcard);
+    if (wildcards.length > 0 && input.anyTenant !== true) {
+      throw invalid(`${wildcards.join(', ')} reaches every host under it, whoever runs it (on a multi-tenant service, anyone's): name the exact host, or set anyTenant to acknowledge`);
+    }
 
     const { required, optional } = neededPlaceholders(input.auth);
     const bindings: Record<string, string> = {};
@@ -427,7 +436,8 @@ export class Catalog {
       allowPrivateNetwork: input.allowPrivateNetwork === true,
       createdAt: new Date().toISOString(),
     };
-    await this.#vault.audited({ action: 'credential.create', target: `credential:${input.name}` }, () => this.#vault.storage.createCredential(record));
+    // The acknowledgement is recorded with the credential's creation.
+    await this.#vault.audited({ action: 'credential.create', target: `credential:${input.name}`, ...(wildcards.length > 0 ? { reason: `any tenant of ${wildcards.join(', ')} acknowledged` } : {}) }, () => this.#vault.storage.createCredential(record));
     return this.#customCredential(record, GLOBAL_SCOPE);
   }
 

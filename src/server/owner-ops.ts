@@ -28,6 +28,7 @@ const OPS = {
     hosts: z.array(str).min(1),
     allowHttp: z.boolean().optional(),
     allowPrivateNetwork: z.boolean().optional(),
+    anyTenant: z.boolean().optional(),
   }),
   'credential.delete': z.strictObject({ name: str }),
   'capability.list': z.strictObject({}),

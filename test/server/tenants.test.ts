@@ -82,4 +82,17 @@ describe('a key for a multi-tenant service goes only to the tenant the owner bou
     const openai = await v.cli(['endpoint', 'set', 'openai', '--tenant', 'x.openai.com']);
     assert.equal(openai.code, 2, 'a provider without wildcard hosts has no tenants');
   });
+
+  it('a custom credential with a wildcard host needs the owner\'s acknowledgement, which the audit log keeps', async () => {
+    const ref = (await v.cli(['secrets', 'create', '--name', 'WILD_KEY', '--value', canary('WILD')])).stdout.trim();
+    const args = ['credential', 'create', 'wild', '--provider', 'wild', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-key', '--host', '*.example.test'];
+    const refused = await v.cli(args);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /INVALID_ARGUMENT.*every host under it/);
+    const made = await v.cli([...args, '--any-tenant']);
+    assert.equal(made.code, 0, made.stderr);
+    const records = JSON.parse((await v.cli(['audit', 'list', '--json'])).stdout) as Array<{ action: string; target: string | null; reason: string | null }>;
+    const created = records.find((r) => r.action === 'credential.create' && r.target === 'credential:wild');
+    assert.equal(created?.reason, 'any tenant of *.example.test acknowledged');
+  });
 });

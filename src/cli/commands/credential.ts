@@ -27,6 +27,7 @@ interface CreateOptions extends GlobalOptions {
   host?: string[];
   allowHttp?: boolean;
   allowPrivateNetwork?: boolean;
+  anyTenant?: boolean;
   service?: string;
   region?: string;
   algorithm?: string;
@@ -173,6 +174,7 @@ export function registerCredential(program: Command): void {
     .option('--client-auth <method>', 'basic (client_secret_basic) or post (client_secret_post) (--auth o_auth2; default basic)')
     .option('--allow-http', 'owner decision: this credential talks plain http (credentials travel unencrypted)')
     .option('--allow-private-network', 'owner decision: allow loopback, private and link-local targets')
+    .option('--any-tenant', 'owner decision: a wildcard --host (*.example.com) may reach every host under it, whoever runs it')
     .option('--json', 'print as JSON')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<CreateOptions>();
@@ -184,6 +186,7 @@ export function registerCredential(program: Command): void {
         hosts: o.host ?? [],
         allowHttp: o.allowHttp === true,
         allowPrivateNetwork: o.allowPrivateNetwork === true,
+        ...(o.anyTenant ? { anyTenant: true } : {}),
       };
       const created = await asOwner<{ name: string; hosts: readonly string[] }>('credential.create', input, () => withBroker(o, (broker) => broker.catalog.createCredential(input)));
       if (o.json) printJson(created);
