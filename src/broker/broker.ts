@@ -12,7 +12,7 @@ import { AivaultError, isAivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { portOf } from '../policy/hosts.ts';
-import { headerAllowed, sanitizeAgentHeaders } from '../policy/headers.ts';
+import { cgiName, headerAllowed, sanitizeAgentHeaders } from '../policy/headers.ts';
 import { assertNoMethodOverride } from '../policy/overrides.ts';
 import { assertTenant } from '../policy/tenants.ts';
 import { responseHeaders } from './response-headers.ts';
@@ -47,7 +47,7 @@ function assertSignable(strategy: AuthStrategy, capability: ResolvedCapability, 
   for (const name of target.url.searchParams.keys()) {
     if (signs.queryParam(name)) throw new AivaultError('MALFORMED_URL', `query parameter ${name.slice(0, 64)} belongs to the request signature; aivault refuses it`);
   }
-  for (const name of [...headers.keys()]) if (signs.header(name) && !headerAllowed(capability.signedHeaders, name)) headers.delete(name);
+  for (const name of [...headers.keys()]) if (signs.header(cgiName(name)) && !headerAllowed(capability.signedHeaders, name)) headers.delete(name);
 }
 
 /** The shape of a non-acquire answer: JSON redacted to types with scrubbed keys, or the kind and length of text. */

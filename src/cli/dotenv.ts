@@ -39,12 +39,17 @@ function unescapeDouble(raw: string, line: number, name: string): string {
   });
 }
 
+const OTHER_BLANKS = /[\v\f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+
 export function parseDotenv(text: string): DotenvEntry[] {
   const lines = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n').split('\n');
   const entries: DotenvEntry[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = i + 1;
     const source = lines[i]!;
+    // dotenv's own pattern takes any \s as a blank (before a quote, around `=`); others take
+    // only spaces and tabs: a value must not depend on which tool reads it.
+    if (OTHER_BLANKS.test(source)) refuse(line, 'a blank other than space or tab (vertical tab, form feed, no-break or other Unicode space): tools read it differently');
     if (/^[ \t]*(?:#.*)?$/.test(source)) continue;
     const m = ASSIGNMENT.exec(source);
     if (!m) refuse(line, 'not NAME=value (nor a # comment)');
@@ -72,6 +77,8 @@ export function parseDotenv(text: string): DotenvEntry[] {
     }
     assertTail(body.slice(end + 1), last + 1, name);
     const raw = body.slice(0, end);
+    // dotenv does not end a single- or back-quoted value at a quote after a backslash.
+    if (quote !== '"' && raw.endsWith('\\')) refuse(line, `${name}: a backslash before the closing ${quote} (dotenv reads an escaped quote and goes on)`);
     entries.push({ name, value: quote === '"' ? unescapeDouble(raw, line, name) : raw, line });
     i = last;
   }

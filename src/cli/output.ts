@@ -5,20 +5,23 @@ import { AivaultError } from '../errors.ts';
 import { HINTS } from './explain.ts';
 
 /**
- * Control characters (C0, DEL, C1), line and paragraph separators and the bidirectional and
- * invisible formatting characters, escaped. Text shown to a person can come from an agent or
- * an upstream (a capability id, a path, a reason): raw, a line break forges an audit line, an
- * escape sequence drives the owner's terminal, a bidi override reorders what is read.
+ * Control characters (C0, DEL, C1), format characters (bidi overrides and isolates, zero
+ * widths, soft hyphen, tag characters), line and paragraph separators, and every other
+ * default-ignorable code point (fillers, variation selectors), escaped. Text shown to a
+ * person can come from an agent or an upstream (a capability id, a path, a reason): raw, a
+ * line break forges an audit line, an escape sequence drives the owner's terminal, a bidi
+ * override reorders what is read, an invisible character hides words a model still reads.
  */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
 
 export function printable(text: string): string {
   return text.replace(UNPRINTABLE, (c) => {
-    const code = c.charCodeAt(0);
+    const code = c.codePointAt(0)!;
     if (c === '\n') return '\\n';
     if (c === '\r') return '\\r';
     if (c === '\t') return '\\t';
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    if (code <= 0xff) return `\\x${code.toString(16).padStart(2, '0')}`;
+    return code <= 0xffff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
   });
 }
 

@@ -27,7 +27,14 @@ const ALWAYS_DROPPED = new Set([
   'expect',
   'accept-encoding',
   'http2-settings',
+  // httpoxy: CGI stacks turn it into HTTP_PROXY, which HTTP clients there take as their proxy.
+  'proxy',
 ]);
+
+/** A header name as CGI-style stacks read it: case and `_`/`-` do not tell names apart there. */
+export function cgiName(name: string): string {
+  return name.toLowerCase().replace(/_/g, '-');
+}
 
 /** Whether a lower-case header name matches one of a capability's patterns (a trailing `*` for a prefix). */
 export function headerAllowed(patterns: readonly string[], lower: string): boolean {
@@ -45,12 +52,16 @@ export function sanitizeAgentHeaders(headers: ReadonlyArray<readonly [string, st
     if (BAD_VALUE.test(value)) throw new AivaultError('MALFORMED_HEADER', `header ${name.toLowerCase()} contains a control character or a character past Latin-1`);
     if (name.toLowerCase() === 'connection') for (const n of value.split(',')) named.add(n.trim().toLowerCase());
   }
-  const owned = new Set(ownedByStrategy.map((h) => h.toLowerCase()));
+  const owned = new Set(ownedByStrategy.map(cgiName));
+  const connectionNamed = new Set([...named].map(cgiName));
   const out = new Map<string, string>();
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
-    if (ALWAYS_DROPPED.has(lower) || lower.startsWith('proxy-') || owned.has(lower) || named.has(lower)) continue;
-    if (isSteeringHeader(lower) && !headerAllowed(overridesAllowed, lower)) continue;
+    // Decided by the name a CGI, PHP, WSGI or Rack stack reads (`X_Forwarded_For` is
+    // `X-Forwarded-For` there), so no spelling passes what its twin would not.
+    const as = cgiName(lower);
+    if (ALWAYS_DROPPED.has(as) || as.startsWith('proxy-') || owned.has(as) || connectionNamed.has(as)) continue;
+    if (isSteeringHeader(as) && !headerAllowed(overridesAllowed, as)) continue;
     const prev = out.get(lower);
     out.set(lower, prev === undefined ? value.trim() : `${prev}, ${value.trim()}`);
   }

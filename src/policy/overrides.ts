@@ -38,7 +38,10 @@ export function isSteeringHeader(lower: string): boolean {
 }
 
 /** Query or form parameters frameworks read as the method (Rails/Rack, Laravel, Symfony, Express): `_method=DELETE`. */
-const METHOD_PARAMS = new Set(['_method', 'x-http-method-override', 'x-http-method', 'x-method-override']);
+const METHOD_PARAMS = new Set(['_method', 'x_http_method_override', 'x_http_method', 'x_method_override']);
+
+/** A parameter name as PHP reads it (`.`, space and `[` become `_`), case and `-` ignored. */
+const paramName = (name: string) => name.toLowerCase().replace(/[-. []/g, '_');
 
 /**
  * Refuses a method override carried as a query parameter, or as a field of a form-encoded
@@ -46,10 +49,10 @@ const METHOD_PARAMS = new Set(['_method', 'x-http-method-override', 'x-http-meth
  */
 export function assertNoMethodOverride(query: Iterable<string>, contentType: string | undefined, body: Uint8Array | undefined): void {
   for (const name of query) {
-    if (METHOD_PARAMS.has(name.toLowerCase())) throw new AivaultError('MALFORMED_URL', `query parameter ${name.slice(0, 64)} asks the upstream for another method; aivault refuses it`);
+    if (METHOD_PARAMS.has(paramName(name))) throw new AivaultError('MALFORMED_URL', `query parameter ${name.slice(0, 64)} asks the upstream for another method; aivault refuses it`);
   }
   if (!body || !contentType || !/^\s*application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) return;
   for (const name of new URLSearchParams(Buffer.from(body).toString('latin1')).keys()) {
-    if (METHOD_PARAMS.has(name.toLowerCase())) throw new AivaultError('METHOD_NOT_ALLOWED', `the form field ${name.slice(0, 64)} asks the upstream for another method; aivault refuses it`);
+    if (METHOD_PARAMS.has(paramName(name))) throw new AivaultError('METHOD_NOT_ALLOWED', `the form field ${name.slice(0, 64)} asks the upstream for another method; aivault refuses it`);
   }
 }

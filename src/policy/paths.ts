@@ -39,7 +39,29 @@ export function assertCleanPath(path: string): void {
     const bare = segment.split(/;|%3b/i, 1)[0]!;
     if (bare === '.' || bare === '..') throw malformed('it contains a dot segment (path parameters after ";" are ignored by some servers)');
     if (bare === '' && i !== segments.length - 1) throw malformed('it contains an empty segment ("//", or one with only ";" parameters)');
+    if (segment.includes('%')) assertDecodedSegment(segment);
   });
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A segment as servers that decode and normalise read it: its escapes must be UTF-8 (an
+ * overlong `%C0%AE` is a dot to old decoders), and its NFKC form (what Unicode-normalising
+ * routers and Windows best-fit mappings see: `．`, `‥`, `／`) must hold no separator and
+ * not be a dot segment.
+ */
+function assertDecodedSegment(segment: string): void {
+  let decoded: string;
+  try {
+    decoded = UTF8.decode(Buffer.from(segment.replace(/%([0-9A-Fa-f]{2})|[^%]+/g, (m, hex: string | undefined) => (hex ? String.fromCharCode(parseInt(hex, 16)) : m)), 'latin1'));
+  } catch {
+    throw malformed('its percent-encodings are not UTF-8 (overlong or broken sequences)');
+  }
+  const read = decoded.normalize('NFKC');
+  if (/[/\\]/.test(read)) throw malformed('a segment decodes to a "/" or "\\" once Unicode-normalised');
+  const bare = read.split(';', 1)[0]!;
+  if (bare === '.' || bare === '..' || bare === '') throw malformed('a segment decodes to a dot or empty segment once Unicode-normalised');
 }
 
 /**

@@ -619,14 +619,15 @@ export class Vault {
   }
 
   /**
-   * The plaintext of a secret's current version. Only the broker calls this, to inject a
-   * credential; the caller owns the buffer and should wipe it when done.
+   * The plaintext of a secret's current version (or of a kept one, `version`). The broker calls
+   * this to inject a credential, and `run` to keep every value out of its child's environment;
+   * the caller owns the buffer and should wipe it when done.
    */
-  async revealSecret(id: string, use: { credential?: boolean } = {}): Promise<Buffer> {
+  async revealSecret(id: string, use: { credential?: boolean; version?: number } = {}): Promise<Buffer> {
     const record = await this.storage.getSecret(id);
     if (!record) throw new AivaultError('SECRET_NOT_FOUND', `no secret with id ${id}`);
-    const version = await this.storage.getSecretVersion(id, record.currentVersion);
-    if (!version) throw new AivaultError('VAULT_CORRUPTED', `the current version of ${record.name} is missing`);
+    const version = await this.storage.getSecretVersion(id, use.version ?? record.currentVersion);
+    if (!version) throw new AivaultError('VAULT_CORRUPTED', `version ${use.version ?? record.currentVersion} of ${record.name} is missing`);
     const value = openSecret(this.#keys.kek, id, version.version, version);
     // A credential sends what it reveals, and a short value would come back unscrubbed.
     if (use.credential) {

@@ -132,6 +132,13 @@ describe('dotenv rules (secrets import --file)', () => {
     // Lines that are no assignment (dotenv skips them silently).
     refused('A=x\nthis is not an assignment', 2, /not NAME=value/);
     refused('KEY: value', 1, /not NAME=value/);
+    // dotenv takes any \s as a blank: before a quote it still sees a quoted value, others keep the quotes.
+    refused("A=x\nA_ONE=\u000b'abcdefgh'", 2, /blank other than space or tab/);
+    refused("A_ONE=\u000c'abcdefgh'", 1, /blank other than space or tab/);
+    refused('A_ONE=\u00a0"abcdefgh"', 1, /blank other than space or tab/);
+    // dotenv does not close a single- or back-quoted value at a quote after a backslash.
+    refused("A_TWO='abcdefgh\\' # x'", 1, /backslash before the closing/);
+    refused('A_TWO=`abcdefgh\\` # x`', 1, /backslash before the closing/);
   });
 
   it('keeps what all tools agree on: single quotes are literal, no variable expansion, a blank before # starts a comment', () => {

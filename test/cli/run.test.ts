@@ -22,6 +22,7 @@ describe('aivault run', () => {
   let up: Upstream;
   const realKey = canary('sk-run');
   const custom = canary('CUSTOM');
+  const customNext = canary('CUSTOM_NEXT');
   const started: ChildProcess[] = [];
 
   const invoke = async (token: string): Promise<{ status: number; code?: string }> => {
@@ -60,6 +61,8 @@ describe('aivault run', () => {
     for (const args of [
       ['secrets', 'create', '--name', 'OPENAI_API_KEY', '--value', realKey],
       ['secrets', 'create', '--name', 'SOME_CUSTOM', '--value', custom],
+      // `custom` is now a kept version: a rollback would bring it back, so it is as secret.
+      ['secrets', 'rotate', 'SOME_CUSTOM', '--value', customNext],
       ['credential', 'create', 'api', '--provider', 'api', '--secret-ref', ref, '--auth', 'header', '--header-name', 'authorization', '--value-template', 'Bearer {{secret}}', '--host', up.host, '--allow-http', '--allow-private-network'],
       ['capability', 'create', 'api/users', '--provider', 'api', '--credential', 'api', '--method', 'GET', '--path', '/v1'],
       ['agent', 'create', 'runner'],
@@ -81,7 +84,7 @@ describe('aivault run', () => {
       console.log(JSON.stringify({ env: process.env, capabilities: (await caps.json()).map((c) => c.id) }));
       process.exit(3);`;
     const r = await v.cli(['run', '--agent', 'runner', '--url', d.url!, '--', process.execPath, '--input-type=module', '-e', script], {
-      env: { OPENAI_API_KEY: realKey, PASSES_THROUGH: 'hello', COPY_OF_CUSTOM: custom, AIVAULT_MASTER_KEY: 'owner-key-material' },
+      env: { OPENAI_API_KEY: realKey, PASSES_THROUGH: 'hello', COPY_OF_CUSTOM: custom, COPY_OF_NEXT: customNext, AIVAULT_MASTER_KEY: 'owner-key-material' },
     });
     assert.equal(r.code, 3, r.stderr);
     const out = JSON.parse(r.stdout) as { env: Record<string, string>; capabilities: string[] };
@@ -90,7 +93,8 @@ describe('aivault run', () => {
     assert.equal(out.env.OPENAI_API_KEY, out.env.AIVAULT_AGENT_TOKEN);
     assert.match(out.env.AIVAULT_AGENT_TOKEN!, /^avt_/);
     assert.equal(out.env.PASSES_THROUGH, 'hello');
-    assert.equal(out.env.COPY_OF_CUSTOM, undefined, 'a variable holding a stored secret value is not passed down');
+    assert.equal(out.env.COPY_OF_CUSTOM, undefined, 'a variable holding a kept (older) version is not passed down');
+    assert.equal(out.env.COPY_OF_NEXT, undefined, 'a variable holding a stored secret value is not passed down');
     assert.equal(out.env.AIVAULT_MASTER_KEY, undefined);
     assert.equal(r.stdout.includes(realKey), false);
     assert.equal(r.stdout.includes(custom), false);

@@ -65,6 +65,11 @@ function decode(s: string): string {
   }
 }
 
+/** Percent-decoding the way old decoders did: an overlong two-byte sequence is its ASCII character. */
+function lenientDecode(s: string): string {
+  return decode(s.replace(/%C0%(A[EF]|AE)/gi, (_m, x: string) => (x.toUpperCase() === 'AE' ? '.' : '/')));
+}
+
 /**
  * How the servers an upstream may run read a path: RFC 3986 as written; nginx-like (decode,
  * merge slashes, resolve); Tomcat/Spring-like (drop `;` parameters per segment, decode,
@@ -79,6 +84,8 @@ function readings(path: string): string[][] {
     resolveDots(noParams(split(path)).map(decode)),
     resolveDots(noParams(split(path).map(decode))),
     resolveDots(split(decode(path), /[/\\]/)),
+    // Unicode-normalising routers, Windows best-fit, lenient UTF-8 decoders (overlong dots).
+    resolveDots(noParams(split(lenientDecode(path).normalize('NFKC'), /[/\\]/))),
   ];
 }
 
@@ -86,7 +93,7 @@ describe('no server reads an admitted path outside its prefix (property)', () =>
   // Mostly what a clean path may hold; the rarer ones are refused as written anyway.
   const fragment = fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom('v1', 'users', 'admin', '..', '.', ';', ';x=1', ';jsessionid=a', '%3b', '%3B', 'x', '') },
-    { weight: 1, arbitrary: fc.constantFrom('%2e', '%2E', '%2f', '%5c', '\\', '%25', '%20', '42') },
+    { weight: 1, arbitrary: fc.constantFrom('%2e', '%2E', '%2f', '%5c', '\\', '%25', '%20', '42', '%C0%AE', '%C0%AF', '%EF%BC%8E', '%EF%BC%8F', '%E2%80%A5', '%EF%BC%9B', '%C3%BC') },
   );
   const segment = fc.array(fragment, { minLength: 1, maxLength: 3 }).map((a) => a.join(''));
   // A path the prefix admits as written, then anything: what comes after is the attack.

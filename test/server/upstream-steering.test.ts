@@ -67,6 +67,20 @@ describe('the upstream acts on what the allow-lists checked', () => {
     assert.equal(got['x-api-key'], key);
   });
 
+  it('so do their CGI twins (`_` for `-`), httpoxy\'s Proxy, and a second spelling of the credential header', async () => {
+    const twins: Array<[string, string]> = [
+      ['X_Forwarded_For', '127.0.0.1'], ['X_Forwarded_Host', 'evil.example'], ['X_HTTP_METHOD_OVERRIDE', 'DELETE'], ['X_Original_URL', '/admin'],
+      ['X-Original_URL', '/admin'], ['X_Real_IP', '127.0.0.1'], ['Proxy_Authorization', 'Basic x'], ['Proxy', 'http://127.0.0.1:9'], ['X_API_KEY', 'agent-chosen'],
+    ];
+    const r = await invoke({ path: '/v1/public/x', headers: twins });
+    assert.equal(r.status, 200, r.text);
+    const got = up.received.at(-1)!.headers;
+    for (const [name] of twins) assert.equal(got[name.toLowerCase()], undefined, `${name} reached the upstream`);
+    assert.equal(got['x-api-key'], key);
+    const form = await invoke({ method: 'POST', path: '/v1/public/x', headers: [['content-type', 'application/x-www-form-urlencoded']], body: 'a=1&.method=DELETE' });
+    assert.deepEqual([form.status, form.code], [403, 'METHOD_NOT_ALLOWED'], 'PHP reads ".method" as "_method"');
+  });
+
   it('a method override in the query or a form body is refused before anything is sent', async () => {
     const before = up.received.length;
     for (const name of ['_method', '_METHOD', 'X-HTTP-Method-Override']) {
@@ -82,9 +96,9 @@ describe('the upstream acts on what the allow-lists checked', () => {
     assert.equal(plain.status, 200, 'a JSON body is the upstream API\'s own business');
   });
 
-  it('a ";" path parameter cannot hide a dot segment, on /v1/invoke or the gateway', async () => {
+  it('a ";" path parameter, an overlong or Unicode-normalised dot or slash cannot hide a dot segment, on /v1/invoke or the gateway', async () => {
     const before = up.received.length;
-    for (const path of ['/v1/public/..;/admin', '/v1/public/..;x=1/admin', '/v1/public/.;/x', '/v1/public/..%3B/admin', '/v1/public/;/x']) {
+    for (const path of ['/v1/public/..;/admin', '/v1/public/..;x=1/admin', '/v1/public/.;/x', '/v1/public/..%3B/admin', '/v1/public/;/x', '/v1/public/%C0%AE%C0%AE/admin', '/v1/public/..%EF%BC%8Fadmin', '/v1/public/%E2%80%A5/admin']) {
       const r = await invoke({ path });
       assert.equal(r.status, 403, `${path}: ${r.text}`);
       assert.equal(r.code, 'MALFORMED_PATH', path);

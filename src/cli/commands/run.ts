@@ -52,13 +52,15 @@ async function grantedProviders(vault: Vault, registry: Registry, agent: AgentRe
   return providers;
 }
 
-/** Every stored value, to be kept out of the child's environment. */
+/** Every stored value, kept versions too (a rollback brings one back), to be kept out of the child's environment. */
 async function storedValues(vault: Vault): Promise<string[]> {
   const values: string[] = [];
   for (const s of await vault.storage.listSecrets()) {
-    const bytes = await vault.revealSecret(s.id);
-    values.push(bytes.toString('utf8'));
-    bytes.fill(0);
+    for (const v of await vault.storage.listSecretVersions(s.id)) {
+      const bytes = await vault.revealSecret(s.id, { version: v.version });
+      values.push(bytes.toString('utf8'));
+      bytes.fill(0);
+    }
   }
   return values;
 }
