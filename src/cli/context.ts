@@ -31,8 +31,8 @@ export const readPassphrase: KeyProviderContext['readPassphrase'] = async ({ con
 };
 
 /** Opens the vault, runs fn, and always closes it (wiping the derived keys). */
-export async function withVault<T>(opts: GlobalOptions, fn: (vault: Vault) => Promise<T>): Promise<T> {
-  const vault = await Vault.open({ dir: vaultDir(opts), readPassphrase });
+export async function withVault<T>(opts: GlobalOptions, fn: (vault: Vault) => Promise<T>, how: { toVerify?: boolean } = {}): Promise<T> {
+  const vault = await Vault.open({ dir: vaultDir(opts), readPassphrase, ...how });
   try {
     return await fn(vault);
   } finally {

@@ -167,6 +167,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // State seals and the audit anchor: a vault from before them is marked, and sealed by the
   // first process that unlocks it (a new vault has no meta yet, and is sealed by init).
   `
-  INSERT INTO meta (key, value) SELECT 'unsealed', '1' WHERE EXISTS (SELECT 1 FROM meta);
+  INSERT INTO meta (key, value) SELECT 'unsealed', '1'
+  WHERE EXISTS (SELECT 1 FROM meta) AND NOT EXISTS (SELECT 1 FROM meta WHERE key IN ('state_seal', 'audit_anchor'));
   `,
 ];

@@ -182,6 +182,7 @@ export class PostgresStorage implements Storage {
       if (exists.rowCount) version = Number((await c.query('SELECT version FROM schema_version')).rows[0]?.version ?? 0);
       if (version === 0 && !create) throw new AivaultError('VAULT_NOT_INITIALIZED', `no aivault vault in schema "${this.#schema}" of this database: run \`aivault init --storage …\` first`);
       if (version > POSTGRES_SCHEMA_VERSION) throw new AivaultError('VAULT_VERSION_UNSUPPORTED', `this vault uses storage schema ${version}; this aivault reads up to ${POSTGRES_SCHEMA_VERSION}`);
+      await this.#refuseForeignObjects(c);
       if (version === POSTGRES_SCHEMA_VERSION) return;
       if (version === 0) {
         await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`);
@@ -191,6 +192,27 @@ export class PostgresStorage implements Storage {
       for (let v = version; v < POSTGRES_SCHEMA_VERSION; v++) await c.query(POSTGRES_MIGRATIONS[v]!);
       await c.query('UPDATE schema_version SET version = $1', [POSTGRES_SCHEMA_VERSION]);
     });
+  }
+
+  /**
+   * aivault creates no triggers (beyond the server's own for foreign keys), rules or views.
+   * One planted in our schema would run inside the owner's next write (and be covered by its
+   * seal), or stand in for a table: connecting refuses a schema that holds one.
+   */
+  async #refuseForeignObjects(c: Client): Promise<void> {
+    const found = await c.query<Row>(
+      `SELECT kind, name FROM (
+         SELECT 'trigger' AS kind, t.tgname::text AS name FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+           WHERE n.nspname = $1 AND NOT t.tgisinternal
+         UNION ALL SELECT 'rule', rulename::text FROM pg_rules WHERE schemaname = $1
+         UNION ALL SELECT 'view', r.relname::text FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = $1 AND r.relkind IN ('v', 'm')
+       ) AS o LIMIT 1`,
+      [this.#schema],
+    );
+    const row = found.rows[0];
+    if (row) {
+      throw new AivaultError('VAULT_TAMPERED', `schema "${this.#schema}" holds a ${String(row.kind)} named ${JSON.stringify(row.name)}, which aivault never creates: the vault was tampered with; nothing was written`);
+    }
   }
 
   /** A named (server-side prepared) query: parsed once per connection. */
@@ -927,6 +949,7 @@ export class PostgresStorage implements Storage {
         seal: await this.#metaJson<StateSeal>(c, 'meta', STATE_SEAL_KEY, 'state seal'),
         current: await this.#digests(c),
         unsealed: ((await this.#q(c, 'SELECT 1 FROM meta WHERE key = $1', [UNSEALED_KEY])).rowCount ?? 0) > 0,
+        anchored: ((await this.#q(c, 'SELECT 1 FROM meta WHERE key = $1', [AUDIT_ANCHOR_KEY])).rowCount ?? 0) > 0,
       };
     });
   }

@@ -247,9 +247,20 @@ const MIGRATIONS: readonly string[] = [
   // State seals and the audit anchor: a vault from before them is marked, and sealed by the
   // first process that unlocks it (a new vault has no meta yet, and is sealed by init).
   `
-  INSERT INTO meta (key, value) SELECT 'unsealed', '1' WHERE EXISTS (SELECT 1 FROM meta);
+  INSERT INTO meta (key, value) SELECT 'unsealed', '1'
+  WHERE EXISTS (SELECT 1 FROM meta) AND NOT EXISTS (SELECT 1 FROM meta WHERE key IN ('state_seal', 'audit_anchor'));
   `,
 ];
+
+/**
+ * aivault creates no triggers or views. One planted in either file would run inside the
+ * owner's next write (and be covered by its seal), or stand in for a table; so an open,
+ * and every write transaction, refuses a file that holds one. One query over both files.
+ */
+const FOREIGN_OBJECTS = `
+  SELECT 'vault.db' AS file, type, name FROM main.sqlite_master WHERE type IN ('trigger', 'view')
+  UNION ALL SELECT '${AUDIT_FILE}', type, name FROM audit.sqlite_master WHERE type IN ('trigger', 'view')
+  LIMIT 1`;
 
 interface SqliteError extends Error {
   code?: string;
@@ -341,6 +352,7 @@ export class SqliteStorage implements Storage {
       throw new AivaultError('VAULT_VERSION_UNSUPPORTED', `this vault's audit log uses schema ${auditVersion}; this aivault reads up to ${AUDIT_SCHEMA_VERSION}`);
     }
     if (auditVersion === 0 && !create) throw new AivaultError('VAULT_CORRUPTED', 'the audit log file has no schema: it is damaged or was replaced');
+    this.#refuseForeignObjects();
     // Only fresh files change journal mode; an existing vault is already in WAL, so
     // opening one (even with a wrong key) writes nothing.
     if (version === 0) this.#db.exec('PRAGMA main.journal_mode = WAL');
@@ -354,6 +366,13 @@ export class SqliteStorage implements Storage {
         this.#db.exec(AUDIT_SCHEMA);
         this.#db.exec(`PRAGMA audit.user_version = ${AUDIT_SCHEMA_VERSION}`);
       });
+    }
+  }
+
+  #refuseForeignObjects(): void {
+    const found = this.#stmt(FOREIGN_OBJECTS).get() as Row | undefined;
+    if (found) {
+      throw new AivaultError('VAULT_TAMPERED', `${found.file} holds a ${String(found.type)} named ${JSON.stringify(found.name)}, which aivault never creates: the vault was tampered with; nothing was written`);
     }
   }
 
@@ -382,6 +401,8 @@ export class SqliteStorage implements Storage {
     this.#db.exec('BEGIN IMMEDIATE');
     this.#stateChanged = false;
     try {
+      // A trigger planted while this process runs (a daemon) must not ride in its writes.
+      this.#refuseForeignObjects();
       const result = fn();
       if (this.#stateChanged) this.#reseal();
       this.#db.exec('COMMIT');
@@ -1133,6 +1154,7 @@ export class SqliteStorage implements Storage {
           seal: this.#metaJson<StateSeal>('meta', STATE_SEAL_KEY, 'state seal'),
           current: this.#digests(),
           unsealed: this.#stmt('SELECT 1 AS x FROM meta WHERE key = ?').get(UNSEALED_KEY) !== undefined,
+          anchored: this.#stmt('SELECT 1 AS x FROM meta WHERE key = ?').get(AUDIT_ANCHOR_KEY) !== undefined,
         };
       } finally {
         this.#db.exec('COMMIT');

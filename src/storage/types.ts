@@ -255,8 +255,10 @@ export interface StateSeal {
 export interface StateReading {
   seal: StateSeal | undefined;
   current: Record<string, string>;
-  /** A vault from before seals existed, not yet sealed by an unlocked process. */
+  /** Carries the mark the seals' migration left on a vault from before seals. */
   unsealed: boolean;
+  /** The audit anchor is present (a vault from before seals has none). */
+  anchored: boolean;
 }
 
 export interface AuditAppend {

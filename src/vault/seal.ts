@@ -12,10 +12,24 @@ export function createStateSealer(key: KeyObject): StateSealer {
   return { mac: (tables) => createHmac('sha256', key).update('aivault state v1\u0000').update(canonicalJson(tables)).digest('hex') };
 }
 
+/**
+ * A vault from before seals, as the seals' migration left it: marked, no seal, no audit
+ * anchor. Only such a vault is sealed on open; the mark beside a seal or an anchor was
+ * planted (it is outside the seal) to have the owner's next open seal a tampered state.
+ */
+export function awaitsFirstSeal(reading: StateReading): boolean {
+  return reading.unsealed && reading.seal === undefined && !reading.anchored;
+}
+
+export const PLANTED_UNSEALED_MARK = "the mark of a vault from before seals sits beside a seal or an audit anchor: it was planted to have the state resealed (tampering); aivault will not reseal it";
+
 /** What is wrong with the state as read; empty when it matches its seal. */
 export function stateProblems(sealer: StateSealer, reading: StateReading): string[] {
   const { seal, current } = reading;
-  if (reading.unsealed) return ['the vault has not been sealed yet (it predates seals and no unlocked process has opened it)'];
+  if (reading.unsealed) {
+    if (awaitsFirstSeal(reading)) return ['the vault has not been sealed yet (it predates seals and no unlocked process has opened it)'];
+    return [PLANTED_UNSEALED_MARK, ...stateProblems(sealer, { ...reading, unsealed: false })];
+  }
   if (!seal || typeof seal.mac !== 'string' || typeof seal.tables !== 'object' || seal.tables === null) return ["the vault's state seal is missing"];
   const expected = Buffer.from(sealer.mac(seal.tables), 'utf8');
   const given = Buffer.from(seal.mac, 'utf8');

@@ -14,7 +14,7 @@ import { STORAGE_FILE, connectPostgres, databaseUrlFor, recordDatabaseUrl } from
 import { redactDatabaseUrl } from '../storage/postgres.ts';
 import type { Rekey, SecretRecord, SecretWrite, StateSealer, Storage } from '../storage/types.ts';
 import { openSecret, rewrapDataKey, sealSecret } from './envelope.ts';
-import { createStateSealer, stateProblems } from './seal.ts';
+import { PLANTED_UNSEALED_MARK, awaitsFirstSeal, createStateSealer, stateProblems } from './seal.ts';
 import {
   createMasterKey,
   parseKeyProviderConfig,
@@ -55,6 +55,11 @@ export interface VaultLocation {
   dir: string;
   env?: NodeJS.ProcessEnv;
   readPassphrase?: KeyProviderContext['readPassphrase'];
+  /**
+   * Opened to be checked (`secrets verify`, `audit verify`): a vault found tampered with on
+   * open is opened anyway, so the check can report it, instead of refused.
+   */
+  toVerify?: boolean;
 }
 
 export interface InitOptions extends VaultLocation {
@@ -135,13 +140,18 @@ export interface VaultCheck {
   checks: SecretCheck[];
 }
 
+/** What a failed check read is reported as: a hostile row may make the code throw anything (its message is not shown). */
+function findingCode(err: unknown): string {
+  return err instanceof AivaultError ? err.code : 'VAULT_TAMPERED';
+}
+
 /** A damaged file read mid-check is a finding, not a reason to stop checking. */
 async function finding<T>(problems: string[], what: string, read: () => Promise<T>): Promise<T | undefined> {
   try {
     return await read();
   } catch (err) {
-    if (!(err instanceof AivaultError) || err.code !== 'VAULT_CORRUPTED') throw err;
-    problems.push(`${what}: ${err.message}`);
+    if (err instanceof AivaultError && err.code !== 'VAULT_CORRUPTED') throw err;
+    problems.push(`${what}: ${err instanceof AivaultError ? err.message : 'unreadable: a row has a shape aivault never writes'}`);
     return undefined;
   }
 }
@@ -318,9 +328,7 @@ export class Vault {
           throw new AivaultError('VAULT_KEY_MISMATCH', 'the key does not open this vault (wrong passphrase, key file or AIVAULT_MASTER_KEY)');
         }
         const vault = new Vault(dir, storage, meta.vaultId, keyProvider, unlockVaultKeys(master, meta.vaultId, meta.keyring), meta.keyCheck);
-        // A vault from before seals is sealed (and its log anchored) by its first unlock:
-        // what was changed before that cannot be told apart from the owner's doing.
-        if (meta.unsealed) await vault.audited({ action: 'vault.seal', target: `vault:${meta.vaultId}` }, () => storage.sealState());
+        if (meta.unsealed) await vault.#sealFirst(location.toVerify === true);
         return vault;
       } finally {
         master.fill(0);
@@ -328,6 +336,21 @@ export class Vault {
     } catch (err) {
       await storage.close();
       throw err;
+    }
+  }
+
+  /**
+   * A vault from before seals is sealed (and its log anchored) by its first unlock: what was
+   * changed before that cannot be told apart from the owner's doing. Only the true pre-seal
+   * form qualifies (the mark, no seal, no anchor, a log from before anchors); the mark on any
+   * other vault is tampering, refused (left for `verify` to report) and never resealed.
+   */
+  async #sealFirst(toVerify: boolean): Promise<void> {
+    const reading = await this.storage.readState();
+    if (awaitsFirstSeal(reading) && (await this.audit.anchorProblem()) === undefined) {
+      await this.audited({ action: 'vault.seal', target: `vault:${this.vaultId}` }, () => this.storage.sealState());
+    } else if (!toVerify) {
+      throw new AivaultError('VAULT_TAMPERED', `${PLANTED_UNSEALED_MARK}; run \`aivault secrets verify\` and restore the vault from a backup`);
     }
   }
 
@@ -700,9 +723,9 @@ export class Vault {
         }
         for (const v of versions) openSecret(this.#keys.kek, record.id, v.version, v).fill(0);
       } catch (err) {
-        if (!(err instanceof AivaultError)) throw err;
+        // Whatever a hostile row makes reading or decrypting throw is a finding, not a crash.
         check.ok = false;
-        check.code = err.code;
+        check.code = findingCode(err);
       }
       checks.push(check);
     }

@@ -19,6 +19,8 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   input?: string | Buffer;
   cwd?: string;
+  /** Kill the command after this long (a hang then fails the test instead of stalling it). */
+  timeoutMs?: number;
 }
 
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
@@ -27,6 +29,7 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.timeoutMs ? { timeout: options.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

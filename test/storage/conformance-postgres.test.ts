@@ -52,6 +52,44 @@ describe('postgres migrations', () => {
   });
 });
 
+describe('postgres tamper evidence', () => {
+  // A trigger or rule runs inside the owner's next write (and its seal covers what it did); a view stands in for a table.
+  const objects: Array<[string, (schema: string) => string]> = [
+    ['trigger', (s) => `CREATE FUNCTION ${s}.sneak() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+      CREATE TRIGGER sneak AFTER UPDATE ON ${s}.meta FOR EACH ROW EXECUTE FUNCTION ${s}.sneak()`],
+    ['rule', (s) => `CREATE RULE sneak AS ON UPDATE TO ${s}.agents DO ALSO NOTIFY sneak`],
+    ['view', (s) => `CREATE VIEW ${s}.sneak AS SELECT 1 AS x`],
+  ];
+  for (const [kind, plant] of objects) {
+    it(`a ${kind} planted in the vault's schema refuses every connection (VAULT_TAMPERED, naming it)`, async () => {
+      const schema = freshSchema('obj');
+      const url = schemaUrl(schema);
+      try {
+        await (await PostgresStorage.connect(url, { create: true })).close();
+        await adminQuery(plant(schema));
+        await assert.rejects(PostgresStorage.connect(url), (e) => isAivaultError(e, 'VAULT_TAMPERED') && e.message.includes(`${kind} named "sneak"`));
+      } finally {
+        await dropSchema(schema);
+      }
+    });
+  }
+
+  it("the seals' migration, re-run on a sealed vault, does not mark it for resealing", async () => {
+    const schema = freshSchema('reseal');
+    const url = schemaUrl(schema);
+    try {
+      const storage = await PostgresStorage.connect(url, { create: true });
+      await storage.initialize({ vaultId: randomUUID(), formatVersion: 1, keyProvider: '{}', keyCheck: 'x', createdAt: new Date().toISOString() });
+      await storage.close();
+      await adminQuery(`INSERT INTO ${schema}.meta (key, value) VALUES ('state_seal', '{}'); UPDATE ${schema}.schema_version SET version = version - 1`);
+      await (await PostgresStorage.connect(url)).close();
+      assert.equal((await adminQuery(`SELECT 1 FROM ${schema}.meta WHERE key = 'unsealed'`)).rowCount, 0);
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
+
 describe('postgres connection loss', () => {
   it('a connection killed mid-transaction fails that call with STORAGE_UNAVAILABLE, and the process goes on', async () => {
     const schema = freshSchema('kill');

@@ -1,7 +1,7 @@
 // The vault's state against its seal: an attacker with write access to vault.db (and not
 // the vault key) edits it with plain SQL; `aivault secrets verify` must say so.
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,5 +129,128 @@ describe('vault state seal', () => {
     db.exec("DELETE FROM secrets WHERE name = 'SEAL_A'");
     db.close();
     assert.equal((await secretsVerify(dir)).code, 6);
+  });
+});
+
+// Attacks that make aivault itself seal (or hide) a tampered state.
+describe('vault state seal: what aivault must not seal or run', () => {
+  const planted = (db: DatabaseSync) => {
+    // An agent whose token the attacker knows (its hash is plain SHA-256), and a grant for it.
+    const id = randomUUID();
+    db.prepare("INSERT INTO agents (id, name, token_hash, status, created_at) VALUES (?, 'planted', ?, 'active', '2026-01-01')").run(id, createHash('sha256').update('attacker-token').digest('hex'));
+    db.prepare("INSERT INTO grants (agent_id, capability, created_at) VALUES (?, 'github/repos.read', '2026-01-01')").run(id);
+  };
+  const cli = (dir: string, args: string[]) => runCli(args, { env: { ...env, AIVAULT_DIR: dir }, timeoutMs: 20_000 });
+  const errorOf = (r: { stderr: string }) => (JSON.parse(r.stderr) as { error: { code: string; message: string } }).error;
+
+  it('the pre-seal mark planted beside a seal is reported, never resealed, and ordinary commands refuse the vault', async () => {
+    const dir = copy('planted-mark', (db) => {
+      planted(db);
+      db.exec("INSERT INTO meta VALUES ('unsealed', '1')");
+    });
+    for (let i = 0; i < 2; i++) {
+      // Twice: the first verify must not have resealed what the second then finds.
+      const r = await secretsVerify(dir);
+      assert.equal(r.code, 6);
+      assert.match(r.problems.join('\n'), /planted to have the state resealed/);
+      assert.match(r.problems.join('\n'), /: agents, grants$/m);
+    }
+    const list = await cli(dir, ['agent', 'list', '--json']);
+    assert.equal(list.code, 6, list.stderr);
+    assert.equal(errorOf(list).code, 'VAULT_TAMPERED');
+    assert.match(errorOf(list).message, /secrets verify/);
+    assert.equal((await cli(dir, ['audit', 'verify', '--json'])).code, 0, 'audit verify opens it (the chain itself is intact)');
+    assert.equal((await secretsVerify(dir)).code, 6);
+  });
+
+  it('a migration re-run (user_version put back to 14) does not mark a sealed vault for resealing', async () => {
+    const dir = copy('rerun-migration', (db) => {
+      planted(db);
+      db.exec('PRAGMA user_version = 14');
+    });
+    for (let i = 0; i < 2; i++) {
+      const r = await secretsVerify(dir);
+      assert.equal(r.code, 6);
+      assert.match(r.problems.join('\n'), /: agents, grants$/m);
+    }
+    const db = new DatabaseSync(join(dir, 'vault.db'), { readOnly: true });
+    assert.equal(db.prepare("SELECT 1 FROM meta WHERE key = 'unsealed'").get(), undefined);
+    db.close();
+  });
+
+  const objects: Array<[string, 'vault.db' | 'audit.db', string, RegExp]> = [
+    [
+      'a trigger that plants an agent inside the owner\'s next write',
+      'vault.db',
+      `CREATE TRIGGER sneak AFTER UPDATE ON meta WHEN NEW.key = 'generation' BEGIN
+         INSERT OR IGNORE INTO agents (id, name, token_hash, status, created_at) VALUES ('a-sneak', 'sneak', 'x', 'active', '2026-01-01');
+         UPDATE secrets SET current_version = 1 WHERE name = 'SEAL_A';
+       END`,
+      /vault\.db holds a trigger named "sneak"/,
+    ],
+    ['a trigger that undoes agent revoke', 'vault.db', "CREATE TRIGGER unrevoke AFTER UPDATE OF status ON agents BEGIN UPDATE agents SET status = 'active' WHERE id = NEW.id; END", /trigger named "unrevoke"/],
+    ['a trigger in the audit log', 'audit.db', 'CREATE TRIGGER hush BEFORE INSERT ON audit_log BEGIN SELECT 1; END', /audit\.db holds a trigger named "hush"/],
+    [
+      'a view that never ends standing in for a table',
+      'vault.db',
+      `PRAGMA foreign_keys = OFF; DROP TABLE owners;
+       CREATE VIEW owners AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+         SELECT 'o' || i AS id, 'o' || i AS name, '' AS public_key, '' AS created_at FROM n`,
+      /holds a view named "owners"/,
+    ],
+    [
+      'a view that never ends standing in for the audit log',
+      'audit.db',
+      `DROP TABLE audit_log;
+       CREATE VIEW audit_log AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+         SELECT i AS seq, '' AS at, '' AS actor, '' AS action, NULL AS target, NULL AS capability, NULL AS method, NULL AS host, NULL AS path,
+                'allow' AS decision, NULL AS reason, '' AS prev_hash, '' AS hash, NULL AS outcome, NULL AS outcome_mac FROM n`,
+      /audit\.db holds a view named "audit_log"/,
+    ],
+  ];
+  for (const [name, file, sql, message] of objects) {
+    it(`${name}: every open refuses the vault, and both verifies report it (quickly)`, async () => {
+      const dir = copy(name.replace(/\W+/g, '-'));
+      const db = new DatabaseSync(join(dir, file));
+      db.exec(sql);
+      db.close();
+      // The verify that reads the file the object sits in runs as a command (a hang is a kill, not a stall).
+      const args = file === 'audit.db' ? ['audit', 'verify', '--json'] : ['secrets', 'verify', '--json'];
+      const r = await cli(dir, args);
+      assert.equal(r.code, 6, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(errorOf(r).code, 'VAULT_TAMPERED');
+      assert.match(errorOf(r).message, message);
+      await assert.rejects(Vault.open({ dir, env }), (err: Error & { code?: string }) => err.code === 'VAULT_TAMPERED' && message.test(err.message));
+    });
+  }
+
+  it('a trigger planted while a process holds the vault open does not ride in its next write', async () => {
+    const dir = copy('live-trigger');
+    const vault = await Vault.open({ dir, env });
+    try {
+      const db = new DatabaseSync(join(dir, 'vault.db'));
+      db.exec("CREATE TRIGGER sneak AFTER UPDATE ON meta WHEN NEW.key = 'generation' BEGIN UPDATE secrets SET current_version = 1 WHERE name = 'SEAL_A'; END");
+      db.close();
+      await assert.rejects(vault.createSecret({ name: 'SEAL_C', value: Buffer.from('seal-c-value-1') }), { code: 'VAULT_TAMPERED' });
+    } finally {
+      await vault.close();
+    }
+    const db = new DatabaseSync(join(dir, 'vault.db'), { readOnly: true });
+    assert.equal((db.prepare("SELECT current_version AS v FROM secrets WHERE name = 'SEAL_A'").get() as { v: number }).v, 2);
+    db.close();
+  });
+
+  it('a version row of the wrong type (table rebuilt without STRICT) is a finding, not a crash', async () => {
+    const dir = copy('not-strict', (db) => {
+      db.exec(`PRAGMA foreign_keys = OFF;
+        CREATE TABLE sv (secret_id TEXT NOT NULL, version INTEGER NOT NULL, wrapped_key, ciphertext, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (secret_id, version));
+        INSERT INTO sv SELECT * FROM secret_versions; UPDATE sv SET wrapped_key = 'text, not bytes';
+        DROP TABLE secret_versions; ALTER TABLE sv RENAME TO secret_versions;`);
+    });
+    const r = await cli(dir, ['secrets', 'verify', '--json']);
+    assert.equal(r.code, 6, r.stderr);
+    assert.equal(errorOf(r).code, 'VAULT_TAMPERED');
+    const out = JSON.parse(r.stdout) as { checks: Array<{ ok: boolean; code?: string }> };
+    assert.ok(out.checks.length > 0 && out.checks.every((c) => !c.ok && c.code === 'VAULT_TAMPERED'), r.stdout);
   });
 });

@@ -78,7 +78,7 @@ export function registerAudit(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { against?: string }>();
       const args = o.against ? { against: readKeptHead(o.against) } : {};
-      const result = await asOwner<VerifyResult>('audit.verify', args, () => withVault(o, (v) => v.audit.verify(args)));
+      const result = await asOwner<VerifyResult>('audit.verify', args, () => withVault(o, (v) => v.audit.verify(args), { toVerify: true }));
       if (o.json) printJson(result);
       if (!result.ok) throw new AivaultError('AUDIT_CHAIN_BROKEN', `the audit chain is broken${result.brokenAt === undefined ? '' : ` at record ${result.brokenAt}`}: ${result.problem}`);
       if (!o.json) printLine(`ok: ${result.count} records, chain intact${o.against ? `, holds the kept head (record ${args.against!.seq})` : ''}`);

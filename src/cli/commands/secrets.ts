@@ -310,7 +310,7 @@ export function registerSecrets(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (references: string[], _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
-      const { problems, checks } = await withVault(opts, (vault) => vault.verifySecrets(references, opts.scope));
+      const { problems, checks } = await withVault(opts, (vault) => vault.verifySecrets(references, opts.scope), { toVerify: true });
       const failed = checks.filter((c) => !c.ok);
       if (opts.json) printJson({ ok: failed.length === 0 && problems.length === 0, problems, checks });
       else {
@@ -320,7 +320,7 @@ export function registerSecrets(program: Command): void {
       if (problems.length > 0) throw new AivaultError('VAULT_TAMPERED', `the vault does not check out: ${problems[0]}`);
       if (failed.length > 0) {
         const first = failed[0]!;
-        throw new AivaultError(first.code === 'VAULT_CORRUPTED' ? 'VAULT_CORRUPTED' : 'VAULT_DECRYPT_FAILED', `${failed.length} secret(s) failed to open`);
+        throw new AivaultError(first.code === 'VAULT_CORRUPTED' || first.code === 'VAULT_TAMPERED' ? first.code : 'VAULT_DECRYPT_FAILED', `${failed.length} secret(s) failed to open`);
       }
     });
 
