@@ -329,6 +329,7 @@ export class Vault {
         }
         const vault = new Vault(dir, storage, meta.vaultId, keyProvider, unlockVaultKeys(master, meta.vaultId, meta.keyring), meta.keyCheck);
         if (meta.unsealed) await vault.#sealFirst(location.toVerify === true);
+        else if (location.toVerify !== true) await vault.#assertSealed();
         return vault;
       } finally {
         master.fill(0);
@@ -352,6 +353,17 @@ export class Vault {
     } else if (!toVerify) {
       throw new AivaultError('VAULT_TAMPERED', `${PLANTED_UNSEALED_MARK}; run \`aivault secrets verify\` and restore the vault from a backup`);
     }
+  }
+
+  /**
+   * Every open checks the state against its seal before anything can write: a write reseals
+   * the state as it finds it, so a change made outside aivault is refused here rather than
+   * covered by the owner's next change. (A process that opened the vault earlier, a running
+   * daemon, checks again only when it restarts; `secrets verify` names what changed.)
+   */
+  async #assertSealed(): Promise<void> {
+    const problems = stateProblems(this.#stateSealer, await this.storage.readState());
+    if (problems.length > 0) throw new AivaultError('VAULT_TAMPERED', `the vault's state does not match its seal (${problems.join('; ').slice(0, 300)}); run \`aivault secrets verify\` and restore the vault from a backup`);
   }
 
   /**

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createAgentClient } from '../../src/sdk/agent-client.ts';
+import { Vault } from '../../src/vault/vault.ts';
 import { ENCODINGS, leak } from '../broker/scrub-encodings.ts';
 import { assertNoLeak, recorder, tempVault, type CliResult, type TempVault } from '../helpers/cli.ts';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
@@ -332,10 +333,13 @@ describe('response leaks (issue 14), through the daemon', () => {
     ok(await run(['credential', 'create', 'shorty', '--provider', 'shorty', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-pin', '--host', up.host, '--allow-http', '--allow-private-network']));
     ok(await run(['capability', 'create', 'shorty/api', '--provider', 'shorty', '--credential', 'shorty', '--method', 'GET', '--path', '/v1']));
     assert.equal((await run(['invoke', 'shorty/api', '--path', '/v1/impersonate'])).code, 0, 'acknowledged: used');
-    // A vault from before the rule holds a short value without the acknowledgement.
+    // A vault from before the rule holds a short value without the acknowledgement (the edit
+    // resealed, as that vault's own state would be).
     const db = new DatabaseSync(join(v.dir, 'vault.db'));
     db.exec("UPDATE secrets SET allow_short = 0 WHERE name = 'SHORT_PIN'");
     db.close();
+    const owner = await Vault.open({ dir: v.dir, toVerify: true });
+    await owner.storage.sealState().finally(() => owner.close());
     const refused = await run(['invoke', 'shorty/api', '--path', '/v1/impersonate']);
     assert.equal(refused.code, 7);
     assert.match(refused.stderr, /CREDENTIAL_NOT_READY/);

@@ -9,6 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { createSealer } from '../../src/audit/chain.ts';
 import { deriveVaultKeys } from '../../src/vault/keys.ts';
+import { isAivaultError } from '../../src/errors.ts';
 import { Vault } from '../../src/vault/vault.ts';
 import { runCli } from '../helpers/cli.ts';
 
@@ -52,6 +53,16 @@ describe('vault state seal', () => {
     assert.deepEqual(r, { code: 0, problems: [] });
   });
 
+  it("a change made outside aivault is never sealed by the owner's next write: the vault refuses to open for it", async () => {
+    const dir = copy('laundered', (db) => db.prepare("INSERT INTO agents (id, name, token_hash, status, created_at) VALUES (?, 'planted', 'x', 'active', '2026-01-01')").run(randomUUID()));
+    const write = await runCli(['agent', 'create', 'helper', '--json'], { env: { ...env, AIVAULT_DIR: dir } });
+    assert.equal(write.code, 6, write.stderr);
+    assert.equal(JSON.parse(write.stderr).error.code, 'VAULT_TAMPERED');
+    const after = await secretsVerify(dir);
+    assert.equal(after.code, 6);
+    assert.match(after.problems.join('\n'), /: agents$/, 'still reported: nothing resealed it');
+  });
+
   const attacks: Array<[string, (db: DatabaseSync) => void, RegExp]> = [
     ["a secret's row deleted", (db) => db.exec("DELETE FROM secrets WHERE name = 'SEAL_B'"), /secrets, secret_versions/],
     ['a secret rolled back to its previous version', (db) => db.exec("UPDATE secrets SET current_version = 1 WHERE name = 'SEAL_A'"), /: secrets$/],
@@ -70,7 +81,8 @@ describe('vault state seal', () => {
         assert.match(r.problems.join('\n'), problem);
         return;
       }
-      const vault = await Vault.open({ dir, env });
+      await assert.rejects(Vault.open({ dir, env }), (e) => isAivaultError(e, 'VAULT_TAMPERED'), 'a tampered vault does not open for use');
+      const vault = await Vault.open({ dir, env, toVerify: true });
       try {
         assert.match((await vault.verifySecrets()).problems.join('\n'), problem);
       } finally {
