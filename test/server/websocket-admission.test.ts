@@ -63,6 +63,19 @@ function openSession(url: string, token: string): Promise<Session> {
   });
 }
 
+/** A session opened once the agent has a free in-flight slot (tried every 100 ms, `tries` times), or undefined. */
+async function openOnceSlotFree(url: string, token: string, tries: number): Promise<Session | undefined> {
+  for (let i = 0; i < tries; i++) {
+    const s = await openSession(url, token).catch((err: Error) => {
+      if (!/TOO_MANY_IN_FLIGHT/.test(err.message)) throw err;
+      return undefined;
+    });
+    if (s) return s;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
 const within = <T>(ms: number, p: Promise<T>, what: string): Promise<T> =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref())]);
 
@@ -140,14 +153,7 @@ describe('WebSocket sessions end with the rules that admitted them (one daemon, 
     held[0]!.ws.close();
     await held[0]!.closed;
     // The daemon frees the slot when its side of the session has closed: soon, not at once.
-    let again: Session | undefined;
-    for (let i = 0; i < 30 && !again; i++) {
-      again = await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!).catch(async (err: Error) => {
-        if (!/TOO_MANY_IN_FLIGHT/.test(err.message)) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-        return undefined;
-      });
-    }
+    const again = await openOnceSlotFree(`${base}/gw/tick/v1/stream`, tokens.bystander!, 30);
     assert.ok(again, 'the slot was freed');
     for (const s of [again, held[1]!]) s.ws.close();
   });
@@ -166,14 +172,7 @@ describe('WebSocket sessions end with the rules that admitted them (one daemon, 
     });
     await within(10_000, Promise.all(leavers), 'the daemon closing every leaver');
     // The agent is not locked out: its slots came back.
-    let s: Session | undefined;
-    for (let i = 0; i < 50 && !s; i++) {
-      s = await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!).catch(async (err: Error) => {
-        if (!/TOO_MANY_IN_FLIGHT/.test(err.message)) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-        return undefined;
-      });
-    }
+    const s = await openOnceSlotFree(`${base}/gw/tick/v1/stream`, tokens.bystander!, 50);
     assert.ok(s, 'the in-flight slots were given back');
     s.ws.close();
     await s.closed;
