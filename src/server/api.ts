@@ -146,14 +146,16 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
   const owners = new Owners(broker.vault);
   const { bodyTimeoutMs } = admission.limits;
   /**
-   * Reads the body of a request whose sender is known: only now is a client that asked told
-   * to send it. Its bytes are held against the daemon's body budget until the answer is done.
+   * Reads the body of a request whose sender is known: only now, and only if its announced
+   * size fits, is a client that asked told to send it. Its bytes are held against the daemon's
+   * body budget until the answer is done.
    */
   const bodyOf = (req: IncomingMessage, res: ServerResponse, limit: number, arrived: number) => {
     const hold = admission.bodyHold();
     res.once('close', hold.release);
+    const body = readBody(req, limit, arrived, bodyTimeoutMs, hold);
     if (/^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
-    return readBody(req, limit, arrived, bodyTimeoutMs, hold);
+    return body;
   };
   /**
    * The body of a signed request whose signer and timestamp passed, read before its signature

@@ -129,19 +129,16 @@ function once(fn: () => void): () => void {
 /**
  * The request body (undefined when empty): at most `limit` bytes, whole within `timeoutMs`
  * of `since` (when its headers arrived), its bytes taken from `hold` before they are
- * buffered (all the announced Content-Length at once, a chunked body's as it arrives). On
+ * buffered (all the announced Content-Length at once, a chunked body's as it arrives). A
+ * refusal from the headers alone is thrown at once, before the caller asks for the body. On
  * refusal reading stops where it is: the caller answers and closes the connection rather
  * than drain what is left.
  */
 export function readBody(req: IncomingMessage, limit: number, since: number, timeoutMs: number, hold: BodyHold): Promise<Buffer | undefined> {
   const announced = Number(req.headers['content-length'] ?? NaN);
-  if (announced > limit) return Promise.reject(new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than ${limit} bytes`));
+  if (announced > limit) throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than ${limit} bytes`);
   let taken = 0;
-  try {
-    if (announced > 0) hold.take((taken = announced));
-  } catch (err) {
-    return Promise.reject(err as Error);
-  }
+  if (announced > 0) hold.take((taken = announced));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
