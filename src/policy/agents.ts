@@ -114,17 +114,18 @@ export class Agents {
   }
 
   /**
-   * The active agent that signed `req` (Ed25519), and the body it signed: the signer and the
-   * timestamp are checked before `readBody` is called, then the signature and the nonce.
+   * The active agent that signed `req` (Ed25519), and the body it signed: the signer, its status
+   * and the timestamp are checked before `readBody` is called, then the signature and the nonce.
    */
   async authenticateSigned(req: Omit<SignableRequest, 'body'>, readBody: BodyReader, guard: ReplayGuard): Promise<{ agent: AgentRecord; body: Buffer | undefined }> {
     const signer = signerOf(req);
     const agent = signer ? await this.#vault.storage.getAgent(signer) : undefined;
     if (!agent?.publicKey) throw new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key');
     assertSignedHead(req.headers);
+    // A revoked signer is refused from the headers: nobody makes the daemon read a body for it.
+    if (agent.status !== 'active') return this.#revoked(agent, new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key'));
     const body = await readBody();
     await verifySignedRequest({ ...req, body }, agent.publicKey, guard);
-    if (agent.status !== 'active') return this.#revoked(agent, new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key'));
     return { agent, body };
   }
 

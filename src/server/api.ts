@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Broker, InvokeRequest, InvokeResponse } from '../broker/broker.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
 import { AivaultError } from '../errors.ts';
-import { ReplayGuard, SIGNATURE_HEADERS } from '../policy/request-signature.ts';
+import { ReplayGuard, SIGNATURE_HEADERS, signerOf } from '../policy/request-signature.ts';
 import { Owners } from '../policy/owners.ts';
 import { runAs } from '../audit/actor.ts';
 import { OwnerCall, runOwnerOp } from './owner-ops.ts';
@@ -145,29 +145,47 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
   const guard = new ReplayGuard(broker.vault.storage);
   const owners = new Owners(broker.vault);
   const { bodyTimeoutMs } = admission.limits;
-  /** Reads the body of a request whose sender is known: only now is a client that asked told to send it. */
+  /**
+   * Reads the body of a request whose sender is known: only now, and only if its announced
+   * size fits, is a client that asked told to send it. Its bytes are held against the daemon's
+   * body budget until the answer is done.
+   */
   const bodyOf = (req: IncomingMessage, res: ServerResponse, limit: number, arrived: number) => {
+    const hold = admission.bodyHold();
+    res.once('close', hold.release);
+    const body = readBody(req, limit, arrived, bodyTimeoutMs, hold);
     if (/^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
-    return readBody(req, limit, arrived, bodyTimeoutMs);
+    return body;
+  };
+  /**
+   * The body of a signed request whose signer and timestamp passed, read before its signature
+   * can be checked: meanwhile it holds one of the few unverified slots, a bounded number per
+   * signer id (ids are not secret, so a flood naming one takes only that id's share).
+   */
+  const unverifiedBodyOf = (req: IncomingMessage, res: ServerResponse, limit: number, arrived: number) => async () => {
+    const release = admission.unverified(signerOf({ headers: headerPairs(req) }));
+    try {
+      return await bodyOf(req, res, limit, arrived);
+    } finally {
+      release();
+    }
   };
 
   /**
    * The agent that sent `req`, then its body (at most `limit` bytes): a signed request (Ed25519)
    * if it carries a signature and `signed` allows it, otherwise the token in `token`. The body
-   * is read only once the sender is known (a signed one's signer and timestamp), while the
-   * request holds an unauthenticated slot; then it holds one of its agent's in-flight slots.
+   * is read only once the sender is known: a token's agent from the headers alone, a signed
+   * request's signer, status and timestamp. Then the request holds one of its agent's in-flight slots.
    */
   const authenticate = async (req: IncomingMessage, res: ServerResponse, arrived: number, limit: number, token = bearer(req), signed = true): Promise<{ agent: AgentRecord; body: Buffer | undefined }> => {
-    const read = () => bodyOf(req, res, limit, arrived);
-    const release = admission.unauthenticated();
-    let sender: { agent: AgentRecord; body?: Buffer | undefined };
-    try {
-      sender = signed && req.headers[SIGNATURE_HEADERS.signature] !== undefined ? await broker.agents.authenticateSigned(signedHead(req), read, guard) : { agent: await broker.agents.authenticate(token) };
-    } finally {
-      release();
+    if (signed && req.headers[SIGNATURE_HEADERS.signature] !== undefined) {
+      const sender = await broker.agents.authenticateSigned(signedHead(req), unverifiedBodyOf(req, res, limit, arrived), guard);
+      res.once('close', admission.agent(sender.agent.id));
+      return sender;
     }
-    res.once('close', admission.agent(sender.agent.id));
-    return 'body' in sender ? { agent: sender.agent, body: sender.body } : { agent: sender.agent, body: await read() };
+    const agent = await broker.agents.authenticate(token);
+    res.once('close', admission.agent(agent.id));
+    return { agent, body: await bodyOf(req, res, limit, arrived) };
   };
 
   /**
@@ -255,14 +273,7 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
       if (url.pathname === '/v1/owner/rpc' && req.method === 'POST') {
         if (req.headers[SIGNATURE_HEADERS.signature] === undefined) throw new AivaultError('OWNER_ROUTE', 'owner routes need a request signed by an owner key');
         // As for agents: the signer and timestamp first, then at most an owner call's worth of body.
-        const release = admission.unauthenticated();
-        let signed;
-        try {
-          signed = await owners.authenticateSigned(signedHead(req), () => bodyOf(req, res, MAX_OWNER_BODY, arrived), guard);
-        } finally {
-          release();
-        }
-        const { owner, body: raw } = signed;
+        const { owner, body: raw } = await owners.authenticateSigned(signedHead(req), unverifiedBodyOf(req, res, MAX_OWNER_BODY, arrived), guard);
         const call = OwnerCall.safeParse(parseJson(raw));
         if (!call.success) throw new AivaultError('INVALID_ARGUMENT', 'an owner call is {"op": "...", "args": {...}}');
         const result = await runAs(`owner:${owner.id}`, () => runOwnerOp(broker, call.data.op, call.data.args));

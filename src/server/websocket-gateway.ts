@@ -28,6 +28,8 @@ const HIGH_WATER = 4 * 1024 * 1024;
 /** Close codes an endpoint may not send (RFC 6455 §7.4.1), or that are not ours to relay. */
 const UNSENDABLE = new Set([1004, 1005, 1006, 1015]);
 const MAX_REJECTION_BODY = 64 * 1024;
+/** How long ws may take to complete the client's handshake before the session is given up. */
+const UPGRADE_TIMEOUT_MS = 5_000;
 /** RFC 6455 §4.1: a base64-encoded 16-byte value. */
 const HANDSHAKE_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -184,6 +186,25 @@ export function createUpgradeHandler(broker: Broker, log: Logger, admission: Adm
     socket.on('error', () => socket.destroy());
     let plan: WebSocketPlan | undefined;
     let release: (() => void) | undefined;
+    let upstream: WebSocket | undefined;
+    // Until the relay owns the session, every way out ends here exactly once: the agent's slot
+    // back, the upstream closed, the audit record finished. The client going away at any point
+    // (a half-closed socket ws destroys without calling back included) is one of those ways.
+    let settled = false;
+    const abandon = (code: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(upgradeTimer);
+      upstream?.terminate();
+      plan?.finish({ bytesIn: 0, bytesOut: 0, error: code });
+      release?.();
+    };
+    let upgradeTimer: NodeJS.Timeout | undefined;
+    const gone = new AbortController();
+    socket.once('close', () => {
+      gone.abort();
+      abandon('CLIENT_GONE');
+    });
     try {
       const url = new URL(req.url ?? '/', 'http://aivault');
       assertNotFromWebPage(req);
@@ -194,41 +215,43 @@ export function createUpgradeHandler(broker: Broker, log: Logger, admission: Adm
         throw new AivaultError('INVALID_ARGUMENT', 'a WebSocket upgrade needs a valid Sec-WebSocket-Key and Sec-WebSocket-Version: 13');
       }
       const target = parseGatewayTarget(req.url ?? '/');
-      const authenticating = admission.unauthenticated();
-      const agent = await broker.agents.authenticate(gatewayToken(req)).finally(authenticating);
+      // A token is checked from the headers alone: no unverified slot is needed.
+      const agent = await broker.agents.authenticate(gatewayToken(req));
+      if (settled) return;
       // The session holds one of its agent's in-flight slots for as long as it is open.
       release = admission.agent(agent.id);
       const capability = await chooseGatewayCapability(broker, agent, target, 'GET');
       // The client's handshake headers are its own hop's; ws sets the upstream's.
       const headers = forwardedHeaders(req, (name) => name.startsWith('sec-websocket-'));
-      const gone = new AbortController();
-      socket.once('close', () => gone.abort());
-      plan = await broker.openWebSocket({ capability, method: 'GET', path: target.path, query: target.query, headers }, { agent, signal: gone.signal });
-      const upstream = await connectUpstream(plan, offeredProtocols(req));
-      const admitted = plan;
-      if (socket.destroyed) {
-        upstream.terminate();
-        admitted.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_GONE' });
-        release();
-        return;
-      }
-      const server = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: admitted.maxClientMessageBytes, handleProtocols: () => upstream.protocol || false });
+      const opened = await broker.openWebSocket({ capability, method: 'GET', path: target.path, query: target.query, headers }, { agent, signal: gone.signal });
+      plan = opened;
+      if (settled) return void opened.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_GONE' });
+      const connected = await connectUpstream(opened, offeredProtocols(req));
+      upstream = connected;
+      if (settled || socket.destroyed) return void (connected.terminate(), abandon('CLIENT_GONE'));
+      const server = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: opened.maxClientMessageBytes, handleProtocols: () => connected.protocol || false });
       // Should the client's handshake still fail here, the upstream session must not linger.
-      const slot = release;
       server.once('wsClientError', (_err, sock: Duplex) => {
-        slot();
-        upstream.terminate();
-        admitted.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_HANDSHAKE' });
+        abandon('CLIENT_HANDSHAKE');
         refuse(sock, new AivaultError('INVALID_ARGUMENT', 'the WebSocket handshake is invalid'));
       });
       // As on an invoke's response: which credential, and the URL as addressed (secrets redacted).
-      server.once('headers', (headers: string[]) => headers.push(`x-aivault-credential: ${admitted.planned.credential}`, `x-aivault-upstream-url: ${admitted.planned.url}`));
-      server.handleUpgrade(req, socket, head, (client) => relay(client, upstream, admitted, agent.id, slot));
+      server.once('headers', (headers: string[]) => headers.push(`x-aivault-credential: ${opened.planned.credential}`, `x-aivault-upstream-url: ${opened.planned.url}`));
+      // ws may drop the socket without ever calling back: the session is then given up.
+      upgradeTimer = setTimeout(() => {
+        abandon('CLIENT_GONE');
+        socket.destroy();
+      }, UPGRADE_TIMEOUT_MS);
+      server.handleUpgrade(req, socket, head, (client) => {
+        if (settled) return void client.terminate();
+        settled = true;
+        clearTimeout(upgradeTimer);
+        relay(client, connected, opened, agent.id, release!);
+      });
     } catch (err) {
-      release?.();
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
       if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
-      plan?.finish({ bytesIn: 0, bytesOut: 0, error: e.code });
+      abandon(e.code);
       const upstreamStatus = (err as { upstreamStatus?: number }).upstreamStatus;
       log.info({ route: 'gateway-ws', code: e.code }, 'refused');
       refuse(socket, e, upstreamStatus ? { 'x-aivault-upstream-status': String(upstreamStatus) } : {});

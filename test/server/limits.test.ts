@@ -62,7 +62,10 @@ describe('what anyone who can connect can cost the daemon', () => {
   let token: string;
   let other: string;
   let signerId: string;
+  let revokedSignerId: string;
+  let ownerId: string;
   const key = generateKeyPairSync('ed25519');
+  const revokedKey = generateKeyPairSync('ed25519');
   const invokeBody = JSON.stringify({ capability: 'api/data', method: 'POST', path: '/v1/x', body: 'hi' });
 
   before(async () => {
@@ -79,6 +82,11 @@ describe('what anyone who can connect can cost the daemon', () => {
     writeFileSync(keyFile, key.publicKey.export({ type: 'spki', format: 'pem' }));
     signerId = (JSON.parse((await v.cli(['agent', 'create', 'signer', '--public-key', keyFile, '--json'])).stdout) as { id: string }).id;
     for (const a of ['bot', 'other', 'signer']) assert.equal((await v.cli(['grant', a, 'api/data'])).code, 0);
+    const revokedFile = join(v.dir, '..', 'revoked.pub');
+    writeFileSync(revokedFile, revokedKey.publicKey.export({ type: 'spki', format: 'pem' }));
+    revokedSignerId = (JSON.parse((await v.cli(['agent', 'create', 'gone', '--public-key', revokedFile, '--json'])).stdout) as { id: string }).id;
+    assert.equal((await v.cli(['agent', 'revoke', 'gone'])).code, 0);
+    ownerId = (JSON.parse((await v.cli(['owner', 'list', '--json'])).stdout) as Array<{ id: string }>)[0]!.id;
   });
   after(async () => {
     await up.close();
@@ -184,10 +192,10 @@ describe('what anyone who can connect can cost the daemon', () => {
     });
   });
 
-  describe('caps (2 unauthenticated requests at once, 2 in flight per agent)', () => {
+  describe('caps (3 unverified signed bodies at once, 2 in flight per agent, 1 MiB of bodies buffered)', () => {
     let d: RunningDaemon;
     before(async () => {
-      d = await startDaemon(v, ['--socket', join(v.dir, 'b.sock'), '--listen', '127.0.0.1:0', '--body-timeout', '5', '--max-unauthenticated', '2', '--max-in-flight-per-agent', '2']);
+      d = await startDaemon(v, ['--socket', join(v.dir, 'b.sock'), '--listen', '127.0.0.1:0', '--body-timeout', '5', '--max-unauthenticated', '3', '--max-in-flight-per-agent', '2', '--max-buffered-body-bytes', String(1024 * 1024)]);
     });
     after(() => d.stop());
 
@@ -205,22 +213,62 @@ describe('what anyone who can connect can cost the daemon', () => {
       assert.equal(await legit(d), 'OK');
     });
 
-    it('requests still being authenticated are capped: past the cap, 503 DAEMON_BUSY with Retry-After; a legitimate agent is served once they go', async () => {
-      // A signed request's body is read before its signature can be checked: these hold their slots.
-      const signedHead = () => {
-        const headers = signRequest({ method: 'POST', target: '/v1/invoke', headers: [['content-type', 'application/json']], body: Buffer.from('{}') }, signerId, key.privateKey);
-        return `POST /v1/invoke HTTP/1.1\r\nhost: aivault\r\ncontent-length: 1000\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
-      };
-      const held = [0, 1].map(() => raw(d, signedHead()));
+    it("a flood of trickled signed requests naming the owner's id takes only that id's share of the unverified slots: token agents and other signers are served; past the share, 503 DAEMON_BUSY", async () => {
+      // Anyone can name the owner's id with a current timestamp and a fresh nonce; the signature is garbage.
+      const forged = () => post('/v1/owner/rpc', { 'x-aivault-signer': ownerId, 'x-aivault-timestamp': Date.now(), 'x-aivault-nonce': randomUUID(), 'x-aivault-signature': 'AAAA', 'content-length': 1000 });
+      const flood = Array.from({ length: 5 }, () => raw(d, forged()));
+      const drip = setInterval(() => flood.forEach((r) => r.socket.write('{')), 100);
+      try {
+        await new Promise((r) => setTimeout(r, 300));
+        // A token's request is authenticated from its headers: it needs no unverified slot.
+        assert.equal(await legit(d), 'OK', 'a token agent is served during the flood');
+        // Another signer still has a slot: the flood took only the owner id's share.
+        const body = Buffer.from(invokeBody);
+        const headers = signRequest({ method: 'POST', target: '/v1/invoke', headers: [['host', 'aivault'], ['content-type', 'application/json'], ['content-length', String(body.length)]], body }, signerId, key.privateKey);
+        const signed = raw(d, `POST /v1/invoke HTTP/1.1\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${invokeBody}`);
+        assert.equal(((await within(5000, signed.head, 'the signed invoke')) as Awaited<Raw['head']>).status, 200, 'another signer is served during the flood');
+        signed.socket.destroy();
+        const busy = (await Promise.all(flood.map((r) => Promise.race([r.head, new Promise((resolve) => setTimeout(resolve, 500, undefined))])))).filter(Boolean) as Array<Awaited<Raw['head']>>;
+        assert.equal(busy.length, 3, 'past the per-signer share the flood is refused at once');
+        for (const head of busy) {
+          assert.equal(head.status, 503);
+          assert.equal(head.headers['x-aivault-error'], 'DAEMON_BUSY');
+          assert.equal(head.headers['retry-after'], '1');
+        }
+      } finally {
+        clearInterval(drip);
+        for (const r of flood) r.socket.destroy();
+      }
+    });
+
+    it("a revoked signer is refused from its headers: 401 before any of its body is read", async () => {
+      const headers = signRequest({ method: 'POST', target: '/v1/invoke', headers: [['content-type', 'application/json']], body: Buffer.from('{}') }, revokedSignerId, revokedKey.privateKey);
+      const r = raw(d, `POST /v1/invoke HTTP/1.1\r\nhost: aivault\r\ncontent-length: 1000\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+      const head = (await within(2000, r.head, 'the revoked signer')) as Awaited<Raw['head']>;
+      assert.equal(head.status, 401);
+      assert.equal(head.headers['x-aivault-error'], 'SIGNATURE_INVALID');
+      r.socket.destroy();
+    });
+
+    it('request bodies buffered at once share a daemon-wide budget: past it, 503 DAEMON_BUSY (from Content-Length, or as a chunked body arrives); the bytes come back', async () => {
+      const big = 700 * 1024;
+      const holder = raw(d, post('/v1/invoke', { authorization: `Bearer ${token}`, 'content-length': big }) + '{');
       await new Promise((r) => setTimeout(r, 300));
-      const busy = raw(d, post('/v1/invoke', { authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(invokeBody) }) + invokeBody);
-      const head = (await within(3000, busy.head, 'the busy one')) as Awaited<Raw['head']>;
-      assert.equal(head.status, 503);
-      assert.equal(head.headers['x-aivault-error'], 'DAEMON_BUSY');
-      assert.equal(head.headers['retry-after'], '1');
-      for (const r of held) r.socket.destroy();
+      try {
+        const announced = raw(d, post('/v1/invoke', { authorization: `Bearer ${other}`, 'content-length': big }));
+        const chunked = raw(d, post('/v1/invoke', { authorization: `Bearer ${other}`, 'transfer-encoding': 'chunked' }) + `${big.toString(16)}\r\n${'a'.repeat(big)}\r\n`);
+        for (const [what, r] of [['announced', announced], ['chunked', chunked]] as const) {
+          const head = (await within(3000, r.head, what)) as Awaited<Raw['head']>;
+          assert.equal(head.status, 503, what);
+          assert.equal(head.headers['x-aivault-error'], 'DAEMON_BUSY', what);
+          assert.equal(head.headers['retry-after'], '1', what);
+          r.socket.destroy();
+        }
+      } finally {
+        holder.socket.destroy();
+      }
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(await legit(d), 'OK');
+      assert.equal(await legit(d, other), 'OK');
     });
   });
 });

@@ -4,7 +4,8 @@
 // within seconds, and the upstream connection with it.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -60,6 +61,19 @@ function openSession(url: string, token: string): Promise<Session> {
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode} ${String(res.headers['x-aivault-error'])}`)));
     ws.once('error', reject);
   });
+}
+
+/** A session opened once the agent has a free in-flight slot (tried every 100 ms, `tries` times), or undefined. */
+async function openOnceSlotFree(url: string, token: string, tries: number): Promise<Session | undefined> {
+  for (let i = 0; i < tries; i++) {
+    const s = await openSession(url, token).catch((err: Error) => {
+      if (!/TOO_MANY_IN_FLIGHT/.test(err.message)) throw err;
+      return undefined;
+    });
+    if (s) return s;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
 }
 
 const within = <T>(ms: number, p: Promise<T>, what: string): Promise<T> =>
@@ -139,16 +153,42 @@ describe('WebSocket sessions end with the rules that admitted them (one daemon, 
     held[0]!.ws.close();
     await held[0]!.closed;
     // The daemon frees the slot when its side of the session has closed: soon, not at once.
-    let again: Session | undefined;
-    for (let i = 0; i < 30 && !again; i++) {
-      again = await openSession(`${base}/gw/tick/v1/stream`, tokens.bystander!).catch(async (err: Error) => {
-        if (!/TOO_MANY_IN_FLIGHT/.test(err.message)) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-        return undefined;
-      });
-    }
+    const again = await openOnceSlotFree(`${base}/gw/tick/v1/stream`, tokens.bystander!, 30);
     assert.ok(again, 'the slot was freed');
     for (const s of [again, held[1]!]) s.ws.close();
+  });
+
+  it('an upgrade whose client half-closes or goes away before the switch gives back its slot, closes its upstream and finishes its audit record', async () => {
+    const { hostname, port } = new URL(d.url!);
+    const upstreamClosed = up.closed();
+    const seqBefore = Math.max(0, ...(JSON.parse(await owner(['audit', 'list', '--json'])) as Array<{ seq: number }>).map((r) => r.seq));
+    const upgrade = `GET /gw/tick/v1/stream HTTP/1.1\r\nhost: aivault\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: ${randomBytes(16).toString('base64')}\r\nsec-websocket-version: 13\r\nauthorization: Bearer ${tokens.bystander!}\r\n\r\n`;
+    // Three times its in-flight cap: each sends a valid upgrade, then only a FIN (or vanishes at once).
+    const leavers = Array.from({ length: 6 }, (_, i) => {
+      const socket = connect(Number(port), hostname);
+      socket.on('error', () => {}).resume();
+      socket.write(upgrade, () => (i % 3 === 2 ? socket.destroy() : socket.end()));
+      return new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    });
+    await within(10_000, Promise.all(leavers), 'the daemon closing every leaver');
+    // The agent is not locked out: its slots came back.
+    const s = await openOnceSlotFree(`${base}/gw/tick/v1/stream`, tokens.bystander!, 50);
+    assert.ok(s, 'the in-flight slots were given back');
+    s.ws.close();
+    await s.closed;
+    // Every upstream session opened for a leaver was closed, and its audit record finished (none left pending).
+    type Record = { seq: number; action: string; outcome: { error?: string } | null };
+    const audit = async () => (JSON.parse(await owner(['audit', 'list', '--json'])) as Record[]).filter((r) => r.seq > seqBefore && r.action === 'websocket');
+    let records = await audit();
+    for (let i = 0; i < 10 && records.some((r) => !r.outcome); i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      records = await audit();
+    }
+    assert.deepEqual(records.filter((r) => !r.outcome), [], 'no audit record left pending');
+    const gone = records.filter((r) => r.outcome?.error === 'CLIENT_GONE').length;
+    assert.ok(gone >= 4, `the half-closed upgrades' records say CLIENT_GONE: ${gone}`);
+    for (let i = 0; i < 100 && up.closed() < upstreamClosed + gone + 1; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(up.closed() >= upstreamClosed + gone + 1, `upstream sessions closed: ${up.closed() - upstreamClosed} of ${gone + 1}`);
   });
 
   it('a session ends when its grant expires', async () => {

@@ -8,7 +8,7 @@ import { Daemon } from '../../server/daemon.ts';
 import { approvalNotifier } from '../../server/approval-notify.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../../policy/approvals.ts';
 import { AivaultError } from '../../errors.ts';
-import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../../server/limits.ts';
+import { DEFAULT_SERVER_LIMITS, MAX_UNVERIFIED_PER_SIGNER, type ServerLimits } from '../../server/limits.ts';
 import { Vault } from '../../vault/vault.ts';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
 
@@ -26,11 +26,12 @@ interface ServeOptions extends GlobalOptions {
   maxConnections: string;
   maxUnauthenticated: string;
   maxInFlightPerAgent: string;
+  maxBufferedBodyBytes: string;
 }
 
 const D = DEFAULT_SERVER_LIMITS;
 
-/** What a connection may cost, from the options: seconds (0.1 to 3600) and counts (1 to 100000). */
+/** What a connection may cost, from the options: seconds (0.1 to 3600), counts (1 to 100000) and bytes. */
 function serverLimits(o: ServeOptions): ServerLimits {
   const seconds = (flag: string, text: string) => {
     const n = Number(text);
@@ -42,6 +43,11 @@ function serverLimits(o: ServeOptions): ServerLimits {
     if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new AivaultError('INVALID_ARGUMENT', `${flag} takes a whole number from 1 to 100000`);
     return n;
   };
+  const bytes = (flag: string, text: string) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1024 || n > 2 ** 40) throw new AivaultError('INVALID_ARGUMENT', `${flag} takes a whole number of bytes from 1024 to 2^40`);
+    return n;
+  };
   return {
     headersTimeoutMs: seconds('--headers-timeout', o.headersTimeout),
     bodyTimeoutMs: seconds('--body-timeout', o.bodyTimeout),
@@ -49,6 +55,7 @@ function serverLimits(o: ServeOptions): ServerLimits {
     maxConnections: count('--max-connections', o.maxConnections),
     maxUnauthenticated: count('--max-unauthenticated', o.maxUnauthenticated),
     maxInFlightPerAgent: count('--max-in-flight-per-agent', o.maxInFlightPerAgent),
+    maxBufferedBodyBytes: bytes('--max-buffered-body-bytes', o.maxBufferedBodyBytes),
   };
 }
 
@@ -66,7 +73,8 @@ export function registerServe(program: Command): void {
     .option('--body-timeout <seconds>', "time for a request's whole body to arrive once its headers have: past it, 408 REQUEST_TIMEOUT and the connection is closed", String(D.bodyTimeoutMs / 1000))
     .option('--idle-timeout <seconds>', 'how long a kept-alive connection may wait for its next request', String(D.idleTimeoutMs / 1000))
     .option('--max-connections <n>', 'open connections per listening socket; more are refused', String(D.maxConnections))
-    .option('--max-unauthenticated <n>', 'requests being authenticated at once (no body is read before; a signed request\'s is): more get 503 DAEMON_BUSY', String(D.maxUnauthenticated))
+    .option('--max-unauthenticated <n>', `signed requests whose body is read before their signature is checked, at once (at most ${MAX_UNVERIFIED_PER_SIGNER} per signer id): more get 503 DAEMON_BUSY; a token's request needs none`, String(D.maxUnauthenticated))
+    .option('--max-buffered-body-bytes <n>', 'request-body bytes the daemon buffers at once, all requests together (checked from Content-Length, and as a chunked body arrives): more get 503 DAEMON_BUSY', String(D.maxBufferedBodyBytes))
     .option('--max-in-flight-per-agent <n>', "one agent's requests and WebSocket sessions open at once: more get 429 TOO_MANY_IN_FLIGHT", String(D.maxInFlightPerAgent))
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<ServeOptions>();
