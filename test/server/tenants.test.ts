@@ -2,47 +2,31 @@
 // an agent holding only its token, the built-in supabase provider (`*.supabase.co`) and a
 // loopback stand-in for the owner's own project.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
-import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+import { startAgentSide, type AgentSide } from '../helpers/agent-side.ts';
+import { canary, type TempVault } from '../helpers/cli.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 describe('a key for a multi-tenant service goes only to the tenant the owner bound', () => {
   let v: TempVault;
   let up: Upstream;
-  let d: RunningDaemon;
-  let token: string;
-  let dispatcher: Agent;
+  let side: AgentSide;
   const key = canary('SUPA');
 
   before(async () => {
-    v = await tempVault();
     up = await startUpstream();
-    const ok = async (args: string[]) => {
-      const r = await v.cli(args);
-      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
-    await ok(['secrets', 'create', '--name', 'SUPABASE_SERVICE_ROLE_KEY', '--value', key]);
-    token = (JSON.parse(await ok(['agent', 'create', 'supa-bot', '--json'])) as { token: string }).token;
-    await ok(['grant', 'supa-bot', 'supabase/rest']);
-    d = await startDaemon(v, ['--socket', join(v.dir, 't.sock')]);
-    dispatcher = new Agent({ connect: { socketPath: d.socket! } });
+    side = await startAgentSide(async (owner) => {
+      await owner(['secrets', 'create', '--name', 'SUPABASE_SERVICE_ROLE_KEY', '--value', key]);
+      return ['supabase/rest'];
+    });
+    ({ v } = side);
   });
   after(async () => {
-    await dispatcher.close();
-    await d.stop();
+    await side.close();
     await up.close();
-    v.cleanup();
   });
 
-  const invoke = async (host: string) => {
-    const res = await request('http://aivault/v1/invoke', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'supabase/rest', method: 'GET', host, path: '/rest/v1/todos' }), dispatcher });
-    const text = await res.body.text();
-    return { status: res.statusCode, code: res.headers['x-aivault-error'], text };
-  };
+  const invoke = (host: string) => side.invoke('supabase/rest', { host, path: '/rest/v1/todos' });
 
   it('unbound, the wildcard provider is not ready, says why, and sends nothing', async () => {
     const listed = JSON.parse((await v.cli(['capability', 'describe', 'supabase/rest', '--json'])).stdout) as { ready: boolean; missingSecrets: string[] };

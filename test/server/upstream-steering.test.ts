@@ -4,50 +4,37 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
-import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+import { request, type Agent } from 'undici';
+import { startAgentSide, type AgentSide } from '../helpers/agent-side.ts';
+import { canary, type TempVault } from '../helpers/cli.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 describe('the upstream acts on what the allow-lists checked', () => {
-  let v: TempVault;
   let up: Upstream;
-  let d: RunningDaemon;
+  let side: AgentSide;
+  let v: TempVault;
   let token: string;
   let dispatcher: Agent;
   let ref: string;
   const key = canary('STEER');
 
   before(async () => {
-    v = await tempVault();
     up = await startUpstream();
-    const ok = async (args: string[]) => {
-      const r = await v.cli(args);
-      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
-    ref = (await ok(['secrets', 'create', '--name', 'STEER_KEY', '--value', key])).trim();
-    await ok(['credential', 'create', 'steer', '--provider', 'steer', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-api-key', '--host', up.host, '--allow-http', '--allow-private-network']);
-    await ok(['capability', 'create', 'steer/read', '--provider', 'steer', '--credential', 'steer', '--method', 'GET', '--method', 'POST', '--path', '/v1/public']);
-    token = (JSON.parse(await ok(['agent', 'create', 'steerer', '--json'])) as { token: string }).token;
-    await ok(['grant', 'steerer', 'steer/read']);
-    d = await startDaemon(v, ['--socket', join(v.dir, 's.sock')]);
-    dispatcher = new Agent({ connect: { socketPath: d.socket! } });
+    side = await startAgentSide(async (owner) => {
+      ref = (await owner(['secrets', 'create', '--name', 'STEER_KEY', '--value', key])).trim();
+      await owner(['credential', 'create', 'steer', '--provider', 'steer', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-api-key', '--host', up.host, '--allow-http', '--allow-private-network']);
+      await owner(['capability', 'create', 'steer/read', '--provider', 'steer', '--credential', 'steer', '--method', 'GET', '--method', 'POST', '--path', '/v1/public']);
+      return ['steer/read'];
+    });
+    ({ v, token, dispatcher } = side);
   });
   after(async () => {
-    await dispatcher.close();
-    await d.stop();
+    await side.close();
     await up.close();
-    v.cleanup();
   });
 
-  const invoke = async (body: Record<string, unknown>) => {
-    const res = await request('http://aivault/v1/invoke', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'steer/read', method: 'GET', ...body }), dispatcher });
-    const text = await res.body.text();
-    return { status: res.statusCode, code: res.headers['x-aivault-error'], text };
-  };
+  const invoke = (body: Record<string, unknown>) => side.invoke('steer/read', body);
 
   it('headers that name another method, path, host or client never reach the upstream', async () => {
     const steering: Array<[string, string]> = [

@@ -2,11 +2,11 @@
 // size cap mid-stream, and one in a content-encoding aivault cannot decode (so cannot
 // scrub), through a daemon process to an agent using raw HTTP and the CLI.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
-import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+import { request, type Agent } from 'undici';
+import { startAgentSide, type AgentSide } from '../helpers/agent-side.ts';
+import { canary, type TempVault } from '../helpers/cli.ts';
+import type { RunningDaemon } from '../helpers/daemon.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 describe('failures after the answer started are visible', () => {
@@ -15,10 +15,10 @@ describe('failures after the answer started are visible', () => {
   let d: RunningDaemon;
   let token: string;
   let dispatcher: Agent;
+  let side: AgentSide;
   const key = canary('VISIBLE');
 
   before(async () => {
-    v = await tempVault();
     up = await startUpstream();
     // 256 KiB in 16 KiB chunks with no length announced: the cap is passed mid-stream.
     up.handle('/v1/big', (_req, res) => {
@@ -36,25 +36,18 @@ describe('failures after the answer started are visible', () => {
       res.setHeader('content-encoding', 'x-custom');
       res.end('zz');
     });
-    const ok = async (args: string[]) => {
-      const r = await v.cli(args);
-      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
-    const ref = (await ok(['secrets', 'create', '--name', 'VISIBLE_KEY', '--value', key])).trim();
-    await ok(['credential', 'create', 'vis', '--provider', 'vis', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-api-key', '--host', up.host, '--allow-http', '--allow-private-network']);
-    await ok(['capability', 'create', 'vis/api', '--provider', 'vis', '--credential', 'vis', '--method', 'GET', '--path', '/v1']);
-    await ok(['capability', 'policy', 'set', 'vis/api', '--max-response-body-bytes', String(64 * 1024)]);
-    token = (JSON.parse(await ok(['agent', 'create', 'vis-bot', '--json'])) as { token: string }).token;
-    await ok(['grant', 'vis-bot', 'vis/api']);
-    d = await startDaemon(v, ['--socket', join(v.dir, 'v.sock')]);
-    dispatcher = new Agent({ connect: { socketPath: d.socket! } });
+    side = await startAgentSide(async (owner) => {
+      const ref = (await owner(['secrets', 'create', '--name', 'VISIBLE_KEY', '--value', key])).trim();
+      await owner(['credential', 'create', 'vis', '--provider', 'vis', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-api-key', '--host', up.host, '--allow-http', '--allow-private-network']);
+      await owner(['capability', 'create', 'vis/api', '--provider', 'vis', '--credential', 'vis', '--method', 'GET', '--path', '/v1']);
+      await owner(['capability', 'policy', 'set', 'vis/api', '--max-response-body-bytes', String(64 * 1024)]);
+      return ['vis/api'];
+    });
+    ({ v, d, token, dispatcher } = side);
   });
   after(async () => {
-    await dispatcher.close();
-    await d.stop();
+    await side.close();
     await up.close();
-    v.cleanup();
   });
   const agentEnv = () => ({ AIVAULT_SOCKET: d.socket!, AIVAULT_AGENT_TOKEN: token });
 
