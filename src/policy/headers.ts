@@ -31,9 +31,13 @@ const ALWAYS_DROPPED = new Set([
   'proxy',
 ]);
 
-/** A header name as CGI-style stacks read it: case and `_`/`-` do not tell names apart there. */
+/**
+ * A header name as CGI-style stacks read it: case does not tell names apart there, nor does
+ * any character but a letter or digit (lighttpd and Apache 2.2 turn each into `_`, so
+ * `X.HTTP.Method.Override` is `HTTP_X_HTTP_METHOD_OVERRIDE`).
+ */
 export function cgiName(name: string): string {
-  return name.toLowerCase().replace(/_/g, '-');
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '-');
 }
 
 /** Whether a lower-case header name matches one of a capability's patterns (a trailing `*` for a prefix). */

@@ -348,7 +348,9 @@ export class Vault {
    */
   async #sealFirst(toVerify: boolean): Promise<void> {
     const reading = await this.storage.readState();
-    if (awaitsFirstSeal(reading) && (await this.audit.anchorProblem()) === undefined) {
+    // A vault that did anything has records: an emptied log is no sign of age but of tampering.
+    const hasHistory = (await this.audit.list({ limit: 1 })).length > 0;
+    if (awaitsFirstSeal(reading) && hasHistory && (await this.audit.anchorProblem()) === undefined) {
       await this.audited({ action: 'vault.seal', target: `vault:${this.vaultId}` }, () => this.storage.sealState());
     } else if (!toVerify) {
       throw new AivaultError('VAULT_TAMPERED', `${PLANTED_UNSEALED_MARK}; run \`aivault secrets verify\` and restore the vault from a backup`);

@@ -58,6 +58,7 @@ describe('the upstream acts on what the allow-lists checked', () => {
     const twins: Array<[string, string]> = [
       ['X_Forwarded_For', '127.0.0.1'], ['X_Forwarded_Host', 'evil.example'], ['X_HTTP_METHOD_OVERRIDE', 'DELETE'], ['X_Original_URL', '/admin'],
       ['X-Original_URL', '/admin'], ['X_Real_IP', '127.0.0.1'], ['Proxy_Authorization', 'Basic x'], ['Proxy', 'http://127.0.0.1:9'], ['X_API_KEY', 'agent-chosen'],
+      ['X.HTTP.Method.Override', 'DELETE'], ['X~Forwarded~For', '127.0.0.1'], ['X+Original+URL', '/admin'], ["X'Real'IP", '127.0.0.1'],
     ];
     const r = await invoke({ path: '/v1/public/x', headers: twins });
     assert.equal(r.status, 200, r.text);

@@ -144,6 +144,22 @@ describe('vault state seal', () => {
   });
 });
 
+describe('vault state seal: an emptied log is no pre-seal vault', () => {
+  it('seal, anchor and every audit record removed and the mark planted: refused, nothing sealed', async () => {
+    const dir = copy('emptied', (db) => {
+      db.exec("DELETE FROM meta WHERE key IN ('state_seal', 'audit_anchor'); INSERT INTO meta (key, value) VALUES ('unsealed', '1')");
+      db.prepare("INSERT INTO agents (id, name, token_hash, status, created_at) VALUES (?, 'planted', 'x', 'active', '2026-01-01')").run(randomUUID());
+    });
+    const audit = new DatabaseSync(join(dir, 'audit.db'));
+    audit.exec('DELETE FROM audit_meta; DELETE FROM audit_log');
+    audit.close();
+    const write = await runCli(['agent', 'create', 'helper', '--json'], { env: { ...env, AIVAULT_DIR: dir } });
+    assert.equal(write.code, 6, write.stderr);
+    assert.equal(JSON.parse(write.stderr).error.code, 'VAULT_TAMPERED');
+    assert.equal((await secretsVerify(dir)).code, 6, 'still reported: nothing sealed it');
+  });
+});
+
 // Attacks that make aivault itself seal (or hide) a tampered state.
 describe('vault state seal: what aivault must not seal or run', () => {
   const planted = (db: DatabaseSync) => {
