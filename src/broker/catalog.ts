@@ -11,7 +11,7 @@ import type { Registry } from '../registry/registry.ts';
 import { authKind, credentialsOf, type AuthConfig, type HttpMethod } from '../registry/types.ts';
 import { validateAuthConfig } from '../registry/validate.ts';
 import { hostnameMatches, parseHostPattern, patternCovers } from '../policy/hosts.ts';
-import { isWildcard } from '../policy/tenants.ts';
+import { isWildcard, splitOverride } from '../policy/tenants.ts';
 import { assertCleanPath } from '../policy/paths.ts';
 import type { CapabilityLimits, CapabilityPolicy, CapabilityRecord, CredentialRecord, EndpointOverride, FlowRecord } from '../storage/types.ts';
 import { buildFlow, type FlowInput } from './flows.ts';
@@ -120,20 +120,6 @@ export interface CreateCapabilityInput {
 
 function invalid(message: string): AivaultError {
   return new AivaultError('INVALID_ARGUMENT', message);
-}
-
-/**
- * An endpoint override's host entries: an exact host maps to the host[:port] contacted instead;
- * a wildcard host (`*.supabase.co`) lists, comma-separated, the tenants the owner bound.
- */
-function splitOverride(override: EndpointOverride | undefined): { hostMap: Map<string, string>; tenants: Map<string, string[]> } {
-  const hostMap = new Map<string, string>();
-  const tenants = new Map<string, string[]>();
-  for (const [from, to] of Object.entries(override?.hosts ?? {})) {
-    if (isWildcard(from)) tenants.set(from, to.split(','));
-    else hostMap.set(from, to);
-  }
-  return { hostMap, tenants };
 }
 
 export function normaliseHost(host: string): string {

@@ -54,17 +54,16 @@ export function sanitizeAgentHeaders(headers: ReadonlyArray<readonly [string, st
   for (const [name, value] of headers) {
     if (!TOKEN.test(name)) throw new AivaultError('MALFORMED_HEADER', 'a header name contains characters a header name cannot have');
     if (BAD_VALUE.test(value)) throw new AivaultError('MALFORMED_HEADER', `header ${name.toLowerCase()} contains a control character or a character past Latin-1`);
-    if (name.toLowerCase() === 'connection') for (const n of value.split(',')) named.add(n.trim().toLowerCase());
+    if (name.toLowerCase() === 'connection') for (const n of value.split(',')) named.add(cgiName(n.trim()));
   }
   const owned = new Set(ownedByStrategy.map(cgiName));
-  const connectionNamed = new Set([...named].map(cgiName));
   const out = new Map<string, string>();
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
     // Decided by the name a CGI, PHP, WSGI or Rack stack reads (`X_Forwarded_For` is
     // `X-Forwarded-For` there), so no spelling passes what its twin would not.
     const as = cgiName(lower);
-    if (ALWAYS_DROPPED.has(as) || as.startsWith('proxy-') || owned.has(as) || connectionNamed.has(as)) continue;
+    if (ALWAYS_DROPPED.has(as) || as.startsWith('proxy-') || owned.has(as) || named.has(as)) continue;
     if (isSteeringHeader(as) && !headerAllowed(overridesAllowed, as)) continue;
     const prev = out.get(lower);
     out.set(lower, prev === undefined ? value.trim() : `${prev}, ${value.trim()}`);

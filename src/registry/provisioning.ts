@@ -8,7 +8,7 @@
 // and within it the highest-priority ready credential (the main one or an alternative).
 
 import type { SecretRecord } from '../storage/types.ts';
-import { isWildcard } from '../policy/tenants.ts';
+import { isWildcard, splitOverride } from '../policy/tenants.ts';
 import { GLOBAL_SCOPE, lookupChain, serves } from '../vault/scopes.ts';
 import type { Vault } from '../vault/vault.ts';
 import { neededPlaceholders } from './auth-inputs.ts';
@@ -66,7 +66,8 @@ export async function builtinCredentialStatus(vault: Vault, provider: RegistryPr
   const status = await secretsStatus(vault, provider, context);
   // A provider reached only through wildcards serves no one until its tenant is bound (src/policy/tenants.ts).
   const override = provider.hosts.every(isWildcard) ? await vault.storage.getEndpointOverride(provider.provider) : undefined;
-  if (!provider.hosts.every(isWildcard) || provider.hosts.some((h) => override?.hosts[h] !== undefined)) return status;
+  const { tenants } = splitOverride(override);
+  if (!provider.hosts.every(isWildcard) || provider.hosts.some((h) => tenants.has(h))) return status;
   const unboundTenants = [`tenant host for ${provider.hosts.join(', ')}`];
   return { ...status, unboundTenants, missing: [...status.missing, ...unboundTenants], ready: false };
 }
