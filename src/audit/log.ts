@@ -5,7 +5,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { AivaultError, isAivaultError } from '../errors.ts';
-import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditHead, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type BrokerStorage } from '../storage/types.ts';
+import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditHead, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type AuditStorage } from '../storage/types.ts';
 import { DISCONTINUITY, LOG_REPLACED, anchorState, createSealer, entryOf, headIsSound, sameHex, type KeptHead } from './chain.ts';
 import { storageWriter, type AuditWriter } from './writer.ts';
 
@@ -49,7 +49,7 @@ function optional(value: string | null | undefined, max = MAX_FIELD): string | n
 }
 
 export class AuditLog {
-  readonly #storage: BrokerStorage;
+  readonly #storage: AuditStorage;
   readonly #sealer: ReturnType<typeof createSealer>;
   #writer: AuditWriter;
   #appends: Pending[] = [];
@@ -58,14 +58,14 @@ export class AuditLog {
   #timer: NodeJS.Timeout | undefined;
   #inflight: Promise<void> = Promise.resolve();
 
-  constructor(storage: BrokerStorage & { close(): Promise<void> }, key: KeyObject | Uint8Array) {
+  constructor(storage: AuditStorage & { close(): Promise<void> }, key: KeyObject | Uint8Array) {
     this.#storage = storage;
     this.#sealer = createSealer(key);
     this.#writer = storageWriter(storage, this.#sealer);
   }
 
   /** Commits future batches through `connection` (after everything queued so far is written). */
-  async useConnection(connection: BrokerStorage & { close(): Promise<void> }): Promise<void> {
+  async useConnection(connection: AuditStorage & { close(): Promise<void> }): Promise<void> {
     await this.flush();
     const previous = this.#writer;
     this.#writer = storageWriter(connection, this.#sealer, true);

@@ -1,7 +1,7 @@
 // Where committed audit batches go: a storage connection, with the durability the
 // deployment chose.
 
-import type { AuditAppend, AuditOutcomeUpdate, AuditSealer, BrokerStorage } from '../storage/types.ts';
+import type { AuditAppend, AuditOutcomeUpdate, AuditSealer, AuditStorage } from '../storage/types.ts';
 
 /**
  * `full`: an audit record is flushed to disk before the request it records goes upstream.
@@ -17,7 +17,7 @@ export interface AuditWriter {
 }
 
 /** Commits through `storage`; `owned` storage is closed with the writer. */
-export function storageWriter(storage: BrokerStorage & { close(): Promise<void> }, sealer: AuditSealer, owned = false): AuditWriter {
+export function storageWriter(storage: AuditStorage & { close(): Promise<void> }, sealer: AuditSealer, owned = false): AuditWriter {
   return {
     write: (appends, outcomes) => storage.writeAudit(appends, outcomes, sealer),
     close: async () => {

@@ -2,7 +2,7 @@
 // continuously, bursting up to `count`. The buckets live in storage and each take is one
 // atomic read-modify-write, so every process (every daemon replica) draws on one budget.
 
-import type { BrokerStorage, BucketState } from '../storage/types.ts';
+import type { BucketState, SharedStateStorage } from '../storage/types.ts';
 
 export interface Rate {
   count: number;
@@ -34,10 +34,10 @@ export function takeToken(state: BucketState | undefined, rate: Rate, now: numbe
 }
 
 export class RateLimiter {
-  readonly #storage: Pick<BrokerStorage, 'updateBucket'>;
+  readonly #storage: Pick<SharedStateStorage, 'updateBucket'>;
   readonly #now: () => number;
 
-  constructor(storage: Pick<BrokerStorage, 'updateBucket'>, now: () => number = Date.now) {
+  constructor(storage: Pick<SharedStateStorage, 'updateBucket'>, now: () => number = Date.now) {
     this.#storage = storage;
     this.#now = now;
   }

@@ -6,7 +6,7 @@
 
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { AivaultError } from '../errors.ts';
-import type { BrokerStorage } from '../storage/types.ts';
+import type { SharedStateStorage } from '../storage/types.ts';
 
 export const SIGNATURE_HEADERS = {
   signer: 'x-aivault-signer',
@@ -71,9 +71,9 @@ function randomNonce(): string {
 
 /** Used nonces, kept in storage: a nonce spent on one daemon replica is spent on all. */
 export class ReplayGuard {
-  readonly #storage: Pick<BrokerStorage, 'rememberNonce'>;
+  readonly #storage: Pick<SharedStateStorage, 'rememberNonce'>;
 
-  constructor(storage: Pick<BrokerStorage, 'rememberNonce'>) {
+  constructor(storage: Pick<SharedStateStorage, 'rememberNonce'>) {
     this.#storage = storage;
   }
 

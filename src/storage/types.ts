@@ -1,5 +1,5 @@
-// The storage interface every engine implements. Each method is atomic on its own:
-// engines run it inside one transaction, so a crash leaves either all of it or none.
+// The records storage keeps, and the interfaces its engines implement. Each operation is
+// atomic on its own: engines run it inside one transaction, so a crash leaves all of it or none.
 
 export interface VaultMeta {
   /** Random id of this vault; salts key derivation so two vaults never share keys. */
@@ -65,66 +65,6 @@ export interface SecretFilter {
   scope?: string;
   name?: string;
   pinnedProvider?: string;
-}
-
-export interface Storage extends BrokerStorage {
-  readonly engine: string;
-  /**
-   * A counter bumped by every change to secrets, credentials or capabilities (in the same
-   * transaction), so a broker can cache what it derived from them and notice any change,
-   * made by any process, on its next request.
-   */
-  generation(): Promise<number>;
-  readMeta(): Promise<VaultMeta | undefined>;
-  /** Writes the vault's meta once; fails with VAULT_ALREADY_INITIALIZED after that. */
-  initialize(meta: VaultMeta): Promise<void>;
-
-  listSecrets(filter?: SecretFilter): Promise<SecretRecord[]>;
-  getSecret(id: string): Promise<SecretRecord | undefined>;
-  listSecretVersions(secretId: string): Promise<SecretVersionRecord[]>;
-  getSecretVersion(secretId: string, version: number): Promise<SecretVersionRecord | undefined>;
-
-  /** Inserts the secret with its first version; SECRET_ALREADY_EXISTS if (name, scope) is taken. */
-  createSecret(secret: SecretRecord, first: SecretVersionRecord, keyCheck?: string): Promise<void>;
-  /**
-   * Adds a version and makes it current, keeping the version that was current before it
-   * and removing any older one. Fails if the secret's current version is no longer
-   * `expectedCurrent` (a concurrent rotation won).
-   */
-  rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, keyCheck?: string): Promise<void>;
-  /**
-   * Creates and rotates several secrets in one transaction (a batch import): every write
-   * lands, or none does, with the error the first failing one would have given alone.
-   */
-  writeSecrets(writes: readonly SecretWrite[], keyCheck?: string): Promise<void>;
-  /** Makes `version` (which must exist) current. */
-  setCurrentVersion(secretId: string, expectedCurrent: number, version: number, updatedAt: string): Promise<void>;
-  /** Returns false when no such secret existed. */
-  deleteSecret(secretId: string): Promise<boolean>;
-  /**
-   * Renames a secret and/or replaces its aliases. SECRET_ALREADY_EXISTS when the name, or
-   * an alias, is taken by another secret of the same scope; SECRET_NOT_FOUND if it is gone.
-   */
-  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[]; allowShort?: boolean }, updatedAt: string): Promise<void>;
-  /** Adds or removes one group (`W/G`) of a secret's attachments; false when nothing changed. SECRET_NOT_FOUND if it is gone. */
-  setSecretGroup(secretId: string, group: string, attached: boolean, updatedAt: string): Promise<boolean>;
-  /**
-   * Master-key rotation, all or nothing: new key provider, key check and keyring, every
-   * data key rewrapped, sealed caches dropped. CONCURRENT_MODIFICATION (nothing written)
-   * if anything changed since `expectedGeneration` or the key check is not `expectedKeyCheck`.
-   */
-  rekey(change: Rekey, expectedGeneration: number, expectedKeyCheck: string): Promise<void>;
-
-  /** Every later change to the vault's state is sealed with `sealer`, in its own transaction. */
-  useStateSealer(sealer: StateSealer): void;
-  /** Seals the state as it is now (a new vault, or one from before seals) and clears the unsealed mark. */
-  sealState(): Promise<void>;
-  /** Reads the seal and the state's digests in one snapshot. */
-  readState(): Promise<StateReading>;
-  /** The engine's own check of its files or tables; empty when sound. */
-  integrityCheck(): Promise<string[]>;
-
-  close(): Promise<void>;
 }
 
 /** A credential the owner defined with `credential create` (built-in ones are derived from pinned secrets). */
@@ -393,16 +333,101 @@ export interface BucketState {
   at: number;
 }
 
-export interface BrokerStorage {
+// The storage engines' operations, one interface per concern. A consumer takes only the
+// interfaces it uses, so a fake for a test implements a handful of methods, not all.
+
+/** The vault itself: its meta, its master-key rotation, its state seal, its lifetime. */
+export interface VaultStateStorage {
+  readonly engine: string;
+  /**
+   * A counter bumped by every change to secrets, credentials or capabilities (in the same
+   * transaction), so a broker can cache what it derived from them and notice any change,
+   * made by any process, on its next request.
+   */
+  generation(): Promise<number>;
+  readMeta(): Promise<VaultMeta | undefined>;
+  /** Writes the vault's meta once; fails with VAULT_ALREADY_INITIALIZED after that. */
+  initialize(meta: VaultMeta): Promise<void>;
+  /**
+   * Master-key rotation, all or nothing: new key provider, key check and keyring, every
+   * data key rewrapped, sealed caches dropped. CONCURRENT_MODIFICATION (nothing written)
+   * if anything changed since `expectedGeneration` or the key check is not `expectedKeyCheck`.
+   */
+  rekey(change: Rekey, expectedGeneration: number, expectedKeyCheck: string): Promise<void>;
+  /** Every later change to the vault's state is sealed with `sealer`, in its own transaction. */
+  useStateSealer(sealer: StateSealer): void;
+  /** Seals the state as it is now (a new vault, or one from before seals) and clears the unsealed mark. */
+  sealState(): Promise<void>;
+  /** Reads the seal and the state's digests in one snapshot. */
+  readState(): Promise<StateReading>;
+  /** The engine's own check of its files or tables; empty when sound. */
+  integrityCheck(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** Secrets and their sealed versions. */
+export interface SecretStorage {
+  listSecrets(filter?: SecretFilter): Promise<SecretRecord[]>;
+  getSecret(id: string): Promise<SecretRecord | undefined>;
+  listSecretVersions(secretId: string): Promise<SecretVersionRecord[]>;
+  getSecretVersion(secretId: string, version: number): Promise<SecretVersionRecord | undefined>;
+  /** Inserts the secret with its first version; SECRET_ALREADY_EXISTS if (name, scope) is taken. */
+  createSecret(secret: SecretRecord, first: SecretVersionRecord, keyCheck?: string): Promise<void>;
+  /**
+   * Adds a version and makes it current, keeping the version that was current before it
+   * and removing any older one. Fails if the secret's current version is no longer
+   * `expectedCurrent` (a concurrent rotation won).
+   */
+  rotateSecret(secretId: string, expectedCurrent: number, next: SecretVersionRecord, updatedAt: string, keyCheck?: string): Promise<void>;
+  /**
+   * Creates and rotates several secrets in one transaction (a batch import): every write
+   * lands, or none does, with the error the first failing one would have given alone.
+   */
+  writeSecrets(writes: readonly SecretWrite[], keyCheck?: string): Promise<void>;
+  /** Makes `version` (which must exist) current. */
+  setCurrentVersion(secretId: string, expectedCurrent: number, version: number, updatedAt: string): Promise<void>;
+  /** Returns false when no such secret existed. */
+  deleteSecret(secretId: string): Promise<boolean>;
+  /**
+   * Renames a secret and/or replaces its aliases. SECRET_ALREADY_EXISTS when the name, or
+   * an alias, is taken by another secret of the same scope; SECRET_NOT_FOUND if it is gone.
+   */
+  updateSecretIdentity(secretId: string, change: { name?: string; aliases?: string[]; allowShort?: boolean }, updatedAt: string): Promise<void>;
+  /** Adds or removes one group (`W/G`) of a secret's attachments; false when nothing changed. SECRET_NOT_FOUND if it is gone. */
+  setSecretGroup(secretId: string, group: string, attached: boolean, updatedAt: string): Promise<boolean>;
+}
+
+/** What the owner defined beside secrets: credentials, capabilities and their policies, endpoint overrides, flows. */
+export interface DefinitionStorage {
+  listCredentials(): Promise<CredentialRecord[]>;
+  getCredential(name: string): Promise<CredentialRecord | undefined>;
+  /** CREDENTIAL_ALREADY_EXISTS when the name is taken. */
+  createCredential(record: CredentialRecord): Promise<void>;
+  deleteCredential(name: string): Promise<boolean>;
+
+  listCapabilities(): Promise<CapabilityRecord[]>;
+  getCapability(id: string): Promise<CapabilityRecord | undefined>;
+  /** CAPABILITY_ALREADY_EXISTS when the id is taken. */
+  createCapability(record: CapabilityRecord): Promise<void>;
+  deleteCapability(id: string): Promise<boolean>;
+
+  getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined>;
+  putCapabilityPolicy(capability: string, policy: CapabilityPolicy): Promise<void>;
+  deleteCapabilityPolicy(capability: string): Promise<boolean>;
+
+  listEndpointOverrides(): Promise<EndpointOverride[]>;
+  getEndpointOverride(provider: string): Promise<EndpointOverride | undefined>;
+  setEndpointOverride(override: EndpointOverride): Promise<void>;
+  deleteEndpointOverride(provider: string): Promise<boolean>;
+
   putFlow(flow: FlowRecord): Promise<void>;
   getFlow(id: string): Promise<FlowRecord | undefined>;
   listFlows(): Promise<FlowRecord[]>;
   deleteFlow(id: string): Promise<boolean>;
-  listOwners(): Promise<OwnerRecord[]>;
-  getOwner(idOrName: string): Promise<OwnerRecord | undefined>;
-  addOwner(owner: OwnerRecord): Promise<void>;
-  /** LAST_OWNER when it would leave the vault without an owner. */
-  removeOwner(id: string): Promise<boolean>;
+}
+
+/** Agents and what they are granted. */
+export interface AgentStorage {
   createAgent(agent: AgentRecord): Promise<void>;
   listAgents(): Promise<AgentRecord[]>;
   getAgent(idOrName: string): Promise<AgentRecord | undefined>;
@@ -416,48 +441,45 @@ export interface BrokerStorage {
   deleteGrant(agentId: string, capability: string): Promise<boolean>;
   /** Records the first approval of an `approve: first` grant (false when the grant is gone). */
   markGrantApproved(agentId: string, capability: string, at: string): Promise<boolean>;
+}
+
+/** The owners' public keys. */
+export interface OwnerStorage {
+  listOwners(): Promise<OwnerRecord[]>;
+  getOwner(idOrName: string): Promise<OwnerRecord | undefined>;
+  addOwner(owner: OwnerRecord): Promise<void>;
+  /** LAST_OWNER when it would leave the vault without an owner. */
+  removeOwner(id: string): Promise<boolean>;
+}
+
+/** Invokes waiting for, or decided by, the owner. */
+export interface ApprovalStorage {
   putApproval(approval: ApprovalRecord): Promise<void>;
   getApproval(id: string): Promise<ApprovalRecord | undefined>;
   listApprovals(status?: ApprovalStatus): Promise<ApprovalRecord[]>;
   /** Decides a pending approval; false when it was no longer pending (someone decided first). */
   decideApproval(id: string, status: Exclude<ApprovalStatus, 'pending'>, by: string, at: string): Promise<boolean>;
+}
 
-  /**
-   * Shared request state, so several daemons on one database act as one. Each is one
-   * atomic step: a nonce is recorded once (false: already used and unexpired); a bucket is
-   * read, changed by `step`, and written back with no other writer in between; a lease is
-   * held by one holder at a time until it expires or is released.
-   */
+/**
+ * Shared request state, so several daemons on one database act as one. Each is one
+ * atomic step: a nonce is recorded once (false: already used and unexpired); a bucket is
+ * read, changed by `step`, and written back with no other writer in between; a lease is
+ * held by one holder at a time until it expires or is released; an OAuth token is cached
+ * sealed, for every replica to reuse.
+ */
+export interface SharedStateStorage {
   rememberNonce(key: string, expiresAt: number, now: number): Promise<boolean>;
   updateBucket<T>(key: string, step: (state: BucketState | undefined) => { state: BucketState; result: T }): Promise<T>;
   acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
   releaseLease(name: string, holder: string): Promise<void>;
-
-  listEndpointOverrides(): Promise<EndpointOverride[]>;
-  getEndpointOverride(provider: string): Promise<EndpointOverride | undefined>;
-  setEndpointOverride(override: EndpointOverride): Promise<void>;
-  deleteEndpointOverride(provider: string): Promise<boolean>;
-
   getOAuthToken(credential: string): Promise<SealedToken | undefined>;
   putOAuthToken(credential: string, token: SealedToken): Promise<void>;
   deleteOAuthToken(credential: string): Promise<void>;
+}
 
-  listCredentials(): Promise<CredentialRecord[]>;
-  getCredential(name: string): Promise<CredentialRecord | undefined>;
-  /** CREDENTIAL_ALREADY_EXISTS when the name is taken. */
-  createCredential(record: CredentialRecord): Promise<void>;
-  deleteCredential(name: string): Promise<boolean>;
-
-  getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined>;
-  putCapabilityPolicy(capability: string, policy: CapabilityPolicy): Promise<void>;
-  deleteCapabilityPolicy(capability: string): Promise<boolean>;
-
-  listCapabilities(): Promise<CapabilityRecord[]>;
-  getCapability(id: string): Promise<CapabilityRecord | undefined>;
-  /** CAPABILITY_ALREADY_EXISTS when the id is taken. */
-  createCapability(record: CapabilityRecord): Promise<void>;
-  deleteCapability(id: string): Promise<boolean>;
-
+/** The audit chain, its head and its anchor. */
+export interface AuditStorage {
   /**
    * Appends records to the chain and records outcomes, all in one transaction: reads the
    * head, extends it with `sealer`, stores the new head. Returns the appended records' seqs.
@@ -470,3 +492,6 @@ export interface BrokerStorage {
   /** How many records hold an outcome (for heads written before they counted them). */
   countAuditOutcomes(): Promise<number>;
 }
+
+/** Everything an engine implements. Each method is atomic on its own. */
+export interface Storage extends VaultStateStorage, SecretStorage, DefinitionStorage, AgentStorage, OwnerStorage, ApprovalStorage, SharedStateStorage, AuditStorage {}
