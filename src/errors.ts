@@ -113,11 +113,17 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class AivaultError extends Error {
   readonly code: ErrorCode;
+  /**
+   * The argument at fault, by its field name in the API (`tokenEndpoint`, `scope`): the core
+   * names fields, never CLI flags; the CLI says which flag that field is when it prints.
+   */
+  readonly field: string | undefined;
   override readonly name = 'AivaultError';
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; field?: string }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.code = code;
+    this.field = options?.field;
   }
 
   get exitCode(): ExitCode {
