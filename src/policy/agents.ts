@@ -4,9 +4,9 @@
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AivaultError, RetryLaterError } from '../errors.ts';
-import type { AgentRecord, GrantRecord } from '../storage/types.ts';
+import type { AgentRecord, AgentStorage, GrantRecord } from '../storage/types.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
-import type { Vault } from '../vault/vault.ts';
+import type { AuditAppender, AuditedChange } from './audited.ts';
 import { ed25519PublicKey } from './owners.ts';
 import { parseRate, type Rate, type RateLimiter } from './rate-limit.ts';
 import { assertSignedHead, signerOf, verifySignedRequest, type BodyReader, type ReplayGuard, type SignableRequest } from './request-signature.ts';
@@ -47,12 +47,31 @@ function agentContext(scope: string | undefined): string | null {
 /** A revoked agent's use of its credential is recorded at most this often (a leaked token could flood the log). */
 const REVOKED_AUDIT_MS = 60_000;
 
+/** What Agents works with (a Vault has all of it). */
+export interface AgentsDeps {
+  storage: AgentStorage;
+  audited: AuditedChange;
+  /** Where a revoked agent's use of its credential is recorded. */
+  audit: AuditAppender;
+  /** The clock, in ms since the epoch: grant expiry, timestamps. */
+  now?: () => number;
+}
+
 export class Agents {
-  readonly #vault: Vault;
+  // Called through the object handed in, so a Vault's own methods keep their `this`.
+  readonly #deps: AgentsDeps;
+  readonly #storage: AgentStorage;
+  readonly #now: () => number;
   readonly #revokedSeen = new Map<string, number>();
 
-  constructor(vault: Vault) {
-    this.#vault = vault;
+  constructor(deps: AgentsDeps) {
+    this.#deps = deps;
+    this.#storage = deps.storage;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  #isoNow(): string {
+    return new Date(this.#now()).toISOString();
   }
 
   async create(name: string, options: { publicKey?: string; context?: string } = {}): Promise<{ agent: AgentRecord; token?: string }> {
@@ -67,19 +86,19 @@ export class Agents {
       publicKey,
       status: 'active',
       context,
-      createdAt: new Date().toISOString(),
+      createdAt: this.#isoNow(),
       revokedAt: null,
     };
-    await this.#vault.audited({ action: 'agent.create', target: `agent:${agent.id}` }, () => this.#vault.storage.createAgent(agent));
+    await this.#deps.audited({ action: 'agent.create', target: `agent:${agent.id}` }, () => this.#storage.createAgent(agent));
     return token ? { agent, token } : { agent };
   }
 
   list(): Promise<AgentRecord[]> {
-    return this.#vault.storage.listAgents();
+    return this.#storage.listAgents();
   }
 
   async get(idOrName: string): Promise<AgentRecord> {
-    const agent = await this.#vault.storage.getAgent(idOrName);
+    const agent = await this.#storage.getAgent(idOrName);
     if (!agent) throw new AivaultError('AGENT_NOT_FOUND', `no agent ${idOrName}`);
     return agent;
   }
@@ -88,16 +107,16 @@ export class Agents {
   async setContext(idOrName: string, scope: string | undefined): Promise<AgentRecord> {
     const agent = await this.get(idOrName);
     const context = agentContext(scope);
-    await this.#vault.audited({ action: 'agent.context', target: `agent:${agent.id} ${context ?? GLOBAL_SCOPE}` }, async () => {
-      if (!(await this.#vault.storage.setAgentContext(agent.id, context))) throw new AivaultError('AGENT_NOT_FOUND', `no agent ${idOrName}`);
+    await this.#deps.audited({ action: 'agent.context', target: `agent:${agent.id} ${context ?? GLOBAL_SCOPE}` }, async () => {
+      if (!(await this.#storage.setAgentContext(agent.id, context))) throw new AivaultError('AGENT_NOT_FOUND', `no agent ${idOrName}`);
     });
     return { ...agent, context };
   }
 
   async revoke(idOrName: string): Promise<AgentRecord> {
     const agent = await this.get(idOrName);
-    await this.#vault.audited({ action: 'agent.revoke', target: `agent:${agent.id}` }, async () => {
-      if (!(await this.#vault.storage.revokeAgent(agent.id, new Date().toISOString()))) throw new AivaultError('AGENT_REVOKED', `${agent.name} is already revoked`);
+    await this.#deps.audited({ action: 'agent.revoke', target: `agent:${agent.id}` }, async () => {
+      if (!(await this.#storage.revokeAgent(agent.id, this.#isoNow()))) throw new AivaultError('AGENT_REVOKED', `${agent.name} is already revoked`);
     });
     return this.get(agent.id);
   }
@@ -107,7 +126,7 @@ export class Agents {
     if (!token || !token.startsWith(AGENT_TOKEN_PREFIX) || token.length > 128) {
       throw new AivaultError('AGENT_UNAUTHENTICATED', 'no valid agent token (Authorization: Bearer avt_…)');
     }
-    const agent = await this.#vault.storage.findAgentByTokenHash(hashToken(token));
+    const agent = await this.#storage.findAgentByTokenHash(hashToken(token));
     if (!agent) throw new AivaultError('AGENT_UNAUTHENTICATED', 'the agent token is not known');
     if (agent.status !== 'active') return this.#revoked(agent, new AivaultError('AGENT_UNAUTHENTICATED', 'the agent token is not known'));
     return agent;
@@ -119,7 +138,7 @@ export class Agents {
    */
   async authenticateSigned(req: Omit<SignableRequest, 'body'>, readBody: BodyReader, guard: ReplayGuard): Promise<{ agent: AgentRecord; body: Buffer | undefined }> {
     const signer = signerOf(req);
-    const agent = signer ? await this.#vault.storage.getAgent(signer) : undefined;
+    const agent = signer ? await this.#storage.getAgent(signer) : undefined;
     if (!agent?.publicKey) throw new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key');
     assertSignedHead(req.headers);
     // A revoked signer is refused from the headers: nobody makes the daemon read a body for it.
@@ -134,10 +153,10 @@ export class Agents {
    * token must not learn it was once valid); the audit log keeps the difference.
    */
   async #revoked(agent: AgentRecord, answer: AivaultError): Promise<never> {
-    const now = Date.now();
+    const now = this.#now();
     if ((this.#revokedSeen.get(agent.id) ?? 0) + REVOKED_AUDIT_MS <= now) {
       this.#revokedSeen.set(agent.id, now);
-      await this.#vault.audit.append({ actor: `agent:${agent.id}`, action: 'agent.authenticate', decision: 'deny', reason: 'AGENT_REVOKED' });
+      await this.#deps.audit.append({ actor: `agent:${agent.id}`, action: 'agent.authenticate', decision: 'deny', reason: 'AGENT_REVOKED' });
     }
     throw answer;
   }
@@ -156,8 +175,8 @@ export class Agents {
     }
     const approve = input.approve ?? null;
     if (approve !== null && approve !== 'each' && approve !== 'first') throw new AivaultError('INVALID_ARGUMENT', '--approve takes each or first');
-    const grant: GrantRecord = { agentId: agent.id, capability: input.capability, methods, rate, expiresAt: input.expiresAt ?? null, createdAt: new Date().toISOString(), approve, firstApprovedAt: null };
-    await this.#vault.audited({ action: 'grant.create', target: `agent:${agent.id} capability:${input.capability}` }, () => this.#vault.storage.putGrant(grant));
+    const grant: GrantRecord = { agentId: agent.id, capability: input.capability, methods, rate, expiresAt: input.expiresAt ?? null, createdAt: this.#isoNow(), approve, firstApprovedAt: null };
+    await this.#deps.audited({ action: 'grant.create', target: `agent:${agent.id} capability:${input.capability}` }, () => this.#storage.putGrant(grant));
     return grant;
   }
 
@@ -171,9 +190,9 @@ export class Agents {
     if (source.status !== 'active') throw new AivaultError('AGENT_REVOKED', `${source.name} is revoked`);
     const derived = await this.create(name, source.context === null ? {} : { context: source.context });
     try {
-      for (const g of await this.#vault.storage.listGrants(source.id)) {
-        const grant = leased(g, derived.agent.id, until, { createdAt: new Date().toISOString(), firstApprovedAt: null });
-        await this.#vault.audited({ action: 'grant.create', target: `agent:${derived.agent.id} capability:${g.capability}` }, () => this.#vault.storage.putGrant(grant));
+      for (const g of await this.#storage.listGrants(source.id)) {
+        const grant = leased(g, derived.agent.id, until, { createdAt: this.#isoNow(), firstApprovedAt: null });
+        await this.#deps.audited({ action: 'grant.create', target: `agent:${derived.agent.id} capability:${g.capability}` }, () => this.#storage.putGrant(grant));
       }
     } catch (err) {
       await this.revoke(derived.agent.id).catch(() => {});
@@ -188,27 +207,27 @@ export class Agents {
    * removed; none is added. False, with nothing renewed, once either agent is revoked.
    */
   async renewLease(source: AgentRecord, derived: AgentRecord, until: string): Promise<boolean> {
-    const [from, to] = await Promise.all([this.#vault.storage.getAgent(source.id), this.#vault.storage.getAgent(derived.id)]);
+    const [from, to] = await Promise.all([this.#storage.getAgent(source.id), this.#storage.getAgent(derived.id)]);
     if (from?.status !== 'active' || to?.status !== 'active') return false;
-    const current = new Map((await this.#vault.storage.listGrants(source.id)).map((g) => [g.capability, g]));
-    await this.#vault.audited({ action: 'grant.renew', target: `agent:${derived.id} until:${until}` }, async () => {
-      for (const held of await this.#vault.storage.listGrants(derived.id)) {
+    const current = new Map((await this.#storage.listGrants(source.id)).map((g) => [g.capability, g]));
+    await this.#deps.audited({ action: 'grant.renew', target: `agent:${derived.id} until:${until}` }, async () => {
+      for (const held of await this.#storage.listGrants(derived.id)) {
         const g = current.get(held.capability);
-        if (g) await this.#vault.storage.putGrant(leased(g, derived.id, until, held));
-        else await this.#vault.storage.deleteGrant(derived.id, held.capability);
+        if (g) await this.#storage.putGrant(leased(g, derived.id, until, held));
+        else await this.#storage.deleteGrant(derived.id, held.capability);
       }
     });
     return true;
   }
 
   async listGrants(agent?: string): Promise<GrantRecord[]> {
-    return this.#vault.storage.listGrants(agent ? (await this.get(agent)).id : undefined);
+    return this.#storage.listGrants(agent ? (await this.get(agent)).id : undefined);
   }
 
   async revokeGrant(agentRef: string, capability: string): Promise<void> {
     const agent = await this.get(agentRef);
-    await this.#vault.audited({ action: 'grant.revoke', target: `agent:${agent.id} capability:${capability}` }, async () => {
-      if (!(await this.#vault.storage.deleteGrant(agent.id, capability))) throw new AivaultError('GRANT_NOT_FOUND', `${agent.name} has no grant for ${capability}`);
+    await this.#deps.audited({ action: 'grant.revoke', target: `agent:${agent.id} capability:${capability}` }, async () => {
+      if (!(await this.#storage.deleteGrant(agent.id, capability))) throw new AivaultError('GRANT_NOT_FOUND', `${agent.name} has no grant for ${capability}`);
     });
   }
 
@@ -227,11 +246,11 @@ export class Agents {
 
   /** The grant under which `agent` may use `capability` with `method` now: the agent active, the grant there, unexpired, allowing the method. */
   async grantInForce(agent: AgentRecord, capability: string, method: string): Promise<GrantRecord> {
-    const current = await this.#vault.storage.getAgent(agent.id);
+    const current = await this.#storage.getAgent(agent.id);
     if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
-    const grant = await this.#vault.storage.getGrant(agent.id, capability);
+    const grant = await this.#storage.getGrant(agent.id, capability);
     if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
-    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
+    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= this.#now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
     if (grant.methods !== null && !grant.methods.includes(method)) {
       throw new AivaultError('METHOD_NOT_ALLOWED', `the grant allows ${grant.methods.join(', ')} for ${capability}`);
     }

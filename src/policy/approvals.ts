@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { currentActor } from '../audit/actor.ts';
 import { AivaultError } from '../errors.ts';
-import type { AgentRecord, ApprovalDetails, ApprovalRecord, ApprovalStatus, GrantRecord } from '../storage/types.ts';
-import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
+import type { AgentRecord, AgentStorage, ApprovalDetails, ApprovalRecord, ApprovalStatus, ApprovalStorage, GrantRecord } from '../storage/types.ts';
+import { OWNER_LOCAL } from '../vault/vault.ts';
+import type { AuditedChange } from './audited.ts';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 120_000;
 export const MAX_APPROVAL_TIMEOUT_MS = 30 * 60_000;
@@ -29,12 +30,30 @@ export interface ApprovalRequest {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What Approvals works with (a Vault has all of it). */
+export interface ApprovalsDeps {
+  /** The approvals, and the grants whose `approve: first` they mark. */
+  storage: ApprovalStorage & Pick<AgentStorage, 'getGrant' | 'markGrantApproved'>;
+  audited: AuditedChange;
+  /** The clock, in ms since the epoch: deadlines, timestamps. */
+  now?: () => number;
+}
+
 export class Approvals {
-  readonly #vault: Vault;
+  // Called through the object handed in, so a Vault's own methods keep their `this`.
+  readonly #deps: ApprovalsDeps;
+  readonly #storage: ApprovalsDeps['storage'];
+  readonly #now: () => number;
   #options: ApprovalOptions = { timeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS, pollMs: 200 };
 
-  constructor(vault: Vault) {
-    this.#vault = vault;
+  constructor(deps: ApprovalsDeps) {
+    this.#deps = deps;
+    this.#storage = deps.storage;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  #isoNow(): string {
+    return new Date(this.#now()).toISOString();
   }
 
   configure(options: Partial<ApprovalOptions>): void {
@@ -43,20 +62,20 @@ export class Approvals {
     this.#options = next;
   }
 
-  /**
-   * Waits for the owner when the grant asks for it. Resolves with the approval (null when
-   * none was needed); APPROVAL_DENIED or APPROVAL_TIMEOUT otherwise. Nothing goes upstream
-   * before this resolves.
-   */
   /** Whether an invoke under `grant` waits for the owner. */
   needed(grant: GrantRecord): boolean {
     return grant.approve !== null && !(grant.approve === 'first' && grant.firstApprovedAt !== null);
   }
 
+  /**
+   * Waits for the owner when the grant asks for it. Resolves with the approval (null when
+   * none was needed); APPROVAL_DENIED or APPROVAL_TIMEOUT otherwise. Nothing goes upstream
+   * before this resolves.
+   */
   async await(agent: AgentRecord, grant: GrantRecord, request: ApprovalRequest, signal?: AbortSignal): Promise<ApprovalRecord | null> {
     if (!this.needed(grant)) return null;
-    const storage = this.#vault.storage;
-    const now = Date.now();
+    const storage = this.#storage;
+    const now = this.#now();
     const approval: ApprovalRecord = {
       id: `apr_${randomBytes(9).toString('base64url')}`,
       agentId: agent.id,
@@ -78,7 +97,7 @@ export class Approvals {
         if (current.details?.digest !== request.details.digest) {
           throw new AivaultError('APPROVAL_DENIED', `the approved request is not the one waiting (${approval.id}); nothing was sent`);
         }
-        if (grant.approve === 'first') await storage.markGrantApproved(agent.id, grant.capability, current.decidedAt ?? new Date().toISOString());
+        if (grant.approve === 'first') await storage.markGrantApproved(agent.id, grant.capability, current.decidedAt ?? this.#isoNow());
         return current;
       }
       if (current?.status === 'denied') throw new AivaultError('APPROVAL_DENIED', `the owner denied this invoke (${approval.id})`);
@@ -86,13 +105,13 @@ export class Approvals {
         // Another invoke of the same grant was approved meanwhile: the first approval covers this one.
         const fresh = await storage.getGrant(agent.id, grant.capability);
         if (fresh?.firstApprovedAt) {
-          await storage.decideApproval(approval.id, 'approved', 'grant:first-approved', new Date().toISOString());
+          await storage.decideApproval(approval.id, 'approved', 'grant:first-approved', this.#isoNow());
           return (await storage.getApproval(approval.id)) ?? null;
         }
       }
-      if (Date.now() >= deadline || signal?.aborted) {
+      if (this.#now() >= deadline || signal?.aborted) {
         // Expire it, unless the owner decided in the last instant: then take the decision.
-        if (await storage.decideApproval(approval.id, 'expired', 'aivault', new Date().toISOString())) {
+        if (await storage.decideApproval(approval.id, 'expired', 'aivault', this.#isoNow())) {
           throw new AivaultError('APPROVAL_TIMEOUT', signal?.aborted ? `the agent went away before approval (${approval.id})` : `no owner decision within ${Math.round(this.#options.timeoutMs / 1000)} s (${approval.id})`);
         }
         continue;
@@ -102,18 +121,18 @@ export class Approvals {
   }
 
   list(status?: ApprovalStatus): Promise<ApprovalRecord[]> {
-    return this.#vault.storage.listApprovals(status);
+    return this.#storage.listApprovals(status);
   }
 
   /** The owner's decision, audited with who made it. */
   async decide(id: string, decision: 'approve' | 'deny'): Promise<ApprovalRecord> {
-    const storage = this.#vault.storage;
+    const storage = this.#storage;
     const existing = await storage.getApproval(id);
     if (!existing) throw new AivaultError('APPROVAL_NOT_FOUND', `no approval ${id.slice(0, 40)}`);
     const by = currentActor() ?? OWNER_LOCAL;
     const action = decision === 'approve' ? 'approval.approve' : 'approval.deny';
-    await this.#vault.audited({ action, target: `approval:${id} agent:${existing.agentId} capability:${existing.capability}` }, async () => {
-      if (!(await storage.decideApproval(id, decision === 'approve' ? 'approved' : 'denied', by, new Date().toISOString()))) {
+    await this.#deps.audited({ action, target: `approval:${id} agent:${existing.agentId} capability:${existing.capability}` }, async () => {
+      if (!(await storage.decideApproval(id, decision === 'approve' ? 'approved' : 'denied', by, this.#isoNow()))) {
         throw new AivaultError('APPROVAL_NOT_PENDING', `${id} is no longer pending (${(await storage.getApproval(id))?.status ?? 'gone'})`);
       }
     });

@@ -5,8 +5,8 @@
 import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { AivaultError } from '../errors.ts';
-import type { OwnerRecord } from '../storage/types.ts';
-import type { Vault } from '../vault/vault.ts';
+import type { OwnerRecord, OwnerStorage } from '../storage/types.ts';
+import type { AuditedChange } from './audited.ts';
 import { assertSignedHead, signerOf, verifySignedRequest, type BodyReader, type ReplayGuard, type SignableRequest } from './request-signature.ts';
 
 const OWNER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -23,11 +23,18 @@ export function ed25519PublicKey(pem: string): string {
   return key.export({ type: 'spki', format: 'pem' }).toString();
 }
 
-export class Owners {
-  readonly #vault: Vault;
+/** What Owners works with (a Vault has all of it). */
+export interface OwnersDeps {
+  storage: OwnerStorage;
+  audited: AuditedChange;
+}
 
-  constructor(vault: Vault) {
-    this.#vault = vault;
+export class Owners {
+  // Called through the object handed in, so a Vault's own methods keep their `this`.
+  readonly #deps: OwnersDeps;
+
+  constructor(deps: OwnersDeps) {
+    this.#deps = deps;
   }
 
   /** The first owner: a new key pair, its private key written 0600 to `privateKeyPath`. */
@@ -40,19 +47,19 @@ export class Owners {
   async add(name: string, publicKeyPem: string): Promise<OwnerRecord> {
     if (!OWNER_NAME.test(name)) throw new AivaultError('INVALID_ARGUMENT', 'an owner name is 1-64 lower-case letters, digits, ".", "_" or "-"');
     const owner: OwnerRecord = { id: randomUUID(), name, publicKey: ed25519PublicKey(publicKeyPem), createdAt: new Date().toISOString() };
-    await this.#vault.audited({ action: 'owner.add', target: `owner:${owner.id}` }, () => this.#vault.storage.addOwner(owner));
+    await this.#deps.audited({ action: 'owner.add', target: `owner:${owner.id}` }, () => this.#deps.storage.addOwner(owner));
     return owner;
   }
 
   list(): Promise<OwnerRecord[]> {
-    return this.#vault.storage.listOwners();
+    return this.#deps.storage.listOwners();
   }
 
   async remove(ref: string): Promise<OwnerRecord> {
-    const owner = await this.#vault.storage.getOwner(ref);
+    const owner = await this.#deps.storage.getOwner(ref);
     if (!owner) throw new AivaultError('OWNER_NOT_FOUND', `no owner ${ref}`);
-    await this.#vault.audited({ action: 'owner.remove', target: `owner:${owner.id}` }, async () => {
-      if (!(await this.#vault.storage.removeOwner(owner.id))) throw new AivaultError('OWNER_NOT_FOUND', `no owner ${ref}`);
+    await this.#deps.audited({ action: 'owner.remove', target: `owner:${owner.id}` }, async () => {
+      if (!(await this.#deps.storage.removeOwner(owner.id))) throw new AivaultError('OWNER_NOT_FOUND', `no owner ${ref}`);
     });
     return owner;
   }
@@ -60,7 +67,7 @@ export class Owners {
   /** The owner who signed `req`, and the body signed: signer and timestamp before `readBody`, then signature and nonce. */
   async authenticateSigned(req: Omit<SignableRequest, 'body'>, readBody: BodyReader, guard: ReplayGuard): Promise<{ owner: OwnerRecord; body: Buffer | undefined }> {
     const signer = signerOf(req);
-    const owner = signer ? await this.#vault.storage.getOwner(signer) : undefined;
+    const owner = signer ? await this.#deps.storage.getOwner(signer) : undefined;
     if (!owner) throw new AivaultError('OWNER_ROUTE', 'owner routes need a request signed by a registered owner key');
     assertSignedHead(req.headers);
     const body = await readBody();
