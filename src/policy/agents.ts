@@ -18,12 +18,14 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** `1h`, `30m`, `7d` from now, or an ISO date. */
+/** The last instant a Date can hold (ms since the epoch). */
+const MAX_DATE_MS = 8.64e15;
+
+/** `1h`, `30m`, `7d` from now, or an ISO date; either must be later than now. */
 export function parseExpiry(text: string, now = Date.now()): string {
   const rel = /^(\d+)([smhd])$/.exec(text);
-  if (rel) return new Date(now + Number(rel[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as 's']).toISOString();
-  const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new AivaultError('INVALID_ARGUMENT', '--expires takes a duration (30m, 1h, 7d) or an ISO date');
+  const t = rel ? now + Number(rel[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as 's'] : Date.parse(text);
+  if (!(t <= MAX_DATE_MS)) throw new AivaultError('INVALID_ARGUMENT', '--expires takes a duration (30m, 1h, 7d) or an ISO date');
   if (t <= now) throw new AivaultError('INVALID_ARGUMENT', '--expires is in the past');
   return new Date(t).toISOString();
 }
@@ -140,11 +142,11 @@ export class Agents {
     const signer = signerOf(req);
     const agent = signer ? await this.#storage.getAgent(signer) : undefined;
     if (!agent?.publicKey) throw new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key');
-    assertSignedHead(req.headers);
+    assertSignedHead(req.headers, this.#now());
     // A revoked signer is refused from the headers: nobody makes the daemon read a body for it.
     if (agent.status !== 'active') return this.#revoked(agent, new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key'));
     const body = await readBody();
-    await verifySignedRequest({ ...req, body }, agent.publicKey, guard);
+    await verifySignedRequest({ ...req, body }, agent.publicKey, guard, this.#now());
     return { agent, body };
   }
 
