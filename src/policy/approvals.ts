@@ -101,12 +101,15 @@ export class Approvals {
         return current;
       }
       if (current?.status === 'denied') throw new AivaultError('APPROVAL_DENIED', `the owner denied this invoke (${approval.id})`);
+      // Expired elsewhere (or gone): no decision can come for it any more.
+      if (current?.status !== 'pending') throw new AivaultError('APPROVAL_TIMEOUT', `the approval ${approval.id} expired without an owner decision`);
       if (grant.approve === 'first') {
-        // Another invoke of the same grant was approved meanwhile: the first approval covers this one.
+        // Another invoke of the same grant was approved meanwhile: the first approval covers
+        // this one, unless the owner decided this one first (the next read takes that decision).
         const fresh = await storage.getGrant(agent.id, grant.capability);
-        if (fresh?.firstApprovedAt) {
-          await storage.decideApproval(approval.id, 'approved', 'grant:first-approved', this.#isoNow());
-          return (await storage.getApproval(approval.id)) ?? null;
+        if (fresh?.firstApprovedAt && (await storage.decideApproval(approval.id, 'approved', 'grant:first-approved', this.#isoNow()))) {
+          const approved = await storage.getApproval(approval.id);
+          if (approved) return approved;
         }
       }
       if (this.#now() >= deadline || signal?.aborted) {

@@ -1,7 +1,8 @@
-// In-memory stand-ins for the narrow storage interfaces, and an audit that records what it
-// is given, for unit tests of the modules that take them. Each keeps the promises its
-// interface states (src/storage/types.ts; the conformance suite holds the engines to the
-// same ones), and hands out copies, so a caller cannot change what is stored by mutation.
+// An in-memory stand-in for the narrow storage interfaces the policy modules take (agents,
+// owners, approvals, rate buckets and nonces), an audit that records what it is given, and
+// a clock a test moves. The storage keeps the promises each interface states
+// (src/storage/types.ts; the conformance suite holds the engines to the same ones) and
+// hands out copies, so a caller cannot change what is stored by mutating what it read.
 import { AivaultError } from '../../src/errors.ts';
 import type { AuditDraft } from '../../src/audit/log.ts';
 import type { AuditAppender, AuditedChange, ChangeDraft } from '../../src/policy/audited.ts';
@@ -21,9 +22,15 @@ import type {
 const copy = <T>(value: T): T => structuredClone(value);
 const byIdOrName = <R extends { id: string; name: string }>(rows: Iterable<R>, ref: string) => [...rows].find((r) => r.id === ref || r.name === ref);
 
-export class MemoryAgentStorage implements AgentStorage {
+export class MemoryStorage implements AgentStorage, OwnerStorage, ApprovalStorage, Pick<SharedStateStorage, 'updateBucket' | 'rememberNonce'> {
   readonly agents = new Map<string, AgentRecord>();
   readonly grants = new Map<string, GrantRecord>();
+  readonly owners = new Map<string, OwnerRecord>();
+  readonly approvals = new Map<string, ApprovalRecord>();
+  readonly buckets = new Map<string, BucketState>();
+  readonly nonces = new Map<string, number>();
+
+  // Agents and grants.
 
   async createAgent(agent: AgentRecord): Promise<void> {
     if (byIdOrName(this.agents.values(), agent.name)) throw new AivaultError('AGENT_ALREADY_EXISTS', `an agent named ${agent.name} already exists`);
@@ -78,10 +85,8 @@ export class MemoryAgentStorage implements AgentStorage {
     grant.firstApprovedAt = at;
     return true;
   }
-}
 
-export class MemoryOwnerStorage implements OwnerStorage {
-  readonly owners = new Map<string, OwnerRecord>();
+  // Owners.
 
   async listOwners(): Promise<OwnerRecord[]> {
     return [...this.owners.values()].map(copy);
@@ -100,10 +105,8 @@ export class MemoryOwnerStorage implements OwnerStorage {
     if (this.owners.size <= 1 && this.owners.has(id)) throw new AivaultError('LAST_OWNER', 'the last owner cannot be removed; add another owner first');
     return this.owners.delete(id);
   }
-}
 
-export class MemoryApprovalStorage implements ApprovalStorage {
-  readonly approvals = new Map<string, ApprovalRecord>();
+  // Approvals.
 
   async putApproval(approval: ApprovalRecord): Promise<void> {
     this.approvals.set(approval.id, copy(approval));
@@ -123,12 +126,8 @@ export class MemoryApprovalStorage implements ApprovalStorage {
     this.approvals.set(id, { ...approval, status, decidedBy: by, decidedAt: at });
     return true;
   }
-}
 
-/** Rate buckets and nonces: each step runs alone, as an engine's transaction would. */
-export class MemorySharedState implements Pick<SharedStateStorage, 'updateBucket' | 'rememberNonce'> {
-  readonly buckets = new Map<string, BucketState>();
-  readonly nonces = new Map<string, number>();
+  // Rate buckets and nonces: each step runs alone, as in an engine's transaction.
 
   async updateBucket<T>(key: string, step: (state: BucketState | undefined) => { state: BucketState; result: T }): Promise<T> {
     const { state, result } = step(copy(this.buckets.get(key)));

@@ -8,7 +8,7 @@ import { isAivaultError, type ErrorCode } from '../../src/errors.ts';
 import { AGENT_TOKEN_PREFIX, Agents, RateLimitedError, hashToken, parseExpiry } from '../../src/policy/agents.ts';
 import { parseRate, RateLimiter } from '../../src/policy/rate-limit.ts';
 import { ReplayGuard, signRequest } from '../../src/policy/request-signature.ts';
-import { manualClock, MemoryAgentStorage, MemorySharedState, recordingAudit } from '../helpers/memory-storage.ts';
+import { manualClock, MemoryStorage, recordingAudit } from '../helpers/memory-storage.ts';
 
 const SEED = Number(process.env.POLICY_SEED ?? 20261130);
 const params = { numRuns: Number(process.env.POLICY_RUNS ?? 200), seed: SEED, endOnFailure: true };
@@ -17,11 +17,11 @@ const code = (c: ErrorCode) => (e: unknown) => isAivaultError(e, c);
 const CAP_METHODS = ['GET', 'POST', 'DELETE'] as const;
 
 function setup() {
-  const storage = new MemoryAgentStorage();
+  const storage = new MemoryStorage();
   const { audited, audit, records } = recordingAudit();
   const clock = manualClock();
   const agents = new Agents({ storage, audited, audit, now: clock.now });
-  const limiter = new RateLimiter(new MemorySharedState(), clock.now);
+  const limiter = new RateLimiter(storage, clock.now);
   return { storage, records, clock, agents, limiter };
 }
 
@@ -125,7 +125,7 @@ describe('revoked agents', () => {
     const { agents, records, clock } = setup();
     const keys = generateKeyPairSync('ed25519');
     const { agent } = await agents.create('signer', { publicKey: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
-    const guard = new ReplayGuard(new MemorySharedState());
+    const guard = new ReplayGuard(new MemoryStorage());
     const body = Buffer.from('{"x":1}');
     const signed = (nonce: string) => ({ method: 'POST', target: '/v1/invoke', headers: signRequest({ method: 'POST', target: '/v1/invoke', headers: [], body }, agent.id, keys.privateKey, clock.now(), nonce) });
     let reads = 0;
