@@ -13,6 +13,9 @@ const OWNER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** Normalises a PEM Ed25519 public key; anything else is refused. */
 export function ed25519PublicKey(pem: string): string {
+  // createPublicKey would take a private key too, and derive its public half: a private key
+  // sent here has left its owner, which they should be told rather than have it accepted.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new AivaultError('INVALID_ARGUMENT', 'a private key was given where a public key belongs');
   let key;
   try {
     key = createPublicKey(pem);
