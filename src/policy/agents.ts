@@ -252,12 +252,17 @@ export class Agents {
     if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
     const grant = await this.#storage.getGrant(agent.id, capability);
     if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
-    if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= this.#now()) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
+    if (grantExpired(grant, this.#now())) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
     if (grant.methods !== null && !grant.methods.includes(method)) {
       throw new AivaultError('METHOD_NOT_ALLOWED', `the grant allows ${grant.methods.join(', ')} for ${capability}`);
     }
     return grant;
   }
+}
+
+/** Whether `grant` has ended by `now`; an end that does not parse counts as ended (fail closed). */
+export function grantExpired(grant: Pick<GrantRecord, 'expiresAt'>, now: number): boolean {
+  return grant.expiresAt !== null && !(Date.parse(grant.expiresAt) > now);
 }
 
 /** `grant` for agent `to`, ending at `until` or at its own end, whichever is first. */

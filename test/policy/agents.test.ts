@@ -155,6 +155,14 @@ describe('grants: expiry', () => {
     await assert.rejects(agents.grantInForce(agent, 'p/read', 'GET'), code('GRANT_EXPIRED'));
   });
 
+  it('a grant whose stored end does not parse is refused, not taken as never ending', async () => {
+    const { agents, storage, limiter } = setup();
+    const { agent } = await agents.create('bot');
+    const grant = await agents.grant({ agent: 'bot', capability: 'p/read' }, CAP_METHODS);
+    await storage.putGrant({ ...grant, expiresAt: 'next tuesday' });
+    await assert.rejects(agents.authorize(agent, 'p/read', 'GET', limiter), code('GRANT_EXPIRED'));
+  });
+
   it('parseExpiry: a duration from now, or a future ISO date; the past and nonsense refused', () => {
     const now = Date.parse('2026-11-30T12:00:00.000Z');
     assert.equal(parseExpiry('30m', now), '2026-11-30T12:30:00.000Z');
