@@ -29,6 +29,7 @@ export interface ApprovalRequest {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const iso = (ms: number) => new Date(ms).toISOString();
 
 /** What Approvals works with (a Vault has all of it). */
 export interface ApprovalsDeps {
@@ -42,18 +43,14 @@ export interface ApprovalsDeps {
 export class Approvals {
   // Called through the object handed in, so a Vault's own methods keep their `this`.
   readonly #deps: ApprovalsDeps;
-  readonly #storage: ApprovalsDeps['storage'];
-  readonly #now: () => number;
   #options: ApprovalOptions = { timeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS, pollMs: 200 };
 
   constructor(deps: ApprovalsDeps) {
     this.#deps = deps;
-    this.#storage = deps.storage;
-    this.#now = deps.now ?? Date.now;
   }
 
-  #isoNow(): string {
-    return new Date(this.#now()).toISOString();
+  #now(): number {
+    return this.#deps.now?.() ?? Date.now();
   }
 
   configure(options: Partial<ApprovalOptions>): void {
@@ -74,15 +71,15 @@ export class Approvals {
    */
   async await(agent: AgentRecord, grant: GrantRecord, request: ApprovalRequest, signal?: AbortSignal): Promise<ApprovalRecord | null> {
     if (!this.needed(grant)) return null;
-    const storage = this.#storage;
+    const storage = this.#deps.storage;
     const now = this.#now();
     const approval: ApprovalRecord = {
       id: `apr_${randomBytes(9).toString('base64url')}`,
       agentId: agent.id,
       ...request,
       status: 'pending',
-      requestedAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + this.#options.timeoutMs).toISOString(),
+      requestedAt: iso(now),
+      expiresAt: iso(now + this.#options.timeoutMs),
       decidedAt: null,
       decidedBy: null,
     };
@@ -97,7 +94,7 @@ export class Approvals {
         if (current.details?.digest !== request.details.digest) {
           throw new AivaultError('APPROVAL_DENIED', `the approved request is not the one waiting (${approval.id}); nothing was sent`);
         }
-        if (grant.approve === 'first') await storage.markGrantApproved(agent.id, grant.capability, current.decidedAt ?? this.#isoNow());
+        if (grant.approve === 'first') await storage.markGrantApproved(agent.id, grant.capability, current.decidedAt ?? iso(this.#now()));
         return current;
       }
       if (current?.status === 'denied') throw new AivaultError('APPROVAL_DENIED', `the owner denied this invoke (${approval.id})`);
@@ -107,14 +104,14 @@ export class Approvals {
         // Another invoke of the same grant was approved meanwhile: the first approval covers
         // this one, unless the owner decided this one first (the next read takes that decision).
         const fresh = await storage.getGrant(agent.id, grant.capability);
-        if (fresh?.firstApprovedAt && (await storage.decideApproval(approval.id, 'approved', 'grant:first-approved', this.#isoNow()))) {
+        if (fresh?.firstApprovedAt && (await storage.decideApproval(approval.id, 'approved', 'grant:first-approved', iso(this.#now())))) {
           const approved = await storage.getApproval(approval.id);
           if (approved) return approved;
         }
       }
       if (this.#now() >= deadline || signal?.aborted) {
         // Expire it, unless the owner decided in the last instant: then take the decision.
-        if (await storage.decideApproval(approval.id, 'expired', 'aivault', this.#isoNow())) {
+        if (await storage.decideApproval(approval.id, 'expired', 'aivault', iso(this.#now()))) {
           throw new AivaultError('APPROVAL_TIMEOUT', signal?.aborted ? `the agent went away before approval (${approval.id})` : `no owner decision within ${Math.round(this.#options.timeoutMs / 1000)} s (${approval.id})`);
         }
         continue;
@@ -124,18 +121,18 @@ export class Approvals {
   }
 
   list(status?: ApprovalStatus): Promise<ApprovalRecord[]> {
-    return this.#storage.listApprovals(status);
+    return this.#deps.storage.listApprovals(status);
   }
 
   /** The owner's decision, audited with who made it. */
   async decide(id: string, decision: 'approve' | 'deny'): Promise<ApprovalRecord> {
-    const storage = this.#storage;
+    const storage = this.#deps.storage;
     const existing = await storage.getApproval(id);
     if (!existing) throw new AivaultError('APPROVAL_NOT_FOUND', `no approval ${id.slice(0, 40)}`);
     const by = currentActor() ?? OWNER_LOCAL;
     const action = decision === 'approve' ? 'approval.approve' : 'approval.deny';
     await this.#deps.audited({ action, target: `approval:${id} agent:${existing.agentId} capability:${existing.capability}` }, async () => {
-      if (!(await storage.decideApproval(id, decision === 'approve' ? 'approved' : 'denied', by, this.#isoNow()))) {
+      if (!(await storage.decideApproval(id, decision === 'approve' ? 'approved' : 'denied', by, iso(this.#now())))) {
         throw new AivaultError('APPROVAL_NOT_PENDING', `${id} is no longer pending (${(await storage.getApproval(id))?.status ?? 'gone'})`);
       }
     });
