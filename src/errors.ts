@@ -16,100 +16,144 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-/** Stable error codes and the process exit code each maps to. */
+/**
+ * What kind of failure a code is: its process exit code and its HTTP status, together, so
+ * the two cannot disagree and a new code needs only its category.
+ */
+export const CATEGORIES = {
+  internal: { exit: EXIT.INTERNAL, status: 500 },
+  usage: { exit: EXIT.USAGE, status: 400 },
+  /** A value (not the request as sent) over its size limit. */
+  value_too_large: { exit: EXIT.USAGE, status: 413 },
+  not_found: { exit: EXIT.NOT_FOUND, status: 404 },
+  conflict: { exit: EXIT.CONFLICT, status: 409 },
+  // The vault cannot be opened or read as it is: nothing the caller sent is at fault.
+  locked: { exit: EXIT.LOCKED, status: 503 },
+  integrity: { exit: EXIT.INTEGRITY, status: 503 },
+  denied: { exit: EXIT.DENIED, status: 403 },
+  /** Who is calling is not established: the caller may retry with credentials. */
+  unauthenticated: { exit: EXIT.DENIED, status: 401 },
+  throttled: { exit: EXIT.DENIED, status: 429 },
+  timeout: { exit: EXIT.DENIED, status: 408 },
+  too_large: { exit: EXIT.DENIED, status: 413 },
+  upstream: { exit: EXIT.UPSTREAM, status: 502 },
+  upstream_timeout: { exit: EXIT.UPSTREAM, status: 504 },
+  unavailable: { exit: EXIT.UNAVAILABLE, status: 503 },
+} as const satisfies Record<string, { exit: ExitCode; status: number }>;
+
+export type Category = keyof typeof CATEGORIES;
+
+/** Stable error codes: each one's category, and a short fixed title for people (RFC 9457 `title`). */
 export const ERROR_CODES = {
-  INTERNAL_ERROR: EXIT.INTERNAL,
-  INVALID_ARGUMENT: EXIT.USAGE,
-  INVALID_NAME: EXIT.USAGE,
-  INVALID_SCOPE: EXIT.USAGE,
-  SECRET_TOO_LARGE: EXIT.USAGE,
-  SECRET_EMPTY: EXIT.USAGE,
-  SECRET_TOO_SHORT: EXIT.USAGE,
-  CONFIRMATION_REQUIRED: EXIT.USAGE,
-  SECRET_NOT_FOUND: EXIT.NOT_FOUND,
-  SECRET_AMBIGUOUS: EXIT.USAGE,
-  NO_PREVIOUS_VERSION: EXIT.CONFLICT,
-  SECRET_ALREADY_EXISTS: EXIT.CONFLICT,
-  SECRET_PINNED: EXIT.CONFLICT,
-  CONCURRENT_MODIFICATION: EXIT.CONFLICT,
-  VAULT_NOT_INITIALIZED: EXIT.NOT_FOUND,
-  VAULT_ALREADY_INITIALIZED: EXIT.CONFLICT,
-  VAULT_LOCKED: EXIT.LOCKED,
-  VAULT_KEY_MISMATCH: EXIT.LOCKED,
-  KEYFILE_INSECURE: EXIT.LOCKED,
-  VAULT_DIR_INSECURE: EXIT.LOCKED,
-  VAULT_DECRYPT_FAILED: EXIT.INTEGRITY,
-  VAULT_CORRUPTED: EXIT.INTEGRITY,
+  INTERNAL_ERROR: { category: 'internal', title: 'Internal error' },
+  INVALID_ARGUMENT: { category: 'usage', title: 'Invalid argument' },
+  INVALID_NAME: { category: 'usage', title: 'Invalid secret name' },
+  INVALID_SCOPE: { category: 'usage', title: 'Invalid scope' },
+  SECRET_TOO_LARGE: { category: 'value_too_large', title: 'Secret value too large' },
+  SECRET_EMPTY: { category: 'usage', title: 'Secret value empty' },
+  SECRET_TOO_SHORT: { category: 'usage', title: 'Secret value too short to scrub' },
+  CONFIRMATION_REQUIRED: { category: 'usage', title: 'Confirmation required' },
+  SECRET_NOT_FOUND: { category: 'not_found', title: 'Secret not found' },
+  SECRET_AMBIGUOUS: { category: 'usage', title: 'Secret reference ambiguous' },
+  NO_PREVIOUS_VERSION: { category: 'conflict', title: 'No previous version' },
+  SECRET_ALREADY_EXISTS: { category: 'conflict', title: 'Secret already exists' },
+  SECRET_PINNED: { category: 'conflict', title: 'Secret pinned to a built-in provider' },
+  CONCURRENT_MODIFICATION: { category: 'conflict', title: 'Concurrent modification' },
+  VAULT_NOT_INITIALIZED: { category: 'not_found', title: 'Vault not initialized' },
+  VAULT_ALREADY_INITIALIZED: { category: 'conflict', title: 'Vault already initialized' },
+  VAULT_LOCKED: { category: 'locked', title: 'Vault locked' },
+  VAULT_KEY_MISMATCH: { category: 'locked', title: 'Wrong vault key' },
+  KEYFILE_INSECURE: { category: 'locked', title: 'Key file insecure' },
+  VAULT_DIR_INSECURE: { category: 'locked', title: 'Vault directory insecure' },
+  VAULT_DECRYPT_FAILED: { category: 'integrity', title: 'Stored value failed authentication' },
+  VAULT_CORRUPTED: { category: 'integrity', title: 'Vault corrupted' },
   /** The vault's state does not match its seal: changed by something other than aivault. */
-  VAULT_TAMPERED: EXIT.INTEGRITY,
-  VAULT_VERSION_UNSUPPORTED: EXIT.INTEGRITY,
-  STORAGE_UNAVAILABLE: EXIT.UNAVAILABLE,
-  REGISTRY_INVALID: EXIT.USAGE,
-  CREDENTIAL_ALREADY_EXISTS: EXIT.CONFLICT,
-  CAPABILITY_ALREADY_EXISTS: EXIT.CONFLICT,
-  CREDENTIAL_IN_USE: EXIT.CONFLICT,
-  AGENT_ALREADY_EXISTS: EXIT.CONFLICT,
-  OWNER_ALREADY_EXISTS: EXIT.CONFLICT,
-  OWNER_NOT_FOUND: EXIT.NOT_FOUND,
-  LAST_OWNER: EXIT.CONFLICT,
-  AGENT_NOT_FOUND: EXIT.NOT_FOUND,
-  GRANT_NOT_FOUND: EXIT.NOT_FOUND,
-  AGENT_UNAUTHENTICATED: EXIT.DENIED,
-  AGENT_REVOKED: EXIT.DENIED,
-  SIGNATURE_INVALID: EXIT.DENIED,
-  REPLAY_DETECTED: EXIT.DENIED,
-  CLOCK_SKEW: EXIT.DENIED,
-  CAPABILITY_NOT_GRANTED: EXIT.DENIED,
-  GRANT_EXPIRED: EXIT.DENIED,
-  RATE_LIMITED: EXIT.DENIED,
-  TOO_MANY_IN_FLIGHT: EXIT.DENIED,
-  DAEMON_BUSY: EXIT.UNAVAILABLE,
-  REQUEST_TIMEOUT: EXIT.DENIED,
-  OWNER_ROUTE: EXIT.DENIED,
-  ORIGIN_REFUSED: EXIT.DENIED,
-  APPROVAL_DENIED: EXIT.DENIED,
-  APPROVAL_TIMEOUT: EXIT.DENIED,
-  APPROVAL_NOT_FOUND: EXIT.NOT_FOUND,
-  APPROVAL_NOT_PENDING: EXIT.CONFLICT,
-  DAEMON_UNAVAILABLE: EXIT.UNAVAILABLE,
-  PROVIDER_RESERVED: EXIT.CONFLICT,
-  AUDIT_CHAIN_BROKEN: EXIT.INTEGRITY,
-  AUDIT_UNAVAILABLE: EXIT.UNAVAILABLE,
+  VAULT_TAMPERED: { category: 'integrity', title: 'Vault tampered with' },
+  VAULT_VERSION_UNSUPPORTED: { category: 'integrity', title: 'Vault version unsupported' },
+  STORAGE_UNAVAILABLE: { category: 'unavailable', title: 'Storage unavailable' },
+  REGISTRY_INVALID: { category: 'usage', title: 'Provider file invalid' },
+  CREDENTIAL_ALREADY_EXISTS: { category: 'conflict', title: 'Credential already exists' },
+  CAPABILITY_ALREADY_EXISTS: { category: 'conflict', title: 'Capability already exists' },
+  CREDENTIAL_IN_USE: { category: 'conflict', title: 'Credential in use' },
+  AGENT_ALREADY_EXISTS: { category: 'conflict', title: 'Agent already exists' },
+  OWNER_ALREADY_EXISTS: { category: 'conflict', title: 'Owner already exists' },
+  OWNER_NOT_FOUND: { category: 'not_found', title: 'Owner not found' },
+  LAST_OWNER: { category: 'conflict', title: 'Last owner' },
+  AGENT_NOT_FOUND: { category: 'not_found', title: 'Agent not found' },
+  GRANT_NOT_FOUND: { category: 'not_found', title: 'Grant not found' },
+  AGENT_UNAUTHENTICATED: { category: 'unauthenticated', title: 'Agent not authenticated' },
+  AGENT_REVOKED: { category: 'unauthenticated', title: 'Agent revoked' },
+  SIGNATURE_INVALID: { category: 'unauthenticated', title: 'Request signature invalid' },
+  REPLAY_DETECTED: { category: 'unauthenticated', title: 'Request replayed' },
+  CLOCK_SKEW: { category: 'unauthenticated', title: 'Signer clock skewed' },
+  CAPABILITY_NOT_GRANTED: { category: 'denied', title: 'Capability not granted' },
+  GRANT_EXPIRED: { category: 'denied', title: 'Grant expired' },
+  RATE_LIMITED: { category: 'throttled', title: 'Rate limit reached' },
+  TOO_MANY_IN_FLIGHT: { category: 'throttled', title: 'Too many requests in flight' },
+  DAEMON_BUSY: { category: 'unavailable', title: 'Daemon busy' },
+  REQUEST_TIMEOUT: { category: 'timeout', title: 'Request body timed out' },
+  OWNER_ROUTE: { category: 'denied', title: 'Owner route' },
+  ORIGIN_REFUSED: { category: 'denied', title: 'Web page origin refused' },
+  APPROVAL_DENIED: { category: 'denied', title: 'Approval denied' },
+  APPROVAL_TIMEOUT: { category: 'denied', title: 'Approval timed out' },
+  APPROVAL_NOT_FOUND: { category: 'not_found', title: 'Approval not found' },
+  APPROVAL_NOT_PENDING: { category: 'conflict', title: 'Approval not pending' },
+  DAEMON_UNAVAILABLE: { category: 'unavailable', title: 'Daemon unavailable' },
+  PROVIDER_RESERVED: { category: 'conflict', title: 'Provider reserved' },
+  AUDIT_CHAIN_BROKEN: { category: 'integrity', title: 'Audit chain broken' },
+  AUDIT_UNAVAILABLE: { category: 'unavailable', title: 'Audit log unavailable' },
+  ROUTE_NOT_FOUND: { category: 'not_found', title: 'No such route' },
   // Policy denials: the request never left aivault.
-  METHOD_NOT_ALLOWED: EXIT.DENIED,
-  PATH_NOT_ALLOWED: EXIT.DENIED,
-  HOST_NOT_ALLOWED: EXIT.DENIED,
-  HOST_REQUIRED: EXIT.DENIED,
-  PRIVATE_ADDRESS_BLOCKED: EXIT.DENIED,
-  INSECURE_SCHEME: EXIT.DENIED,
-  MALFORMED_PATH: EXIT.DENIED,
-  MALFORMED_URL: EXIT.DENIED,
-  MALFORMED_HEADER: EXIT.DENIED,
-  CREDENTIAL_INVALID: EXIT.DENIED,
-  REQUEST_TOO_LARGE: EXIT.DENIED,
+  METHOD_NOT_ALLOWED: { category: 'denied', title: 'Method not allowed' },
+  PATH_NOT_ALLOWED: { category: 'denied', title: 'Path not allowed' },
+  HOST_NOT_ALLOWED: { category: 'denied', title: 'Host not allowed' },
+  HOST_REQUIRED: { category: 'denied', title: 'Host required' },
+  PRIVATE_ADDRESS_BLOCKED: { category: 'denied', title: 'Private address blocked' },
+  INSECURE_SCHEME: { category: 'denied', title: 'Insecure scheme' },
+  MALFORMED_PATH: { category: 'denied', title: 'Malformed path' },
+  MALFORMED_URL: { category: 'denied', title: 'Malformed URL' },
+  MALFORMED_HEADER: { category: 'denied', title: 'Malformed header' },
+  CREDENTIAL_INVALID: { category: 'denied', title: 'Credential material invalid' },
+  REQUEST_TOO_LARGE: { category: 'too_large', title: 'Request too large' },
   // Upstream failures: the request was allowed, the upstream did not answer well.
-  UPSTREAM_TIMEOUT: EXIT.UPSTREAM,
-  UPSTREAM_UNREACHABLE: EXIT.UPSTREAM,
-  UPSTREAM_TLS_ERROR: EXIT.UPSTREAM,
-  UPSTREAM_ERROR: EXIT.UPSTREAM,
-  RESPONSE_TOO_LARGE: EXIT.UPSTREAM,
-  OAUTH_REFRESH_FAILED: EXIT.UPSTREAM,
-  ACQUIRE_NOT_JSON: EXIT.UPSTREAM,
-  ACQUIRE_FIELD_MISSING: EXIT.UPSTREAM,
-  FLOW_OVERWRITE_REFUSED: EXIT.CONFLICT,
-  FLOW_NOT_FOUND: EXIT.NOT_FOUND,
-  REGISTRY_TAMPERED: EXIT.INTEGRITY,
-  PROVIDER_NOT_FOUND: EXIT.NOT_FOUND,
-  CAPABILITY_NOT_FOUND: EXIT.NOT_FOUND,
-  CREDENTIAL_NOT_FOUND: EXIT.NOT_FOUND,
-  CREDENTIAL_NOT_READY: EXIT.DENIED,
-  SECRET_OUT_OF_SCOPE: EXIT.DENIED,
-  WEBSOCKET_NOT_ALLOWED: EXIT.DENIED,
-  GROUP_ALREADY_ATTACHED: EXIT.CONFLICT,
-  GROUP_NOT_ATTACHED: EXIT.NOT_FOUND,
-} as const satisfies Record<string, ExitCode>;
+  UPSTREAM_TIMEOUT: { category: 'upstream_timeout', title: 'Upstream timed out' },
+  UPSTREAM_UNREACHABLE: { category: 'upstream', title: 'Upstream unreachable' },
+  UPSTREAM_TLS_ERROR: { category: 'upstream', title: 'Upstream TLS error' },
+  UPSTREAM_ERROR: { category: 'upstream', title: 'Upstream error' },
+  RESPONSE_TOO_LARGE: { category: 'upstream', title: 'Response too large' },
+  OAUTH_REFRESH_FAILED: { category: 'upstream', title: 'OAuth token refresh failed' },
+  ACQUIRE_NOT_JSON: { category: 'upstream', title: 'Flow answer not JSON' },
+  ACQUIRE_FIELD_MISSING: { category: 'upstream', title: 'Flow answer lacks the field' },
+  FLOW_OVERWRITE_REFUSED: { category: 'conflict', title: 'Flow overwrite refused' },
+  FLOW_NOT_FOUND: { category: 'not_found', title: 'Flow not found' },
+  REGISTRY_TAMPERED: { category: 'integrity', title: 'Registry tampered with' },
+  PROVIDER_NOT_FOUND: { category: 'not_found', title: 'Provider not found' },
+  CAPABILITY_NOT_FOUND: { category: 'not_found', title: 'Capability not found' },
+  CREDENTIAL_NOT_FOUND: { category: 'not_found', title: 'Credential not found' },
+  CREDENTIAL_NOT_READY: { category: 'denied', title: 'Credential not ready' },
+  SECRET_OUT_OF_SCOPE: { category: 'denied', title: 'Secret out of scope' },
+  WEBSOCKET_NOT_ALLOWED: { category: 'denied', title: 'WebSocket not allowed' },
+  GROUP_ALREADY_ATTACHED: { category: 'conflict', title: 'Group already attached' },
+  GROUP_NOT_ATTACHED: { category: 'not_found', title: 'Group not attached' },
+} as const satisfies Record<string, { category: Category; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
+/** The process exit code and HTTP status of a code: its category's. */
+export function categoryOf(code: ErrorCode): { exit: ExitCode; status: number } {
+  return CATEGORIES[ERROR_CODES[code].category];
+}
+
+/** The RFC 9457 problem type of a code: its section of docs/errors.md, published under this base. */
+export const PROBLEM_TYPE_BASE = 'https://aivault.dev/errors/';
+
+export function problemType(code: ErrorCode): string {
+  return PROBLEM_TYPE_BASE + code.toLowerCase().replaceAll('_', '-');
+}
 
 export class AivaultError extends Error {
   readonly code: ErrorCode;
@@ -127,7 +171,7 @@ export class AivaultError extends Error {
   }
 
   get exitCode(): ExitCode {
-    return ERROR_CODES[this.code];
+    return categoryOf(this.code).exit;
   }
 
   toJSON(): { code: ErrorCode; message: string } {

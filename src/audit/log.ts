@@ -148,7 +148,7 @@ export class AuditLog {
     return this.#storage.readAudit(filter);
   }
 
-  /** The current head, MAC'd for keeping outside the machine (`audit verify --against`). */
+  /** The current head, MAC'd for keeping outside the machine (`aivault audit verify` checks the log against it). */
   async keptHead(): Promise<KeptHead> {
     await this.flush();
     const head = await this.#storage.readAuditHead();

@@ -1,5 +1,5 @@
 // The `aivault` command (started by main.ts). Every failure ends as `error CODE: message` (or JSON with
-// --json) on stderr and a documented exit code; see README "Errors and exit codes".
+// --json) on stderr and a documented exit code; see docs/errors.md.
 
 import { CommanderError } from 'commander';
 import { AivaultError, EXIT } from '../errors.ts';

@@ -90,4 +90,5 @@ export const HINTS: Record<ErrorCode, string> = {
   FLOW_NOT_FOUND: "No such flow. `aivault flow list` shows them.",
   PROVIDER_NOT_FOUND: "No such built-in provider. `aivault registry list` shows them.",
   CREDENTIAL_NOT_FOUND: "No such credential. `aivault credential list` shows them.",
+  ROUTE_NOT_FOUND: "The daemon has no such route: the client and the daemon may be different aivault versions.",
 };

@@ -8,7 +8,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AivaultError } from '../errors.ts';
+import { AivaultError, categoryOf } from '../errors.ts';
 import { readCapped } from '../read-capped.ts';
 import { MAX_SECRET_BYTES } from '../vault/vault.ts';
 
@@ -40,9 +40,7 @@ function answer(res: ServerResponse, status: number, text = ''): Promise<void> {
 
 /** The HTTP status for a value the vault refused (its code goes in the body). */
 function statusOf(err: unknown): number {
-  if (!(err instanceof AivaultError)) return 500;
-  if (err.code === 'SECRET_TOO_LARGE') return 413;
-  return err.exitCode === 2 ? 400 : err.exitCode === 4 ? 409 : 500;
+  return err instanceof AivaultError ? categoryOf(err.code).status : 500;
 }
 
 export interface IngestOptions<T> {

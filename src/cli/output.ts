@@ -3,6 +3,7 @@
 
 import { AivaultError } from '../errors.ts';
 import { HINTS } from './explain.ts';
+import { messageWithFlags } from './flags.ts';
 
 /**
  * Control characters (C0, DEL, C1), format characters (bidi overrides and isolates, zero
@@ -62,7 +63,9 @@ function paint(text: string, colour: number): string {
   return process.stderr.isTTY && process.env.NO_COLOR === undefined ? `\u001b[${colour}m${text}\u001b[0m` : text;
 }
 
+/** An error as the CLI's user reads it: fields named as the flags that set them. */
 export function printError(err: AivaultError, json: boolean): void {
-  if (json) process.stderr.write(JSON.stringify({ error: err.toJSON() }) + '\n');
-  else process.stderr.write(`${paint(`error ${err.code}`, 31)}: ${printable(err.message)}\n${HINTS[err.code] ? `  hint: aivault explain ${err.code}\n` : ''}`);
+  const message = messageWithFlags(err);
+  if (json) process.stderr.write(JSON.stringify({ error: { code: err.code, message } }) + '\n');
+  else process.stderr.write(`${paint(`error ${err.code}`, 31)}: ${printable(message)}\n${HINTS[err.code] ? `  hint: aivault explain ${err.code}\n` : ''}`);
 }

@@ -25,8 +25,8 @@ const MAX_DATE_MS = 8.64e15;
 export function parseExpiry(text: string, now = Date.now()): string {
   const rel = /^(\d+)([smhd])$/.exec(text);
   const t = rel ? now + Number(rel[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as 's'] : Date.parse(text);
-  if (!(t <= MAX_DATE_MS)) throw new AivaultError('INVALID_ARGUMENT', '--expires takes a duration (30m, 1h, 7d) or an ISO date');
-  if (t <= now) throw new AivaultError('INVALID_ARGUMENT', '--expires is in the past');
+  if (!(t <= MAX_DATE_MS)) throw new AivaultError('INVALID_ARGUMENT', 'expires takes a duration (30m, 1h, 7d) or an ISO date', { field: 'expires' });
+  if (t <= now) throw new AivaultError('INVALID_ARGUMENT', 'expires is in the past', { field: 'expires' });
   return new Date(t).toISOString();
 }
 
@@ -169,14 +169,14 @@ export class Agents {
     let rate: Rate | null = null;
     if (input.rate) {
       rate = parseRate(input.rate) ?? null;
-      if (!rate) throw new AivaultError('INVALID_ARGUMENT', '--rate takes COUNT/UNIT, e.g. 60/min, 10/s, 1000/hour');
+      if (!rate) throw new AivaultError('INVALID_ARGUMENT', 'rate takes COUNT/UNIT, e.g. 60/min, 10/s, 1000/hour', { field: 'rate' });
     }
     const methods = input.methods?.length ? [...new Set(input.methods.map((m) => m.trim().toUpperCase()))] : null;
     for (const m of methods ?? []) {
       if (!capabilityMethods.includes(m)) throw new AivaultError('INVALID_ARGUMENT', `${m} is not among ${input.capability}'s methods (${capabilityMethods.join(', ')})`);
     }
     const approve = input.approve ?? null;
-    if (approve !== null && approve !== 'each' && approve !== 'first') throw new AivaultError('INVALID_ARGUMENT', '--approve takes each or first');
+    if (approve !== null && approve !== 'each' && approve !== 'first') throw new AivaultError('INVALID_ARGUMENT', 'approve takes each or first', { field: 'approve' });
     const grant: GrantRecord = { agentId: agent.id, capability: input.capability, methods, rate, expiresAt: input.expiresAt ?? null, createdAt: this.#isoNow(), approve, firstApprovedAt: null };
     await this.#deps.audited({ action: 'grant.create', target: `agent:${agent.id} capability:${input.capability}` }, () => this.#storage.putGrant(grant));
     return grant;

@@ -17,7 +17,7 @@ export interface AddressPolicy {
 const REFUSED: Record<'metadata' | 'never' | 'private' | 'invalid', string> = {
   metadata: 'the host resolves to a cloud metadata address (or an IPv6 form embedding one), which is always refused',
   never: 'the host resolves to an address no upstream can be at (unspecified, broadcast, multicast or reserved), which is always refused',
-  private: 'the host resolves to a loopback, private or link-local address; the owner did not allow private targets (--allow-private-network)',
+  private: 'the host resolves to a loopback, private or link-local address; the owner did not allow private targets (allowPrivateNetwork)',
   invalid: 'the host resolves to something that is not an IP address',
 };
 

@@ -31,20 +31,20 @@ export interface Target {
 const RAW_URL = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/;
 const HOST_CHARS = /^[A-Za-z0-9.\-:[\]]+$/;
 
-function deny(code: 'MALFORMED_URL' | 'INSECURE_SCHEME' | 'HOST_NOT_ALLOWED' | 'HOST_REQUIRED' | 'PATH_NOT_ALLOWED' | 'MALFORMED_PATH', message: string): AivaultError {
-  return new AivaultError(code, message);
+function deny(code: 'MALFORMED_URL' | 'INSECURE_SCHEME' | 'HOST_NOT_ALLOWED' | 'HOST_REQUIRED' | 'PATH_NOT_ALLOWED' | 'MALFORMED_PATH', message: string, field?: string): AivaultError {
+  return new AivaultError(code, message, field !== undefined ? { field } : undefined);
 }
 
 function defaultHost(policy: TargetPolicy): string {
   const concrete = policy.hosts.filter((h) => !h.startsWith('*.'));
   if (concrete.length === 1 && policy.hosts.length === 1) return concrete[0]!;
-  throw deny('HOST_REQUIRED', `this capability allows several hosts (${policy.hosts.join(', ')}); name one with --host`);
+  throw deny('HOST_REQUIRED', `this capability allows several hosts (${policy.hosts.join(', ')}); name one with host`, 'host');
 }
 
 function defaultPath(policy: TargetPolicy): string {
   const concrete = policy.pathPrefixes.filter((p) => !p.split('/').includes('*'));
   if (concrete.length === 1 && policy.pathPrefixes.length === 1) return concrete[0]!;
-  throw deny('MALFORMED_PATH', 'this capability allows several paths; give one with --path');
+  throw deny('MALFORMED_PATH', 'this capability allows several paths; give one with path', 'path');
 }
 
 export function resolveTarget(policy: TargetPolicy, request: TargetRequest): Target {
@@ -71,7 +71,7 @@ export function resolveTarget(policy: TargetPolicy, request: TargetRequest): Tar
   }
 
   if (scheme !== 'https' && scheme !== 'http') throw deny('MALFORMED_URL', 'only http and https URLs are supported');
-  if (scheme === 'http' && !policy.allowHttp) throw deny('INSECURE_SCHEME', 'plain http is refused: the owner did not allow it for this credential (--allow-http)');
+  if (scheme === 'http' && !policy.allowHttp) throw deny('INSECURE_SCHEME', 'plain http is refused: the owner did not allow it for this credential (allowHttp)');
   if (authority.includes('@')) throw deny('MALFORMED_URL', 'userinfo (user:password@) is not allowed in the host');
   if (!HOST_CHARS.test(authority)) throw deny('MALFORMED_URL', 'the host contains characters a host name cannot have');
 

@@ -9,7 +9,8 @@ import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
 import type { FlowResult } from '../broker/flows.ts';
 import type { Render } from '../broker/render.ts';
 import { signRequest } from '../policy/request-signature.ts';
-import { AivaultError, ERROR_CODES, type ErrorCode } from '../errors.ts';
+import { AivaultError } from '../errors.ts';
+import { errorFromRefusal } from '../problem.ts';
 
 export interface AgentClientOptions {
   /** The daemon's Unix socket (AIVAULT_SOCKET). */
@@ -81,20 +82,8 @@ export interface AgentClient {
   close(): Promise<void>;
 }
 
-/** The daemon's refusal as an error: its code from `x-aivault-error`, its message from the JSON body. */
-function refusalError(codeHeader: unknown, body: string, fallback: string): AivaultError {
-  const code = String(codeHeader);
-  let message = fallback;
-  try {
-    message = (JSON.parse(body) as { error: { message: string } }).error.message;
-  } catch {
-    // keep the generic message
-  }
-  return new AivaultError((code in ERROR_CODES ? code : 'INTERNAL_ERROR') as ErrorCode, message);
-}
-
 async function denial(res: Dispatcher.ResponseData): Promise<AivaultError> {
-  return refusalError(res.headers['x-aivault-error'], await res.body.text().catch(() => ''), 'refused by aivault');
+  return errorFromRefusal(await res.body.text().catch(() => ''), res.headers['x-aivault-error'], 'refused by aivault');
 }
 
 /** The body, failing at its end if the daemon's trailer says the answer failed after it started. */
@@ -103,7 +92,7 @@ function checkedBody(res: Dispatcher.ResponseData): Readable {
     transform: (chunk, _encoding, done) => done(null, chunk),
     flush: (done) => {
       const code = res.trailers['x-aivault-error'];
-      done(code === undefined ? null : refusalError(code, '', 'the answer failed after it started; what arrived is incomplete'));
+      done(code === undefined ? null : errorFromRefusal('', code, 'the answer failed after it started; what arrived is incomplete'));
     },
   });
   pipeline(res.body, checked, () => {});
@@ -170,7 +159,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       ws.once('unexpected-response', (_req, res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => reject(refusalError(res.headers['x-aivault-error'], Buffer.concat(chunks).toString('utf8'), `the upgrade was answered with HTTP ${res.statusCode}`)));
+        res.on('end', () => reject(errorFromRefusal(Buffer.concat(chunks).toString('utf8'), res.headers['x-aivault-error'], `the upgrade was answered with HTTP ${res.statusCode}`)));
       });
       ws.once('error', () => reject(new AivaultError('DAEMON_UNAVAILABLE', `the aivault daemon at ${options.socketPath ?? options.url} does not answer`)));
     });

@@ -2,7 +2,8 @@
 
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { AivaultError, ERROR_CODES, type ErrorCode } from '../errors.ts';
+import { AivaultError } from '../errors.ts';
+import { errorFromRefusal } from '../problem.ts';
 import { signRequest } from '../policy/request-signature.ts';
 
 export interface OwnerClientOptions {
@@ -34,9 +35,9 @@ export function createOwnerClient(options: OwnerClientOptions): OwnerClient {
       } catch {
         throw new AivaultError('DAEMON_UNAVAILABLE', 'the aivault daemon does not answer');
       }
-      const payload = (await res.body.json()) as { result?: T; error?: { code: string; message: string } };
-      if (payload.error) throw new AivaultError((payload.error.code in ERROR_CODES ? payload.error.code : 'INTERNAL_ERROR') as ErrorCode, payload.error.message);
-      return payload.result as T;
+      const answer = await res.body.text();
+      if (res.headers['x-aivault-error'] !== undefined || res.statusCode >= 400) throw errorFromRefusal(answer, res.headers['x-aivault-error'], `the daemon answered HTTP ${res.statusCode}`);
+      return (JSON.parse(answer) as { result: T }).result;
     },
     close: () => dispatcher.close(),
   };

@@ -1,7 +1,7 @@
 // The daemon's JSON API. Agents authenticate with `Authorization: Bearer <agent token>`;
 // every invoke goes through the same broker pipeline as the CLI. The upstream answer
-// streams back as this response; a denial is `{error: {code, message}}` with 401, 403,
-// 429 (with Retry-After) or 4xx/5xx.
+// streams back as this response; a denial is an RFC 9457 problem document (status.ts) with
+// 401, 403, 429 (with Retry-After) or 4xx/5xx.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -18,7 +18,7 @@ import { readAll } from '../read-capped.ts';
 import { MAX_API_BODY, MAX_OWNER_BODY, readBody, type Admission } from './limits.ts';
 import { renderAnswer, type Render } from '../broker/render.ts';
 import { assertNotFromWebPage } from './origin.ts';
-import { refusal } from './status.ts';
+import { refusal, type RefusalAudience } from './status.ts';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpServer } from './mcp.ts';
 import { brokerMcpBackend } from './mcp-backends.ts';
@@ -57,13 +57,13 @@ function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
   if (!req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)) res.setHeader('connection', 'close');
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, err: AivaultError): void {
+function sendError(req: IncomingMessage, res: ServerResponse, err: AivaultError, audience: RefusalAudience): void {
   if (res.headersSent) {
     res.destroy(err);
     return;
   }
   closeIfUnread(req, res);
-  const { status, headers, body } = refusal(err);
+  const { status, headers, body } = refusal(err, audience);
   res.statusCode = status;
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   res.end(body);
@@ -330,15 +330,12 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
         log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');
         return;
       }
-      closeIfUnread(req, res);
-      res.statusCode = 404;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no such route' } }));
+      throw new AivaultError('ROUTE_NOT_FOUND', 'no such route');
     } catch (err) {
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
       if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
       log.info({ route: url.pathname, agent: agentId, code: e.code, ms: Math.round(performance.now() - started) }, 'refused');
-      sendError(req, res, e);
+      sendError(req, res, e, url.pathname.startsWith('/gw/') ? 'gateway' : 'api');
     }
   };
 }

@@ -41,7 +41,7 @@ function isLoopback(host: string): boolean {
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-f:]+)\]|([^:]+)):(\d{1,5})$/i.exec(listen);
-  if (!m) throw new AivaultError('INVALID_ARGUMENT', '--listen takes HOST:PORT, e.g. 127.0.0.1:8787');
+  if (!m) throw new AivaultError('INVALID_ARGUMENT', 'listen takes HOST:PORT, e.g. 127.0.0.1:8787', { field: 'listen' });
   const host = (m[1] ?? m[2])!;
   if (!isLoopback(host)) {
     throw new AivaultError('INVALID_ARGUMENT', `refusing to listen on ${host}: only loopback addresses are served (remote access needs TLS, which this build does not offer yet)`);

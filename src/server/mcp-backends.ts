@@ -1,5 +1,5 @@
 // Where the MCP tools get their answers: the broker in this process acting as one agent
-// (`aivault mcp --agent`, and the daemon's /mcp route), or the daemon through an agent client.
+// (`aivault mcp` as a named agent, and the daemon's /mcp route), or the daemon through an agent client.
 
 import type { Broker } from '../broker/broker.ts';
 import { readAll } from '../read-capped.ts';

@@ -1,12 +1,14 @@
 // `aivault mcp`: an MCP server (stdio) for one agent identity. Tools: `list_capabilities`,
 // a generic `invoke`, and one tool per granted capability. Results carry the scrubbed
-// upstream status and body; a denial is a tool error with its reason code.
+// upstream status and body; a denial is a tool error: `CODE: message` as text, and the
+// RFC 9457 problem document (code, field…) as its structured content.
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AivaultError } from '../errors.ts';
+import { problemOf } from '../problem.ts';
 
 export interface McpCapability {
   id: string;
@@ -61,7 +63,7 @@ const requestShape = {
 
 function failure(err: unknown): CallToolResult {
   const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
-  return { isError: true, content: [{ type: 'text', text: `${e.code}: ${e.message}` }] };
+  return { isError: true, content: [{ type: 'text', text: `${e.code}: ${e.message}` }], structuredContent: { ...problemOf(e) } };
 }
 
 function resultText(r: { status: number; contentType: string | null; body: string }): string {

@@ -46,7 +46,7 @@ function closeBoth(client: WebSocket, upstream: WebSocket, code: number, reason:
 /** Writes a plain HTTP refusal on an upgrade socket that has not switched protocols. */
 function refuse(socket: Duplex, err: AivaultError, extra: Record<string, string> = {}): void {
   if (socket.destroyed) return;
-  const { status, headers: base, body } = refusal(err);
+  const { status, headers: base, body } = refusal(err, 'gateway');
   const headers = { ...base, 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...extra };
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
 }

@@ -1,5 +1,5 @@
 // Which engine a vault uses. The embedded SQLite database in the vault directory is the
-// default; a PostgreSQL URL (from `aivault init --storage`, recorded in the directory's
+// default; a PostgreSQL URL (given to `aivault init`, recorded in the directory's
 // storage.json without its password, or from AIVAULT_DATABASE_URL) selects the server.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

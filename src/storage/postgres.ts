@@ -180,7 +180,7 @@ export class PostgresStorage implements Storage {
       const exists = await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [this.#schema, 'schema_version']);
       let version = 0;
       if (exists.rowCount) version = Number((await c.query('SELECT version FROM schema_version')).rows[0]?.version ?? 0);
-      if (version === 0 && !create) throw new AivaultError('VAULT_NOT_INITIALIZED', `no aivault vault in schema "${this.#schema}" of this database: run \`aivault init --storage …\` first`);
+      if (version === 0 && !create) throw new AivaultError('VAULT_NOT_INITIALIZED', `no aivault vault in schema "${this.#schema}" of this database: initialize it first`);
       if (version > POSTGRES_SCHEMA_VERSION) throw new AivaultError('VAULT_VERSION_UNSUPPORTED', `this vault uses storage schema ${version}; this aivault reads up to ${POSTGRES_SCHEMA_VERSION}`);
       await this.#refuseForeignObjects(c);
       if (version === POSTGRES_SCHEMA_VERSION) return;

@@ -1,4 +1,4 @@
-// Canonical secret names and scopes. Names are what `secrets create --name` takes and
+// Canonical secret names and scopes. Names are what `secrets create` takes as the name and
 // what the registry's `vaultSecrets` keys use, so one rule serves both.
 
 import { AivaultError } from '../errors.ts';

@@ -13,7 +13,7 @@ export const GLOBAL_SCOPE = 'global';
 const ID = '[a-z0-9][a-z0-9_-]{0,63}';
 const SCOPE = new RegExp(`^(?:global|workspace:${ID}|group:${ID}/${ID})$`);
 const ID_ONLY = new RegExp(`^${ID}$`);
-export const SCOPE_RULE = '"global", "workspace:W" or "group:W/G" (or --scope workspace|group with --workspace-id W and --group-id G), where W and G are 1-64 lower-case letters, digits, "-" or "_"';
+export const SCOPE_RULE = '"global", "workspace:W" or "group:W/G", where W and G are 1-64 lower-case letters, digits, "-" or "_"';
 
 export type ParsedScope = { kind: 'global' } | { kind: 'workspace'; workspace: string } | { kind: 'group'; workspace: string; group: string };
 
@@ -46,28 +46,28 @@ export interface ScopeOptions {
 }
 
 /**
- * The scope the CLI options name: `--scope group:W/G`, or the aivault docs' spelling
- * `--scope group --workspace-id W --group-id G` (the ids alone imply the kind).
+ * The scope these name: `scope` as `group:W/G`, or the aivault docs' spelling, `scope`
+ * `group` with `workspaceId` W and `groupId` G (the ids alone imply the kind).
  * Undefined when nothing was given.
  */
 export function scopeFromOptions(o: ScopeOptions): string | undefined {
   const { workspaceId: w, groupId: g } = o;
-  for (const [flag, id] of [['--workspace-id', w], ['--group-id', g]] as const) {
-    if (id !== undefined && !ID_ONLY.test(id)) throw new AivaultError('INVALID_SCOPE', `${flag} must be 1-64 lower-case letters, digits, "-" or "_"`);
+  for (const [field, id] of [['workspaceId', w], ['groupId', g]] as const) {
+    if (id !== undefined && !ID_ONLY.test(id)) throw new AivaultError('INVALID_SCOPE', `${field} must be 1-64 lower-case letters, digits, "-" or "_"`, { field });
   }
-  if (g !== undefined && w === undefined) throw new AivaultError('INVALID_SCOPE', 'a group belongs to a workspace: give --workspace-id with --group-id');
+  if (g !== undefined && w === undefined) throw new AivaultError('INVALID_SCOPE', 'a group belongs to a workspace: give workspaceId with groupId', { field: 'workspaceId' });
   const kind = o.scope ?? (g !== undefined ? 'group' : w !== undefined ? 'workspace' : undefined);
   if (kind === undefined) return undefined;
   if (kind === 'workspace' || kind === 'group') {
-    if (w === undefined) throw new AivaultError('INVALID_SCOPE', `--scope ${kind} needs --workspace-id`);
+    if (w === undefined) throw new AivaultError('INVALID_SCOPE', `a ${kind} scope needs workspaceId`, { field: 'workspaceId' });
     if (kind === 'workspace') {
-      if (g !== undefined) throw new AivaultError('INVALID_SCOPE', '--scope workspace takes no --group-id');
+      if (g !== undefined) throw new AivaultError('INVALID_SCOPE', 'a workspace scope takes no groupId', { field: 'groupId' });
       return `workspace:${w}`;
     }
-    if (g === undefined) throw new AivaultError('INVALID_SCOPE', '--scope group needs --group-id');
+    if (g === undefined) throw new AivaultError('INVALID_SCOPE', 'a group scope needs groupId', { field: 'groupId' });
     return `group:${groupKey(w, g)}`;
   }
-  if (w !== undefined || g !== undefined) throw new AivaultError('INVALID_SCOPE', `--workspace-id and --group-id go with --scope workspace or --scope group, not --scope ${kind}`);
+  if (w !== undefined || g !== undefined) throw new AivaultError('INVALID_SCOPE', `workspaceId and groupId go with the workspace and group scopes, not ${kind}`, { field: 'scope' });
   assertScope(kind);
   return kind;
 }

@@ -45,7 +45,7 @@ export const MIN_SECRET_LENGTH = 8;
 /** A value shorter than the scrubber protects needs the owner's explicit acknowledgement. */
 export function assertProtectable(value: Uint8Array, allowShort: boolean, name: string): void {
   if (value.byteLength < MIN_SECRET_LENGTH && !allowShort) {
-    throw new AivaultError('SECRET_TOO_SHORT', `${name}: a value under ${MIN_SECRET_LENGTH} bytes cannot be scrubbed from responses; store it with --allow-short only if an agent may learn it`);
+    throw new AivaultError('SECRET_TOO_SHORT', `${name}: a value under ${MIN_SECRET_LENGTH} bytes cannot be scrubbed from responses; store it with allowShort only if an agent may learn it`);
   }
 }
 /** Compares and proofs allowed per secret per minute (an oracle must not be a brute-force tool). */
@@ -441,14 +441,14 @@ export class Vault {
     if (ALIAS.test(reference)) {
       const byAlias = (await this.storage.listSecrets(scope !== undefined ? { scope } : {})).filter((s) => s.aliases.includes(reference));
       if (byAlias.length === 1) return byAlias[0]!;
-      if (byAlias.length > 1) throw new AivaultError('SECRET_AMBIGUOUS', `the alias ${reference} names secrets in several scopes (${byAlias.map((m) => m.scope).join(', ')}); pass --scope or the secret id`);
+      if (byAlias.length > 1) throw new AivaultError('SECRET_AMBIGUOUS', `the alias ${reference} names secrets in several scopes (${byAlias.map((m) => m.scope).join(', ')}); pass scope or the secret id`, { field: 'scope' });
       throw new AivaultError('SECRET_NOT_FOUND', `no secret with the alias ${reference}${scope ? ` in scope ${scope}` : ''}`);
     }
     assertSecretName(reference);
     const matches = await this.storage.listSecrets({ name: reference, ...(scope !== undefined ? { scope } : {}) });
     if (matches.length === 0) throw new AivaultError('SECRET_NOT_FOUND', `no secret named ${reference}${scope ? ` in scope ${scope}` : ''}`);
     if (matches.length > 1) {
-      throw new AivaultError('SECRET_AMBIGUOUS', `${reference} exists in several scopes (${matches.map((m) => m.scope).join(', ')}); pass --scope or the secret id`);
+      throw new AivaultError('SECRET_AMBIGUOUS', `${reference} exists in several scopes (${matches.map((m) => m.scope).join(', ')}); pass scope or the secret id`, { field: 'scope' });
     }
     return matches[0]!;
   }
@@ -480,7 +480,7 @@ export class Vault {
     if (new Set(names).size !== names.length) throw new AivaultError('INVALID_ARGUMENT', 'a name is given twice; nothing imported');
     const existing = new Map((await this.storage.listSecrets({ scope })).map((r) => [r.name, r]));
     const clashes = names.filter((n) => existing.has(n));
-    if (clashes.length > 0 && !options.overwrite) throw new AivaultError('SECRET_ALREADY_EXISTS', `already stored in ${scope}: ${clashes.join(', ')}; give --overwrite to rotate them; nothing imported`);
+    if (clashes.length > 0 && !options.overwrite) throw new AivaultError('SECRET_ALREADY_EXISTS', `already stored in ${scope}: ${clashes.join(', ')}; give overwrite to rotate them; nothing imported`, { field: 'overwrite' });
     const allow = options.allowShort ? { allowShort: true } : {};
     const planned = await Promise.all(entries.map(({ name, value }) => {
       const record = existing.get(name);
@@ -535,7 +535,7 @@ export class Vault {
    */
   async updateSecret(reference: string, change: UpdateSecretInput, scope?: string): Promise<SecretInfo> {
     const record = await this.resolveSecret(reference, scope);
-    if (change.name === undefined && change.aliases === undefined && !change.clearAliases) throw new AivaultError('INVALID_ARGUMENT', 'nothing to update: give --name, --alias or --clear-aliases');
+    if (change.name === undefined && change.aliases === undefined && !change.clearAliases) throw new AivaultError('INVALID_ARGUMENT', 'nothing to update: give a name, aliases or clearAliases');
     if (change.name !== undefined && change.name !== record.name) {
       assertSecretName(change.name);
       if (record.pinnedProvider) throw new AivaultError('SECRET_PINNED', `${record.name} is pinned to ${record.pinnedProvider} by its name and cannot be renamed; create a new secret instead`);

@@ -31,8 +31,8 @@ describe('aivault run', () => {
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ capability: 'api/users', method: 'GET', path: '/v1/users' }),
     });
-    const body = (await res.json()) as { error?: { code: string } };
-    return { status: res.status, ...(body.error ? { code: body.error.code } : {}) };
+    const body = (await res.json()) as { code?: string };
+    return { status: res.status, ...(body.code ? { code: body.code } : {}) };
   };
 
   /** `aivault run` with a long-running child, once the child has printed its token. */

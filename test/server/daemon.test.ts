@@ -109,7 +109,11 @@ describe('aivault serve', () => {
     }
     const owner = await raw('/v1/owner/secrets', tokens.bot, { name: 'X' });
     assert.equal(owner.statusCode, 403);
-    assert.equal(((await owner.body.json()) as { error: { code: string } }).error.code, 'OWNER_ROUTE');
+    assert.equal(owner.headers['content-type'], 'application/problem+json');
+    assert.equal(((await owner.body.json()) as { code: string }).code, 'OWNER_ROUTE');
+    const nowhere = await raw('/v1/nowhere', tokens.bot);
+    assert.deepEqual([nowhere.statusCode, nowhere.headers['x-aivault-error']], [404, 'ROUTE_NOT_FOUND']);
+    assert.equal(((await nowhere.body.json()) as { type: string }).type, 'https://aivault.dev/errors/route-not-found');
   });
 
   it('an agent reaches only what it was granted: capability, methods, time', async () => {

@@ -91,7 +91,13 @@ describe('gateway for unmodified SDKs (openai npm package)', () => {
   it('a wrong agent token is 401, and a call outside the grant is 403, before anything goes upstream', async () => {
     const before = up.received.length;
     await assert.rejects(new OpenAI({ apiKey: 'avt_wrong', baseURL, maxRetries: 0 }).chat.completions.create({ model: 'x', messages: [] }), (e) => e instanceof OpenAI.AuthenticationError);
-    await assert.rejects(new OpenAI({ apiKey: token, baseURL, maxRetries: 0 }).embeddings.create({ model: 'x', input: 'y' }), (e) => e instanceof OpenAI.PermissionDeniedError);
+    // The SDK shows aivault's reason as it shows OpenAI's own: error.message, error.type, error.code.
+    await assert.rejects(new OpenAI({ apiKey: token, baseURL, maxRetries: 0 }).embeddings.create({ model: 'x', input: 'y' }), (e) => {
+      assert.ok(e instanceof OpenAI.PermissionDeniedError);
+      assert.deepEqual([e.type, e.code], ['aivault_error', 'CAPABILITY_NOT_GRANTED']);
+      assert.match(e.message, /^403 no granted openai capability allows POST \/v1\/embeddings/);
+      return true;
+    });
     // A raw dot segment (sent as written, not normalised by a client) is refused, never resolved.
     const { request: httpRequest } = await import('node:http');
     const target = new URL(baseURL);

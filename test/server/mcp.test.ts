@@ -11,7 +11,7 @@ import { CLI, assertNoLeak, canary, tempVault, type TempVault } from '../helpers
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-type ToolResult = { isError?: boolean; content: Array<{ type: string; text: string }> };
+type ToolResult = { isError?: boolean; content: Array<{ type: string; text: string }>; structuredContent?: { code?: string; type?: string; status?: number } };
 
 describe('aivault mcp', () => {
   let v: TempVault;
@@ -60,6 +60,11 @@ describe('aivault mcp', () => {
     const denied = (await client.callTool({ name: 'invoke', arguments: { capability: 'notes/admin', path: '/admin' } })) as ToolResult;
     assert.equal(denied.isError, true);
     assert.match(denied.content[0]!.text, /^CAPABILITY_NOT_GRANTED: /);
+    assert.deepEqual(
+      [denied.structuredContent?.code, denied.structuredContent?.type, denied.structuredContent?.status],
+      ['CAPABILITY_NOT_GRANTED', 'https://aivault.dev/errors/capability-not-granted', 403],
+      'the tool error carries its code as a problem document',
+    );
     const traversal = (await client.callTool({ name: 'invoke', arguments: { capability: 'notes/read', path: '/v1/notes/../../admin' } })) as ToolResult;
     assert.match(traversal.content[0]!.text, /^MALFORMED_PATH: /);
     for (const r of [list, read, denied, traversal]) assertNoLeak(JSON.stringify(r), key, 'MCP tool result');

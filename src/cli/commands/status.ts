@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ERROR_CODES, AivaultError, type ErrorCode } from '../../errors.ts';
+import { AivaultError, categoryOf, isErrorCode } from '../../errors.ts';
 import { builtinRegistry } from '../../registry/registry.ts';
 import { Vault } from '../../vault/vault.ts';
 import { withVault, vaultDir, type GlobalOptions } from '../context.ts';
@@ -61,10 +61,10 @@ export function registerStatus(program: Command): void {
     .action(async (code: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const upper = code.toUpperCase();
-      if (!(upper in ERROR_CODES)) throw new AivaultError('INVALID_ARGUMENT', 'not an aivault error code; see README "Errors and exit codes"');
-      const c = upper as ErrorCode;
-      const hint = HINTS[c] ?? 'See README "Errors and exit codes".';
-      if (o.json) return printJson({ code: c, exit: ERROR_CODES[c], hint });
-      printLine(`${c} (exit ${ERROR_CODES[c]}): ${hint}`);
+      if (!isErrorCode(upper)) throw new AivaultError('INVALID_ARGUMENT', 'not an aivault error code; see docs/errors.md');
+      const c = upper;
+      const hint = HINTS[c];
+      if (o.json) return printJson({ code: c, exit: categoryOf(c).exit, hint });
+      printLine(`${c} (exit ${categoryOf(c).exit}): ${hint}`);
     });
 }

@@ -1,6 +1,6 @@
 // Key file: 32 random bytes, base64 on one line, in a file only its owner can read.
 // Weaker than a passphrase when the file sits beside the vault: whoever can read the
-// directory can read both. Point --key-file elsewhere (another disk, a secrets mount).
+// directory can read both. Keep the key file elsewhere (another disk, a secrets mount).
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
