@@ -12,7 +12,7 @@ describe('secret flows against a loopback token issuer', () => {
   const issued: string[] = [];
   let credential: string;
   const flow = (id: string, extra: Record<string, unknown>) =>
-    t.broker.catalog.createFlow({ id, method: 'POST', allowHttp: true, allowPrivateNetwork: true, target: `http://${up.host}/oauth/token`, mode: 'acquire_secret', ...extra } as never);
+    t.broker.definitions.createFlow({ id, method: 'POST', allowHttp: true, allowPrivateNetwork: true, target: `http://${up.host}/oauth/token`, mode: 'acquire_secret', ...extra } as never);
   const secretValue = async (name: string) => (await t.vault.revealSecret((await t.vault.describeSecret(name)).id)).toString();
 
   before(async () => {
@@ -70,20 +70,20 @@ describe('secret flows against a loopback token issuer', () => {
   });
 
   it('stores nothing, and says why, for a non-JSON answer or a missing field', async () => {
-    await t.broker.catalog.createFlow({ id: 'acq/html', mode: 'acquire_secret', method: 'GET', target: `http://${up.host}/html`, storeField: 'token', storeAlias: 'NEVER_STORED_A', allowHttp: true, allowPrivateNetwork: true });
+    await t.broker.definitions.createFlow({ id: 'acq/html', mode: 'acquire_secret', method: 'GET', target: `http://${up.host}/html`, storeField: 'token', storeAlias: 'NEVER_STORED_A', allowHttp: true, allowPrivateNetwork: true });
     await assert.rejects(t.broker.runFlow('acq/html', {}), (e) => isAivaultError(e, 'ACQUIRE_NOT_JSON'));
-    await t.broker.catalog.createFlow({ id: 'acq/nofield', mode: 'acquire_secret', method: 'POST', target: `http://${up.host}/nofield`, kind: 'oauth_token_response.access_token', storeAlias: 'NEVER_STORED_B', allowHttp: true, allowPrivateNetwork: true });
+    await t.broker.definitions.createFlow({ id: 'acq/nofield', mode: 'acquire_secret', method: 'POST', target: `http://${up.host}/nofield`, kind: 'oauth_token_response.access_token', storeAlias: 'NEVER_STORED_B', allowHttp: true, allowPrivateNetwork: true });
     await assert.rejects(t.broker.runFlow('acq/nofield', {}), (e) => isAivaultError(e, 'ACQUIRE_FIELD_MISSING'));
     assert.equal((await t.vault.listSecrets()).some((s) => s.name.startsWith('NEVER_STORED')), false);
   });
 
   it('send_secret: passthrough returns the scrubbed body, shape_only only types', async () => {
-    await t.broker.catalog.createFlow({ id: 'send/pass', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'passthrough', credential, allowHttp: true, allowPrivateNetwork: true });
+    await t.broker.definitions.createFlow({ id: 'send/pass', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'passthrough', credential, allowHttp: true, allowPrivateNetwork: true });
     const pass = await t.broker.runFlow('send/pass', {});
     assert.equal(up.received.at(-1)!.headers['x-client-key'], 'client-key-0123456789');
     assert.match(pass.body!, /"echoed_auth":"\[REDACTED\]"/);
     assert.equal(pass.body!.includes('client-key-0123456789'), false);
-    await t.broker.catalog.createFlow({ id: 'send/shape', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'shape_only', credential, allowHttp: true, allowPrivateNetwork: true });
+    await t.broker.definitions.createFlow({ id: 'send/shape', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'shape_only', credential, allowHttp: true, allowPrivateNetwork: true });
     const shape = await t.broker.runFlow('send/shape', {});
     assert.equal(shape.body, undefined);
     assert.equal((shape.responseShape as Record<string, unknown>).echoed_auth, 'string');
@@ -91,7 +91,7 @@ describe('secret flows against a loopback token issuer', () => {
   });
 
   it('bidirectional_secret sends the credential and stores the answer', async () => {
-    await t.broker.catalog.createFlow({ id: 'both/token', mode: 'bidirectional_secret', method: 'POST', target: `http://${up.host}/oauth/token`, storeField: 'access_token', storeAlias: 'BIDI_TOKEN', credential, allowHttp: true, allowPrivateNetwork: true });
+    await t.broker.definitions.createFlow({ id: 'both/token', mode: 'bidirectional_secret', method: 'POST', target: `http://${up.host}/oauth/token`, storeField: 'access_token', storeAlias: 'BIDI_TOKEN', credential, allowHttp: true, allowPrivateNetwork: true });
     const before = issued.length;
     const result = await t.broker.runFlow('both/token', {});
     assert.equal(up.received.at(-1)!.headers['x-client-key'], 'client-key-0123456789');
@@ -132,7 +132,7 @@ describe('secret flows against a loopback token issuer', () => {
       [{ id: 'bad/pass', mode: 'acquire_secret', method: 'POST', target: 'https://x.example.com/t', kind: 'oauth_token_response.access_token', storeAlias: 'X_TOKEN', visibility: 'passthrough' }, 'INVALID_ARGUMENT'],
       [{ id: 'bad/send', mode: 'send_secret', method: 'POST', target: 'https://x.example.com/t' }, 'INVALID_ARGUMENT'],
     ] as const) {
-      await assert.rejects(t.broker.catalog.createFlow(input as never), (e) => isAivaultError(e, code), input.id);
+      await assert.rejects(t.broker.definitions.createFlow(input as never), (e) => isAivaultError(e, code), input.id);
     }
   });
 });
