@@ -349,13 +349,12 @@ export class Broker {
     const actor = actorOf(context);
     let flow: FlowRecord | undefined;
     try {
-      const found = await this.vault.storage.getFlow(id);
+      flow = await this.vault.storage.getFlow(id);
       // The grant is checked before the flow's existence, so an agent learns nothing about
       // flows it was not granted: an unknown one and an ungranted one are refused alike.
       let grant: GrantRecord | undefined;
-      if (context.agent) grant = await this.agents.authorize(context.agent, id, found?.method ?? 'POST', this.#limiter);
-      if (!found) throw new AivaultError('FLOW_NOT_FOUND', `no flow ${id.slice(0, 130)}`);
-      flow = found;
+      if (context.agent) grant = await this.agents.authorize(context.agent, id, flow?.method ?? 'POST', this.#limiter);
+      if (!flow) throw new AivaultError('FLOW_NOT_FOUND', `no flow ${id.slice(0, 130)}`);
       const url = new URL(flow.target);
       const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
       const execution = executionContext(context);
