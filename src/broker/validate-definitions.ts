@@ -97,6 +97,7 @@ export function normaliseHost(host: string, field = 'hosts'): string {
   // `127.0.0.1`), so the pattern matches the requests it names.
   const m = /^(\[[^\]]*\]|[^:]*)(:\d+)?$/.exec(h)!;
   const name = m[1]!;
+  if (m[2] && Number(m[2].slice(1)) > 65535) throw invalid(`${m[2].slice(1)} is not a port`, field);
   let canonical: string;
   try {
     canonical = new URL(`http://${name}/`).hostname;
@@ -175,7 +176,13 @@ export function validateCredential(input: CreateCredentialInput): { record: Cred
     if (!required.includes(placeholder) && !optional.includes(placeholder)) {
       throw invalid(`the ${authKind(input.auth)} strategy has no {{${placeholder}}}; it uses ${[...required, ...optional].map((p) => `{{${p}}}`).join(', ') || 'no placeholder'}`, 'secretRefs');
     }
-    bindings[placeholder] = parseSecretRef(ref) ?? ref;
+    let id: string | undefined;
+    try {
+      id = parseSecretRef(ref);
+    } catch (err) {
+      throw invalid((err as AivaultError).message, 'secretRefs');
+    }
+    bindings[placeholder] = id ?? ref;
   }
   const unbound = required.filter((p) => bindings[p] === undefined);
   if (unbound.length > 0) throw invalid(`the template needs ${unbound.map((p) => `{{${p}}}`).join(', ')}, which no secret reference binds`, 'secretRefs');
