@@ -88,6 +88,11 @@ export interface FlowInput {
   allowPrivateNetwork?: boolean;
 }
 
+/** What every definition records of where it may go (the owner's two opt-ins, off unless set), and when it was made. */
+function networkAndTime(input: { allowHttp?: boolean; allowPrivateNetwork?: boolean }): { allowHttp: boolean; allowPrivateNetwork: boolean; createdAt: string } {
+  return { allowHttp: input.allowHttp === true, allowPrivateNetwork: input.allowPrivateNetwork === true, createdAt: new Date().toISOString() };
+}
+
 /** A host pattern as requests spell it: lower case, no trailing dot, IP literals canonical. */
 export function normaliseHost(host: string, field = 'hosts'): string {
   const h = host.trim().toLowerCase().replace(/\.(?=:|$)/, '');
@@ -192,9 +197,7 @@ export function validateCredential(input: CreateCredentialInput): { record: Cred
     auth: input.auth,
     bindings,
     hosts,
-    allowHttp: input.allowHttp === true,
-    allowPrivateNetwork: input.allowPrivateNetwork === true,
-    createdAt: new Date().toISOString(),
+    ...networkAndTime(input),
   };
   return { record, wildcards };
 }
@@ -253,9 +256,7 @@ export function validateEndpointOverride(input: EndpointOverrideInput, provider:
     provider: provider.provider,
     hosts,
     tokenEndpoint,
-    allowHttp: input.allowHttp === true,
-    allowPrivateNetwork: input.allowPrivateNetwork === true,
-    createdAt: new Date().toISOString(),
+    ...networkAndTime(input),
   };
 }
 
@@ -294,8 +295,6 @@ export function validateFlow(input: FlowInput): FlowRecord {
     storeAlias: acquiring ? input.storeAlias! : null,
     overwrite: input.overwrite === true,
     credential: input.credential ?? null,
-    allowHttp: input.allowHttp === true,
-    allowPrivateNetwork: input.allowPrivateNetwork === true,
-    createdAt: new Date().toISOString(),
+    ...networkAndTime(input),
   };
 }
