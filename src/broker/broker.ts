@@ -136,7 +136,7 @@ function actorOf(context: InvokeContext): string {
 function assertFlowReaches(credential: ResolvedCredential, url: URL, hostname: string): void {
   const port = portOf(url.port, url.protocol);
   if (!credential.hosts.some((h) => hostMatches(h, hostname, port, defaultPort(url.protocol)))) {
-    throw new AivaultError('HOST_NOT_ALLOWED', `the flow's target is not among credential ${credential.name}'s hosts (${credential.hosts.join(', ')})`);
+    throw new AivaultError('HOST_NOT_ALLOWED', `the flow's target is not among the hosts of credential ${credential.name}`);
   }
   if (url.protocol === 'http:' && !credential.allowHttp) throw new AivaultError('INSECURE_SCHEME', `credential ${credential.name} does not allow plain http`);
 }
