@@ -34,8 +34,8 @@ async function setup(dir: string, masterKey: string, databaseUrl?: string): Prom
   const broker = new Broker(vault, await builtinRegistry());
   try {
     const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(`sk-bench-${randomBytes(16).toString('hex')}`) });
-    await broker.catalog.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
-    await broker.catalog.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
+    await broker.definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
+    await broker.definitions.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
     const { token } = await broker.agents.create('bench-agent');
     await broker.agents.grant({ agent: 'bench-agent', capability: 'bench/chat' }, ['POST']);
     return token!;

@@ -31,8 +31,8 @@ async function setup(durability: AuditDurability): Promise<{ vault: Vault; broke
   await vault.setAuditDurability(durability);
   const broker = new Broker(vault, await builtinRegistry());
   const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
-  await broker.catalog.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
-  await broker.catalog.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
+  await broker.definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
+  await broker.definitions.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
   return { vault, broker };
 }
 

@@ -30,8 +30,8 @@ async function setup(dir: string): Promise<string> {
   const broker = new Broker(vault, await builtinRegistry());
   try {
     const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
-    await broker.catalog.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
-    await broker.catalog.createCapability({ id: 'bench/realtime', provider: 'bench', credential: 'bench', methods: ['GET'], pathPrefixes: ['/v1/realtime'], hosts: [], websocket: true });
+    await broker.definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
+    await broker.definitions.createCapability({ id: 'bench/realtime', provider: 'bench', credential: 'bench', methods: ['GET'], pathPrefixes: ['/v1/realtime'], hosts: [], websocket: true });
     const { token } = await broker.agents.create('bench-agent');
     await broker.agents.grant({ agent: 'bench-agent', capability: 'bench/realtime' }, ['GET']);
     return token!;

@@ -4,18 +4,16 @@
 //   body size -> [audit record, fail closed] -> secrets -> strategy -> upstream ->
 //   streamed, decoded, size-capped, scrubbed response -> audit outcome.
 
-import type { Readable, Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { createStrategy, type AuthStrategy, type OutboundRequest } from '../auth/index.ts';
 import type { OAuth2Strategy } from '../auth/oauth2.ts';
-import { AivaultError, isAivaultError } from '../errors.ts';
+import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
-import { portOf } from '../policy/hosts.ts';
+import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
 import { cgiName, headerAllowed, sanitizeAgentHeaders } from '../policy/headers.ts';
 import { assertNoMethodOverride } from '../policy/overrides.ts';
 import { assertTenant } from '../policy/tenants.ts';
-import { responseHeaders } from './response-headers.ts';
 import { approvalDetails } from './approval-details.ts';
 import { redirectTarget, resolveTarget, routeTarget, type Target } from '../policy/target.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
@@ -25,16 +23,15 @@ import { RateLimiter } from '../policy/rate-limit.ts';
 import type { AgentRecord, ApprovalRecord, GrantRecord } from '../storage/types.ts';
 import { Approvals } from '../policy/approvals.ts';
 import { Catalog, DEFAULT_LIMITS, type ResolvedCapability, type ResolvedCredential } from './catalog.ts';
+import { Definitions } from './definitions.ts';
 import { OAuthTokens } from './oauth-tokens.ts';
-import { acquiredShape, redactShape, type FlowResult } from './flows.ts';
+import { FLOW_MAX_BYTES, acquires, flowResult, storeAcquired, type FlowResult } from './flows.ts';
 import { currentActor, runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
-import { readCapped } from '../read-capped.ts';
 import { Scrubber } from './scrub/scrubber.ts';
-import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions } from './upstream.ts';
-import type { Agent } from 'undici';
-
-const FLOW_MAX_BYTES = 1024 * 1024;
+import { ACCEPT_ENCODING, outcomeRecorder, scrubbedResponse, type Outcome } from './respond.ts';
+import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions, type UpstreamRequest } from './upstream.ts';
+import type { Agent, Dispatcher } from 'undici';
 
 /**
  * What a signing strategy would sign with the owner's key is the capability's to allow: agent
@@ -48,23 +45,6 @@ function assertSignable(strategy: AuthStrategy, capability: ResolvedCapability, 
     if (signs.queryParam(name)) throw new AivaultError('MALFORMED_URL', `query parameter ${name.slice(0, 64)} belongs to the request signature; aivault refuses it`);
   }
   for (const name of [...headers.keys()]) if (signs.header(cgiName(name)) && !headerAllowed(capability.signedHeaders, name)) headers.delete(name);
-}
-
-/** The shape of a non-acquire answer: JSON redacted to types with scrubbed keys, or the kind and length of text. */
-function shapeOfText(text: string, scrubber: Scrubber): unknown {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { type: 'text', length: text.length };
-  }
-  return redactShape(json, (k) => scrubber.scrubText(k));
-}
-
-/** The media type of an upstream's content type (no parameters, which it could fill with anything), scrubbed. */
-function mediaType(value: unknown, scrubber: Scrubber): string | null {
-  const m = typeof value === 'string' ? /^\s*([A-Za-z0-9!#$&^_.+-]{1,63}\/[A-Za-z0-9!#$&^_.+-]{1,63})\s*(;|$)/.exec(value) : null;
-  return m ? scrubber.scrubText(m[1]!.toLowerCase()) : null;
 }
 
 export interface InvokeRequest {
@@ -147,7 +127,46 @@ function assertInScope(credential: ResolvedCredential, execution: string): void 
   }
 }
 
+/** Who is asking, as the audit names them: the agent, else the owner whose session this runs in. */
+function actorOf(context: InvokeContext): string {
+  return context.agent ? `agent:${context.agent.id}` : (currentActor() ?? OWNER_LOCAL);
+}
+
+/** A flow sends a credential's secret only where an invoke could: one of its hosts, over plain http only if it allows. */
+function assertFlowReaches(credential: ResolvedCredential, url: URL, hostname: string): void {
+  const port = portOf(url.port, url.protocol);
+  if (!credential.hosts.some((h) => hostMatches(h, hostname, port, defaultPort(url.protocol)))) {
+    throw new AivaultError('HOST_NOT_ALLOWED', `the flow's target is not among the hosts of credential ${credential.name}`);
+  }
+  if (url.protocol === 'http:' && !credential.allowHttp) throw new AivaultError('INSECURE_SCHEME', `credential ${credential.name} does not allow plain http`);
+}
+
+/** The fields of a deny or allow record that say who tried what, where. */
+interface AuditSubject {
+  actor: string;
+  capability: string;
+  method?: string;
+  host?: string | null;
+  path?: string | null;
+}
+
+/** A flow every rule admitted, with what sending it needs. */
+interface AdmittedFlow {
+  started: number;
+  actor: string;
+  execution: string;
+  flow: FlowRecord;
+  url: URL;
+  /** The credential it sends, ready, with its strategy and secret values. */
+  credential: { resolved: ResolvedCredential; strategy: AuthStrategy; secrets: Map<string, string> } | undefined;
+  allowPrivateNetwork: boolean;
+  approval: ApprovalRecord | null;
+}
+
 const METHOD_TOKEN = /^[A-Z]+$/;
+
+/** Scrubs nothing: for an answer no one is shown. */
+const UNSCRUBBED = new Scrubber([]);
 
 /** The path as recorded: query parameter names kept, values dropped. */
 function auditPath(target: Target, agentQuery: ReadonlyArray<readonly [string, string]>): string {
@@ -163,17 +182,6 @@ function attempted(request: InvokeRequest): { host: string | null; path: string 
     return { host: printable(m?.[1]), path: printable(m?.[2] || undefined) };
   }
   return { host: printable(request.host), path: printable(request.path) };
-}
-
-function decoder(encoding: string | undefined): Transform | undefined {
-  const e = (encoding ?? 'identity').trim().toLowerCase();
-  if (e === '' || e === 'identity') return undefined;
-  if (e === 'gzip' || e === 'x-gzip') return createGunzip();
-  if (e === 'deflate') return createInflate();
-  if (e === 'br') return createBrotliDecompress();
-  // An encoding we cannot decode is one we cannot scrub.
-  // The value is the upstream's text: not repeated in our words.
-  throw new AivaultError('UPSTREAM_ERROR', 'the upstream used a content-encoding aivault cannot decode, so it cannot scrub the answer');
 }
 
 /** An admitted WebSocket upgrade: where to connect, with what, and how to scrub what comes back. */
@@ -233,6 +241,8 @@ interface Prepared {
 export class Broker {
   readonly vault: Vault;
   readonly catalog: Catalog;
+  /** The owner's definitions (the composition constructs it; here until then). */
+  readonly definitions: Definitions;
   readonly registry: Registry;
   readonly #upstream = new UpstreamClient();
   readonly #prepared = new Map<string, Prepared>();
@@ -289,6 +299,7 @@ export class Broker {
     this.registry = registry;
     vault.useRegistry(registry);
     this.catalog = new Catalog(vault, registry);
+    this.definitions = new Definitions(vault, registry, this.catalog);
     this.agents = new Agents(vault);
     this.#limiter = new RateLimiter(vault.storage);
     this.approvals = new Approvals(vault);
@@ -298,104 +309,81 @@ export class Broker {
   /**
    * Runs an owner-defined flow: the agent supplies at most a body; the target, method and
    * what happens to the answer are the owner's. An acquired secret goes into the vault and
-   * the agent gets only a redacted shape.
+   * the agent gets only a redacted shape. Admitted, recorded, sent and answered as an invoke
+   * is (the same deny and allow records, upstream send and response stage).
    */
   async runFlow(id: string, input: { body?: Uint8Array; contentType?: string }, context: InvokeContext = {}): Promise<FlowResult> {
-    const started = performance.now();
-    const actor = context.agent ? `agent:${context.agent.id}` : (currentActor() ?? OWNER_LOCAL);
-    const audit = this.vault.audit;
-    let flow: FlowRecord | undefined;
-    let url: URL | undefined;
-    try {
-      const found = await this.catalog.getFlow(id).catch((err: unknown) => {
-        if (isAivaultError(err, 'FLOW_NOT_FOUND')) return undefined;
-        throw err;
-      });
-      // The grant is checked before the flow's existence, so an agent learns nothing about
-      // flows it was not granted: an unknown one and an ungranted one are refused alike.
-      if (context.agent) await this.agents.authorize(context.agent, id, found?.method ?? 'POST', this.#limiter);
-      if (!found) throw new AivaultError('FLOW_NOT_FOUND', `no flow ${id.slice(0, 130)}`);
-      flow = found;
-      url = new URL(flow.target);
-      const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
-      if (isIpLiteral(hostname)) assertAddressAllowed(hostname, { allowPrivateNetwork: flow.allowPrivateNetwork, port: portOf(url.port, url.protocol) });
-      if (input.body && input.body.byteLength > FLOW_MAX_BYTES) throw new AivaultError('REQUEST_TOO_LARGE', `a flow body may hold at most ${FLOW_MAX_BYTES} bytes`);
-      if (input.contentType !== undefined && !/^[\x20-\x7e]{1,200}$/.test(input.contentType)) throw new AivaultError('MALFORMED_HEADER', 'the content type is not a header value');
-      assertNoMethodOverride([], input.contentType, input.body);
-    } catch (err) {
-      if (!(err instanceof AivaultError)) throw err;
-      await audit.append({ actor, action: 'flow.run', capability: id.slice(0, 200), decision: 'deny', reason: err.code }, { durationMs: Math.round(performance.now() - started) });
-      throw err;
-    }
-    const seq = await audit.append({ actor, action: 'flow.run', capability: flow.id, method: flow.method, host: url.hostname, path: url.pathname, decision: 'allow' });
-    const bytesIn = input.body?.byteLength ?? 0;
+    const a = await this.#admitFlow(id, input, context);
+    const { flow, url, credential } = a;
+    const seq = await this.#recordAllow({ actor: a.actor, capability: flow.id, method: flow.method, host: url.hostname, path: url.pathname }, 'flow.run', { ...a, credential: credential?.resolved });
+    const record = outcomeRecorder(this.vault.audit, seq, a.started, input.body?.byteLength ?? 0);
+    let outcome: Outcome = {};
     try {
       const headers = new Map<string, string>([['accept', 'application/json']]);
       if (input.contentType) headers.set('content-type', input.contentType);
       const outbound: OutboundRequest = { method: flow.method, url: new URL(url), headers, body: input.body ? Buffer.from(input.body) : undefined };
-      let secrets = new Map<string, string>();
-      const injected: string[] = [];
-      if (flow.credential) {
-        const execution = executionContext(context);
-        const credential = await this.catalog.describeCredential(flow.credential, execution);
-        assertInScope(credential, execution);
-        if (credential.missing.length > 0) throw new AivaultError('CREDENTIAL_NOT_READY', `the flow's credential is missing ${credential.missing.join(', ')}`);
-        secrets = await this.#reveal(credential);
-        injected.push(...(await createStrategy(credential.auth).apply(outbound, secrets)));
-      }
+      const secrets = credential?.secrets ?? new Map<string, string>();
+      const injected = credential ? await credential.strategy.apply(outbound, secrets) : [];
       const scrubber = new Scrubber([...secrets.values(), ...injected]);
-      const response = await this.#upstream.send(
-        { url: outbound.url, method: flow.method, headers: Object.fromEntries(outbound.headers), body: outbound.body, allowPrivateNetwork: flow.allowPrivateNetwork, connectTimeoutMs: DEFAULT_LIMITS.connectTimeoutMs, timeoutMs: DEFAULT_LIMITS.timeoutMs },
-        AbortSignal.timeout(DEFAULT_LIMITS.timeoutMs),
-      );
-      const encoding = String(response.headers['content-encoding'] ?? 'identity').toLowerCase();
-      if (encoding !== 'identity') {
-        response.body.on('error', () => {}).destroy();
-        throw new AivaultError('UPSTREAM_ERROR', "the flow's target answered with a content-encoding (flows read plain answers only)");
-      }
-      const raw = await readCapped(response.body, FLOW_MAX_BYTES);
-      if (!raw) {
-        response.body.on('error', () => {}).destroy();
-        throw new AivaultError('RESPONSE_TOO_LARGE', `a flow response may hold at most ${FLOW_MAX_BYTES} bytes`);
-      }
-      const size = raw.length;
-      const text = raw.toString('utf8');
-      const result: FlowResult = { flow: flow.id, mode: flow.mode, responseStatus: response.statusCode, contentType: mediaType(response.headers['content-type'], scrubber) };
-      if (flow.mode === 'send_secret') {
-        if (flow.visibility === 'passthrough') result.body = scrubber.scrubText(text);
-        else result.responseShape = shapeOfText(text, scrubber);
-      } else {
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          throw new AivaultError('ACQUIRE_NOT_JSON', `the flow's target answered HTTP ${response.statusCode} with a body that is not JSON; nothing was stored`);
-        }
-        const value = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)[flow.storeField!] : undefined;
-        if (typeof value !== 'string' || value.length === 0) {
-          throw new AivaultError('ACQUIRE_FIELD_MISSING', `the flow's target answered HTTP ${response.statusCode} without a "${flow.storeField}" string; nothing was stored`);
-        }
-        await runAs(actor, () => this.#storeAcquired(flow!, value));
-        result.alias = flow.storeAlias!;
-        result.status = 'stored';
-        result.responseShape = acquiredShape(json as Record<string, unknown>, flow.storeField!);
-      }
-      audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut: size, durationMs: Math.round(performance.now() - started) });
+      const { timeoutMs, connectTimeoutMs } = DEFAULT_LIMITS;
+      const signal = AbortSignal.timeout(timeoutMs);
+      const response = await this.#send(outbound, { allowPrivateNetwork: a.allowPrivateNetwork, connectTimeoutMs, timeoutMs }, signal);
+      // An acquire's body is never shown (only acquiredShape, which echoes nothing the
+      // upstream chose), and its secret is stored as sent: so it is read unscrubbed.
+      const answer = scrubbedResponse(response, { scrubber: acquires(flow) ? UNSCRUBBED : scrubber, limit: FLOW_MAX_BYTES, whole: true, signal, settle: (o) => (outcome = o) });
+      const body = Buffer.concat(await answer.body.toArray());
+      await answer.done;
+      const result = await flowResult(flow, { status: response.statusCode, contentType: response.headers['content-type'], body }, scrubber, (value) => runAs(a.actor, () => storeAcquired(this.vault, flow, value)));
+      record(outcome);
       return result;
     } catch (err) {
       const e = err instanceof AivaultError ? err : upstreamError(err);
-      audit.complete(seq, { bytesIn, durationMs: Math.round(performance.now() - started), error: e.code });
+      record({ ...outcome, error: e.code });
       throw e;
     }
   }
 
-  async #storeAcquired(flow: FlowRecord, value: string): Promise<void> {
-    const existing = await this.vault.storage.listSecrets({ name: flow.storeAlias!, scope: 'global' });
-    if (existing.length > 0) {
-      if (!flow.overwrite) throw new AivaultError('FLOW_OVERWRITE_REFUSED', `${flow.storeAlias} already exists and the flow may not overwrite it; nothing was stored`);
-      await this.vault.rotateSecret(existing[0]!.id, Buffer.from(value, 'utf8'));
-    } else {
-      await this.vault.createSecret({ name: flow.storeAlias!, value: Buffer.from(value, 'utf8'), description: `acquired by flow ${flow.id}` });
+  /** Every check that can refuse a flow, before anything is sent; a refusal is audited and thrown. */
+  async #admitFlow(id: string, input: { body?: Uint8Array; contentType?: string }, context: InvokeContext): Promise<AdmittedFlow> {
+    const started = performance.now();
+    const actor = actorOf(context);
+    let flow: FlowRecord | undefined;
+    try {
+      flow = await this.vault.storage.getFlow(id);
+      // The grant is checked before the flow's existence, so an agent learns nothing about
+      // flows it was not granted: an unknown one and an ungranted one are refused alike.
+      let grant: GrantRecord | undefined;
+      if (context.agent) grant = await this.agents.authorize(context.agent, id, flow?.method ?? 'POST', this.#limiter);
+      if (!flow) throw new AivaultError('FLOW_NOT_FOUND', `no flow ${id.slice(0, 130)}`);
+      const url = new URL(flow.target);
+      const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const execution = executionContext(context);
+      let credential: AdmittedFlow['credential'];
+      if (flow.credential) {
+        const resolved = await this.catalog.describeCredential(flow.credential, execution);
+        assertFlowReaches(resolved, url, hostname);
+        assertInScope(resolved, execution);
+        if (resolved.missing.length > 0) throw new AivaultError('CREDENTIAL_NOT_READY', `the flow's credential is missing ${resolved.missing.join(', ')}`);
+        credential = { resolved, strategy: createStrategy(resolved.auth), secrets: await this.#reveal(resolved) };
+      }
+      // The stricter of the flow's and its credential's policies.
+      const allowPrivateNetwork = flow.allowPrivateNetwork && (credential?.resolved.allowPrivateNetwork ?? true);
+      if (isIpLiteral(hostname)) assertAddressAllowed(hostname, { allowPrivateNetwork, port: portOf(url.port, url.protocol) });
+      if (input.body && input.body.byteLength > FLOW_MAX_BYTES) throw new AivaultError('REQUEST_TOO_LARGE', `a flow body may hold at most ${FLOW_MAX_BYTES} bytes`);
+      if (input.contentType !== undefined && !/^[\x20-\x7e]{1,200}$/.test(input.contentType)) throw new AivaultError('MALFORMED_HEADER', 'the content type is not a header value');
+      assertNoMethodOverride([], input.contentType, input.body);
+      // Last, as for an invoke: the owner is asked only about a flow every other rule admits.
+      let approval: ApprovalRecord | null = null;
+      if (context.agent && grant && this.approvals.needed(grant)) {
+        const scrubber = new Scrubber(credential?.secrets.values() ?? []);
+        const shown = approvalDetails({ agentName: context.agent.name, method: flow.method, url: url.href, headers: input.contentType ? [['content-type', input.contentType]] : [], body: input.body }, (text) => scrubber.scrubText(text));
+        approval = await this.approvals.await(context.agent, grant, { capability: flow.id, method: flow.method, host: url.hostname, path: url.pathname, details: shown }, context.signal);
+      }
+      return { started, actor, execution, flow, url, credential, allowPrivateNetwork, approval };
+    } catch (err) {
+      if (!(err instanceof AivaultError)) throw err;
+      const url = flow ? new URL(flow.target) : undefined;
+      return this.#deny({ actor, capability: id.slice(0, 200), ...(flow && url ? { method: flow.method, host: url.hostname, path: url.pathname } : {}) }, 'flow.run', started, err);
     }
   }
 
@@ -433,7 +421,7 @@ export class Broker {
    */
   async #admit(request: InvokeRequest, context: InvokeContext, websocket = false): Promise<Admitted> {
     const started = performance.now();
-    const actor = context.agent ? `agent:${context.agent.id}` : OWNER_LOCAL;
+    const actor = actorOf(context);
     const method = request.method.toUpperCase();
     const execution = executionContext(context);
     let target: Target | undefined;
@@ -489,32 +477,37 @@ export class Broker {
       return { started, actor, method, execution, prepared, capability, target: t, headers, addressedOrigin, approval, grant };
     } catch (err) {
       if (!(err instanceof AivaultError)) throw err;
-      await this.vault.audit.append({
-        actor,
-        action: websocket ? 'websocket' : 'invoke',
-        capability: request.capability.slice(0, 200),
-        method: method.slice(0, 16),
-        ...(target ? { host: target.hostname, path: auditPath(target, request.query ?? []) } : attempted(request)),
-        decision: 'deny',
-        reason: err.code,
-      }, { durationMs: Math.round(performance.now() - started) });
-      throw err;
+      const where = target ? { host: target.hostname, path: auditPath(target, request.query ?? []) } : attempted(request);
+      return this.#deny({ actor, capability: request.capability.slice(0, 200), method: method.slice(0, 16), ...where }, websocket ? 'websocket' : 'invoke', started, err);
     }
   }
 
-  /** Step 9, before any byte goes upstream (fail closed): the allow record. */
-  #recordAllow(a: Admitted, request: InvokeRequest, action: 'invoke' | 'websocket'): Promise<number> {
+  /** Who asked for what, where, as an invoke's records name it (query values dropped). */
+  #subject(a: Admitted, request: InvokeRequest): AuditSubject {
+    return { actor: a.actor, capability: a.capability.id, method: a.method, host: a.target.hostname, path: auditPath(a.target, request.query ?? []) };
+  }
+
+  /** A refusal: recorded (fail closed), then thrown. */
+  async #deny(subject: AuditSubject, action: 'invoke' | 'websocket' | 'flow.run', started: number, err: AivaultError): Promise<never> {
+    await this.vault.audit.append({ ...subject, action, decision: 'deny', reason: err.code }, { durationMs: Math.round(performance.now() - started) });
+    throw err;
+  }
+
+  /** Step 9, before any byte goes upstream (fail closed): the allow record, naming the credential sent and any approval. */
+  #recordAllow(subject: AuditSubject, action: 'invoke' | 'websocket' | 'flow.run', a: { execution: string; approval: ApprovalRecord | null; credential?: ResolvedCredential | undefined }): Promise<number> {
     return this.vault.audit.append({
-      actor: a.actor,
+      ...subject,
       action,
-      capability: a.capability.id,
-      method: a.method,
-      host: a.target.hostname,
-      path: auditPath(a.target, request.query ?? []),
-      target: credentialTarget(a.capability.credential, a.execution),
+      ...(a.credential ? { target: credentialTarget(a.credential, a.execution) } : {}),
       decision: 'allow',
       ...(a.approval ? { reason: `approved ${a.approval.id} by ${a.approval.decidedBy}` } : {}),
     });
+  }
+
+  /** Steps 7-8: the one upstream send (never following redirects), offering only encodings the response stage decodes. */
+  #send(outbound: OutboundRequest, policy: Omit<UpstreamRequest, 'url' | 'method' | 'headers' | 'body'>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    outbound.headers.set('accept-encoding', ACCEPT_ENCODING);
+    return this.#upstream.send({ url: outbound.url, method: outbound.method, headers: Object.fromEntries(outbound.headers), body: outbound.body, ...policy }, signal);
   }
 
   /**
@@ -527,7 +520,7 @@ export class Broker {
     const generation = await this.vault.storage.generation();
     const admitted = await this.#admit({ ...request, method: 'GET' }, context, true);
     const { started, prepared, capability, target, headers } = admitted;
-    const seq = await this.#recordAllow(admitted, request, 'websocket');
+    const seq = await this.#recordAllow(this.#subject(admitted, request), 'websocket', { ...admitted, credential: capability.credential });
     const secrets = prepared.secrets!;
     const outbound: OutboundRequest = { method: 'GET', url: new URL(target.url), headers: new Map(headers), body: undefined };
     let injected: string[];
@@ -580,15 +573,8 @@ export class Broker {
   async invoke(request: InvokeRequest, context: InvokeContext = {}): Promise<InvokeResponse> {
     const admitted = await this.#admit(request, context);
     const { started, method, prepared, capability, target, headers, addressedOrigin } = admitted;
-    const audit = this.vault.audit;
-
-    const seq = await this.#recordAllow(admitted, request, 'invoke');
-    const bytesIn = request.body?.byteLength ?? 0;
-    const fail = (err: unknown): never => {
-      const e = err instanceof AivaultError ? err : upstreamError(err);
-      audit.complete(seq, { bytesIn, durationMs: Math.round(performance.now() - started), error: e.code });
-      throw e;
-    };
+    const seq = await this.#recordAllow(this.#subject(admitted, request), 'invoke', { ...admitted, credential: capability.credential });
+    const settle = outcomeRecorder(this.vault.audit, seq, started, request.body?.byteLength ?? 0);
 
     // Steps 6-8: apply the credential, send, never follow redirects.
     const secrets = prepared.secrets!;
@@ -605,20 +591,8 @@ export class Broker {
       const key = injected.join('\u0000');
       if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: responseScrubber(secrets, injected, capability) };
       scrubber = prepared.scrubber.scrubber;
-      outbound.headers.set('accept-encoding', 'gzip, deflate, br');
-      return this.#upstream.send(
-        {
-          url: outbound.url,
-          method,
-          headers: Object.fromEntries(outbound.headers),
-          body: outbound.body,
-          allowPrivateNetwork: capability.credential.allowPrivateNetwork,
-          connectTimeoutMs: capability.limits.connectTimeoutMs,
-          timeoutMs: capability.limits.timeoutMs,
-          ...(prepared.dispatcher ? { dispatcher: prepared.dispatcher } : {}),
-        },
-        signal,
-      );
+      const { connectTimeoutMs, timeoutMs } = capability.limits;
+      return this.#send(outbound, { allowPrivateNetwork: capability.credential.allowPrivateNetwork, connectTimeoutMs, timeoutMs, ...(prepared.dispatcher ? { dispatcher: prepared.dispatcher } : {}) }, signal);
     };
     let response;
     try {
@@ -632,59 +606,13 @@ export class Broker {
         response = await attempt();
       }
     } catch (err) {
-      return fail(err);
+      const e = err instanceof AivaultError ? err : upstreamError(err);
+      settle({ error: e.code });
+      throw e;
     }
-
-    const declared = Number(response.headers['content-length']);
-    let decode: Transform | undefined;
-    try {
-      if (Number.isFinite(declared) && declared > capability.limits.maxResponseBytes) {
-        throw new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the capability's limit of ${capability.limits.maxResponseBytes} bytes`);
-      }
-      decode = decoder(response.headers['content-encoding'] as string | undefined);
-    } catch (err) {
-      // Discard the unread body; undici reports that as an abort, which is expected here.
-      response.body.on('error', () => {}).destroy();
-      return fail(err);
-    }
-
-    const outHeaders = responseHeaders(response.headers, scrubber);
-
-    // Wired by hand rather than with stream.pipeline, which costs an AbortError per call.
-    let bytesOut = 0;
-    const limit = capability.limits.maxResponseBytes;
-    const scrubbed = scrubber.stream({
-      whole: context.whole === true,
-      limit,
-      tooLarge: () => new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the capability's limit of ${limit} bytes`),
-      onCount: (n) => (bytesOut = n),
-    });
-    const source = response.body as Readable;
-    const stages: Array<Readable | Transform> = decode ? [source, decode, scrubbed] : [source, scrubbed];
-    const done = new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const settle = (err?: unknown) => {
-        if (settled) return;
-        settled = true;
-        const durationMs = Math.round(performance.now() - started);
-        if (err === undefined) {
-          audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut, durationMs });
-          return resolve();
-        }
-        const e = err instanceof AivaultError ? err : upstreamError(err, signal);
-        audit.complete(seq, { status: response.statusCode, bytesIn, bytesOut, durationMs, error: e.code });
-        for (const stage of stages) stage.destroy(stage === scrubbed ? e : undefined);
-        reject(e);
-      };
-      for (let i = 0; i < stages.length; i++) {
-        stages[i]!.on('error', settle);
-        if (i + 1 < stages.length) stages[i]!.pipe(stages[i + 1] as Transform);
-      }
-      scrubbed.on('finish', () => settle());
-    });
-    done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
+    const answer = scrubbedResponse(response, { scrubber, limit: capability.limits.maxResponseBytes, whole: context.whole === true, signal, settle });
     const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(addressedUrl(new URL(sentUrl), addressedOrigin)) };
     const s = scrubber;
-    return { status: response.statusCode, planned, headers: outHeaders, body: scrubbed, scrubText: (text) => s.scrubText(text), auditSeq: seq, done };
+    return { status: response.statusCode, planned, headers: answer.headers, body: answer.body, scrubText: (text) => s.scrubText(text), auditSeq: seq, done: answer.done };
   }
 }

@@ -17,27 +17,27 @@ const MAX_RATE = 1_000_000;
 const MAX_BLOCKED = 64;
 const MAX_BLOCK_LENGTH = 1024;
 
-function limit(name: string, value: number | null | undefined, max: number): number | null | undefined {
+function limit(field: keyof PolicyChange, value: number | null | undefined, max: number): number | null | undefined {
   if (value === undefined || value === null) return value;
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new AivaultError('INVALID_ARGUMENT', `${name} is a whole number from 1 to ${max}`);
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new AivaultError('INVALID_ARGUMENT', `${field} is a whole number from 1 to ${max}`, { field });
   return value;
 }
 
 /** The policy after `change`; unspecified fields keep their current value. */
 export function applyPolicyChange(current: CapabilityPolicy | undefined, change: PolicyChange, max: Required<CapabilityLimits>): CapabilityPolicy {
   const block = change.responseBlock ?? current?.responseBlock ?? [];
-  if (block.length > MAX_BLOCKED) throw new AivaultError('INVALID_ARGUMENT', `at most ${MAX_BLOCKED} response-block strings`);
+  if (block.length > MAX_BLOCKED) throw new AivaultError('INVALID_ARGUMENT', `at most ${MAX_BLOCKED} responseBlock strings`, { field: 'responseBlock' });
   for (const b of block) {
     // Shorter strings would redact too much of ordinary text (and are not scrubbed).
     if (b.length < MIN_SCRUB_LENGTH || b.length > MAX_BLOCK_LENGTH || /[\u0000-\u001f\u007f]/.test(b)) {
-      throw new AivaultError('INVALID_ARGUMENT', `a response-block string is ${MIN_SCRUB_LENGTH}-${MAX_BLOCK_LENGTH} characters without control characters`);
+      throw new AivaultError('INVALID_ARGUMENT', `a responseBlock string is ${MIN_SCRUB_LENGTH}-${MAX_BLOCK_LENGTH} characters without control characters`, { field: 'responseBlock' });
     }
   }
   const pick = <K extends keyof PolicyChange>(k: K, fallback: number | null) => (change[k] !== undefined ? (change[k] as number | null) : fallback);
   return {
-    rateLimitPerMinute: limit('--rate-limit-per-minute', pick('rateLimitPerMinute', current?.rateLimitPerMinute ?? null), MAX_RATE) ?? null,
-    maxRequestBodyBytes: limit('--max-request-body-bytes', pick('maxRequestBodyBytes', current?.maxRequestBodyBytes ?? null), max.maxRequestBytes) ?? null,
-    maxResponseBodyBytes: limit('--max-response-body-bytes', pick('maxResponseBodyBytes', current?.maxResponseBodyBytes ?? null), max.maxResponseBytes) ?? null,
+    rateLimitPerMinute: limit('rateLimitPerMinute', pick('rateLimitPerMinute', current?.rateLimitPerMinute ?? null), MAX_RATE) ?? null,
+    maxRequestBodyBytes: limit('maxRequestBodyBytes', pick('maxRequestBodyBytes', current?.maxRequestBodyBytes ?? null), max.maxRequestBytes) ?? null,
+    maxResponseBodyBytes: limit('maxResponseBodyBytes', pick('maxResponseBodyBytes', current?.maxResponseBodyBytes ?? null), max.maxResponseBytes) ?? null,
     responseBlock: [...new Set(block)],
     updatedAt: new Date().toISOString(),
   };

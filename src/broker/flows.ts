@@ -4,9 +4,9 @@
 // shape (acquiredShape): never a value or key the upstream chose.
 
 import { AivaultError } from '../errors.ts';
-import { assertCleanPath } from '../policy/paths.ts';
 import type { FlowRecord } from '../storage/types.ts';
-import { isSecretName } from '../vault/names.ts';
+import type { Vault } from '../vault/vault.ts';
+import type { Scrubber } from './scrub/scrubber.ts';
 
 /** Built-in acquire kinds: which field holds the secret. */
 export const FLOW_KINDS: Record<string, { field: string }> = {
@@ -15,9 +15,8 @@ export const FLOW_KINDS: Record<string, { field: string }> = {
   'openid_token_response.id_token': { field: 'id_token' },
 };
 
-const FLOW_ID = /^[a-z0-9][a-z0-9-]{0,62}\/[a-z0-9][a-z0-9._-]{0,62}$/;
-const FIELD = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
-const MODES = ['send_secret', 'acquire_secret', 'bidirectional_secret'] as const;
+/** The most a flow's request body, and its decoded answer, may hold. */
+export const FLOW_MAX_BYTES = 1024 * 1024;
 
 /** Every value replaced by its type; every key passed through `key` (which scrubs it). */
 export function redactShape(value: unknown, key: (k: string) => string = (k) => k): unknown {
@@ -60,73 +59,6 @@ export function acquiredShape(json: Record<string, unknown>, storeField: string)
   return out;
 }
 
-export interface FlowInput {
-  id: string;
-  mode: string;
-  target: string;
-  method: string;
-  visibility?: string;
-  kind?: string;
-  storeField?: string;
-  storeAlias?: string;
-  overwrite?: boolean;
-  credential?: string;
-  allowHttp?: boolean;
-  allowPrivateNetwork?: boolean;
-}
-
-function invalid(message: string): AivaultError {
-  return new AivaultError('INVALID_ARGUMENT', message);
-}
-
-/** Checks an owner's flow definition as strictly as a capability. */
-export function buildFlow(input: FlowInput): FlowRecord {
-  if (!FLOW_ID.test(input.id)) throw invalid('a flow id has the form group/name (lower-case letters, digits, "-", "." and "_")');
-  if (!(MODES as readonly string[]).includes(input.mode)) throw invalid(`--mode is one of ${MODES.join(', ')}`);
-  const mode = input.mode as FlowRecord['mode'];
-  const method = input.method.toUpperCase();
-  if (!/^(GET|POST|PUT|PATCH|DELETE)$/.test(method)) throw invalid('--method is GET, POST, PUT, PATCH or DELETE');
-  let url: URL;
-  try {
-    url = new URL(input.target);
-  } catch {
-    throw invalid('--target must be an absolute URL');
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && input.allowHttp)) throw new AivaultError('INSECURE_SCHEME', 'the target is plain http; pass --allow-http if you really mean it');
-  if (url.username || url.password || url.hash) throw invalid('--target cannot carry userinfo or a fragment');
-  const rawPath = /^[a-z]+:\/\/[^/?#]*([^?#]*)/i.exec(input.target)?.[1] || '/';
-  try {
-    assertCleanPath(rawPath);
-  } catch {
-    throw invalid('--target has a path aivault would refuse (dot segments, encoded separators…)');
-  }
-  const visibility = (input.visibility ?? (mode === 'send_secret' ? 'passthrough' : 'shape_only')) as FlowRecord['visibility'];
-  if (visibility !== 'passthrough' && visibility !== 'shape_only') throw invalid('--visibility is passthrough or shape_only');
-  const acquires = mode !== 'send_secret';
-  if (acquires) {
-    if (!input.storeAlias || !isSecretName(input.storeAlias)) throw invalid('an acquiring flow needs --store-alias, a canonical secret name (e.g. GITHUB_ACCESS_TOKEN)');
-    if (input.kind && !(input.kind in FLOW_KINDS)) throw invalid(`--kind is one of ${Object.keys(FLOW_KINDS).join(', ')}`);
-    if (!input.kind && !(input.storeField && FIELD.test(input.storeField))) throw invalid('an acquiring flow needs --kind or --store-field');
-    if (visibility === 'passthrough') throw invalid('an acquiring flow returns only a shape: use --visibility shape_only');
-  }
-  if (mode !== 'acquire_secret' && !input.credential) throw invalid(`a ${mode} flow needs --credential, whose secret it sends`);
-  return {
-    id: input.id,
-    mode,
-    target: url.href,
-    method,
-    visibility,
-    kind: acquires ? (input.kind ?? null) : null,
-    storeField: acquires ? (input.kind ? FLOW_KINDS[input.kind]!.field : input.storeField!) : null,
-    storeAlias: acquires ? input.storeAlias! : null,
-    overwrite: input.overwrite === true,
-    credential: input.credential ?? null,
-    allowHttp: input.allowHttp === true,
-    allowPrivateNetwork: input.allowPrivateNetwork === true,
-    createdAt: new Date().toISOString(),
-  };
-}
-
 export interface FlowResult {
   flow: string;
   mode: FlowRecord['mode'];
@@ -139,4 +71,67 @@ export interface FlowResult {
   /** acquire: where the secret went. */
   alias?: string;
   status?: 'stored';
+}
+
+/** Whether a flow obtains a secret from its answer (and so shows only the acquired shape). */
+export function acquires(flow: FlowRecord): boolean {
+  return flow.mode !== 'send_secret';
+}
+
+/** The media type of an upstream's content type (no parameters, which it could fill with anything), scrubbed. */
+function mediaType(value: unknown, scrubber: Scrubber): string | null {
+  const m = typeof value === 'string' ? /^\s*([A-Za-z0-9!#$&^_.+-]{1,63}\/[A-Za-z0-9!#$&^_.+-]{1,63})\s*(;|$)/.exec(value) : null;
+  return m ? scrubber.scrubText(m[1]!.toLowerCase()) : null;
+}
+
+/** The shape of a non-acquire answer: JSON redacted to types with scrubbed keys, or the kind and length of text. */
+function shapeOfText(text: string, scrubber: Scrubber): unknown {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { type: 'text', length: text.length };
+  }
+  return redactShape(json, (k) => scrubber.scrubText(k));
+}
+
+/**
+ * What the caller gets of a flow's answer. `body` is the response stage's output: scrubbed
+ * for a send, as sent for an acquire (whose secret is read from it and stored by `store`, and
+ * of which only the acquired shape is shown).
+ */
+export async function flowResult(flow: FlowRecord, answer: { status: number; contentType: unknown; body: Buffer }, scrubber: Scrubber, store: (value: string) => Promise<void>): Promise<FlowResult> {
+  const text = answer.body.toString('utf8');
+  const result: FlowResult = { flow: flow.id, mode: flow.mode, responseStatus: answer.status, contentType: mediaType(answer.contentType, scrubber) };
+  if (!acquires(flow)) {
+    if (flow.visibility === 'passthrough') result.body = text;
+    else result.responseShape = shapeOfText(text, scrubber);
+    return result;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new AivaultError('ACQUIRE_NOT_JSON', `the flow's target answered HTTP ${answer.status} with a body that is not JSON; nothing was stored`);
+  }
+  const value = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)[flow.storeField!] : undefined;
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new AivaultError('ACQUIRE_FIELD_MISSING', `the flow's target answered HTTP ${answer.status} without a "${flow.storeField}" string; nothing was stored`);
+  }
+  await store(value);
+  result.alias = flow.storeAlias!;
+  result.status = 'stored';
+  result.responseShape = acquiredShape(json as Record<string, unknown>, flow.storeField!);
+  return result;
+}
+
+/** Stores an acquired secret under the flow's alias: a new secret, or a rotation if the flow may overwrite. */
+export async function storeAcquired(vault: Vault, flow: FlowRecord, value: string): Promise<void> {
+  const existing = await vault.storage.listSecrets({ name: flow.storeAlias!, scope: 'global' });
+  if (existing.length > 0) {
+    if (!flow.overwrite) throw new AivaultError('FLOW_OVERWRITE_REFUSED', `${flow.storeAlias} already exists and the flow may not overwrite it; nothing was stored`);
+    await vault.rotateSecret(existing[0]!.id, Buffer.from(value, 'utf8'));
+  } else {
+    await vault.createSecret({ name: flow.storeAlias!, value: Buffer.from(value, 'utf8'), description: `acquired by flow ${flow.id}` });
+  }
 }

@@ -110,7 +110,7 @@ function table(rows: Array<{ [k: string]: Json }>, o: MarkdownOptions, path: str
 }
 
 export function renderMarkdown(value: unknown, options: MarkdownOptions): string {
-  if (options.namespace !== undefined && !NAMESPACE.test(options.namespace)) throw new AivaultError('INVALID_ARGUMENT', '--namespace is 1-64 letters, digits, "_", ".", ":" or "-"');
+  if (options.namespace !== undefined && !NAMESPACE.test(options.namespace)) throw new AivaultError('INVALID_ARGUMENT', 'namespace is 1-64 letters, digits, "_", ".", ":" or "-"', { field: 'namespace' });
   const pruned = prune(value as Json, options.exclude);
   const body = [...(options.title ? [`### ${options.title}`, ''] : []), ...render(pruned, options, [], '')].join('\n');
   if (options.namespace === undefined) return body;

@@ -107,26 +107,26 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
       return (await broker.catalog.listCredentials()).map((c) => ({ name: c.name, provider: c.provider, source: c.source, hosts: c.hosts, ready: c.missing.length === 0 }));
     case 'credential.create': {
       const v = argsOf('credential.create', raw);
-      const c = await broker.catalog.createCredential({ ...v, auth: v.auth as AuthConfig });
+      const c = await broker.definitions.createCredential({ ...v, auth: v.auth as AuthConfig });
       return { name: c.name, provider: c.provider, hosts: c.hosts, ready: c.missing.length === 0 };
     }
     case 'credential.delete':
-      await broker.catalog.deleteCredential(argsOf('credential.delete', raw).name);
+      await broker.definitions.deleteCredential(argsOf('credential.delete', raw).name);
       return { deleted: true };
     case 'capability.create': {
       const v = argsOf('capability.create', raw);
-      const c = await broker.catalog.createCapability({ ...v, hosts: v.hosts ?? [], ...(v.limits ? { limits: v.limits } : {}) });
+      const c = await broker.definitions.createCapability({ ...v, hosts: v.hosts ?? [], ...(v.limits ? { limits: v.limits } : {}) });
       return { id: c.id, methods: c.methods, pathPrefixes: c.pathPrefixes, hosts: c.hosts };
     }
     case 'capability.delete':
-      await broker.catalog.deleteCapability(argsOf('capability.delete', raw).id);
+      await broker.definitions.deleteCapability(argsOf('capability.delete', raw).id);
       return { deleted: true };
     case 'endpoint.set': {
       const v = argsOf('endpoint.set', raw);
-      return broker.catalog.setEndpointOverride({ provider: v.provider, hosts: v.hosts, ...(v.tenants ? { tenants: v.tenants } : {}), ...(v.tokenEndpoint ? { tokenEndpoint: v.tokenEndpoint } : {}), allowHttp: v.allowHttp === true, allowPrivateNetwork: v.allowPrivateNetwork === true });
+      return broker.definitions.setEndpointOverride({ provider: v.provider, hosts: v.hosts, ...(v.tenants ? { tenants: v.tenants } : {}), ...(v.tokenEndpoint ? { tokenEndpoint: v.tokenEndpoint } : {}), allowHttp: v.allowHttp === true, allowPrivateNetwork: v.allowPrivateNetwork === true });
     }
     case 'endpoint.clear':
-      await broker.catalog.clearEndpointOverride(argsOf('endpoint.clear', raw).provider);
+      await broker.definitions.clearEndpointOverride(argsOf('endpoint.clear', raw).provider);
       return { cleared: true };
     case 'audit.list': {
       const v = argsOf('audit.list', raw);
@@ -141,10 +141,10 @@ export async function runOwnerOp(broker: Broker, op: string, raw: unknown): Prom
     }
     case 'capability.policy.set': {
       const { id, ...change } = argsOf('capability.policy.set', raw);
-      return broker.catalog.setPolicy(id, change);
+      return broker.definitions.setPolicy(id, change);
     }
     case 'capability.policy.clear':
-      await broker.catalog.clearPolicy(argsOf('capability.policy.clear', raw).id);
+      await broker.definitions.clearPolicy(argsOf('capability.policy.clear', raw).id);
       return { cleared: true };
     case 'approval.list':
       return broker.approvals.list(argsOf('approval.list', raw).all ? undefined : 'pending');

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/broker.ts';
-import type { CreateCredentialInput } from '../../src/broker/catalog.ts';
+import type { CreateCredentialInput } from '../../src/broker/validate-definitions.ts';
 import type { AuthConfig } from '../../src/registry/types.ts';
 import { builtinRegistry, type Registry } from '../../src/registry/registry.ts';
 import { Vault } from '../../src/vault/vault.ts';
@@ -56,9 +56,9 @@ export async function testBroker(registry?: Registry): Promise<TestBroker> {
         allowHttp: o.allowHttp ?? true,
         allowPrivateNetwork: o.allowPrivateNetwork ?? true,
       };
-      await broker.catalog.createCredential(input);
+      await broker.definitions.createCredential(input);
       const id = `${o.name}/api`;
-      await broker.catalog.createCapability({ id, provider: o.name, credential: o.name, methods: o.methods ?? ['GET', 'POST'], pathPrefixes: o.paths ?? ['/v1'], hosts: [], limits: o.limits ?? {} });
+      await broker.definitions.createCapability({ id, provider: o.name, credential: o.name, methods: o.methods ?? ['GET', 'POST'], pathPrefixes: o.paths ?? ['/v1'], hosts: [], limits: o.limits ?? {} });
       return id;
     },
     async close() {

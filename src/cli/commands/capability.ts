@@ -111,7 +111,7 @@ export function registerCapability(program: Command): void {
       );
       const input = { id, provider: o.provider, credential: o.credential, methods: o.method, pathPrefixes: o.path, hosts: o.host ?? [], limits, ...(o.websocket ? { websocket: true } : {}) };
       const cap = await asOwner<{ id: string; methods: readonly string[]; pathPrefixes: readonly string[]; hosts: readonly string[] }>('capability.create', input, async () =>
-        capabilityView(await withBroker(o, (b) => b.catalog.createCapability(input))),
+        capabilityView(await withBroker(o, (b) => b.definitions.createCapability(input))),
       );
       if (o.json) printJson(cap);
       else printLine(`created capability ${cap.id}: ${cap.methods.join(',')} ${cap.pathPrefixes.join(' ')} on ${cap.hosts.join(', ')}`);
@@ -189,7 +189,7 @@ export function registerCapability(program: Command): void {
         ...(o.clearResponseBlock ? { responseBlock: [] } : o.responseBlock ? { responseBlock: o.responseBlock } : {}),
       };
       if (Object.keys(change).length === 0) throw new AivaultError('INVALID_ARGUMENT', 'give at least one policy option (see --help)');
-      const next = await asOwner<CapabilityPolicy>('capability.policy.set', { id, ...change }, () => withBroker(o, (b) => b.catalog.setPolicy(id, change)));
+      const next = await asOwner<CapabilityPolicy>('capability.policy.set', { id, ...change }, () => withBroker(o, (b) => b.definitions.setPolicy(id, change)));
       if (o.json) return printJson(next);
       printLine(`${id}: ${policyText(next)}`);
     });
@@ -200,7 +200,7 @@ export function registerCapability(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<PolicyOptions>();
-      await asOwner('capability.policy.clear', { id }, () => withBroker(o, (b) => b.catalog.clearPolicy(id)));
+      await asOwner('capability.policy.clear', { id }, () => withBroker(o, (b) => b.definitions.clearPolicy(id)));
       if (o.json) return printJson({ id, cleared: true });
       printLine(`${id}: policy removed`);
     });
@@ -212,7 +212,7 @@ export function registerCapability(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      await asOwner('capability.delete', { id }, () => withBroker(o, (b) => b.catalog.deleteCapability(id)));
+      await asOwner('capability.delete', { id }, () => withBroker(o, (b) => b.definitions.deleteCapability(id)));
       if (o.json) printJson({ deleted: id });
       else printLine(`deleted capability ${id}`);
     });

@@ -188,7 +188,7 @@ export function registerCredential(program: Command): void {
         allowPrivateNetwork: o.allowPrivateNetwork === true,
         ...(o.anyTenant ? { anyTenant: true } : {}),
       };
-      const created = await asOwner<{ name: string; hosts: readonly string[] }>('credential.create', input, () => withBroker(o, (broker) => broker.catalog.createCredential(input)));
+      const created = await asOwner<{ name: string; hosts: readonly string[] }>('credential.create', input, () => withBroker(o, (broker) => broker.definitions.createCredential(input)));
       if (o.json) printJson(created);
       else printLine(`created credential ${created.name} (${authKind(input.auth)}) for ${created.hosts.join(', ')}`);
     });
@@ -233,7 +233,7 @@ export function registerCredential(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      await asOwner('credential.delete', { name }, () => withBroker(o, (b) => b.catalog.deleteCredential(name)));
+      await asOwner('credential.delete', { name }, () => withBroker(o, (b) => b.definitions.deleteCredential(name)));
       if (o.json) printJson({ deleted: name });
       else printLine(`deleted credential ${name}`);
     });

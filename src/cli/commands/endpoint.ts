@@ -43,7 +43,7 @@ export function registerEndpoint(program: Command): void {
         }
       }
       const input = { provider, hosts, ...(o.tenant ? { tenants: o.tenant } : {}), ...(o.tokenEndpoint ? { tokenEndpoint: o.tokenEndpoint } : {}), allowHttp: o.allowHttp === true, allowPrivateNetwork: o.allowPrivateNetwork === true };
-      const record = await asOwner<EndpointOverride>('endpoint.set', input, () => withBroker(o, (b) => b.catalog.setEndpointOverride(input)));
+      const record = await asOwner<EndpointOverride>('endpoint.set', input, () => withBroker(o, (b) => b.definitions.setEndpointOverride(input)));
       if (o.json) return printJson(record);
       for (const [from, to] of Object.entries(record.hosts)) printLine(from.startsWith('*.') ? `${provider}: ${from} bound to ${to.split(',').join(', ')}` : `${provider}: ${from} -> ${record.allowHttp ? 'http' : 'https'}://${to}`);
       if (record.tokenEndpoint) printLine(`${provider}: token endpoint -> ${record.tokenEndpoint}`);
@@ -55,7 +55,7 @@ export function registerEndpoint(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = await withBroker(o, (b) => b.catalog.listEndpointOverrides());
+      const list = await withBroker(o, (b) => b.definitions.listEndpointOverrides());
       if (o.json) return printJson(list);
       printTable(
         ['PROVIDER', 'HOSTS', 'TOKEN ENDPOINT', 'HTTP', 'PRIVATE'],
@@ -70,7 +70,7 @@ export function registerEndpoint(program: Command): void {
     .option('--json', 'print {provider, cleared} as JSON')
     .action(async (provider: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
-      await asOwner('endpoint.clear', { provider }, () => withBroker(o, (b) => b.catalog.clearEndpointOverride(provider)));
+      await asOwner('endpoint.clear', { provider }, () => withBroker(o, (b) => b.definitions.clearEndpointOverride(provider)));
       if (o.json) return printJson({ provider, cleared: true });
       printLine(`${provider}: endpoint override removed`);
     });

@@ -3,7 +3,8 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { FLOW_KINDS, type FlowInput, type FlowResult } from '../../broker/flows.ts';
+import { FLOW_KINDS, type FlowResult } from '../../broker/flows.ts';
+import type { FlowInput } from '../../broker/validate-definitions.ts';
 import { AivaultError } from '../../errors.ts';
 import { withBroker } from '../broker-context.ts';
 import type { GlobalOptions } from '../context.ts';
@@ -34,7 +35,7 @@ export function registerFlow(program: Command): void {
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<CreateOptions>();
       const { dir: _dir, json: _json, ...definition } = o;
-      const created = await withBroker(o, (b) => b.catalog.createFlow({ ...definition, id }));
+      const created = await withBroker(o, (b) => b.definitions.createFlow({ ...definition, id }));
       if (o.json) return printJson(created);
       printLine(`created flow ${created.id} (${created.mode}, ${created.method} ${created.target})`);
     });
@@ -45,7 +46,7 @@ export function registerFlow(program: Command): void {
     .description('list flows')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = await withBroker(o, (b) => b.catalog.listFlows());
+      const list = await withBroker(o, (b) => b.definitions.listFlows());
       if (o.json) return printJson(list);
       printTable(['FLOW', 'MODE', 'METHOD', 'TARGET', 'STORES'], list.map((f) => [f.id, f.mode, f.method, f.target, f.storeAlias ?? '-']));
     });
@@ -57,7 +58,7 @@ export function registerFlow(program: Command): void {
     .description('show a flow')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const f = await withBroker(o, (b) => b.catalog.getFlow(id));
+      const f = await withBroker(o, (b) => b.definitions.getFlow(id));
       if (o.json) return printJson(f);
       printFields([
         ['id', f.id],
@@ -76,7 +77,7 @@ export function registerFlow(program: Command): void {
     .option('--json', 'print {id, deleted} as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
-      await withBroker(o, (b) => b.catalog.deleteFlow(id));
+      await withBroker(o, (b) => b.definitions.deleteFlow(id));
       if (o.json) return printJson({ id, deleted: true });
       printLine(`deleted flow ${id}`);
     });

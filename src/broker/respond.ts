@@ -1,0 +1,109 @@
+// The response stage, the trust boundary of every answer (invokes and flows alike): the
+// upstream's body decoded, size-capped after decoding, scrubbed, and the allow record's
+// outcome settled once, whichever way the exchange ends.
+
+import type { Readable, Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Dispatcher } from 'undici';
+import type { AuditLog } from '../audit/log.ts';
+import { AivaultError } from '../errors.ts';
+import type { AuditOutcome } from '../storage/types.ts';
+import { responseHeaders } from './response-headers.ts';
+import type { Scrubber } from './scrub/scrubber.ts';
+import { upstreamError } from './upstream.ts';
+
+/** What the upstream is told it may compress with: every encoding `decoder` undoes. */
+export const ACCEPT_ENCODING = 'gzip, deflate, br';
+
+function decoder(encoding: string | undefined): Transform | undefined {
+  const e = (encoding ?? 'identity').trim().toLowerCase();
+  if (e === '' || e === 'identity') return undefined;
+  if (e === 'gzip' || e === 'x-gzip') return createGunzip();
+  if (e === 'deflate') return createInflate();
+  if (e === 'br') return createBrotliDecompress();
+  // An encoding we cannot decode is one we cannot scrub.
+  // The value is the upstream's text: not repeated in our words.
+  throw new AivaultError('UPSTREAM_ERROR', 'the upstream used a content-encoding aivault cannot decode, so it cannot scrub the answer');
+}
+
+/** How an exchange ended, for its allow record: the upstream's status and body size, if it got that far. */
+export type Outcome = Pick<AuditOutcome, 'status' | 'bytesOut' | 'error'>;
+
+/** Completes the allow record `seq` once, with the time since `started` and the request's size. */
+export function outcomeRecorder(audit: AuditLog, seq: number, started: number, bytesIn: number): (outcome: Outcome) => void {
+  let settled = false;
+  return (o) => {
+    if (settled) return;
+    settled = true;
+    const durationMs = Math.round(performance.now() - started);
+    audit.complete(seq, { ...(o.status !== undefined ? { status: o.status } : {}), bytesIn, ...(o.bytesOut !== undefined ? { bytesOut: o.bytesOut } : {}), durationMs, ...(o.error ? { error: o.error } : {}) });
+  };
+}
+
+export interface ResponseOptions {
+  scrubber: Scrubber;
+  /** The most decoded bytes the answer may hold. */
+  limit: number;
+  /** The caller reads the whole body before showing any (see InvokeContext.whole). */
+  whole: boolean;
+  /** The exchange's deadline: a stream failure after it is a timeout. */
+  signal: AbortSignal;
+  settle: (outcome: Outcome) => void;
+}
+
+export interface ScrubbedResponse {
+  headers: Array<[string, string]>;
+  /** Decoded, size-capped, scrubbed. */
+  body: Readable;
+  /** Settles when the body has been consumed (or failed), after its outcome is settled. */
+  done: Promise<void>;
+}
+
+const tooLarge = (limit: number) => new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the limit of ${limit} bytes`);
+
+/**
+ * The upstream's answer as a caller may see it. A declared size over the limit, or an
+ * encoding that cannot be decoded, is refused before any byte is read (and settled).
+ */
+export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseOptions): ScrubbedResponse {
+  const declared = Number(response.headers['content-length']);
+  let decode: Transform | undefined;
+  try {
+    if (Number.isFinite(declared) && declared > o.limit) throw tooLarge(o.limit);
+    decode = decoder(response.headers['content-encoding'] as string | undefined);
+  } catch (err) {
+    // Discard the unread body; undici reports that as an abort, which is expected here.
+    response.body.on('error', () => {}).destroy();
+    o.settle({ error: (err as AivaultError).code });
+    throw err;
+  }
+  const headers = responseHeaders(response.headers, o.scrubber);
+
+  // Wired by hand rather than with stream.pipeline, which costs an AbortError per call.
+  let bytesOut = 0;
+  const scrubbed = o.scrubber.stream({ whole: o.whole, limit: o.limit, tooLarge: () => tooLarge(o.limit), onCount: (n) => (bytesOut = n) });
+  const source = response.body as Readable;
+  const stages: Array<Readable | Transform> = decode ? [source, decode, scrubbed] : [source, scrubbed];
+  const done = new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      if (err === undefined) {
+        o.settle({ status: response.statusCode, bytesOut });
+        return resolve();
+      }
+      const e = err instanceof AivaultError ? err : upstreamError(err, o.signal);
+      o.settle({ status: response.statusCode, bytesOut, error: e.code });
+      for (const stage of stages) stage.destroy(stage === scrubbed ? e : undefined);
+      reject(e);
+    };
+    for (let i = 0; i < stages.length; i++) {
+      stages[i]!.on('error', settle);
+      if (i + 1 < stages.length) stages[i]!.pipe(stages[i + 1] as Transform);
+    }
+    scrubbed.on('finish', () => settle());
+  });
+  done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
+  return { headers, body: scrubbed, done };
+}
