@@ -18,7 +18,7 @@ import { approvalDetails } from './approval-details.ts';
 import { redirectTarget, resolveTarget, routeTarget, type Target } from '../policy/target.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
-import { Agents, RateLimitedError } from '../policy/agents.ts';
+import { Agents, RateLimitedError, grantExpired } from '../policy/agents.ts';
 import { RateLimiter } from '../policy/rate-limit.ts';
 import type { AgentRecord, ApprovalRecord, GrantRecord } from '../storage/types.ts';
 import { Approvals } from '../policy/approvals.ts';
@@ -399,7 +399,7 @@ export class Broker {
   async grantedCapabilities(agent: AgentRecord): Promise<Array<{ capability: ResolvedCapability; methods: string[]; expiresAt: string | null }>> {
     const out = [];
     for (const grant of await this.vault.storage.listGrants(agent.id)) {
-      if (grant.expiresAt !== null && Date.parse(grant.expiresAt) <= Date.now()) continue;
+      if (grantExpired(grant, Date.now())) continue;
       try {
         const capability = await this.catalog.resolveCapability(grant.capability, agent.context ?? GLOBAL_SCOPE);
         out.push({ capability, methods: grant.methods ?? [...capability.methods], expiresAt: grant.expiresAt });

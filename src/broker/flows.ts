@@ -9,10 +9,10 @@ import type { Vault } from '../vault/vault.ts';
 import type { Scrubber } from './scrub/scrubber.ts';
 
 /** Built-in acquire kinds: which field holds the secret. */
-export const FLOW_KINDS: Record<string, { field: string }> = {
-  'oauth_token_response.access_token': { field: 'access_token' },
-  'oauth_token_response.refresh_token': { field: 'refresh_token' },
-  'openid_token_response.id_token': { field: 'id_token' },
+export const FLOW_KINDS: Record<string, { storeField: string }> = {
+  'oauth_token_response.access_token': { storeField: 'access_token' },
+  'oauth_token_response.refresh_token': { storeField: 'refresh_token' },
+  'openid_token_response.id_token': { storeField: 'id_token' },
 };
 
 /** The most a flow's request body, and its decoded answer, may hold. */

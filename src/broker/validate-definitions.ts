@@ -291,7 +291,7 @@ export function validateFlow(input: FlowInput): FlowRecord {
     method,
     visibility,
     kind: acquiring ? (input.kind ?? null) : null,
-    storeField: acquiring ? (input.kind ? FLOW_KINDS[input.kind]!.field : input.storeField!) : null,
+    storeField: acquiring ? (input.kind ? FLOW_KINDS[input.kind]!.storeField : input.storeField!) : null,
     storeAlias: acquiring ? input.storeAlias! : null,
     overwrite: input.overwrite === true,
     credential: input.credential ?? null,

@@ -31,6 +31,7 @@ export const FIELD_FLAGS: Readonly<Record<string, string>> = {
   pathPrefixes: '--path',
   rate: '--rate',
   rateLimitPerMinute: '--rate-limit-per-minute',
+  responseBlock: '--response-block',
   scope: '--scope',
   secretRefs: '--secret-ref',
   storeAlias: '--store-alias',
