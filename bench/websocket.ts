@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { Broker } from '../src/broker/broker.ts';
+import type { Broker } from '../src/broker/broker.ts';
+import { composeServices } from '../src/services.ts';
 import { builtinRegistry } from '../src/registry/registry.ts';
 import { Vault } from '../src/vault/vault.ts';
 
@@ -27,7 +28,7 @@ const message = JSON.stringify({ type: 'input_audio_buffer.append', audio: rando
 
 async function setup(dir: string): Promise<string> {
   const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: masterKey } });
-  const broker = new Broker(vault, await builtinRegistry());
+  const broker = composeServices(vault, await builtinRegistry()).broker;
   try {
     const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
     await broker.catalog.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });

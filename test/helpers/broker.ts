@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Broker } from '../../src/broker/broker.ts';
+import type { Broker } from '../../src/broker/broker.ts';
+import { composeServices } from '../../src/services.ts';
 import type { CreateCredentialInput } from '../../src/broker/catalog.ts';
 import type { AuthConfig } from '../../src/registry/types.ts';
 import { builtinRegistry, type Registry } from '../../src/registry/registry.ts';
@@ -36,7 +37,7 @@ export async function testBroker(registry?: Registry): Promise<TestBroker> {
   const root = mkdtempSync(join(tmpdir(), 'aivault-broker-'));
   const env = { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') };
   const vault = await Vault.init({ dir: join(root, 'vault'), keyProvider: 'env', env });
-  const broker = new Broker(vault, registry ?? (await builtinRegistry()));
+  const broker = composeServices(vault, registry ?? (await builtinRegistry())).broker;
   return {
     vault,
     broker,
