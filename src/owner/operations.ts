@@ -2,7 +2,8 @@
 // RPC (`POST /v1/owner/rpc`) alike, so both can do the same things and answer the same shapes.
 //
 // Owner commands that stay local, and why:
-// - init, unlock/rotate-master, status: they create, unlock or inspect the vault on this machine.
+// - init, rotate-master, status: they create, re-key or inspect the vault on this machine.
+// - registry, completion, explain: they read no vault.
 // - serve: it is the daemon.
 // - setup, run: they write configuration or start processes on this machine.
 // - secrets ingest, oauth login: they read values on this machine (a one-shot loopback
