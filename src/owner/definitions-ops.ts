@@ -3,10 +3,22 @@
 
 import { z } from 'zod';
 import type { AuthConfig } from '../registry/types.ts';
+import type { Services } from '../services.ts';
 import { flag, name, none, operation } from './operation.ts';
 import { capabilityView, credentialView, describeCapability } from './views.ts';
 
 const context = name.optional();
+
+/** A removal answers what it removed (the call itself returns nothing). */
+function removal<A extends z.ZodType, V>(args: A, remove: (definitions: Services['definitions'], a: z.output<A>) => Promise<void>, answer: (a: z.output<A>) => V) {
+  return operation({
+    args,
+    run: async ({ definitions }: Services, a: z.output<A>) => {
+      await remove(definitions, a);
+      return answer(a);
+    },
+  });
+}
 const limit = z.number().int().optional();
 
 export const definitionsOperations = {
@@ -27,13 +39,7 @@ export const definitionsOperations = {
   }),
   'credential.list': operation({ args: none, run: async ({ catalog }) => (await catalog.listCredentials()).map(credentialView) }),
   'credential.describe': operation({ args: z.strictObject({ name }), run: ({ catalog }, a) => catalog.describeCredential(a.name), view: credentialView }),
-  'credential.delete': operation({
-    args: z.strictObject({ name }),
-    run: async ({ definitions }, a) => {
-      await definitions.deleteCredential(a.name);
-      return { deleted: a.name };
-    },
-  }),
+  'credential.delete': removal(z.strictObject({ name }), (d, a) => d.deleteCredential(a.name), (a) => ({ deleted: a.name })),
   'capability.create': operation({
     args: z.strictObject({
       id: name,
@@ -50,37 +56,19 @@ export const definitionsOperations = {
   }),
   'capability.list': operation({ args: z.strictObject({ context }), run: async ({ catalog }, a) => (await catalog.listCapabilities(a.context)).map((c) => capabilityView(c)) }),
   'capability.describe': operation({ args: z.strictObject({ id: name, context }), run: ({ catalog }, a) => describeCapability(catalog, a.id, a.context) }),
-  'capability.delete': operation({
-    args: z.strictObject({ id: name }),
-    run: async ({ definitions }, a) => {
-      await definitions.deleteCapability(a.id);
-      return { deleted: a.id };
-    },
-  }),
+  'capability.delete': removal(z.strictObject({ id: name }), (d, a) => d.deleteCapability(a.id), (a) => ({ deleted: a.id })),
   'capability.policy.set': operation({
     args: z.strictObject({ id: name, rateLimitPerMinute: limit, maxRequestBodyBytes: limit, maxResponseBodyBytes: limit, responseBlock: z.array(z.string().max(1024)).max(64).optional() }),
     run: ({ definitions }, { id, ...change }) => definitions.setPolicy(id, change),
   }),
-  'capability.policy.clear': operation({
-    args: z.strictObject({ id: name }),
-    run: async ({ definitions }, a) => {
-      await definitions.clearPolicy(a.id);
-      return { id: a.id, cleared: true };
-    },
-  }),
+  'capability.policy.clear': removal(z.strictObject({ id: name }), (d, a) => d.clearPolicy(a.id), (a) => ({ id: a.id, cleared: true })),
   'endpoint.set': operation({
     args: z.strictObject({ provider: name, hosts: z.record(z.string(), name).default({}), tenants: z.array(name).max(64).optional(), tokenEndpoint: name.optional(), allowHttp: flag, allowPrivateNetwork: flag }),
     run: ({ definitions }, a) =>
       definitions.setEndpointOverride({ provider: a.provider, hosts: a.hosts, ...(a.tenants ? { tenants: a.tenants } : {}), ...(a.tokenEndpoint ? { tokenEndpoint: a.tokenEndpoint } : {}), allowHttp: a.allowHttp === true, allowPrivateNetwork: a.allowPrivateNetwork === true }),
   }),
   'endpoint.list': operation({ args: none, run: ({ definitions }) => definitions.listEndpointOverrides() }),
-  'endpoint.clear': operation({
-    args: z.strictObject({ provider: name }),
-    run: async ({ definitions }, a) => {
-      await definitions.clearEndpointOverride(a.provider);
-      return { provider: a.provider, cleared: true };
-    },
-  }),
+  'endpoint.clear': removal(z.strictObject({ provider: name }), (d, a) => d.clearEndpointOverride(a.provider), (a) => ({ provider: a.provider, cleared: true })),
   'flow.create': operation({
     args: z.strictObject({
       id: name,
@@ -100,11 +88,5 @@ export const definitionsOperations = {
   }),
   'flow.list': operation({ args: none, run: ({ definitions }) => definitions.listFlows() }),
   'flow.describe': operation({ args: z.strictObject({ id: name }), run: ({ definitions }, a) => definitions.getFlow(a.id) }),
-  'flow.delete': operation({
-    args: z.strictObject({ id: name }),
-    run: async ({ definitions }, a) => {
-      await definitions.deleteFlow(a.id);
-      return { id: a.id, deleted: true };
-    },
-  }),
+  'flow.delete': removal(z.strictObject({ id: name }), (d, a) => d.deleteFlow(a.id), (a) => ({ id: a.id, deleted: true })),
 };

@@ -161,14 +161,12 @@ function idsOf(results: Map<string, unknown>): Map<string, string> {
 
 describe('owner operations: in process and through the daemon, one table', () => {
   let up: Upstream;
-  let localVault: TempVault;
-  let remoteVault: TempVault;
+  let localVault: TempVault, remoteVault: TempVault;
   let vault: Vault;
   let services: Services;
   let daemon: RunningDaemon;
   let owner: OwnerClient;
-  let local: Side;
-  let remote: Side;
+  let local: Side, remote: Side;
 
   before(async () => {
     up = await startUpstream();
