@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { AuditDurability } from '../src/audit/writer.ts';
-import { Broker } from '../src/broker/broker.ts';
+import type { Broker } from '../src/broker/broker.ts';
+import { composeServices } from '../src/services.ts';
 import { builtinRegistry } from '../src/registry/registry.ts';
 import { Vault } from '../src/vault/vault.ts';
 
@@ -29,10 +30,10 @@ const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
 async function setup(durability: AuditDurability): Promise<{ vault: Vault; broker: Broker }> {
   const vault = await Vault.init({ dir: join(root, durability), keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
   await vault.setAuditDurability(durability);
-  const broker = new Broker(vault, await builtinRegistry());
+  const { broker, definitions } = composeServices(vault, await builtinRegistry());
   const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
-  await broker.definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
-  await broker.definitions.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
+  await definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
+  await definitions.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
   return { vault, broker };
 }
 

@@ -18,13 +18,12 @@ import { approvalDetails } from './approval-details.ts';
 import { redirectTarget, resolveTarget, routeTarget, type Target } from '../policy/target.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import { OWNER_LOCAL, type Vault } from '../vault/vault.ts';
-import { Agents, RateLimitedError, grantExpired } from '../policy/agents.ts';
+import { RateLimitedError, grantExpired, type Agents } from '../policy/agents.ts';
 import { RateLimiter } from '../policy/rate-limit.ts';
 import type { AgentRecord, ApprovalRecord, GrantRecord } from '../storage/types.ts';
-import { Approvals } from '../policy/approvals.ts';
-import { Catalog, DEFAULT_LIMITS, type ResolvedCapability, type ResolvedCredential } from './catalog.ts';
-import { Definitions } from './definitions.ts';
-import { OAuthTokens } from './oauth-tokens.ts';
+import type { Approvals } from '../policy/approvals.ts';
+import { DEFAULT_LIMITS, type Catalog, type ResolvedCapability, type ResolvedCredential } from './catalog.ts';
+import type { OAuthTokens } from './oauth-tokens.ts';
 import { FLOW_MAX_BYTES, acquires, flowResult, storeAcquired, type FlowResult } from './flows.ts';
 import { currentActor, runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
@@ -238,13 +237,23 @@ interface Prepared {
   dispatcher?: Agent;
 }
 
+/** What the broker works with, built once by composeServices (src/services.ts). */
+export interface BrokerDeps {
+  vault: Vault;
+  registry: Registry;
+  catalog: Catalog;
+  agents: Agents;
+  approvals: Approvals;
+  oauth: OAuthTokens;
+  /** Its connection pools; the broker closes them. */
+  upstream: UpstreamClient;
+}
+
 export class Broker {
   readonly vault: Vault;
   readonly catalog: Catalog;
-  /** The owner's definitions (the composition constructs it; here until then). */
-  readonly definitions: Definitions;
   readonly registry: Registry;
-  readonly #upstream = new UpstreamClient();
+  readonly #upstream: UpstreamClient;
   readonly #prepared = new Map<string, Prepared>();
   readonly oauth: OAuthTokens;
   readonly agents: Agents;
@@ -294,16 +303,15 @@ export class Broker {
     }
   }
 
-  constructor(vault: Vault, registry: Registry) {
-    this.vault = vault;
-    this.registry = registry;
-    vault.useRegistry(registry);
-    this.catalog = new Catalog(vault, registry);
-    this.definitions = new Definitions(vault, registry, this.catalog);
-    this.agents = new Agents(vault);
-    this.#limiter = new RateLimiter(vault.storage);
-    this.approvals = new Approvals(vault);
-    this.oauth = new OAuthTokens(vault, { dispatcher: (allowPrivate) => this.#upstream.agent(allowPrivate, DEFAULT_LIMITS.connectTimeoutMs) });
+  constructor(deps: BrokerDeps) {
+    this.vault = deps.vault;
+    this.registry = deps.registry;
+    this.catalog = deps.catalog;
+    this.agents = deps.agents;
+    this.approvals = deps.approvals;
+    this.oauth = deps.oauth;
+    this.#upstream = deps.upstream;
+    this.#limiter = new RateLimiter(deps.vault.storage);
   }
 
   /**

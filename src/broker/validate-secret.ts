@@ -6,7 +6,7 @@
 import { AivaultError } from '../errors.ts';
 import { currentActor } from '../audit/actor.ts';
 import { OWNER_LOCAL } from '../vault/vault.ts';
-import type { Broker } from './broker.ts';
+import type { Services } from '../services.ts';
 
 export type Verdict = 'valid' | 'invalid' | 'indeterminate';
 
@@ -39,20 +39,20 @@ async function readJsonField(body: AsyncIterable<unknown>, field: string): Promi
   }
 }
 
-export async function validateSecret(broker: Broker, reference: string, scope?: string): Promise<ValidationResult> {
-  const info = await broker.vault.describeSecret(reference, scope);
+export async function validateSecret({ vault, registry, catalog, broker }: Services, reference: string, scope?: string): Promise<ValidationResult> {
+  const info = await vault.describeSecret(reference, scope);
   const base = { name: info.name, scope: info.scope, provider: info.pinnedProvider };
   const finish = async (verdict: Verdict, reason: string, capability: string | null, status: number | null): Promise<ValidationResult> => {
-    await broker.vault.audit.append({ actor: currentActor() ?? OWNER_LOCAL, action: 'secret.validate', target: `secret:${info.name}@${info.scope}`, ...(capability ? { capability } : {}), decision: 'allow', reason: `${verdict}:${reason}` });
+    await vault.audit.append({ actor: currentActor() ?? OWNER_LOCAL, action: 'secret.validate', target: `secret:${info.name}@${info.scope}`, ...(capability ? { capability } : {}), decision: 'allow', reason: `${verdict}:${reason}` });
     return { ...base, verdict, reason, capability, status };
   };
   if (!info.pinnedProvider) {
     throw new AivaultError('INVALID_ARGUMENT', `${info.name} is not pinned to a registry provider; validation sends the provider's declared check`);
   }
-  const check = broker.registry.provider(info.pinnedProvider).validate;
+  const check = registry.provider(info.pinnedProvider).validate;
   if (!check) return finish('indeterminate', 'NO_CHECK_DECLARED', null, null);
   // Checked as a caller in the secret's own scope would use it.
-  const capability = await broker.catalog.resolveCapability(check.capability, info.scope);
+  const capability = await catalog.resolveCapability(check.capability, info.scope);
   if (![...capability.credential.bindings.values()].includes(info.id)) {
     // A name the credential in use does not use (another alternative's): the check would test another key.
     return finish('indeterminate', 'SECRET_NOT_IN_CREDENTIAL', check.capability, null);

@@ -1,18 +1,18 @@
-// The in-process broker for CLI commands: opens the vault, builds the broker, and
+// The in-process services for CLI commands: opens the vault, composes the services, and
 // always closes both (flushing the audit log).
 
-import { Broker } from '../broker/broker.ts';
 import { builtinRegistry } from '../registry/registry.ts';
+import { composeServices, type Services } from '../services.ts';
 import { withVault, type GlobalOptions } from './context.ts';
 
-export async function withBroker<T>(opts: GlobalOptions, fn: (broker: Broker) => Promise<T>): Promise<T> {
+export async function withServices<T>(opts: GlobalOptions, fn: (services: Services) => Promise<T>, how: { toVerify?: boolean } = {}): Promise<T> {
   const registry = await builtinRegistry();
   return withVault(opts, async (vault) => {
-    const broker = new Broker(vault, registry);
+    const services = composeServices(vault, registry);
     try {
-      return await fn(broker);
+      return await fn(services);
     } finally {
-      await broker.close();
+      await services.close();
     }
-  });
+  }, how);
 }

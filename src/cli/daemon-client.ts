@@ -1,10 +1,13 @@
-// When an agent credential and a daemon address are in the environment, the CLI acts as
-// that agent through the daemon instead of opening the vault itself.
+// When an agent credential (or an owner key) and a daemon address are in the environment, the
+// CLI acts as that agent (or owner) through the daemon instead of opening the vault itself.
 
 import { readFileSync } from 'node:fs';
 import { AivaultError } from '../errors.ts';
 import { createAgentClient, type AgentClient } from '../sdk/agent-client.ts';
 import { createOwnerClient, type OwnerClient } from '../sdk/owner-client.ts';
+import { ownerOperation, runOwnerOperation, type OwnerArgs, type OwnerOp, type OwnerResult } from '../owner/operations.ts';
+import { withServices } from './broker-context.ts';
+import type { GlobalOptions } from './context.ts';
 
 export function agentClientFromEnv(env: NodeJS.ProcessEnv = process.env): AgentClient | undefined {
   const token = env.AIVAULT_AGENT_TOKEN;
@@ -34,13 +37,22 @@ export function ownerClientFromEnv(env: NodeJS.ProcessEnv = process.env): OwnerC
   return createOwnerClient({ ownerId, privateKey, ...(socketPath ? { socketPath } : { url: url! }) });
 }
 
-/** Runs `op` on the daemon as the owner when configured, else `local` in this process. */
-export async function asOwner<T>(op: string, args: Record<string, unknown>, local: () => Promise<T>): Promise<T> {
+/**
+ * Runs an owner operation: signed through the daemon when an owner key and address are
+ * configured, otherwise in this process over the vault it opens. Either way the same table
+ * entry runs and the same JSON value comes back, so a command need not know which.
+ */
+export async function ownerCall<K extends OwnerOp>(opts: GlobalOptions, op: K, args: OwnerArgs<K>): Promise<OwnerResult<K>> {
   const remote = ownerClientFromEnv();
-  if (!remote) return local();
-  try {
-    return await remote.call<T>(op, args);
-  } finally {
-    await remote.close();
+  if (remote) {
+    try {
+      return await remote.call<OwnerResult<K>>(op, args as Record<string, unknown>);
+    } finally {
+      await remote.close();
+    }
   }
+  const how = ownerOperation(op).opensToVerify ? { toVerify: true } : {};
+  const result = await withServices(opts, (services) => runOwnerOperation(services, op, args), how);
+  // The value the wire would carry: what a command prints cannot depend on the route.
+  return JSON.parse(JSON.stringify(result)) as OwnerResult<K>;
 }

@@ -2,8 +2,8 @@
 // check it with the provider, and show the invoke that uses it. Values are read hidden
 // and never echoed; Enter at the first question skips it all.
 
-import { Broker } from '../broker/broker.ts';
 import { validateSecret } from '../broker/validate-secret.ts';
+import { composeServices } from '../services.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Vault } from '../vault/vault.ts';
 import { note } from './output.ts';
@@ -36,11 +36,11 @@ export async function firstRunGuide(vault: Vault, registry: Registry): Promise<v
     await vault.createSecret({ name, value: Buffer.from(value, 'utf8') });
     note(`stored ${name} (pinned to ${provider.provider})`);
   }
-  const broker = new Broker(vault, registry);
+  const services = composeServices(vault, registry);
   try {
     const check = provider.validate;
     if (check) {
-      const result = await validateSecret(broker, names[0]!);
+      const result = await validateSecret(services, names[0]!);
       note(`checked with ${provider.provider}: ${result.verdict} (${result.reason})`);
       if (result.verdict === 'invalid') note(`fix it with: aivault secrets rotate ${names[0]} --value-stdin`);
     }
@@ -49,6 +49,6 @@ export async function firstRunGuide(vault: Vault, registry: Registry): Promise<v
     const path = check ? check.path : provider.capabilities[0]!.allow.pathPrefixes[0]!;
     for (const line of ['', 'your first invoke:', `  aivault invoke ${cap}${method === 'GET' ? '' : ` --method ${method}`} --path ${path}`, 'give it to an agent (which never sees the key):', `  aivault agent create my-bot && aivault grant my-bot ${cap} && aivault serve`]) note(line);
   } finally {
-    await broker.close();
+    await services.close();
   }
 }

@@ -6,13 +6,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Broker, InvokeRequest, InvokeResponse } from '../broker/broker.ts';
+import type { InvokeRequest, InvokeResponse } from '../broker/broker.ts';
+import type { Services } from '../services.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
 import { AivaultError } from '../errors.ts';
 import { ReplayGuard, SIGNATURE_HEADERS, signerOf } from '../policy/request-signature.ts';
-import { Owners } from '../policy/owners.ts';
 import { runAs } from '../audit/actor.ts';
-import { OwnerCall, runOwnerOp } from './owner-ops.ts';
+import { OwnerCall, runOwnerOperation } from '../owner/operations.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import { readAll } from '../read-capped.ts';
 import { MAX_API_BODY, MAX_OWNER_BODY, readBody, type Admission } from './limits.ts';
@@ -141,9 +141,9 @@ function signedHead(req: IncomingMessage) {
   return { method: req.method ?? 'GET', target: req.url ?? '/', headers: headerPairs(req) };
 }
 
-export function createApiHandler(broker: Broker, log: Logger, admission: Admission) {
-  const guard = new ReplayGuard(broker.vault.storage);
-  const owners = new Owners(broker.vault);
+export function createApiHandler(services: Services, log: Logger, admission: Admission) {
+  const { broker, agents, owners } = services;
+  const guard = new ReplayGuard(services.vault.storage);
   const { bodyTimeoutMs } = admission.limits;
   /**
    * Reads the body of a request whose sender is known: only now, and only if its announced
@@ -179,11 +179,11 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
    */
   const authenticate = async (req: IncomingMessage, res: ServerResponse, arrived: number, limit: number, token = bearer(req), signed = true): Promise<{ agent: AgentRecord; body: Buffer | undefined }> => {
     if (signed && req.headers[SIGNATURE_HEADERS.signature] !== undefined) {
-      const sender = await broker.agents.authenticateSigned(signedHead(req), unverifiedBodyOf(req, res, limit, arrived), guard);
+      const sender = await agents.authenticateSigned(signedHead(req), unverifiedBodyOf(req, res, limit, arrived), guard);
       res.once('close', admission.agent(sender.agent.id));
       return sender;
     }
-    const agent = await broker.agents.authenticate(token);
+    const agent = await agents.authenticate(token);
     res.once('close', admission.agent(agent.id));
     return { agent, body: await bodyOf(req, res, limit, arrived) };
   };
@@ -276,7 +276,7 @@ export function createApiHandler(broker: Broker, log: Logger, admission: Admissi
         const { owner, body: raw } = await owners.authenticateSigned(signedHead(req), unverifiedBodyOf(req, res, MAX_OWNER_BODY, arrived), guard);
         const call = OwnerCall.safeParse(parseJson(raw));
         if (!call.success) throw new AivaultError('INVALID_ARGUMENT', 'an owner call is {"op": "...", "args": {...}}');
-        const result = await runAs(`owner:${owner.id}`, () => runOwnerOp(broker, call.data.op, call.data.args));
+        const result = await runAs(`owner:${owner.id}`, () => runOwnerOperation(services, call.data.op, call.data.args));
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify({ result }));
         log.info({ route: 'owner', owner: owner.id, op: call.data.op, ms: Math.round(performance.now() - started) }, 'owner call');

@@ -6,10 +6,10 @@ import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from 'node
 import { createServer, type Server } from 'node:http';
 import { connect, isIP, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Broker } from '../broker/broker.ts';
 import { AivaultError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Vault } from '../vault/vault.ts';
+import { composeServices, type Services } from '../services.ts';
 import { createUpgradeHandler, type UpgradeHandler } from './websocket-gateway.ts';
 import { createApiHandler } from './api.ts';
 import { addOwnListener, removeOwnListener } from '../policy/own-listeners.ts';
@@ -74,7 +74,7 @@ async function clearStaleSocket(path: string): Promise<void> {
 }
 
 export class Daemon {
-  readonly broker: Broker;
+  readonly services: Services;
   readonly #options: DaemonOptions;
   readonly #servers: Server[] = [];
   #inflight = 0;
@@ -87,14 +87,14 @@ export class Daemon {
 
   constructor(options: DaemonOptions) {
     this.#options = options;
-    this.broker = new Broker(options.vault, options.registry);
+    this.services = composeServices(options.vault, options.registry);
     this.#admission = new Admission(options.limits ?? DEFAULT_SERVER_LIMITS);
   }
 
   #server(): Server {
     const limits = this.#admission.limits;
-    const handle = createApiHandler(this.broker, this.#options.log, this.#admission);
-    this.#upgrades ??= createUpgradeHandler(this.broker, this.#options.log, this.#admission);
+    const handle = createApiHandler(this.services, this.#options.log, this.#admission);
+    this.#upgrades ??= createUpgradeHandler(this.services, this.#options.log, this.#admission);
     const upgrades = this.#upgrades;
     const server = createServer({
       headersTimeout: limits.headersTimeoutMs,
@@ -159,7 +159,7 @@ export class Daemon {
     }
     this.#upgrades?.closeAll();
     for (const server of this.#servers) server.closeAllConnections();
-    await this.broker.close();
+    await this.services.close();
     await this.#options.vault.close();
     if (this.#ownsSocket && this.#options.socketPath && existsSync(this.#options.socketPath)) unlinkSync(this.#options.socketPath);
   }

@@ -11,7 +11,8 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
-import type { Broker, WebSocketPlan } from '../broker/broker.ts';
+import type { WebSocketPlan } from '../broker/broker.ts';
+import type { Services } from '../services.ts';
 import { upstreamError } from '../broker/upstream.ts';
 import { AivaultError } from '../errors.ts';
 import { checkedLookup } from '../policy/dns.ts';
@@ -103,9 +104,9 @@ export interface UpgradeHandler {
   closeAll(): void;
 }
 
-export function createUpgradeHandler(broker: Broker, log: Logger, admission: Admission): UpgradeHandler {
+export function createUpgradeHandler({ vault, agents, broker }: Services, log: Logger, admission: Admission): UpgradeHandler {
   const sessions = new Set<{ client: WebSocket; upstream: WebSocket }>();
-  const watch = new SessionWatch(() => broker.vault.storage.generation(), log);
+  const watch = new SessionWatch(() => vault.storage.generation(), log);
 
   const relay = (client: WebSocket, upstream: WebSocket, plan: WebSocketPlan, agentId: string, release: () => void): void => {
     const session = { client, upstream };
@@ -216,7 +217,7 @@ export function createUpgradeHandler(broker: Broker, log: Logger, admission: Adm
       }
       const target = parseGatewayTarget(req.url ?? '/');
       // A token is checked from the headers alone: no unverified slot is needed.
-      const agent = await broker.agents.authenticate(gatewayToken(req));
+      const agent = await agents.authenticate(gatewayToken(req));
       if (settled) return;
       // The session holds one of its agent's in-flight slots for as long as it is open.
       release = admission.agent(agent.id);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Provider from 'oidc-provider';
-import { Broker } from '../../src/broker/broker.ts';
+import { composeServices } from '../../src/services.ts';
 import { isAivaultError } from '../../src/errors.ts';
 import { builtinRegistry } from '../../src/registry/registry.ts';
 import { readAll, testBroker, type TestBroker } from '../helpers/broker.ts';
@@ -109,7 +109,7 @@ describe('o_auth2 against a real OAuth2 server (oidc-provider) on loopback', () 
 
   it('keeps the token sealed at rest: a new broker (a restart) does not refresh', async () => {
     const before = grants;
-    const restarted = new Broker(t.vault, await builtinRegistry());
+    const restarted = composeServices(t.vault, await builtinRegistry()).broker;
     try {
       assert.equal((await get(cap, '/v1/me', restarted)).status, 200);
       assert.equal(grants, before);

@@ -19,7 +19,7 @@ describe('built-in providers against local stand-ins', () => {
     for (const [name, value] of Object.entries(values)) await t.vault.createSecret({ name, value: Buffer.from(value) });
   };
   const redirect = (provider: string, hosts: Record<string, string>, extra: { tokenEndpoint?: string; allowHttp?: boolean } = {}) =>
-    t.broker.definitions.setEndpointOverride({ provider, hosts, allowHttp: extra.allowHttp ?? true, allowPrivateNetwork: true, ...(extra.tokenEndpoint ? { tokenEndpoint: extra.tokenEndpoint } : {}) });
+    t.definitions.setEndpointOverride({ provider, hosts, allowHttp: extra.allowHttp ?? true, allowPrivateNetwork: true, ...(extra.tokenEndpoint ? { tokenEndpoint: extra.tokenEndpoint } : {}) });
 
   before(async () => {
     up = await startUpstream();

@@ -72,7 +72,7 @@ describe('credential alternatives', () => {
       res.end(JSON.stringify({ access_token: accessToken, token_type: 'Bearer', expires_in: 3600 }));
     });
     t = await testBroker(await Registry.fromProviders([acme]));
-    await t.broker.definitions.setEndpointOverride({ provider: 'acme', hosts: { 'api.acme.com': api.host, 'gw.acme.com': gateway.host }, tokenEndpoint: `http://${api.host}/token`, allowHttp: true, allowPrivateNetwork: true });
+    await t.definitions.setEndpointOverride({ provider: 'acme', hosts: { 'api.acme.com': api.host, 'gw.acme.com': gateway.host }, tokenEndpoint: `http://${api.host}/token`, allowHttp: true, allowPrivateNetwork: true });
   });
   after(async () => {
     await t.close();

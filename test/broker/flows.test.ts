@@ -16,7 +16,7 @@ describe('secret flows against a loopback token issuer', () => {
   const issued: string[] = [];
   let credential: string;
   const flow = (id: string, extra: Record<string, unknown>) =>
-    t.broker.definitions.createFlow({ id, method: 'POST', allowHttp: true, allowPrivateNetwork: true, target: `http://${up.host}/oauth/token`, mode: 'acquire_secret', ...extra } as never);
+    t.definitions.createFlow({ id, method: 'POST', allowHttp: true, allowPrivateNetwork: true, target: `http://${up.host}/oauth/token`, mode: 'acquire_secret', ...extra } as never);
   const secretValue = async (name: string) => (await t.vault.revealSecret((await t.vault.describeSecret(name)).id)).toString();
 
   before(async () => {
@@ -84,20 +84,20 @@ describe('secret flows against a loopback token issuer', () => {
   });
 
   it('stores nothing, and says why, for a non-JSON answer or a missing field', async () => {
-    await t.broker.definitions.createFlow({ id: 'acq/html', mode: 'acquire_secret', method: 'GET', target: `http://${up.host}/html`, storeField: 'token', storeAlias: 'NEVER_STORED_A', allowHttp: true, allowPrivateNetwork: true });
+    await t.definitions.createFlow({ id: 'acq/html', mode: 'acquire_secret', method: 'GET', target: `http://${up.host}/html`, storeField: 'token', storeAlias: 'NEVER_STORED_A', allowHttp: true, allowPrivateNetwork: true });
     await assert.rejects(t.broker.runFlow('acq/html', {}), (e) => isAivaultError(e, 'ACQUIRE_NOT_JSON'));
-    await t.broker.definitions.createFlow({ id: 'acq/nofield', mode: 'acquire_secret', method: 'POST', target: `http://${up.host}/nofield`, kind: 'oauth_token_response.access_token', storeAlias: 'NEVER_STORED_B', allowHttp: true, allowPrivateNetwork: true });
+    await t.definitions.createFlow({ id: 'acq/nofield', mode: 'acquire_secret', method: 'POST', target: `http://${up.host}/nofield`, kind: 'oauth_token_response.access_token', storeAlias: 'NEVER_STORED_B', allowHttp: true, allowPrivateNetwork: true });
     await assert.rejects(t.broker.runFlow('acq/nofield', {}), (e) => isAivaultError(e, 'ACQUIRE_FIELD_MISSING'));
     assert.equal((await t.vault.listSecrets()).some((s) => s.name.startsWith('NEVER_STORED')), false);
   });
 
   it('send_secret: passthrough returns the scrubbed body, shape_only only types', async () => {
-    await t.broker.definitions.createFlow({ id: 'send/pass', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'passthrough', credential, allowHttp: true, allowPrivateNetwork: true });
+    await t.definitions.createFlow({ id: 'send/pass', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'passthrough', credential, allowHttp: true, allowPrivateNetwork: true });
     const pass = await t.broker.runFlow('send/pass', {});
     assert.equal(up.received.at(-1)!.headers['x-client-key'], 'client-key-0123456789');
     assert.match(pass.body!, /"echoed_auth":"\[REDACTED\]"/);
     assert.equal(pass.body!.includes('client-key-0123456789'), false);
-    await t.broker.definitions.createFlow({ id: 'send/shape', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'shape_only', credential, allowHttp: true, allowPrivateNetwork: true });
+    await t.definitions.createFlow({ id: 'send/shape', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'shape_only', credential, allowHttp: true, allowPrivateNetwork: true });
     const shape = await t.broker.runFlow('send/shape', {});
     assert.equal(shape.body, undefined);
     assert.equal((shape.responseShape as Record<string, unknown>).echoed_auth, 'string');
@@ -105,7 +105,7 @@ describe('secret flows against a loopback token issuer', () => {
   });
 
   it('bidirectional_secret sends the credential and stores the answer', async () => {
-    await t.broker.definitions.createFlow({ id: 'both/token', mode: 'bidirectional_secret', method: 'POST', target: `http://${up.host}/oauth/token`, storeField: 'access_token', storeAlias: 'BIDI_TOKEN', credential, allowHttp: true, allowPrivateNetwork: true });
+    await t.definitions.createFlow({ id: 'both/token', mode: 'bidirectional_secret', method: 'POST', target: `http://${up.host}/oauth/token`, storeField: 'access_token', storeAlias: 'BIDI_TOKEN', credential, allowHttp: true, allowPrivateNetwork: true });
     const before = issued.length;
     const result = await t.broker.runFlow('both/token', {});
     assert.equal(up.received.at(-1)!.headers['x-client-key'], 'client-key-0123456789');
@@ -146,7 +146,7 @@ describe('secret flows against a loopback token issuer', () => {
       [{ id: 'bad/pass', mode: 'acquire_secret', method: 'POST', target: 'https://x.example.com/t', kind: 'oauth_token_response.access_token', storeAlias: 'X_TOKEN', visibility: 'passthrough' }, 'INVALID_ARGUMENT'],
       [{ id: 'bad/send', mode: 'send_secret', method: 'POST', target: 'https://x.example.com/t' }, 'INVALID_ARGUMENT'],
     ] as const) {
-      await assert.rejects(t.broker.definitions.createFlow(input as never), (e) => isAivaultError(e, code), input.id);
+      await assert.rejects(t.definitions.createFlow(input as never), (e) => isAivaultError(e, code), input.id);
     }
   });
 
@@ -190,12 +190,12 @@ describe('secret flows against a loopback token issuer', () => {
     });
 
     it('the allow record names the credential sent; a credential not ready is a denial, before anything is recorded as allowed', async () => {
-      await t.broker.definitions.createFlow({ id: 'send/recorded', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'shape_only', credential, allowHttp: true, allowPrivateNetwork: true });
+      await t.definitions.createFlow({ id: 'send/recorded', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, visibility: 'shape_only', credential, allowHttp: true, allowPrivateNetwork: true });
       await t.broker.runFlow('send/recorded', {});
       assert.equal((await flowRecords('send/recorded')).find((r) => r.decision === 'allow')!.target, 'credential:issuer');
 
       await t.custom({ name: 'fleeting', auth: { header: { header_name: 'x-client-key', value_template: '{{secret}}' } }, secrets: { secret: 'fleeting-key-0123456789' }, hosts: [up.host] });
-      await t.broker.definitions.createFlow({ id: 'send/unready', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, credential: 'fleeting', allowHttp: true, allowPrivateNetwork: true });
+      await t.definitions.createFlow({ id: 'send/unready', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, credential: 'fleeting', allowHttp: true, allowPrivateNetwork: true });
       await t.vault.deleteSecret((await t.broker.catalog.describeCredential('fleeting')).bindings.get('secret')!);
       const sent = up.received.length;
       await assert.rejects(t.broker.runFlow('send/unready', {}), (e) => isAivaultError(e, 'CREDENTIAL_NOT_READY'));
@@ -204,7 +204,7 @@ describe('secret flows against a loopback token issuer', () => {
     });
 
     it('a failed answer records the upstream status with the error', async () => {
-      await t.broker.definitions.createFlow({ id: 'acq/html-status', mode: 'acquire_secret', method: 'GET', target: `http://${up.host}/html`, storeField: 'token', storeAlias: 'NEVER_STORED_C', allowHttp: true, allowPrivateNetwork: true });
+      await t.definitions.createFlow({ id: 'acq/html-status', mode: 'acquire_secret', method: 'GET', target: `http://${up.host}/html`, storeField: 'token', storeAlias: 'NEVER_STORED_C', allowHttp: true, allowPrivateNetwork: true });
       await assert.rejects(t.broker.runFlow('acq/html-status', {}), (e) => isAivaultError(e, 'ACQUIRE_NOT_JSON'));
       const allow = (await flowRecords('acq/html-status')).find((r) => r.decision === 'allow')!;
       assert.equal(allow.outcome?.status, 200);
@@ -229,7 +229,7 @@ describe('secret flows against a loopback token issuer', () => {
       await t.custom({ name: 'public-only', auth, secrets: { secret: 'public-only-key-0123456789' }, hosts: [up.host], allowPrivateNetwork: false });
       const sent = up.received.length;
       for (const [name, code] of [['elsewhere', 'HOST_NOT_ALLOWED'], ['https-only', 'INSECURE_SCHEME'], ['public-only', 'PRIVATE_ADDRESS_BLOCKED']] as const) {
-        await t.broker.definitions.createFlow({ id: `send/${name}`, mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, credential: name, allowHttp: true, allowPrivateNetwork: true });
+        await t.definitions.createFlow({ id: `send/${name}`, mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, credential: name, allowHttp: true, allowPrivateNetwork: true });
         await assert.rejects(t.broker.runFlow(`send/${name}`, {}), (e) => isAivaultError(e, code), name);
       }
       assert.equal(up.received.length, sent, 'no credential left aivault');

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Broker } from '../../src/broker/broker.ts';
+import type { Broker } from '../../src/broker/broker.ts';
+import type { Definitions } from '../../src/broker/definitions.ts';
+import { composeServices } from '../../src/services.ts';
 import type { CreateCredentialInput } from '../../src/broker/validate-definitions.ts';
 import type { AuthConfig } from '../../src/registry/types.ts';
 import { builtinRegistry, type Registry } from '../../src/registry/registry.ts';
@@ -13,6 +15,8 @@ import { Vault } from '../../src/vault/vault.ts';
 export interface TestBroker {
   vault: Vault;
   broker: Broker;
+  /** The owner's definitions, composed with the broker. */
+  definitions: Definitions;
   dir: string;
   /** Stores secrets, then a credential and a capability over them. */
   custom(options: {
@@ -36,10 +40,11 @@ export async function testBroker(registry?: Registry): Promise<TestBroker> {
   const root = mkdtempSync(join(tmpdir(), 'aivault-broker-'));
   const env = { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') };
   const vault = await Vault.init({ dir: join(root, 'vault'), keyProvider: 'env', env });
-  const broker = new Broker(vault, registry ?? (await builtinRegistry()));
+  const { broker, definitions } = composeServices(vault, registry ?? (await builtinRegistry()));
   return {
     vault,
     broker,
+    definitions,
     dir: join(root, 'vault'),
     async custom(o) {
       const refs: Record<string, string> = {};
@@ -56,9 +61,9 @@ export async function testBroker(registry?: Registry): Promise<TestBroker> {
         allowHttp: o.allowHttp ?? true,
         allowPrivateNetwork: o.allowPrivateNetwork ?? true,
       };
-      await broker.definitions.createCredential(input);
+      await definitions.createCredential(input);
       const id = `${o.name}/api`;
-      await broker.definitions.createCapability({ id, provider: o.name, credential: o.name, methods: o.methods ?? ['GET', 'POST'], pathPrefixes: o.paths ?? ['/v1'], hosts: [], limits: o.limits ?? {} });
+      await definitions.createCapability({ id, provider: o.name, credential: o.name, methods: o.methods ?? ['GET', 'POST'], pathPrefixes: o.paths ?? ['/v1'], hosts: [], limits: o.limits ?? {} });
       return id;
     },
     async close() {

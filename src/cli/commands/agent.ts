@@ -3,17 +3,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
-import { parseExpiry } from '../../policy/agents.ts';
-import type { AgentRecord, GrantRecord } from '../../storage/types.ts';
-import { withBroker } from '../broker-context.ts';
+import type { GrantRecord } from '../../storage/types.ts';
 import type { GlobalOptions } from '../context.ts';
-import { asOwner } from '../daemon-client.ts';
+import { ownerCall } from '../daemon-client.ts';
 import { note, printFields, printJson, printLine, printTable } from '../output.ts';
-import { GLOBAL_SCOPE, scopeFromOptions } from '../../vault/scopes.ts';
-
-function agentView(a: AgentRecord) {
-  return { id: a.id, name: a.name, auth: a.publicKey ? 'ed25519' : 'token', context: a.context ?? GLOBAL_SCOPE, status: a.status, createdAt: a.createdAt, revokedAt: a.revokedAt };
-}
+import { scopeFromOptions } from '../../vault/scopes.ts';
 
 function rateText(g: GrantRecord): string {
   if (!g.rate) return '-';
@@ -42,10 +36,7 @@ export function registerAgent(program: Command): void {
         });
         if (!publicKey.includes('-----BEGIN PUBLIC KEY-----')) throw new AivaultError('INVALID_ARGUMENT', '--public-key must be a PEM public key');
       }
-      const created = await asOwner<{ id: string; name: string; token?: string }>('agent.create', { name, ...(publicKey ? { publicKey } : {}), ...(context ? { context } : {}) }, async () => {
-        const c = await withBroker(o, (b) => b.agents.create(name, { ...(publicKey ? { publicKey } : {}), ...(context ? { context } : {}) }));
-        return { id: c.agent.id, name: c.agent.name, ...(c.token ? { token: c.token } : {}) };
-      });
+      const created = await ownerCall(o, 'agent.create', { name, ...(publicKey ? { publicKey } : {}), ...(context ? { context } : {}) });
       if (o.json) return printJson(created);
       printLine(`created agent ${created.name} (${created.id})`);
       if (created.token) {
@@ -66,10 +57,7 @@ export function registerAgent(program: Command): void {
       const o = cmd.optsWithGlobals<GlobalOptions & { workspaceId?: string; groupId?: string; global?: boolean }>();
       const context = scopeFromOptions(o);
       if ((context === undefined) === (o.global !== true)) throw new AivaultError('INVALID_ARGUMENT', 'give --workspace-id [--group-id], or --global');
-      const updated = await asOwner<{ id: string; name: string; context: string }>('agent.context', { agent: ref, context: context ?? null }, async () => {
-        const a = await withBroker(o, (b) => b.agents.setContext(ref, context));
-        return { id: a.id, name: a.name, context: a.context ?? GLOBAL_SCOPE };
-      });
+      const updated = await ownerCall(o, 'agent.context', { agent: ref, context: context ?? null });
       if (o.json) return printJson(updated);
       printLine(`agent ${updated.name} now works in ${updated.context}`);
     });
@@ -80,9 +68,9 @@ export function registerAgent(program: Command): void {
     .description('list agents')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = await asOwner<Array<Pick<ReturnType<typeof agentView>, 'id' | 'name' | 'status' | 'createdAt'> & { auth?: string; context?: string }>>('agent.list', {}, async () => (await withBroker(o, (b) => b.agents.list())).map(agentView));
+      const list = await ownerCall(o, 'agent.list', {});
       if (o.json) return printJson(list);
-      printTable(['NAME', 'ID', 'AUTH', 'CONTEXT', 'STATUS', 'CREATED'], list.map((a) => [a.name, a.id, a.auth ?? '-', a.context ?? GLOBAL_SCOPE, a.status, a.createdAt]));
+      printTable(['NAME', 'ID', 'AUTH', 'CONTEXT', 'STATUS', 'CREATED'], list.map((a) => [a.name, a.id, a.auth, a.context, a.status, a.createdAt]));
     });
 
   agent
@@ -92,14 +80,14 @@ export function registerAgent(program: Command): void {
     .description('show an agent and its grants')
     .action(async (ref: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const { a, grants } = await withBroker(o, async (b) => ({ a: await b.agents.get(ref), grants: await b.agents.listGrants(ref) }));
-      if (o.json) return printJson({ ...agentView(a), grants });
+      const a = await ownerCall(o, 'agent.describe', { agent: ref });
+      if (o.json) return printJson(a);
       printFields([
         ['name', a.name],
         ['id', a.id],
-        ['auth', agentView(a).auth],
+        ['auth', a.auth],
         ['status', a.status],
-        ['grants', grants.map((g) => g.capability).join(', ') || '(none)'],
+        ['grants', a.grants.map((g) => g.capability).join(', ') || '(none)'],
       ]);
     });
 
@@ -110,8 +98,8 @@ export function registerAgent(program: Command): void {
     .description('revoke an agent: its next request is refused')
     .action(async (ref: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const a = await asOwner<AgentRecord>('agent.revoke', { agent: ref }, () => withBroker(o, (b) => b.agents.revoke(ref)));
-      if (o.json) return printJson(agentView(a));
+      const a = await ownerCall(o, 'agent.revoke', { agent: ref });
+      if (o.json) return printJson(a);
       printLine(`revoked agent ${a.name}`);
     });
 
@@ -128,19 +116,12 @@ export function registerAgent(program: Command): void {
     .action(async (agentRef: string, capability: string | undefined, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { expires?: string; rate?: string; methods?: string; approve?: string }>();
       if (agentRef === 'list') {
-        const grants = await asOwner<GrantRecord[]>('grant.list', capability ? { agent: capability } : {}, () => withBroker(o, (b) => b.agents.listGrants(capability)));
+        const grants = await ownerCall(o, 'grant.list', capability ? { agent: capability } : {});
         if (o.json) return printJson(grants);
         return printTable(['AGENT', 'CAPABILITY', 'METHODS', 'RATE', 'EXPIRES', 'APPROVE'], grants.map((g) => [g.agentId, g.capability, g.methods?.join(',') ?? 'all', rateText(g), g.expiresAt ?? 'never', g.approve ?? 'no']));
       }
       if (capability === undefined) throw new AivaultError('INVALID_ARGUMENT', 'usage: aivault grant AGENT CAPABILITY [--expires …] [--rate …] [--methods …]');
-      const remoteArgs = { agent: agentRef, capability, ...(o.expires ? { expires: o.expires } : {}), ...(o.rate ? { rate: o.rate } : {}), ...(o.methods ? { methods: o.methods.split(',') } : {}), ...(o.approve ? { approve: o.approve } : {}) };
-      const grant = await asOwner<GrantRecord>('grant.create', remoteArgs, () => withBroker(o, async (b) => {
-        const cap = await b.grantable(capability);
-        return b.agents.grant(
-          { agent: agentRef, capability: cap.id, expiresAt: o.expires ? parseExpiry(o.expires) : null, rate: o.rate ?? null, methods: o.methods ? o.methods.split(',') : null, approve: o.approve ?? null },
-          cap.methods,
-        );
-      }));
+      const grant = await ownerCall(o, 'grant.create', { agent: agentRef, capability, ...(o.expires ? { expires: o.expires } : {}), ...(o.rate ? { rate: o.rate } : {}), ...(o.methods ? { methods: o.methods.split(',') } : {}), ...(o.approve ? { approve: o.approve } : {}) });
       if (o.json) return printJson(grant);
       printLine(`granted ${grant.capability} to ${agentRef}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.rate ? ` at ${rateText(grant)}` : ''}${grant.approve ? ` (owner approves ${grant.approve === 'each' ? 'each invoke' : 'the first invoke'})` : ''}`);
     });
@@ -153,8 +134,8 @@ export function registerAgent(program: Command): void {
     .option('--json', 'print {agent, capability, revoked} as JSON')
     .action(async (agentRef: string, capability: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
-      await asOwner('grant.revoke', { agent: agentRef, capability }, () => withBroker(o, (b) => b.agents.revokeGrant(agentRef, capability)));
-      if (o.json) return printJson({ agent: agentRef, capability, revoked: true });
+      const revoked = await ownerCall(o, 'grant.revoke', { agent: agentRef, capability });
+      if (o.json) return printJson(revoked);
       printLine(`revoked ${capability} from ${agentRef}`);
     });
 }

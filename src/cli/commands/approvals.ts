@@ -3,9 +3,8 @@
 
 import type { Command } from 'commander';
 import type { ApprovalRecord } from '../../storage/types.ts';
-import { withBroker } from '../broker-context.ts';
 import type { GlobalOptions } from '../context.ts';
-import { asOwner } from '../daemon-client.ts';
+import { ownerCall } from '../daemon-client.ts';
 import { printJson, printLine } from '../output.ts';
 
 interface ApprovalsOptions extends GlobalOptions {
@@ -35,7 +34,7 @@ function printList(list: ApprovalRecord[], o: ApprovalsOptions): void {
 
 async function listAction(_o: unknown, cmd: Command): Promise<void> {
   const o = cmd.optsWithGlobals<ApprovalsOptions>();
-  printList(await asOwner<ApprovalRecord[]>('approval.list', { all: o.all === true }, () => withBroker(o, (b) => b.approvals.list(o.all ? undefined : 'pending'))), o);
+  printList(await ownerCall(o, 'approval.list', { all: o.all === true }), o);
 }
 
 export function registerApprovals(program: Command): void {
@@ -61,7 +60,7 @@ export function registerApprovals(program: Command): void {
       .option('--json', 'print as JSON')
       .action(async (id: string, _o: unknown, cmd: Command) => {
         const o = cmd.optsWithGlobals<ApprovalsOptions>();
-        const decided = await asOwner<ApprovalRecord>(`approval.${decision}`, { id }, () => withBroker(o, (b) => b.approvals.decide(id, decision)));
+        const decided = await ownerCall(o, `approval.${decision}`, { id });
         if (o.json) return printJson(decided);
         printLine(`${decided.status} ${decided.id}: ${decided.method} ${decided.host}${decided.path} (${decided.capability}) for ${decided.agentId}`);
       });

@@ -4,10 +4,9 @@ import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import { readFileSync } from 'node:fs';
 import type { KeptHead } from '../../audit/chain.ts';
-import type { VerifyResult } from '../../audit/log.ts';
 import type { AuditRecord } from '../../storage/types.ts';
-import { withVault, type GlobalOptions } from '../context.ts';
-import { asOwner } from '../daemon-client.ts';
+import type { GlobalOptions } from '../context.ts';
+import { ownerCall } from '../daemon-client.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 
 interface ListOptions extends GlobalOptions {
@@ -63,9 +62,7 @@ export function registerAudit(program: Command): void {
       const o = cmd.optsWithGlobals<ListOptions>();
       const limit = o.limit === undefined ? undefined : Number(o.limit);
       if (limit !== undefined && (!Number.isInteger(limit) || limit <= 0)) throw new AivaultError('INVALID_ARGUMENT', '--limit takes a positive integer');
-      const records = await withVault(o, (v) =>
-        v.audit.list({ ...(o.capability ? { capability: o.capability } : {}), ...(o.since ? { since: parseSince(o.since) } : {}), ...(limit ? { limit } : {}) }),
-      );
+      const records = await ownerCall(o, 'audit.list', { ...(o.capability ? { capability: o.capability } : {}), ...(o.since ? { since: parseSince(o.since) } : {}), ...(limit ? { limit } : {}) });
       if (o.json) return printJson(records);
       printTable(['SEQ', 'AT', 'ACTOR', 'ACTION', 'CAPABILITY/TARGET', 'METHOD', 'HOST', 'PATH', 'DECISION', 'REASON', 'RESULT'], records.map(row));
     });
@@ -78,7 +75,7 @@ export function registerAudit(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { against?: string }>();
       const args = o.against ? { against: readKeptHead(o.against) } : {};
-      const result = await asOwner<VerifyResult>('audit.verify', args, () => withVault(o, (v) => v.audit.verify(args), { toVerify: true }));
+      const result = await ownerCall(o, 'audit.verify', args);
       if (o.json) printJson(result);
       if (!result.ok) throw new AivaultError('AUDIT_CHAIN_BROKEN', `the audit chain is broken${result.brokenAt === undefined ? '' : ` at record ${result.brokenAt}`}: ${result.problem}`);
       if (!o.json) printLine(`ok: ${result.count} records, chain intact${o.against ? `, holds the kept head (record ${args.against!.seq})` : ''}`);
@@ -90,7 +87,7 @@ export function registerAudit(program: Command): void {
     .option('--json', 'print as JSON (what it always prints)')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      printJson(await asOwner<KeptHead>('audit.head', {}, () => withVault(o, (v) => v.audit.keptHead())));
+      printJson(await ownerCall(o, 'audit.head', {}));
     });
 
   audit
@@ -100,13 +97,11 @@ export function registerAudit(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { format: string }>();
       if (o.format !== 'jsonl') throw new AivaultError('INVALID_ARGUMENT', '--format supports jsonl');
-      await withVault(o, async (v) => {
-        for (let after = 0; ; ) {
-          const page = await v.audit.list({ afterSeq: after, limit: 1000 });
-          for (const r of page) process.stdout.write(JSON.stringify(r) + '\n');
-          if (page.length < 1000) break;
-          after = page.at(-1)!.seq;
-        }
-      });
+      for (let after = 0; ; ) {
+        const page = await ownerCall(o, 'audit.list', { afterSeq: after, limit: 1000 });
+        for (const r of page) process.stdout.write(JSON.stringify(r) + '\n');
+        if (page.length < 1000) break;
+        after = page.at(-1)!.seq;
+      }
     });
 }

@@ -1,40 +1,13 @@
 // `aivault capability …`: what agents can be granted, and whether each is ready.
 
 import type { Command } from 'commander';
-import { credentialReady, type Catalog, type ResolvedCapability } from '../../broker/catalog.ts';
-import { authKind } from '../../registry/types.ts';
 import { AivaultError } from '../../errors.ts';
 import type { CapabilityPolicy } from '../../storage/types.ts';
-import { withBroker } from '../broker-context.ts';
 import { collect } from '../collect.ts';
-import { agentClientFromEnv, asOwner } from '../daemon-client.ts';
+import { agentClientFromEnv, ownerCall } from '../daemon-client.ts';
 import type { GlobalOptions } from '../context.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 import { scopeFromOptions } from '../../vault/scopes.ts';
-
-export function capabilityView(c: ResolvedCapability, enabled = true) {
-  return {
-    id: c.id,
-    provider: c.provider,
-    source: c.source,
-    description: c.description,
-    credential: c.credential.name,
-    auth: authKind(c.credential.auth),
-    enabled,
-    ready: enabled && credentialReady(c.credential),
-    missingSecrets: c.credential.missing,
-    secretScope: c.credential.scope,
-    outOfScope: c.credential.outOfScope,
-    hosts: c.hosts,
-    methods: c.methods,
-    pathPrefixes: c.pathPrefixes,
-    limits: c.limits,
-    websocket: c.websocket,
-    policy: c.policy,
-    endpointOverrides: Object.fromEntries(c.credential.hostMap),
-    tenants: Object.fromEntries(c.credential.tenants),
-  };
-}
 
 function policyText(p: CapabilityPolicy | null): string {
   if (!p) return '(none)';
@@ -61,13 +34,6 @@ interface PolicyOptions extends GlobalOptions {
   responseBlock?: string[];
   clearResponseBlock?: boolean;
   json?: boolean;
-}
-
-async function describeOne(catalog: Catalog, id: string, context?: string) {
-  const cap = await catalog.resolveCapability(id, context);
-  // A built-in capability exists before its provider is provisioned, but is not enabled until then.
-  const enabled = cap.source === 'custom' || cap.credential.bindings.size > 0;
-  return capabilityView(cap, enabled);
 }
 
 interface CreateOptions extends GlobalOptions {
@@ -110,9 +76,7 @@ export function registerCapability(program: Command): void {
         Object.entries({ timeoutMs: intOption(o.timeoutMs), connectTimeoutMs: intOption(o.connectTimeoutMs), maxRequestBytes: intOption(o.maxRequestBytes), maxResponseBytes: intOption(o.maxResponseBytes) }).filter(([, v]) => v !== undefined),
       );
       const input = { id, provider: o.provider, credential: o.credential, methods: o.method, pathPrefixes: o.path, hosts: o.host ?? [], limits, ...(o.websocket ? { websocket: true } : {}) };
-      const cap = await asOwner<{ id: string; methods: readonly string[]; pathPrefixes: readonly string[]; hosts: readonly string[] }>('capability.create', input, async () =>
-        capabilityView(await withBroker(o, (b) => b.definitions.createCapability(input))),
-      );
+      const cap = await ownerCall(o, 'capability.create', input);
       if (o.json) printJson(cap);
       else printLine(`created capability ${cap.id}: ${cap.methods.join(',')} ${cap.pathPrefixes.join(' ')} on ${cap.hosts.join(', ')}`);
     });
@@ -133,7 +97,7 @@ export function registerCapability(program: Command): void {
         if (o.json) return printJson(granted);
         return printTable(['CAPABILITY', 'PROVIDER', 'READY', 'METHODS', 'PATH PREFIXES', 'EXPIRES'], granted.map((c) => [c.id, c.provider, c.ready ? 'yes' : 'no', c.methods.join(','), c.pathPrefixes.join(' '), c.expiresAt ?? 'never']));
       }
-      const views = (await withBroker(o, (b) => b.catalog.listCapabilities(context))).map((c) => capabilityView(c));
+      const views = await ownerCall(o, 'capability.list', context ? { context } : {});
       if (o.json) return printJson(views);
       printTable(
         ['CAPABILITY', 'PROVIDER', 'SOURCE', 'READY', 'METHODS', 'PATH PREFIXES'],
@@ -151,7 +115,7 @@ export function registerCapability(program: Command): void {
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { workspaceId?: string; groupId?: string }>();
       const context = scopeFromOptions(o);
-      const v = await withBroker(o, (b) => describeOne(b.catalog, id, context));
+      const v = await ownerCall(o, 'capability.describe', { id, ...(context ? { context } : {}) });
       if (o.json) return printJson(v);
       printFields([
         ['id', v.id],
@@ -189,7 +153,7 @@ export function registerCapability(program: Command): void {
         ...(o.clearResponseBlock ? { responseBlock: [] } : o.responseBlock ? { responseBlock: o.responseBlock } : {}),
       };
       if (Object.keys(change).length === 0) throw new AivaultError('INVALID_ARGUMENT', 'give at least one policy option (see --help)');
-      const next = await asOwner<CapabilityPolicy>('capability.policy.set', { id, ...change }, () => withBroker(o, (b) => b.definitions.setPolicy(id, change)));
+      const next = await ownerCall(o, 'capability.policy.set', { id, ...change });
       if (o.json) return printJson(next);
       printLine(`${id}: ${policyText(next)}`);
     });
@@ -200,8 +164,8 @@ export function registerCapability(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<PolicyOptions>();
-      await asOwner('capability.policy.clear', { id }, () => withBroker(o, (b) => b.definitions.clearPolicy(id)));
-      if (o.json) return printJson({ id, cleared: true });
+      const cleared = await ownerCall(o, 'capability.policy.clear', { id });
+      if (o.json) return printJson(cleared);
       printLine(`${id}: policy removed`);
     });
 
@@ -212,8 +176,8 @@ export function registerCapability(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      await asOwner('capability.delete', { id }, () => withBroker(o, (b) => b.definitions.deleteCapability(id)));
-      if (o.json) printJson({ deleted: id });
+      const deleted = await ownerCall(o, 'capability.delete', { id });
+      if (o.json) printJson(deleted);
       else printLine(`deleted capability ${id}`);
     });
 }

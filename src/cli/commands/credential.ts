@@ -1,14 +1,11 @@
 // `aivault credential …`: bind secrets to an auth strategy and a set of hosts.
 
 import { Option, type Command } from 'commander';
-import type { ResolvedCredential } from '../../broker/catalog.ts';
 import { AivaultError } from '../../errors.ts';
 import type { AuthConfig } from '../../registry/types.ts';
-import { authKind } from '../../registry/types.ts';
-import { withBroker } from '../broker-context.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
 import type { GlobalOptions } from '../context.ts';
-import { asOwner } from '../daemon-client.ts';
+import { ownerCall } from '../daemon-client.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 
 const AUTH_KINDS = ['header', 'query', 'path', 'basic', 'multi_header', 'multi_query', 'o_auth2', 'aws_sig_v4', 'hmac', 'mtls'] as const;
@@ -125,24 +122,6 @@ export function parseSecretRefs(refs: readonly string[]): Record<string, string>
   return out;
 }
 
-export function credentialView(c: ResolvedCredential) {
-  return {
-    name: c.name,
-    provider: c.provider,
-    source: c.source,
-    auth: authKind(c.auth),
-    config: c.auth,
-    hosts: c.hosts,
-    allowHttp: c.allowHttp,
-    allowPrivateNetwork: c.allowPrivateNetwork,
-    bindings: Object.fromEntries([...c.bindings].map(([p, id]) => [p, `vault:secret:${id}`])),
-    ready: c.missing.length === 0,
-    missing: c.missing,
-    endpointOverrides: Object.fromEntries(c.hostMap),
-    tenants: Object.fromEntries(c.tenants),
-  };
-}
-
 export function registerCredential(program: Command): void {
   const credential = program.command('credential').description('credentials: an auth strategy bound to secrets and hosts');
 
@@ -188,9 +167,9 @@ export function registerCredential(program: Command): void {
         allowPrivateNetwork: o.allowPrivateNetwork === true,
         ...(o.anyTenant ? { anyTenant: true } : {}),
       };
-      const created = await asOwner<{ name: string; hosts: readonly string[] }>('credential.create', input, () => withBroker(o, (broker) => broker.definitions.createCredential(input)));
+      const created = await ownerCall(o, 'credential.create', input);
       if (o.json) printJson(created);
-      else printLine(`created credential ${created.name} (${authKind(input.auth)}) for ${created.hosts.join(', ')}`);
+      else printLine(`created credential ${created.name} (${created.auth}) for ${created.hosts.join(', ')}`);
     });
 
   credential
@@ -199,7 +178,7 @@ export function registerCredential(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = (await withBroker(o, (b) => b.catalog.listCredentials())).map(credentialView);
+      const list = await ownerCall(o, 'credential.list', {});
       if (o.json) return printJson(list);
       printTable(['NAME', 'PROVIDER', 'SOURCE', 'AUTH', 'READY', 'HOSTS'], list.map((c) => [c.name, c.provider, c.source, c.auth, c.ready ? 'yes' : `no (missing ${c.missing.join(', ')})`, c.hosts.join(',')]));
     });
@@ -211,7 +190,7 @@ export function registerCredential(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const c = credentialView(await withBroker(o, (b) => b.catalog.describeCredential(name)));
+      const c = await ownerCall(o, 'credential.describe', { name });
       if (o.json) return printJson(c);
       printFields([
         ['name', c.name],
@@ -233,8 +212,8 @@ export function registerCredential(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      await asOwner('credential.delete', { name }, () => withBroker(o, (b) => b.definitions.deleteCredential(name)));
-      if (o.json) printJson({ deleted: name });
+      const deleted = await ownerCall(o, 'credential.delete', { name });
+      if (o.json) printJson(deleted);
       else printLine(`deleted credential ${name}`);
     });
 }

@@ -3,11 +3,9 @@
 
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
-import type { EndpointOverride } from '../../storage/types.ts';
-import { withBroker } from '../broker-context.ts';
 import { collect, splitPair } from '../collect.ts';
 import type { GlobalOptions } from '../context.ts';
-import { asOwner } from '../daemon-client.ts';
+import { ownerCall } from '../daemon-client.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 
 interface SetOptions extends GlobalOptions {
@@ -43,7 +41,7 @@ export function registerEndpoint(program: Command): void {
         }
       }
       const input = { provider, hosts, ...(o.tenant ? { tenants: o.tenant } : {}), ...(o.tokenEndpoint ? { tokenEndpoint: o.tokenEndpoint } : {}), allowHttp: o.allowHttp === true, allowPrivateNetwork: o.allowPrivateNetwork === true };
-      const record = await asOwner<EndpointOverride>('endpoint.set', input, () => withBroker(o, (b) => b.definitions.setEndpointOverride(input)));
+      const record = await ownerCall(o, 'endpoint.set', input);
       if (o.json) return printJson(record);
       for (const [from, to] of Object.entries(record.hosts)) printLine(from.startsWith('*.') ? `${provider}: ${from} bound to ${to.split(',').join(', ')}` : `${provider}: ${from} -> ${record.allowHttp ? 'http' : 'https'}://${to}`);
       if (record.tokenEndpoint) printLine(`${provider}: token endpoint -> ${record.tokenEndpoint}`);
@@ -55,7 +53,7 @@ export function registerEndpoint(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = await withBroker(o, (b) => b.definitions.listEndpointOverrides());
+      const list = await ownerCall(o, 'endpoint.list', {});
       if (o.json) return printJson(list);
       printTable(
         ['PROVIDER', 'HOSTS', 'TOKEN ENDPOINT', 'HTTP', 'PRIVATE'],
@@ -70,8 +68,8 @@ export function registerEndpoint(program: Command): void {
     .option('--json', 'print {provider, cleared} as JSON')
     .action(async (provider: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
-      await asOwner('endpoint.clear', { provider }, () => withBroker(o, (b) => b.definitions.clearEndpointOverride(provider)));
-      if (o.json) return printJson({ provider, cleared: true });
+      const cleared = await ownerCall(o, 'endpoint.clear', { provider });
+      if (o.json) return printJson(cleared);
       printLine(`${provider}: endpoint override removed`);
     });
 }

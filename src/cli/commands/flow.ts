@@ -6,9 +6,9 @@ import type { Command } from 'commander';
 import { FLOW_KINDS, type FlowResult } from '../../broker/flows.ts';
 import type { FlowInput } from '../../broker/validate-definitions.ts';
 import { AivaultError } from '../../errors.ts';
-import { withBroker } from '../broker-context.ts';
+import { withServices } from '../broker-context.ts';
 import type { GlobalOptions } from '../context.ts';
-import { agentClientFromEnv } from '../daemon-client.ts';
+import { agentClientFromEnv, ownerCall } from '../daemon-client.ts';
 import { printDocument, printFields, printJson, printLine, printTable } from '../output.ts';
 
 type CreateOptions = GlobalOptions & Omit<FlowInput, 'id'>;
@@ -34,8 +34,20 @@ export function registerFlow(program: Command): void {
     .description('define a flow; grant it to agents like a capability')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<CreateOptions>();
-      const { dir: _dir, json: _json, ...definition } = o;
-      const created = await withBroker(o, (b) => b.definitions.createFlow({ ...definition, id }));
+      const created = await ownerCall(o, 'flow.create', {
+        id,
+        mode: o.mode,
+        target: o.target,
+        method: o.method,
+        ...(o.visibility !== undefined ? { visibility: o.visibility } : {}),
+        ...(o.kind !== undefined ? { kind: o.kind } : {}),
+        ...(o.storeField !== undefined ? { storeField: o.storeField } : {}),
+        ...(o.storeAlias !== undefined ? { storeAlias: o.storeAlias } : {}),
+        ...(o.credential !== undefined ? { credential: o.credential } : {}),
+        overwrite: o.overwrite === true,
+        allowHttp: o.allowHttp === true,
+        allowPrivateNetwork: o.allowPrivateNetwork === true,
+      });
       if (o.json) return printJson(created);
       printLine(`created flow ${created.id} (${created.mode}, ${created.method} ${created.target})`);
     });
@@ -46,7 +58,7 @@ export function registerFlow(program: Command): void {
     .description('list flows')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = await withBroker(o, (b) => b.definitions.listFlows());
+      const list = await ownerCall(o, 'flow.list', {});
       if (o.json) return printJson(list);
       printTable(['FLOW', 'MODE', 'METHOD', 'TARGET', 'STORES'], list.map((f) => [f.id, f.mode, f.method, f.target, f.storeAlias ?? '-']));
     });
@@ -58,7 +70,7 @@ export function registerFlow(program: Command): void {
     .description('show a flow')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const f = await withBroker(o, (b) => b.definitions.getFlow(id));
+      const f = await ownerCall(o, 'flow.describe', { id });
       if (o.json) return printJson(f);
       printFields([
         ['id', f.id],
@@ -77,8 +89,8 @@ export function registerFlow(program: Command): void {
     .option('--json', 'print {id, deleted} as JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
-      await withBroker(o, (b) => b.definitions.deleteFlow(id));
-      if (o.json) return printJson({ id, deleted: true });
+      const deleted = await ownerCall(o, 'flow.delete', { id });
+      if (o.json) return printJson(deleted);
       printLine(`deleted flow ${id}`);
     });
 
@@ -96,7 +108,7 @@ export function registerFlow(program: Command): void {
       const body = o.body !== undefined ? Buffer.from(o.body) : o.bodyFile !== undefined ? await readFile(o.bodyFile) : undefined;
       const input = { ...(body ? { body } : {}), ...(o.contentType ? { contentType: o.contentType } : {}) };
       const client = agentClientFromEnv();
-      const result: FlowResult = client ? await client.runFlow(id, input).finally(() => client.close()) : await withBroker(o, (b) => b.runFlow(id, input));
+      const result: FlowResult = client ? await client.runFlow(id, input).finally(() => client.close()) : await withServices(o, ({ broker }) => broker.runFlow(id, input));
       if (o.json) return printJson(result);
       if (result.status === 'stored') printLine(`stored in ${result.alias} (upstream HTTP ${result.responseStatus})`);
       else printDocument(result.body ?? JSON.stringify(result.responseShape));

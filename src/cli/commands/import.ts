@@ -9,7 +9,8 @@ import { AivaultError } from '../../errors.ts';
 import { assertScope, assertSecretName } from '../../vault/names.ts';
 import { assertStorableValue } from '../../vault/vault.ts';
 import { collect, splitPair } from '../collect.ts';
-import { withVault, type GlobalOptions } from '../context.ts';
+import type { GlobalOptions } from '../context.ts';
+import { ownerCall } from '../daemon-client.ts';
 import { parseDotenv } from '../dotenv.ts';
 import { readStdin } from '../input.ts';
 import { note, printJson, printTable } from '../output.ts';
@@ -90,14 +91,8 @@ export function registerImport(secrets: Command): void {
       assertScope(o.scope);
       const entries = await entriesOf(o);
       check(entries, o.allowShort === true);
-      const values = entries.map((e) => ({ name: e.name, value: Buffer.from(e.value, 'utf8') }));
-      try {
-        const imported = await withVault(o, (vault) => vault.importSecrets(values, { scope: o.scope, overwrite: o.overwrite === true, allowShort: o.allowShort === true }));
-        const results = imported.map(({ info, action }) => ({ name: info.name, scope: info.scope, action, ref: info.ref }));
-        if (o.json) return printJson(results);
-        printTable(['NAME', 'SCOPE', 'ACTION', 'REF'], results.map((r) => [r.name, r.scope, r.action, r.ref]));
-      } finally {
-        for (const v of values) v.value.fill(0);
-      }
+      const results = await ownerCall(o, 'secrets.import', { entries: entries.map((e) => ({ name: e.name, value: e.value })), scope: o.scope, overwrite: o.overwrite === true, allowShort: o.allowShort === true });
+      if (o.json) return printJson(results);
+      printTable(['NAME', 'SCOPE', 'ACTION', 'REF'], results.map((r) => [r.name, r.scope, r.action, r.ref]));
     });
 }

@@ -10,7 +10,7 @@ import { TextDecoder } from 'node:util';
 import type { Command } from 'commander';
 import type { InvokeRequest, PlannedRequest } from '../../broker/broker.ts';
 import { AivaultError } from '../../errors.ts';
-import { withBroker } from '../broker-context.ts';
+import { withServices } from '../broker-context.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
 import { agentClientFromEnv } from '../daemon-client.ts';
 import { keepResponseHeader } from '../../policy/headers.ts';
@@ -170,7 +170,7 @@ async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (ans
       await client.close();
     }
   }
-  return withBroker(o, async (broker) => {
+  return withServices(o, async ({ broker }) => {
     const response = await broker.invoke(request, { ...(scope ? { scope } : {}), ...(whole ? { whole } : {}) });
     const result = await use(response);
     await response.done;

@@ -5,11 +5,11 @@
 
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
-import { Broker } from '../../broker/broker.ts';
 import { AivaultError } from '../../errors.ts';
 import { builtinRegistry } from '../../registry/registry.ts';
 import { createMcpServer, type McpBackend } from '../../server/mcp.ts';
 import { brokerMcpBackend, clientMcpBackend } from '../../server/mcp-backends.ts';
+import { composeServices } from '../../services.ts';
 import { Vault } from '../../vault/vault.ts';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
 import { agentClientFromEnv } from '../daemon-client.ts';
@@ -26,13 +26,13 @@ export function registerMcp(program: Command): void {
       let close: () => Promise<void>;
       if (o.agent) {
         const vault = await Vault.open({ dir: vaultDir(o), readPassphrase });
-        const broker = new Broker(vault, await builtinRegistry());
-        const agent = await broker.agents.get(o.agent);
+        const services = composeServices(vault, await builtinRegistry());
+        const agent = await services.agents.get(o.agent);
         if (agent.status !== 'active') throw new AivaultError('AGENT_REVOKED', `${agent.name} is revoked`);
         name = agent.name;
-        backend = brokerMcpBackend(broker, agent);
+        backend = brokerMcpBackend(services.broker, agent);
         close = async () => {
-          await broker.close();
+          await services.close();
           await vault.close();
         };
       } else {

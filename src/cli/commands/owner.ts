@@ -3,9 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
-import { Owners } from '../../policy/owners.ts';
-import { withVault, type GlobalOptions } from '../context.ts';
-import { asOwner } from '../daemon-client.ts';
+import type { GlobalOptions } from '../context.ts';
+import { ownerCall } from '../daemon-client.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 
 export function registerOwner(program: Command): void {
@@ -22,8 +21,8 @@ export function registerOwner(program: Command): void {
       const pem = await readFile(o.publicKey, 'utf8').catch(() => {
         throw new AivaultError('INVALID_ARGUMENT', 'cannot read --public-key');
       });
-      const added = await asOwner<{ id: string; name: string }>('owner.add', { name, publicKey: pem }, () => withVault(o, (v) => new Owners(v).add(name, pem)));
-      if (o.json) return printJson({ id: added.id, name: added.name });
+      const added = await ownerCall(o, 'owner.add', { name, publicKey: pem });
+      if (o.json) return printJson(added);
       printLine(`added owner ${added.name} (${added.id})`);
     });
 
@@ -33,9 +32,7 @@ export function registerOwner(program: Command): void {
     .description('list owners')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const list = await asOwner<Array<{ id: string; name: string; createdAt: string }>>('owner.list', {}, async () =>
-        (await withVault(o, (v) => new Owners(v).list())).map(({ id, name, createdAt }) => ({ id, name, createdAt })),
-      );
+      const list = await ownerCall(o, 'owner.list', {});
       if (o.json) return printJson(list);
       printTable(['NAME', 'ID', 'CREATED'], list.map((x) => [x.name, x.id, x.createdAt]));
     });
@@ -47,7 +44,7 @@ export function registerOwner(program: Command): void {
     .description('remove an owner (never the last one)')
     .action(async (ref: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      const removed = await asOwner<{ id: string; name: string }>('owner.remove', { owner: ref }, () => withVault(o, (v) => new Owners(v).remove(ref)));
+      const removed = await ownerCall(o, 'owner.remove', { owner: ref });
       if (o.json) return printJson({ removed: removed.id });
       printLine(`removed owner ${removed.name}`);
     });

@@ -1,16 +1,13 @@
 // `aivault secrets …`: write-only secret management. No subcommand prints a value.
 
+import { isUtf8 } from 'node:buffer';
 import type { Command } from 'commander';
 import { AivaultError, EXIT } from '../../errors.ts';
-import { validateSecret } from '../../broker/validate-secret.ts';
-import { withBroker } from '../broker-context.ts';
-import { builtinCredentialStatus } from '../../registry/provisioning.ts';
-import { builtinRegistry } from '../../registry/registry.ts';
 import { SCOPE_RULE, SECRET_NAME_RULE, assertSecretName } from '../../vault/names.ts';
 import { scopeFromOptions } from '../../vault/scopes.ts';
 import type { SecretInfo } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
-import { asOwner, ownerClientFromEnv } from '../daemon-client.ts';
+import { ownerCall } from '../daemon-client.ts';
 import { readSecretValue, type ValueOptions } from '../input.ts';
 import { registerIngest } from './ingest.ts';
 import { collect } from '../collect.ts';
@@ -29,6 +26,12 @@ function addValueOptions(cmd: Command): Command {
     .option('--value <value>', 'the value (visible in the process list and shell history; prefer --value-stdin)')
     .option('--value-stdin', 'read the value from stdin (one trailing newline dropped)')
     .option('--value-file <path>', 'read the value from a file (one trailing newline dropped)');
+}
+
+/** A value as the owner call carries it: text, as every credential injects it (other bytes would not survive). */
+function valueText(value: Buffer): string {
+  if (!isUtf8(value)) throw new AivaultError('INVALID_ARGUMENT', 'a secret value must be UTF-8 text');
+  return value.toString('utf8');
 }
 
 function versionSummary(info: SecretInfo): string {
@@ -54,9 +57,10 @@ function printInfo(info: SecretInfo): void {
   ]);
 }
 
-async function confirmDelete(info: SecretInfo, yes: boolean | undefined): Promise<void> {
+async function confirmDelete(opts: GlobalOptions, secret: { secret: string; scope?: string }, yes: boolean | undefined): Promise<void> {
   if (yes) return;
   if (!isInteractive()) throw new AivaultError('CONFIRMATION_REQUIRED', 'deleting a secret needs --yes when not run from a terminal');
+  const info = await ownerCall(opts, 'secrets.describe', secret);
   const answer = await readLine(`Delete ${info.name} (${info.scope}, ${info.ref})? Type the name to confirm: `);
   if (answer.trim() !== info.name) throw new AivaultError('CONFIRMATION_REQUIRED', 'not confirmed; nothing deleted');
 }
@@ -83,27 +87,22 @@ export function registerSecrets(program: Command): void {
       opts.scope = scopeFromOptions(opts);
       const value = await readSecretValue(opts);
       try {
-        const remote = ownerClientFromEnv();
-        if (remote) {
-          const created = await remote
-            .call<SecretInfo>('secrets.create', { name: opts.name, value: value.toString('utf8'), ...(opts.scope ? { scope: opts.scope } : {}), ...(opts.description ? { description: opts.description } : {}), ...(opts.allowShort ? { allowShort: true } : {}) })
-            .finally(() => remote.close());
-          if (opts.json) printJson(created);
-          else printLine(created.ref);
-          return;
-        }
-        const { info, status } = await withVault(opts, async (vault) => {
-          const created = await vault.createSecret({ name: opts.name, value, ...(opts.scope ? { scope: opts.scope } : {}), description: opts.description ?? null, ...(opts.alias ? { aliases: opts.alias } : {}), allowShort: opts.allowShort === true });
-          const provider = created.pinnedProvider ? (await builtinRegistry()).providers.get(created.pinnedProvider) : undefined;
-          return { info: created, status: provider ? await builtinCredentialStatus(vault, provider, created.scope) : undefined };
+        const info = await ownerCall(opts, 'secrets.create', {
+          name: opts.name,
+          value: valueText(value),
+          ...(opts.scope ? { scope: opts.scope } : {}),
+          ...(opts.description ? { description: opts.description } : {}),
+          ...(opts.alias ? { aliases: opts.alias } : {}),
+          ...(opts.allowShort ? { allowShort: true } : {}),
         });
-        if (opts.json) printJson({ ...info, ...(status ? { provisioning: { provider: status.provider, ready: status.ready, missingSecrets: status.missing } } : {}) });
+        if (opts.json) printJson(info);
         else printLine(info.ref);
+        const status = info.provisioning;
         if (status && !opts.json) {
           note(
             status.ready
               ? `pinned to provider ${status.provider}; its capabilities are ready (aivault capability list)`
-              : `pinned to provider ${status.provider}; its capabilities wait for ${status.missing.join(', ')}`,
+              : `pinned to provider ${status.provider}; its capabilities wait for ${status.missingSecrets.join(', ')}`,
           );
           if (status.unboundTenants.length > 0) note(`bind your own tenant: aivault endpoint set ${status.provider} --tenant HOST`);
         }
@@ -122,7 +121,7 @@ export function registerSecrets(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
       opts.scope = scopeFromOptions(opts);
-      const list = await asOwner('secrets.list', opts.scope ? { scope: opts.scope } : {}, () => withVault(opts, (vault) => vault.listSecrets(opts.scope)));
+      const list = await ownerCall(opts, 'secrets.list', opts.scope ? { scope: opts.scope } : {});
       if (opts.json) return printJson(list);
       if (list.length === 0) return note('no secrets yet: aivault secrets create --name NAME --value-stdin');
       printTable(
@@ -139,7 +138,7 @@ export function registerSecrets(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (reference: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
-      const info = await withVault(opts, (vault) => vault.describeSecret(reference, opts.scope));
+      const info = await ownerCall(opts, 'secrets.describe', { secret: reference, ...(opts.scope ? { scope: opts.scope } : {}) });
       if (opts.json) printJson(info);
       else printInfo(info);
     });
@@ -157,8 +156,7 @@ export function registerSecrets(program: Command): void {
       const opts = cmd.optsWithGlobals<ScopeOptions & ValueOptions & { allowShort?: boolean }>();
       const value = await readSecretValue(opts);
       try {
-        const allow = opts.allowShort ? { allowShort: true } : {};
-        const info = await asOwner<SecretInfo>('secrets.rotate', { secret: reference, value: value.toString('utf8'), ...allow }, () => withVault(opts, (vault) => vault.rotateSecret(reference, value, opts.scope, allow)));
+        const info = await ownerCall(opts, 'secrets.rotate', { secret: reference, value: valueText(value), ...(opts.scope ? { scope: opts.scope } : {}), ...(opts.allowShort ? { allowShort: true } : {}) });
         if (opts.json) printJson(info);
         else printLine(`rotated ${info.name} to version ${info.currentVersion} (${info.fingerprint})`);
       } finally {
@@ -174,7 +172,7 @@ export function registerSecrets(program: Command): void {
     .option('--json', 'print the secret as JSON')
     .action(async (reference: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
-      const info = await withVault(opts, (vault) => vault.rollbackSecret(reference, opts.scope));
+      const info = await ownerCall(opts, 'secrets.rollback', { secret: reference, ...(opts.scope ? { scope: opts.scope } : {}) });
       if (opts.json) printJson(info);
       else printLine(`rolled ${info.name} back to version ${info.currentVersion} (${info.fingerprint})`);
     });
@@ -188,21 +186,9 @@ export function registerSecrets(program: Command): void {
     .option('--json', 'print the deleted secret as JSON')
     .action(async (reference: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions & { yes?: boolean }>();
-      const remote = ownerClientFromEnv();
-      let info: SecretInfo;
-      if (remote) {
-        try {
-          if (!opts.yes) throw new AivaultError('CONFIRMATION_REQUIRED', 'deleting a secret through the daemon needs --yes');
-          info = await remote.call<SecretInfo>('secrets.delete', { secret: reference });
-        } finally {
-          await remote.close();
-        }
-      } else {
-        info = await withVault(opts, async (vault) => {
-          await confirmDelete(await vault.describeSecret(reference, opts.scope), opts.yes);
-          return vault.deleteSecret(reference, opts.scope);
-        });
-      }
+      const args = { secret: reference, ...(opts.scope ? { scope: opts.scope } : {}) };
+      await confirmDelete(opts, args, opts.yes);
+      const info = await ownerCall(opts, 'secrets.delete', args);
       if (opts.json) printJson(info);
       else printLine(`deleted ${info.name} (${info.ref})`);
     });
@@ -221,9 +207,13 @@ export function registerSecrets(program: Command): void {
       const opts = cmd.optsWithGlobals<ScopeOptions & { id?: string; name?: string; alias?: string[]; clearAliases?: boolean }>();
       const target = opts.id ?? reference;
       if (target === undefined || (opts.id !== undefined && reference !== undefined)) throw new AivaultError('INVALID_ARGUMENT', 'name the secret once: an argument or --id');
-      const info = await withVault(opts, (vault) =>
-        vault.updateSecret(target, { ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.alias ? { aliases: opts.alias } : {}), ...(opts.clearAliases ? { clearAliases: true } : {}) }, opts.scope),
-      );
+      const info = await ownerCall(opts, 'secrets.update', {
+        secret: target,
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        ...(opts.alias ? { aliases: opts.alias } : {}),
+        ...(opts.clearAliases ? { clearAliases: true } : {}),
+        ...(opts.scope ? { scope: opts.scope } : {}),
+      });
       if (opts.json) return printJson(info);
       printLine(`${info.name} (${info.scope}, ${info.ref})${info.aliases.length ? ` aliases: ${info.aliases.join(', ')}` : ''}`);
     });
@@ -246,7 +236,7 @@ export function registerSecrets(program: Command): void {
         if (target === undefined || (opts.id !== undefined && reference !== undefined)) throw new AivaultError('INVALID_ARGUMENT', 'name the secret once: an argument or --id');
         scopeFromOptions({ workspaceId: opts.workspaceId, groupId: opts.groupId }); // checks both ids
         const args = { secret: target, workspaceId: opts.workspaceId, groupId: opts.groupId, ...(opts.scope ? { scope: opts.scope } : {}) };
-        const info = await asOwner<SecretInfo>(`secrets.${verb}`, args, () => withVault(opts, (vault) => vault.setSecretGroup(target, opts.workspaceId, opts.groupId, attached, opts.scope)));
+        const info = await ownerCall(opts, `secrets.${verb}`, args);
         if (opts.json) return printJson(info);
         printLine(`${info.name} (${info.ref}) groups: ${info.groups.join(', ') || '(none)'}`);
       });
@@ -264,7 +254,7 @@ export function registerSecrets(program: Command): void {
     .addHelpText('after', '\nExit status: 0 valid, 8 invalid (the provider refused the key), 9 indeterminate.')
     .action(async (reference: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
-      const result = await withBroker(opts, (broker) => validateSecret(broker, reference, opts.scope));
+      const result = await ownerCall(opts, 'secrets.validate', { secret: reference, ...(opts.scope ? { scope: opts.scope } : {}) });
       if (opts.json) printJson(result);
       else printLine(`${result.name}: ${result.verdict} (${result.reason}${result.capability ? ` via ${result.capability}` : ''})`);
       process.exitCode = result.verdict === 'valid' ? EXIT.OK : result.verdict === 'invalid' ? EXIT.UPSTREAM : EXIT.UNAVAILABLE;
@@ -280,7 +270,7 @@ export function registerSecrets(program: Command): void {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
       const candidate = await readSecretValue({ valueStdin: true });
       try {
-        const match = await withVault(opts, (vault) => vault.compareSecret(reference, candidate, opts.scope));
+        const { match } = await ownerCall(opts, 'secrets.compare', { secret: reference, value: valueText(candidate), ...(opts.scope ? { scope: opts.scope } : {}) });
         if (opts.json) printJson({ match });
         else printLine(match ? 'match' : 'no match');
       } finally {
@@ -297,9 +287,9 @@ export function registerSecrets(program: Command): void {
     .option('--json', 'print {proof} as JSON')
     .action(async (reference: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions & { challenge: string }>();
-      const proof = await withVault(opts, (vault) => vault.proveSecret(reference, opts.challenge, opts.scope));
-      if (opts.json) printJson({ algorithm: 'HMAC-SHA256', proof });
-      else printLine(proof);
+      const proved = await ownerCall(opts, 'secrets.prove', { secret: reference, challenge: opts.challenge, ...(opts.scope ? { scope: opts.scope } : {}) });
+      if (opts.json) printJson(proved);
+      else printLine(proved.proof);
     });
 
   secrets

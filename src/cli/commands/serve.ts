@@ -94,7 +94,7 @@ export function registerServe(program: Command): void {
         ...(o.listen ? { listen: o.listen } : {}),
         limits,
       });
-      daemon.broker.approvals.configure({ timeoutMs: timeoutSeconds * 1000, ...(o.approvalCommand ? { notify: approvalNotifier(o.approvalCommand, log) } : {}) });
+      daemon.services.approvals.configure({ timeoutMs: timeoutSeconds * 1000, ...(o.approvalCommand ? { notify: approvalNotifier(o.approvalCommand, log) } : {}) });
       let addresses;
       try {
         addresses = await daemon.start();
