@@ -13,7 +13,6 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Agent, request } from 'undici';
-import type { Broker } from '../src/broker/broker.ts';
 import { composeServices } from '../src/services.ts';
 import { builtinRegistry } from '../src/registry/registry.ts';
 import { Vault } from '../src/vault/vault.ts';
@@ -32,13 +31,13 @@ const schemas: string[] = [];
 /** A vault with one capability and one granted agent; returns the agent token. */
 async function setup(dir: string, masterKey: string, databaseUrl?: string): Promise<string> {
   const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: masterKey }, ...(databaseUrl ? { databaseUrl } : {}) });
-  const { broker, definitions } = composeServices(vault, await builtinRegistry());
+  const { broker, definitions, agents } = composeServices(vault, await builtinRegistry());
   try {
     const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(`sk-bench-${randomBytes(16).toString('hex')}`) });
     await definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
     await definitions.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
-    const { token } = await broker.agents.create('bench-agent');
-    await broker.agents.grant({ agent: 'bench-agent', capability: 'bench/chat' }, ['POST']);
+    const { token } = await agents.create('bench-agent');
+    await agents.grant({ agent: 'bench-agent', capability: 'bench/chat' }, ['POST']);
     return token!;
   } finally {
     await broker.close();

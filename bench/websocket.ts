@@ -10,7 +10,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import type { Broker } from '../src/broker/broker.ts';
 import { composeServices } from '../src/services.ts';
 import { builtinRegistry } from '../src/registry/registry.ts';
 import { Vault } from '../src/vault/vault.ts';
@@ -28,13 +27,13 @@ const message = JSON.stringify({ type: 'input_audio_buffer.append', audio: rando
 
 async function setup(dir: string): Promise<string> {
   const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: masterKey } });
-  const { broker, definitions } = composeServices(vault, await builtinRegistry());
+  const { broker, definitions, agents } = composeServices(vault, await builtinRegistry());
   try {
     const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
     await definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
     await definitions.createCapability({ id: 'bench/realtime', provider: 'bench', credential: 'bench', methods: ['GET'], pathPrefixes: ['/v1/realtime'], hosts: [], websocket: true });
-    const { token } = await broker.agents.create('bench-agent');
-    await broker.agents.grant({ agent: 'bench-agent', capability: 'bench/realtime' }, ['GET']);
+    const { token } = await agents.create('bench-agent');
+    await agents.grant({ agent: 'bench-agent', capability: 'bench/realtime' }, ['GET']);
     return token!;
   } finally {
     await broker.close();

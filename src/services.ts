@@ -38,6 +38,6 @@ export function composeServices(vault: Vault, registry: Registry): Services {
   const owners = new Owners(vault);
   // Token requests go through the same checked connector as every upstream call.
   const oauth = new OAuthTokens(vault, { dispatcher: (allowPrivate) => upstream.agent(allowPrivate, DEFAULT_LIMITS.connectTimeoutMs) });
-  const broker = new Broker({ vault, registry, catalog, agents, approvals, oauth, upstream });
+  const broker = new Broker({ vault, catalog, agents, approvals, oauth, upstream });
   return { vault, registry, catalog, definitions, agents, approvals, owners, oauth, broker, close: () => broker.close() };
 }

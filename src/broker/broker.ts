@@ -8,7 +8,6 @@ import type { Readable } from 'node:stream';
 import { createStrategy, type AuthStrategy, type OutboundRequest } from '../auth/index.ts';
 import type { OAuth2Strategy } from '../auth/oauth2.ts';
 import { AivaultError } from '../errors.ts';
-import type { Registry } from '../registry/registry.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
 import { cgiName, headerAllowed, sanitizeAgentHeaders } from '../policy/headers.ts';
@@ -240,7 +239,6 @@ interface Prepared {
 /** What the broker works with, built once by composeServices (src/services.ts). */
 export interface BrokerDeps {
   vault: Vault;
-  registry: Registry;
   catalog: Catalog;
   agents: Agents;
   approvals: Approvals;
@@ -250,14 +248,13 @@ export interface BrokerDeps {
 }
 
 export class Broker {
-  readonly vault: Vault;
-  readonly catalog: Catalog;
-  readonly registry: Registry;
+  readonly #vault: Vault;
+  readonly #catalog: Catalog;
   readonly #upstream: UpstreamClient;
   readonly #prepared = new Map<string, Prepared>();
-  readonly oauth: OAuthTokens;
-  readonly agents: Agents;
-  readonly approvals: Approvals;
+  readonly #oauth: OAuthTokens;
+  readonly #agents: Agents;
+  readonly #approvals: Approvals;
   readonly #limiter: RateLimiter;
 
   /**
@@ -266,13 +263,13 @@ export class Broker {
    * made by any process applies to the very next request.
    */
   async #prepare(id: string, execution: string): Promise<Prepared> {
-    const generation = await this.vault.storage.generation();
+    const generation = await this.#vault.storage.generation();
     const key = `${id} ${execution}`;
     const cached = this.#prepared.get(key);
     if (cached && cached.generation === generation) return cached;
-    const capability = await this.catalog.resolveCapability(id, execution);
+    const capability = await this.#catalog.resolveCapability(id, execution);
     const auth = capability.credential.auth;
-    const strategy = createStrategy(auth, typeof auth === 'object' && 'o_auth2' in auth ? { tokens: this.oauth.source(capability.credential, auth.o_auth2) } : {});
+    const strategy = createStrategy(auth, typeof auth === 'object' && 'o_auth2' in auth ? { tokens: this.#oauth.source(capability.credential, auth.o_auth2) } : {});
     const secrets = capability.credential.missing.length === 0 ? await this.#reveal(capability.credential) : undefined;
     const prepared: Prepared = { generation, capability, strategy, secrets };
     if (secrets && strategy.tls) {
@@ -289,7 +286,7 @@ export class Broker {
   async #reveal(credential: ResolvedCredential): Promise<Map<string, string>> {
     const secrets = new Map<string, string>();
     for (const [placeholder, secretId] of credential.bindings) {
-      const value = await this.vault.revealSecret(secretId, { credential: true });
+      const value = await this.#vault.revealSecret(secretId, { credential: true });
       secrets.set(placeholder, value.toString('utf8'));
       value.fill(0);
     }
@@ -304,12 +301,11 @@ export class Broker {
   }
 
   constructor(deps: BrokerDeps) {
-    this.vault = deps.vault;
-    this.registry = deps.registry;
-    this.catalog = deps.catalog;
-    this.agents = deps.agents;
-    this.approvals = deps.approvals;
-    this.oauth = deps.oauth;
+    this.#vault = deps.vault;
+    this.#catalog = deps.catalog;
+    this.#agents = deps.agents;
+    this.#approvals = deps.approvals;
+    this.#oauth = deps.oauth;
     this.#upstream = deps.upstream;
     this.#limiter = new RateLimiter(deps.vault.storage);
   }
@@ -324,7 +320,7 @@ export class Broker {
     const a = await this.#admitFlow(id, input, context);
     const { flow, url, credential } = a;
     const seq = await this.#recordAllow({ actor: a.actor, capability: flow.id, method: flow.method, host: url.hostname, path: url.pathname }, 'flow.run', { ...a, credential: credential?.resolved });
-    const record = outcomeRecorder(this.vault.audit, seq, a.started, input.body?.byteLength ?? 0);
+    const record = outcomeRecorder(this.#vault.audit, seq, a.started, input.body?.byteLength ?? 0);
     let outcome: Outcome = {};
     try {
       const headers = new Map<string, string>([['accept', 'application/json']]);
@@ -341,7 +337,7 @@ export class Broker {
       const answer = scrubbedResponse(response, { scrubber: acquires(flow) ? UNSCRUBBED : scrubber, limit: FLOW_MAX_BYTES, whole: true, signal, settle: (o) => (outcome = o) });
       const body = Buffer.concat(await answer.body.toArray());
       await answer.done;
-      const result = await flowResult(flow, { status: response.statusCode, contentType: response.headers['content-type'], body }, scrubber, (value) => runAs(a.actor, () => storeAcquired(this.vault, flow, value)));
+      const result = await flowResult(flow, { status: response.statusCode, contentType: response.headers['content-type'], body }, scrubber, (value) => runAs(a.actor, () => storeAcquired(this.#vault, flow, value)));
       record(outcome);
       return result;
     } catch (err) {
@@ -357,18 +353,18 @@ export class Broker {
     const actor = actorOf(context);
     let flow: FlowRecord | undefined;
     try {
-      flow = await this.vault.storage.getFlow(id);
+      flow = await this.#vault.storage.getFlow(id);
       // The grant is checked before the flow's existence, so an agent learns nothing about
       // flows it was not granted: an unknown one and an ungranted one are refused alike.
       let grant: GrantRecord | undefined;
-      if (context.agent) grant = await this.agents.authorize(context.agent, id, flow?.method ?? 'POST', this.#limiter);
+      if (context.agent) grant = await this.#agents.authorize(context.agent, id, flow?.method ?? 'POST', this.#limiter);
       if (!flow) throw new AivaultError('FLOW_NOT_FOUND', `no flow ${id.slice(0, 130)}`);
       const url = new URL(flow.target);
       const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
       const execution = executionContext(context);
       let credential: AdmittedFlow['credential'];
       if (flow.credential) {
-        const resolved = await this.catalog.describeCredential(flow.credential, execution);
+        const resolved = await this.#catalog.describeCredential(flow.credential, execution);
         assertFlowReaches(resolved, url, hostname);
         assertInScope(resolved, execution);
         if (resolved.missing.length > 0) throw new AivaultError('CREDENTIAL_NOT_READY', `the flow's credential is missing ${resolved.missing.join(', ')}`);
@@ -382,10 +378,10 @@ export class Broker {
       assertNoMethodOverride([], input.contentType, input.body);
       // Last, as for an invoke: the owner is asked only about a flow every other rule admits.
       let approval: ApprovalRecord | null = null;
-      if (context.agent && grant && this.approvals.needed(grant)) {
+      if (context.agent && grant && this.#approvals.needed(grant)) {
         const scrubber = new Scrubber(credential?.secrets.values() ?? []);
         const shown = approvalDetails({ agentName: context.agent.name, method: flow.method, url: url.href, headers: input.contentType ? [['content-type', input.contentType]] : [], body: input.body }, (text) => scrubber.scrubText(text));
-        approval = await this.approvals.await(context.agent, grant, { capability: flow.id, method: flow.method, host: url.hostname, path: url.pathname, details: shown }, context.signal);
+        approval = await this.#approvals.await(context.agent, grant, { capability: flow.id, method: flow.method, host: url.hostname, path: url.pathname, details: shown }, context.signal);
       }
       return { started, actor, execution, flow, url, credential, allowPrivateNetwork, approval };
     } catch (err) {
@@ -397,19 +393,19 @@ export class Broker {
 
   /** What a grant for `id` may cover: a capability's methods, or a flow's one method. */
   async grantable(id: string): Promise<{ id: string; methods: readonly string[] }> {
-    const flow = await this.vault.storage.getFlow(id);
+    const flow = await this.#vault.storage.getFlow(id);
     if (flow) return { id: flow.id, methods: [flow.method] };
-    const cap = await this.catalog.resolveCapability(id);
+    const cap = await this.#catalog.resolveCapability(id);
     return { id: cap.id, methods: cap.methods };
   }
 
   /** The capabilities an agent holds a live grant for, as it may see them. */
   async grantedCapabilities(agent: AgentRecord): Promise<Array<{ capability: ResolvedCapability; methods: string[]; expiresAt: string | null }>> {
     const out = [];
-    for (const grant of await this.vault.storage.listGrants(agent.id)) {
+    for (const grant of await this.#vault.storage.listGrants(agent.id)) {
       if (grantExpired(grant, Date.now())) continue;
       try {
-        const capability = await this.catalog.resolveCapability(grant.capability, agent.context ?? GLOBAL_SCOPE);
+        const capability = await this.#catalog.resolveCapability(grant.capability, agent.context ?? GLOBAL_SCOPE);
         out.push({ capability, methods: grant.methods ?? [...capability.methods], expiresAt: grant.expiresAt });
       } catch {
         // a grant for a capability that no longer exists
@@ -436,7 +432,7 @@ export class Broker {
     try {
       if (!METHOD_TOKEN.test(method)) throw new AivaultError('METHOD_NOT_ALLOWED', 'the method is not an HTTP method name');
       let grant: GrantRecord | undefined;
-      if (context.agent) grant = await this.agents.authorize(context.agent, request.capability, method, this.#limiter);
+      if (context.agent) grant = await this.#agents.authorize(context.agent, request.capability, method, this.#limiter);
       const prepared = await this.#prepare(request.capability, execution);
       const capability = prepared.capability;
       if (!capability.methods.includes(method)) {
@@ -476,10 +472,10 @@ export class Broker {
       }
       // Last: the owner is asked only about a request every other rule admits.
       let approval: ApprovalRecord | null = null;
-      if (context.agent && grant && this.approvals.needed(grant)) {
+      if (context.agent && grant && this.#approvals.needed(grant)) {
         const scrubber = responseScrubber(prepared.secrets!, [], capability);
         const shown = approvalDetails({ agentName: context.agent.name, method, url: addressedUrl(target.url, addressedOrigin), headers: [...headers], body: request.body }, (text) => scrubber.scrubText(text));
-        approval = await this.approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []), details: shown }, context.signal);
+        approval = await this.#approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []), details: shown }, context.signal);
       }
       const t = target;
       return { started, actor, method, execution, prepared, capability, target: t, headers, addressedOrigin, approval, grant };
@@ -497,13 +493,13 @@ export class Broker {
 
   /** A refusal: recorded (fail closed), then thrown. */
   async #deny(subject: AuditSubject, action: 'invoke' | 'websocket' | 'flow.run', started: number, err: AivaultError): Promise<never> {
-    await this.vault.audit.append({ ...subject, action, decision: 'deny', reason: err.code }, { durationMs: Math.round(performance.now() - started) });
+    await this.#vault.audit.append({ ...subject, action, decision: 'deny', reason: err.code }, { durationMs: Math.round(performance.now() - started) });
     throw err;
   }
 
   /** Step 9, before any byte goes upstream (fail closed): the allow record, naming the credential sent and any approval. */
   #recordAllow(subject: AuditSubject, action: 'invoke' | 'websocket' | 'flow.run', a: { execution: string; approval: ApprovalRecord | null; credential?: ResolvedCredential | undefined }): Promise<number> {
-    return this.vault.audit.append({
+    return this.#vault.audit.append({
       ...subject,
       action,
       ...(a.credential ? { target: credentialTarget(a.credential, a.execution) } : {}),
@@ -525,7 +521,7 @@ export class Broker {
    */
   async openWebSocket(request: InvokeRequest, context: InvokeContext = {}): Promise<WebSocketPlan> {
     // Read first: a change made while the session is admitted shows as a later generation.
-    const generation = await this.vault.storage.generation();
+    const generation = await this.#vault.storage.generation();
     const admitted = await this.#admit({ ...request, method: 'GET' }, context, true);
     const { started, prepared, capability, target, headers } = admitted;
     const seq = await this.#recordAllow(this.#subject(admitted, request), 'websocket', { ...admitted, credential: capability.credential });
@@ -536,7 +532,7 @@ export class Broker {
       injected = await prepared.strategy.apply(outbound, secrets);
     } catch (err) {
       const e = err instanceof AivaultError ? err : upstreamError(err);
-      this.vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
+      this.#vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
       throw e;
     }
     const scrubber = responseScrubber(secrets, injected, capability);
@@ -560,7 +556,7 @@ export class Broker {
       finish: (outcome) => {
         if (finished) return;
         finished = true;
-        this.vault.audit.complete(seq, { bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, durationMs: Math.round(performance.now() - started), ...(outcome.status ? { status: outcome.status } : {}), ...(outcome.error ? { error: outcome.error } : {}) });
+        this.#vault.audit.complete(seq, { bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, durationMs: Math.round(performance.now() - started), ...(outcome.status ? { status: outcome.status } : {}), ...(outcome.error ? { error: outcome.error } : {}) });
       },
     };
   }
@@ -568,8 +564,8 @@ export class Broker {
   /** Whether an open WebSocket session would still be admitted, bar the per-request checks (rates, approval). */
   async #webSocketStanding(id: string, execution: string, agent: AgentRecord | undefined): Promise<{ refused: AivaultError } | { expiresAt: number | null }> {
     try {
-      const grant = agent ? await this.agents.grantInForce(agent, id, 'GET') : undefined;
-      const capability = await this.catalog.resolveCapability(id, execution);
+      const grant = agent ? await this.#agents.grantInForce(agent, id, 'GET') : undefined;
+      const capability = await this.#catalog.resolveCapability(id, execution);
       if (!capability.websocket || !capability.methods.includes('GET')) throw new AivaultError('WEBSOCKET_NOT_ALLOWED', `${capability.id} no longer allows WebSocket connections`);
       return { expiresAt: grant?.expiresAt ? Date.parse(grant.expiresAt) : null };
     } catch (err) {
@@ -582,7 +578,7 @@ export class Broker {
     const admitted = await this.#admit(request, context);
     const { started, method, prepared, capability, target, headers, addressedOrigin } = admitted;
     const seq = await this.#recordAllow(this.#subject(admitted, request), 'invoke', { ...admitted, credential: capability.credential });
-    const settle = outcomeRecorder(this.vault.audit, seq, started, request.body?.byteLength ?? 0);
+    const settle = outcomeRecorder(this.#vault.audit, seq, started, request.body?.byteLength ?? 0);
 
     // Steps 6-8: apply the credential, send, never follow redirects.
     const secrets = prepared.secrets!;

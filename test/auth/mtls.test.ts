@@ -38,7 +38,7 @@ describe('mtls against a local https server that requires a client certificate',
   });
 
   it('rebuilds the connection pool when the certificate rotates', async () => {
-    const cred = await t.broker.catalog.describeCredential('bank');
+    const cred = await t.services.catalog.describeCredential('bank');
     await t.vault.rotateSecret(cred.bindings.get('cert')!, Buffer.from(pki.rotatedClientCert));
     await t.vault.rotateSecret(cred.bindings.get('key')!, Buffer.from(pki.rotatedClientKey));
     const res = await t.broker.invoke({ capability: 'bank/api', method: 'GET', path: '/v2/payments/2' });

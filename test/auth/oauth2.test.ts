@@ -81,7 +81,7 @@ describe('o_auth2 against a real OAuth2 server (oidc-provider) on loopback', () 
   });
 
   it('stores a rotated refresh token at once; the old one is spent', async () => {
-    const cred = await t.broker.catalog.describeCredential('oa');
+    const cred = await t.services.catalog.describeCredential('oa');
     const secretId = cred.bindings.get('refresh_token')!;
     const info = await t.vault.describeSecret(secretId);
     assert.equal(info.currentVersion, 2, 'the rotated refresh token was stored as a new version');

@@ -115,11 +115,11 @@ describe('secret flows against a loopback token issuer', () => {
 
   it('flows are granted, rate limited and revoked like capabilities; acquired secrets are audited as the agent', async () => {
     await flow('acq/agent', { storeField: 'access_token', storeAlias: 'AGENT_ACQUIRED', overwrite: true });
-    const { agent } = await t.broker.agents.create('flow-bot');
+    const { agent } = await t.services.agents.create('flow-bot');
     await assert.rejects(t.broker.runFlow('acq/agent', {}, { agent }), (e) => isAivaultError(e, 'CAPABILITY_NOT_GRANTED'));
-    await t.broker.agents.grant({ agent: 'flow-bot', capability: 'acq/agent' }, ['POST']);
+    await t.services.agents.grant({ agent: 'flow-bot', capability: 'acq/agent' }, ['POST']);
     assert.equal((await t.broker.runFlow('acq/agent', {}, { agent })).status, 'stored');
-    await t.broker.agents.revokeGrant('flow-bot', 'acq/agent');
+    await t.services.agents.revokeGrant('flow-bot', 'acq/agent');
     await assert.rejects(t.broker.runFlow('acq/agent', {}, { agent }), (e) => isAivaultError(e, 'CAPABILITY_NOT_GRANTED'));
     await t.vault.audit.flush();
     const records = await t.vault.audit.list();
@@ -134,7 +134,7 @@ describe('secret flows against a loopback token issuer', () => {
     await t.broker.runFlow('acq/github', {});
     const described = await t.vault.describeSecret('GITHUB_TOKEN');
     assert.equal(described.pinnedProvider, 'github');
-    const cap = await t.broker.catalog.resolveCapability('github/user');
+    const cap = await t.services.catalog.resolveCapability('github/user');
     assert.deepEqual(cap.credential.missing, []);
   });
 
@@ -160,22 +160,22 @@ describe('secret flows against a loopback token issuer', () => {
 
     it('waits for the owner when the grant asks for approval, and sends nothing on a denial', async () => {
       await flow('acq/approved', { kind: 'oauth_token_response.access_token', storeAlias: 'APPROVED_TOKEN', overwrite: true });
-      const { agent } = await t.broker.agents.create('careful-flow-bot');
-      await t.broker.agents.grant({ agent: 'careful-flow-bot', capability: 'acq/approved', approve: 'each' }, ['POST']);
+      const { agent } = await t.services.agents.create('careful-flow-bot');
+      await t.services.agents.grant({ agent: 'careful-flow-bot', capability: 'acq/approved', approve: 'each' }, ['POST']);
       const sent = up.received.length;
       const run = t.broker.runFlow('acq/approved', { body: Buffer.from('code=abc'), contentType: 'application/x-www-form-urlencoded' }, { agent });
       run.catch(() => {});
-      let pending = await t.broker.approvals.list('pending');
-      for (let i = 0; i < 50 && pending.length === 0; i++) pending = (await sleep(20), await t.broker.approvals.list('pending'));
+      let pending = await t.services.approvals.list('pending');
+      for (let i = 0; i < 50 && pending.length === 0; i++) pending = (await sleep(20), await t.services.approvals.list('pending'));
       assert.equal(pending.length, 1, 'the flow waits for the owner');
       assert.deepEqual([pending[0]!.capability, pending[0]!.method, pending[0]!.path], ['acq/approved', 'POST', '/oauth/token']);
       assert.equal(up.received.length, sent, 'nothing is sent while the owner decides');
-      await t.broker.approvals.decide(pending[0]!.id, 'deny');
+      await t.services.approvals.decide(pending[0]!.id, 'deny');
       await assert.rejects(run, (e) => isAivaultError(e, 'APPROVAL_DENIED'));
       assert.equal(up.received.length, sent);
       const again = t.broker.runFlow('acq/approved', {}, { agent });
-      for (let i = 0; i < 50 && (pending = await t.broker.approvals.list('pending')).length === 0; i++) await sleep(20);
-      await t.broker.approvals.decide(pending[0]!.id, 'approve');
+      for (let i = 0; i < 50 && (pending = await t.services.approvals.list('pending')).length === 0; i++) await sleep(20);
+      await t.services.approvals.decide(pending[0]!.id, 'approve');
       assert.equal((await again).status, 'stored');
       const allow = (await flowRecords('acq/approved')).find((r) => r.decision === 'allow')!;
       assert.equal(allow.reason, `approved ${pending[0]!.id} by owner:local`);
@@ -183,7 +183,7 @@ describe('secret flows against a loopback token issuer', () => {
 
     it('a denial names the method, host and path of the flow refused', async () => {
       await flow('acq/ungranted', { kind: 'oauth_token_response.access_token', storeAlias: 'UNGRANTED_TOKEN' });
-      const { agent } = await t.broker.agents.create('ungranted-flow-bot');
+      const { agent } = await t.services.agents.create('ungranted-flow-bot');
       await assert.rejects(t.broker.runFlow('acq/ungranted', {}, { agent }), (e) => isAivaultError(e, 'CAPABILITY_NOT_GRANTED'));
       const deny = (await flowRecords('acq/ungranted')).find((r) => r.decision === 'deny')!;
       assert.deepEqual([deny.method, deny.host, deny.path, deny.reason], ['POST', '127.0.0.1', '/oauth/token', 'CAPABILITY_NOT_GRANTED']);
@@ -196,7 +196,7 @@ describe('secret flows against a loopback token issuer', () => {
 
       await t.custom({ name: 'fleeting', auth: { header: { header_name: 'x-client-key', value_template: '{{secret}}' } }, secrets: { secret: 'fleeting-key-0123456789' }, hosts: [up.host] });
       await t.definitions.createFlow({ id: 'send/unready', mode: 'send_secret', method: 'POST', target: `http://${up.host}/oauth/token`, credential: 'fleeting', allowHttp: true, allowPrivateNetwork: true });
-      await t.vault.deleteSecret((await t.broker.catalog.describeCredential('fleeting')).bindings.get('secret')!);
+      await t.vault.deleteSecret((await t.services.catalog.describeCredential('fleeting')).bindings.get('secret')!);
       const sent = up.received.length;
       await assert.rejects(t.broker.runFlow('send/unready', {}), (e) => isAivaultError(e, 'CREDENTIAL_NOT_READY'));
       assert.equal(up.received.length, sent);

@@ -201,7 +201,7 @@ describe('broker invoke against a real loopback upstream', () => {
 
   it('a credential whose secret was deleted is not ready', async () => {
     const cap = await t.custom({ name: 'gone', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secrets: { secret: 'gone-key-123' }, hosts: [up.host] });
-    const cred = await t.broker.catalog.describeCredential('gone');
+    const cred = await t.services.catalog.describeCredential('gone');
     await t.vault.storage.deleteSecret([...cred.bindings.values()][0]!);
     await refused({ capability: cap, path: '/v1/x' }, 'CREDENTIAL_NOT_READY');
   });

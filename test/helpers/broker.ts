@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Broker } from '../../src/broker/broker.ts';
 import type { Definitions } from '../../src/broker/definitions.ts';
-import { composeServices } from '../../src/services.ts';
+import { composeServices, type Services } from '../../src/services.ts';
 import type { CreateCredentialInput } from '../../src/broker/validate-definitions.ts';
 import type { AuthConfig } from '../../src/registry/types.ts';
 import { builtinRegistry, type Registry } from '../../src/registry/registry.ts';
@@ -15,6 +15,8 @@ import { Vault } from '../../src/vault/vault.ts';
 export interface TestBroker {
   vault: Vault;
   broker: Broker;
+  /** Everything composed with the broker (agents, approvals, catalog, ...). */
+  services: Services;
   /** The owner's definitions, composed with the broker. */
   definitions: Definitions;
   dir: string;
@@ -40,10 +42,12 @@ export async function testBroker(registry?: Registry): Promise<TestBroker> {
   const root = mkdtempSync(join(tmpdir(), 'aivault-broker-'));
   const env = { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') };
   const vault = await Vault.init({ dir: join(root, 'vault'), keyProvider: 'env', env });
-  const { broker, definitions } = composeServices(vault, registry ?? (await builtinRegistry()));
+  const services = composeServices(vault, registry ?? (await builtinRegistry()));
+  const { broker, definitions } = services;
   return {
     vault,
     broker,
+    services,
     definitions,
     dir: join(root, 'vault'),
     async custom(o) {

@@ -10,13 +10,13 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
-import { Agents } from '../../policy/agents.ts';
 import { builtinRegistry, type Registry } from '../../registry/registry.ts';
 import { secretNamesOf } from '../../registry/types.ts';
 import type { AgentRecord } from '../../storage/types.ts';
 import type { Vault } from '../../vault/vault.ts';
 import { ENV_RULE, childEnvironment } from '../child-env.ts';
-import { withVault, vaultDir, type GlobalOptions } from '../context.ts';
+import { withServices } from '../broker-context.ts';
+import { vaultDir, type GlobalOptions } from '../context.ts';
 import { note } from '../output.ts';
 
 /** The derived agent's lease, in seconds: run renews it every quarter of its length. */
@@ -109,8 +109,7 @@ export function registerRun(program: Command): void {
       };
       for (const s of ENDING_SIGNALS) process.on(s, end);
       try {
-        process.exitCode = await withVault(o, async (vault) => {
-          const agents = new Agents(vault);
+        process.exitCode = await withServices(o, async ({ vault, agents }) => {
           const source = await agents.get(o.agent);
           const until = () => new Date(Date.now() + lease).toISOString();
           const derived = await agents.derive(source, `${source.name}.run-${randomBytes(3).toString('hex')}`.slice(0, 64), until());
