@@ -9,6 +9,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AivaultError, categoryOf } from '../errors.ts';
+import { messageWithFlags } from './flags.ts';
 import { readCapped } from '../read-capped.ts';
 import { MAX_SECRET_BYTES } from '../vault/vault.ts';
 
@@ -125,7 +126,7 @@ export async function receiveOne<T>(o: IngestOptions<T>): Promise<T> {
       await answer(res, 200, o.receipt(stored));
       settle.resolve(stored);
     } catch (err) {
-      await answer(res, statusOf(err), `refused: ${err instanceof AivaultError ? `${err.code}: ${err.message}` : 'INTERNAL_ERROR'}; nothing was stored`);
+      await answer(res, statusOf(err), `refused: ${err instanceof AivaultError ? `${err.code}: ${messageWithFlags(err)}` : 'INTERNAL_ERROR'}; nothing was stored`);
       settle.reject(err);
     } finally {
       value.fill(0);

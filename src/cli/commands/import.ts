@@ -70,7 +70,7 @@ function check(entries: readonly Entry[], allowShort: boolean): void {
       first.set(e.name, e.where);
       assertStorableValue(Buffer.from(e.value, 'utf8'), allowShort, e.name);
     } catch (err) {
-      if (err instanceof AivaultError) throw new AivaultError(err.code, `${e.where}: ${err.message}; nothing imported`);
+      if (err instanceof AivaultError) throw new AivaultError(err.code, `${e.where}: ${err.message}; nothing imported`, err.field !== undefined ? { field: err.field } : undefined);
       throw err;
     }
   }

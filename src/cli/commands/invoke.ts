@@ -12,6 +12,7 @@ import type { InvokeRequest, PlannedRequest } from '../../broker/broker.ts';
 import { AivaultError } from '../../errors.ts';
 import { withServices } from '../broker-context.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
+import { messageWithFlags } from '../flags.ts';
 import { agentClientFromEnv } from '../daemon-client.ts';
 import { keepResponseHeader } from '../../policy/headers.ts';
 import type { GlobalOptions } from '../context.ts';
@@ -214,7 +215,7 @@ async function streamFrames(answer: Answer): Promise<void> {
     }
   } catch (err) {
     const e = err instanceof AivaultError ? err : new AivaultError('UPSTREAM_ERROR', 'the response failed');
-    await write({ type: 'error', code: e.code, message: e.message });
+    await write({ type: 'error', code: e.code, message: messageWithFlags(e) });
     throw e;
   }
   await write({ type: 'end', bytes });
