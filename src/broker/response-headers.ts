@@ -3,16 +3,24 @@
 import { keepResponseHeader } from '../policy/headers.ts';
 import type { Scrubber } from './scrub/scrubber.ts';
 
+/** Headers the upstream's `Connection` names: hop-by-hop for this one connection (RFC 9110 §7.6.1). */
+function connectionNamed(value: string | string[] | undefined): Set<string> {
+  const named = new Set<string>();
+  for (const v of value === undefined ? [] : Array.isArray(value) ? value : [value]) for (const n of v.split(',')) named.add(n.trim().toLowerCase());
+  return named;
+}
+
 /**
- * Upstream headers as the agent may see them: hop-by-hop ones and any in our own
- * `x-aivault-` namespace dropped, names and values scrubbed as one text (a secret split over
+ * Upstream headers as the agent may see them: hop-by-hop ones (listed, or named by the
+ * upstream's `Connection`) and any in our own `x-aivault-` namespace dropped, names and values scrubbed as one text (a secret split over
  * two values of a repeated header, or over a name and its value, is found), and a header
  * whose name held a secret dropped whole.
  */
 export function responseHeaders(headers: Record<string, string | string[] | undefined>, scrubber: Scrubber): Array<[string, string]> {
   const kept: Array<[string, string[]]> = [];
+  const hopByHop = connectionNamed(headers['connection']);
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && keepResponseHeader(name)) kept.push([name, Array.isArray(value) ? value : [value]]);
+    if (value !== undefined && keepResponseHeader(name) && !hopByHop.has(name.toLowerCase())) kept.push([name, Array.isArray(value) ? value : [value]]);
   }
   if (scrubber.empty) return kept.flatMap(([name, values]) => values.map((v): [string, string] => [name, v]));
   // Each name, then its values: read as one text, so a secret cut over them is found.

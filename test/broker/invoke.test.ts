@@ -144,6 +144,19 @@ describe('broker invoke against a real loopback upstream', () => {
     assert.equal(res.headers.find(([k]) => k === 'x-echo')?.[1], '[REDACTED]');
   });
 
+  it("drops the response headers the upstream's Connection names, as hop-by-hop (RFC 9110 §7.6.1)", async () => {
+    up.handle('/v1/hop', (_req, res) => {
+      res.setHeader('connection', 'X-Hop-Note, keep-alive');
+      res.setHeader('x-hop-note', 'for this connection only');
+      res.setHeader('x-kept', 'end to end');
+      res.end('ok');
+    });
+    const res = await invoke({ capability: header, path: '/v1/hop' });
+    const names = res.headers.map(([k]) => k.toLowerCase());
+    assert.ok(names.includes('x-kept'));
+    assert.ok(!names.includes('x-hop-note'), names.join(', '));
+  });
+
   it('decodes gzip so it can scrub, and refuses encodings it cannot read', async () => {
     up.handle('/v1/gzip', (_req, res) => {
       res.setHeader('content-encoding', 'gzip');
