@@ -84,10 +84,15 @@ describe('several processes on one vault', () => {
       assert.equal(signal, 'SIGKILL');
       const names = await listNames(v);
       for (const name of w.acked) assert.ok(names.has(name), `acknowledged ${name} was lost`);
+      // SQLite commits vault.db and audit.db one after the other: a kill between the two
+      // leaves the anchor one commit ahead of the log, which verify names until the next write
+      // records it as an audit.discontinuity. Any other finding is a fault.
       const verify = await v.cli(['secrets', 'verify', '--json']);
-      assert.equal(verify.code, 0, verify.stderr);
+      if (verify.code !== 0) assert.match(verify.stderr, /one commit apart/, verify.stderr);
       const after = await v.cli(['secrets', 'create', '--name', 'AFTER_CRASH', '--value', 'after-crash-value']);
       assert.equal(after.code, 0, after.stderr);
+      const again = await v.cli(['secrets', 'verify', '--json']);
+      assert.equal(again.code, 0, again.stderr);
     } finally {
       v.cleanup();
     }

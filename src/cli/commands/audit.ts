@@ -7,6 +7,7 @@ import type { KeptHead } from '../../audit/chain.ts';
 import type { AuditRecord } from '../../storage/types.ts';
 import type { GlobalOptions } from '../context.ts';
 import { ownerCall } from '../daemon-client.ts';
+import { AUDIT_PAGE } from '../../owner/audit-ops.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 
 interface ListOptions extends GlobalOptions {
@@ -48,6 +49,18 @@ function row(r: AuditRecord): string[] {
   return [String(r.seq), r.at, r.actor, r.action, r.capability ?? r.target ?? '', r.method ?? '', r.host ?? '', r.path ?? '', r.decision, r.reason ?? '', result];
 }
 
+/** The log's records in order, a page (the most one answer holds) at a time, up to `limit`. */
+async function* auditPages(o: GlobalOptions, filter: { capability?: string; since?: string }, limit = Infinity) {
+  for (let after = 0, left = limit; left > 0; ) {
+    const want = Math.min(left, AUDIT_PAGE);
+    const page = await ownerCall(o, 'audit.list', { ...filter, afterSeq: after, limit: want });
+    if (page.length > 0) yield page;
+    if (page.length < want) return;
+    after = page.at(-1)!.seq;
+    left -= page.length;
+  }
+}
+
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('the tamper-evident audit log');
 
@@ -62,7 +75,8 @@ export function registerAudit(program: Command): void {
       const o = cmd.optsWithGlobals<ListOptions>();
       const limit = o.limit === undefined ? undefined : Number(o.limit);
       if (limit !== undefined && (!Number.isInteger(limit) || limit <= 0)) throw new AivaultError('INVALID_ARGUMENT', '--limit takes a positive integer');
-      const records = await ownerCall(o, 'audit.list', { ...(o.capability ? { capability: o.capability } : {}), ...(o.since ? { since: parseSince(o.since) } : {}), ...(limit ? { limit } : {}) });
+      const records = [];
+      for await (const page of auditPages(o, { ...(o.capability ? { capability: o.capability } : {}), ...(o.since ? { since: parseSince(o.since) } : {}) }, limit)) records.push(...page);
       if (o.json) return printJson(records);
       printTable(['SEQ', 'AT', 'ACTOR', 'ACTION', 'CAPABILITY/TARGET', 'METHOD', 'HOST', 'PATH', 'DECISION', 'REASON', 'RESULT'], records.map(row));
     });
@@ -97,11 +111,6 @@ export function registerAudit(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { format: string }>();
       if (o.format !== 'jsonl') throw new AivaultError('INVALID_ARGUMENT', '--format supports jsonl');
-      for (let after = 0; ; ) {
-        const page = await ownerCall(o, 'audit.list', { afterSeq: after, limit: 1000 });
-        for (const r of page) process.stdout.write(JSON.stringify(r) + '\n');
-        if (page.length < 1000) break;
-        after = page.at(-1)!.seq;
-      }
+      for await (const page of auditPages(o, {})) for (const r of page) process.stdout.write(JSON.stringify(r) + '\n');
     });
 }
