@@ -170,4 +170,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   INSERT INTO meta (key, value) SELECT 'unsealed', '1'
   WHERE EXISTS (SELECT 1 FROM meta) AND NOT EXISTS (SELECT 1 FROM meta WHERE key IN ('state_seal', 'audit_anchor'));
   `,
+  // Flags are 0/1 in every table and in both engines: the one flag stored as BOOLEAN follows
+  // (true becomes 1; an integer column stays as it is, so the step can run again).
+  `
+  ALTER TABLE capabilities ALTER COLUMN websocket DROP DEFAULT;
+  ALTER TABLE capabilities ALTER COLUMN websocket TYPE INTEGER USING websocket::integer;
+  ALTER TABLE capabilities ALTER COLUMN websocket SET DEFAULT 0;
+  `,
 ];

@@ -81,7 +81,7 @@ export function toCapability(row: Row): CapabilityRecord {
     methods: parseJson(row.methods, 'capability method list'),
     pathPrefixes: parseJson(row.path_prefixes, 'capability path list'),
     limits: parseJson(row.limits, 'capability limits'),
-    websocket: row.websocket === true || Number(row.websocket) === 1,
+    websocket: Number(row.websocket) === 1,
     createdAt: row.created_at as string,
   };
 }

@@ -52,6 +52,9 @@ describe('postgres migrations', () => {
   });
 });
 
+/** The migration that marks vaults from before state seals (its index in POSTGRES_MIGRATIONS). */
+const SEALS_MIGRATION = 6;
+
 describe('postgres tamper evidence', () => {
   // A trigger or rule runs inside the owner's next write (and its seal covers what it did); a view stands in for a table.
   const objects: Array<[string, (schema: string) => string]> = [
@@ -81,7 +84,8 @@ describe('postgres tamper evidence', () => {
       const storage = await PostgresStorage.connect(url, { create: true });
       await storage.initialize({ vaultId: randomUUID(), formatVersion: 1, keyProvider: '{}', keyCheck: 'x', createdAt: new Date().toISOString() });
       await storage.close();
-      await adminQuery(`INSERT INTO ${schema}.meta (key, value) VALUES ('state_seal', '{}'); UPDATE ${schema}.schema_version SET version = version - 1`);
+      // Back to the version before the seals' migration (the one after it runs again too).
+      await adminQuery(`INSERT INTO ${schema}.meta (key, value) VALUES ('state_seal', '{}'); UPDATE ${schema}.schema_version SET version = ${SEALS_MIGRATION}`);
       await (await PostgresStorage.connect(url)).close();
       assert.equal((await adminQuery(`SELECT 1 FROM ${schema}.meta WHERE key = 'unsealed'`)).rowCount, 0);
     } finally {
