@@ -391,6 +391,69 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.match((await problems()).join(), /: grants$/);
     }));
 
+    // Where the engines once drifted apart: each case failed on one of them before core.ts.
+    it('drift: initialize bumps the generation (a broker caching the empty vault sees the change)', withStore(async (s) => {
+      assert.ok((await s.generation()) >= 1);
+    }));
+
+    it('drift: the websocket flag is stored as 0/1 like every flag, and reads back as a boolean', withStore(async (s, _second, tamper) => {
+      await s.createCredential({ name: 'ws', provider: 'p', auth: {}, bindings: {}, hosts: [], allowHttp: false, allowPrivateNetwork: false, createdAt: now() });
+      const cap = { id: 'p/ws', provider: 'p', credential: 'ws', hosts: [], methods: ['GET'], pathPrefixes: ['/'], limits: {}, websocket: false, createdAt: now() };
+      await s.createCapability(cap);
+      assert.equal((await s.getCapability('p/ws'))!.websocket, false);
+      await tamper(`UPDATE capabilities SET websocket = 1 WHERE id = 'p/ws'`);
+      assert.equal((await s.getCapability('p/ws'))!.websocket, true);
+    }));
+
+    it('drift: a batch fails with the error of its first failing write, whatever the writes after it', withStore(async (s) => {
+      const kept = secret('DRIFT_KEPT');
+      await s.createSecret(kept, version(kept.id, 1));
+      await assert.rejects(
+        s.writeSecrets([{ kind: 'create', secret: secret('DRIFT_KEPT'), first: version(randomUUID(), 1) }, { kind: 'rotate', secretId: kept.id, expectedCurrent: 7, next: version(kept.id, 8), updatedAt: now() }]),
+        codeOf('SECRET_ALREADY_EXISTS'),
+      );
+    }));
+
+    it('drift: a rekey under a key the vault no longer uses is VAULT_KEY_MISMATCH, even when the generation moved too', withStore(async (s) => {
+      const g = await s.generation();
+      const a = secret('DRIFT_REKEY');
+      await s.createSecret(a, version(a.id, 1));
+      const change = { keyProvider: '{}', keyCheck: 'next', keyring: '{}', versions: [{ secretId: a.id, version: 1, wrappedKey: Buffer.from([1]) }] };
+      await assert.rejects(s.rekey(change, g, 'not-the-key-check'), codeOf('VAULT_KEY_MISMATCH'));
+    }));
+
+    it('many operations in flight at once on two connections: each is atomic, failures roll back only themselves', withStore(async (s, second) => {
+      const other = await second();
+      const pick = (i: number) => (i % 2 ? other : s);
+      try {
+        const a = secret('INFLIGHT');
+        await s.createSecret(a, version(a.id, 1));
+        const g0 = await s.generation();
+        const before = (await s.readAuditHead())?.seq ?? 0;
+        const rate = { count: 10, periodMs: 3_600_000 };
+        const t = Date.now();
+        const rotations = (async () => {
+          for (let v = 1; v <= 10; v++) await pick(v).rotateSecret(a.id, v, version(a.id, v + 1), now());
+        })();
+        const stale = Array.from({ length: 10 }, (_, i) => pick(i).rotateSecret(a.id, 999, version(a.id, 1000 + i), now()).then(() => 'landed', (e: unknown) => (isAivaultError(e, 'CONCURRENT_MODIFICATION') ? 'refused' : e)));
+        const audits = Array.from({ length: 30 }, (_, i) => pick(i).writeAudit([{ entry: entry(`inflight${i}`) }], [], sealer));
+        const buckets = Array.from({ length: 30 }, (_, i) => pick(i).updateBucket('inflight', (state) => takeToken(state, rate, t)));
+        const reads = Array.from({ length: 30 }, (_, i) => pick(i).getSecret(a.id));
+        const [, staleResults, seqs, decisions, seen] = await Promise.all([rotations, Promise.all(stale), Promise.all(audits), Promise.all(buckets), Promise.all(reads)]);
+        assert.deepEqual(new Set(staleResults), new Set(['refused']));
+        assert.equal((await s.getSecret(a.id))!.currentVersion, 11);
+        assert.deepEqual((await s.listSecretVersions(a.id)).map((v) => v.version), [10, 11]);
+        assert.equal(await s.generation(), g0 + 10, 'one bump per rotation that landed, none for the refused ones');
+        assert.deepEqual(seqs.flat().sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => before + i + 1));
+        const records = await s.readAudit({ afterSeq: before });
+        for (let i = 1; i < records.length; i++) assert.equal(records[i]!.prevHash, records[i - 1]!.hash);
+        assert.equal(decisions.filter((d) => d.allowed).length, 10);
+        assert.ok(seen.every((r) => r !== undefined && r.currentVersion >= 1 && r.currentVersion <= 11));
+      } finally {
+        await other.close();
+      }
+    }));
+
     it('audit anchor: written with the head in one commit; verify catches cleared outcomes, a cut log and a missing anchor', withStore(async (s, _second, tamper) => {
       const log = new AuditLog(s, randomBytes(32));
       const first = await log.append({ actor: 'owner:local', action: 'one', decision: 'allow' });
