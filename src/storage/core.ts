@@ -110,6 +110,14 @@ export class StorageCore implements Storage {
     return (await this.#d.read((s) => s.all(sql, params))).map(map);
   }
 
+  /** A transaction that bumps the generation and inserts one record whose key may be taken. */
+  #create(sql: string, params: readonly unknown[], taken: () => AivaultError): Promise<void> {
+    return this.#write(async (tx) => {
+      await this.#bump(tx);
+      await this.#insertUnique(tx.s, sql, params, taken);
+    });
+  }
+
   /** A transaction that bumps the generation and runs one write; resolves to whether it changed a row. */
   #bumped(sql: string, params: readonly unknown[]): Promise<boolean> {
     return this.#write(async (tx) => {
@@ -363,15 +371,11 @@ export class StorageCore implements Storage {
   }
 
   createCredential(c: CredentialRecord): Promise<void> {
-    return this.#write(async (tx) => {
-      await this.#bump(tx);
-      await this.#insertUnique(
-        tx.s,
-        'INSERT INTO credentials (name, provider, auth, bindings, hosts, allow_http, allow_private_network, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [c.name, c.provider, JSON.stringify(c.auth), JSON.stringify(c.bindings), JSON.stringify(c.hosts), flag(c.allowHttp), flag(c.allowPrivateNetwork), c.createdAt],
-        () => new AivaultError('CREDENTIAL_ALREADY_EXISTS', `a credential named ${c.name} already exists`),
-      );
-    });
+    return this.#create(
+      'INSERT INTO credentials (name, provider, auth, bindings, hosts, allow_http, allow_private_network, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [c.name, c.provider, JSON.stringify(c.auth), JSON.stringify(c.bindings), JSON.stringify(c.hosts), flag(c.allowHttp), flag(c.allowPrivateNetwork), c.createdAt],
+      () => new AivaultError('CREDENTIAL_ALREADY_EXISTS', `a credential named ${c.name} already exists`),
+    );
   }
 
   deleteCredential(name: string): Promise<boolean> {
@@ -445,10 +449,7 @@ export class StorageCore implements Storage {
   }
 
   putFlow(flow: FlowRecord): Promise<void> {
-    return this.#write(async (tx) => {
-      await this.#bump(tx);
-      await this.#insertUnique(tx.s, 'INSERT INTO flows (id, definition, created_at) VALUES (?, ?, ?)', [flow.id, JSON.stringify(flow), flow.createdAt], () => new AivaultError('CAPABILITY_ALREADY_EXISTS', `a flow ${flow.id} already exists`));
-    });
+    return this.#create('INSERT INTO flows (id, definition, created_at) VALUES (?, ?, ?)', [flow.id, JSON.stringify(flow), flow.createdAt], () => new AivaultError('CAPABILITY_ALREADY_EXISTS', `a flow ${flow.id} already exists`));
   }
 
   getFlow(id: string): Promise<FlowRecord | undefined> {
@@ -474,10 +475,7 @@ export class StorageCore implements Storage {
   }
 
   addOwner(o: OwnerRecord): Promise<void> {
-    return this.#write(async (tx) => {
-      await this.#bump(tx);
-      await this.#insertUnique(tx.s, 'INSERT INTO owners (id, name, public_key, created_at) VALUES (?, ?, ?, ?)', [o.id, o.name, o.publicKey, o.createdAt], () => new AivaultError('OWNER_ALREADY_EXISTS', `an owner named ${o.name} already exists`));
-    });
+    return this.#create('INSERT INTO owners (id, name, public_key, created_at) VALUES (?, ?, ?, ?)', [o.id, o.name, o.publicKey, o.createdAt], () => new AivaultError('OWNER_ALREADY_EXISTS', `an owner named ${o.name} already exists`));
   }
 
   removeOwner(id: string): Promise<boolean> {
@@ -496,15 +494,11 @@ export class StorageCore implements Storage {
   // --- agents and grants ---
 
   createAgent(a: AgentRecord): Promise<void> {
-    return this.#write(async (tx) => {
-      await this.#bump(tx);
-      await this.#insertUnique(
-        tx.s,
-        'INSERT INTO agents (id, name, token_hash, public_key, status, created_at, revoked_at, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [a.id, a.name, a.tokenHash, a.publicKey, a.status, a.createdAt, a.revokedAt, a.context],
-        () => new AivaultError('AGENT_ALREADY_EXISTS', `an agent named ${a.name} already exists`),
-      );
-    });
+    return this.#create(
+      'INSERT INTO agents (id, name, token_hash, public_key, status, created_at, revoked_at, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [a.id, a.name, a.tokenHash, a.publicKey, a.status, a.createdAt, a.revokedAt, a.context],
+      () => new AivaultError('AGENT_ALREADY_EXISTS', `an agent named ${a.name} already exists`),
+    );
   }
 
   listAgents(): Promise<AgentRecord[]> {

@@ -1,10 +1,11 @@
 // The storage conformance suite against PostgreSQL (the machine's server; a fresh schema each).
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createSecretKey, randomBytes, randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isAivaultError } from '../../src/errors.ts';
 import { POSTGRES_SCHEMA_VERSION, PostgresStorage } from '../../src/storage/postgres.ts';
 import pg from 'pg';
+import { createStateSealer, stateProblems } from '../../src/vault/seal.ts';
 import { adminQuery, dropSchema, freshSchema, PG_BASE_URL, schemaUrl } from '../helpers/postgres.ts';
 import { conformance } from './conformance.ts';
 
@@ -54,6 +55,41 @@ describe('postgres migrations', () => {
 
 /** The migration that marks vaults from before state seals (its index in POSTGRES_MIGRATIONS). */
 const SEALS_MIGRATION = 6;
+
+describe('postgres vaults from before flags were 0/1 everywhere (schema 7)', () => {
+  it('open with their websocket flags as they were, and their state seal still holds', async () => {
+    const schema = freshSchema('ws');
+    const url = schemaUrl(schema);
+    const sealer = createStateSealer(createSecretKey(randomBytes(32)));
+    try {
+      const storage = await PostgresStorage.connect(url, { create: true });
+      storage.useStateSealer(sealer);
+      await storage.initialize({ vaultId: randomUUID(), formatVersion: 1, keyProvider: '{}', keyCheck: 'x', createdAt: new Date().toISOString() });
+      await storage.createCredential({ name: 'c', provider: 'p', auth: {}, bindings: {}, hosts: [], allowHttp: false, allowPrivateNetwork: false, createdAt: 'T' });
+      for (const [id, websocket] of [['p/ws', true], ['p/plain', false]] as const) {
+        await storage.createCapability({ id, provider: 'p', credential: 'c', hosts: [], methods: ['GET'], pathPrefixes: ['/'], limits: {}, websocket, createdAt: 'T' });
+      }
+      await storage.sealState();
+      await storage.close();
+      // The column as schema 7 left it: BOOLEAN, default false.
+      await adminQuery(`ALTER TABLE ${schema}.capabilities ALTER COLUMN websocket DROP DEFAULT;
+        ALTER TABLE ${schema}.capabilities ALTER COLUMN websocket TYPE BOOLEAN USING websocket = 1;
+        ALTER TABLE ${schema}.capabilities ALTER COLUMN websocket SET DEFAULT false;
+        UPDATE ${schema}.schema_version SET version = 7`);
+      const reopened = await PostgresStorage.connect(url);
+      try {
+        assert.deepEqual((await reopened.listCapabilities()).map((c) => [c.id, c.websocket]), [['p/plain', false], ['p/ws', true]]);
+        assert.deepEqual(stateProblems(sealer, await reopened.readState()), []);
+        const column = await adminQuery(`SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'capabilities' AND column_name = 'websocket'`, [schema]);
+        assert.deepEqual(column.rows, [{ data_type: 'integer' }]);
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
 
 describe('postgres tamper evidence', () => {
   // A trigger or rule runs inside the owner's next write (and its seal covers what it did); a view stands in for a table.
