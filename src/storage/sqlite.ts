@@ -83,13 +83,17 @@ export interface SqliteOpenOptions {
   synchronous?: 'FULL' | 'NORMAL';
 }
 
-const settle = () => {};
-/** The operation under way on any of the process's connections; it settles before the next starts. */
+/** The last operation queued on any of the process's connections, and how many are queued or under way. */
 let tail: Promise<void> = Promise.resolve();
+let queued = 0;
+const settle = () => {
+  queued--;
+};
 
-/** Runs fn when every operation queued before it has settled. */
+/** Runs fn when every operation queued before it has settled (at once when there is none). */
 function inTurn<T>(fn: () => Promise<T>): Promise<T> {
-  const result = tail.then(fn).catch((err: unknown) => {
+  const started = queued++ === 0 ? fn() : tail.then(fn);
+  const result = started.catch((err: unknown) => {
     throw translate(err);
   });
   tail = result.then(settle, settle);
