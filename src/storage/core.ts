@@ -62,6 +62,8 @@ export class StorageCore implements Storage {
   readonly #d: Dialect;
   readonly #log: string;
   readonly #auditMeta: string;
+  /** After a text column in ORDER BY: byte order, whatever the database's collation (see Dialect.byteOrder). */
+  readonly #b: string;
   #sealer: StateSealer | undefined;
   #lastNoncePrune = 0;
 
@@ -70,6 +72,7 @@ export class StorageCore implements Storage {
     this.engine = dialect.engine;
     this.#log = dialect.auditTable.log;
     this.#auditMeta = dialect.auditTable.meta;
+    this.#b = dialect.byteOrder;
   }
 
   /** A write transaction; resealed before it commits when it changed the sealed state. */
@@ -232,7 +235,7 @@ export class StorageCore implements Storage {
     return this.#many(
       `SELECT * FROM secrets
        WHERE (CAST(?1 AS TEXT) IS NULL OR scope = ?1) AND (CAST(?2 AS TEXT) IS NULL OR name = ?2) AND (CAST(?3 AS TEXT) IS NULL OR pinned_provider = ?3)
-       ORDER BY name, scope`,
+       ORDER BY name${this.#b}, scope${this.#b}`,
       [filter.scope ?? null, filter.name ?? null, filter.pinnedProvider ?? null],
       toSecret,
     );
@@ -363,7 +366,7 @@ export class StorageCore implements Storage {
   // --- definitions ---
 
   listCredentials(): Promise<CredentialRecord[]> {
-    return this.#many('SELECT * FROM credentials ORDER BY name', [], toCredential);
+    return this.#many(`SELECT * FROM credentials ORDER BY name${this.#b}`, [], toCredential);
   }
 
   getCredential(name: string): Promise<CredentialRecord | undefined> {
@@ -381,14 +384,14 @@ export class StorageCore implements Storage {
   deleteCredential(name: string): Promise<boolean> {
     return this.#write(async (tx) => {
       await this.#bump(tx);
-      const users = await tx.s.all('SELECT id FROM capabilities WHERE credential = ? ORDER BY id', [name]);
+      const users = await tx.s.all(`SELECT id FROM capabilities WHERE credential = ? ORDER BY id${this.#b}`, [name]);
       if (users.length > 0) throw new AivaultError('CREDENTIAL_IN_USE', `capabilities still use ${name}: ${users.map((u) => u.id as string).join(', ')}; delete them first`);
       return (await tx.s.run('DELETE FROM credentials WHERE name = ?', [name])) > 0;
     });
   }
 
   listCapabilities(): Promise<CapabilityRecord[]> {
-    return this.#many('SELECT * FROM capabilities ORDER BY id', [], toCapability);
+    return this.#many(`SELECT * FROM capabilities ORDER BY id${this.#b}`, [], toCapability);
   }
 
   getCapability(id: string): Promise<CapabilityRecord | undefined> {
@@ -428,7 +431,7 @@ export class StorageCore implements Storage {
   }
 
   listEndpointOverrides(): Promise<EndpointOverride[]> {
-    return this.#many('SELECT * FROM endpoint_overrides ORDER BY provider', [], toOverride);
+    return this.#many(`SELECT * FROM endpoint_overrides ORDER BY provider${this.#b}`, [], toOverride);
   }
 
   getEndpointOverride(provider: string): Promise<EndpointOverride | undefined> {
@@ -457,7 +460,7 @@ export class StorageCore implements Storage {
   }
 
   listFlows(): Promise<FlowRecord[]> {
-    return this.#many('SELECT definition FROM flows ORDER BY id', [], (r) => parseJson<FlowRecord>(r.definition, 'flow'));
+    return this.#many(`SELECT definition FROM flows ORDER BY id${this.#b}`, [], (r) => parseJson<FlowRecord>(r.definition, 'flow'));
   }
 
   deleteFlow(id: string): Promise<boolean> {
@@ -467,7 +470,7 @@ export class StorageCore implements Storage {
   // --- owners ---
 
   listOwners(): Promise<OwnerRecord[]> {
-    return this.#many('SELECT * FROM owners ORDER BY created_at, name', [], toOwner);
+    return this.#many(`SELECT * FROM owners ORDER BY created_at${this.#b}, name${this.#b}`, [], toOwner);
   }
 
   getOwner(idOrName: string): Promise<OwnerRecord | undefined> {
@@ -502,7 +505,7 @@ export class StorageCore implements Storage {
   }
 
   listAgents(): Promise<AgentRecord[]> {
-    return this.#many('SELECT * FROM agents ORDER BY name', [], toAgent);
+    return this.#many(`SELECT * FROM agents ORDER BY name${this.#b}`, [], toAgent);
   }
 
   getAgent(idOrName: string): Promise<AgentRecord | undefined> {
@@ -535,7 +538,7 @@ export class StorageCore implements Storage {
   }
 
   listGrants(agentId?: string): Promise<GrantRecord[]> {
-    return this.#many('SELECT * FROM grants WHERE CAST(?1 AS TEXT) IS NULL OR agent_id = ?1 ORDER BY agent_id, capability', [agentId ?? null], toGrant);
+    return this.#many(`SELECT * FROM grants WHERE CAST(?1 AS TEXT) IS NULL OR agent_id = ?1 ORDER BY agent_id${this.#b}, capability${this.#b}`, [agentId ?? null], toGrant);
   }
 
   deleteGrant(agentId: string, capability: string): Promise<boolean> {
@@ -561,7 +564,7 @@ export class StorageCore implements Storage {
   }
 
   listApprovals(status?: ApprovalStatus): Promise<ApprovalRecord[]> {
-    return this.#many('SELECT * FROM approvals WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY requested_at, id', [status ?? null], toApproval);
+    return this.#many(`SELECT * FROM approvals WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY requested_at${this.#b}, id${this.#b}`, [status ?? null], toApproval);
   }
 
   async decideApproval(id: string, status: Exclude<ApprovalStatus, 'pending'>, by: string, at: string): Promise<boolean> {

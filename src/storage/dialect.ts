@@ -26,6 +26,8 @@ export interface Dialect {
   readonly forUpdate: string;
   /** Keeps the rows a SELECT reads from changing until the transaction ends; '' as forUpdate. */
   readonly forShare: string;
+  /** Follows a text column in ORDER BY so lists sort by bytes (SQLite's BINARY) whatever the database's collation. */
+  readonly byteOrder: string;
   /** How core.ts names the audit tables (SQLite keeps them in a file of their own). */
   readonly auditTable: { log: string; meta: string };
 

@@ -104,6 +104,7 @@ class PostgresDialect implements Dialect {
   readonly engine = 'postgres';
   readonly forUpdate = ' FOR UPDATE';
   readonly forShare = ' FOR SHARE';
+  readonly byteOrder = ' COLLATE "C"';
   readonly auditTable = { log: 'audit_log', meta: 'audit_meta' };
   readonly schema: string;
   readonly #pool: pg.Pool;

@@ -105,6 +105,7 @@ class SqliteDialect implements Dialect {
   // BEGIN IMMEDIATE excludes every other writer for the whole transaction.
   readonly forUpdate = '';
   readonly forShare = '';
+  readonly byteOrder = '';
   readonly auditTable = { log: 'audit.audit_log', meta: 'audit.audit_meta' };
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();

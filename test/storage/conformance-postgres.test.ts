@@ -1,38 +1,64 @@
 // The storage conformance suite against PostgreSQL (the machine's server; a fresh schema each).
 import assert from 'node:assert/strict';
 import { createSecretKey, randomBytes, randomUUID } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { isAivaultError } from '../../src/errors.ts';
 import { POSTGRES_SCHEMA_VERSION, PostgresStorage } from '../../src/storage/postgres.ts';
 import pg from 'pg';
 import { createStateSealer, stateProblems } from '../../src/vault/seal.ts';
 import { adminQuery, dropSchema, freshSchema, PG_BASE_URL, schemaUrl } from '../helpers/postgres.ts';
-import { conformance } from './conformance.ts';
+import { conformance, type EngineUnderTest } from './conformance.ts';
 
-conformance('postgres', {
-  async open() {
-    const schema = freshSchema('conf');
-    const url = schemaUrl(schema);
-    const storage = await PostgresStorage.connect(url, { create: true });
-    await storage.initialize({ vaultId: randomUUID(), formatVersion: 1, keyProvider: '{}', keyCheck: 'x', createdAt: new Date().toISOString() });
-    const opened: PostgresStorage[] = [storage];
-    return {
-      storage,
-      second: async () => {
-        const s = await PostgresStorage.connect(url);
-        opened.push(s);
-        return s;
-      },
-      tamper: async (sql: string) => {
-        await adminQuery(`SET search_path TO ${schema}; ${sql}`);
-      },
-      cleanup: async () => {
-        for (const s of opened) await s.close();
-        await dropSchema(schema);
-      },
-    };
-  },
-});
+/** The suite on a fresh schema of the database at `base` (a postgres:// URL). */
+function onDatabase(base: () => Promise<string>): EngineUnderTest {
+  return {
+    async open() {
+      const schema = freshSchema('conf');
+      const url = new URL(await base());
+      url.searchParams.set('schema', schema);
+      const storage = await PostgresStorage.connect(url.href, { create: true });
+      await storage.initialize({ vaultId: randomUUID(), formatVersion: 1, keyProvider: '{}', keyCheck: 'x', createdAt: new Date().toISOString() });
+      const opened: PostgresStorage[] = [storage];
+      const admin = async (sql: string) => {
+        const client = new pg.Client({ connectionString: await base() });
+        await client.connect();
+        try {
+          await client.query(sql);
+        } finally {
+          await client.end();
+        }
+      };
+      return {
+        storage,
+        second: async () => {
+          const s = await PostgresStorage.connect(url.href);
+          opened.push(s);
+          return s;
+        },
+        tamper: (sql: string) => admin(`SET search_path TO ${schema}; ${sql}`),
+        cleanup: async () => {
+          for (const s of opened) await s.close();
+          await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        },
+      };
+    },
+  };
+}
+
+conformance('postgres', onDatabase(async () => PG_BASE_URL));
+
+// Text sorts by the database's collation unless told otherwise; SQLite sorts by bytes.
+const ICU_DATABASE = `aivault_icu_${randomBytes(4).toString('hex')}`;
+let icuDatabase: Promise<string> | undefined;
+conformance('postgres, in a database that collates as en-US', onDatabase(() => {
+  icuDatabase ??= adminQuery(`CREATE DATABASE ${ICU_DATABASE} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`).then(() => {
+    const url = new URL(PG_BASE_URL);
+    url.pathname = `/${ICU_DATABASE}`;
+    return url.href;
+  });
+  return icuDatabase;
+}));
+after(() => adminQuery(`DROP DATABASE IF EXISTS ${ICU_DATABASE} WITH (FORCE)`));
 
 describe('postgres migrations', () => {
   it('replicas starting together on a fresh schema apply each migration once', async () => {

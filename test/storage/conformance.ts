@@ -405,6 +405,18 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.equal((await s.getCapability('p/ws'))!.websocket, true);
     }));
 
+    it('drift: lists sort by bytes (upper case first, then punctuation and lower case), whatever the collation', withStore(async (s) => {
+      const names = ['b', 'B', 'a_c', 'ab', 'A'];
+      for (const name of names) {
+        const x = secret(name);
+        await s.createSecret(x, version(x.id, 1));
+        await s.createAgent({ id: randomUUID(), name, tokenHash: null, publicKey: null, status: 'active', context: null, createdAt: now(), revokedAt: null });
+      }
+      const sorted = ['A', 'B', 'a_c', 'ab', 'b'];
+      assert.deepEqual((await s.listSecrets()).map((r) => r.name), sorted);
+      assert.deepEqual((await s.listAgents()).map((r) => r.name), sorted);
+    }));
+
     it('drift: a batch fails with the error of its first failing write, whatever the writes after it', withStore(async (s) => {
       const kept = secret('DRIFT_KEPT');
       await s.createSecret(kept, version(kept.id, 1));
