@@ -55,7 +55,6 @@ interface Tx {
 }
 
 const flag = (b: boolean): number => (b ? 1 : 0);
-const keyMismatch = () => new AivaultError('VAULT_KEY_MISMATCH', 'the master key was rotated by another process; reopen the vault (restart the daemon) with the new key');
 
 export class StorageCore implements Storage {
   readonly engine: string;
@@ -160,7 +159,7 @@ export class StorageCore implements Storage {
     if (keyCheck === undefined) return;
     // Locked: a rotation (which updates this row) cannot commit between the check and our write.
     const row = await s.get(`SELECT value FROM meta WHERE key = 'key_check'${lock}`);
-    if (row?.value !== keyCheck) throw keyMismatch();
+    if (row?.value !== keyCheck) throw new AivaultError('VAULT_KEY_MISMATCH', 'the master key was rotated by another process; reopen the vault (restart the daemon) with the new key');
   }
 
   rekey(change: Rekey, expectedGeneration: number, expectedKeyCheck: string): Promise<void> {

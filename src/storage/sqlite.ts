@@ -92,7 +92,12 @@ const settle = () => {
 
 /** Runs fn when every operation queued before it has settled (at once when there is none). */
 function inTurn<T>(fn: () => Promise<T>): Promise<T> {
-  const started = queued++ === 0 ? fn() : tail.then(fn);
+  let started: Promise<T>;
+  try {
+    started = queued++ === 0 ? fn() : tail.then(fn);
+  } catch (err) {
+    started = Promise.reject(err); // still settles, so the turns go on
+  }
   const result = started.catch((err: unknown) => {
     throw translate(err);
   });
