@@ -18,6 +18,7 @@ import { readAll } from '../read-capped.ts';
 import { MAX_API_BODY, MAX_OWNER_BODY, readBody, type Admission } from './limits.ts';
 import { renderAnswer, type Render } from '../broker/render.ts';
 import { assertNotFromWebPage } from './origin.ts';
+import { requestTarget } from './request-target.ts';
 import { refusal, type RefusalAudience } from './status.ts';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpServer } from './mcp.ts';
@@ -237,9 +238,10 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     const arrived = Date.now();
-    const url = new URL(req.url ?? '/', 'http://aivault');
+    let url: URL | undefined;
     let agentId: string | undefined;
     try {
+      url = requestTarget(req);
       if (url.pathname === '/v1/health' && req.method === 'GET') {
         closeIfUnread(req, res);
         res.setHeader('content-type', 'application/json');
@@ -334,8 +336,8 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
     } catch (err) {
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
       if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
-      log.info({ route: url.pathname, agent: agentId, code: e.code, ms: Math.round(performance.now() - started) }, 'refused');
-      sendError(req, res, e, url.pathname.startsWith('/gw/') ? 'gateway' : 'api');
+      log.info({ route: url?.pathname ?? '(not a path)', agent: agentId, code: e.code, ms: Math.round(performance.now() - started) }, 'refused');
+      sendError(req, res, e, url?.pathname.startsWith('/gw/') ? 'gateway' : 'api');
     }
   };
 }

@@ -110,7 +110,12 @@ export class Daemon {
         this.#inflight -= 1;
         if (this.#inflight === 0) this.#drained?.();
       });
-      void handle(req, res);
+      // The routes answer their own errors; anything that still escapes ends this one
+      // request, never the daemon.
+      handle(req, res).catch((err: unknown) => {
+        this.#options.log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'request failed outside its routes');
+        res.destroy();
+      });
     });
     // `Expect: 100-continue` is answered by the API once the sender is known, not before.
     server.on('checkContinue', (req, res) => server.emit('request', req, res));

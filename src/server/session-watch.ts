@@ -40,10 +40,12 @@ export class SessionWatch {
   #schedule(): void {
     if (this.#timer || this.#sessions.size === 0) return;
     this.#timer = setTimeout(() => {
-      void this.#check().finally(() => {
-        this.#timer = undefined;
-        this.#schedule();
-      });
+      void this.#check()
+        .catch((err: unknown) => this.#log.warn({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'websocket session check failed; retrying'))
+        .finally(() => {
+          this.#timer = undefined;
+          this.#schedule();
+        });
     }, SESSION_CHECK_MS);
     this.#timer.unref();
   }

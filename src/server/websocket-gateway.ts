@@ -20,6 +20,7 @@ import { portOf } from '../policy/hosts.ts';
 import { readCapped } from '../read-capped.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
 import { assertNotFromWebPage } from './origin.ts';
+import { requestTarget } from './request-target.ts';
 import { refusal } from './status.ts';
 import type { Admission } from './limits.ts';
 import { SessionWatch } from './session-watch.ts';
@@ -207,7 +208,7 @@ export function createUpgradeHandler({ vault, agents, broker }: Services, log: L
       abandon('CLIENT_GONE');
     });
     try {
-      const url = new URL(req.url ?? '/', 'http://aivault');
+      const url = requestTarget(req);
       assertNotFromWebPage(req);
       if (!url.pathname.startsWith('/gw/')) throw new AivaultError('INVALID_ARGUMENT', 'WebSocket upgrades are served on the gateway only (/gw/PROVIDER/…)');
       if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') throw new AivaultError('INVALID_ARGUMENT', 'only GET upgrades to websocket are served');
@@ -260,7 +261,11 @@ export function createUpgradeHandler({ vault, agents, broker }: Services, log: L
   };
 
   return {
-    handle: (req, socket, head) => void handle(req, socket, head),
+    handle: (req, socket, head) =>
+      void handle(req, socket, head).catch((err: unknown) => {
+        log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'upgrade failed outside its routes');
+        socket.destroy();
+      }),
     closeAll() {
       for (const { client, upstream } of sessions) closeBoth(client, upstream, 1001, 'aivault is shutting down');
     },
