@@ -15,6 +15,21 @@ import { upstreamError } from './upstream.ts';
 /** What the upstream is told it may compress with: every encoding `decoder` undoes. */
 export const ACCEPT_ENCODING = 'gzip, deflate, br';
 
+/** A header's value as one text (a repeated header's values joined as HTTP joins them). */
+function oneValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/**
+ * Transfer codings other than chunked (`gzip, chunked`) reach us still applied: undici
+ * removes only the chunking. An answer we cannot read is one we cannot scrub.
+ */
+function assertPlainTransfer(coding: string | undefined): void {
+  if (coding === undefined) return;
+  if (coding.split(',').every((c) => ['', 'chunked'].includes(c.trim().toLowerCase()))) return;
+  throw new AivaultError('UPSTREAM_ERROR', 'the upstream used a transfer-coding aivault cannot decode, so it cannot scrub the answer');
+}
+
 function decoder(encoding: string | undefined): Transform | undefined {
   const e = (encoding ?? 'identity').trim().toLowerCase();
   if (e === '' || e === 'identity') return undefined;
@@ -70,7 +85,8 @@ export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseO
   let decode: Transform | undefined;
   try {
     if (Number.isFinite(declared) && declared > o.limit) throw tooLarge(o.limit);
-    decode = decoder(response.headers['content-encoding'] as string | undefined);
+    assertPlainTransfer(oneValue(response.headers['transfer-encoding']));
+    decode = decoder(oneValue(response.headers['content-encoding']));
   } catch (err) {
     // Discard the unread body; undici reports that as an abort, which is expected here.
     response.body.on('error', () => {}).destroy();

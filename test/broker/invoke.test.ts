@@ -172,6 +172,19 @@ describe('broker invoke against a real loopback upstream', () => {
     await assert.rejects(t.broker.invoke({ capability: header, method: 'GET', path: '/v1/zstd' }), (e) => isAivaultError(e, 'UPSTREAM_ERROR'));
   });
 
+  it('refuses a transfer-coding other than chunked, which reaches it still applied (an attacker had gzip pass unscrubbed)', async () => {
+    up.handle('/v1/te-gzip', (_req, res) => {
+      res.setHeader('transfer-encoding', 'gzip, chunked');
+      res.end(gzipSync(`secret=${key}`));
+    });
+    await assert.rejects(t.broker.invoke({ capability: header, method: 'GET', path: '/v1/te-gzip' }), (e) => isAivaultError(e, 'UPSTREAM_ERROR'));
+    up.handle('/v1/ce-twice', (_req, res) => {
+      res.setHeader('content-encoding', ['gzip', 'gzip']);
+      res.end(gzipSync(gzipSync(`secret=${key}`)));
+    });
+    await assert.rejects(t.broker.invoke({ capability: header, method: 'GET', path: '/v1/ce-twice' }), (e) => isAivaultError(e, 'UPSTREAM_ERROR'));
+  });
+
   it('streams server-sent events one by one, not at the end', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
