@@ -46,6 +46,9 @@ export const ENCODINGS: Record<string, (s: string, seed: number) => string> = {
   base64Wrapped64: (s) => wrap(bytesOf(s).toString('base64'), 64, '\n'),
   base64InJson: (s) => JSON.stringify(wrap(bytesOf(s).toString('base64'), 60, '\n')).replace(/\//g, '\\/'),
   uriComponentInJson: (s) => JSON.stringify({ url: `https://x.example/cb?v=${encodeURIComponent(s)}` }),
+  // A body declared charset=utf-16 (bytes read back as latin1 text, as the tests feed bytes).
+  utf16le: (s) => Buffer.from(s, 'utf16le').toString('latin1'),
+  utf16be: (s) => Buffer.from(s, 'utf16le').swap16().toString('latin1'),
   // Server-sent events: the text split over events at seed-chosen points.
   sse: (s, seed) => {
     const cut = [...s].reduce<number[]>((acc, _c, i) => (i > 0 && pick(seed, i) ? [...acc, i] : acc), []);
@@ -125,7 +128,8 @@ function sseJoined(text: string): string {
 
 /** Every decoded view of `output`; a secret readable in any of them has leaked. */
 export function views(output: string): string[] {
-  const base = [output, sseJoined(output)];
+  // NULs dropped: what a reader of UTF-16 text sees of ASCII.
+  const base = [output, sseJoined(output), output.replace(/\0/g, '')];
   const out: string[] = [];
   for (const b of base) {
     out.push(b, percentDecode(b, false), percentDecode(b, true), jsonDecode(b), htmlDecode(b));

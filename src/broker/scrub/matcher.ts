@@ -6,8 +6,9 @@
 //            base64 alphabets meet); line breaks dropped, and the `data:` field name that
 //            starts a server-sent-event line (so wrapped text and a secret split over SSE
 //            events meet the same needle);
-//   needles  the secret itself, its hex, and its base64 at each of the three byte offsets
-//            (only the characters the secret's bits alone decide), all folded the same way.
+//   needles  the secret itself, its hex, its UTF-16 (either byte order), and its base64 at
+//            each of the three byte offsets (only the characters the secret's bits alone
+//            decide), all folded the same way.
 // Folding only ever merges characters, so it can redact more than a secret (a case variant),
 // never less. Every match becomes a raw span [start, end) to redact.
 
@@ -100,13 +101,23 @@ const MIN_NEEDLE = 8;
 /** Tags: a base64 core also takes the characters either side that share bits with the secret. */
 const TAG_BASE64 = 1;
 const TAG_HEX = 2;
+const TAG_UTF16 = 3;
+
+/**
+ * The value as UTF-16, little- and big-endian: what an answer declared as `charset=utf-16`
+ * (or a JSON `\u0000`-padded rendering of one) holds of it.
+ */
+function utf16Forms(value: Uint8Array): Uint8Array[] {
+  const le = Buffer.from(Buffer.from(value).toString('utf8'), 'utf16le');
+  return [le, Buffer.from(le).swap16()];
+}
 
 /**
  * The most raw bytes one symbol of each form takes in what honest services send: a secret's
  * own characters may each be an HTML or JSON escape; base64 characters at most a percent
  * escape (and a line break now and then); hex digits are never escaped.
  */
-const WIDEST: Record<number, number> = { 0: MAX_ESCAPE_BYTES, [TAG_BASE64]: 3, [TAG_HEX]: 1 };
+const WIDEST: Record<number, number> = { 0: MAX_ESCAPE_BYTES, [TAG_BASE64]: 3, [TAG_HEX]: 1, [TAG_UTF16]: 1 };
 
 /** The compiled needles of one set of secret values, shared by every scan of them. */
 export class Patterns {
@@ -129,6 +140,7 @@ export class Patterns {
       add(folded(v), 0);
       add(folded(Buffer.from(Buffer.from(v).toString('hex'))), TAG_HEX);
       for (const core of base64Cores(v)) if (core.length >= MIN_NEEDLE) add(folded(core), TAG_BASE64);
+      for (const wide of utf16Forms(v)) add(folded(wide), TAG_UTF16);
     }
     const list = [...needles.values()];
     this.automaton = new Automaton(list.map((n) => n.bytes), list.map((n) => n.tag));
