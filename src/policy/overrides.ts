@@ -54,7 +54,7 @@ const METHOD_PARAMS = new Set(['_method', 'x_http_method_override', 'x_http_meth
  * Case and `-` against `_` are ignored, as is surrounding whitespace: more is refused than
  * any one stack reads, never less.
  */
-export function isMethodParam(name: string): boolean {
+function isMethodParam(name: string): boolean {
   const n = name.split('\0', 1)[0]!.toLowerCase().replace(/^[\s[\]]+/, '').trimEnd();
   const whole = n.replace(/[-. [\]]/g, '_');
   const key = n.split(/[[\]]/, 1)[0]!.replace(/[-. ]/g, '_');
@@ -66,14 +66,14 @@ export function isMethodParam(name: string): boolean {
  * names that matter are ASCII) and `%uXXXX` a UTF-16 unit (ASP.NET's `HttpUtility.UrlDecode`).
  * A malformed escape stays as written, as PHP and Rack leave it.
  */
-export function formDecode(s: string): string {
+function formDecode(s: string): string {
   return s.replace(/\+/g, ' ').replace(/%u([0-9a-f]{4})|%([0-9a-f]{2})/gi, (_, u: string | undefined, b: string | undefined) => String.fromCharCode(parseInt(u ?? b!, 16)));
 }
 
 /**
  * The names in a query string or urlencoded body. Pairs are split at `&` and also at `;`,
- * which Rack 2 (`DEFAULT_SEP`, `&` or `;`), Python before 3.9.2 (`parse_qsl`) and a PHP configured with
- * `arg_separator.input = "&;"` read as a separator too.
+ * which Rack 2 (`DEFAULT_SEP`), Python before 3.9.2 (`parse_qsl`) and a PHP configured
+ * with `arg_separator.input = "&;"` read as a separator too.
  */
 function urlencodedNames(text: string): string[] {
   return text.split(/[&;]/).map((pair) => formDecode(pair.split('=', 1)[0]!));
@@ -87,7 +87,7 @@ function urlencodedNames(text: string): string[] {
  * type or any multipart type (Rack parses `multipart/mixed` and `related` as it does
  * `form-data`; the other subtypes alike, to be safe).
  */
-export function formKind(contentType: string | undefined): 'urlencoded' | 'multipart' | undefined {
+function formKind(contentType: string | undefined): 'urlencoded' | 'multipart' | undefined {
   const type = (contentType ?? '').trim().split(/[;,\s]/, 1)[0]!.replace(/^["']+|["']+$/g, '').toLowerCase();
   if (type === '' || type === 'application/x-www-form-urlencoded') return 'urlencoded';
   if (type.startsWith('multipart/')) return 'multipart';
@@ -135,8 +135,8 @@ function formNames(kind: 'urlencoded' | 'multipart', body: Uint8Array): string[]
 /**
  * Refuses a method override carried as a query parameter (`query`: the target's raw query
  * string, as the upstream receives it), or as a field of a body some stack reads as a form
- * (`formKind`). Refused, not allowed through for the methods a grant holds: the override
- * would be one more method on the same check, which no stack guarantees it honours alike.
+ * (`formKind`). Refused even when the grant holds the method asked for: the allow-lists
+ * and the audit record name the request's method, and the upstream would act on another.
  */
 export function assertNoMethodOverride(query: string, contentType: string | undefined, body: Uint8Array | undefined): void {
   for (const name of urlencodedNames(query.replace(/^\?/, ''))) {

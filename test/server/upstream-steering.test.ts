@@ -100,6 +100,9 @@ describe('the upstream acts on what the allow-lists checked', () => {
       const r = await invoke({ method: 'POST', path: '/v1/public/x', ...b });
       assert.deepEqual([r.status, r.code], [403, 'METHOD_NOT_ALLOWED'], `${JSON.stringify(b)}: ${r.text}`);
     }
+    const gw = await request('http://aivault/gw/steer/v1/public/x', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '_method=DELETE', dispatcher });
+    await gw.body.dump();
+    assert.deepEqual([gw.statusCode, gw.headers['x-aivault-error']], [403, 'METHOD_NOT_ALLOWED'], 'the gateway, no content type');
     const query = await invoke({ path: '/v1/public/x', query: [[' _method', 'DELETE']] });
     assert.deepEqual([query.status, query.code], [403, 'MALFORMED_URL'], query.text);
     const flow = await request('http://aivault/v1/flows/run', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ flow: 'steer/send', body: '_method=DELETE' }), dispatcher });
