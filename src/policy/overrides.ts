@@ -80,17 +80,19 @@ function urlencodedNames(text: string): string[] {
 }
 
 /**
- * What the body is read as. A body is a form when some stack parses it as one: no media type
- * at all (Rack's `form_data?` takes a POST without one for a form), or a media type that,
- * cut at the first `;` or `,` (Rack's `media_type`) or space (PHP's `sapi_read_post_data`),
- * trimmed (Rack `rstrip`s, so a tab goes too), unquoted and lower-cased, is the urlencoded
- * type or any multipart type (Rack parses `multipart/mixed` and `related` as it does
- * `form-data`; the other subtypes alike, to be safe).
+ * What the body is read as. A body is a form when some stack parses it as one: with no
+ * content type (Rack's `form_data?` takes a POST without one, or with an empty one, for a
+ * form), or when one of the values sent — each cut at every `,` (two headers are joined so,
+ * and a stack may read either), then at the first `;` (Rack's `media_type`) or whitespace
+ * (PHP's `sapi_read_post_data` cuts at a space; Rack `rstrip`s a tab), trimmed, unquoted and
+ * lower-cased — is empty, the urlencoded type or any multipart type (Rack parses
+ * `multipart/mixed` and `related` as it does `form-data`; the other subtypes alike, to be
+ * safe).
  */
-function formKind(contentType: string | undefined): 'urlencoded' | 'multipart' | undefined {
-  const type = (contentType ?? '').trim().split(/[;,\s]/, 1)[0]!.replace(/^["']+|["']+$/g, '').toLowerCase();
-  if (type === '' || type === 'application/x-www-form-urlencoded') return 'urlencoded';
-  if (type.startsWith('multipart/')) return 'multipart';
+function formKind(contentTypes: readonly string[]): 'urlencoded' | 'multipart' | undefined {
+  const types = contentTypes.flatMap((value) => value.split(',')).map((t) => t.trim().split(/[;\s]/, 1)[0]!.replace(/^["']+|["']+$/g, '').toLowerCase());
+  if (types.some((t) => t.startsWith('multipart/'))) return 'multipart';
+  if (types.length === 0 || types.some((t) => t === '' || t === 'application/x-www-form-urlencoded')) return 'urlencoded';
   return undefined;
 }
 
@@ -135,14 +137,14 @@ function formNames(kind: 'urlencoded' | 'multipart', body: Uint8Array): string[]
 /**
  * Refuses a method override carried as a query parameter (`query`: the target's raw query
  * string, as the upstream receives it), or as a field of a body some stack reads as a form
- * (`formKind`). Refused even when the grant holds the method asked for: the allow-lists
+ * (`contentTypes`: every content-type value sent, under any spelling of the name). Refused even when the grant holds the method asked for: the allow-lists
  * and the audit record name the request's method, and the upstream would act on another.
  */
-export function assertNoMethodOverride(query: string, contentType: string | undefined, body: Uint8Array | undefined): void {
+export function assertNoMethodOverride(query: string, contentTypes: readonly string[], body: Uint8Array | undefined): void {
   for (const name of urlencodedNames(query.replace(/^\?/, ''))) {
     if (isMethodParam(name)) throw new AivaultError('MALFORMED_URL', `query parameter ${printableName(name)} asks the upstream for another method; aivault refuses it`);
   }
-  const kind = body && body.byteLength > 0 ? formKind(contentType) : undefined;
+  const kind = body && body.byteLength > 0 ? formKind(contentTypes) : undefined;
   if (!kind) return;
   for (const name of formNames(kind, body!)) {
     if (isMethodParam(name)) throw new AivaultError('METHOD_NOT_ALLOWED', `the form field ${printableName(name)} asks the upstream for another method; aivault refuses it`);

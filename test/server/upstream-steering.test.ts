@@ -93,6 +93,7 @@ describe('the upstream acts on what the allow-lists checked', () => {
       { headers: [['content-type', `${form}, text/plain`]], body: '_method=DELETE' },
       { headers: [['content-type', `${form} x`]], body: '_method=DELETE' },
       { headers: [['content-type', form], ['content-type', 'text/plain']], body: '_method=DELETE' },
+      { headers: [['Content-Type', 'application/json'], ['Content_Type', form]], body: '_method=DELETE' },
       { headers: [['content-type', form]], body: '+_method=DELETE' },
       { headers: [['content-type', 'multipart/form-data; boundary=b']], body: '--b\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--b--\r\n' },
     ];
