@@ -458,7 +458,7 @@ export class Broker {
       if (isIpLiteral(target.hostname)) assertAddressAllowed(target.hostname, { allowPrivateNetwork: credential.allowPrivateNetwork, port: portOf(target.url.port, target.url.protocol) });
       const headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders, capability.overrideHeaders);
       assertSignable(prepared.strategy, capability, target, headers);
-      assertNoMethodOverride(target.url.search, valuesNamed(headers, 'content-type'), request.body);
+      assertNoMethodOverride(target.url.search, valuesNamed(headers, 'content-type'), request.body, valuesNamed(headers, 'content-encoding'));
       for (const name of prepared.strategy.ownedQueryParams) target.url.searchParams.delete(name);
       if (request.body && request.body.byteLength > capability.limits.maxRequestBytes) {
         throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than the capability's limit of ${capability.limits.maxRequestBytes} bytes`);

@@ -4,6 +4,7 @@
 // read some of these as the request's real method, path or origin: let through, a GET
 // capability could delete, `/v1/public` serve `/admin`, an IP allow-list be passed.
 
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync, type ZlibOptions } from 'node:zlib';
 import { AivaultError } from '../errors.ts';
 
 const STEERING = new Set([
@@ -134,19 +135,61 @@ function formNames(kind: 'urlencoded' | 'multipart', body: Uint8Array): string[]
   return kind === 'multipart' ? [...multipartNames(text), ...urlencodedNames(text)] : urlencodedNames(text);
 }
 
+/** How far a form body is inflated for the check; a body that inflates past it is refused. */
+const INFLATED: ZlibOptions = { maxOutputLength: 16 * 1024 * 1024 };
+const INFLATE = new Map<string, (b: Uint8Array) => Uint8Array>([
+  ['gzip', (b) => gunzipSync(b, INFLATED)],
+  ['x-gzip', (b) => gunzipSync(b, INFLATED)],
+  // zlib-wrapped as RFC 9110 says, or raw as some clients send it; decoders accept either.
+  [
+    'deflate',
+    (b) => {
+      try {
+        return inflateSync(b, INFLATED);
+      } catch {
+        return inflateRawSync(b, INFLATED);
+      }
+    },
+  ],
+  ['br', (b) => brotliDecompressSync(b, INFLATED)],
+]);
+
+/**
+ * The body as a stack that undoes its Content-Encoding reads it (Express's body-parser
+ * inflates gzip, deflate and br; ASP.NET Core's request decompression and Apache's DEFLATE
+ * input filter do too). One aivault cannot undo is refused: a stack might read what it cannot.
+ */
+function inflated(body: Uint8Array, contentEncodings: readonly string[]): Uint8Array {
+  const codings = contentEncodings.flatMap((v) => v.split(',')).map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  const refusal = () => new AivaultError('METHOD_NOT_ALLOWED', 'a form body in a content-encoding aivault cannot undo could carry a method override; aivault refuses it');
+  let out = body;
+  for (const coding of codings.reverse()) {
+    const inflate = INFLATE.get(coding);
+    if (!inflate) throw refusal();
+    try {
+      out = inflate(out);
+    } catch {
+      throw refusal();
+    }
+  }
+  return out;
+}
+
 /**
  * Refuses a method override carried as a query parameter (`query`: the target's raw query
  * string, as the upstream receives it), or as a field of a body some stack reads as a form
- * (`contentTypes`: every content-type value sent, under any spelling of the name). Refused even when the grant holds the method asked for: the allow-lists
+ * (`contentTypes`: every content-type value sent, under any spelling of the name), read
+ * both as sent (PHP and Rack ignore `contentEncodings`) and inflated. Refused even when the grant holds the method asked for: the allow-lists
  * and the audit record name the request's method, and the upstream would act on another.
  */
-export function assertNoMethodOverride(query: string, contentTypes: readonly string[], body: Uint8Array | undefined): void {
+export function assertNoMethodOverride(query: string, contentTypes: readonly string[], body: Uint8Array | undefined, contentEncodings: readonly string[] = []): void {
   for (const name of urlencodedNames(query.replace(/^\?/, ''))) {
     if (isMethodParam(name)) throw new AivaultError('MALFORMED_URL', `query parameter ${printableName(name)} asks the upstream for another method; aivault refuses it`);
   }
   const kind = body && body.byteLength > 0 ? formKind(contentTypes) : undefined;
   if (!kind) return;
-  for (const name of formNames(kind, body!)) {
+  const readings = contentEncodings.length > 0 ? [body!, inflated(body!, contentEncodings)] : [body!];
+  for (const name of readings.flatMap((b) => formNames(kind, b))) {
     if (isMethodParam(name)) throw new AivaultError('METHOD_NOT_ALLOWED', `the form field ${printableName(name)} asks the upstream for another method; aivault refuses it`);
   }
 }

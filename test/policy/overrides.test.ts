@@ -6,6 +6,7 @@
 // longer, or afresh (`npm run fuzz:policy`).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { isAivaultError, type ErrorCode } from '../../src/errors.ts';
 import { assertNoMethodOverride } from '../../src/policy/overrides.ts';
@@ -131,6 +132,17 @@ describe('method overrides in parameters', () => {
     assert.throws(() => assertNoMethodOverride('?+_method=DELETE', [FORM], undefined), refused('MALFORMED_URL'));
     assert.throws(() => assertNoMethodOverride('?%20_method=DELETE', [FORM], undefined), refused('MALFORMED_URL'));
     assert.throws(() => assertNoMethodOverride('', [FORM], body('+_method=DELETE')), form);
+  });
+
+  it('a compressed form is read inflated too (body-parser inflates gzip, deflate, br); an encoding aivault cannot undo is refused', () => {
+    const override = body('a=1&_method=DELETE');
+    const encoded: Array<[string[], Uint8Array]> = [[['gzip'], gzipSync(override)], [['X-Gzip'], gzipSync(override)], [['deflate'], deflateSync(override)], [['deflate'], deflateRawSync(override)], [['br'], brotliCompressSync(override)], [['gzip, br'], brotliCompressSync(gzipSync(override))], [['identity', 'gzip'], gzipSync(override)]];
+    for (const [encodings, bytes] of encoded) {
+      for (const ct of [[], [FORM]]) assert.throws(() => assertNoMethodOverride('', ct, bytes, encodings), refused('METHOD_NOT_ALLOWED'), encodings.join());
+    }
+    assert.doesNotThrow(() => assertNoMethodOverride('', [FORM], gzipSync(body('a=1&b=2')), ['gzip']));
+    assert.doesNotThrow(() => assertNoMethodOverride('', ['application/json'], body('_method=DELETE'), ['zstd']), 'not a form: not read');
+    for (const coding of ['zstd', 'constructor', 'gzip']) assert.throws(() => assertNoMethodOverride('', [FORM], body('a=1'), [coding]), refused('METHOD_NOT_ALLOWED'), coding);
   });
 
   it('PHP, Rack and qs spellings: NUL tails, brackets, `;` separators, `%u` escapes', () => {

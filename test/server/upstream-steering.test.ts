@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { request, type Agent } from 'undici';
 import { startAgentSide, type AgentSide } from '../helpers/agent-side.ts';
 import { canary, type TempVault } from '../helpers/cli.ts';
@@ -85,7 +86,7 @@ describe('the upstream acts on what the allow-lists checked', () => {
     assert.equal(plain.status, 200, 'a JSON body is the upstream API\'s own business');
   });
 
-  it('an override the check used to miss is refused too: no content type, text after the form type, a leading space in the name (the re-attack)', async () => {
+  it('an override the check used to miss is refused too: no content type, text after the form type, a leading space in the name, a compressed form (the re-attack)', async () => {
     const before = up.received.length;
     const form = 'application/x-www-form-urlencoded';
     const bodies: Array<{ headers: Array<[string, string]>; body: string }> = [
@@ -104,6 +105,8 @@ describe('the upstream acts on what the allow-lists checked', () => {
     const gw = await request('http://aivault/gw/steer/v1/public/x', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '_method=DELETE', dispatcher });
     await gw.body.dump();
     assert.deepEqual([gw.statusCode, gw.headers['x-aivault-error']], [403, 'METHOD_NOT_ALLOWED'], 'the gateway, no content type');
+    const gzipped = await invoke({ method: 'POST', path: '/v1/public/x', headers: [['content-type', form], ['content-encoding', 'gzip']], bodyBase64: gzipSync('_method=DELETE').toString('base64') });
+    assert.deepEqual([gzipped.status, gzipped.code], [403, 'METHOD_NOT_ALLOWED'], `a gzipped form (body-parser inflates it): ${gzipped.text}`);
     const query = await invoke({ path: '/v1/public/x', query: [[' _method', 'DELETE']] });
     assert.deepEqual([query.status, query.code], [403, 'MALFORMED_URL'], query.text);
     const flow = await request('http://aivault/v1/flows/run', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ flow: 'steer/send', body: '_method=DELETE' }), dispatcher });
