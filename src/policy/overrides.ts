@@ -129,10 +129,16 @@ function rfc2047(s: string): string {
     enc.toLowerCase() === 'b' ? Buffer.from(text, 'base64').toString('latin1') : text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (__, h: string) => String.fromCharCode(parseInt(h, 16))));
 }
 
-/** The parameter names a form body carries, by every reading of its kind (a multipart body is read as urlencoded too: Rack does so without a boundary). */
+/**
+ * The parameter names a form body carries, by every reading of its kind (a multipart body is
+ * read as urlencoded too: Rack does so without a boundary). A body holding NUL bytes is read
+ * without them as well: that is its ASCII text in UTF-16 or UTF-32, either byte order, which
+ * Tomcat and Spring decode when the content type names that charset.
+ */
 function formNames(kind: 'urlencoded' | 'multipart', body: Uint8Array): string[] {
-  const text = Buffer.from(body).toString('latin1');
-  return kind === 'multipart' ? [...multipartNames(text), ...urlencodedNames(text)] : urlencodedNames(text);
+  const latin1 = Buffer.from(body).toString('latin1');
+  const texts = latin1.includes('\0') ? [latin1, latin1.replaceAll('\0', '')] : [latin1];
+  return texts.flatMap((text) => (kind === 'multipart' ? [...multipartNames(text), ...urlencodedNames(text)] : urlencodedNames(text)));
 }
 
 /** How far a form body is inflated for the check; a body that inflates past it is refused. */

@@ -145,6 +145,16 @@ describe('method overrides in parameters', () => {
     for (const coding of ['zstd', 'constructor', 'gzip']) assert.throws(() => assertNoMethodOverride('', [FORM], body('a=1'), [coding]), refused('METHOD_NOT_ALLOWED'), coding);
   });
 
+  it('a form in UTF-16 or UTF-32 (Tomcat decodes the charset the content type names) is read too', () => {
+    const text = 'a=1&_method=DELETE';
+    const le16 = Buffer.from(text, 'utf16le');
+    const be16 = Buffer.from(le16).swap16();
+    const be32 = Buffer.from([...text].flatMap((c) => [0, 0, 0, c.charCodeAt(0)]));
+    for (const [charset, bytes] of [['utf-16le', le16], ['utf-16be', be16], ['utf-16', be16], ['utf-32', be32]] as const) {
+      assert.throws(() => assertNoMethodOverride('', [`${FORM}; charset=${charset}`], bytes), refused('METHOD_NOT_ALLOWED'), charset);
+    }
+  });
+
   it('PHP, Rack and qs spellings: NUL tails, brackets, `;` separators, `%u` escapes', () => {
     for (const q of ['?_method%00x=DELETE', '?_method[]=DELETE', '?[_method]=DELETE', '?a=1;_method=DELETE', '?%5Fmethod=DELETE', '?%u005Fmethod=DELETE', '?x.http.method.override=DELETE', '?x_http_method[override=DELETE']) {
       assert.throws(() => assertNoMethodOverride(q, [], undefined), refused('MALFORMED_URL'), q);
