@@ -14,6 +14,7 @@ import { assertNoMethodOverride } from '../../src/policy/overrides.ts';
 const RUNS = Number(process.env.POLICY_RUNS ?? 300);
 const SEED = Number(process.env.POLICY_SEED ?? (process.env.POLICY_RUNS ? Date.now() : 20261130));
 const params = { numRuns: RUNS, seed: SEED, endOnFailure: true };
+if (process.env.POLICY_RUNS) console.log(`fuzz:policy overrides: ${RUNS} runs, seed ${SEED}`);
 
 /** The names some stack takes for the method, as they spell them (compared ignoring case). */
 const OVERRIDES = ['_method', 'X-HTTP-Method-Override', 'X_HTTP_METHOD_OVERRIDE', 'X-HTTP-Method', 'X-Method-Override'];
