@@ -65,7 +65,7 @@ function isMethodParam(name: string): boolean {
 /**
  * A name or value as form decoders read it: `+` is a space, `%XX` a byte (Latin-1 here: the
  * names that matter are ASCII) and `%uXXXX` a UTF-16 unit (ASP.NET's `HttpUtility.UrlDecode`).
- * A malformed escape stays as written, as PHP and Rack leave it.
+ * A malformed escape stays as written, as PHP leaves it (Rack refuses the request).
  */
 function formDecode(s: string): string {
   return s.replace(/\+/g, ' ').replace(/%u([0-9a-f]{4})|%([0-9a-f]{2})/gi, (_, u: string | undefined, b: string | undefined) => String.fromCharCode(parseInt(u ?? b!, 16)));
