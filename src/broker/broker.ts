@@ -10,7 +10,7 @@ import type { OAuth2Strategy } from '../auth/oauth2.ts';
 import { AivaultError } from '../errors.ts';
 import { assertAddressAllowed, isIpLiteral } from '../policy/dns.ts';
 import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
-import { cgiName, headerAllowed, sanitizeAgentHeaders } from '../policy/headers.ts';
+import { cgiName, headerAllowed, sanitizeAgentHeaders, valuesNamed } from '../policy/headers.ts';
 import { assertNoMethodOverride } from '../policy/overrides.ts';
 import { assertTenant } from '../policy/tenants.ts';
 import { approvalDetails } from './approval-details.ts';
@@ -375,7 +375,7 @@ export class Broker {
       if (isIpLiteral(hostname)) assertAddressAllowed(hostname, { allowPrivateNetwork, port: portOf(url.port, url.protocol) });
       if (input.body && input.body.byteLength > FLOW_MAX_BYTES) throw new AivaultError('REQUEST_TOO_LARGE', `a flow body may hold at most ${FLOW_MAX_BYTES} bytes`);
       if (input.contentType !== undefined && !/^[\x20-\x7e]{1,200}$/.test(input.contentType)) throw new AivaultError('MALFORMED_HEADER', 'the content type is not a header value');
-      assertNoMethodOverride([], input.contentType, input.body);
+      assertNoMethodOverride('', input.contentType === undefined ? [] : [input.contentType], input.body);
       // Last, as for an invoke: the owner is asked only about a flow every other rule admits.
       let approval: ApprovalRecord | null = null;
       if (context.agent && grant && this.#approvals.needed(grant)) {
@@ -458,7 +458,7 @@ export class Broker {
       if (isIpLiteral(target.hostname)) assertAddressAllowed(target.hostname, { allowPrivateNetwork: credential.allowPrivateNetwork, port: portOf(target.url.port, target.url.protocol) });
       const headers = sanitizeAgentHeaders(request.headers ?? [], prepared.strategy.ownedHeaders, capability.overrideHeaders);
       assertSignable(prepared.strategy, capability, target, headers);
-      assertNoMethodOverride(target.url.searchParams.keys(), headers.get('content-type'), request.body);
+      assertNoMethodOverride(target.url.search, valuesNamed(headers, 'content-type'), request.body, valuesNamed(headers, 'content-encoding'));
       for (const name of prepared.strategy.ownedQueryParams) target.url.searchParams.delete(name);
       if (request.body && request.body.byteLength > capability.limits.maxRequestBytes) {
         throw new AivaultError('REQUEST_TOO_LARGE', `the request body is larger than the capability's limit of ${capability.limits.maxRequestBytes} bytes`);

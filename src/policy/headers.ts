@@ -40,6 +40,14 @@ export function cgiName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]/g, '-');
 }
 
+/**
+ * The values of every header sent under a spelling of `name` (lower case): Puma and Unicorn
+ * read `Content_Type` as `CONTENT_TYPE`, as CGI stacks read other names.
+ */
+export function valuesNamed(headers: ReadonlyMap<string, string>, name: string): string[] {
+  return [...headers].filter(([n]) => cgiName(n) === name).map(([, v]) => v);
+}
+
 /** Whether a lower-case header name matches one of a capability's patterns (a trailing `*` for a prefix). */
 export function headerAllowed(patterns: readonly string[], lower: string): boolean {
   return patterns.some((p) => (p.endsWith('*') ? lower.startsWith(p.slice(0, -1)) : lower === p));

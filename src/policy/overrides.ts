@@ -4,6 +4,7 @@
 // read some of these as the request's real method, path or origin: let through, a GET
 // capability could delete, `/v1/public` serve `/admin`, an IP allow-list be passed.
 
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync, type ZlibOptions } from 'node:zlib';
 import { AivaultError } from '../errors.ts';
 
 const STEERING = new Set([
@@ -37,22 +38,166 @@ export function isSteeringHeader(lower: string): boolean {
   return STEERING.has(lower) || STEERING_PREFIXES.some((p) => lower.startsWith(p));
 }
 
-/** Query or form parameters frameworks read as the method (Rails/Rack, Laravel, Symfony, Express): `_method=DELETE`. */
+/** Query or form parameters frameworks read as the method (Rails/Rack, Laravel, Symfony, Express, ASP.NET): `_method=DELETE`. */
 const METHOD_PARAMS = new Set(['_method', 'x_http_method_override', 'x_http_method', 'x_method_override']);
 
-/** A parameter name as PHP reads it (`.`, space and `[` become `_`), case and `-` ignored. */
-const paramName = (name: string) => name.toLowerCase().replace(/[-. []/g, '_');
+/**
+ * Whether some stack reads a (decoded) parameter name as one of them; the union of their
+ * readings, so a spelling any of them maps to `_method` is caught:
+ * - PHP (`php_register_variable_ex`, main/php_variables.c): the name ends at a NUL (C
+ *   string), leading spaces are dropped, then ` ` and `.` become `_`; a `[` with a `]` after
+ *   it starts an array index (`_method[]` is `_method`), an unmatched one becomes `_` with
+ *   every later ` `, `.` and `[` (PHP 8).
+ * - Rack 2 (`normalize_params`: `\A[\[\]]*([^\[\]]+)\]*`): leading `[` and `]` are dropped,
+ *   the key ends at the next bracket (`[_method]` is `_method`).
+ * - qs (Express's body and query parsers): `_method[]` is an array whose first item
+ *   method-override takes; ASP.NET compares `X-HTTP-Method-Override` ignoring case.
+ * Case and `-` against `_` are ignored, as is surrounding whitespace: more is refused than
+ * any one stack reads, never less.
+ */
+function isMethodParam(name: string): boolean {
+  const n = name.split('\0', 1)[0]!.toLowerCase().replace(/^[\s[\]]+/, '').trimEnd();
+  const whole = n.replace(/[-. [\]]/g, '_');
+  const key = n.split(/[[\]]/, 1)[0]!.replace(/[-. ]/g, '_');
+  return METHOD_PARAMS.has(whole) || METHOD_PARAMS.has(key);
+}
 
 /**
- * Refuses a method override carried as a query parameter, or as a field of a form-encoded
- * body (which Rack reads on POST). Multipart bodies are not parsed: see the threat model.
+ * A name or value as form decoders read it: `+` is a space, `%XX` a byte (Latin-1 here: the
+ * names that matter are ASCII) and `%uXXXX` a UTF-16 unit (ASP.NET's `HttpUtility.UrlDecode`).
+ * A malformed escape stays as written, as PHP leaves it (Rack refuses the request).
  */
-export function assertNoMethodOverride(query: Iterable<string>, contentType: string | undefined, body: Uint8Array | undefined): void {
-  for (const name of query) {
-    if (METHOD_PARAMS.has(paramName(name))) throw new AivaultError('MALFORMED_URL', `query parameter ${name.slice(0, 64)} asks the upstream for another method; aivault refuses it`);
+function formDecode(s: string): string {
+  return s.replace(/\+/g, ' ').replace(/%u([0-9a-f]{4})|%([0-9a-f]{2})/gi, (_, u: string | undefined, b: string | undefined) => String.fromCharCode(parseInt(u ?? b!, 16)));
+}
+
+/**
+ * The names in a query string or urlencoded body. Pairs are split at `&` and also at `;`,
+ * which Rack 2 (`DEFAULT_SEP`), Python before 3.9.2 (`parse_qsl`) and a PHP configured
+ * with `arg_separator.input = "&;"` read as a separator too.
+ */
+function urlencodedNames(text: string): string[] {
+  return text.split(/[&;]/).map((pair) => formDecode(pair.split('=', 1)[0]!));
+}
+
+/**
+ * What the body is read as. A body is a form when some stack parses it as one: with no
+ * content type (Rack's `form_data?` takes a POST without one, or with an empty one, for a
+ * form), or when one of the values sent — each cut at every `,` (two headers are joined so,
+ * and a stack may read either), then at the first `;` (Rack's `media_type`) or whitespace
+ * (PHP's `sapi_read_post_data` cuts at a space; Rack `rstrip`s a tab), trimmed, unquoted and
+ * lower-cased — is empty, the urlencoded type or any multipart type (Rack parses
+ * `multipart/mixed` and `related` as it does `form-data`; the other subtypes alike, to be
+ * safe).
+ */
+function formKind(contentTypes: readonly string[]): 'urlencoded' | 'multipart' | undefined {
+  const types = contentTypes.flatMap((value) => value.split(',')).map((t) => t.trim().split(/[;\s]/, 1)[0]!.replace(/^["']+|["']+$/g, '').toLowerCase());
+  if (types.some((t) => t.startsWith('multipart/'))) return 'multipart';
+  if (types.length === 0 || types.some((t) => t === '' || t === 'application/x-www-form-urlencoded')) return 'urlencoded';
+  return undefined;
+}
+
+/** A `name` (or RFC 2231 `name*`) parameter of a part's header: `name` not ending a longer word (`filename`, `username`). */
+const PART_NAME = /(?<![\w-])name(\*?)\s*=\s*([^\r\n]*)/gim;
+
+/**
+ * Every name a multipart parser could read in the body, read every way one does: quoted
+ * (to the closing quote, or to `"`/`;` as Rack's older `name="?([^";]*)"?` reads an
+ * unterminated one) with and without backslash escapes; unquoted to `;` (PHP's
+ * `php_ap_getword`) or to whitespace; percent-decoded; RFC 2231 `name*=utf-8''%5Fmethod`;
+ * RFC 2047 `=?utf-8?B?…?=` (Commons FileUpload's `ParameterParser` decodes both). The
+ * whole body is scanned, boundaries or not, so no boundary a parser picks differently hides one.
+ */
+function multipartNames(text: string): string[] {
+  const out: string[] = [];
+  for (const [, star, rest] of text.matchAll(PART_NAME)) {
+    const values = rest!.startsWith('"')
+      ? [/^"((?:[^"\\]|\\.)*)/.exec(rest!)![1]!, rest!.slice(1).split(/[";]/, 1)[0]!]
+      : [rest!.split(';', 1)[0]!, rest!.split(/[;\s]/, 1)[0]!];
+    for (const v of values) {
+      const unescaped = v.replace(/\\(.)/g, '$1');
+      out.push(v, unescaped, formDecode(unescaped), rfc2047(unescaped));
+      if (star) out.push(formDecode(unescaped.replace(/^[^']*'[^']*'/, '')));
+    }
   }
-  if (!body || !contentType || !/^\s*application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) return;
-  for (const name of new URLSearchParams(Buffer.from(body).toString('latin1')).keys()) {
-    if (METHOD_PARAMS.has(paramName(name))) throw new AivaultError('METHOD_NOT_ALLOWED', `the form field ${name.slice(0, 64)} asks the upstream for another method; aivault refuses it`);
+  return out;
+}
+
+/** RFC 2047 encoded words (`=?charset?B|Q?text?=`) decoded as Latin-1 bytes. */
+function rfc2047(s: string): string {
+  return s.replace(/=\?[^?]*\?([bq])\?([^?]*)\?=/gi, (_, enc: string, text: string) =>
+    enc.toLowerCase() === 'b' ? Buffer.from(text, 'base64').toString('latin1') : text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (__, h: string) => String.fromCharCode(parseInt(h, 16))));
+}
+
+/**
+ * The parameter names a form body carries, by every reading of its kind (a multipart body is
+ * read as urlencoded too: Rack does so without a boundary). A body holding NUL bytes is read
+ * without them as well: that is its ASCII text in UTF-16 or UTF-32, either byte order, which
+ * Tomcat and Spring decode when the content type names that charset.
+ */
+function formNames(kind: 'urlencoded' | 'multipart', body: Uint8Array): string[] {
+  const latin1 = Buffer.from(body).toString('latin1');
+  const texts = latin1.includes('\0') ? [latin1, latin1.replaceAll('\0', '')] : [latin1];
+  return texts.flatMap((text) => (kind === 'multipart' ? [...multipartNames(text), ...urlencodedNames(text)] : urlencodedNames(text)));
+}
+
+/** How far a form body is inflated for the check; a body that inflates past it is refused. */
+const INFLATED: ZlibOptions = { maxOutputLength: 16 * 1024 * 1024 };
+const INFLATE = new Map<string, (b: Uint8Array) => Uint8Array>([
+  ['gzip', (b) => gunzipSync(b, INFLATED)],
+  ['x-gzip', (b) => gunzipSync(b, INFLATED)],
+  // zlib-wrapped as RFC 9110 says, or raw as some clients send it; decoders accept either.
+  [
+    'deflate',
+    (b) => {
+      try {
+        return inflateSync(b, INFLATED);
+      } catch {
+        return inflateRawSync(b, INFLATED);
+      }
+    },
+  ],
+  ['br', (b) => brotliDecompressSync(b, INFLATED)],
+]);
+
+/**
+ * The body as a stack that undoes its Content-Encoding reads it (Express's body-parser
+ * inflates gzip, deflate and br; ASP.NET Core's request decompression and Apache's DEFLATE
+ * input filter do too). One aivault cannot undo is refused: a stack might read what it cannot.
+ */
+function inflated(body: Uint8Array, contentEncodings: readonly string[]): Uint8Array {
+  const codings = contentEncodings.flatMap((v) => v.split(',')).map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  const refusal = () => new AivaultError('METHOD_NOT_ALLOWED', 'a form body in a content-encoding aivault cannot undo could carry a method override; aivault refuses it');
+  let out = body;
+  for (const coding of codings.reverse()) {
+    const inflate = INFLATE.get(coding);
+    if (!inflate) throw refusal();
+    try {
+      out = inflate(out);
+    } catch {
+      throw refusal();
+    }
+  }
+  return out;
+}
+
+/**
+ * Refuses a method override carried as a query parameter (`query`: the target's raw query
+ * string, as the upstream receives it), or as a field of a body some stack reads as a form
+ * (`contentTypes`: every content-type value sent, under any spelling of the name), read
+ * both as sent (PHP and Rack ignore `contentEncodings`) and inflated. Refused even when the grant holds the method asked for: the allow-lists
+ * and the audit record name the request's method, and the upstream would act on another.
+ */
+export function assertNoMethodOverride(query: string, contentTypes: readonly string[], body: Uint8Array | undefined, contentEncodings: readonly string[] = []): void {
+  for (const name of urlencodedNames(query.replace(/^\?/, ''))) {
+    if (isMethodParam(name)) throw new AivaultError('MALFORMED_URL', `query parameter ${printableName(name)} asks the upstream for another method; aivault refuses it`);
+  }
+  const kind = body && body.byteLength > 0 ? formKind(contentTypes) : undefined;
+  if (!kind) return;
+  const readings = contentEncodings.length > 0 ? [body!, inflated(body!, contentEncodings)] : [body!];
+  for (const name of readings.flatMap((b) => formNames(kind, b))) {
+    if (isMethodParam(name)) throw new AivaultError('METHOD_NOT_ALLOWED', `the form field ${printableName(name)} asks the upstream for another method; aivault refuses it`);
   }
 }
+
+const printableName = (name: string) => JSON.stringify(name.slice(0, 64));

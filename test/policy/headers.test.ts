@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isAivaultError } from '../../src/errors.ts';
-import { cgiName, headerAllowed, keepResponseHeader, MAX_AGENT_HEADERS, sanitizeAgentHeaders } from '../../src/policy/headers.ts';
+import { cgiName, headerAllowed, keepResponseHeader, MAX_AGENT_HEADERS, sanitizeAgentHeaders, valuesNamed } from '../../src/policy/headers.ts';
 
 const RUNS = Number(process.env.POLICY_RUNS ?? 300);
 const SEED = Number(process.env.POLICY_SEED ?? (process.env.POLICY_RUNS ? Date.now() : 20261130));
@@ -94,6 +94,11 @@ describe('header names as CGI stacks read them', () => {
     assert.equal(cgiName('X.HTTP.Method.Override'), 'x-http-method-override');
     assert.equal(cgiName('X_Forwarded_For'), 'x-forwarded-for');
     assert.equal(cgiName("a!b#c$d%e&f'g*h+i^j`k|l~m"), 'a-b-c-d-e-f-g-h-i-j-k-l-m');
+  });
+
+  it('valuesNamed gathers every spelling of a name that travels (Puma reads Content_Type as CONTENT_TYPE)', () => {
+    const headers = sent([['Content-Type', 'application/json'], ['Content_Type', 'application/x-www-form-urlencoded'], ['content.type', 'text/plain'], ['Content-Types', 'x']]);
+    assert.deepEqual(valuesNamed(headers, 'content-type'), ['application/json', 'application/x-www-form-urlencoded', 'text/plain']);
   });
 
   it('headerAllowed matches an exact name, or a prefix with a trailing *', () => {

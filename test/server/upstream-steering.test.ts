@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { request, type Agent } from 'undici';
 import { startAgentSide, type AgentSide } from '../helpers/agent-side.ts';
 import { canary, type TempVault } from '../helpers/cli.ts';
@@ -25,7 +26,8 @@ describe('the upstream acts on what the allow-lists checked', () => {
       ref = (await owner(['secrets', 'create', '--name', 'STEER_KEY', '--value', key])).trim();
       await owner(['credential', 'create', 'steer', '--provider', 'steer', '--secret-ref', ref, '--auth', 'header', '--header-name', 'x-api-key', '--host', up.host, '--allow-http', '--allow-private-network']);
       await owner(['capability', 'create', 'steer/read', '--provider', 'steer', '--credential', 'steer', '--method', 'GET', '--method', 'POST', '--path', '/v1/public']);
-      return ['steer/read'];
+      await owner(['flow', 'create', 'steer/send', '--mode', 'send_secret', '--target', `http://${up.host}/v1/public/send`, '--method', 'POST', '--credential', 'steer', '--allow-http', '--allow-private-network']);
+      return ['steer/read', 'steer/send'];
     });
     ({ v, token, dispatcher } = side);
   });
@@ -82,6 +84,37 @@ describe('the upstream acts on what the allow-lists checked', () => {
     assert.equal(up.received.length, before, 'nothing reached the upstream');
     const plain = await invoke({ method: 'POST', path: '/v1/public/x', headers: [['content-type', 'application/json']], body: '{"_method":"DELETE"}' });
     assert.equal(plain.status, 200, 'a JSON body is the upstream API\'s own business');
+  });
+
+  it('an override the check used to miss is refused too: no content type, text after the form type, a leading space in the name, a compressed form (the re-attack)', async () => {
+    const before = up.received.length;
+    const form = 'application/x-www-form-urlencoded';
+    const bodies: Array<{ headers: Array<[string, string]>; body: string }> = [
+      { headers: [], body: '_method=DELETE' },
+      { headers: [['content-type', `${form}, text/plain`]], body: '_method=DELETE' },
+      { headers: [['content-type', `${form} x`]], body: '_method=DELETE' },
+      { headers: [['content-type', form], ['content-type', 'text/plain']], body: '_method=DELETE' },
+      { headers: [['Content-Type', 'application/json'], ['Content_Type', form]], body: '_method=DELETE' },
+      { headers: [['content-type', form]], body: '+_method=DELETE' },
+      { headers: [['content-type', 'multipart/form-data; boundary=b']], body: '--b\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--b--\r\n' },
+    ];
+    for (const b of bodies) {
+      const r = await invoke({ method: 'POST', path: '/v1/public/x', ...b });
+      assert.deepEqual([r.status, r.code], [403, 'METHOD_NOT_ALLOWED'], `${JSON.stringify(b)}: ${r.text}`);
+    }
+    const gw = await request('http://aivault/gw/steer/v1/public/x', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '_method=DELETE', dispatcher });
+    await gw.body.dump();
+    assert.deepEqual([gw.statusCode, gw.headers['x-aivault-error']], [403, 'METHOD_NOT_ALLOWED'], 'the gateway, no content type');
+    const gzipped = await invoke({ method: 'POST', path: '/v1/public/x', headers: [['content-type', form], ['content-encoding', 'gzip']], bodyBase64: gzipSync('_method=DELETE').toString('base64') });
+    assert.deepEqual([gzipped.status, gzipped.code], [403, 'METHOD_NOT_ALLOWED'], `a gzipped form (body-parser inflates it): ${gzipped.text}`);
+    const query = await invoke({ path: '/v1/public/x', query: [[' _method', 'DELETE']] });
+    assert.deepEqual([query.status, query.code], [403, 'MALFORMED_URL'], query.text);
+    const flow = await request('http://aivault/v1/flows/run', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ flow: 'steer/send', body: '_method=DELETE' }), dispatcher });
+    const flowText = await flow.body.text();
+    assert.deepEqual([flow.statusCode, flow.headers['x-aivault-error']], [403, 'METHOD_NOT_ALLOWED'], flowText);
+    assert.equal(up.received.length, before, 'nothing reached the upstream');
+    const sent = await request('http://aivault/v1/flows/run', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ flow: 'steer/send', body: '{"a":1}', contentType: 'application/json' }), dispatcher });
+    assert.equal(sent.statusCode, 200, await sent.body.text());
   });
 
   it('a ";" path parameter, an overlong or Unicode-normalised dot or slash cannot hide a dot segment, on /v1/invoke or the gateway', async () => {
