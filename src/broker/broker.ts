@@ -27,6 +27,7 @@ import { FLOW_MAX_BYTES, acquires, flowResult, storeAcquired, type FlowResult } 
 import { currentActor, runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
 import { Scrubber } from './scrub/scrubber.ts';
+import { ReachableSecrets } from './reachable-secrets.ts';
 import { ACCEPT_ENCODING, outcomeRecorder, scrubbedResponse, type Outcome } from './respond.ts';
 import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions, type UpstreamRequest } from './upstream.ts';
 import type { Agent, Dispatcher } from 'undici';
@@ -108,9 +109,9 @@ function credentialTarget(credential: ResolvedCredential, execution: string): st
   return `credential:${credential.name}${where}${execution === GLOBAL_SCOPE ? '' : ` for ${execution}`}`;
 }
 
-/** What responses are scrubbed of: the credential's values, what the strategy injected, the owner's block list. */
-function responseScrubber(secrets: ReadonlyMap<string, string>, injected: readonly string[], capability: ResolvedCapability): Scrubber {
-  return new Scrubber([...secrets.values(), ...injected, ...(capability.policy?.responseBlock ?? [])]);
+/** What a request's own answer is scrubbed of: the credential's values, what the strategy injected, the owner's block list. */
+function ownValues(secrets: ReadonlyMap<string, string>, injected: readonly string[], capability?: ResolvedCapability): string[] {
+  return [...secrets.values(), ...injected, ...(capability?.policy?.responseBlock ?? [])];
 }
 
 /** The URL as the caller addressed it: an endpoint override's target (an internal gateway) stays the owner's business. */
@@ -230,7 +231,7 @@ interface Prepared {
   strategy: AuthStrategy;
   /** Placeholder -> value; only when the credential is ready. */
   secrets: ReadonlyMap<string, string> | undefined;
-  /** The scrubber for the last set of injected values (reused while they repeat). */
+  /** The owner's scrubber for the last set of injected values (reused while they repeat); an agent's is ReachableSecrets'. */
   scrubber?: { key: string; scrubber: Scrubber };
   /** mTLS: this credential's own connection pool, presenting its client certificate. */
   dispatcher?: Agent;
@@ -256,6 +257,7 @@ export class Broker {
   readonly #agents: Agents;
   readonly #approvals: Approvals;
   readonly #limiter: RateLimiter;
+  readonly #reachable: ReachableSecrets;
 
   /**
    * The capability, its strategy and its secret values, from cache when nothing changed.
@@ -308,6 +310,16 @@ export class Broker {
     this.#oauth = deps.oauth;
     this.#upstream = deps.upstream;
     this.#limiter = new RateLimiter(deps.vault.storage);
+    this.#reachable = new ReachableSecrets(deps.vault, deps.catalog);
+  }
+
+  /**
+   * The scrubber for what the caller is shown: an agent's holds every secret it can make
+   * aivault send (reachable-secrets.ts) besides `own`, this request's; the owner's, `own`.
+   */
+  async #scrubberFor(context: InvokeContext, execution: string, generation: number | undefined, own: string[]): Promise<Scrubber> {
+    if (!context.agent) return new Scrubber(own);
+    return this.#reachable.scrubber(context.agent, execution, generation ?? (await this.#vault.storage.generation()), own);
   }
 
   /**
@@ -328,7 +340,7 @@ export class Broker {
       const outbound: OutboundRequest = { method: flow.method, url: new URL(url), headers, body: input.body ? Buffer.from(input.body) : undefined };
       const secrets = credential?.secrets ?? new Map<string, string>();
       const injected = credential ? await credential.strategy.apply(outbound, secrets) : [];
-      const scrubber = new Scrubber([...secrets.values(), ...injected]);
+      const scrubber = await this.#scrubberFor(context, a.execution, undefined, ownValues(secrets, injected));
       const { timeoutMs, connectTimeoutMs } = DEFAULT_LIMITS;
       const signal = AbortSignal.timeout(timeoutMs);
       const response = await this.#send(outbound, { allowPrivateNetwork: a.allowPrivateNetwork, connectTimeoutMs, timeoutMs }, signal);
@@ -473,7 +485,7 @@ export class Broker {
       // Last: the owner is asked only about a request every other rule admits.
       let approval: ApprovalRecord | null = null;
       if (context.agent && grant && this.#approvals.needed(grant)) {
-        const scrubber = responseScrubber(prepared.secrets!, [], capability);
+        const scrubber = new Scrubber(ownValues(prepared.secrets!, [], capability));
         const shown = approvalDetails({ agentName: context.agent.name, method, url: addressedUrl(target.url, addressedOrigin), headers: [...headers], body: request.body }, (text) => scrubber.scrubText(text));
         approval = await this.#approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []), details: shown }, context.signal);
       }
@@ -527,15 +539,15 @@ export class Broker {
     const seq = await this.#recordAllow(this.#subject(admitted, request), 'websocket', { ...admitted, credential: capability.credential });
     const secrets = prepared.secrets!;
     const outbound: OutboundRequest = { method: 'GET', url: new URL(target.url), headers: new Map(headers), body: undefined };
-    let injected: string[];
+    let scrubber: Scrubber;
     try {
-      injected = await prepared.strategy.apply(outbound, secrets);
+      const injected = await prepared.strategy.apply(outbound, secrets);
+      scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, ownValues(secrets, injected, capability));
     } catch (err) {
       const e = err instanceof AivaultError ? err : upstreamError(err);
       this.#vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
       throw e;
     }
-    const scrubber = responseScrubber(secrets, injected, capability);
     const toWs = (href: string) => href.replace(/^http/, 'ws');
     const url = new URL(toWs(outbound.url.href));
     let finished = false;
@@ -592,9 +604,13 @@ export class Broker {
       const outbound: OutboundRequest = { method, url: new URL(target.url), headers: new Map(baseHeaders), body: request.body ? Buffer.from(request.body) : undefined };
       injected = await prepared.strategy.apply(outbound, secrets);
       sentUrl = outbound.url.href;
-      const key = injected.join('\u0000');
-      if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: responseScrubber(secrets, injected, capability) };
-      scrubber = prepared.scrubber.scrubber;
+      if (context.agent) {
+        scrubber = await this.#reachable.scrubber(context.agent, admitted.execution, prepared.generation, ownValues(secrets, injected, capability));
+      } else {
+        const key = injected.join('\u0000');
+        if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: new Scrubber(ownValues(secrets, injected, capability)) };
+        scrubber = prepared.scrubber.scrubber;
+      }
       const { connectTimeoutMs, timeoutMs } = capability.limits;
       return this.#send(outbound, { allowPrivateNetwork: capability.credential.allowPrivateNetwork, connectTimeoutMs, timeoutMs, ...(prepared.dispatcher ? { dispatcher: prepared.dispatcher } : {}) }, signal);
     };
