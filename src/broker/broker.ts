@@ -310,7 +310,7 @@ export class Broker {
     this.#oauth = deps.oauth;
     this.#upstream = deps.upstream;
     this.#limiter = new RateLimiter(deps.vault.storage);
-    this.#reachable = new ReachableSecrets(deps.vault, deps.catalog);
+    this.#reachable = new ReachableSecrets(deps.vault, deps.catalog, deps.oauth);
   }
 
   /**

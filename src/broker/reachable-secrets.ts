@@ -14,6 +14,7 @@ import type { AuthConfig } from '../registry/types.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { Catalog, ResolvedCredential } from './catalog.ts';
+import type { OAuthTokens } from './oauth-tokens.ts';
 import { Scrubber } from './scrub/scrubber.ts';
 
 /** Agents (by execution context) whose sets are kept. */
@@ -27,6 +28,8 @@ const GONE = new Set(['CAPABILITY_NOT_FOUND', 'CREDENTIAL_NOT_FOUND', 'PROVIDER_
 interface Reach {
   generation: number;
   values: ReadonlySet<string>;
+  /** OAuth credentials, whose access tokens change without a new generation. */
+  oauth: ResolvedCredential[];
   scrubber: Scrubber;
   widened: Map<string, Scrubber>;
 }
@@ -37,9 +40,9 @@ const DRY_RUN_URL = 'https://aivault.invalid/';
 /**
  * The strings a strategy injects on any request (`Bearer <key>`, a Basic header's base64, a
  * query or path credential), found by applying it to a request that is never sent. Per-request
- * values are not secrets (signatures) or need a request to know (an OAuth access token: its
- * strategy needs a token source, so it is not built here); a credential whose values cannot be
- * applied is never sent either.
+ * values are not secrets (signatures), or are looked up on their own (an OAuth access token:
+ * its strategy needs a token source, so it is not built here); a credential whose values
+ * cannot be applied is never sent either.
  */
 async function fixedInjections(auth: AuthConfig, secrets: ReadonlyMap<string, string>): Promise<string[]> {
   try {
@@ -52,22 +55,26 @@ async function fixedInjections(auth: AuthConfig, secrets: ReadonlyMap<string, st
 export class ReachableSecrets {
   readonly #vault: Vault;
   readonly #catalog: Catalog;
+  readonly #tokens: Pick<OAuthTokens, 'held' | 'stored'>;
   /** `agent id + execution context` -> its set, most recently used last. */
   readonly #reach = new Map<string, Promise<Reach>>();
   #generation = -1;
 
-  constructor(vault: Vault, catalog: Catalog) {
+  constructor(vault: Vault, catalog: Catalog, tokens: Pick<OAuthTokens, 'held' | 'stored'>) {
     this.#vault = vault;
     this.#catalog = catalog;
+    this.#tokens = tokens;
   }
 
   /**
    * The scrubber for what `agent` is shown at `generation`: every secret it can reach, and
-   * `own`, what this request's credential and strategy used (normally already in the set).
+   * `own`, what this request's credential and strategy used (normally already in the set),
+   * and the access token this process now holds for each OAuth credential (refreshed since).
    */
   async scrubber(agent: AgentRecord, execution: string, generation: number, own: Iterable<string>): Promise<Scrubber> {
     const reach = await this.#lookup(agent, execution, generation);
-    const extra = [...new Set(own)].filter((v) => !reach.values.has(v));
+    const tokens = reach.oauth.map((c) => this.#tokens.held(c) ?? '');
+    const extra = [...new Set([...own, ...tokens])].filter((v) => v !== '' && !reach.values.has(v));
     if (extra.length === 0) return reach.scrubber;
     const key = extra.join('\u0000');
     let widened = reach.widened.get(key);
@@ -122,8 +129,15 @@ export class ReachableSecrets {
         if (!(err instanceof AivaultError && GONE.has(err.code))) throw err;
       }
     }
-    for (const credential of credentials.values()) await this.#addCredential(credential, values);
-    return { generation, values, scrubber: new Scrubber(values), widened: new Map() };
+    const oauth: ResolvedCredential[] = [];
+    for (const credential of credentials.values()) {
+      await this.#addCredential(credential, values);
+      if (typeof credential.auth === 'object' && 'o_auth2' in credential.auth) {
+        oauth.push(credential);
+        for (const token of [await this.#tokens.stored(credential), this.#tokens.held(credential)]) if (token) values.add(token);
+      }
+    }
+    return { generation, values, oauth, scrubber: new Scrubber(values), widened: new Map() };
   }
 
   /** A credential's values, every kept version, and what its strategy injects with the current ones. */

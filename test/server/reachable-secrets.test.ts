@@ -20,9 +20,13 @@ interface LoggingUpstream {
   close(): Promise<void>;
 }
 
+/** The access token the upstream's token endpoint issues. */
+const accessToken = canary('ACCESSTOKEN');
+
 /**
  * An API that keeps the last requests it received (URL and headers) and serves them on
- * `/v1/log` (in any of the scrubber's encodings with `?as=`), and to every WebSocket client.
+ * `/v1/log` (in any of the scrubber's encodings with `?as=`), and to every WebSocket client;
+ * its token endpoint issues `accessToken`.
  */
 async function startLoggingUpstream(): Promise<LoggingUpstream> {
   const log: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }> = [];
@@ -36,6 +40,10 @@ async function startLoggingUpstream(): Promise<LoggingUpstream> {
       const url = new URL(req.url!, 'http://x');
       const text = JSON.stringify(log);
       remember(req);
+      if (url.pathname === '/oauth/token') {
+        res.setHeader('content-type', 'application/json');
+        return void res.end(JSON.stringify({ access_token: accessToken, token_type: 'bearer', expires_in: 3600 }));
+      }
       if (url.pathname !== '/v1/log') return void res.end('{"ok":true}');
       const as = url.searchParams.get('as');
       res.setHeader('content-type', as ? 'text/plain' : 'application/json');
@@ -71,9 +79,10 @@ describe('every secret the agent can make aivault send is scrubbed from every an
   const queryKey = canary('QUERYKEY');
   const flowKey = canary('FLOWKEY');
   const rotatedKey = canary('ROTATED');
-  const secrets = [headerKey, basicPassword, queryKey, flowKey, rotatedKey];
+  const clientSecret = canary('CLIENTSECRET');
+  const secrets = [headerKey, basicPassword, queryKey, flowKey, rotatedKey, clientSecret, accessToken];
   /** Capability -> the provider the gateway names it by. */
-  const capabilities: Record<string, string> = { 'loga/read': 'loga', 'logb/read': 'logb', 'logc/read': 'logc' };
+  const capabilities: Record<string, string> = { 'loga/read': 'loga', 'logb/read': 'logb', 'logc/read': 'logc', 'loge/read': 'loge' };
   const seen: string[] = [];
   const { run } = recorder(() => v);
   const ok = (r: CliResult) => {
@@ -120,6 +129,9 @@ describe('every secret the agent can make aivault send is scrubbed from every an
     ok(await run(['credential', 'create', 'logc', '--provider', 'logc', '--secret-ref', c, '--auth', 'query', '--param-name', 'key', ...where]));
     const d = ok(await run(['secrets', 'create', '--name', 'LOG_D_KEY', '--value', flowKey])).trim();
     ok(await run(['credential', 'create', 'logd', '--provider', 'logd', '--secret-ref', d, '--auth', 'header', '--header-name', 'x-api-key', ...where]));
+    const id = ok(await run(['secrets', 'create', '--name', 'LOG_E_CLIENT_ID', '--value', 'log-client-id'])).trim();
+    const cs = ok(await run(['secrets', 'create', '--name', 'LOG_E_CLIENT_SECRET', '--value', clientSecret])).trim();
+    ok(await run(['credential', 'create', 'loge', '--provider', 'loge', '--auth', 'o_auth2', '--grant-type', 'client_credentials', '--token-endpoint', `http://${up.host}/oauth/token`, '--secret-ref', `client_id=${id}`, '--secret-ref', `client_secret=${cs}`, ...where]));
     for (const [capability, provider] of Object.entries(capabilities)) {
       ok(await run(['capability', 'create', capability, '--provider', provider, '--credential', provider, '--method', 'GET', '--path', '/v1', '--websocket']));
     }
