@@ -202,8 +202,12 @@ export interface WebSocketPlan {
   generation: number;
   /** When the grant that admitted the session expires (ms since the epoch), if it does. */
   expiresAt: number | null;
-  /** Re-checks what admitted the session (agent, grant, capability allowing WebSockets): the refusal now, or the grant's expiry. */
-  standing(): Promise<{ refused: AivaultError } | { expiresAt: number | null }>;
+  /**
+   * Re-checks what admitted the session (agent, grant, capability allowing WebSockets): the
+   * refusal now, or the grant's expiry and the scrubber for what the agent can now reach
+   * (a new grant or a rotated secret widens it).
+   */
+  standing(): Promise<{ refused: AivaultError } | { expiresAt: number | null; scrubber: Scrubber }>;
   /** Records how the session ended; once. */
   finish(outcome: { bytesIn: number; bytesOut: number; status?: number; error?: string }): void;
 }
@@ -540,9 +544,10 @@ export class Broker {
     const secrets = prepared.secrets!;
     const outbound: OutboundRequest = { method: 'GET', url: new URL(target.url), headers: new Map(headers), body: undefined };
     let scrubber: Scrubber;
+    let own: string[];
     try {
-      const injected = await prepared.strategy.apply(outbound, secrets);
-      scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, ownValues(secrets, injected, capability));
+      own = ownValues(secrets, await prepared.strategy.apply(outbound, secrets), capability);
+      scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, own);
     } catch (err) {
       const e = err instanceof AivaultError ? err : upstreamError(err);
       this.#vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
@@ -564,7 +569,7 @@ export class Broker {
       auditSeq: seq,
       generation,
       expiresAt: admitted.grant?.expiresAt ? Date.parse(admitted.grant.expiresAt) : null,
-      standing: () => this.#webSocketStanding(capability.id, admitted.execution, context.agent),
+      standing: () => this.#webSocketStanding(capability.id, admitted.execution, context, own),
       finish: (outcome) => {
         if (finished) return;
         finished = true;
@@ -573,13 +578,13 @@ export class Broker {
     };
   }
 
-  /** Whether an open WebSocket session would still be admitted, bar the per-request checks (rates, approval). */
-  async #webSocketStanding(id: string, execution: string, agent: AgentRecord | undefined): Promise<{ refused: AivaultError } | { expiresAt: number | null }> {
+  /** Whether an open WebSocket session would still be admitted, bar the per-request checks (rates, approval); `own`: what its upgrade sent. */
+  async #webSocketStanding(id: string, execution: string, context: InvokeContext, own: string[]): Promise<{ refused: AivaultError } | { expiresAt: number | null; scrubber: Scrubber }> {
     try {
-      const grant = agent ? await this.#agents.grantInForce(agent, id, 'GET') : undefined;
+      const grant = context.agent ? await this.#agents.grantInForce(context.agent, id, 'GET') : undefined;
       const capability = await this.#catalog.resolveCapability(id, execution);
       if (!capability.websocket || !capability.methods.includes('GET')) throw new AivaultError('WEBSOCKET_NOT_ALLOWED', `${capability.id} no longer allows WebSocket connections`);
-      return { expiresAt: grant?.expiresAt ? Date.parse(grant.expiresAt) : null };
+      return { expiresAt: grant?.expiresAt ? Date.parse(grant.expiresAt) : null, scrubber: await this.#scrubberFor(context, execution, undefined, own) };
     } catch (err) {
       if (err instanceof AivaultError && err.code !== 'STORAGE_UNAVAILABLE') return { refused: err };
       throw err;

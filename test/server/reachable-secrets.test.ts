@@ -14,6 +14,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { ENCODINGS, leak } from '../broker/scrub-encodings.ts';
 import { assertNoLeak, canary, recorder, tempVault, type CliResult, type TempVault } from '../helpers/cli.ts';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+import { SESSION_CHECK_MS } from '../../src/server/session-watch.ts';
 
 interface LoggingUpstream {
   host: string;
@@ -52,11 +53,15 @@ async function startLoggingUpstream(): Promise<LoggingUpstream> {
   });
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws, req) => {
-    const text = JSON.stringify(log);
+    const send = () => {
+      const text = JSON.stringify(log);
+      ws.send(text.slice(0, 100));
+      ws.send(text.slice(100));
+      ws.send('done');
+    };
     remember(req);
-    ws.send(text.slice(0, 100));
-    ws.send(text.slice(100));
-    ws.send('done');
+    send();
+    ws.on('message', send);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -198,6 +203,30 @@ describe('every secret the agent can make aivault send is scrubbed from every an
     const flow = await runFlow();
     assertScrubbed(flow, 'passthrough flow');
     assert.ok((flow.match(/\[REDACTED\]/g) ?? []).length >= 4, flow);
+  });
+
+  it('an open WebSocket session is scrubbed of a secret rotated while it is open', async () => {
+    const ws = new WebSocket(`${daemon.url!.replace(/^http/, 'ws')}/gw/loga/v1/ws`, { headers: { authorization: `Bearer ${token}` } });
+    const messages: string[] = [];
+    let logs = 0;
+    const logged = (n: number) => new Promise<void>((resolve, reject) => {
+      const poll = setInterval(() => logs >= n && (clearInterval(poll), resolve()), 10);
+      setTimeout(() => (clearInterval(poll), reject(new Error(`only ${logs} logs arrived`))), 10_000).unref();
+    });
+    ws.on('message', (m) => (String(m) === 'done' ? logs++ : messages.push(String(m))));
+    await logged(1);
+    const fresh = canary('FRESH');
+    secrets.push(fresh);
+    ok(await run(['secrets', 'rotate', 'LOG_C_KEY', '--value', fresh]));
+    // The session watch sees the new generation within a check or two.
+    await new Promise((r) => setTimeout(r, SESSION_CHECK_MS * 3));
+    await invoke('logc/read', '/v1/ping');
+    ws.send('log');
+    await logged(2);
+    ws.close();
+    seen.push(...messages);
+    assert.ok(messages.join('').includes('?key=[REDACTED]'), 'the log holds query credentials, redacted');
+    assertScrubbed(messages.join(''), 'websocket after rotation');
   });
 
   it('a rotated secret is scrubbed from the next answer, and so is its kept previous value', async () => {
