@@ -610,7 +610,7 @@ export class Broker {
       injected = await prepared.strategy.apply(outbound, secrets);
       sentUrl = outbound.url.href;
       if (context.agent) {
-        scrubber = await this.#reachable.scrubber(context.agent, admitted.execution, prepared.generation, ownValues(secrets, injected, capability));
+        scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, ownValues(secrets, injected, capability));
       } else {
         const key = injected.join('\u0000');
         if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: new Scrubber(ownValues(secrets, injected, capability)) };
