@@ -2,7 +2,8 @@
 // loopback upstream with undici, in the same process and the same run. Prints throughput
 // for each and the ratio to direct, and the latency the broker adds at p50 and p99.
 // The broker runs once with each audit durability: `full` (flushed to disk before the
-// request goes out) and `crash-safe` (in the write-ahead log, survives a killed process).
+// request goes out) and `crash-safe` (in the write-ahead log, survives a killed process);
+// and once as an agent granted four keys, whose answers are scrubbed of all of them.
 
 import { percentile, startServerProcess } from './processes.ts';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { AuditDurability } from '../src/audit/writer.ts';
-import type { Broker } from '../src/broker/broker.ts';
+import type { Broker, InvokeContext } from '../src/broker/broker.ts';
 import { composeServices } from '../src/services.ts';
 import { builtinRegistry } from '../src/registry/registry.ts';
 import { Vault } from '../src/vault/vault.ts';
@@ -27,14 +28,23 @@ const payload = Buffer.from(JSON.stringify({ model: 'gpt-test', messages: [{ rol
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;
 const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
 
-async function setup(durability: AuditDurability): Promise<{ vault: Vault; broker: Broker }> {
+async function setup(durability: AuditDurability): Promise<{ vault: Vault; broker: Broker; agent: InvokeContext }> {
   const vault = await Vault.init({ dir: join(root, durability), keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
   await vault.setAuditDurability(durability);
-  const { broker, definitions } = composeServices(vault, await builtinRegistry());
+  const { broker, definitions, agents } = composeServices(vault, await builtinRegistry());
   const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
   await definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
   await definitions.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
-  return { vault, broker };
+  // An agent granted it and three other keys: its answers are scrubbed of all four.
+  const { agent: record } = await agents.create('bench-agent');
+  await agents.grant({ agent: record.id, capability: 'bench/chat' }, ['POST']);
+  for (let i = 0; i < 3; i++) {
+    const other = await vault.createSecret({ name: `BENCH_OTHER_${i}`, value: Buffer.from(`sk-other-${randomBytes(16).toString('hex')}`) });
+    await definitions.createCredential({ name: `other${i}`, provider: `other${i}`, auth: { header: { header_name: 'x-api-key', value_template: '{{secret}}' } }, secretRefs: { secret: other.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
+    await definitions.createCapability({ id: `other${i}/read`, provider: `other${i}`, credential: `other${i}`, methods: ['GET'], pathPrefixes: ['/v1'], hosts: [] });
+    await agents.grant({ agent: record.id, capability: `other${i}/read` }, ['GET']);
+  }
+  return { vault, broker, agent: { agent: record } };
 }
 
 async function direct(): Promise<void> {
@@ -42,9 +52,9 @@ async function direct(): Promise<void> {
   await res.body.arrayBuffer();
 }
 
-function via(broker: Broker) {
+function via(broker: Broker, context: InvokeContext = {}) {
   return async (): Promise<void> => {
-    const res = await broker.invoke({ capability: 'bench/chat', method: 'POST', path: '/v1/chat/completions', headers: [['content-type', 'application/json']], body: payload });
+    const res = await broker.invoke({ capability: 'bench/chat', method: 'POST', path: '/v1/chat/completions', headers: [['content-type', 'application/json']], body: payload }, context);
     for await (const _ of res.body) void _;
     await res.done;
   };
@@ -75,6 +85,7 @@ const runs = [
   { name: 'direct', fn: direct, lat: [] as number[], rps: 0 },
   { name: 'broker, audit full', fn: via(full.broker), lat: [] as number[], rps: 0 },
   { name: 'broker, audit crash-safe', fn: via(crashSafe.broker), lat: [] as number[], rps: 0 },
+  { name: 'agent, audit crash-safe', fn: via(crashSafe.broker, crashSafe.agent), lat: [] as number[], rps: 0 },
 ];
 try {
   for (const r of runs) await latencies(r.fn, WARMUP, []);

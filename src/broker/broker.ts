@@ -27,6 +27,7 @@ import { FLOW_MAX_BYTES, acquires, flowResult, storeAcquired, type FlowResult } 
 import { currentActor, runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
 import { Scrubber } from './scrub/scrubber.ts';
+import { ReachableSecrets } from './reachable-secrets.ts';
 import { ACCEPT_ENCODING, outcomeRecorder, scrubbedResponse, type Outcome } from './respond.ts';
 import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions, type UpstreamRequest } from './upstream.ts';
 import type { Agent, Dispatcher } from 'undici';
@@ -108,9 +109,9 @@ function credentialTarget(credential: ResolvedCredential, execution: string): st
   return `credential:${credential.name}${where}${execution === GLOBAL_SCOPE ? '' : ` for ${execution}`}`;
 }
 
-/** What responses are scrubbed of: the credential's values, what the strategy injected, the owner's block list. */
-function responseScrubber(secrets: ReadonlyMap<string, string>, injected: readonly string[], capability: ResolvedCapability): Scrubber {
-  return new Scrubber([...secrets.values(), ...injected, ...(capability.policy?.responseBlock ?? [])]);
+/** What a request's own answer is scrubbed of: the credential's values, what the strategy injected, the owner's block list. */
+function ownValues(secrets: ReadonlyMap<string, string>, injected: readonly string[], capability?: ResolvedCapability): string[] {
+  return [...secrets.values(), ...injected, ...(capability?.policy?.responseBlock ?? [])];
 }
 
 /** The URL as the caller addressed it: an endpoint override's target (an internal gateway) stays the owner's business. */
@@ -201,8 +202,12 @@ export interface WebSocketPlan {
   generation: number;
   /** When the grant that admitted the session expires (ms since the epoch), if it does. */
   expiresAt: number | null;
-  /** Re-checks what admitted the session (agent, grant, capability allowing WebSockets): the refusal now, or the grant's expiry. */
-  standing(): Promise<{ refused: AivaultError } | { expiresAt: number | null }>;
+  /**
+   * Re-checks what admitted the session (agent, grant, capability allowing WebSockets): the
+   * refusal now, or the grant's expiry and the scrubber for what the agent can now reach
+   * (a new grant or a rotated secret widens it).
+   */
+  standing(): Promise<{ refused: AivaultError } | { expiresAt: number | null; scrubber: Scrubber }>;
   /** Records how the session ended; once. */
   finish(outcome: { bytesIn: number; bytesOut: number; status?: number; error?: string }): void;
 }
@@ -230,7 +235,7 @@ interface Prepared {
   strategy: AuthStrategy;
   /** Placeholder -> value; only when the credential is ready. */
   secrets: ReadonlyMap<string, string> | undefined;
-  /** The scrubber for the last set of injected values (reused while they repeat). */
+  /** The owner's scrubber for the last set of injected values (reused while they repeat); an agent's is ReachableSecrets'. */
   scrubber?: { key: string; scrubber: Scrubber };
   /** mTLS: this credential's own connection pool, presenting its client certificate. */
   dispatcher?: Agent;
@@ -256,6 +261,7 @@ export class Broker {
   readonly #agents: Agents;
   readonly #approvals: Approvals;
   readonly #limiter: RateLimiter;
+  readonly #reachable: ReachableSecrets;
 
   /**
    * The capability, its strategy and its secret values, from cache when nothing changed.
@@ -308,6 +314,16 @@ export class Broker {
     this.#oauth = deps.oauth;
     this.#upstream = deps.upstream;
     this.#limiter = new RateLimiter(deps.vault.storage);
+    this.#reachable = new ReachableSecrets(deps.vault, deps.catalog, deps.oauth);
+  }
+
+  /**
+   * The scrubber for what the caller is shown: an agent's holds every secret it can make
+   * aivault send (reachable-secrets.ts) besides `own`, this request's; the owner's, `own`.
+   */
+  async #scrubberFor(context: InvokeContext, execution: string, generation: number | undefined, own: string[]): Promise<Scrubber> {
+    if (!context.agent) return new Scrubber(own);
+    return this.#reachable.scrubber(context.agent, execution, generation ?? (await this.#vault.storage.generation()), own);
   }
 
   /**
@@ -328,7 +344,7 @@ export class Broker {
       const outbound: OutboundRequest = { method: flow.method, url: new URL(url), headers, body: input.body ? Buffer.from(input.body) : undefined };
       const secrets = credential?.secrets ?? new Map<string, string>();
       const injected = credential ? await credential.strategy.apply(outbound, secrets) : [];
-      const scrubber = new Scrubber([...secrets.values(), ...injected]);
+      const scrubber = await this.#scrubberFor(context, a.execution, undefined, ownValues(secrets, injected));
       const { timeoutMs, connectTimeoutMs } = DEFAULT_LIMITS;
       const signal = AbortSignal.timeout(timeoutMs);
       const response = await this.#send(outbound, { allowPrivateNetwork: a.allowPrivateNetwork, connectTimeoutMs, timeoutMs }, signal);
@@ -473,7 +489,7 @@ export class Broker {
       // Last: the owner is asked only about a request every other rule admits.
       let approval: ApprovalRecord | null = null;
       if (context.agent && grant && this.#approvals.needed(grant)) {
-        const scrubber = responseScrubber(prepared.secrets!, [], capability);
+        const scrubber = new Scrubber(ownValues(prepared.secrets!, [], capability));
         const shown = approvalDetails({ agentName: context.agent.name, method, url: addressedUrl(target.url, addressedOrigin), headers: [...headers], body: request.body }, (text) => scrubber.scrubText(text));
         approval = await this.#approvals.await(context.agent, grant, { capability: capability.id, method, host: target.hostname, path: auditPath(target, request.query ?? []), details: shown }, context.signal);
       }
@@ -527,15 +543,16 @@ export class Broker {
     const seq = await this.#recordAllow(this.#subject(admitted, request), 'websocket', { ...admitted, credential: capability.credential });
     const secrets = prepared.secrets!;
     const outbound: OutboundRequest = { method: 'GET', url: new URL(target.url), headers: new Map(headers), body: undefined };
-    let injected: string[];
+    let scrubber: Scrubber;
+    let own: string[];
     try {
-      injected = await prepared.strategy.apply(outbound, secrets);
+      own = ownValues(secrets, await prepared.strategy.apply(outbound, secrets), capability);
+      scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, own);
     } catch (err) {
       const e = err instanceof AivaultError ? err : upstreamError(err);
       this.#vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
       throw e;
     }
-    const scrubber = responseScrubber(secrets, injected, capability);
     const toWs = (href: string) => href.replace(/^http/, 'ws');
     const url = new URL(toWs(outbound.url.href));
     let finished = false;
@@ -552,7 +569,7 @@ export class Broker {
       auditSeq: seq,
       generation,
       expiresAt: admitted.grant?.expiresAt ? Date.parse(admitted.grant.expiresAt) : null,
-      standing: () => this.#webSocketStanding(capability.id, admitted.execution, context.agent),
+      standing: () => this.#webSocketStanding(capability.id, admitted.execution, context, own),
       finish: (outcome) => {
         if (finished) return;
         finished = true;
@@ -561,13 +578,13 @@ export class Broker {
     };
   }
 
-  /** Whether an open WebSocket session would still be admitted, bar the per-request checks (rates, approval). */
-  async #webSocketStanding(id: string, execution: string, agent: AgentRecord | undefined): Promise<{ refused: AivaultError } | { expiresAt: number | null }> {
+  /** Whether an open WebSocket session would still be admitted, bar the per-request checks (rates, approval); `own`: what its upgrade sent. */
+  async #webSocketStanding(id: string, execution: string, context: InvokeContext, own: string[]): Promise<{ refused: AivaultError } | { expiresAt: number | null; scrubber: Scrubber }> {
     try {
-      const grant = agent ? await this.#agents.grantInForce(agent, id, 'GET') : undefined;
+      const grant = context.agent ? await this.#agents.grantInForce(context.agent, id, 'GET') : undefined;
       const capability = await this.#catalog.resolveCapability(id, execution);
       if (!capability.websocket || !capability.methods.includes('GET')) throw new AivaultError('WEBSOCKET_NOT_ALLOWED', `${capability.id} no longer allows WebSocket connections`);
-      return { expiresAt: grant?.expiresAt ? Date.parse(grant.expiresAt) : null };
+      return { expiresAt: grant?.expiresAt ? Date.parse(grant.expiresAt) : null, scrubber: await this.#scrubberFor(context, execution, undefined, own) };
     } catch (err) {
       if (err instanceof AivaultError && err.code !== 'STORAGE_UNAVAILABLE') return { refused: err };
       throw err;
@@ -592,9 +609,13 @@ export class Broker {
       const outbound: OutboundRequest = { method, url: new URL(target.url), headers: new Map(baseHeaders), body: request.body ? Buffer.from(request.body) : undefined };
       injected = await prepared.strategy.apply(outbound, secrets);
       sentUrl = outbound.url.href;
-      const key = injected.join('\u0000');
-      if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: responseScrubber(secrets, injected, capability) };
-      scrubber = prepared.scrubber.scrubber;
+      if (context.agent) {
+        scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, ownValues(secrets, injected, capability));
+      } else {
+        const key = injected.join('\u0000');
+        if (prepared.scrubber?.key !== key) prepared.scrubber = { key, scrubber: new Scrubber(ownValues(secrets, injected, capability)) };
+        scrubber = prepared.scrubber.scrubber;
+      }
       const { connectTimeoutMs, timeoutMs } = capability.limits;
       return this.#send(outbound, { allowPrivateNetwork: capability.credential.allowPrivateNetwork, connectTimeoutMs, timeoutMs, ...(prepared.dispatcher ? { dispatcher: prepared.dispatcher } : {}) }, signal);
     };

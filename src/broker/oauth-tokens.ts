@@ -41,6 +41,11 @@ interface CachedToken {
   refreshAt: number;
 }
 
+/** A credential's token cache key; per scope: a workspace's session and the global one are different credentials. */
+function tokenKey(credential: ResolvedCredential): string {
+  return `${credential.source}:${credential.name}${credential.scope === GLOBAL_SCOPE ? '' : `@${credential.scope}`}`;
+}
+
 export interface OAuthTokensOptions {
   /** The connection pool for token requests, with the credential's address policy. */
   dispatcher: (allowPrivateNetwork: boolean) => Agent;
@@ -68,8 +73,7 @@ export class OAuthTokens {
 
   /** A TokenSource bound to one credential. */
   source(credential: ResolvedCredential, config: OAuth2Config): TokenSource {
-    // Per scope: a workspace's session and the global one are different credentials.
-    const key = `${credential.source}:${credential.name}${credential.scope === GLOBAL_SCOPE ? '' : `@${credential.scope}`}`;
+    const key = tokenKey(credential);
     return {
       token: (secrets) => this.#token(key, credential, config, secrets),
       invalidate: async (rejected) => {
@@ -78,6 +82,16 @@ export class OAuthTokens {
         if (stored?.token === rejected) await this.#vault.storage.deleteOAuthToken(key);
       },
     };
+  }
+
+  /** The access token this process holds for `credential`, if any; never asks for one. */
+  held(credential: ResolvedCredential): string | undefined {
+    return this.#memory.get(tokenKey(credential))?.token;
+  }
+
+  /** The access token sealed in storage for `credential` (another process's, or from before a restart), if any; never asks for one. */
+  async stored(credential: ResolvedCredential): Promise<string | undefined> {
+    return (await this.#load(tokenKey(credential)))?.token;
   }
 
   async #load(key: string): Promise<CachedToken | undefined> {

@@ -1,11 +1,13 @@
 // A WebSocket session outlives its upgrade, so what admitted it is checked again while it
 // is open: every tick, sessions whose grant has expired end, and when the vault's generation
 // has moved (any process, any replica: revoke, revoke-grant, a capability deleted…) each
-// session's agent, grant and capability are read again, and those no longer admitted end.
+// session's agent, grant and capability are read again, and those no longer admitted end;
+// those still admitted get the scrubber for what their agent can reach now.
 
 import type { Logger } from 'pino';
 import { AivaultError } from '../errors.ts';
 import type { WebSocketPlan } from '../broker/broker.ts';
+import type { Scrubber } from '../broker/scrub/scrubber.ts';
 
 /** How often open sessions are checked: a withdrawn admission ends a session within about this. */
 export const SESSION_CHECK_MS = 1_000;
@@ -17,6 +19,8 @@ export interface Watched {
   expiresAt: number | null;
   /** Ends the session; `reason` is the code of the rule that no longer admits it. */
   end(reason: AivaultError): void;
+  /** Scrubs what follows with `scrubber` (the set of secrets to scrub may have grown). */
+  rescrub(scrubber: Scrubber): void;
 }
 
 export class SessionWatch {
@@ -68,7 +72,10 @@ export class SessionWatch {
       try {
         const standing = await s.plan.standing();
         if ('refused' in standing) this.#end(s, standing.refused);
-        else Object.assign(s, { generation, expiresAt: standing.expiresAt });
+        else {
+          Object.assign(s, { generation, expiresAt: standing.expiresAt });
+          s.rescrub(standing.scrubber);
+        }
       } catch (err) {
         this.#log.warn({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'websocket session re-check failed; retrying');
       }

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { WebSocketPlan } from '../broker/broker.ts';
+import type { Scrubber } from '../broker/scrub/scrubber.ts';
 import type { Services } from '../services.ts';
 import { upstreamError } from '../broker/upstream.ts';
 import { AivaultError } from '../errors.ts';
@@ -131,7 +132,9 @@ export function createUpgradeHandler({ vault, agents, broker }: Services, log: L
     // each sent whole once it is safe; text frames as bytes too, since a valid UTF-8 pattern
     // only ever matches whole characters.
     // While the upstream is paused (the agent reads slowly) it is not quiet: no timed release.
-    const toClient = plan.scrubber.messages(sender(upstream, client, (n) => (bytesOut += n)), { busy: () => upstream.isPaused });
+    const scrubbed = (s: Scrubber) => s.messages(sender(upstream, client, (n) => (bytesOut += n)), { busy: () => upstream.isPaused });
+    let scrubber = plan.scrubber;
+    let toClient = scrubbed(scrubber);
     const bytes = (data: RawData) => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
     client.on('message', (data: RawData, isBinary: boolean) => toUpstream(bytes(data), isBinary));
     upstream.on('message', (data: RawData, isBinary: boolean) => {
@@ -148,6 +151,14 @@ export function createUpgradeHandler({ vault, agents, broker }: Services, log: L
         toClient.stop();
         log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, code: reason.code }, 'websocket no longer admitted');
         closeBoth(client, upstream, 1008, `no longer admitted: ${reason.code}`);
+      },
+      rescrub: (next) => {
+        if (next === scrubber) return;
+        // What is held goes out under the old set (a release, as on a timer); the rest under the new one.
+        toClient.flush();
+        toClient.stop();
+        scrubber = next;
+        toClient = scrubbed(next);
       },
     });
 
@@ -166,7 +177,7 @@ export function createUpgradeHandler({ vault, agents, broker }: Services, log: L
     });
     upstream.on('close', (code, reason) => {
       toClient.flush();
-      if (client.readyState === WebSocket.OPEN) client.close(closeCode(code), closeReason(plan.scrubber.scrubText(reason.toString('utf8'))));
+      if (client.readyState === WebSocket.OPEN) client.close(closeCode(code), closeReason(scrubber.scrubText(reason.toString('utf8'))));
       else if (client.readyState === WebSocket.CONNECTING) client.terminate();
       end();
     });
