@@ -8,7 +8,7 @@
 
 import { AivaultError } from '../errors.ts';
 import { chainBatch, nextHead } from '../audit/chain.ts';
-import type { Dialect, Statements } from './dialect.ts';
+import type { Awaitable, Dialect, Statements } from './dialect.ts';
 import { editGroups, parseJson, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toMeta, toOverride, toOwner, toSecret, toVersion } from './rows.ts';
 import { AUDIT_ANCHOR_KEY, SEALED_TABLES, STATE_SEAL_KEY, UNSEALED_KEY, UNSEALED_META, sealedQuery, tableDigest } from './state.ts';
 import { AUDIT_GENESIS } from './types.ts';
@@ -286,7 +286,7 @@ export class StorageCore implements Storage {
     await this.#insertVersion(s, first);
   }
 
-  #insertVersion(s: Statements, v: SecretVersionRecord): Promise<number> {
+  #insertVersion(s: Statements, v: SecretVersionRecord): Awaitable<number> {
     return s.run('INSERT INTO secret_versions (secret_id, version, wrapped_key, ciphertext, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)', [
       v.secretId, v.version, v.wrappedKey, v.ciphertext, v.fingerprint, v.createdAt,
     ]);
@@ -628,7 +628,7 @@ export class StorageCore implements Storage {
     return row ? parseJson<T>(row.value, what) : undefined;
   }
 
-  #putMeta(s: Statements, which: 'meta' | 'audit', key: string, value: string): Promise<number> {
+  #putMeta(s: Statements, which: 'meta' | 'audit', key: string, value: string): Awaitable<number> {
     return s.run(`INSERT INTO ${this.#table(which)} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, value]);
   }
 

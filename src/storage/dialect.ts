@@ -9,12 +9,15 @@ import type { Row } from './rows.ts';
 
 export type Params = readonly unknown[];
 
+/** A value now (an in-process engine) or later (a server's); the core awaits either. */
+export type Awaitable<T> = T | Promise<T>;
+
 /** Statements on one connection: inside a transaction, or each committed on its own. */
 export interface Statements {
-  all(sql: string, params?: Params): Promise<Row[]>;
-  get(sql: string, params?: Params): Promise<Row | undefined>;
+  all(sql: string, params?: Params): Awaitable<Row[]>;
+  get(sql: string, params?: Params): Awaitable<Row | undefined>;
   /** Runs a write; resolves to the number of rows it changed. */
-  run(sql: string, params?: Params): Promise<number>;
+  run(sql: string, params?: Params): Awaitable<number>;
 }
 
 /** A column of a batch (see Dialect.eachRow), typed for engines that send columns as arrays. */
@@ -32,13 +35,13 @@ export interface Dialect {
   readonly auditTable: { log: string; meta: string };
 
   /** Reads, each statement on its own. */
-  read<T>(fn: (s: Statements) => Promise<T>): Promise<T>;
+  read<T>(fn: (s: Statements) => Awaitable<T>): Promise<T>;
   /** Reads that must see one committed state. */
-  snapshot<T>(fn: (s: Statements) => Promise<T>): Promise<T>;
+  snapshot<T>(fn: (s: Statements) => Awaitable<T>): Promise<T>;
   /** A write transaction: all of fn's statements commit, or none. */
-  transaction<T>(fn: (s: Statements) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (s: Statements) => Awaitable<T>): Promise<T>;
   /** Writes whose statements are each atomic alone (no read-then-write): no transaction needed where the engine can skip it. */
-  atomic<T>(fn: (s: Statements) => Promise<T>): Promise<T>;
+  atomic<T>(fn: (s: Statements) => Awaitable<T>): Promise<T>;
 
   /** Serialises the transactions that take `key` (a number: a fixed lock; a string: one per name); a no-op where writers are serialised anyway. */
   lock(s: Statements, key: number | string): Promise<void>;

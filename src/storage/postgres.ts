@@ -9,7 +9,7 @@ import { userInfo } from 'node:os';
 import pg from 'pg';
 import { AivaultError } from '../errors.ts';
 import { StorageCore } from './core.ts';
-import type { Column, Dialect, Params, Statements } from './dialect.ts';
+import type { Awaitable, Column, Dialect, Params, Statements } from './dialect.ts';
 import type { Row } from './rows.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
 
@@ -133,7 +133,7 @@ class PostgresDialect implements Dialect {
     };
   }
 
-  async read<T>(fn: (s: Statements) => Promise<T>): Promise<T> {
+  async read<T>(fn: (s: Statements) => Awaitable<T>): Promise<T> {
     try {
       return await fn(this.#statements(this.#pool));
     } catch (err) {
@@ -142,15 +142,15 @@ class PostgresDialect implements Dialect {
   }
 
   /** Each statement commits on its own: no BEGIN/COMMIT round trips. */
-  atomic<T>(fn: (s: Statements) => Promise<T>): Promise<T> {
+  atomic<T>(fn: (s: Statements) => Awaitable<T>): Promise<T> {
     return this.read(fn);
   }
 
-  transaction<T>(fn: (s: Statements) => Promise<T>): Promise<T> {
-    return this.tx((c) => fn(this.#statements(c)));
+  transaction<T>(fn: (s: Statements) => Awaitable<T>): Promise<T> {
+    return this.tx(async (c) => fn(this.#statements(c)));
   }
 
-  snapshot<T>(fn: (s: Statements) => Promise<T>): Promise<T> {
+  snapshot<T>(fn: (s: Statements) => Awaitable<T>): Promise<T> {
     return this.tx(async (c) => {
       await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
       return fn(this.#statements(c));
