@@ -56,7 +56,16 @@ const METHOD_PARAMS = new Set(['_method', 'x_http_method_override', 'x_http_meth
  * any one stack reads, never less.
  */
 function isMethodParam(name: string): boolean {
-  const n = name.split('\0', 1)[0]!.toLowerCase().replace(/^[\s[\]]+/, '').trimEnd();
+  // Read both as PHP does (the name ends at a NUL) and as a stack that decodes the name's
+  // bytes in a wide charset does (Tomcat/Spring, Django with `charset=utf-16`): `%00_%00m…`
+  // is `_method` to those, so the NULs are dropped too.
+  // A byte-order mark before the first name goes too.
+  if (!name.includes('\0')) return readsAsMethod(name);
+  return readsAsMethod(name.split('\0', 1)[0]!) || readsAsMethod(name.replaceAll('\0', '').replace(/^(?:\xfe\xff|\xff\xfe|\ufeff)+/, ''));
+}
+
+function readsAsMethod(name: string): boolean {
+  const n = name.toLowerCase().replace(/^[\s[\]]+/, '').trimEnd();
   const whole = n.replace(/[-. [\]]/g, '_');
   const key = n.split(/[[\]]/, 1)[0]!.replace(/[-. ]/g, '_');
   return METHOD_PARAMS.has(whole) || METHOD_PARAMS.has(key);

@@ -156,6 +156,23 @@ describe('method overrides in parameters', () => {
     }
   });
 
+  it('names percent-encoded as UTF-16 or UTF-32 (Tomcat and Spring decode name bytes in the request charset), with or without a BOM', () => {
+    const wide = (name: string, unit: 'le' | 'be' | '32') => [...name].map((c) => (unit === 'le' ? `%${c.charCodeAt(0).toString(16)}%00` : unit === 'be' ? `%00%${c.charCodeAt(0).toString(16)}` : `%00%00%00%${c.charCodeAt(0).toString(16)}`)).join('');
+    for (const name of ['_method', 'X-HTTP-Method-Override']) {
+      for (const unit of ['le', 'be', '32'] as const) {
+        for (const bom of ['', '%FE%FF', '%FF%FE', '%00%00%FE%FF']) {
+          const encoded = `${bom}${wide(name, unit)}=${wide('DELETE', unit)}`;
+          assert.throws(() => assertNoMethodOverride('', [`${FORM}; charset=UTF-16`], body(encoded)), refused('METHOD_NOT_ALLOWED'), encoded);
+          assert.throws(() => assertNoMethodOverride(`?${encoded}`, [], undefined), refused('MALFORMED_URL'), encoded);
+        }
+      }
+    }
+    const part = (disposition: string) => body(`--b\r\nContent-Disposition: form-data; ${disposition}\r\n\r\nDELETE\r\n--b--\r\n`);
+    for (const d of ["name*=UTF-16BE''%00_%00m%00e%00t%00h%00o%00d", 'name="=?UTF-16BE?B?AF8AbQBlAHQAaABvAGQ=?="']) {
+      assert.throws(() => assertNoMethodOverride('', ['multipart/form-data; boundary=b'], part(d)), refused('METHOD_NOT_ALLOWED'), d);
+    }
+  });
+
   it('PHP, Rack and qs spellings: NUL tails, brackets, `;` separators, `%u` escapes', () => {
     for (const q of ['?_method%00x=DELETE', '?_method[]=DELETE', '?[_method]=DELETE', '?a=1;_method=DELETE', '?%5Fmethod=DELETE', '?%u005Fmethod=DELETE', '?x.http.method.override=DELETE', '?x_http_method[override=DELETE']) {
       assert.throws(() => assertNoMethodOverride(q, [], undefined), refused('MALFORMED_URL'), q);
