@@ -92,6 +92,8 @@ export const ERROR_CODES = {
   TOO_MANY_IN_FLIGHT: { category: 'throttled', title: 'Too many requests in flight' },
   DAEMON_BUSY: { category: 'unavailable', title: 'Daemon busy' },
   REQUEST_TIMEOUT: { category: 'timeout', title: 'Request body timed out' },
+  /** The caller closed its connection first: its exchange upstream is cut, and the audit says so. */
+  CLIENT_GONE: { category: 'usage', title: 'Caller went away' },
   OWNER_ROUTE: { category: 'denied', title: 'Owner route' },
   ORIGIN_REFUSED: { category: 'denied', title: 'Web page origin refused' },
   APPROVAL_DENIED: { category: 'denied', title: 'Approval denied' },

@@ -241,6 +241,15 @@ interface Prepared {
   dispatcher?: Agent;
 }
 
+/**
+ * An exchange ends at its deadline, or when its caller goes away: an answer nobody reads is
+ * not worth the upstream's work, nor the slot and memory it holds.
+ */
+function exchangeSignal(timeoutMs: number, caller: AbortSignal | undefined): AbortSignal {
+  const deadline = AbortSignal.timeout(timeoutMs);
+  return caller ? AbortSignal.any([deadline, caller]) : deadline;
+}
+
 /** What the broker works with, built once by composeServices (src/services.ts). */
 export interface BrokerDeps {
   vault: Vault;
@@ -346,7 +355,7 @@ export class Broker {
       const injected = credential ? await credential.strategy.apply(outbound, secrets) : [];
       const scrubber = await this.#scrubberFor(context, a.execution, undefined, ownValues(secrets, injected));
       const { timeoutMs, connectTimeoutMs } = DEFAULT_LIMITS;
-      const signal = AbortSignal.timeout(timeoutMs);
+      const signal = exchangeSignal(timeoutMs, context.signal);
       const response = await this.#send(outbound, { allowPrivateNetwork: a.allowPrivateNetwork, connectTimeoutMs, timeoutMs }, signal);
       // An acquire's body is never shown (only acquiredShape, which echoes nothing the
       // upstream chose), and its secret is stored as sent: so it is read unscrubbed.
@@ -600,7 +609,7 @@ export class Broker {
     // Steps 6-8: apply the credential, send, never follow redirects.
     const secrets = prepared.secrets!;
     const baseHeaders = new Map(headers);
-    const signal = AbortSignal.timeout(capability.limits.timeoutMs);
+    const signal = exchangeSignal(capability.limits.timeoutMs, context.signal);
     let scrubber!: Scrubber;
     let injected: string[] = [];
     let sentUrl = '';
@@ -631,7 +640,7 @@ export class Broker {
         response = await attempt();
       }
     } catch (err) {
-      const e = err instanceof AivaultError ? err : upstreamError(err);
+      const e = err instanceof AivaultError ? err : upstreamError(err, signal);
       settle({ error: e.code });
       throw e;
     }

@@ -36,6 +36,7 @@ export const HINTS: Record<ErrorCode, string> = {
   RATE_LIMITED: "The grant's rate limit is reached: wait for Retry-After.",
   TOO_MANY_IN_FLIGHT: 'This agent already has as many requests (and WebSocket sessions) open on this daemon as `serve --max-in-flight-per-agent` allows: wait for Retry-After, or send fewer at once.',
   DAEMON_BUSY: 'The daemon is already reading as many unverified signed request bodies as `serve --max-unauthenticated` allows (in all, or for this signer id), or holding as many request-body bytes as `serve --max-buffered-body-bytes` allows (someone may be flooding it): retry after Retry-After.',
+  CLIENT_GONE: 'The caller closed its connection before the answer was complete; aivault cut the exchange with the upstream. Seen in the audit log, not by the caller.',
   REQUEST_TIMEOUT: 'The request body did not arrive within `serve --body-timeout` seconds; the connection was closed. Send the body at once.',
   SIGNATURE_INVALID: 'The request signature does not verify: wrong key, or the request changed after signing.',
   REPLAY_DETECTED: 'The nonce was already used: sign every request with a fresh nonce.',

@@ -125,10 +125,11 @@ async function sendRendered(res: ServerResponse, response: InvokeResponse, rende
 }
 
 /** Aborts when the client goes away before its answer is sent (ends a wait for approval). */
+/** Aborts when the caller closes before its answer is complete: the exchange upstream is cut then too. */
 function goneSignal(res: ServerResponse): AbortSignal {
   const controller = new AbortController();
   res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
+    if (!res.writableFinished) controller.abort(new AivaultError('CLIENT_GONE', 'the caller closed the connection before the answer was complete'));
   });
   return controller.signal;
 }
@@ -224,14 +225,18 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
       return '';
     }
     const { agent, body: raw } = await authenticate(req, res, arrived, MAX_API_BODY, bearer(req), false);
-    const server = await createMcpServer(brokerMcpBackend(broker, agent), agent.name);
+    const message = parseJson(raw);
+    // One request, one call: a JSON-RPC batch (which MCP dropped in 2025-06-18) would run up
+    // to a hundred invokes on one in-flight slot.
+    if (Array.isArray(message)) throw new AivaultError('INVALID_ARGUMENT', 'JSON-RPC batches are not served: send one message per request');
+    const server = await createMcpServer(brokerMcpBackend(broker, agent, goneSignal(res)), agent.name);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();
       void server.close();
     });
     await server.connect(transport);
-    await transport.handleRequest(req, res, parseJson(raw));
+    await transport.handleRequest(req, res, message);
     return agent.id;
   };
 
@@ -266,7 +271,7 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
         if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', 'a flow run is {"flow", "body"?, "bodyBase64"?, "contentType"?}');
         const f = parsed.data;
         const body = f.body !== undefined ? Buffer.from(f.body, 'utf8') : f.bodyBase64 !== undefined ? Buffer.from(f.bodyBase64, 'base64') : undefined;
-        const result = await broker.runFlow(f.flow, { ...(body ? { body } : {}), ...(f.contentType ? { contentType: f.contentType } : {}) }, { agent });
+        const result = await broker.runFlow(f.flow, { ...(body ? { body } : {}), ...(f.contentType ? { contentType: f.contentType } : {}) }, { agent, signal: goneSignal(res) });
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify(result));
         log.info({ route: 'flow', agent: agentId, flow: f.flow, ms: Math.round(performance.now() - started) }, 'flow');
