@@ -59,9 +59,16 @@ function isMethodParam(name: string): boolean {
   // Read both as PHP does (the name ends at a NUL) and as a stack that decodes the name's
   // bytes in a wide charset does (Tomcat/Spring, Django with `charset=utf-16`): `%00_%00m…`
   // is `_method` to those, so the NULs are dropped too.
-  // A byte-order mark before the first name goes too.
-  if (!name.includes('\0')) return readsAsMethod(name);
-  return readsAsMethod(name.split('\0', 1)[0]!) || readsAsMethod(name.replaceAll('\0', '').replace(/^(?:\xfe\xff|\xff\xfe|\ufeff)+/, ''));
+  // Stateful charsets alike: ISO-2022's escape sequences and shift-in/out decode to nothing
+  // (`_me%1B%28Bthod` is `_method` in ISO-2022-JP, `_me%0Fthod` in ISO-2022-KR). A byte-order
+  // mark before the first name goes too.
+  if (!/[\0\x0e\x0f\x1b]/.test(name)) return readsAsMethod(name);
+  return readsAsMethod(name.split('\0', 1)[0]!) || readsAsMethod(invisibleDropped(name).replace(/^(?:\xfe\xff|\xff\xfe|\ufeff)+/, ''));
+}
+
+/** Text with what wide and stateful charsets add around ASCII removed: NULs, ISO 2022 escape sequences, SO and SI. */
+function invisibleDropped(text: string): string {
+  return text.replace(/\x1b[\x20-\x2f]*[\x30-\x7e]|[\0\x0e\x0f]/g, '');
 }
 
 function readsAsMethod(name: string): boolean {
@@ -129,8 +136,20 @@ function multipartNames(text: string): string[] {
       if (star) out.push(formDecode(unescaped.replace(/^[^']*'[^']*'/, '')));
     }
   }
+  // RFC 2231 continuations (`name*0="_me"; name*1="thod"`), joined in order as Python's
+  // email package (python-multipart, Werkzeug) joins them.
+  for (const line of text.split(/\r?\n/)) {
+    const pieces = [...line.matchAll(PART_NAME_PIECE)].map(([, index, star, value]) => {
+      const raw = value!.startsWith('"') ? value!.slice(1).replace(/"$/, '').replace(/\\(.)/g, '$1') : value!.trim();
+      return { index: Number(index), text: star ? formDecode(index === '0' ? raw.replace(/^[^']*'[^']*'/, '') : raw) : raw };
+    });
+    if (pieces.length > 0) out.push(pieces.sort((a, b) => a.index - b.index).map((p) => p.text).join(''));
+  }
   return out;
 }
+
+/** One piece of an RFC 2231 continued `name` parameter: `name*N=` or `name*N*=` (percent-encoded). */
+const PART_NAME_PIECE = /(?<![\w-])name\*(\d{1,3})(\*?)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\r\n]*)/gi;
 
 /** RFC 2047 encoded words (`=?charset?B|Q?text?=`) decoded as Latin-1 bytes. */
 function rfc2047(s: string): string {
@@ -146,7 +165,7 @@ function rfc2047(s: string): string {
  */
 function formNames(kind: 'urlencoded' | 'multipart', body: Uint8Array): string[] {
   const latin1 = Buffer.from(body).toString('latin1');
-  const texts = latin1.includes('\0') ? [latin1, latin1.replaceAll('\0', '')] : [latin1];
+  const texts = /[\0\x0e\x0f\x1b]/.test(latin1) ? [latin1, invisibleDropped(latin1)] : [latin1];
   return texts.flatMap((text) => (kind === 'multipart' ? [...multipartNames(text), ...urlencodedNames(text)] : urlencodedNames(text)));
 }
 
@@ -201,6 +220,7 @@ export function assertNoMethodOverride(query: string, contentTypes: readonly str
   for (const name of urlencodedNames(query.replace(/^\?/, ''))) {
     if (isMethodParam(name)) throw new AivaultError('MALFORMED_URL', `query parameter ${printableName(name)} asks the upstream for another method; aivault refuses it`);
   }
+  if (body && body.byteLength > 0 && isJson(contentTypes)) assertNoJsonOverride(body);
   const kind = body && body.byteLength > 0 ? formKind(contentTypes) : undefined;
   if (!kind) return;
   const readings = contentEncodings.length > 0 ? [body!, inflated(body!, contentEncodings)] : [body!];
@@ -210,3 +230,29 @@ export function assertNoMethodOverride(query: string, contentTypes: readonly str
 }
 
 const printableName = (name: string) => JSON.stringify(name.slice(0, 64));
+
+/** Laravel's `isJson()`: a content type naming `/json` or `+json`. */
+function isJson(contentTypes: readonly string[]): boolean {
+  return contentTypes.some((t) => /[/+]json/i.test(t));
+}
+
+/**
+ * A JSON body's top-level keys are parameters to Laravel (`Request::createFromBase` makes
+ * the JSON its request bag, and Symfony's `getMethod()` reads `_method` from it): so
+ * `{"_method":"DELETE"}` is an override. Parsed only when a key could spell one (`method`
+ * in any case, or a `\u` escape); a body that is not JSON is no parameter source.
+ */
+function assertNoJsonOverride(body: Uint8Array): void {
+  const text = Buffer.from(body).toString('utf8');
+  if (!/method|\\u/i.test(text)) return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return;
+  for (const name of Object.keys(parsed)) {
+    if (isMethodParam(name)) throw new AivaultError('METHOD_NOT_ALLOWED', `the JSON field ${printableName(name)} asks the upstream for another method; aivault refuses it`);
+  }
+}

@@ -173,6 +173,28 @@ describe('method overrides in parameters', () => {
     }
   });
 
+  it('names in stateful charsets (ISO-2022 escape sequences and shift-in/out decode to nothing), and RFC 2231 continued part names', () => {
+    for (const [charset, name] of [['ISO-2022-JP', '_me%1B%28%42thod'], ['ISO-2022-JP', '_me\x1b(Bthod'], ['ISO-2022-JP', '%1B%24%42_method'], ['ISO-2022-KR', '_me%0Fthod'], ['ISO-2022-KR', '%1B%24%29C_me%0E%0Fthod']] as const) {
+      assert.throws(() => assertNoMethodOverride('', [`${FORM}; charset=${charset}`], body(`${name}=DELETE`)), refused('METHOD_NOT_ALLOWED'), name);
+      assert.throws(() => assertNoMethodOverride(`?${name}=DELETE`, [], undefined), refused('MALFORMED_URL'), name);
+    }
+    const part = (disposition: string) => body(`--b\r\nContent-Disposition: form-data; ${disposition}\r\n\r\nDELETE\r\n--b--\r\n`);
+    for (const d of ['name="_me\x1b(Bthod"', 'name*0="_me"; name*1="thod"', "name*0*=utf-8''%5Fme; name*1=thod", 'name*1="thod"; name*0="_me"']) {
+      assert.throws(() => assertNoMethodOverride('', ['multipart/form-data; charset=ISO-2022-JP; boundary=b'], part(d)), refused('METHOD_NOT_ALLOWED'), d);
+    }
+  });
+
+  it("a JSON body's top-level keys are parameters to Laravel: an override among them is refused", () => {
+    for (const text of ['{"_method":"DELETE"}', '{"a":1,"_METHOD":"PUT"}', '{"\\u005fmethod":"DELETE"}', '{"x-http-method-override":"DELETE"}']) {
+      for (const ct of ['application/json', 'application/vnd.api+json; charset=utf-8', 'text/plain, application/json']) {
+        assert.throws(() => assertNoMethodOverride('', [ct], body(text)), refused('METHOD_NOT_ALLOWED'), `${ct} ${text}`);
+      }
+    }
+    for (const text of ['{"messages":[{"content":"_method=DELETE"}]}', '{"nested":{"_method":"DELETE"}}', '[{"_method":"DELETE"}]', '{"method":"tools/call"}', 'not json _method']) {
+      assert.doesNotThrow(() => assertNoMethodOverride('', ['application/json'], body(text)), text);
+    }
+  });
+
   it('PHP, Rack and qs spellings: NUL tails, brackets, `;` separators, `%u` escapes', () => {
     for (const q of ['?_method%00x=DELETE', '?_method[]=DELETE', '?[_method]=DELETE', '?a=1;_method=DELETE', '?%5Fmethod=DELETE', '?%u005Fmethod=DELETE', '?x.http.method.override=DELETE', '?x_http_method[override=DELETE']) {
       assert.throws(() => assertNoMethodOverride(q, [], undefined), refused('MALFORMED_URL'), q);
