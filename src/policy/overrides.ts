@@ -164,7 +164,7 @@ function rfc2047(s: string): string {
  * Tomcat and Spring decode when the content type names that charset.
  */
 function formNames(kind: 'urlencoded' | 'multipart', body: Uint8Array): string[] {
-  const latin1 = Buffer.from(body).toString('latin1');
+  const latin1 = bytes(body).toString('latin1');
   const texts = /[\0\x0e\x0f\x1b]/.test(latin1) ? [latin1, invisibleDropped(latin1)] : [latin1];
   return texts.flatMap((text) => (kind === 'multipart' ? [...multipartNames(text), ...urlencodedNames(text)] : urlencodedNames(text)));
 }
@@ -231,6 +231,9 @@ export function assertNoMethodOverride(query: string, contentTypes: readonly str
 
 const printableName = (name: string) => JSON.stringify(name.slice(0, 64));
 
+/** The body's bytes as a Buffer without copying them: the check runs on every request with a body. */
+const bytes = (body: Uint8Array) => Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+
 /** Laravel's `isJson()`: a content type naming `/json` or `+json`. */
 function isJson(contentTypes: readonly string[]): boolean {
   return contentTypes.some((t) => /[/+]json/i.test(t));
@@ -243,7 +246,7 @@ function isJson(contentTypes: readonly string[]): boolean {
  * in any case, or a `\u` escape); a body that is not JSON is no parameter source.
  */
 function assertNoJsonOverride(body: Uint8Array): void {
-  const text = Buffer.from(body).toString('utf8');
+  const text = bytes(body).toString('utf8');
   if (!/method|\\u/i.test(text)) return;
   let parsed: unknown;
   try {
