@@ -193,3 +193,8 @@ export class RetryLaterError extends AivaultError {
 export function isAivaultError(err: unknown, code?: ErrorCode): err is AivaultError {
   return err instanceof AivaultError && (code === undefined || err.code === code);
 }
+
+/** What kind of failure `err` was, for a log line: its class name only, never its message (which may quote input). */
+export function errorKind(err: unknown): string {
+  return err instanceof Error ? err.constructor.name : typeof err;
+}

@@ -2,7 +2,7 @@
 // --json) on stderr and a documented exit code; see docs/errors.md.
 
 import { CommanderError } from 'commander';
-import { AivaultError, EXIT } from '../errors.ts';
+import { AivaultError, EXIT, errorKind } from '../errors.ts';
 import { buildProgram } from './program.ts';
 import { printError } from './output.ts';
 
@@ -18,7 +18,7 @@ function toAivaultError(err: unknown): AivaultError {
   if (err instanceof AivaultError) return err;
   if (err instanceof CommanderError) return new AivaultError('INVALID_ARGUMENT', usageMessage(err));
   // Unknown failures are reported by kind only: their messages could carry anything.
-  const kind = err instanceof Error ? err.constructor.name : typeof err;
+  const kind = errorKind(err);
   if (process.env.AIVAULT_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
   return new AivaultError('INTERNAL_ERROR', `unexpected ${kind}; rerun with AIVAULT_DEBUG=1 for a stack trace`);
 }

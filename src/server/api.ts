@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { InvokeRequest, InvokeResponse } from '../broker/broker.ts';
 import type { Services } from '../services.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
-import { AivaultError } from '../errors.ts';
+import { AivaultError, errorKind } from '../errors.ts';
 import { ReplayGuard, SIGNATURE_HEADERS, signerOf } from '../policy/request-signature.ts';
 import { runAs } from '../audit/actor.ts';
 import { OwnerCall, runOwnerOperation } from '../owner/operations.ts';
@@ -340,7 +340,7 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
       throw new AivaultError('ROUTE_NOT_FOUND', 'no such route');
     } catch (err) {
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
-      if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
+      if (!(err instanceof AivaultError)) log.error({ kind: errorKind(err) }, 'unexpected error');
       log.info({ route: url?.pathname ?? '(not a path)', agent: agentId, code: e.code, ms: Math.round(performance.now() - started) }, 'refused');
       sendError(req, res, e, url?.pathname.startsWith('/gw/') ? 'gateway' : 'api');
     }

@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from 'node
 import { createServer, type Server } from 'node:http';
 import { connect, isIP, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { AivaultError } from '../errors.ts';
+import { AivaultError, errorKind } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Vault } from '../vault/vault.ts';
 import { composeServices, type Services } from '../services.ts';
@@ -113,7 +113,7 @@ export class Daemon {
       // The routes answer their own errors; anything that still escapes ends this one
       // request, never the daemon.
       handle(req, res).catch((err: unknown) => {
-        this.#options.log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'request failed outside its routes');
+        this.#options.log.error({ kind: errorKind(err) }, 'request failed outside its routes');
         res.destroy();
       });
     });

@@ -5,7 +5,7 @@
 // those still admitted get the scrubber for what their agent can reach now.
 
 import type { Logger } from 'pino';
-import { AivaultError } from '../errors.ts';
+import { AivaultError, errorKind } from '../errors.ts';
 import type { WebSocketPlan } from '../broker/broker.ts';
 import type { Scrubber } from '../broker/scrub/scrubber.ts';
 
@@ -45,7 +45,7 @@ export class SessionWatch {
     if (this.#timer || this.#sessions.size === 0) return;
     this.#timer = setTimeout(() => {
       void this.#check()
-        .catch((err: unknown) => this.#log.warn({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'websocket session check failed; retrying'))
+        .catch((err: unknown) => this.#log.warn({ kind: errorKind(err) }, 'websocket session check failed; retrying'))
         .finally(() => {
           this.#timer = undefined;
           this.#schedule();
@@ -77,7 +77,7 @@ export class SessionWatch {
           s.rescrub(standing.scrubber);
         }
       } catch (err) {
-        this.#log.warn({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'websocket session re-check failed; retrying');
+        this.#log.warn({ kind: errorKind(err) }, 'websocket session re-check failed; retrying');
       }
     }
   }

@@ -15,7 +15,7 @@ import type { WebSocketPlan } from '../broker/broker.ts';
 import type { Scrubber } from '../broker/scrub/scrubber.ts';
 import type { Services } from '../services.ts';
 import { upstreamError } from '../broker/upstream.ts';
-import { AivaultError } from '../errors.ts';
+import { AivaultError, errorKind } from '../errors.ts';
 import { checkedLookup } from '../policy/dns.ts';
 import { portOf } from '../policy/hosts.ts';
 import { readCapped } from '../read-capped.ts';
@@ -263,7 +263,7 @@ export function createUpgradeHandler({ vault, agents, broker }: Services, log: L
       });
     } catch (err) {
       const e = err instanceof AivaultError ? err : new AivaultError('INTERNAL_ERROR', 'unexpected error');
-      if (!(err instanceof AivaultError)) log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'unexpected error');
+      if (!(err instanceof AivaultError)) log.error({ kind: errorKind(err) }, 'unexpected error');
       abandon(e.code);
       const upstreamStatus = (err as { upstreamStatus?: number }).upstreamStatus;
       log.info({ route: 'gateway-ws', code: e.code }, 'refused');
@@ -274,7 +274,7 @@ export function createUpgradeHandler({ vault, agents, broker }: Services, log: L
   return {
     handle: (req, socket, head) =>
       void handle(req, socket, head).catch((err: unknown) => {
-        log.error({ kind: err instanceof Error ? err.constructor.name : typeof err }, 'upgrade failed outside its routes');
+        log.error({ kind: errorKind(err) }, 'upgrade failed outside its routes');
         socket.destroy();
       }),
     closeAll() {
