@@ -64,11 +64,11 @@ export class AuditLog {
     this.#writer = storageWriter(storage, this.#sealer);
   }
 
-  /** Commits future batches through `connection` (after everything queued so far is written). */
-  async useConnection(connection: AuditStorage & { close(): Promise<void> }): Promise<void> {
+  /** Commits future batches through `writer` (after everything queued so far is written). */
+  async useWriter(writer: AuditWriter): Promise<void> {
     await this.flush();
     const previous = this.#writer;
-    this.#writer = storageWriter(connection, this.#sealer, true);
+    this.#writer = writer;
     await previous.close();
   }
 

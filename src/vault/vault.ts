@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { currentActor } from '../audit/actor.ts';
 import { AuditLog, type AuditDraft } from '../audit/log.ts';
-import type { AuditDurability } from '../audit/writer.ts';
+import { threadWriter, type AuditDurability } from '../audit/writer.ts';
 import { AivaultError } from '../errors.ts';
 import { builtinRegistry, type Registry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
@@ -369,13 +369,15 @@ export class Vault {
   }
 
   /**
-   * Chooses how durable each audit commit is (see AuditDurability). `full` is the default;
-   * `crash-safe` commits audit records through a connection of their own that does not
-   * wait for the disk. Embedded engine only: a database server has its own settings.
+   * For a long-running process (the daemon): commits audit records on a thread of their own,
+   * with the durability chosen (see AuditDurability), so no request waits on another's fsync.
+   * Embedded engine only: a database server's commits already leave the event loop free, and
+   * it has its own durability settings.
    */
   async setAuditDurability(durability: AuditDurability): Promise<void> {
-    if (this.storage.engine !== 'sqlite' || durability === 'full') return;
-    await this.audit.useConnection(SqliteStorage.open(Vault.databasePath(this.dir), { synchronous: 'NORMAL' }));
+    if (this.storage.engine !== 'sqlite') return;
+    const synchronous = durability === 'full' ? 'FULL' : 'NORMAL';
+    await this.audit.useWriter(threadWriter({ path: Vault.databasePath(this.dir), synchronous, key: this.#keys.audit }));
   }
 
   /**

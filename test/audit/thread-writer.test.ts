@@ -1,0 +1,87 @@
+// The daemon's audit writer: commits on a thread of its own, so a commit that waits (for the
+// disk, or for another writer's lock) holds no other request up; and it still fails closed.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { isAivaultError } from '../../src/errors.ts';
+import { Vault } from '../../src/vault/vault.ts';
+import { threadWriter } from '../../src/audit/writer.ts';
+import { createSecretKey } from 'node:crypto';
+
+process.umask(0o077);
+const root = mkdtempSync(join(tmpdir(), 'aivault-audit-thread-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function vaultAt(name: string, durability: 'full' | 'crash-safe'): Promise<Vault> {
+  const vault = await Vault.init({ dir: join(root, name), keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
+  await vault.setAuditDurability(durability);
+  return vault;
+}
+
+describe('audit writer thread', () => {
+  for (const durability of ['full', 'crash-safe'] as const) {
+    it(`commits before the append resolves, and chains what it commits (${durability})`, async () => {
+      const vault = await vaultAt(`commit-${durability}`, durability);
+      const seqs = await Promise.all(Array.from({ length: 50 }, (_, i) => vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow', reason: String(i) })));
+      assert.equal(new Set(seqs).size, 50);
+      // A connection of the test's own sees the last record the moment its append resolved.
+      const db = new DatabaseSync(join(root, `commit-${durability}`, 'audit.db'), { readOnly: true });
+      const last = db.prepare('SELECT max(seq) AS seq FROM audit_log').get() as { seq: number };
+      db.close();
+      assert.equal(last.seq, Math.max(...seqs));
+      assert.deepEqual(await vault.audit.verify(), { ok: true, count: Math.max(...seqs) });
+      await vault.close();
+    });
+  }
+
+  it('keeps the event loop free while a commit waits for the write lock', async () => {
+    const vault = await vaultAt('lock', 'full');
+    await vault.audit.append({ actor: 'owner:x', action: 'warm', decision: 'allow' }); // the thread is up
+    // Another writer holds vault.db (where the log's anchor is) for a while.
+    const other = new DatabaseSync(join(root, 'lock', 'vault.db'));
+    other.exec('BEGIN IMMEDIATE');
+    let committed = false;
+    const append = vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' }).then((seq) => {
+      committed = true;
+      return seq;
+    });
+    // Timers still fire on this thread while the append waits; a commit on the event loop
+    // would have blocked it in SQLite's busy wait until the lock was gone.
+    const ticks: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await sleep(20);
+      ticks.push(i);
+    }
+    assert.equal(committed, false, 'the record cannot be committed while another writer holds the lock');
+    assert.equal(ticks.length, 5);
+    other.exec('ROLLBACK');
+    other.close();
+    assert.equal(await append, 2 + 1);
+    await vault.close();
+  });
+
+  it('fails closed with a stable code when the thread cannot open the log', async () => {
+    const writer = threadWriter({ path: join(root, 'missing', 'vault.db'), synchronous: 'FULL', key: createSecretKey(randomBytes(32)) });
+    await assert.rejects(writer.write([{ entry: { at: new Date().toISOString(), actor: 'a', action: 'x', target: null, capability: null, method: null, host: null, path: null, decision: 'allow', reason: null } }], []), (err) => isAivaultError(err, 'VAULT_NOT_INITIALIZED'));
+    await writer.close();
+  });
+
+  it('an append the thread cannot commit is refused, and the log goes on after', async () => {
+    const vault = await vaultAt('refused', 'crash-safe');
+    await vault.audit.append({ actor: 'owner:x', action: 'warm', decision: 'allow' });
+    // A trigger planted in the log's file: every write transaction refuses the file.
+    const db = new DatabaseSync(join(root, 'refused', 'audit.db'));
+    db.exec('CREATE TRIGGER planted AFTER INSERT ON audit_log BEGIN SELECT 1; END');
+    await assert.rejects(vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' }), (err) => isAivaultError(err, 'VAULT_TAMPERED'));
+    db.exec('DROP TRIGGER planted');
+    db.close();
+    assert.ok((await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' })) > 1);
+    await vault.close();
+  });
+});
