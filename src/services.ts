@@ -10,6 +10,7 @@ import { Agents } from './policy/agents.ts';
 import { Approvals } from './policy/approvals.ts';
 import { Owners } from './policy/owners.ts';
 import type { Registry } from './registry/registry.ts';
+import { GenerationCache } from './storage/generation-cache.ts';
 import type { Vault } from './vault/vault.ts';
 
 export interface Services {
@@ -24,6 +25,8 @@ export interface Services {
   readonly owners: Owners;
   readonly oauth: OAuthTokens;
   readonly broker: Broker;
+  /** Hot-path reads, kept while the vault's generation stands. */
+  readonly reads: GenerationCache;
   /** Closes what the services hold (connection pools); the vault stays the caller's to close. */
   close(): Promise<void>;
 }
@@ -38,6 +41,7 @@ export function composeServices(vault: Vault, registry: Registry): Services {
   const owners = new Owners(vault);
   // Token requests go through the same checked connector as every upstream call.
   const oauth = new OAuthTokens(vault, { dispatcher: (allowPrivate) => upstream.agent(allowPrivate, DEFAULT_LIMITS.connectTimeoutMs) });
-  const broker = new Broker({ vault, catalog, agents, approvals, oauth, upstream });
-  return { vault, registry, catalog, definitions, agents, approvals, owners, oauth, broker, close: () => broker.close() };
+  const reads = new GenerationCache(() => vault.storage.generation());
+  const broker = new Broker({ vault, catalog, agents, approvals, oauth, upstream, reads });
+  return { vault, registry, catalog, definitions, agents, approvals, owners, oauth, broker, reads, close: () => broker.close() };
 }

@@ -26,6 +26,7 @@ import type { OAuthTokens } from './oauth-tokens.ts';
 import { FLOW_MAX_BYTES, acquires, flowResult, storeAcquired, type FlowResult } from './flows.ts';
 import { currentActor, runAs } from '../audit/actor.ts';
 import type { FlowRecord } from '../storage/types.ts';
+import type { GenerationCache, Snapshot } from '../storage/generation-cache.ts';
 import { Scrubber } from './scrub/scrubber.ts';
 import { ReachableSecrets } from './reachable-secrets.ts';
 import { ACCEPT_ENCODING, outcomeRecorder, scrubbedResponse, type Outcome } from './respond.ts';
@@ -94,6 +95,11 @@ export interface InvokeContext {
    * scrubber then releases nothing on a timer, so a secret that arrives slowly is found whole.
    */
   whole?: boolean;
+  /**
+   * The vault as the request found it (read once, when it arrived: see generation-cache.ts);
+   * without one, admission reads it.
+   */
+  at?: Snapshot;
 }
 
 /** The context whose secrets a request may use: the agent's own, or what the owner asked for. */
@@ -212,6 +218,13 @@ export interface WebSocketPlan {
   finish(outcome: { bytesIn: number; bytesOut: number; status?: number; error?: string }): void;
 }
 
+/** A capability an agent was granted, as it may see it. */
+export interface GrantedCapability {
+  capability: ResolvedCapability;
+  methods: string[];
+  expiresAt: string | null;
+}
+
 /** A request every rule admitted, with what sending it needs. */
 interface Admitted {
   started: number;
@@ -259,6 +272,7 @@ export interface BrokerDeps {
   oauth: OAuthTokens;
   /** Its connection pools; the broker closes them. */
   upstream: UpstreamClient;
+  reads: GenerationCache;
 }
 
 export class Broker {
@@ -271,14 +285,14 @@ export class Broker {
   readonly #approvals: Approvals;
   readonly #limiter: RateLimiter;
   readonly #reachable: ReachableSecrets;
+  readonly #reads: GenerationCache;
 
   /**
-   * The capability, its strategy and its secret values, from cache when nothing changed.
-   * The check costs one indexed read per invoke, so a rotation, deletion or revocation
-   * made by any process applies to the very next request.
+   * The capability, its strategy and its secret values at `generation` (the request's), from
+   * cache when nothing changed since: a rotation, deletion or revocation made by any process
+   * applies to the very next request.
    */
-  async #prepare(id: string, execution: string): Promise<Prepared> {
-    const generation = await this.#vault.storage.generation();
+  async #prepare(id: string, execution: string, generation: number): Promise<Prepared> {
     const key = `${id} ${execution}`;
     const cached = this.#prepared.get(key);
     if (cached && cached.generation === generation) return cached;
@@ -322,6 +336,7 @@ export class Broker {
     this.#approvals = deps.approvals;
     this.#oauth = deps.oauth;
     this.#upstream = deps.upstream;
+    this.#reads = deps.reads;
     this.#limiter = new RateLimiter(deps.vault.storage);
     this.#reachable = new ReachableSecrets(deps.vault, deps.catalog, deps.oauth);
   }
@@ -424,11 +439,18 @@ export class Broker {
     return { id: cap.id, methods: cap.methods };
   }
 
-  /** The capabilities an agent holds a live grant for, as it may see them. */
-  async grantedCapabilities(agent: AgentRecord): Promise<Array<{ capability: ResolvedCapability; methods: string[]; expiresAt: string | null }>> {
+  /** The capabilities an agent holds a live grant for, as it may see them (at `at`, the request's snapshot). */
+  async grantedCapabilities(agent: AgentRecord, at?: Snapshot): Promise<GrantedCapability[]> {
+    at ??= await this.#reads.snapshot();
+    const all = await at.memo(`granted ${agent.id} ${agent.context ?? GLOBAL_SCOPE}`, () => this.#granted(agent));
+    // Expiry is a matter of time, not of generation: checked on every call.
+    const now = Date.now();
+    return all.filter((g) => !grantExpired(g, now));
+  }
+
+  async #granted(agent: AgentRecord): Promise<GrantedCapability[]> {
     const out = [];
     for (const grant of await this.#vault.storage.listGrants(agent.id)) {
-      if (grantExpired(grant, Date.now())) continue;
       try {
         const capability = await this.#catalog.resolveCapability(grant.capability, agent.context ?? GLOBAL_SCOPE);
         out.push({ capability, methods: grant.methods ?? [...capability.methods], expiresAt: grant.expiresAt });
@@ -456,9 +478,10 @@ export class Broker {
     let target: Target | undefined;
     try {
       if (!METHOD_TOKEN.test(method)) throw new AivaultError('METHOD_NOT_ALLOWED', 'the method is not an HTTP method name');
+      const at = context.at ?? (await this.#reads.snapshot());
       let grant: GrantRecord | undefined;
-      if (context.agent) grant = await this.#agents.authorize(context.agent, request.capability, method, this.#limiter);
-      const prepared = await this.#prepare(request.capability, execution);
+      if (context.agent) grant = await this.#agents.authorize(context.agent, request.capability, method, this.#limiter, at);
+      const prepared = await this.#prepare(request.capability, execution, at.generation);
       const capability = prepared.capability;
       if (!capability.methods.includes(method)) {
         throw new AivaultError('METHOD_NOT_ALLOWED', `${method} is not allowed for ${capability.id} (allowed: ${capability.methods.join(', ')})`);
@@ -546,8 +569,9 @@ export class Broker {
    */
   async openWebSocket(request: InvokeRequest, context: InvokeContext = {}): Promise<WebSocketPlan> {
     // Read first: a change made while the session is admitted shows as a later generation.
-    const generation = await this.#vault.storage.generation();
-    const admitted = await this.#admit({ ...request, method: 'GET' }, context, true);
+    const at = context.at ?? (await this.#reads.snapshot());
+    const generation = at.generation;
+    const admitted = await this.#admit({ ...request, method: 'GET' }, { ...context, at }, true);
     const { started, prepared, capability, target, headers } = admitted;
     const seq = await this.#recordAllow(this.#subject(admitted, request), 'websocket', { ...admitted, credential: capability.credential });
     const secrets = prepared.secrets!;

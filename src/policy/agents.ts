@@ -5,6 +5,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AivaultError, RetryLaterError } from '../errors.ts';
 import type { AgentRecord, AgentStorage, GrantRecord } from '../storage/types.ts';
+import type { Snapshot } from '../storage/generation-cache.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import type { AuditAppender, AuditedChange } from './audited.ts';
 import { ed25519PublicKey } from './owners.ts';
@@ -72,6 +73,15 @@ export class Agents {
     this.#now = deps.now ?? Date.now;
   }
 
+  /** A hot-path read, memoised in `at` (the request's snapshot) when there is one; nothing unknown is kept. */
+  #read<T>(at: Snapshot | undefined, key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    return at ? at.memo(key, load, (v) => v !== undefined) : load();
+  }
+
+  #agent(idOrName: string, at: Snapshot | undefined): Promise<AgentRecord | undefined> {
+    return this.#read(at, `agent ${idOrName}`, () => this.#storage.getAgent(idOrName));
+  }
+
   #isoNow(): string {
     return new Date(this.#now()).toISOString();
   }
@@ -124,11 +134,12 @@ export class Agents {
   }
 
   /** The active agent holding `token`; a revoked or unknown token is refused. */
-  async authenticate(token: string | undefined): Promise<AgentRecord> {
+  async authenticate(token: string | undefined, at?: Snapshot): Promise<AgentRecord> {
     if (!token || !token.startsWith(AGENT_TOKEN_PREFIX) || token.length > 128) {
       throw new AivaultError('AGENT_UNAUTHENTICATED', 'no valid agent token (Authorization: Bearer avt_…)');
     }
-    const agent = await this.#storage.findAgentByTokenHash(hashToken(token));
+    const hash = hashToken(token);
+    const agent = await this.#read(at, `token ${hash}`, () => this.#storage.findAgentByTokenHash(hash));
     if (!agent) throw new AivaultError('AGENT_UNAUTHENTICATED', 'the agent token is not known');
     if (agent.status !== 'active') return this.#revoked(agent, new AivaultError('AGENT_UNAUTHENTICATED', 'the agent token is not known'));
     return agent;
@@ -138,9 +149,9 @@ export class Agents {
    * The active agent that signed `req` (Ed25519), and the body it signed: the signer, its status
    * and the timestamp are checked before `readBody` is called, then the signature and the nonce.
    */
-  async authenticateSigned(req: Omit<SignableRequest, 'body'>, readBody: BodyReader, guard: ReplayGuard): Promise<{ agent: AgentRecord; body: Buffer | undefined }> {
+  async authenticateSigned(req: Omit<SignableRequest, 'body'>, readBody: BodyReader, guard: ReplayGuard, at?: Snapshot): Promise<{ agent: AgentRecord; body: Buffer | undefined }> {
     const signer = signerOf(req);
-    const agent = signer ? await this.#storage.getAgent(signer) : undefined;
+    const agent = signer ? await this.#agent(signer, at) : undefined;
     if (!agent?.publicKey) throw new AivaultError('SIGNATURE_INVALID', 'the signer is not an agent with a registered public key');
     assertSignedHead(req.headers, this.#now());
     // A revoked signer is refused from the headers: nobody makes the daemon read a body for it.
@@ -237,8 +248,8 @@ export class Agents {
    * Whether `agent` may invoke `capability` with `method` now. Read fresh on every request,
    * so a revocation or an expired grant applies to the very next one.
    */
-  async authorize(agent: AgentRecord, capability: string, method: string, limiter: RateLimiter): Promise<GrantRecord> {
-    const grant = await this.grantInForce(agent, capability, method);
+  async authorize(agent: AgentRecord, capability: string, method: string, limiter: RateLimiter, at?: Snapshot): Promise<GrantRecord> {
+    const grant = await this.grantInForce(agent, capability, method, at);
     if (grant.rate) {
       const decision = await limiter.take(`${agent.id} ${capability}`, grant.rate);
       if (!decision.allowed) throw new RateLimitedError(decision.retryAfter);
@@ -247,10 +258,10 @@ export class Agents {
   }
 
   /** The grant under which `agent` may use `capability` with `method` now: the agent active, the grant there, unexpired, allowing the method. */
-  async grantInForce(agent: AgentRecord, capability: string, method: string): Promise<GrantRecord> {
-    const current = await this.#storage.getAgent(agent.id);
+  async grantInForce(agent: AgentRecord, capability: string, method: string, at?: Snapshot): Promise<GrantRecord> {
+    const current = await this.#agent(agent.id, at);
     if (!current || current.status !== 'active') throw new AivaultError('AGENT_REVOKED', 'this agent has been revoked');
-    const grant = await this.#storage.getGrant(agent.id, capability);
+    const grant = await this.#read(at, `grant ${agent.id} ${capability}`, () => this.#storage.getGrant(agent.id, capability));
     if (!grant) throw new AivaultError('CAPABILITY_NOT_GRANTED', `this agent has no grant for ${capability.slice(0, 130)}`);
     if (grantExpired(grant, this.#now())) throw new AivaultError('GRANT_EXPIRED', `the grant for ${capability} expired at ${grant.expiresAt}`);
     if (grant.methods !== null && !grant.methods.includes(method)) {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { InvokeRequest, InvokeResponse } from '../broker/broker.ts';
 import type { Services } from '../services.ts';
+import type { Snapshot } from '../storage/generation-cache.ts';
 import { chooseGatewayCapability, forwardedHeaders, gatewayToken, parseGatewayTarget } from './gateway-route.ts';
 import { AivaultError, errorKind } from '../errors.ts';
 import { ReplayGuard, SIGNATURE_HEADERS, signerOf } from '../policy/request-signature.ts';
@@ -144,7 +145,7 @@ function signedHead(req: IncomingMessage) {
 }
 
 export function createApiHandler(services: Services, log: Logger, admission: Admission) {
-  const { broker, agents, owners } = services;
+  const { broker, agents, owners, reads } = services;
   const guard = new ReplayGuard(services.vault.storage);
   const { bodyTimeoutMs } = admission.limits;
   /**
@@ -178,16 +179,18 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
    * if it carries a signature and `signed` allows it, otherwise the token in `token`. The body
    * is read only once the sender is known: a token's agent from the headers alone, a signed
    * request's signer, status and timestamp. Then the request holds one of its agent's in-flight slots.
+   * `at`: the vault as the request found it, which the rest of the request is judged by.
    */
-  const authenticate = async (req: IncomingMessage, res: ServerResponse, arrived: number, limit: number, token = bearer(req), signed = true): Promise<{ agent: AgentRecord; body: Buffer | undefined }> => {
+  const authenticate = async (req: IncomingMessage, res: ServerResponse, arrived: number, limit: number, token = bearer(req), signed = true): Promise<{ agent: AgentRecord; body: Buffer | undefined; at: Snapshot }> => {
+    const at = await reads.snapshot();
     if (signed && req.headers[SIGNATURE_HEADERS.signature] !== undefined) {
-      const sender = await agents.authenticateSigned(signedHead(req), unverifiedBodyOf(req, res, limit, arrived), guard);
+      const sender = await agents.authenticateSigned(signedHead(req), unverifiedBodyOf(req, res, limit, arrived), guard, at);
       res.once('close', admission.agent(sender.agent.id));
-      return sender;
+      return { ...sender, at };
     }
-    const agent = await agents.authenticate(token);
+    const agent = await agents.authenticate(token, at);
     res.once('close', admission.agent(agent.id));
-    return { agent, body: await bodyOf(req, res, limit, arrived) };
+    return { agent, body: await bodyOf(req, res, limit, arrived), at };
   };
 
   /**
@@ -198,14 +201,14 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
    */
   const gateway = async (req: IncomingMessage, res: ServerResponse, arrived: number): Promise<string> => {
     const target = parseGatewayTarget(req.url ?? '/');
-    const { agent, body } = await authenticate(req, res, arrived, MAX_API_BODY, gatewayToken(req));
+    const { agent, body, at } = await authenticate(req, res, arrived, MAX_API_BODY, gatewayToken(req));
     const method = (req.method ?? 'GET').toUpperCase();
-    const capability = await chooseGatewayCapability(broker, agent, target, method);
+    const capability = await chooseGatewayCapability(broker, agent, target, method, at);
     // The SDK client's fetch names the host it meant (for providers with several hosts).
     const host = typeof req.headers['x-aivault-target-host'] === 'string' ? req.headers['x-aivault-target-host'] : undefined;
     const response = await broker.invoke(
       { capability, method, path: target.path, ...(host ? { host } : {}), query: target.query, headers: forwardedHeaders(req), ...(body ? { body } : {}) },
-      { agent, signal: goneSignal(res) },
+      { agent, signal: goneSignal(res), at },
     );
     await stream(req, res, response);
     return agent.id;
@@ -293,9 +296,9 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
         throw new AivaultError('OWNER_ROUTE', 'owner routes need an owner signature; agents can never use them');
       }
       if (url.pathname === '/v1/capabilities' && req.method === 'GET') {
-        const { agent } = await authenticate(req, res, arrived, 0);
+        const { agent, at } = await authenticate(req, res, arrived, 0);
         agentId = agent.id;
-        const granted = await broker.grantedCapabilities(agent);
+        const granted = await broker.grantedCapabilities(agent, at);
         res.setHeader('content-type', 'application/json');
         res.end(
           JSON.stringify(
@@ -314,7 +317,7 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
         return;
       }
       if (url.pathname === '/v1/invoke' && req.method === 'POST') {
-        const { agent, body: raw } = await authenticate(req, res, arrived, MAX_API_BODY);
+        const { agent, body: raw, at } = await authenticate(req, res, arrived, MAX_API_BODY);
         agentId = agent.id;
         const parsed = InvokeBody.safeParse(parseJson(raw));
         if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', `invalid invoke request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
@@ -331,7 +334,7 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
           ...(b.body !== undefined ? { body: Buffer.from(b.body, 'utf8') } : b.bodyBase64 !== undefined ? { body: Buffer.from(b.bodyBase64, 'base64') } : {}),
         };
         // A rendering reads the whole body first, and so may a client that says so.
-        const response = await broker.invoke(request, { agent, signal: goneSignal(res), whole: b.whole === true || b.render !== undefined });
+        const response = await broker.invoke(request, { agent, signal: goneSignal(res), whole: b.whole === true || b.render !== undefined, at });
         if (b.render) await sendRendered(res, response, b.render);
         else await stream(req, res, response);
         log.info({ route: 'invoke', agent: agentId, capability: b.capability, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'invoke');

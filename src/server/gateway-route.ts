@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Broker } from '../broker/broker.ts';
 import { AivaultError } from '../errors.ts';
 import { assertCleanPath, pathMatchesPrefix } from '../policy/paths.ts';
+import type { Snapshot } from '../storage/generation-cache.ts';
 import type { AgentRecord } from '../storage/types.ts';
 
 export interface GatewayTarget {
@@ -36,8 +37,8 @@ export function gatewayToken(req: IncomingMessage): string | undefined {
 }
 
 /** The agent's grant of that provider whose methods and path prefixes admit the request: the most specific one. */
-export async function chooseGatewayCapability(broker: Broker, agent: AgentRecord, target: GatewayTarget, method: string): Promise<string> {
-  const candidates = (await broker.grantedCapabilities(agent))
+export async function chooseGatewayCapability(broker: Broker, agent: AgentRecord, target: GatewayTarget, method: string, at: Snapshot): Promise<string> {
+  const candidates = (await broker.grantedCapabilities(agent, at))
     .filter(({ capability: c, methods }) => c.provider === target.provider && methods.includes(method))
     .flatMap(({ capability: c }) => c.pathPrefixes.filter((p) => pathMatchesPrefix(p, target.path)).map((p) => ({ id: c.id, depth: p.split('/').length })))
     .sort((a, b) => b.depth - a.depth);

@@ -106,7 +106,7 @@ export interface UpgradeHandler {
   closeAll(): void;
 }
 
-export function createUpgradeHandler({ vault, agents, broker }: Services, log: Logger, admission: Admission): UpgradeHandler {
+export function createUpgradeHandler({ vault, agents, broker, reads }: Services, log: Logger, admission: Admission): UpgradeHandler {
   const sessions = new Set<{ client: WebSocket; upstream: WebSocket }>();
   const watch = new SessionWatch(() => vault.storage.generation(), log);
 
@@ -229,14 +229,15 @@ export function createUpgradeHandler({ vault, agents, broker }: Services, log: L
       }
       const target = parseGatewayTarget(req.url ?? '/');
       // A token is checked from the headers alone: no unverified slot is needed.
-      const agent = await agents.authenticate(gatewayToken(req));
+      const at = await reads.snapshot();
+      const agent = await agents.authenticate(gatewayToken(req), at);
       if (settled) return;
       // The session holds one of its agent's in-flight slots for as long as it is open.
       release = admission.agent(agent.id);
-      const capability = await chooseGatewayCapability(broker, agent, target, 'GET');
+      const capability = await chooseGatewayCapability(broker, agent, target, 'GET', at);
       // The client's handshake headers are its own hop's; ws sets the upstream's.
       const headers = forwardedHeaders(req, (name) => name.startsWith('sec-websocket-'));
-      const opened = await broker.openWebSocket({ capability, method: 'GET', path: target.path, query: target.query, headers }, { agent, signal: gone.signal });
+      const opened = await broker.openWebSocket({ capability, method: 'GET', path: target.path, query: target.query, headers }, { agent, signal: gone.signal, at });
       plan = opened;
       if (settled) return void opened.finish({ bytesIn: 0, bytesOut: 0, error: 'CLIENT_GONE' });
       const connected = await connectUpstream(opened, offeredProtocols(req));
