@@ -254,13 +254,31 @@ interface Prepared {
   dispatcher?: Agent;
 }
 
+/** An exchange's signal, and `end`, called once it has settled. */
+interface Exchange {
+  signal: AbortSignal;
+  end(): void;
+}
+
 /**
  * An exchange ends at its deadline, or when its caller goes away: an answer nobody reads is
- * not worth the upstream's work, nor the slot and memory it holds.
+ * not worth the upstream's work, nor the slot and memory it holds. Its deadline timer goes
+ * when it settles (AbortSignal.timeout's would outlive every request by the whole timeout).
  */
-function exchangeSignal(timeoutMs: number, caller: AbortSignal | undefined): AbortSignal {
-  const deadline = AbortSignal.timeout(timeoutMs);
-  return caller ? AbortSignal.any([deadline, caller]) : deadline;
+function exchange(timeoutMs: number, caller: AbortSignal | undefined): Exchange {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new AivaultError('UPSTREAM_TIMEOUT', 'the upstream did not answer in time')), timeoutMs);
+  timer.unref();
+  const hangUp = () => controller.abort(caller!.reason);
+  if (caller?.aborted) hangUp();
+  else caller?.addEventListener('abort', hangUp, { once: true });
+  return {
+    signal: controller.signal,
+    end: () => {
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', hangUp);
+    },
+  };
 }
 
 /** What the broker works with, built once by composeServices (src/services.ts). */
@@ -362,6 +380,7 @@ export class Broker {
     const seq = await this.#recordAllow({ actor: a.actor, capability: flow.id, method: flow.method, host: url.hostname, path: url.pathname }, 'flow.run', { ...a, credential: credential?.resolved });
     const record = outcomeRecorder(this.#vault.audit, seq, a.started, input.body?.byteLength ?? 0);
     let outcome: Outcome = {};
+    let ex: Exchange | undefined;
     try {
       const headers = new Map<string, string>([['accept', 'application/json']]);
       if (input.contentType) headers.set('content-type', input.contentType);
@@ -370,7 +389,8 @@ export class Broker {
       const injected = credential ? await credential.strategy.apply(outbound, secrets) : [];
       const scrubber = await this.#scrubberFor(context, a.execution, undefined, ownValues(secrets, injected));
       const { timeoutMs, connectTimeoutMs } = DEFAULT_LIMITS;
-      const signal = exchangeSignal(timeoutMs, context.signal);
+      ex = exchange(timeoutMs, context.signal);
+      const signal = ex.signal;
       const response = await this.#send(outbound, { allowPrivateNetwork: a.allowPrivateNetwork, connectTimeoutMs, timeoutMs }, signal);
       // An acquire's body is never shown (only acquiredShape, which echoes nothing the
       // upstream chose), and its secret is stored as sent: so it is read unscrubbed.
@@ -384,6 +404,8 @@ export class Broker {
       const e = err instanceof AivaultError ? err : upstreamError(err);
       record({ ...outcome, error: e.code });
       throw e;
+    } finally {
+      ex?.end();
     }
   }
 
@@ -628,12 +650,17 @@ export class Broker {
     const admitted = await this.#admit(request, context);
     const { started, method, prepared, capability, target, headers, addressedOrigin } = admitted;
     const seq = await this.#recordAllow(this.#subject(admitted, request), 'invoke', { ...admitted, credential: capability.credential });
-    const settle = outcomeRecorder(this.#vault.audit, seq, started, request.body?.byteLength ?? 0);
+    const record = outcomeRecorder(this.#vault.audit, seq, started, request.body?.byteLength ?? 0);
+    const ex = exchange(capability.limits.timeoutMs, context.signal);
+    const signal = ex.signal;
+    const settle = (outcome: Outcome) => {
+      ex.end();
+      record(outcome);
+    };
 
     // Steps 6-8: apply the credential, send, never follow redirects.
     const secrets = prepared.secrets!;
     const baseHeaders = new Map(headers);
-    const signal = exchangeSignal(capability.limits.timeoutMs, context.signal);
     let scrubber!: Scrubber;
     let injected: string[] = [];
     let sentUrl = '';

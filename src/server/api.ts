@@ -125,7 +125,6 @@ async function sendRendered(res: ServerResponse, response: InvokeResponse, rende
   res.end(text);
 }
 
-/** Aborts when the client goes away before its answer is sent (ends a wait for approval). */
 /** Aborts when the caller closes before its answer is complete: the exchange upstream is cut then too. */
 function goneSignal(res: ServerResponse): AbortSignal {
   const controller = new AbortController();

@@ -169,8 +169,7 @@ export function readBody(req: IncomingMessage, limit: number, since: number, tim
     const onEnd = () => settle(undefined);
     // Once 'end' has settled it, a 'close' changes nothing; before, the client went away.
     const onError = () => settle(new AivaultError('INVALID_ARGUMENT', 'the request body ended early'));
-    const timeout = new AivaultError('REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs / 1000} s`);
-    const timer = setTimeout(() => settle(timeout), Math.max(0, since + timeoutMs - Date.now()));
+    const timer = setTimeout(() => settle(new AivaultError('REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs / 1000} s`)), Math.max(0, since + timeoutMs - Date.now()));
     if (req.complete && req.readableEnded) return settle(undefined);
     req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onError);
   });
