@@ -110,6 +110,10 @@ async function stream(req: IncomingMessage, res: ServerResponse, response: Invok
     res.addTrailers({ 'x-aivault-error': err instanceof AivaultError ? err.code : 'UPSTREAM_ERROR' });
     res.end();
   });
+  // A small answer, whole by now or in a moment, leaves as one write (head, body and end);
+  // a longer one streams as it comes, held back at most this one turn of the loop.
+  res.cork();
+  setImmediate(() => res.uncork());
   response.body.pipe(res);
   await response.done.catch(() => {});
 }
