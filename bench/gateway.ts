@@ -1,0 +1,134 @@
+// `npm run bench:gateway`: a small GET to a loopback upstream straight, through nginx (a plain
+// reverse proxy that adds the API key; Debian nginx-light, when installed) and through an
+// `aivault serve` daemon's SDK gateway and its `/v1/invoke`, with `full` and with
+// `crash-safe` audit durability. Interleaved rounds of each target at BENCH_CONNECTIONS (32)
+// and at one request at a time, so drift in machine load hits every target alike; prints
+// medians of the rounds: throughput and its ratio to direct, p50/p99, each proxy's CPU per
+// request (utime + stime from /proc, nginx's workers included) and its ratio to nginx's, the
+// p50 each adds at one request at a time; then each daemon's resident memory after the
+// warm-up and after each round, and its longest GC pauses during the rounds (the daemon runs
+// with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator to
+// CPU 1. Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici.
+
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { agentVault } from './agent-vault.ts';
+import { undiciClient, wrk, type LoadResult, type Target } from './load.ts';
+import { startNginx } from './nginx.ts';
+import { cpuSeconds, findProgram, memoryMiB, pin, withChildren } from './proc.ts';
+import { startServe, startServerProcess } from './processes.ts';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const CLIENT = process.env.BENCH_CLIENT ?? (findProgram('wrk') ? 'wrk' : 'undici');
+const PATH = '/v1/models';
+
+const root = mkdtempSync(join(tmpdir(), 'aivault-bench-gateway-'));
+const key = `sk-bench-${randomBytes(16).toString('hex')}`;
+const masterKey = randomBytes(32).toString('base64');
+const children: ChildProcess[] = [];
+const pinned = availableParallelism() >= 2 && findProgram('taskset') !== undefined;
+const serversCpu = (pid: number) => pinned && pin(pid, 0);
+
+interface GcLog { measuring: boolean; longest: Map<string, number>; count: Map<string, number> }
+
+/** --trace-gc lines: "… ms: Scavenge 8.3 (11.2) -> 7.4 (14.9) MB, pooled: 0 MB, 9.17 / 0.00 ms …", the pause first. */
+function traceGc(gc: GcLog) {
+  return (line: string) => {
+    const m = /\d+ ms: (Scavenge|Mark-Compact|Minor Mark-Sweep)\b.*? MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line);
+    if (!m || !gc.measuring) return;
+    gc.longest.set(m[1]!, Math.max(gc.longest.get(m[1]!) ?? 0, Number(m[2])));
+    gc.count.set(m[1]!, (gc.count.get(m[1]!) ?? 0) + 1);
+  };
+}
+
+interface Row { name: string; target: Target; cpuPids?: () => number[]; many: Array<LoadResult & { cpu?: number }>; one: LoadResult[] }
+interface Daemon { name: string; pid: number; gc: GcLog; rss: number[] }
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+try {
+  if (pinned) pin(process.pid, 1);
+  const upstream = await startServerProcess('upstream-server.ts');
+  children.push(upstream.child);
+  serversCpu(upstream.child.pid!);
+  const rows: Row[] = [{ name: 'direct', target: { url: `http://${upstream.host}${PATH}`, method: 'GET', headers: { authorization: `Bearer ${key}` } }, many: [], one: [] }];
+
+  const nginxProgram = findProgram('nginx');
+  if (nginxProgram) {
+    const nginx = await startNginx(nginxProgram, join(root, 'nginx'), upstream.host, key);
+    children.push(nginx.child);
+    const pids = () => withChildren(nginx.child.pid!);
+    for (const pid of pids()) serversCpu(pid);
+    rows.push({ name: 'nginx', target: { url: `${nginx.url}${PATH}`, method: 'GET', headers: {} }, cpuPids: pids, many: [], one: [] });
+  }
+
+  const daemons: Daemon[] = [];
+  for (const durability of ['full', 'crash-safe'] as const) {
+    const dir = join(root, durability);
+    const token = await agentVault({ dir, masterKey, host: upstream.host, key, capability: { name: 'models', method: 'GET', path: PATH } });
+    const gc: GcLog = { measuring: false, longest: new Map(), count: new Map() };
+    // Room for every connection's request at once (the default per-agent cap is 32).
+    const serve = await startServe(dir, masterKey, 'd', { durability, nodeFlags: ['--trace-gc'], args: ['--max-in-flight-per-agent', String(Math.max(64, 2 * CONNECTIONS))], onLine: traceGc(gc) });
+    children.push(serve.child);
+    const pid = serve.child.pid!;
+    serversCpu(pid);
+    daemons.push({ name: durability, pid, gc, rss: [] });
+    const auth = { authorization: `Bearer ${token}` };
+    rows.push({ name: `gateway, ${durability}`, target: { url: `${serve.url}/gw/bench${PATH}`, method: 'GET', headers: auth }, cpuPids: () => [pid], many: [], one: [] });
+    rows.push({ name: `invoke, ${durability}`, target: { url: `${serve.url}/v1/invoke`, method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'bench/models', method: 'GET', path: PATH }) }, cpuPids: () => [pid], many: [], one: [] });
+  }
+
+  const load = CLIENT === 'wrk' ? wrk(findProgram('wrk')!, root, pinned ? 1 : undefined) : undiciClient();
+  try {
+    for (const r of rows) {
+      await load.run(r.target, CONNECTIONS, 1);
+      await load.run(r.target, 1, 1);
+    }
+    const rss = () => daemons.forEach((d) => d.rss.push(memoryMiB(d.pid, 'VmRSS')));
+    rss();
+    for (const d of daemons) d.gc.measuring = true;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const r of rows) {
+        const before = r.cpuPids && cpuSeconds(r.cpuPids());
+        const many = await load.run(r.target, CONNECTIONS, SECONDS);
+        r.many.push({ ...many, ...(before !== undefined ? { cpu: (cpuSeconds(r.cpuPids!()) - before) / many.requests } : {}) });
+        r.one.push(await load.run(r.target, 1, SECONDS));
+      }
+      rss();
+    }
+  } finally {
+    await load.close();
+  }
+
+  const of = (r: Row | undefined, pick: (x: LoadResult & { cpu?: number }) => number | undefined, from: 'many' | 'one' = 'many') => {
+    const values = r?.[from].map(pick).filter((v): v is number => v !== undefined) ?? [];
+    return values.length ? median(values) : undefined;
+  };
+  const [direct] = rows;
+  const nginx = rows.find((r) => r.name === 'nginx');
+  const num = (v: number | undefined, digits: number, width: number) => (v === undefined ? '-' : v.toFixed(digits)).padStart(width);
+  console.log(`bench:gateway: GET ${PATH} (a small JSON answer) from a loopback upstream (node, its own process); ${pinned ? 'upstream and proxies pinned to CPU 0, load generator to CPU 1' : 'not pinned (needs taskset and 2 CPUs)'}; load generator: ${load.name}`);
+  console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s per target at ${CONNECTIONS} connections and ${SECONDS} s at 1; medians of the rounds; CPU of the proxy process(es) from /proc`);
+  if (!nginx) console.log('nginx: not installed (Debian: apt-get install nginx-light), its rows and ratios are left out');
+  console.log(`${''.padEnd(20)} ${`${CONNECTIONS} connections:`.padEnd(14)} req/s  ratio  p50 ms  p99 ms  CPU µs/req  ×nginx | 1 at a time: p50 ms  p99 ms  added p50 µs  ×nginx`);
+  for (const r of rows) {
+    const cpu = of(r, (x) => x.cpu);
+    const added = r === direct ? undefined : of(r, (x) => x.p50, 'one')! - of(direct, (x) => x.p50, 'one')!;
+    const nginxAdded = nginx && of(nginx, (x) => x.p50, 'one')! - of(direct, (x) => x.p50, 'one')!;
+    console.log(
+      `${r.name.padEnd(20)} ${''.padEnd(14)}${num(of(r, (x) => x.rps), 0, 6)} ${num(of(r, (x) => x.rps)! / of(direct, (x) => x.rps)!, 2, 6)} ${num(of(r, (x) => x.p50), 2, 7)} ${num(of(r, (x) => x.p99), 2, 7)} ${num(cpu && cpu * 1e6, 0, 11)} ${num(cpu && nginx && cpu / of(nginx, (x) => x.cpu)!, 1, 7)} |${''.padEnd(14)}${num(of(r, (x) => x.p50, 'one'), 3, 7)} ${num(of(r, (x) => x.p99, 'one'), 3, 7)} ${num(added && added * 1000, 0, 13)} ${num(added && nginxAdded && added / nginxAdded, 1, 7)}`,
+    );
+  }
+  for (const d of daemons) {
+    const gc = [...d.gc.longest].map(([kind, ms]) => `${kind} ${ms.toFixed(2)} ms (${d.gc.count.get(kind)} of them)`).join(', ');
+    console.log(`daemon, ${d.name}: RSS after the warm-up and each round ${d.rss.map((m) => m.toFixed(1)).join(', ')} MiB (peak ${memoryMiB(d.pid, 'VmHWM').toFixed(1)}); longest GC pauses during the rounds: ${gc || 'none'}`);
+  }
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  rmSync(root, { recursive: true, force: true });
+}
