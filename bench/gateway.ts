@@ -34,15 +34,14 @@ const children: ChildProcess[] = [];
 const pinned = availableParallelism() >= 2 && findProgram('taskset') !== undefined;
 const serversCpu = (pid: number) => pinned && pin(pid, 0);
 
-interface GcLog { measuring: boolean; longest: Map<string, number>; count: Map<string, number> }
+interface GcLog { measuring: boolean; pauses: Map<string, number[]> }
 
 /** --trace-gc lines: "… ms: Scavenge 8.3 (11.2) -> 7.4 (14.9) MB, pooled: 0 MB, 9.17 / 0.00 ms …", the pause first. */
 function traceGc(gc: GcLog) {
   return (line: string) => {
     const m = /\d+ ms: (Scavenge|Mark-Compact|Minor Mark-Sweep)\b.*? MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line);
     if (!m || !gc.measuring) return;
-    gc.longest.set(m[1]!, Math.max(gc.longest.get(m[1]!) ?? 0, Number(m[2])));
-    gc.count.set(m[1]!, (gc.count.get(m[1]!) ?? 0) + 1);
+    gc.pauses.set(m[1]!, [...(gc.pauses.get(m[1]!) ?? []), Number(m[2])]);
   };
 }
 
@@ -53,7 +52,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 try {
   if (pinned) pin(process.pid, 1);
-  const upstream = await startServerProcess('upstream-server.ts');
+  const upstream = await startServerProcess('upstream-server.ts', { BENCH_EXPECT_AUTHORIZATION: `Bearer ${key}` });
   children.push(upstream.child);
   serversCpu(upstream.child.pid!);
   const rows: Row[] = [{ name: 'direct', target: { url: `http://${upstream.host}${PATH}`, method: 'GET', headers: { authorization: `Bearer ${key}` } }, many: [], one: [] }];
@@ -71,7 +70,7 @@ try {
   for (const durability of ['full', 'crash-safe'] as const) {
     const dir = join(root, durability);
     const token = await agentVault({ dir, masterKey, host: upstream.host, key, capability: { name: 'models', method: 'GET', path: PATH } });
-    const gc: GcLog = { measuring: false, longest: new Map(), count: new Map() };
+    const gc: GcLog = { measuring: false, pauses: new Map() };
     // Room for every connection's request at once (the default per-agent cap is 32).
     const serve = await startServe(dir, masterKey, 'd', { durability, nodeFlags: ['--trace-gc'], args: ['--max-in-flight-per-agent', String(Math.max(64, 2 * CONNECTIONS))], onLine: traceGc(gc) });
     children.push(serve.child);
@@ -121,12 +120,12 @@ try {
     const added = r === direct ? undefined : of(r, (x) => x.p50, 'one')! - of(direct, (x) => x.p50, 'one')!;
     const nginxAdded = nginx && of(nginx, (x) => x.p50, 'one')! - of(direct, (x) => x.p50, 'one')!;
     console.log(
-      `${r.name.padEnd(20)} ${''.padEnd(14)}${num(of(r, (x) => x.rps), 0, 6)} ${num(of(r, (x) => x.rps)! / of(direct, (x) => x.rps)!, 2, 6)} ${num(of(r, (x) => x.p50), 2, 7)} ${num(of(r, (x) => x.p99), 2, 7)} ${num(cpu && cpu * 1e6, 0, 11)} ${num(cpu && nginx && cpu / of(nginx, (x) => x.cpu)!, 1, 7)} |${''.padEnd(14)}${num(of(r, (x) => x.p50, 'one'), 3, 7)} ${num(of(r, (x) => x.p99, 'one'), 3, 7)} ${num(added && added * 1000, 0, 13)} ${num(added && nginxAdded && added / nginxAdded, 1, 7)}`,
+      `${r.name.padEnd(20)} ${''.padEnd(14)}${num(of(r, (x) => x.rps), 0, 6)} ${num(of(r, (x) => x.rps)! / of(direct, (x) => x.rps)!, 2, 6)} ${num(of(r, (x) => x.p50), 2, 7)} ${num(of(r, (x) => x.p99), 2, 7)} ${num(cpu && cpu * 1e6, 0, 11)} ${num(cpu && nginx && cpu / of(nginx, (x) => x.cpu)!, 1, 7)} |${''.padEnd(14)}${num(of(r, (x) => x.p50, 'one'), 3, 7)} ${num(of(r, (x) => x.p99, 'one'), 3, 7)} ${num(added && added * 1000, 0, 13)} ${num(added && nginxAdded !== undefined && nginxAdded > 0 ? added / nginxAdded : undefined, 1, 7)}`,
     );
   }
   for (const d of daemons) {
-    const gc = [...d.gc.longest].map(([kind, ms]) => `${kind} ${ms.toFixed(2)} ms (${d.gc.count.get(kind)} of them)`).join(', ');
-    console.log(`daemon, ${d.name}: RSS after the warm-up and each round ${d.rss.map((m) => m.toFixed(1)).join(', ')} MiB (peak ${memoryMiB(d.pid, 'VmHWM').toFixed(1)}); longest GC pauses during the rounds: ${gc || 'none'}`);
+    const gc = [...d.gc.pauses].map(([kind, ms]) => `${kind} longest ${Math.max(...ms).toFixed(2)} ms, median ${median(ms).toFixed(2)} ms, ${ms.length} of them`).join('; ');
+    console.log(`daemon, ${d.name}: RSS after the warm-up and each round ${d.rss.map((m) => m.toFixed(1)).join(', ')} MiB (peak ${memoryMiB(d.pid, 'VmHWM').toFixed(1)}); GC pauses during the rounds (wall time): ${gc || 'none'}`);
   }
 } finally {
   for (const c of children) c.kill('SIGTERM');

@@ -35,7 +35,7 @@ const MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
 /** wrk's `--latency` summary: requests, the 50% and 99% rows, and any errors. */
 export function parseWrk(out: string): LoadResult {
   const time = (row: string) => {
-    const m = new RegExp(`^\\s*${row}%\\s+([\\d.]+)(us|ms|s|m)$`, 'm').exec(out);
+    const m = new RegExp(`^\\s*${row}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
     if (!m) throw new Error(`no ${row}% latency in wrk's output:\n${out}`);
     return Number(m[1]) * MS[m[2]!]!;
   };

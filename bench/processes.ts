@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 /** Runs a bench server script (bench/NAME) that prints its port on stdout; resolves with it. */
-export async function startServerProcess(script: string): Promise<{ host: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL(`./${script}`, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startServerProcess(script: string, env: Record<string, string> = {}): Promise<{ host: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(`./${script}`, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
   return { host: `127.0.0.1:${port}`, child };
 }
