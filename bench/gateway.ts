@@ -5,10 +5,11 @@
 // and at one request at a time, so drift in machine load hits every target alike; prints
 // medians of the rounds: throughput and its ratio to direct, p50/p99, each proxy's CPU per
 // request (utime + stime from /proc, nginx's workers included) and its ratio to nginx's, the
-// p50 each adds at one request at a time; then each daemon's resident memory after the
-// warm-up and after each round, and its longest GC pauses during the rounds (the daemon runs
-// with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator to
-// CPU 1. Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici.
+// p50 each adds at one request at a time; then each daemon's resident memory at the start,
+// after the warm-up and after each round, and its GC pauses during the rounds (the daemon
+// runs with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator
+// to CPU 1. Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici,
+// BENCH_PIN=0.
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +32,7 @@ const root = mkdtempSync(join(tmpdir(), 'aivault-bench-gateway-'));
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;
 const masterKey = randomBytes(32).toString('base64');
 const children: ChildProcess[] = [];
-const pinned = availableParallelism() >= 2 && findProgram('taskset') !== undefined;
+const pinned = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2 && findProgram('taskset') !== undefined;
 const serversCpu = (pid: number) => pinned && pin(pid, 0);
 
 interface GcLog { measuring: boolean; pauses: Map<string, number[]> }
@@ -83,12 +84,13 @@ try {
   }
 
   const load = CLIENT === 'wrk' ? wrk(findProgram('wrk')!, root, pinned ? 1 : undefined) : undiciClient();
+  const rss = () => daemons.forEach((d) => d.rss.push(memoryMiB(d.pid, 'VmRSS')));
   try {
+    rss();
     for (const r of rows) {
       await load.run(r.target, CONNECTIONS, 1);
       await load.run(r.target, 1, 1);
     }
-    const rss = () => daemons.forEach((d) => d.rss.push(memoryMiB(d.pid, 'VmRSS')));
     rss();
     for (const d of daemons) d.gc.measuring = true;
     for (let round = 0; round < ROUNDS; round++) {
@@ -104,28 +106,43 @@ try {
     await load.close();
   }
 
-  const of = (r: Row | undefined, pick: (x: LoadResult & { cpu?: number }) => number | undefined, from: 'many' | 'one' = 'many') => {
-    const values = r?.[from].map(pick).filter((v): v is number => v !== undefined) ?? [];
+  type Run = LoadResult & { cpu?: number };
+  const of = (r: Row, pick: (x: Run) => number | undefined, from: 'many' | 'one' = 'many') => {
+    const values = r[from].map(pick).filter((v): v is number => v !== undefined);
     return values.length ? median(values) : undefined;
   };
-  const [direct] = rows;
+  /** Each round's value against the base row's in the same round, so drift between rounds cancels; the median. */
+  const paired = (r: Row, base: Row | undefined, pick: (x: Run) => number | undefined, combine: (a: number, b: number) => number, from: 'many' | 'one' = 'many') => {
+    if (!base || r === base) return undefined;
+    const values = r[from].map((x, i) => combine(pick(x)!, pick(base[from][i]!)!)).filter((v) => !Number.isNaN(v));
+    return values.length ? median(values) : undefined;
+  };
+  const [direct] = rows as [Row];
   const nginx = rows.find((r) => r.name === 'nginx');
-  const num = (v: number | undefined, digits: number, width: number) => (v === undefined ? '-' : v.toFixed(digits)).padStart(width);
-  console.log(`bench:gateway: GET ${PATH} (a small JSON answer) from a loopback upstream (node, its own process); ${pinned ? 'upstream and proxies pinned to CPU 0, load generator to CPU 1' : 'not pinned (needs taskset and 2 CPUs)'}; load generator: ${load.name}`);
-  console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s per target at ${CONNECTIONS} connections and ${SECONDS} s at 1; medians of the rounds; CPU of the proxy process(es) from /proc`);
+  const num = (v: number | undefined, digits: number, width: number) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits)).padStart(width);
+  const addedP50 = (r: Row) => paired(r, direct, (x) => x.p50, (a, b) => a - b, 'one');
+  const nginxAdded = nginx && addedP50(nginx);
+  console.log(`bench:gateway: GET ${PATH} (a small JSON answer) from a loopback upstream (node, its own process); ${pinned ? 'upstream and proxies pinned to CPU 0, load generator to CPU 1' : 'not pinned (BENCH_PIN=0, or no taskset or 2 CPUs)'}; load generator: ${load.name}`);
+  console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s per target at ${CONNECTIONS} connections and ${SECONDS} s at 1; medians of the rounds (ratios and added p50 taken per round against the same round's direct or nginx); CPU of the proxy process(es) from /proc`);
   if (!nginx) console.log('nginx: not installed (Debian: apt-get install nginx-light), its rows and ratios are left out');
   console.log(`${''.padEnd(20)} ${`${CONNECTIONS} connections:`.padEnd(14)} req/s  ratio  p50 ms  p99 ms  CPU µs/req  ×nginx | 1 at a time: p50 ms  p99 ms  added p50 µs  ×nginx`);
   for (const r of rows) {
     const cpu = of(r, (x) => x.cpu);
-    const added = r === direct ? undefined : of(r, (x) => x.p50, 'one')! - of(direct, (x) => x.p50, 'one')!;
-    const nginxAdded = nginx && of(nginx, (x) => x.p50, 'one')! - of(direct, (x) => x.p50, 'one')!;
-    console.log(
-      `${r.name.padEnd(20)} ${''.padEnd(14)}${num(of(r, (x) => x.rps), 0, 6)} ${num(of(r, (x) => x.rps)! / of(direct, (x) => x.rps)!, 2, 6)} ${num(of(r, (x) => x.p50), 2, 7)} ${num(of(r, (x) => x.p99), 2, 7)} ${num(cpu && cpu * 1e6, 0, 11)} ${num(cpu && nginx && cpu / of(nginx, (x) => x.cpu)!, 1, 7)} |${''.padEnd(14)}${num(of(r, (x) => x.p50, 'one'), 3, 7)} ${num(of(r, (x) => x.p99, 'one'), 3, 7)} ${num(added && added * 1000, 0, 13)} ${num(added && nginxAdded !== undefined && nginxAdded > 0 ? added / nginxAdded : undefined, 1, 7)}`,
-    );
+    const added = addedP50(r);
+    const cells = [
+      num(of(r, (x) => x.rps), 0, 6),
+      num(r === direct ? 1 : paired(r, direct, (x) => x.rps, (a, b) => a / b), 2, 6),
+      num(of(r, (x) => x.p50), 2, 7),
+      num(of(r, (x) => x.p99), 2, 7),
+      num(cpu && cpu * 1e6, 0, 11),
+      num(cpu && (r === nginx ? 1 : paired(r, nginx, (x) => x.cpu, (a, b) => a / b)), 1, 7),
+    ];
+    const oneCells = [num(of(r, (x) => x.p50, 'one'), 3, 7), num(of(r, (x) => x.p99, 'one'), 3, 7), num(added && added * 1000, 0, 13), num(added !== undefined && nginxAdded !== undefined && nginxAdded > 0 ? added / nginxAdded : undefined, 1, 7)];
+    console.log(`${r.name.padEnd(20)} ${''.padEnd(14)}${cells.join(' ')} |${''.padEnd(14)}${oneCells.join(' ')}`);
   }
   for (const d of daemons) {
     const gc = [...d.gc.pauses].map(([kind, ms]) => `${kind} longest ${Math.max(...ms).toFixed(2)} ms, median ${median(ms).toFixed(2)} ms, ${ms.length} of them`).join('; ');
-    console.log(`daemon, ${d.name}: RSS after the warm-up and each round ${d.rss.map((m) => m.toFixed(1)).join(', ')} MiB (peak ${memoryMiB(d.pid, 'VmHWM').toFixed(1)}); GC pauses during the rounds (wall time): ${gc || 'none'}`);
+    console.log(`daemon, ${d.name}: RSS at the start, after the warm-up and after each round ${d.rss.map((m) => m.toFixed(1)).join(', ')} MiB (peak ${memoryMiB(d.pid, 'VmHWM').toFixed(1)}); GC pauses during the rounds (wall time): ${gc || 'none'}`);
   }
 } finally {
   for (const c of children) c.kill('SIGTERM');
