@@ -8,8 +8,8 @@
 // p50 each adds at one request at a time; then each daemon's resident memory at the start,
 // after the warm-up and after each round, and its GC pauses during the rounds (the daemon
 // runs with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator
-// to CPU 1. Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici,
-// BENCH_PIN=0.
+// to CPU 1 (at one request at a time wrk joins them on CPU 0). Knobs: BENCH_ROUNDS (3),
+// BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici, BENCH_PIN=0.
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +34,10 @@ const masterKey = randomBytes(32).toString('base64');
 const children: ChildProcess[] = [];
 const pinned = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2 && findProgram('taskset') !== undefined;
 const serversCpu = (pid: number) => pinned && pin(pid, 0);
+const loadCpu = pinned ? 1 : undefined;
+// One request at a time, the client shares the servers' CPU: it never competes with them, and
+// a hop between CPUs costs a wake-up that can dwarf a proxy's work (300-400 µs on a busy VM).
+const oneCpu = pinned ? 0 : undefined;
 
 interface GcLog { measuring: boolean; pauses: Map<string, number[]> }
 
@@ -83,22 +87,22 @@ try {
     rows.push({ name: `invoke, ${durability}`, target: { url: `${serve.url}/v1/invoke`, method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'bench/models', method: 'GET', path: PATH }) }, cpuPids: () => [pid], many: [], one: [] });
   }
 
-  const load = CLIENT === 'wrk' ? wrk(findProgram('wrk')!, root, pinned ? 1 : undefined) : undiciClient();
+  const load = CLIENT === 'wrk' ? wrk(findProgram('wrk')!, root) : undiciClient();
   const rss = () => daemons.forEach((d) => d.rss.push(memoryMiB(d.pid, 'VmRSS')));
   try {
     rss();
     for (const r of rows) {
-      await load.run(r.target, CONNECTIONS, 1);
-      await load.run(r.target, 1, 1);
+      await load.run(r.target, CONNECTIONS, 1, loadCpu);
+      await load.run(r.target, 1, 1, oneCpu);
     }
     rss();
     for (const d of daemons) d.gc.measuring = true;
     for (let round = 0; round < ROUNDS; round++) {
       for (const r of rows) {
         const before = r.cpuPids && cpuSeconds(r.cpuPids());
-        const many = await load.run(r.target, CONNECTIONS, SECONDS);
+        const many = await load.run(r.target, CONNECTIONS, SECONDS, loadCpu);
         r.many.push({ ...many, ...(before !== undefined ? { cpu: (cpuSeconds(r.cpuPids!()) - before) / many.requests } : {}) });
-        r.one.push(await load.run(r.target, 1, SECONDS));
+        r.one.push(await load.run(r.target, 1, SECONDS, oneCpu));
       }
       rss();
     }
@@ -122,7 +126,7 @@ try {
   const num = (v: number | undefined, digits: number, width: number) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits)).padStart(width);
   const addedP50 = (r: Row) => paired(r, direct, (x) => x.p50, (a, b) => a - b, 'one');
   const nginxAdded = nginx && addedP50(nginx);
-  console.log(`bench:gateway: GET ${PATH} (a small JSON answer) from a loopback upstream (node, its own process); ${pinned ? 'upstream and proxies pinned to CPU 0, load generator to CPU 1' : 'not pinned (BENCH_PIN=0, or no taskset or 2 CPUs)'}; load generator: ${load.name}`);
+  console.log(`bench:gateway: GET ${PATH} (a small JSON answer) from a loopback upstream (node, its own process); ${pinned ? `upstream and proxies pinned to CPU 0, load generator to CPU 1 (${load.name.startsWith('wrk') ? 'to CPU 0 at one request at a time' : 'at one request at a time too'})` : 'not pinned (BENCH_PIN=0, or no taskset or 2 CPUs)'}; load generator: ${load.name}`);
   console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s per target at ${CONNECTIONS} connections and ${SECONDS} s at 1; medians of the rounds (ratios and added p50 taken per round against the same round's direct or nginx); CPU of the proxy process(es) from /proc`);
   if (!nginx) console.log('nginx: not installed (Debian: apt-get install nginx-light), its rows and ratios are left out');
   console.log(`${''.padEnd(20)} ${`${CONNECTIONS} connections:`.padEnd(14)} req/s  ratio  p50 ms  p99 ms  CPU µs/req  ×nginx | 1 at a time: p50 ms  p99 ms  added p50 µs  ×nginx`);

@@ -26,7 +26,8 @@ export interface LoadResult {
 
 export interface LoadGenerator {
   name: string;
-  run(target: Target, connections: number, seconds: number): Promise<LoadResult>;
+  /** `cpu`: where to run the load (wrk only; the in-process client stays where the bench is). */
+  run(target: Target, connections: number, seconds: number, cpu?: number): Promise<LoadResult>;
   close(): Promise<void>;
 }
 
@@ -45,12 +46,12 @@ export function parseWrk(out: string): LoadResult {
   return { requests, rps: Number(/^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1]), p50: time('50'), p99: time('99') };
 }
 
-/** wrk on `cpu` (pinned with taskset when given), its request scripts written to `dir`. */
-export function wrk(program: string, dir: string, cpu?: number): LoadGenerator {
+/** wrk (pinned with taskset to a run's `cpu`, when given), its request scripts written to `dir`. */
+export function wrk(program: string, dir: string): LoadGenerator {
   let scripts = 0;
   return {
     name: 'wrk, 1 thread',
-    async run(target, connections, seconds) {
+    async run(target, connections, seconds, cpu) {
       // A Lua script sets method, headers and body; JSON strings are valid Lua strings for ASCII.
       const script = join(dir, `target-${scripts++}.lua`);
       const lines = [`wrk.method = "${target.method}"`, ...Object.entries(target.headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)];
