@@ -39,14 +39,21 @@ const loadCpu = pinned ? 1 : undefined;
 // a hop between CPUs costs a wake-up that can dwarf a proxy's work (300-400 µs on a busy VM).
 const oneCpu = pinned ? 0 : undefined;
 
-interface GcLog { measuring: boolean; pauses: Map<string, number[]> }
+interface GcLog { measuring: boolean; mainIsolate?: string; pauses: Map<string, number[]> }
 
-/** --trace-gc lines: "… ms: Scavenge 8.3 (11.2) -> 7.4 (14.9) MB, pooled: 0 MB, 9.17 / 0.00 ms …", the pause first. */
+/**
+ * --trace-gc lines: "[pid:0xISOLATE] … ms: Scavenge 8.3 (11.2) -> 7.4 (14.9) MB, pooled: 0 MB,
+ * 9.17 / 0.00 ms …", the pause first. Worker threads (the audit thread) have isolates of their
+ * own; the main thread's, which holds requests up, is the first to print.
+ */
 function traceGc(gc: GcLog) {
   return (line: string) => {
-    const m = /\d+ ms: (Scavenge|Mark-Compact|Minor Mark-Sweep)\b.*? MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line);
-    if (!m || !gc.measuring) return;
-    gc.pauses.set(m[1]!, [...(gc.pauses.get(m[1]!) ?? []), Number(m[2])]);
+    const m = /^\[\d+:(0x[\da-f]+)\].*?\d+ ms: (Scavenge|Mark-Compact|Minor Mark-Sweep)\b.*? MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line);
+    if (!m) return;
+    gc.mainIsolate ??= m[1];
+    if (!gc.measuring) return;
+    const kind = `${m[2]}${m[1] === gc.mainIsolate ? '' : ' (worker threads)'}`;
+    gc.pauses.set(kind, [...(gc.pauses.get(kind) ?? []), Number(m[3])]);
   };
 }
 
