@@ -13,9 +13,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Agent, request } from 'undici';
-import { composeServices } from '../src/services.ts';
-import { builtinRegistry } from '../src/registry/registry.ts';
-import { Vault } from '../src/vault/vault.ts';
+import { agentVault } from './agent-vault.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -29,21 +27,8 @@ const client = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
 const schemas: string[] = [];
 
 /** A vault with one capability and one granted agent; returns the agent token. */
-async function setup(dir: string, masterKey: string, databaseUrl?: string): Promise<string> {
-  const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: masterKey }, ...(databaseUrl ? { databaseUrl } : {}) });
-  const { broker, definitions, agents } = composeServices(vault, await builtinRegistry());
-  try {
-    const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(`sk-bench-${randomBytes(16).toString('hex')}`) });
-    await definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
-    await definitions.createCapability({ id: 'bench/chat', provider: 'bench', credential: 'bench', methods: ['POST'], pathPrefixes: ['/v1/chat/completions'], hosts: [] });
-    const { token } = await agents.create('bench-agent');
-    await agents.grant({ agent: 'bench-agent', capability: 'bench/chat' }, ['POST']);
-    return token!;
-  } finally {
-    await broker.close();
-    await vault.close();
-  }
-}
+const setup = (dir: string, masterKey: string, databaseUrl?: string) =>
+  agentVault({ dir, masterKey, ...(databaseUrl ? { databaseUrl } : {}), host, key: `sk-bench-${randomBytes(16).toString('hex')}`, capability: { name: 'chat', method: 'POST', path: '/v1/chat/completions' } });
 
 async function load(call: (i: number) => Promise<void>, n: number): Promise<{ rps: number; lat: number[] }> {
   let next = 0;

@@ -4,6 +4,8 @@
 // The broker runs once with each audit durability: `full` (flushed to disk before the
 // request goes out) and `crash-safe` (in the write-ahead log, survives a killed process);
 // and once as an agent granted four keys, whose answers are scrubbed of all of them.
+// Both phases run in interleaved rounds (BENCH_ROUNDS, 3), so drift in machine load hits
+// every variant alike; throughput is the median of the rounds.
 
 import { percentile, startServerProcess } from './processes.ts';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +22,7 @@ import { Vault } from '../src/vault/vault.ts';
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3000);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 6000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP = 300;
 
 const { host, child } = await startServerProcess('upstream-server.ts');
@@ -82,22 +85,26 @@ const fmt = (n: number) => n.toFixed(3);
 const full = await setup('full');
 const crashSafe = await setup('crash-safe');
 const runs = [
-  { name: 'direct', fn: direct, lat: [] as number[], rps: 0 },
-  { name: 'broker, audit full', fn: via(full.broker), lat: [] as number[], rps: 0 },
-  { name: 'broker, audit crash-safe', fn: via(crashSafe.broker), lat: [] as number[], rps: 0 },
-  { name: 'agent, audit crash-safe', fn: via(crashSafe.broker, crashSafe.agent), lat: [] as number[], rps: 0 },
+  { name: 'direct', fn: direct, lat: [] as number[], rps: [] as number[] },
+  { name: 'broker, audit full', fn: via(full.broker), lat: [] as number[], rps: [] as number[] },
+  { name: 'broker, audit crash-safe', fn: via(crashSafe.broker), lat: [] as number[], rps: [] as number[] },
+  { name: 'agent, audit crash-safe', fn: via(crashSafe.broker, crashSafe.agent), lat: [] as number[], rps: [] as number[] },
 ];
+const rps = (r: (typeof runs)[number]) => percentile(r.rps, 50);
 try {
   for (const r of runs) await latencies(r.fn, WARMUP, []);
-  // Interleaved rounds, so drift in machine load hits every variant alike.
-  for (let round = 0; round < 3; round++) for (const r of runs) await latencies(r.fn, Math.ceil(SEQUENTIAL / 3), r.lat);
-  for (const r of runs) r.rps = await throughput(r.fn, CONCURRENT, CONCURRENCY);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const r of runs) {
+      await latencies(r.fn, Math.ceil(SEQUENTIAL / ROUNDS), r.lat);
+      r.rps.push(await throughput(r.fn, Math.ceil(CONCURRENT / ROUNDS), CONCURRENCY));
+    }
+  }
 
   const base = runs[0]!;
-  console.log(`bench:invoke: small POST to a loopback upstream in its own process; ${SEQUENTIAL} sequential requests and ${CONCURRENT} with ${CONCURRENCY} in flight per variant`);
+  console.log(`bench:invoke: small POST to a loopback upstream in its own process; ${SEQUENTIAL} sequential requests and ${CONCURRENT} with ${CONCURRENCY} in flight per variant, in ${ROUNDS} interleaved rounds (req/s: median of the rounds)`);
   for (const r of runs) {
     const added = r === base ? '' : `  added p50 +${fmt(percentile(r.lat, 50) - percentile(base.lat, 50))} ms, p99 +${fmt(percentile(r.lat, 99) - percentile(base.lat, 99))} ms`;
-    console.log(`${r.name.padEnd(26)} p50 ${fmt(percentile(r.lat, 50))} ms  p99 ${fmt(percentile(r.lat, 99))} ms  ${r.rps.toFixed(0).padStart(6)} req/s  ratio ${(r.rps / base.rps).toFixed(2)}${added}`);
+    console.log(`${r.name.padEnd(26)} p50 ${fmt(percentile(r.lat, 50))} ms  p99 ${fmt(percentile(r.lat, 99))} ms  ${rps(r).toFixed(0).padStart(6)} req/s  ratio ${(rps(r) / rps(base)).toFixed(2)}${added}`);
   }
   for (const [name, v] of [['full', full.vault], ['crash-safe', crashSafe.vault]] as const) {
     const verify = await v.audit.verify();

@@ -1,11 +1,15 @@
 // A minimal JSON upstream for benchmarks, run in its own process so it does not share
-// an event loop with the client being measured. Prints its port on stdout.
+// an event loop with the client being measured. Prints its port on stdout. With
+// BENCH_EXPECT_AUTHORIZATION set, a request without that Authorization header is 401: a proxy
+// that failed to add the key fails the run instead of looking fast.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 const body = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'hello' } }] });
+const expected = process.env.BENCH_EXPECT_AUTHORIZATION;
 const server = createServer((req, res) => {
   req.resume();
+  if (expected !== undefined && req.headers.authorization !== expected) return void res.writeHead(401).end();
   req.on('end', () => {
     res.setHeader('content-type', 'application/json');
     res.end(body);

@@ -10,9 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { composeServices } from '../src/services.ts';
-import { builtinRegistry } from '../src/registry/registry.ts';
-import { Vault } from '../src/vault/vault.ts';
+import { agentVault } from './agent-vault.ts';
 
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 3000);
 const PIPELINED = Number(process.env.BENCH_PIPELINED ?? 30000);
@@ -24,22 +22,6 @@ const root = mkdtempSync(join(tmpdir(), 'aivault-bench-ws-'));
 const masterKey = randomBytes(32).toString('base64');
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;
 const message = JSON.stringify({ type: 'input_audio_buffer.append', audio: randomBytes(SIZE).toString('base64') }).slice(0, SIZE);
-
-async function setup(dir: string): Promise<string> {
-  const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: masterKey } });
-  const { broker, definitions, agents } = composeServices(vault, await builtinRegistry());
-  try {
-    const secret = await vault.createSecret({ name: 'BENCH_KEY', value: Buffer.from(key) });
-    await definitions.createCredential({ name: 'bench', provider: 'bench', auth: { header: { header_name: 'authorization', value_template: 'Bearer {{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [host], allowHttp: true, allowPrivateNetwork: true });
-    await definitions.createCapability({ id: 'bench/realtime', provider: 'bench', credential: 'bench', methods: ['GET'], pathPrefixes: ['/v1/realtime'], hosts: [], websocket: true });
-    const { token } = await agents.create('bench-agent');
-    await agents.grant({ agent: 'bench-agent', capability: 'bench/realtime' }, ['GET']);
-    return token!;
-  } finally {
-    await broker.close();
-    await vault.close();
-  }
-}
 
 function open(url: string, headers: Record<string, string>): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -93,7 +75,7 @@ async function opens(url: string, headers: Record<string, string>, n: number): P
 const ms = (x: number) => `${x.toFixed(3)} ms`;
 
 const dir = join(root, 'vault');
-const token = await setup(dir);
+const token = await agentVault({ dir, masterKey, host, key, capability: { name: 'realtime', method: 'GET', path: '/v1/realtime', websocket: true } });
 const serving = await startServe(dir, masterKey, 'd');
 const daemon = { url: serving.url.replace(/^http/, 'ws'), child: serving.child };
 try {

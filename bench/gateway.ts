@@ -1,0 +1,161 @@
+// `npm run bench:gateway`: a small GET to a loopback upstream straight, through nginx (a plain
+// reverse proxy that adds the API key; Debian nginx-light, when installed) and through an
+// `aivault serve` daemon's SDK gateway and its `/v1/invoke`, with `full` and with
+// `crash-safe` audit durability. Interleaved rounds of each target at BENCH_CONNECTIONS (32)
+// and at one request at a time, so drift in machine load hits every target alike; prints
+// medians of the rounds: throughput and its ratio to direct, p50/p99, each proxy's CPU per
+// request (utime + stime from /proc, nginx's workers included) and its ratio to nginx's, the
+// p50 each adds at one request at a time; then each daemon's resident memory at the start,
+// after the warm-up and after each round, and its GC pauses during the rounds (the daemon
+// runs with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator
+// to CPU 1 (at one request at a time wrk joins them on CPU 0). Knobs: BENCH_ROUNDS (3),
+// BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici, BENCH_PIN=0.
+
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { agentVault } from './agent-vault.ts';
+import { undiciClient, wrk, type LoadResult, type Target } from './load.ts';
+import { startNginx } from './nginx.ts';
+import { cpuSeconds, findProgram, memoryMiB, pin, withChildren } from './proc.ts';
+import { startServe, startServerProcess } from './processes.ts';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const CLIENT = process.env.BENCH_CLIENT ?? (findProgram('wrk') ? 'wrk' : 'undici');
+const PATH = '/v1/models';
+
+const root = mkdtempSync(join(tmpdir(), 'aivault-bench-gateway-'));
+const key = `sk-bench-${randomBytes(16).toString('hex')}`;
+const masterKey = randomBytes(32).toString('base64');
+const children: ChildProcess[] = [];
+const pinned = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2 && findProgram('taskset') !== undefined;
+const serversCpu = (pid: number) => pinned && pin(pid, 0);
+const loadCpu = pinned ? 1 : undefined;
+// One request at a time, the client shares the servers' CPU: it never competes with them, and
+// a hop between CPUs costs a wake-up that can dwarf a proxy's work (300-400 µs on a busy VM).
+const oneCpu = pinned ? 0 : undefined;
+
+interface GcLog { measuring: boolean; mainIsolate?: string; pauses: Map<string, number[]> }
+
+/**
+ * --trace-gc lines: "[pid:0xISOLATE] … ms: Scavenge 8.3 (11.2) -> 7.4 (14.9) MB, pooled: 0 MB,
+ * 9.17 / 0.00 ms …", the pause first. Worker threads (the audit thread) have isolates of their
+ * own; the main thread's, which holds requests up, is the first to print.
+ */
+function traceGc(gc: GcLog) {
+  return (line: string) => {
+    const m = /^\[\d+:(0x[\da-f]+)\].*?\d+ ms: (Scavenge|Mark-Compact|Minor Mark-Sweep)\b.*? MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line);
+    if (!m) return;
+    gc.mainIsolate ??= m[1];
+    if (!gc.measuring) return;
+    const kind = `${m[2]}${m[1] === gc.mainIsolate ? '' : ' (worker threads)'}`;
+    gc.pauses.set(kind, [...(gc.pauses.get(kind) ?? []), Number(m[3])]);
+  };
+}
+
+interface Row { name: string; target: Target; cpuPids?: () => number[]; many: Array<LoadResult & { cpu?: number }>; one: LoadResult[] }
+interface Daemon { name: string; pid: number; gc: GcLog; rss: number[] }
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+try {
+  if (pinned) pin(process.pid, 1);
+  const upstream = await startServerProcess('upstream-server.ts', { BENCH_EXPECT_AUTHORIZATION: `Bearer ${key}` });
+  children.push(upstream.child);
+  serversCpu(upstream.child.pid!);
+  const rows: Row[] = [{ name: 'direct', target: { url: `http://${upstream.host}${PATH}`, method: 'GET', headers: { authorization: `Bearer ${key}` } }, many: [], one: [] }];
+
+  const nginxProgram = findProgram('nginx');
+  if (nginxProgram) {
+    const nginx = await startNginx(nginxProgram, join(root, 'nginx'), upstream.host, key);
+    children.push(nginx.child);
+    const pids = () => withChildren(nginx.child.pid!);
+    for (const pid of pids()) serversCpu(pid);
+    rows.push({ name: 'nginx', target: { url: `${nginx.url}${PATH}`, method: 'GET', headers: {} }, cpuPids: pids, many: [], one: [] });
+  }
+
+  const daemons: Daemon[] = [];
+  for (const durability of ['full', 'crash-safe'] as const) {
+    const dir = join(root, durability);
+    const token = await agentVault({ dir, masterKey, host: upstream.host, key, capability: { name: 'models', method: 'GET', path: PATH } });
+    const gc: GcLog = { measuring: false, pauses: new Map() };
+    // Room for every connection's request at once (the default per-agent cap is 32).
+    const serve = await startServe(dir, masterKey, 'd', { durability, nodeFlags: ['--trace-gc'], args: ['--max-in-flight-per-agent', String(Math.max(64, 2 * CONNECTIONS))], onLine: traceGc(gc) });
+    children.push(serve.child);
+    const pid = serve.child.pid!;
+    serversCpu(pid);
+    daemons.push({ name: durability, pid, gc, rss: [] });
+    const auth = { authorization: `Bearer ${token}` };
+    rows.push({ name: `gateway, ${durability}`, target: { url: `${serve.url}/gw/bench${PATH}`, method: 'GET', headers: auth }, cpuPids: () => [pid], many: [], one: [] });
+    rows.push({ name: `invoke, ${durability}`, target: { url: `${serve.url}/v1/invoke`, method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'bench/models', method: 'GET', path: PATH }) }, cpuPids: () => [pid], many: [], one: [] });
+  }
+
+  const load = CLIENT === 'wrk' ? wrk(findProgram('wrk')!, root) : undiciClient();
+  const rss = () => daemons.forEach((d) => d.rss.push(memoryMiB(d.pid, 'VmRSS')));
+  try {
+    rss();
+    for (const r of rows) {
+      await load.run(r.target, CONNECTIONS, 1, loadCpu);
+      await load.run(r.target, 1, 1, oneCpu);
+    }
+    rss();
+    for (const d of daemons) d.gc.measuring = true;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const r of rows) {
+        const before = r.cpuPids && cpuSeconds(r.cpuPids());
+        const many = await load.run(r.target, CONNECTIONS, SECONDS, loadCpu);
+        r.many.push({ ...many, ...(before !== undefined ? { cpu: (cpuSeconds(r.cpuPids!()) - before) / many.requests } : {}) });
+        r.one.push(await load.run(r.target, 1, SECONDS, oneCpu));
+      }
+      rss();
+    }
+  } finally {
+    await load.close();
+  }
+
+  type Run = LoadResult & { cpu?: number };
+  const of = (r: Row, pick: (x: Run) => number | undefined, from: 'many' | 'one' = 'many') => {
+    const values = r[from].map(pick).filter((v): v is number => v !== undefined);
+    return values.length ? median(values) : undefined;
+  };
+  /** Each round's value against the base row's in the same round, so drift between rounds cancels; the median. */
+  const paired = (r: Row, base: Row | undefined, pick: (x: Run) => number | undefined, combine: (a: number, b: number) => number, from: 'many' | 'one' = 'many') => {
+    if (!base || r === base) return undefined;
+    const values = r[from].map((x, i) => combine(pick(x)!, pick(base[from][i]!)!)).filter((v) => !Number.isNaN(v));
+    return values.length ? median(values) : undefined;
+  };
+  const [direct] = rows as [Row];
+  const nginx = rows.find((r) => r.name === 'nginx');
+  const num = (v: number | undefined, digits: number, width: number) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits)).padStart(width);
+  const addedP50 = (r: Row) => paired(r, direct, (x) => x.p50, (a, b) => a - b, 'one');
+  const nginxAdded = nginx && addedP50(nginx);
+  console.log(`bench:gateway: GET ${PATH} (a small JSON answer) from a loopback upstream (node, its own process); ${pinned ? `upstream and proxies pinned to CPU 0, load generator to CPU 1 (${load.name.startsWith('wrk') ? 'to CPU 0 at one request at a time' : 'at one request at a time too'})` : 'not pinned (BENCH_PIN=0, or no taskset or 2 CPUs)'}; load generator: ${load.name}`);
+  console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s per target at ${CONNECTIONS} connections and ${SECONDS} s at 1; medians of the rounds (ratios and added p50 taken per round against the same round's direct or nginx); CPU of the proxy process(es) from /proc`);
+  if (!nginx) console.log('nginx: not installed (Debian: apt-get install nginx-light), its rows and ratios are left out');
+  console.log(`${''.padEnd(20)} ${`${CONNECTIONS} connections:`.padEnd(14)} req/s  ratio  p50 ms  p99 ms  CPU µs/req  ×nginx | 1 at a time: p50 ms  p99 ms  added p50 µs  ×nginx`);
+  for (const r of rows) {
+    const cpu = of(r, (x) => x.cpu);
+    const added = addedP50(r);
+    const cells = [
+      num(of(r, (x) => x.rps), 0, 6),
+      num(r === direct ? 1 : paired(r, direct, (x) => x.rps, (a, b) => a / b), 2, 6),
+      num(of(r, (x) => x.p50), 2, 7),
+      num(of(r, (x) => x.p99), 2, 7),
+      num(cpu && cpu * 1e6, 0, 11),
+      num(cpu && (r === nginx ? 1 : paired(r, nginx, (x) => x.cpu, (a, b) => a / b)), 1, 7),
+    ];
+    const oneCells = [num(of(r, (x) => x.p50, 'one'), 3, 7), num(of(r, (x) => x.p99, 'one'), 3, 7), num(added && added * 1000, 0, 13), num(added !== undefined && nginxAdded !== undefined && nginxAdded > 0 ? added / nginxAdded : undefined, 1, 7)];
+    console.log(`${r.name.padEnd(20)} ${''.padEnd(14)}${cells.join(' ')} |${''.padEnd(14)}${oneCells.join(' ')}`);
+  }
+  for (const d of daemons) {
+    const gc = [...d.gc.pauses].map(([kind, ms]) => `${kind} longest ${Math.max(...ms).toFixed(2)} ms, median ${median(ms).toFixed(2)} ms, ${ms.length} of them`).join('; ');
+    console.log(`daemon, ${d.name}: RSS at the start, after the warm-up and after each round ${d.rss.map((m) => m.toFixed(1)).join(', ')} MiB (peak ${memoryMiB(d.pid, 'VmHWM').toFixed(1)}); GC pauses during the rounds (wall time): ${gc || 'none'}`);
+  }
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  rmSync(root, { recursive: true, force: true });
+}
