@@ -1,11 +1,15 @@
-// Where committed audit batches go: a storage connection on the event loop (one-shot CLI
-// commands, PostgreSQL, whose commits are I/O the loop awaits anyway) or, for the daemon on
-// the embedded engine, a thread of its own (thread.ts) whose fsync holds no request up.
+// Where committed audit batches go. One-shot CLI commands and PostgreSQL (whose commits are
+// I/O the event loop awaits anyway) commit through the vault's own storage. The daemon on the
+// embedded engine commits through a connection of its own that never blocks the event loop:
+// it waits for another process's write lock with timers instead of inside SQLite, and with
+// `full` durability it flushes the commit to disk on libuv's thread pool before the records
+// count as written, both files at once (the log, and its anchor in vault.db).
 
-import { Worker } from 'node:worker_threads';
-import { AivaultError, isErrorCode } from '../errors.ts';
+import { open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AUDIT_FILE, BUSY_TIMEOUT_MS, SqliteStorage, isBusy } from '../storage/sqlite.ts';
 import type { AuditAppend, AuditOutcomeUpdate, AuditSealer, AuditStorage } from '../storage/types.ts';
-import type { ThreadOptions, ThreadReply, ThreadRequest } from './thread.ts';
 
 /**
  * `full`: an audit record is flushed to disk before the request it records goes upstream.
@@ -30,90 +34,46 @@ export function storageWriter(storage: AuditStorage & { close(): Promise<void> }
   };
 }
 
-function replyError(reply: ThreadReply): AivaultError {
-  return new AivaultError(reply.code && isErrorCode(reply.code) ? reply.code : 'AUDIT_UNAVAILABLE', reply.message ?? 'the audit log could not be written');
+/** Flushes a file's written data to disk (fdatasync), off the event loop. */
+export async function syncFile(path: string): Promise<void> {
+  const file = await open(path, 'r');
+  try {
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
 }
 
-interface Waiter {
-  resolve: (seqs: number[]) => void;
-  reject: (err: unknown) => void;
-}
+/** First wait for a lock another process holds; each retry waits twice as long, up to the last. */
+const LOCK_WAITS_MS = [1, 2, 4, 8, 16, 32, 64];
 
 /**
- * Commits on a thread of its own, opened on the embedded database at `options.path`. The
- * thread starts in the background (batches wait for it); one that cannot open the file, or
- * dies, fails its batches closed, and the next batch starts another.
+ * The daemon's writer on the embedded engine (vault.db at `path`). Its connection commits
+ * with synchronous=NORMAL: in the write-ahead logs, where a killed process loses nothing;
+ * `full` then flushes both logs before the batch resolves, so an acknowledged record
+ * survives a power loss, as synchronous=FULL would make it, without the loop waiting.
+ * `sync` is the flush (tests watch it).
  */
-export function threadWriter(options: ThreadOptions): AuditWriter {
-  const waiting = new Map<number, Waiter>();
-  let nextId = 1;
-  let closing = false;
-  let worker: Promise<Worker> | undefined;
-
-  const running = (): Promise<Worker> => {
-    worker ??= start(options).then(attach, (err: unknown) => {
-      worker = undefined;
-      throw err;
-    });
-    return worker;
+export function sqliteAuditWriter(path: string, durability: AuditDurability, sealer: AuditSealer, sync: (path: string) => Promise<void> = syncFile): AuditWriter {
+  const storage = SqliteStorage.open(path, { synchronous: 'NORMAL', waitForLock: false });
+  const logs = durability === 'full' ? [`${path}-wal`, join(dirname(path), `${AUDIT_FILE}-wal`)] : [];
+  const commit = async (appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[]): Promise<number[]> => {
+    const giveUp = performance.now() + BUSY_TIMEOUT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await storage.writeAudit(appends, outcomes, sealer);
+      } catch (err) {
+        if (!isBusy(err) || performance.now() >= giveUp) throw err;
+        await sleep(LOCK_WAITS_MS[Math.min(attempt, LOCK_WAITS_MS.length - 1)]);
+      }
+    }
   };
-
-  function attach(w: Worker): Worker {
-    w.on('message', (reply: ThreadReply) => {
-      const waiter = waiting.get(reply.id);
-      if (!waiter) return;
-      waiting.delete(reply.id);
-      if (waiting.size === 0) w.unref();
-      if (reply.seqs) waiter.resolve(reply.seqs);
-      else waiter.reject(replyError(reply));
-    });
-    // A thread that throws exits too: the exit answers for it.
-    w.on('error', () => {});
-    w.once('exit', () => {
-      worker = undefined;
-      const lost = new AivaultError('AUDIT_UNAVAILABLE', 'the audit writer thread stopped before it answered');
-      for (const waiter of waiting.values()) waiter.reject(lost);
-      waiting.clear();
-    });
-    // Idle, it does not keep the process alive; a batch in flight does.
-    w.unref();
-    return w;
-  }
-  void running().catch(() => {}); // start now; a failure shows on the first batch
-
   return {
     async write(appends, outcomes) {
-      if (closing) throw new AivaultError('AUDIT_UNAVAILABLE', 'the audit log is closed');
-      const w = await running();
-      const id = nextId++;
-      const done = new Promise<number[]>((resolve, reject) => waiting.set(id, { resolve, reject }));
-      w.ref();
-      w.postMessage({ id, appends: [...appends], outcomes: [...outcomes] } satisfies ThreadRequest);
-      return done;
+      const seqs = await commit(appends, outcomes);
+      await Promise.all(logs.map(sync));
+      return seqs;
     },
-    async close() {
-      closing = true;
-      const w = await worker?.catch(() => undefined);
-      if (!w) return;
-      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      w.ref();
-      w.postMessage({ id: 0, close: true } satisfies ThreadRequest);
-      await exited;
-    },
+    close: () => storage.close(),
   };
-}
-
-async function start(options: ThreadOptions): Promise<Worker> {
-  const worker = new Worker(new URL('./thread.ts', import.meta.url), { workerData: options });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      worker.once('message', (reply: ThreadReply) => (reply.code ? reject(replyError(reply)) : resolve()));
-      worker.once('error', (err) => reject(new AivaultError('AUDIT_UNAVAILABLE', 'the audit writer thread did not start', { cause: err })));
-      worker.once('exit', () => reject(new AivaultError('AUDIT_UNAVAILABLE', 'the audit writer thread did not start')));
-    });
-  } catch (err) {
-    await worker.terminate();
-    throw err;
-  }
-  return worker;
 }

@@ -20,7 +20,8 @@ import { AUDIT_SCHEMA, AUDIT_SCHEMA_VERSION, SQLITE_MIGRATIONS } from './sqlite-
 /** Schema version this code reads and writes (PRAGMA user_version). */
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;
 
-const BUSY_TIMEOUT_MS = 15_000;
+/** How long a writer waits for another process's write lock before it gives up. */
+export const BUSY_TIMEOUT_MS = 15_000;
 
 const SQLITE_BUSY = 5;
 const SQLITE_LOCKED = 6;
@@ -57,6 +58,12 @@ function errcode(err: unknown): number | undefined {
   return e?.code === 'ERR_SQLITE_ERROR' && typeof e.errcode === 'number' ? e.errcode : undefined;
 }
 
+/** Whether `err` (as translated) is another process holding the write lock. */
+export function isBusy(err: unknown): boolean {
+  const primary = (errcode((err as { cause?: unknown })?.cause) ?? 0) & 0xff;
+  return primary === SQLITE_BUSY || primary === SQLITE_LOCKED;
+}
+
 /** Maps SQLite failures onto our stable codes; anything else is rethrown as is. */
 function translate(err: unknown): unknown {
   const primary = (errcode(err) ?? 0) & 0xff;
@@ -81,6 +88,11 @@ export interface SqliteOpenOptions {
    * loss can drop the last ones. Only an audit connection may opt into NORMAL.
    */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * Wait for another process's write lock inside SQLite (blocking the thread), up to
+   * BUSY_TIMEOUT_MS (default); or not at all, so the caller waits without blocking (see isBusy).
+   */
+  waitForLock?: boolean;
 }
 
 /** The last operation queued on any of the process's connections, and how many are queued or under way. */
@@ -260,7 +272,7 @@ export class SqliteStorage extends StorageCore {
     }
     let db: DatabaseSync | undefined;
     try {
-      db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true, defensive: true });
+      db = new DatabaseSync(path, { timeout: options.waitForLock === false ? 0 : BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true, defensive: true });
       db.prepare('ATTACH DATABASE ? AS audit').run(auditPath);
       const dialect = new SqliteDialect(db);
       prepareConnection(dialect, options.create === true, options.synchronous ?? 'FULL');

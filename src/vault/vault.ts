@@ -6,7 +6,8 @@ import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { currentActor } from '../audit/actor.ts';
 import { AuditLog, type AuditDraft } from '../audit/log.ts';
-import { threadWriter, type AuditDurability } from '../audit/writer.ts';
+import { sqliteAuditWriter, type AuditDurability } from '../audit/writer.ts';
+import { createSealer } from '../audit/chain.ts';
 import { AivaultError } from '../errors.ts';
 import { builtinRegistry, type Registry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
@@ -369,15 +370,15 @@ export class Vault {
   }
 
   /**
-   * For a long-running process (the daemon): commits audit records on a thread of their own,
-   * with the durability chosen (see AuditDurability), so no request waits on another's fsync.
-   * Embedded engine only: a database server's commits already leave the event loop free, and
-   * it has its own durability settings.
+   * For a long-running process (the daemon): commits audit records with the durability chosen
+   * (see AuditDurability) through a connection that never blocks the event loop (on another
+   * process's lock, or on the disk), so no request waits on another's fsync. Embedded engine
+   * only: a database server's commits already leave the loop free, and it has its own
+   * durability settings.
    */
   async setAuditDurability(durability: AuditDurability): Promise<void> {
     if (this.storage.engine !== 'sqlite') return;
-    const synchronous = durability === 'full' ? 'FULL' : 'NORMAL';
-    await this.audit.useWriter(threadWriter({ path: Vault.databasePath(this.dir), synchronous, key: this.#keys.audit }));
+    await this.audit.useWriter(sqliteAuditWriter(Vault.databasePath(this.dir), durability, createSealer(this.#keys.audit)));
   }
 
   /**

@@ -1,5 +1,6 @@
-// The daemon's audit writer: commits on a thread of its own, so a commit that waits (for the
-// disk, or for another writer's lock) holds no other request up; and it still fails closed.
+// The daemon's audit writer on the embedded engine: a commit that waits (for the disk, or for
+// another process's lock) holds no other request up; nothing counts as written before it is
+// flushed (with `full`); and it still fails closed.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,11 +12,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { isAivaultError } from '../../src/errors.ts';
 import { Vault } from '../../src/vault/vault.ts';
-import { threadWriter } from '../../src/audit/writer.ts';
+import { sqliteAuditWriter } from '../../src/audit/writer.ts';
+import { createSealer } from '../../src/audit/chain.ts';
 import { createSecretKey } from 'node:crypto';
 
 process.umask(0o077);
-const root = mkdtempSync(join(tmpdir(), 'aivault-audit-thread-'));
+const root = mkdtempSync(join(tmpdir(), 'aivault-audit-writer-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 async function vaultAt(name: string, durability: 'full' | 'crash-safe'): Promise<Vault> {
@@ -24,7 +26,7 @@ async function vaultAt(name: string, durability: 'full' | 'crash-safe'): Promise
   return vault;
 }
 
-describe('audit writer thread', () => {
+describe("the daemon's audit writer", () => {
   for (const durability of ['full', 'crash-safe'] as const) {
     it(`commits before the append resolves, and chains what it commits (${durability})`, async () => {
       const vault = await vaultAt(`commit-${durability}`, durability);
@@ -42,7 +44,6 @@ describe('audit writer thread', () => {
 
   it('keeps the event loop free while a commit waits for the write lock', async () => {
     const vault = await vaultAt('lock', 'full');
-    await vault.audit.append({ actor: 'owner:x', action: 'warm', decision: 'allow' }); // the thread is up
     // Another writer holds vault.db (where the log's anchor is) for a while.
     const other = new DatabaseSync(join(root, 'lock', 'vault.db'));
     other.exec('BEGIN IMMEDIATE');
@@ -62,17 +63,36 @@ describe('audit writer thread', () => {
     assert.equal(ticks.length, 5);
     other.exec('ROLLBACK');
     other.close();
-    assert.equal(await append, 2 + 1);
+    assert.equal(await append, 2);
     await vault.close();
   });
 
-  it('fails closed with a stable code when the thread cannot open the log', async () => {
-    const writer = threadWriter({ path: join(root, 'missing', 'vault.db'), synchronous: 'FULL', key: createSecretKey(randomBytes(32)) });
-    await assert.rejects(writer.write([{ entry: { at: new Date().toISOString(), actor: 'a', action: 'x', target: null, capability: null, method: null, host: null, path: null, decision: 'allow', reason: null } }], []), (err) => isAivaultError(err, 'VAULT_NOT_INITIALIZED'));
+  it('with full durability, a batch counts as written only once both logs are flushed', async () => {
+    const dir = join(root, 'flush');
+    const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
+    await vault.close();
+    const flushing: Array<{ path: string; done: () => void }> = [];
+    const writer = sqliteAuditWriter(join(dir, 'vault.db'), 'full', createSealer(createSecretKey(randomBytes(32))), (path) => new Promise<void>((done) => flushing.push({ path, done })));
+    let written = false;
+    const write = writer.write([{ entry: { at: new Date().toISOString(), actor: 'a', action: 'x', target: null, capability: null, method: null, host: null, path: null, decision: 'allow', reason: null } }], []).then((seqs) => {
+      written = true;
+      return seqs;
+    });
+    while (flushing.length < 2) await sleep(5);
+    assert.deepEqual(flushing.map((f) => f.path).sort(), [join(dir, 'audit.db-wal'), join(dir, 'vault.db-wal')]);
+    flushing[0]!.done();
+    await sleep(20);
+    assert.equal(written, false, 'acknowledged before the second log was flushed');
+    flushing[1]!.done();
+    assert.equal((await write).length, 1);
     await writer.close();
   });
 
-  it('an append the thread cannot commit is refused, and the log goes on after', async () => {
+  it('a vault that is not there is refused when the daemon starts, with a stable code', () => {
+    assert.throws(() => sqliteAuditWriter(join(root, 'missing', 'vault.db'), 'full', createSealer(createSecretKey(randomBytes(32)))), (err) => isAivaultError(err, 'VAULT_NOT_INITIALIZED'));
+  });
+
+  it('an append that cannot be committed is refused, and the log goes on after', async () => {
     const vault = await vaultAt('refused', 'crash-safe');
     await vault.audit.append({ actor: 'owner:x', action: 'warm', decision: 'allow' });
     // A trigger planted in the log's file: every write transaction refuses the file.
