@@ -88,6 +88,25 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.deepEqual(await s.listSecretVersions(a.id), []);
     }));
 
+    it('secrets: listed with their versions in one statement, filtered and ordered as listSecrets, no keys or ciphertext', withStore(async (s, _second, tamper) => {
+      const a = secret('b-second');
+      const b = secret('a-first', 'workspace:w1');
+      const c = secret('a-first');
+      for (const r of [a, b, c]) await s.createSecret(r, version(r.id, 1));
+      await s.rotateSecret(a.id, 1, version(a.id, 2), now());
+      await s.rotateSecret(a.id, 2, version(a.id, 3), now());
+      const listed = await s.listSecretsWithVersions();
+      assert.deepEqual(listed.map((l) => l.secret), await s.listSecrets());
+      assert.deepEqual(listed.map((l) => l.versions.map((v) => v.version)), [[1], [1], [2, 3]]);
+      const kept = await s.listSecretVersions(a.id);
+      assert.deepEqual(listed[2]!.versions, kept.map(({ version: v, fingerprint, createdAt }) => ({ version: v, fingerprint, createdAt })), 'metadata only');
+      assert.deepEqual((await s.listSecretsWithVersions({ scope: 'workspace:w1' })).map((l) => l.secret.id), [b.id]);
+      assert.deepEqual((await s.listSecretsWithVersions({ name: 'a-first' })).map((l) => l.secret.scope), ['global', 'workspace:w1']);
+      // A secret whose versions are gone is still listed (the vault then reports it corrupted), not dropped.
+      await tamper(`DELETE FROM secret_versions WHERE secret_id = '${c.id}'`);
+      assert.deepEqual((await s.listSecretsWithVersions({ name: 'a-first', scope: 'global' })).map((l) => [l.secret.id, l.versions]), [[c.id, []]]);
+    }));
+
     it('secrets: a batch of writes lands whole or not at all, with the error the failing write would give', withStore(async (s) => {
       const kept = secret('KEPT');
       await s.createSecret(kept, version(kept.id, 1));
