@@ -9,7 +9,7 @@
 import { AivaultError } from '../errors.ts';
 import { chainBatch, nextHead } from '../audit/chain.ts';
 import type { Awaitable, Dialect, Statements } from './dialect.ts';
-import { editGroups, parseJson, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toMeta, toOverride, toOwner, toListings, toSecret, toVersion } from './rows.ts';
+import { editGroups, parseJson, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toMeta, toOverride, toOwner, toListings, toPolicy, toSecret, toVersion } from './rows.ts';
 import { AUDIT_ANCHOR_KEY, SEALED_TABLES, STATE_SEAL_KEY, UNSEALED_KEY, UNSEALED_META, sealedQuery, tableDigest } from './state.ts';
 import { AUDIT_GENESIS } from './types.ts';
 import type {
@@ -435,7 +435,11 @@ export class StorageCore implements Storage {
   }
 
   getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined> {
-    return this.#one('SELECT policy FROM capability_policies WHERE capability = ?', [capability], (r) => parseJson<CapabilityPolicy>(r.policy, 'capability policy'));
+    return this.#one('SELECT policy FROM capability_policies WHERE capability = ?', [capability], toPolicy);
+  }
+
+  async listCapabilityPolicies(): Promise<Map<string, CapabilityPolicy>> {
+    return new Map(await this.#many('SELECT capability, policy FROM capability_policies', [], (r) => [r.capability as string, toPolicy(r)] as const));
   }
 
   async putCapabilityPolicy(capability: string, policy: CapabilityPolicy): Promise<void> {

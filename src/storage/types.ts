@@ -423,6 +423,8 @@ export interface DefinitionStorage {
   deleteCapability(id: string): Promise<boolean>;
 
   getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined>;
+  /** Every capability's policy, by capability id. */
+  listCapabilityPolicies(): Promise<Map<string, CapabilityPolicy>>;
   putCapabilityPolicy(capability: string, policy: CapabilityPolicy): Promise<void>;
   deleteCapabilityPolicy(capability: string): Promise<boolean>;
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runOwnerOperation } from '../../src/owner/operations.ts';
+import { capabilityView, credentialView } from '../../src/owner/views.ts';
 import { builtinRegistry } from '../../src/registry/registry.ts';
 import { composeServices, type Services } from '../../src/services.ts';
 import { Vault } from '../../src/vault/vault.ts';
@@ -55,7 +56,7 @@ describe('owner list operations: storage reads do not grow with what they list',
     }
   }
 
-  for (const op of ['secrets.list']) {
+  for (const op of ['secrets.list', 'credential.list', 'capability.list']) {
     it(`${op}: ten more items, no more reads`, async () => {
       await addItems(2);
       const few = await calls(op);
@@ -65,6 +66,15 @@ describe('owner list operations: storage reads do not grow with what they list',
       assert.equal(many.calls, few.calls, `${op}: ${few.calls} reads for ${few.result.length} items, ${many.calls} for ${many.result.length}`);
     });
   }
+
+  it('credential.list and capability.list answer what resolving each one alone answers', async () => {
+    const credentials = (await runOwnerOperation(services, 'credential.list', {})) as Array<{ name: string; provider: string; source: string }>;
+    assert.ok(credentials.some((c) => c.source === 'builtin') && credentials.some((c) => c.source === 'custom'));
+    for (const c of credentials) assert.deepEqual(c, credentialView(await services.catalog.describeCredential(c.source === 'builtin' ? c.provider : c.name)));
+    const capabilities = (await runOwnerOperation(services, 'capability.list', {})) as Array<{ id: string; source: string }>;
+    assert.ok(capabilities.some((c) => c.source === 'builtin') && capabilities.some((c) => c.source === 'custom'));
+    for (const c of capabilities) assert.deepEqual(c, capabilityView(await services.catalog.resolveCapability(c.id)));
+  });
 
   it('secrets.list answers what describe answers for each secret', async () => {
     const listed = (await runOwnerOperation(services, 'secrets.list', {})) as Array<{ name: string }>;

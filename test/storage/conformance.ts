@@ -7,7 +7,7 @@ import { AuditLog } from '../../src/audit/log.ts';
 import { describe, it } from 'node:test';
 import { isAivaultError } from '../../src/errors.ts';
 import { takeToken } from '../../src/policy/rate-limit.ts';
-import type { AuditEntry, AuditSealer, SecretRecord, SecretVersionRecord, Storage } from '../../src/storage/types.ts';
+import type { AuditEntry, AuditSealer, CapabilityPolicy, SecretRecord, SecretVersionRecord, Storage } from '../../src/storage/types.ts';
 import { createStateSealer, stateProblems } from '../../src/vault/seal.ts';
 import { createSecretKey } from 'node:crypto';
 
@@ -240,6 +240,12 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       await s.setEndpointOverride({ ...override, hosts: { 'api.openai.com': '127.0.0.1:10' } });
       assert.deepEqual((await s.getEndpointOverride('openai'))!.hosts, { 'api.openai.com': '127.0.0.1:10' });
       assert.equal(await s.deleteEndpointOverride('openai'), true);
+
+      const policy: CapabilityPolicy = { rateLimitPerMinute: 5, maxRequestBodyBytes: null, maxResponseBodyBytes: 10, responseBlock: ['$.x'], updatedAt: now() };
+      await s.putCapabilityPolicy('p/read', policy);
+      await s.putCapabilityPolicy('p/write', { ...policy, rateLimitPerMinute: null });
+      assert.deepEqual(await s.listCapabilityPolicies(), new Map([['p/read', policy], ['p/write', { ...policy, rateLimitPerMinute: null }]]));
+      assert.deepEqual(await s.getCapabilityPolicy('p/read'), policy);
 
       const flow = { id: 'gh/x', mode: 'acquire_secret' as const, target: 'https://x', method: 'POST', visibility: 'shape_only' as const, kind: null, storeField: 'a', storeAlias: 'A', overwrite: false, credential: null, allowHttp: false, allowPrivateNetwork: false, createdAt: now() };
       await s.putFlow(flow);
