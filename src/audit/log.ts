@@ -28,6 +28,15 @@ export interface VerifyResult {
   problem?: string;
 }
 
+export interface HeadCheck {
+  /** The last record's seq, as the head says (0: no head). */
+  seq: number;
+  /** The head carries this vault's seal. */
+  sealed: boolean;
+  /** What is wrong between the head and its anchor in the vault's storage; null when in step. */
+  anchorProblem: string | null;
+}
+
 /** The most a record field holds: an agent chooses some of them (a capability id it made up). */
 const MAX_FIELD = 512;
 /** A path may be as long as the path rules allow, with its query parameters' names. */
@@ -204,6 +213,17 @@ export class AuditLog {
     }
     const problem = await this.anchorProblem(head);
     return problem === undefined ? { ok: true, count } : { ok: false, count, problem };
+  }
+
+  /**
+   * What the head alone tells, in reads that do not grow with the log: where the chain
+   * ends, whether the head's seal is sound, and whether the anchor is in step. It does not
+   * walk the records (`verify` does): a record changed inside the chain does not show here.
+   */
+  async headCheck(): Promise<HeadCheck> {
+    await this.flush();
+    const head = await this.#storage.readAuditHead();
+    return { seq: head?.seq ?? 0, sealed: head !== undefined && headIsSound(this.#sealer, head), anchorProblem: (await this.anchorProblem(head)) ?? null };
   }
 
   /**

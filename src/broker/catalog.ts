@@ -5,6 +5,7 @@
 
 import { AivaultError } from '../errors.ts';
 import { withPolicyLimits } from './capability-policy.ts';
+import { preload, type CatalogReads } from './catalog-reads.ts';
 import { builtinCredentialStatus, provisionedProviders } from '../registry/provisioning.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { AuthConfig } from '../registry/types.ts';
@@ -80,12 +81,12 @@ export class Catalog {
     this.#registry = registry;
   }
 
-  async #customCredential(record: CredentialRecord, context: string): Promise<ResolvedCredential> {
+  async #customCredential(record: CredentialRecord, context: string, reads: CatalogReads = this.#vault.storage): Promise<ResolvedCredential> {
     const bindings = new Map<string, string>();
     const missing: string[] = [];
     const outOfScope: string[] = [];
     for (const [placeholder, id] of Object.entries(record.bindings)) {
-      const secret = await this.#vault.storage.getSecret(id);
+      const secret = await reads.getSecret(id);
       if (!secret) missing.push(placeholder);
       else if (!serves(secret, context)) outOfScope.push(`${secret.name}@${secret.scope}`);
       else bindings.set(placeholder, id);
@@ -108,10 +109,10 @@ export class Catalog {
     };
   }
 
-  async #builtinCredential(providerId: string, context: string): Promise<ResolvedCredential> {
+  async #builtinCredential(providerId: string, context: string, reads: CatalogReads = this.#vault.storage): Promise<ResolvedCredential> {
     const provider = this.#registry.provider(providerId);
-    const status = await builtinCredentialStatus(this.#vault, provider, context);
-    const override = await this.#vault.storage.getEndpointOverride(providerId);
+    const status = await builtinCredentialStatus(reads, provider, context);
+    const override = await reads.getEndpointOverride(providerId);
     let auth = status.credential.auth;
     if (override?.tokenEndpoint && typeof auth === 'object' && 'o_auth2' in auth) {
       auth = { o_auth2: { ...auth.o_auth2, token_endpoint: override.tokenEndpoint } };
@@ -138,11 +139,15 @@ export class Catalog {
   }
 
   /** A capability as a caller in `context` (a scope: global, workspace:W, group:W/G) gets it. */
-  async resolveCapability(id: string, context: string = GLOBAL_SCOPE): Promise<ResolvedCapability> {
+  resolveCapability(id: string, context: string = GLOBAL_SCOPE): Promise<ResolvedCapability> {
+    return this.#resolveCapability(id, context, this.#vault.storage);
+  }
+
+  async #resolveCapability(id: string, context: string, reads: CatalogReads): Promise<ResolvedCapability> {
     const builtin = this.#registry.capabilities.get(id);
-    const policy = await this.#vault.storage.getCapabilityPolicy(id);
+    const policy = await reads.getCapabilityPolicy(id);
     if (builtin) {
-      const credential = await this.#builtinCredential(builtin.provider, context);
+      const credential = await this.#builtinCredential(builtin.provider, context, reads);
       return {
         id,
         provider: builtin.provider,
@@ -159,9 +164,9 @@ export class Catalog {
         overrideHeaders: builtin.allow.overrideHeaders ?? [],
       };
     }
-    const record = await this.#vault.storage.getCapability(id);
+    const record = await reads.getCapability(id);
     if (!record) throw new AivaultError('CAPABILITY_NOT_FOUND', `no capability "${id}"`);
-    const credRecord = await this.#vault.storage.getCredential(record.credential);
+    const credRecord = await reads.getCredential(record.credential);
     if (!credRecord) throw new AivaultError('CREDENTIAL_NOT_FOUND', `the credential of ${id} no longer exists`);
     return {
       id,
@@ -172,7 +177,7 @@ export class Catalog {
       methods: record.methods,
       pathPrefixes: record.pathPrefixes,
       limits: withPolicyLimits({ ...DEFAULT_LIMITS, ...record.limits }, policy),
-      credential: await this.#customCredential(credRecord, context),
+      credential: await this.#customCredential(credRecord, context, reads),
       policy: policy ?? null,
       websocket: record.websocket,
       signedHeaders: [],
@@ -182,20 +187,22 @@ export class Catalog {
 
   /** Enabled capabilities: built-in ones of provisioned providers, and every custom one. */
   async listCapabilities(context: string = GLOBAL_SCOPE): Promise<ResolvedCapability[]> {
+    const reads = await preload(this.#vault.storage);
     const out: ResolvedCapability[] = [];
-    for (const provider of await provisionedProviders(this.#vault)) {
+    for (const provider of await provisionedProviders(reads)) {
       const p = this.#registry.providers.get(provider);
       if (!p) continue;
-      for (const c of p.capabilities) out.push(await this.resolveCapability(c.id, context));
+      for (const c of p.capabilities) out.push(await this.#resolveCapability(c.id, context, reads));
     }
-    for (const c of await this.#vault.storage.listCapabilities()) out.push(await this.resolveCapability(c.id, context));
+    for (const c of reads.capabilities) out.push(await this.#resolveCapability(c.id, context, reads));
     return out;
   }
 
   async listCredentials(): Promise<ResolvedCredential[]> {
+    const reads = await preload(this.#vault.storage);
     const out: ResolvedCredential[] = [];
-    for (const provider of await provisionedProviders(this.#vault)) if (this.#registry.providers.has(provider)) out.push(await this.#builtinCredential(provider, GLOBAL_SCOPE));
-    for (const c of await this.#vault.storage.listCredentials()) out.push(await this.#customCredential(c, GLOBAL_SCOPE));
+    for (const provider of await provisionedProviders(reads)) if (this.#registry.providers.has(provider)) out.push(await this.#builtinCredential(provider, GLOBAL_SCOPE, reads));
+    for (const c of reads.credentials) out.push(await this.#customCredential(c, GLOBAL_SCOPE, reads));
     return out;
   }
 

@@ -28,7 +28,7 @@ export const secretsOperations = {
       );
       // A secret pinned to a built-in provider says how far that provider is from ready.
       const provider = info.pinnedProvider ? registry.providers.get(info.pinnedProvider) : undefined;
-      const status = provider ? await builtinCredentialStatus(vault, provider, info.scope) : undefined;
+      const status = provider ? await builtinCredentialStatus(vault.storage, provider, info.scope) : undefined;
       return { ...info, ...(status ? { provisioning: { provider: status.provider, ready: status.ready, missingSecrets: status.missing, unboundTenants: status.unboundTenants } } : {}) };
     },
   }),

@@ -7,10 +7,9 @@
 // most specific scope holding any of the provider's secrets that serve the caller wins,
 // and within it the highest-priority ready credential (the main one or an alternative).
 
-import type { SecretRecord } from '../storage/types.ts';
+import type { SecretRecord, Storage } from '../storage/types.ts';
 import { isWildcard, splitOverride } from '../policy/tenants.ts';
 import { GLOBAL_SCOPE, lookupChain, serves } from '../vault/scopes.ts';
-import type { Vault } from '../vault/vault.ts';
 import { neededPlaceholders } from './auth-inputs.ts';
 import { credentialsOf, type ProviderCredential, type RegistryProvider } from './types.ts';
 
@@ -62,18 +61,21 @@ function statusOf(provider: RegistryProvider, credential: ProviderCredential, sc
   };
 }
 
-export async function builtinCredentialStatus(vault: Vault, provider: RegistryProvider, context: string = GLOBAL_SCOPE): Promise<BuiltinCredentialStatus> {
-  const status = await secretsStatus(vault, provider, context);
+/** What provisioning reads: the pinned secrets, and a provider's endpoint override. */
+export type ProvisioningReads = Pick<Storage, 'listSecrets' | 'getEndpointOverride'>;
+
+export async function builtinCredentialStatus(reads: ProvisioningReads, provider: RegistryProvider, context: string = GLOBAL_SCOPE): Promise<BuiltinCredentialStatus> {
+  const status = await secretsStatus(reads, provider, context);
   // A provider reached only through wildcards serves no one until its tenant is bound (src/policy/tenants.ts).
-  const override = provider.hosts.every(isWildcard) ? await vault.storage.getEndpointOverride(provider.provider) : undefined;
+  const override = provider.hosts.every(isWildcard) ? await reads.getEndpointOverride(provider.provider) : undefined;
   const { tenants } = splitOverride(override);
   if (!provider.hosts.every(isWildcard) || provider.hosts.some((h) => tenants.has(h))) return status;
   const unboundTenants = [`tenant host for ${provider.hosts.join(', ')}`];
   return { ...status, unboundTenants, missing: [...status.missing, ...unboundTenants], ready: false };
 }
 
-async function secretsStatus(vault: Vault, provider: RegistryProvider, context: string): Promise<BuiltinCredentialStatus> {
-  const pinned = await vault.storage.listSecrets({ pinnedProvider: provider.provider });
+async function secretsStatus(reads: ProvisioningReads, provider: RegistryProvider, context: string): Promise<BuiltinCredentialStatus> {
+  const pinned = await reads.listSecrets({ pinnedProvider: provider.provider });
   const credentials = credentialsOf(provider);
   let outOfScope: string[] = [];
   for (const scope of lookupChain(context)) {
@@ -92,7 +94,7 @@ async function secretsStatus(vault: Vault, provider: RegistryProvider, context: 
 }
 
 /** Providers that have at least one pinned secret in any scope, sorted. */
-export async function provisionedProviders(vault: Vault): Promise<string[]> {
-  const pinned = (await vault.storage.listSecrets()).map((s) => s.pinnedProvider).filter((p): p is string => p !== null);
+export async function provisionedProviders(reads: Pick<Storage, 'listSecrets'>): Promise<string[]> {
+  const pinned = (await reads.listSecrets()).map((s) => s.pinnedProvider).filter((p): p is string => p !== null);
   return [...new Set(pinned)].sort();
 }

@@ -9,7 +9,7 @@
 import { AivaultError } from '../errors.ts';
 import { chainBatch, nextHead } from '../audit/chain.ts';
 import type { Awaitable, Dialect, Statements } from './dialect.ts';
-import { editGroups, parseJson, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toMeta, toOverride, toOwner, toSecret, toVersion } from './rows.ts';
+import { editGroups, parseJson, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toMeta, toOverride, toOwner, toListings, toPolicy, toSecret, toVersion } from './rows.ts';
 import { AUDIT_ANCHOR_KEY, SEALED_TABLES, STATE_SEAL_KEY, UNSEALED_KEY, UNSEALED_META, sealedQuery, tableDigest } from './state.ts';
 import { AUDIT_GENESIS } from './types.ts';
 import type {
@@ -33,6 +33,7 @@ import type {
   Rekey,
   SealedToken,
   SecretFilter,
+  SecretListing,
   SecretRecord,
   SecretVersionRecord,
   SecretWrite,
@@ -230,14 +231,30 @@ export class StorageCore implements Storage {
 
   // --- secrets ---
 
-  listSecrets(filter: SecretFilter = {}): Promise<SecretRecord[]> {
-    return this.#many(
-      `SELECT * FROM secrets
-       WHERE (CAST(?1 AS TEXT) IS NULL OR scope = ?1) AND (CAST(?2 AS TEXT) IS NULL OR name = ?2) AND (CAST(?3 AS TEXT) IS NULL OR pinned_provider = ?3)
-       ORDER BY name${this.#b}, scope${this.#b}`,
+  /** The WHERE clause of a secrets listing (table alias `s`), and its parameters. */
+  #secretsWhere(filter: SecretFilter): [string, unknown[]] {
+    return [
+      '(CAST(?1 AS TEXT) IS NULL OR s.scope = ?1) AND (CAST(?2 AS TEXT) IS NULL OR s.name = ?2) AND (CAST(?3 AS TEXT) IS NULL OR s.pinned_provider = ?3)',
       [filter.scope ?? null, filter.name ?? null, filter.pinnedProvider ?? null],
-      toSecret,
+    ];
+  }
+
+  listSecrets(filter: SecretFilter = {}): Promise<SecretRecord[]> {
+    const [where, params] = this.#secretsWhere(filter);
+    return this.#many(`SELECT s.* FROM secrets s WHERE ${where} ORDER BY s.name${this.#b}, s.scope${this.#b}`, params, toSecret);
+  }
+
+  async listSecretsWithVersions(filter: SecretFilter = {}): Promise<SecretListing[]> {
+    const [where, params] = this.#secretsWhere(filter);
+    const rows = await this.#d.read((s) =>
+      s.all(
+        `SELECT s.*, v.version AS v_version, v.fingerprint AS v_fingerprint, v.created_at AS v_created_at
+         FROM secrets s LEFT JOIN secret_versions v ON v.secret_id = s.id
+         WHERE ${where} ORDER BY s.name${this.#b}, s.scope${this.#b}, v.version`,
+        params,
+      ),
     );
+    return toListings(rows);
   }
 
   getSecret(id: string): Promise<SecretRecord | undefined> {
@@ -418,7 +435,11 @@ export class StorageCore implements Storage {
   }
 
   getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined> {
-    return this.#one('SELECT policy FROM capability_policies WHERE capability = ?', [capability], (r) => parseJson<CapabilityPolicy>(r.policy, 'capability policy'));
+    return this.#one('SELECT policy FROM capability_policies WHERE capability = ?', [capability], toPolicy);
+  }
+
+  async listCapabilityPolicies(): Promise<Map<string, CapabilityPolicy>> {
+    return new Map(await this.#many('SELECT capability, policy FROM capability_policies', [], (r) => [r.capability as string, toPolicy(r)] as const));
   }
 
   async putCapabilityPolicy(capability: string, policy: CapabilityPolicy): Promise<void> {

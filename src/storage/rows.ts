@@ -2,7 +2,7 @@
 // store JSON as text and flags as 0/1, so a record reads the same from either.
 
 import { AivaultError } from '../errors.ts';
-import type { AgentRecord, ApprovalDetails, ApprovalRecord, ApprovalStatus, AuditOutcome, AuditRecord, CapabilityRecord, CredentialRecord, EndpointOverride, GrantRecord, OwnerRecord, SecretRecord, SecretVersionRecord, VaultMeta } from './types.ts';
+import type { AgentRecord, ApprovalDetails, ApprovalRecord, ApprovalStatus, AuditOutcome, AuditRecord, CapabilityPolicy, CapabilityRecord, CredentialRecord, EndpointOverride, GrantRecord, OwnerRecord, SecretListing, SecretRecord, SecretVersionRecord, VaultMeta } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -49,6 +49,23 @@ export function toVersion(row: Row): SecretVersionRecord {
     fingerprint: row.fingerprint as string,
     createdAt: row.created_at as string,
   };
+}
+
+/**
+ * Secrets joined with their versions' metadata (`v_`-prefixed columns, NULL for a secret
+ * without versions), the rows of one secret next to each other, into one listing each.
+ */
+export function toListings(rows: readonly Row[]): SecretListing[] {
+  const out: SecretListing[] = [];
+  for (const row of rows) {
+    if (out.at(-1)?.secret.id !== row.id) out.push({ secret: toSecret(row), versions: [] });
+    if (row.v_version != null) out.at(-1)!.versions.push({ version: Number(row.v_version), fingerprint: row.v_fingerprint as string, createdAt: row.v_created_at as string });
+  }
+  return out;
+}
+
+export function toPolicy(row: Row): CapabilityPolicy {
+  return parseJson<CapabilityPolicy>(row.policy, 'capability policy');
 }
 
 export function parseJson<T>(text: unknown, what: string): T {

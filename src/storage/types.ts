@@ -61,6 +61,15 @@ export type SecretWrite =
   | { kind: 'create'; secret: SecretRecord; first: SecretVersionRecord }
   | { kind: 'rotate'; secretId: string; expectedCurrent: number; next: SecretVersionRecord; updatedAt: string; allowShort?: boolean };
 
+/** A version as listings show it: neither its key nor its ciphertext. */
+export type SecretVersionMeta = Pick<SecretVersionRecord, 'version' | 'fingerprint' | 'createdAt'>;
+
+/** A secret with its kept versions, oldest first. */
+export interface SecretListing {
+  secret: SecretRecord;
+  versions: SecretVersionMeta[];
+}
+
 export interface SecretFilter {
   scope?: string;
   name?: string;
@@ -368,6 +377,8 @@ export interface VaultStateStorage {
 /** Secrets and their sealed versions. */
 export interface SecretStorage {
   listSecrets(filter?: SecretFilter): Promise<SecretRecord[]>;
+  /** The secrets `listSecrets` returns, each with its versions' metadata, in one statement (one consistent read). */
+  listSecretsWithVersions(filter?: SecretFilter): Promise<SecretListing[]>;
   getSecret(id: string): Promise<SecretRecord | undefined>;
   listSecretVersions(secretId: string): Promise<SecretVersionRecord[]>;
   getSecretVersion(secretId: string, version: number): Promise<SecretVersionRecord | undefined>;
@@ -412,6 +423,8 @@ export interface DefinitionStorage {
   deleteCapability(id: string): Promise<boolean>;
 
   getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined>;
+  /** Every capability's policy, by capability id. */
+  listCapabilityPolicies(): Promise<Map<string, CapabilityPolicy>>;
   putCapabilityPolicy(capability: string, policy: CapabilityPolicy): Promise<void>;
   deleteCapabilityPolicy(capability: string): Promise<boolean>;
 

@@ -13,7 +13,7 @@ import { builtinRegistry, type Registry } from '../registry/registry.ts';
 import { SqliteStorage } from '../storage/sqlite.ts';
 import { STORAGE_FILE, connectPostgres, databaseUrlFor, recordDatabaseUrl } from '../storage/open.ts';
 import { redactDatabaseUrl } from '../storage/postgres.ts';
-import type { Rekey, SecretRecord, SecretWrite, StateSealer, Storage } from '../storage/types.ts';
+import type { Rekey, SecretRecord, SecretVersionMeta, SecretWrite, StateSealer, Storage } from '../storage/types.ts';
 import { openSecret, rewrapDataKey, sealSecret } from './envelope.ts';
 import { PLANTED_UNSEALED_MARK, awaitsFirstSeal, createStateSealer, stateProblems } from './seal.ts';
 import {
@@ -198,6 +198,28 @@ function assertPrivateDir(dir: string): void {
   const st = statSync(dir);
   if (!st.isDirectory()) throw new AivaultError('VAULT_DIR_INSECURE', `the vault directory ${dir} is not a directory`);
   assertOwnedPrivate(st, `the vault directory ${dir}`, 'VAULT_DIR_INSECURE', '700');
+}
+
+/** What the owner sees of a secret: its metadata and its versions', never a value. */
+function secretInfo(record: SecretRecord, versions: readonly SecretVersionMeta[]): SecretInfo {
+  const current = versions.find((v) => v.version === record.currentVersion);
+  if (!current) throw new AivaultError('VAULT_CORRUPTED', `the current version of ${record.name} is missing`);
+  return {
+    id: record.id,
+    ref: secretRef(record.id),
+    name: record.name,
+    scope: record.scope,
+    description: record.description,
+    pinnedProvider: record.pinnedProvider,
+    aliases: record.aliases,
+    groups: record.groups,
+    allowShort: record.allowShort,
+    currentVersion: record.currentVersion,
+    fingerprint: current.fingerprint,
+    versions: versions.map((v) => ({ version: v.version, fingerprint: v.fingerprint, createdAt: v.createdAt, current: v.version === record.currentVersion })),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
 }
 
 function now(): string {
@@ -628,34 +650,14 @@ export class Vault {
 
   async listSecrets(scope?: string): Promise<SecretInfo[]> {
     if (scope !== undefined) assertScope(scope);
-    const records = await this.storage.listSecrets(scope !== undefined ? { scope } : {});
-    return Promise.all(records.map((r) => this.#info(r)));
+    // One statement however many secrets: no read per secret for its versions.
+    const listings = await this.storage.listSecretsWithVersions(scope !== undefined ? { scope } : {});
+    return listings.map(({ secret, versions }) => secretInfo(secret, versions));
   }
 
   async describeSecret(reference: string, scope?: string): Promise<SecretInfo> {
-    return this.#info(await this.resolveSecret(reference, scope));
-  }
-
-  async #info(record: SecretRecord): Promise<SecretInfo> {
-    const versions = await this.storage.listSecretVersions(record.id);
-    const current = versions.find((v) => v.version === record.currentVersion);
-    if (!current) throw new AivaultError('VAULT_CORRUPTED', `the current version of ${record.name} is missing`);
-    return {
-      id: record.id,
-      ref: secretRef(record.id),
-      name: record.name,
-      scope: record.scope,
-      description: record.description,
-      pinnedProvider: record.pinnedProvider,
-      aliases: record.aliases,
-      groups: record.groups,
-      allowShort: record.allowShort,
-      currentVersion: record.currentVersion,
-      fingerprint: current.fingerprint,
-      versions: versions.map((v) => ({ version: v.version, fingerprint: v.fingerprint, createdAt: v.createdAt, current: v.version === record.currentVersion })),
-      createdAt: record.createdAt,
-      updatedAt: record.updatedAt,
-    };
+    const record = await this.resolveSecret(reference, scope);
+    return secretInfo(record, await this.storage.listSecretVersions(record.id));
   }
 
   /**

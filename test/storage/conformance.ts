@@ -7,7 +7,7 @@ import { AuditLog } from '../../src/audit/log.ts';
 import { describe, it } from 'node:test';
 import { isAivaultError } from '../../src/errors.ts';
 import { takeToken } from '../../src/policy/rate-limit.ts';
-import type { AuditEntry, AuditSealer, SecretRecord, SecretVersionRecord, Storage } from '../../src/storage/types.ts';
+import type { AuditEntry, AuditSealer, CapabilityPolicy, SecretRecord, SecretVersionRecord, Storage } from '../../src/storage/types.ts';
 import { createStateSealer, stateProblems } from '../../src/vault/seal.ts';
 import { createSecretKey } from 'node:crypto';
 
@@ -86,6 +86,25 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.equal(await s.deleteSecret(a.id), true);
       assert.equal(await s.deleteSecret(a.id), false);
       assert.deepEqual(await s.listSecretVersions(a.id), []);
+    }));
+
+    it('secrets: listed with their versions in one statement, filtered and ordered as listSecrets, no keys or ciphertext', withStore(async (s, _second, tamper) => {
+      const a = secret('b-second');
+      const b = secret('a-first', 'workspace:w1');
+      const c = secret('a-first');
+      for (const r of [a, b, c]) await s.createSecret(r, version(r.id, 1));
+      await s.rotateSecret(a.id, 1, version(a.id, 2), now());
+      await s.rotateSecret(a.id, 2, version(a.id, 3), now());
+      const listed = await s.listSecretsWithVersions();
+      assert.deepEqual(listed.map((l) => l.secret), await s.listSecrets());
+      assert.deepEqual(listed.map((l) => l.versions.map((v) => v.version)), [[1], [1], [2, 3]]);
+      const kept = await s.listSecretVersions(a.id);
+      assert.deepEqual(listed[2]!.versions, kept.map(({ version: v, fingerprint, createdAt }) => ({ version: v, fingerprint, createdAt })), 'metadata only');
+      assert.deepEqual((await s.listSecretsWithVersions({ scope: 'workspace:w1' })).map((l) => l.secret.id), [b.id]);
+      assert.deepEqual((await s.listSecretsWithVersions({ name: 'a-first' })).map((l) => l.secret.scope), ['global', 'workspace:w1']);
+      // A secret whose versions are gone is still listed (the vault then reports it corrupted), not dropped.
+      await tamper(`DELETE FROM secret_versions WHERE secret_id = '${c.id}'`);
+      assert.deepEqual((await s.listSecretsWithVersions({ name: 'a-first', scope: 'global' })).map((l) => [l.secret.id, l.versions]), [[c.id, []]]);
     }));
 
     it('secrets: a batch of writes lands whole or not at all, with the error the failing write would give', withStore(async (s) => {
@@ -221,6 +240,12 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       await s.setEndpointOverride({ ...override, hosts: { 'api.openai.com': '127.0.0.1:10' } });
       assert.deepEqual((await s.getEndpointOverride('openai'))!.hosts, { 'api.openai.com': '127.0.0.1:10' });
       assert.equal(await s.deleteEndpointOverride('openai'), true);
+
+      const policy: CapabilityPolicy = { rateLimitPerMinute: 5, maxRequestBodyBytes: null, maxResponseBodyBytes: 10, responseBlock: ['$.x'], updatedAt: now() };
+      await s.putCapabilityPolicy('p/read', policy);
+      await s.putCapabilityPolicy('p/write', { ...policy, rateLimitPerMinute: null });
+      assert.deepEqual(await s.listCapabilityPolicies(), new Map([['p/read', policy], ['p/write', { ...policy, rateLimitPerMinute: null }]]));
+      assert.deepEqual(await s.getCapabilityPolicy('p/read'), policy);
 
       const flow = { id: 'gh/x', mode: 'acquire_secret' as const, target: 'https://x', method: 'POST', visibility: 'shape_only' as const, kind: null, storeField: 'a', storeAlias: 'A', overwrite: false, credential: null, allowHttp: false, allowPrivateNetwork: false, createdAt: now() };
       await s.putFlow(flow);
