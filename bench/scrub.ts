@@ -1,5 +1,6 @@
 // npm run bench:scrub -- scrubbing throughput against a plain copy in the same run: 1 KiB,
-// 1 MiB and 10 MiB bodies and an SSE stream of 10 000 small events, with 1 and 8 secrets.
+// 1 MiB and 10 MiB JSON bodies (an escape every ~30 bytes), a 1 MiB prose body (no escapes),
+// and an SSE stream of 10 000 small events, with 1, 8 and 10 secrets.
 // The baseline is a transform that copies each chunk. Prints MB/s, the ratio to it, CPU per SSE event, and the latency the hold adds to
 // an event when events come slowly. BENCH_SCRUBBER=path/to/module.ts measures another
 // implementation exposing the same `Scrubber` class (e.g. an older one, for before/after).
@@ -14,7 +15,7 @@ interface ScrubberLike {
 const modulePath = process.env.BENCH_SCRUBBER ?? new URL('../src/broker/scrub/scrubber.ts', import.meta.url).pathname;
 const { Scrubber } = (await import(pathToFileURL(modulePath).href)) as { Scrubber: new (values: string[]) => ScrubberLike };
 
-const secrets = Array.from({ length: 8 }, (_, i) => `sk-proj-${i}${randomBytes(36).toString('base64url')}`);
+const secrets = Array.from({ length: 10 }, (_, i) => `sk-proj-${i}${randomBytes(36).toString('base64url')}`);
 
 /** JSON-ish text of `size` bytes with no secret in it. */
 function body(size: number): Buffer {
@@ -28,6 +29,11 @@ function body(size: number): Buffer {
     n += w.length;
   }
   return Buffer.from(parts.join('')).subarray(0, size);
+}
+
+/** Prose of `size` bytes: no escapes and no line breaks, the scrubber's best case. */
+function prose(size: number): Buffer {
+  return Buffer.from('Here is a reply about things, in words and sentences that go on for a while. '.repeat(Math.ceil(size / 78))).subarray(0, size);
 }
 
 /** Pushes `chunks` through a fresh transform; resolves with the elapsed milliseconds. */
@@ -61,10 +67,10 @@ function chunked(buf: Buffer, size: number): Buffer[] {
 
 const rows: string[] = [];
 const mbps = (bytes: number, ms: number) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
-for (const count of [1, 8]) {
+for (const count of [1, 8, 10]) {
   const scrubber = new Scrubber(secrets.slice(0, count));
-  for (const [label, size, rounds] of [['1 KiB', 1024, 200], ['1 MiB', 1 << 20, 15], ['10 MiB', 10 << 20, 4]] as const) {
-    const b = body(size);
+  for (const [label, size, rounds, make] of [['1 KiB', 1024, 200, body], ['1 MiB', 1 << 20, 15, body], ['10 MiB', 10 << 20, 4, body], ['prose', 1 << 20, 15, prose]] as const) {
+    const b = make(size);
     const chunks = chunked(b, 64 * 1024);
     const repeat = size < 65536 ? 500 : 1; // small bodies: many in a row, so timers resolve
     const all = Array.from({ length: repeat }, () => chunks).flat();

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { Patterns } from '../../src/broker/scrub/matcher.ts';
+import { Redactor } from '../../src/broker/scrub/redactor.ts';
 import { IDLE_MS, MAX_HOLD_MS, REDACTED, Scrubber } from '../../src/broker/scrub/scrubber.ts';
 import { ENCODINGS, cutAt, leak, secretArb, textArb } from './scrub-encodings.ts';
 
@@ -214,6 +216,59 @@ describe('response scrubbing: properties (fast-check)', () => {
         assert.equal(text(a), withGuess, 'a partial match is passed on unchanged');
       }),
       params,
+    );
+  });
+});
+
+describe('response scrubbing: the short ways against the byte-by-byte reference (fast-check)', () => {
+  /** Fragments that end a plain stretch, or leave a view mid-escape or mid-line, next to a secret. */
+  const breaks = ['%', '%4', '%41', '%2F', '%0A', '%C3%A9', '%%', '\\', '\\n', '\\"', '\\u00', '\\u0041', '\\u00e9', '\\\\', '&', '&#', '&#x41;', '&#233;', '&amp;', '&sol;', '&NewLine;', '\n', '\r\n', '\ndata: ', '\ndata:', '\nDATA:x', 'data: '];
+  const shortSecret = fc.array(fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), { minLength: 4, maxLength: 9 }).map((a) => a.join(''));
+  const fragment = (secrets: string[]) =>
+    fc.oneof(
+      // A secret in some encoding, whole or only a piece of it (a partial match to carry over).
+      fc.tuple(fc.constantFrom(...secrets), encodingName, fc.nat(), fc.nat(), fc.nat()).map(([s, name, seed, a, b]) => {
+        const e = ENCODINGS[name]!(s, seed);
+        return b % 3 === 0 ? e : e.slice(Math.min(a, b) % (e.length + 1), Math.max(a, b) % (e.length + 1));
+      }),
+      fc.constantFrom(...breaks),
+      textArb,
+      // Long plain stretches, which one lane reads in segments.
+      fc.tuple(fc.constantFrom('x', 'the quick brown fox ', 'QUJD0123abcdEF+/', 'a-b_c'), fc.integer({ min: 1, max: 200 })).map(([w, n]) => w.repeat(n)),
+    );
+  const caseArb = fc
+    .tuple(fc.array(fc.oneof(secretArb, shortSecret), { minLength: 1, maxLength: 3 }), fc.nat())
+    .chain(([secrets, seed]) => fc.tuple(fc.constant(secrets), fc.array(fragment(secrets), { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 8 }), fc.constant(seed)));
+
+  /** A stream's output (held back by the window, released whole) and whole-text pieces. */
+  function redact(patterns: Patterns, pieces: Buffer[], reference: boolean): { stream: Buffer[]; clipped: Buffer[] } {
+    const stream: Buffer[] = [];
+    const r = new Redactor(patterns, { reference });
+    for (const p of pieces) {
+      r.push(p);
+      stream.push(r.take(r.offset - patterns.window, 'extend'));
+    }
+    r.finish();
+    stream.push(r.take(r.offset, 'extend'));
+    const whole = new Redactor(patterns, { reference });
+    for (const p of pieces) whole.push(p);
+    whole.finish();
+    let end = 0;
+    return { stream, clipped: pieces.map((p) => whole.take((end += p.length), 'clip')) };
+  }
+
+  it('redacts exactly what feeding every byte through every view redacts, in any chunking', () => {
+    fc.assert(
+      fc.property(caseArb, ([secrets, fragments, cuts]) => {
+        const patterns = new Patterns(secrets.map((s) => Buffer.from(s)));
+        const body = Buffer.from(fragments.join(''), 'utf8');
+        const pieces = cutAt(body, cuts);
+        const fast = redact(patterns, pieces, false);
+        const reference = redact(patterns, pieces, true);
+        assert.deepEqual(fast.stream.map(String), reference.stream.map(String), 'stream');
+        assert.deepEqual(fast.clipped.map(String), reference.clipped.map(String), 'pieces');
+      }),
+      { ...params, numRuns: RUNS * 4 },
     );
   });
 });

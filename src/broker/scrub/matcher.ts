@@ -11,9 +11,15 @@
 //            decide), all folded the same way.
 // Folding only ever merges characters, so it can redact more than a secret (a case variant),
 // never less. Every match becomes a raw span [start, end) to redact.
+// Where nothing is pending in any view, the views read the same bytes: ./plain.ts reads
+// them for all views at once, with escapes that stand for one ASCII character; the rest goes
+// byte by byte through each view's decoder and folding (the reference the scan is tested
+// against).
 
 import { Automaton } from './automaton.ts';
-import { MAX_ESCAPE_BYTES, Unescaper, type EscapeFamily, type SymbolSink } from './unescape.ts';
+import { History } from './history.ts';
+import { PlainScan } from './plain.ts';
+import { MAX_ESCAPE_BYTES, Unescaper, escapeAt, type EscapeFamily, type SymbolSink } from './unescape.ts';
 
 export interface Span {
   start: number;
@@ -38,12 +44,14 @@ for (const c of Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
  */
 class FoldState {
   lineStart = false;
-  /** Held symbols: byte, start, end. */
-  held: number[] = [];
+  /** Held symbols: byte, start, end each (typed, not an array: this runs per line break). */
+  readonly #held = new Float64Array(3 * SSE_FIELD.length);
+  #count = 0;
 
   copyFrom(o: FoldState): void {
     this.lineStart = o.lineStart;
-    this.held = [...o.held];
+    this.#count = o.#count;
+    for (let i = 0; i < 3 * o.#count; i++) this.#held[i] = o.#held[i]!; // .set() is a runtime call
   }
 
   /** Feeds one symbol; `emit` gets what passes (unfolded), now or once the prefix is decided. */
@@ -54,25 +62,30 @@ class FoldState {
       return;
     }
     if (!this.lineStart) return emit(b, start, end);
-    const h = this.held;
-    const i = h.length / 3;
+    const i = this.#count;
     if (i < SSE_FIELD.length ? (b | 0x20) === SSE_FIELD[i] : b === 0x20) {
-      h.push(b, start, end);
-      if (i < SSE_FIELD.length) return;
-      h.length = 0; // `data: `
+      if (i < SSE_FIELD.length) {
+        this.#held[3 * i] = b;
+        this.#held[3 * i + 1] = start;
+        this.#held[3 * i + 2] = end;
+        this.#count++;
+        return;
+      }
+      this.#count = 0; // `data: `
       this.lineStart = false;
       return;
     }
-    if (i === SSE_FIELD.length) h.length = 0; // `data:` without its space
+    if (i === SSE_FIELD.length) this.#count = 0; // `data:` without its space
     else this.release(emit);
     this.lineStart = false;
     emit(b, start, end);
   }
 
   release(emit: SymbolSink): void {
-    const h = this.held;
-    this.held = [];
-    for (let i = 0; i < h.length; i += 3) emit(h[i]!, h[i + 1]!, h[i + 2]!);
+    const h = this.#held;
+    const n = this.#count;
+    this.#count = 0;
+    for (let i = 0; i < 3 * n; i += 3) emit(h[i]!, h[i + 1]!, h[i + 2]!);
   }
 }
 
@@ -129,6 +142,7 @@ export class Patterns {
   readonly window: number;
   /** After this many plain symbols a decoded view sees what the literal one sees again. */
   readonly resync: number;
+  readonly plain: PlainScan;
 
   constructor(values: Iterable<Uint8Array>) {
     const needles = new Map<string, { bytes: Uint8Array; tag: number }>();
@@ -144,6 +158,7 @@ export class Patterns {
     }
     const list = [...needles.values()];
     this.automaton = new Automaton(list.map((n) => n.bytes), list.map((n) => n.tag));
+    this.plain = new PlainScan(this.automaton, FOLD);
     const longest = this.automaton.maxLength;
     this.window = longest === 0 ? 0 : Math.max(...list.map((n) => n.bytes.length * WIDEST[n.tag]!)) + 8 * MAX_ESCAPE_BYTES;
     this.resync = longest + 8;
@@ -155,18 +170,14 @@ export class Patterns {
 }
 
 /**
- * One view's scan: folding, the automaton's state, and the raw spans and bytes of its last
- * symbols (a match is mapped back through them). A view can be copied into another.
+ * One view's scan: folding, the automaton's state, and where its last symbols came from (a
+ * match is mapped back through them). A view can be copied into another.
  */
 class View {
   readonly automaton: Automaton;
   readonly fold = new FoldState();
   state = 0;
-  count = 0;
-  readonly starts: Float64Array;
-  readonly ends: Float64Array;
-  readonly bytes: Uint8Array;
-  readonly mask: number;
+  readonly history: History;
   /** A base64 match whose right neighbour (it may carry the secret's last bits) has not arrived. */
   openRight: Span | undefined;
   readonly #spans: Span[];
@@ -176,12 +187,7 @@ class View {
   constructor(automaton: Automaton, spans: Span[]) {
     this.automaton = automaton;
     this.#spans = spans;
-    let size = 1;
-    while (size < automaton.maxLength + 2) size <<= 1;
-    this.starts = new Float64Array(size);
-    this.ends = new Float64Array(size);
-    this.bytes = new Uint8Array(size);
-    this.mask = size - 1;
+    this.history = new History(automaton.maxLength + 2);
     this.emit = (b, start, end) => this.step(b, start, end);
   }
 
@@ -189,18 +195,21 @@ class View {
     this.fold.push(b, start, end, this.emit);
   }
 
+  /** Whether nothing is pending: the next plain byte is simply the next symbol. */
+  get idle(): boolean {
+    return !this.fold.lineStart && this.openRight === undefined;
+  }
+
   /**
-   * The common case, kept small for the hot loop: the raw byte at `pos` folds to one symbol
+   * The common case, kept small: the raw byte data[i] (at offset `pos`) folds to one symbol
    * that completes no needle. Returns false, having done nothing, for anything else.
    */
-  fast(b: number, pos: number): boolean {
+  fast(data: Uint8Array, i: number, pos: number): boolean {
+    const b = data[i]!;
     const a = this.automaton;
     const next = a.next[this.state * a.columns + a.column[FOLD[b]!]!]!;
-    if (a.found[next] !== 0 || b === LF || b === CR || this.fold.lineStart || this.openRight !== undefined) return false;
-    const k = this.count++ & this.mask;
-    this.starts[k] = pos;
-    this.ends[k] = pos + 1;
-    this.bytes[k] = b;
+    if (a.found[next] !== 0 || b === LF || b === CR || !this.idle) return false;
+    this.history.plain(data, i, pos, 1);
     this.state = next;
     return true;
   }
@@ -210,10 +219,7 @@ class View {
       if (B64[b] && start === this.openRight.end) this.openRight.end = end;
       this.openRight = undefined;
     }
-    const i = this.count++ & this.mask;
-    this.starts[i] = start;
-    this.ends[i] = end;
-    this.bytes[i] = b;
+    this.history.symbol(b, start, end);
     const a = this.automaton;
     this.state = a.next[this.state * a.columns + a.column[FOLD[b]!]!]!;
     const length = a.found[this.state]!;
@@ -221,34 +227,44 @@ class View {
   }
 
   #found(length: number, end: number): void {
-    const back = (n: number) => (this.count - 1 - n) & this.mask;
-    let first = back(length - 1);
+    const h = this.history;
+    h.locate(length - 1);
+    let start = h.start;
     if (this.automaton.tag[this.state] === TAG_BASE64) {
       // One character either side may share bits with the secret: it goes too, when it
       // stands right next to the match (not across a space or a line break).
-      const before = back(length);
-      if (length < this.count && B64[this.bytes[before]!] && this.ends[before] === this.starts[first]) first = before;
-      this.openRight = { start: this.starts[first]!, end };
+      if (length < h.count) {
+        const first = start;
+        h.locate(length);
+        if (B64[h.byte] && h.end === first) start = h.start;
+      }
+      this.openRight = { start, end };
       this.#spans.push(this.openRight);
       return;
     }
-    this.#spans.push({ start: this.starts[first]!, end });
+    this.#spans.push({ start, end });
   }
 
   copyFrom(o: View): void {
     this.state = o.state;
-    this.count = o.count;
-    this.starts.set(o.starts);
-    this.ends.set(o.ends);
-    this.bytes.set(o.bytes);
+    this.history.copyFrom(o.history, this.automaton.maxLength + 2);
     this.fold.copyFrom(o.fold);
     this.openRight = o.openRight;
   }
 }
 
+const FAMILIES = ['percent', 'json', 'html'] as const;
 const INTRODUCERS: Record<EscapeFamily, number> = { percent: 0x25, json: 0x5c, html: 0x26 };
 const INTRODUCER = new Uint8Array(256);
-for (const b of Object.values(INTRODUCERS)) INTRODUCER[b] = 1;
+/** Introducer -> its family's index in FAMILIES. */
+const FAMILY = new Uint8Array(256);
+FAMILIES.forEach((f, k) => {
+  INTRODUCER[INTRODUCERS[f]] = 1;
+  FAMILY[INTRODUCERS[f]] = k;
+});
+/** Bytes that end a plain stretch: where some view does more than read the byte as a symbol. */
+const SPECIAL = Uint8Array.from(INTRODUCER);
+SPECIAL[LF] = SPECIAL[CR] = 1;
 
 /**
  * A decoded view (one escape family). Where the text has none of its escapes it would see
@@ -273,13 +289,21 @@ class DecodedView {
     });
   }
 
-  push(b: number, pos: number): void {
+  push(data: Uint8Array, i: number, pos: number): void {
     // Outside an escape, a plain byte is the literal view's symbol: the short way.
-    if (b !== this.introducer && this.decoder.idle && this.view.fast(b, pos)) {
+    const b = data[i]!;
+    if (b !== this.introducer && this.decoder.idle && this.view.fast(data, i, pos)) {
       this.#plain++;
       return;
     }
     this.decoder.push(b, pos);
+  }
+
+  /** `n` plain bytes, data[i, i + n) at offset `pos`, read by the plain scan into `state`. */
+  plain(data: Uint8Array, i: number, pos: number, n: number, state: number): void {
+    this.#plain += n;
+    this.view.state = state;
+    this.view.history.plain(data, i, pos, n);
   }
 
   wake(literal: View): void {
@@ -288,10 +312,30 @@ class DecodedView {
     this.view.copyFrom(literal);
   }
 
+  get idle(): boolean {
+    return this.decoder.idle && this.view.idle;
+  }
+
   /** Whether it may sleep: nothing pending and only plain symbols for long enough. */
   settled(resync: number): boolean {
     return this.#plain >= resync && this.decoder.idle;
   }
+
+  /** An escape decoded elsewhere (the plain scan's): `b`, from raw [start, end). */
+  escaped(b: number, start: number, end: number): void {
+    this.#plain = 0;
+    this.view.push(b, start, end);
+  }
+
+  /** How many more plain symbols until it may sleep (at least one). */
+  untilSettled(resync: number): number {
+    return Math.max(1, resync - this.#plain);
+  }
+}
+
+export interface MatcherOptions {
+  /** Feed every byte through every view, no plain scan: the reference it is tested against. */
+  reference?: boolean;
 }
 
 /** Scans a byte stream (fed in order, in any pieces) and collects the spans to redact. */
@@ -302,11 +346,16 @@ export class Matcher {
   readonly #resync: number;
   readonly #literal: View;
   readonly #decoded: DecodedView[];
+  readonly #plain: PlainScan | undefined;
+  /** The plain scan's lanes: the literal view's state, then each awake decoded view's. */
+  readonly #states = new Int32Array(4);
+  readonly #laneViews: DecodedView[] = [];
 
-  constructor(patterns: Patterns) {
+  constructor(patterns: Patterns, options: MatcherOptions = {}) {
     this.#resync = patterns.resync;
     this.#literal = new View(patterns.automaton, this.spans);
-    this.#decoded = (['percent', 'json', 'html'] as const).map((f) => new DecodedView(f, patterns.automaton, this.spans));
+    this.#decoded = FAMILIES.map((f) => new DecodedView(f, patterns.automaton, this.spans));
+    this.#plain = options.reference === true ? undefined : patterns.plain;
   }
 
   /** Bytes read so far. */
@@ -314,31 +363,108 @@ export class Matcher {
     return this.#offset;
   }
 
-  /** The hot loop: the literal view on every byte, a decoded view only while awake. */
+  /** Plain stretches go to the plain scan; every other byte through each view, one by one. */
   push(data: Uint8Array): void {
-    let pos = this.#offset;
-    const literal = this.#literal;
-    const decoded = this.#decoded;
-    const resync = this.#resync;
-    let awake = decoded.some((v) => v.awake);
-    for (let i = 0; i < data.length; i++, pos++) {
-      const b = data[i]!;
-      if (INTRODUCER[b]) {
-        // A decoded view wakes as a copy of the literal one *before* it reads the introducer.
-        for (const d of decoded) if (b === d.introducer && !d.awake) d.wake(literal);
-        awake = true;
+    const base = this.#offset;
+    for (let i = 0; i < data.length; i++) {
+      if (this.#plain !== undefined && this.#idle()) {
+        i = this.#stretch(data, i, base);
+        if (i === data.length) break;
       }
-      if (!literal.fast(b, pos)) literal.push(b, pos, pos + 1);
-      if (!awake) continue;
-      awake = false;
-      for (const d of decoded) {
-        if (!d.awake) continue;
-        d.push(b, pos);
-        if (d.settled(resync)) d.awake = false;
-        else awake = true;
-      }
+      this.#byte(data, i, base + i);
     }
-    this.#offset = pos;
+    this.#offset = base + data.length;
+  }
+
+  #idle(): boolean {
+    if (!this.#literal.idle) return false;
+    for (const d of this.#decoded) if (d.awake && !d.idle) return false;
+    return true;
+  }
+
+  /**
+   * Plain bytes from data[i], and the escapes between them while nothing else is pending:
+   * returns the index of the first byte left to the byte-by-byte path.
+   */
+  #stretch(data: Uint8Array, i: number, base: number): number {
+    for (;;) {
+      let end = i;
+      while (end < data.length && SPECIAL[data[end]!] === 0) end++;
+      i = this.#lanes(data, i, end, base, undefined);
+      if (i < end || end === data.length || INTRODUCER[data[end]!] === 0) return i;
+      i = this.#escape(data, end, base);
+      if (i === end || !this.#idle()) return i;
+    }
+  }
+
+  /**
+   * Plain bytes data[i, end), in lanes: the literal view and each awake decoded view but
+   * `skip`; a decoded view sleeps where it would have settled byte by byte. Returns where it
+   * stopped: before a byte that completes a needle, or at `end`.
+   */
+  #lanes(data: Uint8Array, i: number, end: number, base: number, skip: DecodedView | undefined): number {
+    const plain = this.#plain!;
+    const literal = this.#literal;
+    const states = this.#states;
+    const lanes = this.#laneViews;
+    while (i < end) {
+      let n = 0;
+      let limit = end;
+      states[0] = literal.state;
+      for (const d of this.#decoded) {
+        if (!d.awake || d === skip) continue;
+        lanes[n++] = d;
+        states[n] = d.view.state;
+        limit = Math.min(limit, i + d.untilSettled(this.#resync));
+      }
+      const stop = plain.scan(data, i, limit, states, n + 1);
+      literal.state = states[0]!;
+      literal.history.plain(data, i, base + i, stop - i);
+      for (let k = 0; k < n; k++) {
+        const d = lanes[k]!;
+        d.plain(data, i, base + i, stop - i, states[k + 1]!);
+        if (d.settled(this.#resync)) d.awake = false;
+      }
+      if (stop < limit) return stop;
+      i = stop;
+    }
+    return end;
+  }
+
+  /**
+   * The escape at data[i], read without the byte-by-byte path when it is whole in this chunk
+   * and stands for one ASCII symbol: its family's view (woken as a copy of the literal view
+   * first, as the byte-by-byte path does) gets that symbol, every other lane its raw bytes.
+   * Returns where reading goes on: after it; or at `i`, all left to the byte-by-byte path; or
+   * before a byte inside it that completes a needle (its view's decoder holds what it read).
+   */
+  #escape(data: Uint8Array, i: number, base: number): number {
+    const escape = escapeAt(data, i);
+    if (escape < 0 || escape >> 4 >= 0x80) return i;
+    const length = escape & 15;
+    const family = this.#decoded[FAMILY[data[i]!]!]!;
+    if (!family.awake) family.wake(this.#literal);
+    const stop = this.#lanes(data, i, i + length, base, family);
+    if (stop === i + length) {
+      family.escaped(escape >> 4, base + i, base + stop);
+      return stop;
+    }
+    for (let j = i; j < stop; j++) family.decoder.push(data[j]!, base + j);
+    return stop;
+  }
+
+  /** One byte through every view: the literal one, and each decoded one while awake. */
+  #byte(data: Uint8Array, i: number, pos: number): void {
+    const b = data[i]!;
+    const literal = this.#literal;
+    // A decoded view wakes as a copy of the literal one *before* it reads the introducer.
+    if (INTRODUCER[b]) for (const d of this.#decoded) if (b === d.introducer && !d.awake) d.wake(literal);
+    if (!literal.fast(data, i, pos)) literal.push(b, pos, pos + 1);
+    for (const d of this.#decoded) {
+      if (!d.awake) continue;
+      d.push(data, i, pos);
+      if (d.settled(this.#resync)) d.awake = false;
+    }
   }
 
   /** The end of the input: decoders give up what they held, then the folds. */

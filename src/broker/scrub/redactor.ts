@@ -4,19 +4,22 @@
 // tell it how much of a secret its own text matched. Only a complete match changes the
 // output, and only into the marker.
 
-import { Matcher, type Patterns, type Span } from './matcher.ts';
+import { Matcher, type MatcherOptions, type Patterns, type Span } from './matcher.ts';
 
 export const REDACTED = '[REDACTED]';
 const MARKER = Buffer.from(REDACTED);
+const EMPTY = Buffer.alloc(0);
 
 export class Redactor {
   readonly #matcher: Matcher;
-  /** Raw bytes from `released` to the matcher's offset. */
-  #held: Buffer = Buffer.alloc(0);
+  /** Raw bytes from `released` to the matcher's offset: the chunks as they came (not copied). */
+  readonly #held: Buffer[] = [];
+  /** How much of the first held chunk was released. */
+  #skip = 0;
   #released = 0;
 
-  constructor(patterns: Patterns) {
-    this.#matcher = new Matcher(patterns);
+  constructor(patterns: Patterns, options: MatcherOptions = {}) {
+    this.#matcher = new Matcher(patterns, options);
   }
 
   /** Bytes read so far. */
@@ -30,7 +33,26 @@ export class Redactor {
 
   push(data: Uint8Array): void {
     this.#matcher.push(data);
-    this.#held = this.#held.length === 0 ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.concat([this.#held, data]);
+    if (data.length > 0) this.#held.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  /** Removes the next `n` held bytes; a copy only when they span chunks. */
+  #release(n: number): Buffer {
+    const head = this.#held[0]!;
+    if (this.#skip + n < head.length) return head.subarray(this.#skip, (this.#skip += n));
+    const parts: Buffer[] = [];
+    while (n > 0) {
+      const first = this.#held[0]!;
+      const take = Math.min(n, first.length - this.#skip);
+      parts.push(first.subarray(this.#skip, this.#skip + take));
+      this.#skip += take;
+      n -= take;
+      if (this.#skip === first.length) {
+        this.#held.shift();
+        this.#skip = 0;
+      }
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   /** No more input: decoders give up what they held, which may complete a match. */
@@ -46,13 +68,17 @@ export class Redactor {
   take(upto: number, mode: 'extend' | 'clip'): Buffer {
     const spans = this.#matcher.spans;
     let end = Math.min(upto, this.offset);
-    if (mode === 'extend') {
+    if (mode === 'extend' && spans.length > 0) {
       // In order of start, one pass follows a chain of overlapping matches to its end.
       spans.sort((x, y) => x.start - y.start);
       for (const s of spans) if (s.start < end && s.end > end) end = s.end;
     }
-    if (end <= this.#released) return Buffer.alloc(0);
+    if (end <= this.#released) return EMPTY;
     const from = this.#released;
+    if (spans.length === 0) {
+      this.#released = end;
+      return this.#release(end - from);
+    }
     const inRange: Span[] = [];
     const later: Span[] = [];
     for (const s of spans) {
@@ -62,8 +88,7 @@ export class Redactor {
     }
     spans.length = 0;
     spans.push(...later);
-    const raw = this.#held;
-    this.#held = raw.subarray(end - from);
+    const raw = this.#release(end - from);
     this.#released = end;
     if (inRange.length === 0) return raw.subarray(0, end - from);
     inRange.sort((a, b) => a.start - b.start);

@@ -80,6 +80,8 @@ class Schedule {
   readonly #pieces: Array<[number, number]> = [];
   #last = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires. */
+  #timerAt = 0;
   #stopped = false;
   readonly #busy: () => boolean;
 
@@ -112,7 +114,11 @@ class Schedule {
   #arm(): void {
     if (this.#stopped || this.#pieces.length === 0) return;
     const at = Math.min(this.#last + this.#idleMs, this.#pieces[0]![1] + this.#maxMs);
+    // The due time only moves later as pieces arrive: a timer already armed fires in time,
+    // and looks again then. Re-arming on every piece cost more than the scan of a small one.
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
     clearTimeout(this.#timer);
+    this.#timerAt = at;
     this.#timer = setTimeout(() => setImmediate(() => this.#fire()), Math.max(0, at - this.#now()));
   }
 

@@ -23,7 +23,9 @@ const NAMED: Record<string, number> = Object.fromEntries(
   }).flatMap(([char, names]) => names.split(' ').map((n) => [n, char.charCodeAt(0)])),
 );
 
-const JSON_SIMPLE: Record<number, number> = { 0x22: 0x22, 0x5c: 0x5c, 0x2f: 0x2f, 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09 };
+/** The byte after a backslash -> what it stands for (INVALID: not a simple escape). A table: this runs per escape. */
+const JSON_SIMPLE = new Int16Array(256).fill(-2);
+for (const [k, v] of [[0x22, 0x22], [0x5c, 0x5c], [0x2f, 0x2f], [0x62, 0x08], [0x66, 0x0c], [0x6e, 0x0a], [0x72, 0x0d], [0x74, 0x09]]) JSON_SIMPLE[k!] = v!;
 
 function hexValue(b: number): number {
   if (b >= 0x30 && b <= 0x39) return b - 0x30;
@@ -87,7 +89,7 @@ export class Unescaper {
   }
 
   #settle(): void {
-    const cp = this.#classify();
+    const cp = classify(this.#pending, 0, this.#length);
     if (cp === INCOMPLETE) return;
     if (cp === INVALID) return this.#fail();
     const end = this.#start + this.#length;
@@ -104,43 +106,54 @@ export class Unescaper {
     this.#sink(this.#pending[0]!, start, start + 1);
     for (let i = 0; i < rest.length; i++) this.push(rest[i]!, start + 1 + i);
   }
+}
 
-  /** The code point the pending bytes spell, INCOMPLETE, or INVALID. */
-  #classify(): number {
-    const p = this.#pending;
-    const n = this.#length;
-    const last = p[n - 1]!;
-    switch (p[0]) {
-      case 0x25: // %HH
-        if (hexValue(last) < 0) return INVALID;
-        return n === 3 ? (hexValue(p[1]!) << 4) | hexValue(p[2]!) : INCOMPLETE;
-      case 0x5c: // \" \\ \/ \b \f \n \r \t \uHHHH
-        if (n === 2) return last === 0x75 ? INCOMPLETE : (JSON_SIMPLE[last] ?? INVALID);
-        if (hexValue(last) < 0) return INVALID;
-        if (n < 6) return INCOMPLETE;
-        return (hexValue(p[2]!) << 12) | (hexValue(p[3]!) << 8) | (hexValue(p[4]!) << 4) | hexValue(p[5]!);
-      default: // &#DDD; &#xHH; &name;
-        return this.#reference(p, n, last);
-    }
+/**
+ * The escape at data[i] (its introducer) as a decoder reads it: code point * 16 + length in
+ * bytes, or negative: INVALID (the decoder passes the introducer on as itself) or INCOMPLETE
+ * (data ends first).
+ */
+export function escapeAt(data: Uint8Array, i: number): number {
+  for (let n = 2; n <= MAX_ESCAPE_BYTES; n++) {
+    if (i + n > data.length) return INCOMPLETE;
+    const cp = classify(data, i, n);
+    if (cp !== INCOMPLETE) return cp === INVALID ? INVALID : cp * 16 + n;
   }
+  return INVALID;
+}
 
-  #reference(p: Uint8Array, n: number, last: number): number {
-    if (n === 2) return last === 0x23 || isAlnum(last) ? INCOMPLETE : INVALID;
-    if (p[1] === 0x23) {
-      const hex = p[2] === 0x78 || p[2] === 0x58;
-      if (n === 3 && hex) return INCOMPLETE;
-      const digits = hex ? 3 : 2;
-      if (last === 0x3b) {
-        if (n - 1 === digits) return INVALID;
-        let cp = 0;
-        for (let i = digits; i < n - 1; i++) cp = cp * (hex ? 16 : 10) + hexValue(p[i]!);
-        return cp === 0 || cp > 0x10ffff ? INVALID : cp;
-      }
-      const ok = hex ? hexValue(last) >= 0 : last >= 0x30 && last <= 0x39;
-      return ok && n < MAX_ESCAPE_BYTES ? INCOMPLETE : INVALID;
-    }
-    if (last === 0x3b) return NAMED[String.fromCharCode(...p.subarray(1, n - 1))] ?? INVALID;
-    return isAlnum(last) && n < MAX_ESCAPE_BYTES ? INCOMPLETE : INVALID;
+/** The code point the escape p[at, at + n) spells, INCOMPLETE, or INVALID (its first n - 1 bytes were INCOMPLETE). */
+function classify(p: Uint8Array, at: number, n: number): number {
+  const last = p[at + n - 1]!;
+  switch (p[at]) {
+    case 0x25: // %HH
+      if (hexValue(last) < 0) return INVALID;
+      return n === 3 ? (hexValue(p[at + 1]!) << 4) | hexValue(p[at + 2]!) : INCOMPLETE;
+    case 0x5c: // \" \\ \/ \b \f \n \r \t \uHHHH
+      if (n === 2) return last === 0x75 ? INCOMPLETE : JSON_SIMPLE[last]!;
+      if (hexValue(last) < 0) return INVALID;
+      if (n < 6) return INCOMPLETE;
+      return (hexValue(p[at + 2]!) << 12) | (hexValue(p[at + 3]!) << 8) | (hexValue(p[at + 4]!) << 4) | hexValue(p[at + 5]!);
+    default: // &#DDD; &#xHH; &name;
+      return reference(p, at, n, last);
   }
 }
 
+function reference(p: Uint8Array, at: number, n: number, last: number): number {
+  if (n === 2) return last === 0x23 || isAlnum(last) ? INCOMPLETE : INVALID;
+  if (p[at + 1] === 0x23) {
+    const hex = p[at + 2] === 0x78 || p[at + 2] === 0x58;
+    if (n === 3 && hex) return INCOMPLETE;
+    const digits = hex ? 3 : 2;
+    if (last === 0x3b) {
+      if (n - 1 === digits) return INVALID;
+      let cp = 0;
+      for (let i = digits; i < n - 1; i++) cp = cp * (hex ? 16 : 10) + hexValue(p[at + i]!);
+      return cp === 0 || cp > 0x10ffff ? INVALID : cp;
+    }
+    const ok = hex ? hexValue(last) >= 0 : last >= 0x30 && last <= 0x39;
+    return ok && n < MAX_ESCAPE_BYTES ? INCOMPLETE : INVALID;
+  }
+  if (last === 0x3b) return NAMED[String.fromCharCode(...p.subarray(at + 1, at + n - 1))] ?? INVALID;
+  return isAlnum(last) && n < MAX_ESCAPE_BYTES ? INCOMPLETE : INVALID;
+}
