@@ -112,8 +112,6 @@ async function stream(req: IncomingMessage, res: ServerResponse, response: Invok
   });
   // A small answer, whole by now or in a moment, leaves as one write (head, body and end);
   // a longer one streams as it comes, held back at most this one turn of the loop.
-  res.cork();
-  setImmediate(() => res.uncork());
   response.body.pipe(res);
   await response.done.catch(() => {});
 }
