@@ -561,6 +561,16 @@ export class Broker {
     return { actor: a.actor, capability: a.capability.id, method: a.method, host: a.target.hostname, path: auditPath(a.target, request.query ?? []) };
   }
 
+  /**
+   * A gateway request that no capability the agent holds serves (its provider, method or path
+   * is granted nowhere): refused and recorded like an invoke the rules refuse, so probing
+   * leaves a trace. `provider` is named as the capability tried (`provider/*`).
+   */
+  refuseUnserved(agent: AgentRecord, tried: { provider: string; method: string; path: string }, websocket: boolean, err: AivaultError): Promise<never> {
+    const subject = { actor: `agent:${agent.id}`, capability: `${tried.provider.slice(0, 64)}/*`, method: tried.method.slice(0, 16), host: null, path: tried.path };
+    return this.#deny(subject, websocket ? 'websocket' : 'invoke', performance.now(), err);
+  }
+
   /** A refusal: recorded (fail closed), then thrown. */
   async #deny(subject: AuditSubject, action: 'invoke' | 'websocket' | 'flow.run', started: number, err: AivaultError): Promise<never> {
     await this.#vault.audit.append({ ...subject, action, decision: 'deny', reason: err.code }, { durationMs: Math.round(performance.now() - started) });

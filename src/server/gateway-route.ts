@@ -36,14 +36,20 @@ export function gatewayToken(req: IncomingMessage): string | undefined {
   return typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined;
 }
 
-/** The agent's grant of that provider whose methods and path prefixes admit the request: the most specific one. */
-export async function chooseGatewayCapability(broker: Broker, agent: AgentRecord, target: GatewayTarget, method: string, at: Snapshot): Promise<string> {
+/**
+ * The agent's grant of that provider whose methods and path prefixes admit the request: the
+ * most specific one. None is a refusal, recorded as the broker records one.
+ */
+export async function chooseGatewayCapability(broker: Broker, agent: AgentRecord, target: GatewayTarget, method: string, at: Snapshot, websocket = false): Promise<string> {
   const candidates = (await broker.grantedCapabilities(agent, at))
     .filter(({ capability: c, methods }) => c.provider === target.provider && methods.includes(method))
     .flatMap(({ capability: c }) => c.pathPrefixes.filter((p) => pathMatchesPrefix(p, target.path)).map((p) => ({ id: c.id, depth: p.split('/').length })))
     .sort((a, b) => b.depth - a.depth);
   const chosen = candidates[0];
-  if (!chosen) throw new AivaultError('CAPABILITY_NOT_GRANTED', `no granted ${target.provider.slice(0, 64)} capability allows ${method} ${target.path.slice(0, 200)}`);
+  if (!chosen) {
+    const refused = new AivaultError('CAPABILITY_NOT_GRANTED', `no granted ${target.provider.slice(0, 64)} capability allows ${method} ${target.path.slice(0, 200)}`);
+    return broker.refuseUnserved(agent, { provider: target.provider, method, path: target.path }, websocket, refused);
+  }
   return chosen.id;
 }
 

@@ -234,7 +234,7 @@ export function createUpgradeHandler({ vault, agents, broker, reads }: Services,
       if (settled) return;
       // The session holds one of its agent's in-flight slots for as long as it is open.
       release = admission.agent(agent.id);
-      const capability = await chooseGatewayCapability(broker, agent, target, 'GET', at);
+      const capability = await chooseGatewayCapability(broker, agent, target, 'GET', at, true);
       // The client's handshake headers are its own hop's; ws sets the upstream's.
       const headers = forwardedHeaders(req, (name) => name.startsWith('sec-websocket-'));
       const opened = await broker.openWebSocket({ capability, method: 'GET', path: target.path, query: target.query, headers }, { agent, signal: gone.signal, at });
