@@ -153,7 +153,9 @@ export class AuditLog {
     await this.#inflight;
   }
 
-  list(filter?: AuditFilter): Promise<AuditRecord[]> {
+  /** The records, with everything queued so far written first (an outcome waiting for its timer included). */
+  async list(filter?: AuditFilter): Promise<AuditRecord[]> {
+    await this.flush();
     return this.#storage.readAudit(filter);
   }
 
