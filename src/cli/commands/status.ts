@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AivaultError, categoryOf, isErrorCode } from '../../errors.ts';
 import { builtinRegistry } from '../../registry/registry.ts';
-import { Vault } from '../../vault/vault.ts';
 import { withVault, vaultDir, type GlobalOptions } from '../context.ts';
 import { HINTS } from '../explain.ts';
 import { printFields, printJson, printLine } from '../output.ts';
@@ -19,6 +18,7 @@ export function registerStatus(program: Command): void {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const dir = vaultDir(o);
       const registry = await builtinRegistry();
+      const { Vault } = await import('../../vault/vault.ts');
       const socket = join(dir, 'aivault.sock');
       const status = await withVault(o, async (v) => {
         const verify = await v.audit.verify();
