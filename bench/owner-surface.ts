@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { vaultStatus } from '../src/cli/commands/status.ts';
+import { vaultStatus } from '../src/cli/vault-status.ts';
 import { runOwnerOperation } from '../src/owner/operations.ts';
 import { builtinRegistry } from '../src/registry/registry.ts';
 import { composeServices } from '../src/services.ts';

@@ -3,6 +3,9 @@
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 
+/** The actor recorded for commands run by whoever holds the vault key on this machine. */
+export const OWNER_LOCAL = 'owner:local';
+
 const current = new AsyncLocalStorage<string>();
 
 export function runAs<T>(actor: string, fn: () => Promise<T>): Promise<T> {

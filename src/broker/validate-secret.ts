@@ -4,8 +4,7 @@
 // response body is read to decide and dropped, never shown.
 
 import { AivaultError } from '../errors.ts';
-import { currentActor } from '../audit/actor.ts';
-import { OWNER_LOCAL } from '../vault/vault.ts';
+import { OWNER_LOCAL, currentActor } from '../audit/actor.ts';
 import type { Services } from '../services.ts';
 
 export type Verdict = 'valid' | 'invalid' | 'indeterminate';

@@ -1,10 +1,11 @@
-// What every command needs: where the vault is and how to unlock it.
+// What every command needs: where the vault is and how to unlock it. The vault's code is
+// imported when a command opens it, not when the command tree is built.
 
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AivaultError } from '../errors.ts';
 import type { KeyProviderContext } from '../vault/key-providers/index.ts';
-import { Vault } from '../vault/vault.ts';
+import type { Vault } from '../vault/vault.ts';
 import { isInteractive, readHidden } from './prompt.ts';
 
 export interface GlobalOptions {
@@ -32,6 +33,7 @@ export const readPassphrase: KeyProviderContext['readPassphrase'] = async ({ con
 
 /** Opens the vault, runs fn, and always closes it (wiping the derived keys). */
 export async function withVault<T>(opts: GlobalOptions, fn: (vault: Vault) => Promise<T>, how: { toVerify?: boolean } = {}): Promise<T> {
+  const { Vault } = await import('../vault/vault.ts');
   const vault = await Vault.open({ dir: vaultDir(opts), readPassphrase, ...how });
   try {
     return await fn(vault);

@@ -1,19 +1,21 @@
 // When an agent credential (or an owner key) and a daemon address are in the environment, the
 // CLI acts as that agent (or owner) through the daemon instead of opening the vault itself.
+// Each route is imported when taken: an agent's call never loads the vault, the services or
+// the owner operations' schemas, and an owner's never loads the agent client.
 
 import { readFileSync } from 'node:fs';
 import { AivaultError } from '../errors.ts';
-import { createAgentClient, type AgentClient } from '../sdk/agent-client.ts';
-import { createOwnerClient, type OwnerClient } from '../sdk/owner-client.ts';
-import { ownerOperation, runOwnerOperation, type OwnerArgs, type OwnerOp, type OwnerResult } from '../owner/operations.ts';
-import { withServices } from './broker-context.ts';
+import type { AgentClient } from '../sdk/agent-client.ts';
+import type { OwnerClient } from '../sdk/owner-client.ts';
+import type { OwnerArgs, OwnerOp, OwnerResult } from '../owner/operations.ts';
 import type { GlobalOptions } from './context.ts';
 
-export function agentClientFromEnv(env: NodeJS.ProcessEnv = process.env): AgentClient | undefined {
+export async function agentClientFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<AgentClient | undefined> {
   const token = env.AIVAULT_AGENT_TOKEN;
   const socketPath = env.AIVAULT_SOCKET;
   const url = env.AIVAULT_URL;
   if (!token || (!socketPath && !url)) return undefined;
+  const { createAgentClient } = await import('../sdk/agent-client.ts');
   return createAgentClient({ token, ...(socketPath ? { socketPath } : { url: url! }) });
 }
 
@@ -22,7 +24,7 @@ export function agentClientFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
  * address, owner commands are sent to the daemon signed with that key, instead of
  * opening the vault (which needs the vault key) in this process.
  */
-export function ownerClientFromEnv(env: NodeJS.ProcessEnv = process.env): OwnerClient | undefined {
+export async function ownerClientFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<OwnerClient | undefined> {
   const ownerId = env.AIVAULT_OWNER_ID;
   const keyFile = env.AIVAULT_OWNER_KEY;
   const socketPath = env.AIVAULT_SOCKET;
@@ -34,6 +36,7 @@ export function ownerClientFromEnv(env: NodeJS.ProcessEnv = process.env): OwnerC
   } catch {
     throw new AivaultError('INVALID_ARGUMENT', 'AIVAULT_OWNER_KEY cannot be read');
   }
+  const { createOwnerClient } = await import('../sdk/owner-client.ts');
   return createOwnerClient({ ownerId, privateKey, ...(socketPath ? { socketPath } : { url: url! }) });
 }
 
@@ -43,7 +46,7 @@ export function ownerClientFromEnv(env: NodeJS.ProcessEnv = process.env): OwnerC
  * entry runs and the same JSON value comes back, so a command need not know which.
  */
 export async function ownerCall<K extends OwnerOp>(opts: GlobalOptions, op: K, args: OwnerArgs<K>): Promise<OwnerResult<K>> {
-  const remote = ownerClientFromEnv();
+  const remote = await ownerClientFromEnv();
   if (remote) {
     try {
       return await remote.call<OwnerResult<K>>(op, args as Record<string, unknown>);
@@ -51,6 +54,7 @@ export async function ownerCall<K extends OwnerOp>(opts: GlobalOptions, op: K, a
       await remote.close();
     }
   }
+  const [{ ownerOperation, runOwnerOperation }, { withServices }] = await Promise.all([import('../owner/operations.ts'), import('./broker-context.ts')]);
   const how = ownerOperation(op).opensToVerify ? { toVerify: true } : {};
   const result = await withServices(opts, (services) => runOwnerOperation(services, op, args), how);
   // The value the wire would carry: what a command prints cannot depend on the route.

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { AivaultError, categoryOf } from '../errors.ts';
 import { messageWithFlags } from './flags.ts';
 import { readCapped } from '../read-capped.ts';
-import { MAX_SECRET_BYTES } from '../vault/vault.ts';
+import { MAX_SECRET_BYTES } from '../vault/values.ts';
 
 /** Time a connection has to send its headers, and its whole request (the owner's client needs milliseconds). */
 export const HEADERS_TIMEOUT_MS = 3_000;

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { AivaultError } from '../errors.ts';
 import { readCapped } from '../read-capped.ts';
-import { MAX_SECRET_BYTES } from '../vault/vault.ts';
+import { MAX_SECRET_BYTES } from '../vault/values.ts';
 import { isInteractive, readHidden } from './prompt.ts';
 
 export interface ValueOptions {

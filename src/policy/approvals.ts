@@ -3,10 +3,9 @@
 // decision is a conditional update in storage, which the waiting broker polls).
 
 import { randomBytes } from 'node:crypto';
-import { currentActor } from '../audit/actor.ts';
+import { OWNER_LOCAL, currentActor } from '../audit/actor.ts';
 import { AivaultError } from '../errors.ts';
 import type { AgentRecord, AgentStorage, ApprovalDetails, ApprovalRecord, ApprovalStatus, ApprovalStorage, GrantRecord } from '../storage/types.ts';
-import { OWNER_LOCAL } from '../vault/vault.ts';
 import type { AuditedChange } from './audited.ts';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 120_000;

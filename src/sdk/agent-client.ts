@@ -4,7 +4,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 import { pipeline, Readable, Transform } from 'node:stream';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
 import type { FlowResult } from '../broker/flows.ts';
 import type { Render } from '../broker/render.ts';
@@ -148,13 +148,15 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     return res as unknown as Response;
   };
 
-  const webSocket = (provider: string, pathAndQuery: string, opts: { protocols?: string[]; headers?: Record<string, string> } = {}): Promise<WebSocket> => {
-    if (!options.token) return Promise.reject(new AivaultError('INVALID_ARGUMENT', 'WebSocket upgrades authenticate with an agent token'));
-    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(provider) || !pathAndQuery.startsWith('/')) return Promise.reject(new AivaultError('INVALID_ARGUMENT', 'give a provider id and a path starting with "/"'));
+  const webSocket = async (provider: string, pathAndQuery: string, opts: { protocols?: string[]; headers?: Record<string, string> } = {}): Promise<WebSocket> => {
+    if (!options.token) throw new AivaultError('INVALID_ARGUMENT', 'WebSocket upgrades authenticate with an agent token');
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(provider) || !pathAndQuery.startsWith('/')) throw new AivaultError('INVALID_ARGUMENT', 'give a provider id and a path starting with "/"');
+    // ws is loaded by the clients that open a WebSocket, not by every invoke.
+    const { default: WebSocketClient } = await import('ws');
     const target = `/gw/${provider}${pathAndQuery}`;
     const url = options.socketPath ? `ws+unix://${options.socketPath}:${target}` : `${base.replace(/^http/, 'ws')}${target}`;
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, opts.protocols ?? [], { headers: { ...opts.headers, authorization: `Bearer ${options.token}` }, perMessageDeflate: false });
+    return new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocketClient(url, opts.protocols ?? [], { headers: { ...opts.headers, authorization: `Bearer ${options.token}` }, perMessageDeflate: false });
       ws.once('open', () => resolve(ws));
       ws.once('unexpected-response', (_req, res) => {
         const chunks: Buffer[] = [];

@@ -6,7 +6,7 @@
 // once the server is back.
 
 import { userInfo } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import { AivaultError } from '../errors.ts';
 import { StorageCore } from './core.ts';
 import type { Awaitable, Column, Dialect, Params, Statements } from './dialect.ts';
@@ -274,7 +274,9 @@ export class PostgresStorage extends StorageCore {
 
   static async connect(url: string, options: PostgresOptions = {}): Promise<PostgresStorage> {
     const { connectionString, schema } = parseDatabaseUrl(url);
-    const pool = new pg.Pool({
+    // pg is loaded by the vaults that use it, not by every process that can open a vault.
+    const { default: { Pool } } = await import('pg');
+    const pool = new Pool({
       connectionString: withDefaultUser(connectionString),
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: 5_000,

@@ -4,7 +4,7 @@
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { currentActor } from '../audit/actor.ts';
+import { OWNER_LOCAL, currentActor } from '../audit/actor.ts';
 import { AuditLog, type AuditDraft } from '../audit/log.ts';
 import { sqliteAuditWriter, type AuditDurability } from '../audit/writer.ts';
 import { createSealer } from '../audit/chain.ts';
@@ -29,26 +29,10 @@ import { computeKeyCheck, deriveVaultKeys, fingerprintValue, keyCheckMatches, ke
 import { assertSecretName, isSecretId, parseSecretRef, secretRef } from './names.ts';
 import { assertOwnedPrivate } from './owned.ts';
 import { GLOBAL_SCOPE, assertScope, groupKey } from './scopes.ts';
+import { MIN_SECRET_LENGTH, assertStorableValue, assertValue } from './values.ts';
 
 export const VAULT_FORMAT_VERSION = 1;
-/** The actor recorded for commands run by whoever holds the vault key on this machine. */
-export const OWNER_LOCAL = 'owner:local';
 export const DATABASE_FILE = 'vault.db';
-/** Largest secret value accepted: room for a PEM certificate chain, not for a file store. */
-export const MAX_SECRET_BYTES = 64 * 1024;
-/**
- * The shortest value the response scrubber can protect (src/broker/scrub): a shorter one would
- * match ordinary text, and its base64 has too few characters of its own to look for. Shorter
- * values need the owner's acknowledgement (`allowShort`), and are not scrubbed.
- */
-export const MIN_SECRET_LENGTH = 8;
-
-/** A value shorter than the scrubber protects needs the owner's explicit acknowledgement. */
-export function assertProtectable(value: Uint8Array, allowShort: boolean, name: string): void {
-  if (value.byteLength < MIN_SECRET_LENGTH && !allowShort) {
-    throw new AivaultError('SECRET_TOO_SHORT', `${name}: a value under ${MIN_SECRET_LENGTH} bytes cannot be scrubbed from responses; store it with allowShort only if an agent may learn it`);
-  }
-}
 /** Compares and proofs allowed per secret per minute (an oracle must not be a brute-force tool). */
 export const PROBES_PER_MINUTE = 10;
 
@@ -168,19 +152,6 @@ function defaultPassphraseReader(env: NodeJS.ProcessEnv): KeyProviderContext['re
 function context(location: VaultLocation): KeyProviderContext {
   const env = location.env ?? process.env;
   return { dir: location.dir, env, readPassphrase: location.readPassphrase ?? defaultPassphraseReader(env) };
-}
-
-function assertValue(value: Uint8Array): void {
-  if (value.byteLength === 0) throw new AivaultError('SECRET_EMPTY', 'a secret value cannot be empty');
-  if (value.byteLength > MAX_SECRET_BYTES) {
-    throw new AivaultError('SECRET_TOO_LARGE', `a secret value may hold at most ${MAX_SECRET_BYTES} bytes`);
-  }
-}
-
-/** Every rule a value meets before it is stored: not empty, not too large, scrubbable unless the owner accepted otherwise. */
-export function assertStorableValue(value: Uint8Array, allowShort: boolean, name: string): void {
-  assertValue(value);
-  assertProtectable(value, allowShort, name);
 }
 
 function assertDescription(description: string | null | undefined): void {

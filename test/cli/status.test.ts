@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it, mock } from 'node:test';
-import { vaultStatus } from '../../src/cli/commands/status.ts';
+import { vaultStatus } from '../../src/cli/vault-status.ts';
 import { builtinRegistry } from '../../src/registry/registry.ts';
 import { StorageCore } from '../../src/storage/core.ts';
 import { Vault } from '../../src/vault/vault.ts';

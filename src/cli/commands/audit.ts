@@ -7,7 +7,6 @@ import type { KeptHead } from '../../audit/chain.ts';
 import type { AuditRecord } from '../../storage/types.ts';
 import type { GlobalOptions } from '../context.ts';
 import { ownerCall } from '../daemon-client.ts';
-import { AUDIT_PAGE } from '../../owner/audit-ops.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 
 interface ListOptions extends GlobalOptions {
@@ -51,6 +50,7 @@ function row(r: AuditRecord): string[] {
 
 /** The log's records in order, a page (the most one answer holds) at a time, up to `limit`. */
 async function* auditPages(o: GlobalOptions, filter: { capability?: string; since?: string }, limit = Infinity) {
+  const { AUDIT_PAGE } = await import('../../owner/audit-ops.ts');
   for (let after = 0, left = limit; left > 0; ) {
     const want = Math.min(left, AUDIT_PAGE);
     const page = await ownerCall(o, 'audit.list', { ...filter, afterSeq: after, limit: want });

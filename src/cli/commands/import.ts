@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
 import { assertScope, assertSecretName } from '../../vault/names.ts';
-import { assertStorableValue } from '../../vault/vault.ts';
+import { assertStorableValue } from '../../vault/values.ts';
 import { collect, splitPair } from '../collect.ts';
 import type { GlobalOptions } from '../context.ts';
 import { ownerCall } from '../daemon-client.ts';

@@ -8,7 +8,6 @@ import { AivaultError } from '../../errors.ts';
 import { assertSecretName } from '../../vault/names.ts';
 import type { SecretInfo } from '../../vault/vault.ts';
 import { withVault, type GlobalOptions } from '../context.ts';
-import { receiveOne } from '../ingest-endpoint.ts';
 import { note, printLine } from '../output.ts';
 
 /** The longest an ingest endpoint stays open, in seconds. */
@@ -31,6 +30,8 @@ export function registerIngest(secrets: Command): void {
       const o = cmd.optsWithGlobals<GlobalOptions & { timeout: string }>();
       assertSecretName(name);
       const seconds = timeoutSeconds(o.timeout);
+      // node:http is imported here, not with the command tree: importing it loads Node's bundled undici.
+      const { receiveOne } = await import('../ingest-endpoint.ts');
       // Unlocked first: a passphrase prompt must not race the sender, and a vault that
       // cannot be opened is known before anyone is told to send.
       const info = await withVault(o, (vault) =>

@@ -1,14 +1,9 @@
 import { Option, type Command } from 'commander';
-import { KEY_PROVIDER_KINDS, type KeyProviderKind } from '../../vault/key-providers/index.ts';
+import { KEY_PROVIDER_KINDS, type KeyProviderKind } from '../../vault/key-providers/types.ts';
 import { join } from 'node:path';
-import { Owners } from '../../policy/owners.ts';
-import { Vault } from '../../vault/vault.ts';
-import { builtinRegistry } from '../../registry/registry.ts';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
-import { firstRunGuide } from '../first-run.ts';
 import { note, printJson, printLine } from '../output.ts';
 import { isInteractive } from '../prompt.ts';
-import { isDatabaseUrl } from '../../storage/open.ts';
 import { AivaultError } from '../../errors.ts';
 
 export const OWNER_KEY_FILE = 'owner.key';
@@ -35,6 +30,7 @@ export function registerInit(program: Command): void {
     .option('--no-guide', 'on a terminal, skip the guide to a first stored key and invoke')
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<InitOptions>();
+      const [{ Vault }, { Owners }, { isDatabaseUrl }] = await Promise.all([import('../../vault/vault.ts'), import('../../policy/owners.ts'), import('../../storage/open.ts')]);
       const databaseUrl = opts.storage ?? process.env.AIVAULT_DATABASE_URL;
       if (databaseUrl !== undefined && !isDatabaseUrl(databaseUrl)) throw new AivaultError('INVALID_ARGUMENT', '--storage takes a postgres:// URL');
       const vault = await Vault.init({
@@ -58,6 +54,7 @@ export function registerInit(program: Command): void {
           note('note: the key file sits beside the vault, so anyone who can read the directory can open it; move it with --key-file for a stronger setup');
         }
         if (opts.guide && isInteractive()) {
+          const [{ firstRunGuide }, { builtinRegistry }] = await Promise.all([import('../first-run.ts'), import('../../registry/registry.ts')]);
           await firstRunGuide(vault, await builtinRegistry());
           return;
         }

@@ -19,7 +19,7 @@ import type { GlobalOptions } from '../context.ts';
 import { readStdin } from '../input.ts';
 import { readAll } from '../../read-capped.ts';
 import { note, printDocument, printJson } from '../output.ts';
-import { bodyForJson, renderAnswer, type Render } from '../../broker/render.ts';
+import type { Render } from '../../broker/render.ts';
 import { scopeFromOptions } from '../../vault/scopes.ts';
 
 interface InvokeOptions extends GlobalOptions {
@@ -153,7 +153,7 @@ interface Answer {
 async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>, how: { render?: Render; whole?: boolean } = {}): Promise<T> {
   const { render, whole } = how;
   const scope = scopeFromOptions({ workspaceId: o.workspaceId, groupId: o.groupId });
-  const client = agentClientFromEnv();
+  const client = await agentClientFromEnv();
   if (client) {
     // An agent cannot pick its own context: the owner bound it to one (aivault agent context).
     if (scope !== undefined) {
@@ -184,6 +184,7 @@ async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (ans
 async function renderedAnswer(o: InvokeOptions, request: InvokeRequest, render: Render): Promise<string> {
   return withAnswer(o, request, async (answer) => {
     const body = await readAll(answer.body);
+    const { renderAnswer } = await import('../../broker/render.ts');
     return answer.scrubText ? renderAnswer(render, answer, body, answer.scrubText) : body.toString('utf8');
   }, { render, whole: true });
 }
@@ -264,6 +265,7 @@ export function registerInvoke(program: Command): void {
 /** Writes the upstream answer: the raw body, or {status, headers, body} with --json. */
 async function output(o: InvokeOptions, status: number, headers: ReadonlyArray<readonly [string, string]>, body: AsyncIterable<unknown>): Promise<void> {
   if (o.json) {
+    const { bodyForJson } = await import('../../broker/render.ts');
     printJson({ status, headers: Object.fromEntries(groupHeaders(headers)), ...bodyForJson(await readAll(body)) });
     return;
   }

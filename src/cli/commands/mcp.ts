@@ -3,14 +3,9 @@
 // with AIVAULT_AGENT_TOKEN and AIVAULT_SOCKET/AIVAULT_URL. Stdout is the protocol: nothing
 // else is printed there. The daemon serves the same tools over Streamable HTTP at /mcp.
 
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
 import { AivaultError } from '../../errors.ts';
-import { builtinRegistry } from '../../registry/registry.ts';
-import { createMcpServer, type McpBackend } from '../../server/mcp.ts';
-import { brokerMcpBackend, clientMcpBackend } from '../../server/mcp-backends.ts';
-import { composeServices } from '../../services.ts';
-import { Vault } from '../../vault/vault.ts';
+import type { McpBackend } from '../../server/mcp.ts';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
 import { agentClientFromEnv } from '../daemon-client.ts';
 
@@ -24,7 +19,13 @@ export function registerMcp(program: Command): void {
       let backend: McpBackend;
       let name: string;
       let close: () => Promise<void>;
+      const [{ StdioServerTransport }, { createMcpServer }, { brokerMcpBackend, clientMcpBackend }] = await Promise.all([
+        import('@modelcontextprotocol/sdk/server/stdio.js'),
+        import('../../server/mcp.ts'),
+        import('../../server/mcp-backends.ts'),
+      ]);
       if (o.agent) {
+        const [{ Vault }, { composeServices }, { builtinRegistry }] = await Promise.all([import('../../vault/vault.ts'), import('../../services.ts'), import('../../registry/registry.ts')]);
         const vault = await Vault.open({ dir: vaultDir(o), readPassphrase });
         const services = composeServices(vault, await builtinRegistry());
         const agent = await services.agents.get(o.agent);
@@ -36,7 +37,7 @@ export function registerMcp(program: Command): void {
           await vault.close();
         };
       } else {
-        const client = agentClientFromEnv();
+        const client = await agentClientFromEnv();
         if (!client) throw new AivaultError('INVALID_ARGUMENT', 'give --agent NAME, or set AIVAULT_AGENT_TOKEN and AIVAULT_SOCKET (or AIVAULT_URL)');
         name = 'agent';
         backend = clientMcpBackend(client);

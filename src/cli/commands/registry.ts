@@ -6,7 +6,7 @@ import { AivaultError } from '../../errors.ts';
 import { neededPlaceholders } from '../../registry/auth-inputs.ts';
 import { builtinRegistry } from '../../registry/registry.ts';
 import { authKind, type RegistryProvider } from '../../registry/types.ts';
-import { formatIssue, validateProviderText, type RegistryIssue } from '../../registry/validate.ts';
+import type { RegistryIssue } from '../../registry/validate.ts';
 import type { GlobalOptions } from '../context.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 
@@ -90,6 +90,7 @@ export function registerRegistry(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (files: string[], _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<GlobalOptions>();
+      const { formatIssue, validateProviderText } = await import('../../registry/validate.ts');
       const issues: RegistryIssue[] = [];
       for (const file of files) {
         let text: string;

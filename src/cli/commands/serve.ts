@@ -2,14 +2,9 @@
 
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { pino } from 'pino';
-import { builtinRegistry } from '../../registry/registry.ts';
-import { Daemon } from '../../server/daemon.ts';
-import { approvalNotifier } from '../../server/approval-notify.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../../policy/approvals.ts';
 import { AivaultError } from '../../errors.ts';
 import { DEFAULT_SERVER_LIMITS, MAX_UNVERIFIED_PER_SIGNER, type ServerLimits } from '../../server/limits.ts';
-import { Vault } from '../../vault/vault.ts';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
 
 interface ServeOptions extends GlobalOptions {
@@ -79,6 +74,13 @@ export function registerServe(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<ServeOptions>();
       const limits = serverLimits(o);
+      const [{ pino }, { Vault }, { Daemon }, { approvalNotifier }, { builtinRegistry }] = await Promise.all([
+        import('pino'),
+        import('../../vault/vault.ts'),
+        import('../../server/daemon.ts'),
+        import('../../server/approval-notify.ts'),
+        import('../../registry/registry.ts'),
+      ]);
       const log = pino({ name: 'aivault', base: { pid: process.pid } }, pino.destination(2));
       const dir = vaultDir(o);
       const vault = await Vault.open({ dir, readPassphrase });

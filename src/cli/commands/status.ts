@@ -1,51 +1,12 @@
 // `aivault status` and `aivault explain CODE`.
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { AuditStatus } from '../vault-status.ts';
 import { AivaultError, categoryOf, isErrorCode } from '../../errors.ts';
-import { builtinRegistry, type Registry } from '../../registry/registry.ts';
-import { Vault } from '../../vault/vault.ts';
+import { builtinRegistry } from '../../registry/registry.ts';
 import { withVault, vaultDir, type GlobalOptions } from '../context.ts';
 import { HINTS } from '../explain.ts';
 import { printFields, printJson, printLine } from '../output.ts';
-
-/** The audit part of status: the head's own check, never a walk of the chain (that is `audit verify`). */
-interface AuditStatus {
-  /** The records the head says the chain holds. */
-  records: number;
-  sealed: boolean;
-  anchorInStep: boolean;
-  problem: string | null;
-  fullCheck: 'aivault audit verify';
-}
-
-/** What status reports, in reads that do not grow with the audit log. */
-export async function vaultStatus(v: Vault, dir: string, registry: Registry) {
-  const head = await v.audit.headCheck();
-  const audit: AuditStatus = {
-    records: head.seq,
-    sealed: head.sealed,
-    anchorInStep: head.anchorProblem === null,
-    problem: head.sealed ? head.anchorProblem : 'the head is missing or its seal is not this vault\'s',
-    fullCheck: 'aivault audit verify',
-  };
-  const socket = join(dir, 'aivault.sock');
-  return {
-    dir,
-    database: Vault.describeLocation(dir),
-    engine: v.storage.engine,
-    keyProvider: v.keyProvider.kind,
-    registry: { providers: registry.providers.size, digest: registry.digest },
-    daemonSocket: existsSync(socket) ? socket : null,
-    secrets: (await v.storage.listSecrets()).length,
-    credentials: (await v.storage.listCredentials()).length,
-    capabilities: (await v.storage.listCapabilities()).length,
-    agents: (await v.storage.listAgents()).filter((a) => a.status === 'active').length,
-    owners: (await v.storage.listOwners()).length,
-    audit,
-  };
-}
 
 function auditLine(a: AuditStatus): string {
   const state = a.problem === null ? `head sealed at seq ${a.records}, anchor in step` : `PROBLEM: ${a.problem}`;
@@ -61,6 +22,7 @@ export function registerStatus(program: Command): void {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const dir = vaultDir(o);
       const registry = await builtinRegistry();
+      const { vaultStatus } = await import('../vault-status.ts');
       const status = await withVault(o, (v) => vaultStatus(v, dir, registry));
       if (o.json) return printJson(status);
       printFields([
