@@ -137,6 +137,12 @@ export const ERROR_CODES = {
   WEBSOCKET_NOT_ALLOWED: { category: 'denied', title: 'WebSocket not allowed' },
   GROUP_ALREADY_ATTACHED: { category: 'conflict', title: 'Group already attached' },
   GROUP_NOT_ATTACHED: { category: 'not_found', title: 'Group not attached' },
+  // What the operating system refuses when the daemon listens or writes its files (os-errors.ts).
+  ADDRESS_IN_USE: { category: 'conflict', title: 'Address in use' },
+  ADDRESS_UNAVAILABLE: { category: 'usage', title: 'Address not available' },
+  PERMISSION_DENIED: { category: 'usage', title: 'Permission denied' },
+  PATH_TOO_LONG: { category: 'usage', title: 'Path too long' },
+  DISK_FULL: { category: 'unavailable', title: 'Disk full' },
 } as const satisfies Record<string, { category: Category; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -91,5 +91,10 @@ export const HINTS: Record<ErrorCode, string> = {
   FLOW_NOT_FOUND: "No such flow. `aivault flow list` shows them.",
   PROVIDER_NOT_FOUND: "No such built-in provider. `aivault registry list` shows them.",
   CREDENTIAL_NOT_FOUND: "No such credential. `aivault credential list` shows them.",
+  ADDRESS_IN_USE: "Another program (or another `aivault serve`) already listens on that address or socket. Stop it, or give `serve` another `--listen` port or `--socket` path.",
+  ADDRESS_UNAVAILABLE: "The host in `--listen` is not an address of this machine (e.g. [::1] with IPv6 turned off): use 127.0.0.1.",
+  PERMISSION_DENIED: "The operating system refused: ports below 1024 need privileges, and a socket or file can only be created in a directory you may write. The message names the address or path.",
+  PATH_TOO_LONG: "A Unix socket path may hold at most 107 bytes on Linux (103 on macOS): give `serve --socket` a shorter path, or use a shorter vault directory.",
+  DISK_FULL: "The disk (or your quota) is full, so the file the message names could not be written. Free some space and retry.",
   ROUTE_NOT_FOUND: "The daemon has no such route: the client and the daemon may be different aivault versions.",
 };

@@ -153,7 +153,7 @@ interface Answer {
 async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>, how: { render?: Render; whole?: boolean } = {}): Promise<T> {
   const { render, whole } = how;
   const scope = scopeFromOptions({ workspaceId: o.workspaceId, groupId: o.groupId });
-  const client = agentClientFromEnv();
+  const client = await agentClientFromEnv(o);
   if (client) {
     // An agent cannot pick its own context: the owner bound it to one (aivault agent context).
     if (scope !== undefined) {
