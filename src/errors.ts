@@ -17,6 +17,25 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
+ * Exit codes for answers that are not aivault's failures but that a script branches on: the
+ * command did its job, and the answer was no. Apart from the error codes above, so a script
+ * tells "the upstream said 401" from "aivault refused".
+ */
+export const OUTCOME_EXIT = {
+  /** invoke, json, markdown: the upstream answered 4xx. */
+  UPSTREAM_4XX: { exit: 10, meaning: 'invoke, json, markdown: the upstream answered with a 4xx status (its answer is still printed)' },
+  /** invoke, json, markdown: the upstream answered 5xx. */
+  UPSTREAM_5XX: { exit: 11, meaning: 'invoke, json, markdown: the upstream answered with a 5xx status (its answer is still printed)' },
+  /** secrets compare: the value is not the stored one. */
+  NO_MATCH: { exit: 12, meaning: 'secrets compare: the value on stdin is not the stored one' },
+} as const;
+
+/** The outcome exit for an upstream status: 0 below 400. */
+export function upstreamExit(status: number): number {
+  return status >= 500 ? OUTCOME_EXIT.UPSTREAM_5XX.exit : status >= 400 ? OUTCOME_EXIT.UPSTREAM_4XX.exit : EXIT.OK;
+}
+
+/**
  * What kind of failure a code is: its process exit code and its HTTP status, together, so
  * the two cannot disagree and a new code needs only its category.
  */

@@ -50,7 +50,7 @@ export const HINTS: Record<ErrorCode, string> = {
   AUDIT_CHAIN_BROKEN: 'The audit log was altered: the message names the first record that does not check out.',
   VAULT_TAMPERED: "The vault's files fail SQLite's own check, or its state (secrets, credentials, capabilities, agents, grants, owners) no longer matches the seal aivault writes with every change: something else edited it. `aivault secrets verify` names what; restore the vault directory from a backup you trust.",
   AUDIT_UNAVAILABLE: 'The audit record could not be written, so the request was refused (fail closed).',
-  DAEMON_UNAVAILABLE: 'The daemon does not answer at AIVAULT_SOCKET / AIVAULT_URL: is `aivault serve` running?',
+  DAEMON_UNAVAILABLE: 'No daemon answers at AIVAULT_SOCKET / AIVAULT_URL / --url, or at the address a running `aivault serve` records in daemon.json in the vault directory: is `aivault serve` running (for this vault)?',
   LAST_OWNER: 'Add another owner before removing this one.',
   FLOW_OVERWRITE_REFUSED: 'The alias exists and the flow may not overwrite it: recreate the flow with --overwrite, or delete the secret.',
   INTERNAL_ERROR: "An unexpected failure inside aivault; nothing secret is in the message. Rerun with AIVAULT_DEBUG=1 for a stack trace and report it.",
