@@ -12,7 +12,7 @@ export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 export function checkSocketPath(path: string): void {
   const bytes = Buffer.byteLength(path);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
-    throw new AivaultError('PATH_TOO_LONG', `the socket path ${path} is ${bytes} bytes; a Unix socket path may hold at most ${MAX_SOCKET_PATH_BYTES}: choose a shorter one`, { field: 'socketPath' });
+    throw new AivaultError('PATH_TOO_LONG', `the socket path ${path} is ${bytes} bytes; a Unix socket path may hold at most ${MAX_SOCKET_PATH_BYTES}: choose a shorter one`);
   }
 }
 
