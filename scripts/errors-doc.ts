@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HINTS } from '../src/cli/explain.ts';
-import { CATEGORIES, ERROR_CODES, PROBLEM_TYPE_BASE, problemType, type Category, type ErrorCode } from '../src/errors.ts';
+import { CATEGORIES, ERROR_CODES, OUTCOME_EXIT, PROBLEM_TYPE_BASE, problemType, type Category, type ErrorCode } from '../src/errors.ts';
 
 export const ERRORS_DOC = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
 
@@ -50,7 +50,11 @@ code and the daemon's HTTP status. Messages never contain a secret value.
 | --- | --- | --- |
 ${categories.map(([name, { exit, status }]) => `| ${name} | ${status} | ${exit} |`).join('\n')}
 
-Exit code 0 is success.
+Exit code 0 is success. These exits are not errors: the command worked and the answer was no.
+
+| exit code | meaning |
+| --- | --- |
+${Object.values(OUTCOME_EXIT).map(({ exit, meaning }) => `| ${exit} | ${meaning} |`).join('\n')}
 
 ## Codes
 

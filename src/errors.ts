@@ -17,6 +17,25 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
+ * Exit codes for answers that are not aivault's failures but that a script branches on: the
+ * command did its job, and the answer was no. Apart from the error codes above, so a script
+ * tells "the upstream said 401" from "aivault refused".
+ */
+export const OUTCOME_EXIT = {
+  /** invoke, json, markdown: the upstream answered 4xx. */
+  UPSTREAM_4XX: { exit: 10, meaning: 'invoke, json, markdown: the upstream answered with a 4xx status (its answer is still printed)' },
+  /** invoke, json, markdown: the upstream answered 5xx. */
+  UPSTREAM_5XX: { exit: 11, meaning: 'invoke, json, markdown: the upstream answered with a 5xx status (its answer is still printed)' },
+  /** secrets compare: the value is not the stored one. */
+  NO_MATCH: { exit: 12, meaning: 'secrets compare: the value on stdin is not the stored one' },
+} as const;
+
+/** The outcome exit for an upstream status: 0 below 400. */
+export function upstreamExit(status: number): number {
+  return status >= 500 ? OUTCOME_EXIT.UPSTREAM_5XX.exit : status >= 400 ? OUTCOME_EXIT.UPSTREAM_4XX.exit : EXIT.OK;
+}
+
+/**
  * What kind of failure a code is: its process exit code and its HTTP status, together, so
  * the two cannot disagree and a new code needs only its category.
  */
@@ -137,6 +156,12 @@ export const ERROR_CODES = {
   WEBSOCKET_NOT_ALLOWED: { category: 'denied', title: 'WebSocket not allowed' },
   GROUP_ALREADY_ATTACHED: { category: 'conflict', title: 'Group already attached' },
   GROUP_NOT_ATTACHED: { category: 'not_found', title: 'Group not attached' },
+  // What the operating system refuses when the daemon listens or writes its files (os-errors.ts).
+  ADDRESS_IN_USE: { category: 'conflict', title: 'Address in use' },
+  ADDRESS_UNAVAILABLE: { category: 'usage', title: 'Address not available' },
+  PERMISSION_DENIED: { category: 'usage', title: 'Permission denied' },
+  PATH_TOO_LONG: { category: 'usage', title: 'Path too long' },
+  DISK_FULL: { category: 'unavailable', title: 'Disk full' },
 } as const satisfies Record<string, { category: Category; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

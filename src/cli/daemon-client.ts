@@ -8,13 +8,20 @@ import { AivaultError } from '../errors.ts';
 import type { AgentClient } from '../sdk/agent-client.ts';
 import type { OwnerClient } from '../sdk/owner-client.ts';
 import type { OwnerArgs, OwnerOp, OwnerResult } from '../owner/operations.ts';
-import type { GlobalOptions } from './context.ts';
+import { vaultDir, type GlobalOptions } from './context.ts';
+import { findDaemon } from './daemon-record.ts';
 
-export async function agentClientFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<AgentClient | undefined> {
+/**
+ * The daemon client for AIVAULT_AGENT_TOKEN, when it is set: at AIVAULT_SOCKET or AIVAULT_URL,
+ * else at the daemon the vault directory records. A token with no daemon to take it is an
+ * error, not a reason to act as the owner in this process.
+ */
+export async function agentClientFromEnv(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Promise<AgentClient | undefined> {
   const token = env.AIVAULT_AGENT_TOKEN;
-  const socketPath = env.AIVAULT_SOCKET;
+  if (!token) return undefined;
+  const socketPath = env.AIVAULT_SOCKET || (env.AIVAULT_URL ? undefined : (await findDaemon(vaultDir(opts)))?.socket);
   const url = env.AIVAULT_URL;
-  if (!token || (!socketPath && !url)) return undefined;
+  if (!socketPath && !url) throw new AivaultError('DAEMON_UNAVAILABLE', `AIVAULT_AGENT_TOKEN is set but no daemon was found: set AIVAULT_SOCKET or AIVAULT_URL, or start \`aivault serve\` for ${vaultDir(opts)}`);
   const { createAgentClient } = await import('../sdk/agent-client.ts');
   return createAgentClient({ token, ...(socketPath ? { socketPath } : { url: url! }) });
 }

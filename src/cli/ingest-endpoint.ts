@@ -17,6 +17,7 @@ import { MAX_SECRET_BYTES } from '../vault/values.ts';
 export const HEADERS_TIMEOUT_MS = 3_000;
 export const REQUEST_TIMEOUT_MS = 5_000;
 const ALREADY = 'refused: a value was already received; this one was not stored';
+const NOT_HERE = 'refused: no such ingest path, or a wrong or missing token (send it in the x-ingest-token header); nothing was stored';
 /** A form carries the value URL-encoded (up to three bytes per byte) and the token. */
 const MAX_FORM_BYTES = 3 * MAX_SECRET_BYTES + 4096;
 
@@ -82,15 +83,19 @@ export async function receiveOne<T>(o: IngestOptions<T>): Promise<T> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader('cache-control', 'no-store');
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== path) return answer(res, 404);
+    if (url.pathname !== path) return answer(res, 404, NOT_HERE);
     if (taken) return answer(res, 409, ALREADY);
     if (req.method === 'GET' && same(url.searchParams.get('t') ?? '', token)) {
       res.setHeader('content-type', 'text/html; charset=utf-8');
       res.setHeader('content-security-policy', "default-src 'none'; form-action 'self'");
       return void res.end(FORM(path, token));
     }
-    if (req.method !== 'POST') return answer(res, 404);
-    const form = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    if (req.method !== 'POST') return answer(res, 405, 'refused: POST the value (or GET this URL with ?t=TOKEN for a form); nothing was stored');
+    // A sender with the token header sends the raw value, whatever content type its client
+    // put on it (curl --data-binary says application/x-www-form-urlencoded); the browser form
+    // cannot set that header, and carries the token in its fields.
+    const tokenHeader = req.headers['x-ingest-token'];
+    const form = tokenHeader === undefined && String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
     const cap = form ? MAX_FORM_BYTES : MAX_SECRET_BYTES;
     const tooLarge = `refused: a secret value may hold at most ${MAX_SECRET_BYTES} bytes; nothing was stored`;
     if (Number(req.headers['content-length'] ?? 0) > cap) return answer(res, 413, tooLarge);
@@ -109,12 +114,12 @@ export async function receiveOne<T>(o: IngestOptions<T>): Promise<T> {
       const fields = new URLSearchParams(body.toString('utf8'));
       body.fill(0);
       if (same(fields.get('token') ?? '', token)) value = Buffer.from(fields.get('value') ?? '', 'utf8');
-    } else if (same(String(req.headers['x-ingest-token'] ?? ''), token)) {
+    } else if (same(String(tokenHeader ?? ''), token)) {
       value = body;
     }
     if (!value) {
       body.fill(0);
-      return answer(res, 404);
+      return answer(res, 404, NOT_HERE);
     }
     if (taken) {
       value.fill(0);

@@ -33,6 +33,8 @@ export interface AgentInvokeRequest {
   query?: Array<[string, string]> | Record<string, string | string[]>;
   headers?: Array<[string, string]> | Record<string, string>;
   body?: string | Uint8Array;
+  /** The body as a JSON value (instead of `body`): sent serialised, as application/json unless `headers` gives a content type. */
+  json?: unknown;
   /** Have the daemon render the answer for an LLM (what `aivault json` / `markdown` print), scrubbed. */
   render?: Render;
   /**

@@ -25,6 +25,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { createMcpServer } from './mcp.ts';
 import { brokerMcpBackend } from './mcp-backends.ts';
 import { credentialReady } from '../broker/catalog.ts';
+import { requestBody } from '../broker/json-body.ts';
 
 const pairs = z.union([z.array(z.tuple([z.string(), z.string()])), z.record(z.string(), z.union([z.string(), z.array(z.string())]))]);
 const InvokeBody = z.strictObject({
@@ -37,6 +38,8 @@ const InvokeBody = z.strictObject({
   headers: pairs.optional(),
   body: z.string().optional(),
   bodyBase64: z.string().optional(),
+  /** Any JSON value, sent serialised (typed application/json unless a content type is given). */
+  json: z.unknown().optional(),
   whole: z.boolean().optional(),
   render: z
     .discriminatedUnion('as', [
@@ -323,7 +326,7 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
         const parsed = InvokeBody.safeParse(parseJson(raw));
         if (!parsed.success) throw new AivaultError('INVALID_ARGUMENT', `invalid invoke request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
         const b = parsed.data;
-        if (b.body !== undefined && b.bodyBase64 !== undefined) throw new AivaultError('INVALID_ARGUMENT', 'give body or bodyBase64, not both');
+        const { body, headers } = requestBody(b, toPairs(b.headers));
         const request: InvokeRequest = {
           capability: b.capability,
           method: b.method,
@@ -331,8 +334,8 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
           ...(b.url !== undefined ? { url: b.url } : {}),
           ...(b.host !== undefined ? { host: b.host } : {}),
           query: toPairs(b.query),
-          headers: toPairs(b.headers),
-          ...(b.body !== undefined ? { body: Buffer.from(b.body, 'utf8') } : b.bodyBase64 !== undefined ? { body: Buffer.from(b.bodyBase64, 'base64') } : {}),
+          headers,
+          ...(body ? { body } : {}),
         };
         // A rendering reads the whole body first, and so may a client that says so.
         const response = await broker.invoke(request, { agent, signal: goneSignal(res), whole: b.whole === true || b.render !== undefined, at });

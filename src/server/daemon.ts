@@ -14,6 +14,7 @@ import { createUpgradeHandler, type UpgradeHandler } from './websocket-gateway.t
 import { createApiHandler } from './api.ts';
 import { addOwnListener, removeOwnListener } from '../policy/own-listeners.ts';
 import { Admission, DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
+import { checkSocketPath, osError } from '../os-errors.ts';
 
 export interface DaemonOptions {
   vault: Vault;
@@ -58,6 +59,14 @@ function groupId(group: string): number {
   throw new AivaultError('INVALID_ARGUMENT', `no group named ${group}`);
 }
 
+/** Listens, or fails with a coded error naming `what` (address in use, permission denied…). */
+function listenOn(server: Server, what: string, at: { path: string } | { port: number; host: string }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(osError(err, what, 'path' in at ? 'socket' : 'address')));
+    server.listen(at, () => resolve());
+  });
+}
+
 /** A socket file left by a daemon that died is removed; one that answers means a daemon is running. */
 async function clearStaleSocket(path: string): Promise<void> {
   if (!existsSync(path)) return;
@@ -69,8 +78,12 @@ async function clearStaleSocket(path: string): Promise<void> {
     });
     s.once('error', () => resolve(false));
   });
-  if (alive) throw new AivaultError('INVALID_ARGUMENT', `a daemon is already serving ${path}`);
-  unlinkSync(path);
+  if (alive) throw new AivaultError('ADDRESS_IN_USE', `a daemon is already serving ${path}`);
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    throw osError(err, path, 'file');
+  }
 }
 
 export class Daemon {
@@ -129,22 +142,26 @@ export class Daemon {
     const out: DaemonAddresses = {};
     const { socketPath, listen } = this.#options;
     if (socketPath) {
+      checkSocketPath(socketPath);
       await clearStaleSocket(socketPath);
-      const server = this.#server();
-      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
+      await listenOn(this.#server(), socketPath, { path: socketPath });
       this.#ownsSocket = true;
-      if (this.#options.socketGroup) {
-        chownSync(socketPath, process.getuid?.() ?? 0, groupId(this.#options.socketGroup));
-        chmodSync(socketPath, 0o660);
-      } else {
-        chmodSync(socketPath, 0o600);
+      try {
+        if (this.#options.socketGroup) {
+          chownSync(socketPath, process.getuid?.() ?? 0, groupId(this.#options.socketGroup));
+          chmodSync(socketPath, 0o660);
+        } else {
+          chmodSync(socketPath, 0o600);
+        }
+      } catch (err) {
+        throw osError(err, `${socketPath}${this.#options.socketGroup ? ` (group ${this.#options.socketGroup})` : ''}`, 'file');
       }
       out.socket = socketPath;
     }
     if (listen) {
       const { host, port } = parseListen(listen);
       const server = this.#server();
-      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+      await listenOn(server, listen, { port, host });
       const address = server.address() as AddressInfo;
       addOwnListener(address.address, address.port);
       server.once('close', () => removeOwnListener(address.address, address.port));

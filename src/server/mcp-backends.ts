@@ -7,6 +7,7 @@ import type { AgentClient } from '../sdk/agent-client.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import type { McpBackend } from './mcp.ts';
 import { credentialReady } from '../broker/catalog.ts';
+import { requestBody } from '../broker/json-body.ts';
 
 /** `gone`: aborts when the caller goes away, cutting the exchanges it started. */
 export function brokerMcpBackend(broker: Broker, agent: AgentRecord, gone?: AbortSignal): McpBackend {
@@ -14,8 +15,9 @@ export function brokerMcpBackend(broker: Broker, agent: AgentRecord, gone?: Abor
     capabilities: async () =>
       (await broker.grantedCapabilities(agent)).map(({ capability: c, methods }) => ({ id: c.id, provider: c.provider, description: c.description, ready: credentialReady(c.credential), hosts: c.hosts, methods, pathPrefixes: c.pathPrefixes })),
     invoke: async (r) => {
-      const { body: text, ...rest } = r;
-      const res = await broker.invoke({ ...rest, ...(text !== undefined ? { body: Buffer.from(text, 'utf8') } : {}) }, { agent, whole: true, ...(gone ? { signal: gone } : {}) });
+      const { body: text, json, headers: given, ...rest } = r;
+      const sent = requestBody({ body: text, json }, given ?? []);
+      const res = await broker.invoke({ ...rest, headers: sent.headers, ...(sent.body ? { body: sent.body } : {}) }, { agent, whole: true, ...(gone ? { signal: gone } : {}) });
       const body = (await readAll(res.body)).toString('utf8');
       await res.done;
       return { status: res.status, contentType: res.headers.find(([k]) => k === 'content-type')?.[1] ?? null, body };

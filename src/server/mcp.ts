@@ -28,6 +28,8 @@ export interface McpInvoke {
   query?: Array<[string, string]>;
   headers?: Array<[string, string]>;
   body?: string;
+  /** A JSON value to send as the body, serialised (instead of `body`). */
+  json?: unknown;
 }
 
 /** Where the tools get their answers: the in-process broker, or the daemon. */
@@ -58,7 +60,8 @@ const requestShape = {
   host: z.string().describe('which host, when the capability allows several').optional(),
   query: record.describe('query parameters').optional(),
   headers: record.describe('request headers (credentials are added by aivault; any you send are dropped)').optional(),
-  body: z.string().describe('request body, usually JSON text').optional(),
+  body: z.string().describe('request body as text; for JSON, give json instead').optional(),
+  json: z.unknown().describe('request body as a JSON value (object, array…), sent as JSON with content-type application/json unless headers set one; instead of body').optional(),
 };
 
 function failure(err: unknown): CallToolResult {
@@ -82,6 +85,7 @@ export async function createMcpServer(backend: McpBackend, name: string): Promis
     }
   };
   const pairs = (r: Record<string, string> | undefined): Array<[string, string]> => Object.entries(r ?? {});
+  const bodyOf = (a: { body?: string | undefined; json?: unknown }) => ({ ...(a.body !== undefined ? { body: a.body } : {}), ...(a.json !== undefined ? { json: a.json } : {}) });
 
   server.registerTool('list_capabilities', { description: 'List the capabilities this agent may invoke, with methods, hosts and path prefixes.' }, async () => {
     try {
@@ -94,7 +98,7 @@ export async function createMcpServer(backend: McpBackend, name: string): Promis
   server.registerTool(
     'invoke',
     { description: 'Invoke any granted capability by id (see list_capabilities).', inputSchema: { capability: z.string().describe('capability id, e.g. openai/chat-completions'), ...requestShape } },
-    async (a) => run({ capability: a.capability, method: a.method ?? 'GET', ...(a.path ? { path: a.path } : {}), ...(a.host ? { host: a.host } : {}), query: pairs(a.query), headers: pairs(a.headers), ...(a.body !== undefined ? { body: a.body } : {}) }),
+    async (a) => run({ capability: a.capability, method: a.method ?? 'GET', ...(a.path ? { path: a.path } : {}), ...(a.host ? { host: a.host } : {}), query: pairs(a.query), headers: pairs(a.headers), ...bodyOf(a) }),
   );
 
   const named = new Set(['list_capabilities', 'invoke']);
@@ -109,7 +113,7 @@ export async function createMcpServer(backend: McpBackend, name: string): Promis
         description: `${cap.description ?? cap.id} (${cap.id}: ${cap.methods.join('/')} ${cap.pathPrefixes.join(', ')} on ${cap.hosts.join(', ')}${cap.ready ? '' : '; not ready'})`,
         inputSchema: requestShape,
       },
-      async (a) => run({ capability: cap.id, method: a.method ?? cap.methods[0] ?? 'GET', ...(a.path ? { path: a.path } : {}), ...(a.host ? { host: a.host } : {}), query: pairs(a.query), headers: pairs(a.headers), ...(a.body !== undefined ? { body: a.body } : {}) }),
+      async (a) => run({ capability: cap.id, method: a.method ?? cap.methods[0] ?? 'GET', ...(a.path ? { path: a.path } : {}), ...(a.host ? { host: a.host } : {}), query: pairs(a.query), headers: pairs(a.headers), ...bodyOf(a) }),
     );
   }
   return server;

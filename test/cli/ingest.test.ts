@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +14,8 @@ interface Ingest {
   /** Resolves with the exit code, all stdout and all stderr once the command ends. */
   exited: Promise<{ code: number | null; out: string; err: string }>;
 }
+
+const curl = spawnSync('curl', ['--version']).status === 0;
 
 /** What a test left running (it failed half-way): ended in after(). */
 const leftovers: Array<{ destroy(): unknown }> = [];
@@ -64,8 +68,10 @@ describe('secrets ingest', () => {
 
     const wrongPath = await fetch(i.url.replace(/ingest\/.*/, 'ingest/guess'), { method: 'POST', headers: { 'x-ingest-token': i.token }, body: 'x' });
     assert.equal(wrongPath.status, 404);
+    assert.match(await wrongPath.text(), /^refused: no such ingest path, or a wrong or missing token/);
     const wrongToken = await fetch(i.url, { method: 'POST', headers: { 'x-ingest-token': 'nope' }, body: 'x' });
     assert.equal(wrongToken.status, 404);
+    assert.match(await wrongToken.text(), /wrong or missing token \(send it in the x-ingest-token header\); nothing was stored/);
     const page = await fetch(`${i.url}?t=${i.token}`);
     assert.match(await page.text(), /<form method="post"/);
     const tooBig = await post(i, 'x'.repeat(80 * 1024));
@@ -78,6 +84,18 @@ describe('secrets ingest', () => {
     await assert.rejects(post(i, 'again-and-again'));
     assertNoLeak(out, value, 'ingest output');
     assert.equal(await matches('INGESTED_KEY', value), true);
+  });
+
+  it('takes the raw value whatever its content type: curl --data-binary (a form content type) is stored as sent', { skip: !curl && 'no curl binary' }, async () => {
+    const value = `${canary('CURLED')}&a=b+c%20d`; // what a form decoder would mangle
+    const i = await ingest(v, 'CURLED_KEY');
+    const file = join(v.dir, '..', 'curled');
+    writeFileSync(file, value, { mode: 0o600 });
+    const r = spawnSync('curl', ['-sS', '-w', '\n%{http_code}', '-H', `x-ingest-token: ${i.token}`, '--data-binary', `@${file}`, i.url], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^stored CURLED_KEY \(version 1\)[^]*\n200$/);
+    assert.equal((await i.exited).code, 0);
+    assert.equal(await matches('CURLED_KEY', value), true, 'stored byte for byte, not form-decoded');
   });
 
   it('a value the vault refuses is answered with its code, not "received"; one just over 64 KiB is 413 before it is read', async () => {

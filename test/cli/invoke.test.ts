@@ -55,6 +55,20 @@ describe('the custom-provider flow of the aivault docs, through the CLI', () => 
     assert.equal(echoed.headers.authorization, '[REDACTED]', 'the echoed credential is scrubbed');
   });
 
+  it('an upstream 4xx exits 10 and a 5xx exits 11, the answer printed either way; below 400 exits 0', async () => {
+    up.handle('/v1/users/status', (req, res) => {
+      res.statusCode = Number(new URL(req.url!, 'http://x').pathname.split('/').pop());
+      res.setHeader('content-type', 'application/json');
+      res.end('{"said":"no"}');
+    });
+    const cases: Array<[string[], number, number]> = [[['invoke'], 401, 10], [['invoke'], 500, 11], [['invoke'], 204, 0], [['invoke', '--json'], 503, 11], [['invoke', '--stream'], 404, 10], [['json'], 500, 11]];
+    await Promise.all(cases.map(async ([command, status, exit]) => {
+      const r = await cli([...command, 'my-api/users', '--path', `/v1/users/status/${status}`]);
+      assert.equal(r.code, exit, `${command.join(' ')} ${status}: ${r.stderr}`);
+      if (status !== 204) assert.match(r.stdout, /said/, 'the answer is printed');
+    }));
+  });
+
   it('denials print a stable reason code and exit 7 without reaching the upstream', async () => {
     const before = up.received.length;
     const cases: Array<[string[], string]> = [

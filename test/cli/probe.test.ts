@@ -22,6 +22,7 @@ describe('secrets compare and prove', () => {
     outputs.push(yes.stdout, yes.stderr, no.stdout, no.stderr);
     assert.deepEqual(JSON.parse(yes.stdout), { match: true });
     assert.deepEqual(JSON.parse(no.stdout), { match: false });
+    assert.deepEqual([yes.code, no.code], [0, 12], 'no match has its own exit status, for scripts');
   });
 
   it('proves possession with an HMAC of the challenge', async () => {

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { writeFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -150,6 +152,23 @@ describe('aivault run', () => {
     }
   });
 
+  it("without --url or AIVAULT_URL, the child gets the running daemon's addresses, from the record serve keeps", async () => {
+    const script = `console.log(JSON.stringify(process.env))`;
+    const r = await v.cli(['run', '--agent', 'runner', '--', process.execPath, '-e', script]);
+    assert.equal(r.code, 0, r.stderr);
+    const env = JSON.parse(r.stdout) as Record<string, string>;
+    assert.equal(env.AIVAULT_URL, d.url);
+    assert.equal(env.AIVAULT_SOCKET, d.socket);
+    assert.equal(env.OPENAI_BASE_URL, `${d.url}/gw/openai/v1`);
+  });
+
+  it('an explicit --url still wins over the record, and must answer', async () => {
+    const r = await v.cli(['run', '--agent', 'runner', '--url', 'http://127.0.0.1:9', '--', process.execPath, '-e', 'console.log("started")']);
+    assert.equal(r.code, 9, r.stderr);
+    assert.match(r.stderr, /DAEMON_UNAVAILABLE: no daemon answers at http:\/\/127\.0\.0\.1:9 \(--url\)/);
+    assert.equal(r.stdout, '', 'the command did not start');
+  });
+
   it('--lease takes whole seconds within bounds', async () => {
     await Promise.all(
       ['1', '2.5'].map(async (bad) => {
@@ -161,6 +180,32 @@ describe('aivault run', () => {
   });
 });
 
+describe('aivault run with no daemon', () => {
+  let v: TempVault;
+  before(async () => {
+    v = await tempVault();
+    assert.equal((await v.cli(['agent', 'create', 'runner'])).code, 0);
+  });
+  after(() => v.cleanup());
+
+  it('fails fast with DAEMON_UNAVAILABLE, naming the socket, and does not start the command', async () => {
+    const r = await v.cli(['run', '--agent', 'runner', '--', process.execPath, '-e', 'console.log("started")']);
+    assert.equal(r.code, 9, r.stderr);
+    assert.match(r.stderr, new RegExp(`DAEMON_UNAVAILABLE: no daemon answers at ${join(v.dir, 'aivault.sock')}: start one with \`aivault serve\``));
+    assert.equal(r.stdout, '');
+    const agents = JSON.parse((await v.cli(['agent', 'list', '--json'])).stdout) as Array<{ name: string }>;
+    assert.deepEqual(agents.map((a) => a.name), ['runner'], 'no derived agent was made');
+  });
+
+  it('a record left by a daemon that died is not believed', async () => {
+    writeFileSync(join(v.dir, 'daemon.json'), JSON.stringify({ pid: 1, socket: join(v.dir, 'gone.sock'), url: 'http://127.0.0.1:9' }), { mode: 0o600 });
+    const r = await v.cli(['run', '--agent', 'runner', '--', process.execPath, '-e', 'console.log("started")']);
+    assert.equal(r.code, 9, r.stderr);
+    assert.match(r.stderr, new RegExp(`no daemon answers at ${join(v.dir, 'aivault.sock')}`));
+    rmSync(join(v.dir, 'daemon.json'));
+  });
+});
+
 describe('aivault run on a PostgreSQL vault: the child gets no credential of the vault, its key, its database or its owner', () => {
   const schema = freshSchema('run');
   const dbPassword = `pw-${randomBytes(9).toString('hex')}`;
@@ -169,12 +214,15 @@ describe('aivault run on a PostgreSQL vault: the child gets no credential of the
   const masterKey = randomBytes(32).toString('base64');
   const custom = canary('STORED');
   let v: TempVault;
+  let d: RunningDaemon;
 
   before(async () => {
     v = await tempVault(['--key-provider', 'env', '--storage', url.href], { AIVAULT_MASTER_KEY: masterKey, AIVAULT_DATABASE_URL: url.href });
     for (const args of [['secrets', 'create', '--name', 'SOME_CUSTOM', '--value', custom], ['agent', 'create', 'runner']]) assert.equal((await v.cli(args)).code, 0);
+    d = await startDaemon(v, []);
   });
   after(async () => {
+    await d.stop();
     v.cleanup();
     await dropSchema(schema);
   });

@@ -29,7 +29,7 @@ describe('aivault mcp', () => {
     };
     const ref = (await ok(['secrets', 'create', '--name', 'MCP_KEY', '--value', key])).trim();
     await ok(['credential', 'create', 'notes', '--provider', 'notes', '--secret-ref', ref, '--auth', 'header', '--header-name', 'authorization', '--value-template', 'Bearer {{secret}}', '--host', up.host, '--allow-http', '--allow-private-network']);
-    await ok(['capability', 'create', 'notes/read', '--provider', 'notes', '--credential', 'notes', '--method', 'GET', '--path', '/v1/notes']);
+    await ok(['capability', 'create', 'notes/read', '--provider', 'notes', '--credential', 'notes', '--method', 'GET', '--method', 'POST', '--path', '/v1/notes']);
     await ok(['capability', 'create', 'notes/admin', '--provider', 'notes', '--credential', 'notes', '--method', 'GET', '--path', '/admin']);
     token = (JSON.parse(await ok(['agent', 'create', 'mcp-bot', '--json'])) as { token: string }).token;
     await ok(['grant', 'mcp-bot', 'notes/read']);
@@ -67,7 +67,18 @@ describe('aivault mcp', () => {
     );
     const traversal = (await client.callTool({ name: 'invoke', arguments: { capability: 'notes/read', path: '/v1/notes/../../admin' } })) as ToolResult;
     assert.match(traversal.content[0]!.text, /^MALFORMED_PATH: /);
-    for (const r of [list, read, denied, traversal]) assertNoLeak(JSON.stringify(r), key, 'MCP tool result');
+    // An LLM holds an object, not JSON text: `json` takes it as it is.
+    const posted = (await client.callTool({ name: 'notes__read', arguments: { method: 'POST', path: '/v1/notes', json: { title: 'a "quoted" note', tags: ['x'], n: 1 } } })) as ToolResult;
+    assert.equal(posted.isError, false, posted.content[0]!.text);
+    assert.equal(up.received.at(-1)!.body.toString('utf8'), '{"title":"a \\"quoted\\" note","tags":["x"],"n":1}');
+    assert.equal(up.received.at(-1)!.headers['content-type'], 'application/json');
+    const typed = (await client.callTool({ name: 'invoke', arguments: { capability: 'notes/read', method: 'POST', path: '/v1/notes', headers: { 'Content-Type': 'application/merge-patch+json' }, json: [1] } })) as ToolResult;
+    assert.equal(typed.isError, false, typed.content[0]!.text);
+    assert.equal(up.received.at(-1)!.headers['content-type'], 'application/merge-patch+json', "the caller's content type stays");
+    const both = (await client.callTool({ name: 'notes__read', arguments: { method: 'POST', path: '/v1/notes', body: 'x', json: {} } })) as ToolResult;
+    assert.equal(both.isError, true);
+    assert.match(both.content[0]!.text, /^INVALID_ARGUMENT: give one of body, bodyBase64 or json, not body and json/);
+    for (const r of [list, read, denied, traversal, posted]) assertNoLeak(JSON.stringify(r), key, 'MCP tool result');
   }
 
   it('capability ids that would share a tool name (m/a.b, m/a_b) get distinct, stable tools, and the server stays up', async () => {

@@ -29,8 +29,8 @@ describe('daemon socket and binds', () => {
       const d = await startDaemon(v, ['--socket', join(v.dir, 'one.sock')]);
       try {
         const second = await runCli(['serve', '--socket', join(v.dir, 'one.sock')], { env: v.env });
-        assert.equal(second.code, 2);
-        assert.match(second.stderr, /already serving/);
+        assert.equal(second.code, 4);
+        assert.match(second.stderr, /error ADDRESS_IN_USE: a daemon is already serving \S+one\.sock/);
         assert.ok(statSync(d.socket!).isSocket(), "the refused second daemon left the first one's socket alone");
       } finally {
         assert.equal(await d.stop(), 0);

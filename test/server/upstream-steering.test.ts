@@ -89,6 +89,16 @@ describe('the upstream acts on what the allow-lists checked', () => {
     assert.equal(up.received.length, before, 'nothing reached the upstream');
     const nested = await invoke({ method: 'POST', path: '/v1/public/x', headers: [['content-type', 'application/json']], body: '{"input":{"_method":"DELETE"}}' });
     assert.equal(nested.status, 200, nested.text);
+    // A body given as a JSON value is serialised and then checked like any other.
+    const value = await invoke({ method: 'POST', path: '/v1/public/x', json: { _method: 'DELETE' } });
+    assert.deepEqual([value.status, value.code], [403, 'METHOD_NOT_ALLOWED'], value.text);
+    assert.equal(up.received.length, before + 1, 'only the nested one reached the upstream');
+    const nestedValue = await invoke({ method: 'POST', path: '/v1/public/x', json: { input: { _method: 'DELETE' } } });
+    assert.equal(nestedValue.status, 200, nestedValue.text);
+    assert.equal(up.received.at(-1)!.body.toString('utf8'), '{"input":{"_method":"DELETE"}}');
+    assert.equal(up.received.at(-1)!.headers['content-type'], 'application/json');
+    const two = await invoke({ method: 'POST', path: '/v1/public/x', body: '{}', json: {} });
+    assert.deepEqual([two.status, two.code], [400, 'INVALID_ARGUMENT'], two.text);
   });
 
   it('an override the check used to miss is refused too: no content type, text after the form type, a leading space in the name, a compressed form (the re-attack)', async () => {

@@ -90,7 +90,7 @@ export function registerCapability(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { workspaceId?: string; groupId?: string }>();
       const context = scopeFromOptions(o);
-      const client = await agentClientFromEnv();
+      const client = await agentClientFromEnv(o);
       if (client) {
         // As the agent: only what it has been granted.
         const granted = await client.capabilities().finally(() => client.close());

@@ -107,7 +107,7 @@ export function registerFlow(program: Command): void {
       if (o.body !== undefined && o.bodyFile !== undefined) throw new AivaultError('INVALID_ARGUMENT', 'give --body or --body-file');
       const body = o.body !== undefined ? Buffer.from(o.body) : o.bodyFile !== undefined ? await readFile(o.bodyFile) : undefined;
       const input = { ...(body ? { body } : {}), ...(o.contentType ? { contentType: o.contentType } : {}) };
-      const client = await agentClientFromEnv();
+      const client = await agentClientFromEnv(o);
       const result: FlowResult = client ? await client.runFlow(id, input).finally(() => client.close()) : await withServices(o, ({ broker }) => broker.runFlow(id, input));
       if (o.json) return printJson(result);
       if (result.status === 'stored') printLine(`stored in ${result.alias} (upstream HTTP ${result.responseStatus})`);

@@ -42,6 +42,7 @@ export function registerIngest(secrets: Command): void {
             if (o.json) printLine(JSON.stringify({ url, token }));
             else {
               printLine(`POST the value to ${url} with header x-ingest-token: ${token}`);
+              note(`e.g. curl --data-binary @FILE -H 'x-ingest-token: ${token}' ${url}`);
               note(`or open ${url}?t=${token} in a browser on this machine; waiting up to ${seconds} s`);
             }
           },

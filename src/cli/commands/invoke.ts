@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { TextDecoder } from 'node:util';
 import type { Command } from 'commander';
 import type { InvokeRequest, PlannedRequest } from '../../broker/broker.ts';
-import { AivaultError } from '../../errors.ts';
+import { AivaultError, OUTCOME_EXIT, upstreamExit } from '../../errors.ts';
 import { withServices } from '../broker-context.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
 import { messageWithFlags } from '../flags.ts';
@@ -153,7 +153,7 @@ interface Answer {
 async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (answer: Answer) => Promise<T>, how: { render?: Render; whole?: boolean } = {}): Promise<T> {
   const { render, whole } = how;
   const scope = scopeFromOptions({ workspaceId: o.workspaceId, groupId: o.groupId });
-  const client = await agentClientFromEnv();
+  const client = await agentClientFromEnv(o);
   if (client) {
     // An agent cannot pick its own context: the owner bound it to one (aivault agent context).
     if (scope !== undefined) {
@@ -181,13 +181,22 @@ async function withAnswer<T>(o: InvokeOptions, request: InvokeRequest, use: (ans
 
 
 /** The answer rendered for an LLM where the scrubber is (here, or in the daemon), and scrubbed again. */
-async function renderedAnswer(o: InvokeOptions, request: InvokeRequest, render: Render): Promise<string> {
+async function renderedAnswer(o: InvokeOptions, request: InvokeRequest, render: Render): Promise<{ status: number; text: string }> {
   return withAnswer(o, request, async (answer) => {
     const body = await readAll(answer.body);
     const { renderAnswer } = await import('../../broker/render.ts');
-    return answer.scrubText ? renderAnswer(render, answer, body, answer.scrubText) : body.toString('utf8');
+    return { status: answer.status, text: answer.scrubText ? renderAnswer(render, answer, body, answer.scrubText) : body.toString('utf8') };
   }, { render, whole: true });
 }
+
+/** Prints a rendered answer; the exit status says how the upstream answered. */
+function printRendered(rendered: { status: number; text: string }): void {
+  printDocument(rendered.text);
+  process.exitCode = upstreamExit(rendered.status);
+}
+
+const EXIT_RULE = `\nExit status: 0 when the upstream answered below 400, ${OUTCOME_EXIT.UPSTREAM_4XX.exit} for a 4xx answer, ${OUTCOME_EXIT.UPSTREAM_5XX.exit} for a 5xx
+one (printed either way); a refusal by aivault exits with its code's exit status (aivault explain CODE).`;
 
 /** NDJSON frames: head, then each body chunk (text, or base64 when not UTF-8), then end or error. */
 async function streamFrames(answer: Answer): Promise<void> {
@@ -228,6 +237,7 @@ export function registerInvoke(program: Command): void {
       .command('invoke')
       .description('invoke a capability: aivault checks the allow-lists, injects the credential, calls the upstream and returns its scrubbed response'),
   )
+    .addHelpText('after', EXIT_RULE)
     .option('--json', 'print {status, headers, body} as JSON (body base64 when not UTF-8)')
     .option('--stream', 'print NDJSON frames as the response arrives: {type:"head",status,headers}, {type:"chunk",text|base64}…, {type:"end",bytes} or {type:"error",code,message}')
     .action(async (capability: string, _o: unknown, cmd: Command) => {
@@ -235,17 +245,23 @@ export function registerInvoke(program: Command): void {
       if (o.json && o.stream) throw new AivaultError('INVALID_ARGUMENT', 'give --json or --stream, not both');
       const request = await buildRequest(capability, o);
       // --json prints nothing before the end, so it reads the answer whole; the others stream.
-      await withAnswer(o, request, (answer) => (o.stream ? streamFrames(answer) : output(o, answer.status, answer.headers, answer.body)), { whole: o.json === true });
+      const status = await withAnswer(o, request, async (answer) => {
+        await (o.stream ? streamFrames(answer) : output(o, answer.status, answer.headers, answer.body));
+        return answer.status;
+      }, { whole: o.json === true });
+      process.exitCode = upstreamExit(status);
     });
 
   addRequestOptions(
     program
       .command('json')
       .description('invoke a capability and print {planned: {capability, credential, method, url}, response: {status, json}}: the URL with secrets redacted, the body parsed'),
-  ).action(async (capability: string, _o: unknown, cmd: Command) => {
-    const o = cmd.optsWithGlobals<InvokeOptions>();
-    printDocument(await renderedAnswer(o, await buildRequest(capability, o), { as: 'json' }));
-  });
+  )
+    .addHelpText('after', EXIT_RULE)
+    .action(async (capability: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<InvokeOptions>();
+      printRendered(await renderedAnswer(o, await buildRequest(capability, o), { as: 'json' }));
+    });
 
   addRequestOptions(
     program
@@ -255,10 +271,11 @@ export function registerInvoke(program: Command): void {
     .option('--namespace <ns>', 'fence the output between begin and end marker lines named NS')
     .option('--exclude-field <field>', 'leave out this field (a key name anywhere, or a dotted path from the top) (repeatable)', collect)
     .option('--wrap-field <field>', "render this field's values as fenced blocks marked as data, not instructions (repeatable)", collect)
+    .addHelpText('after', EXIT_RULE)
     .action(async (capability: string, _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<InvokeOptions & { namespace?: string; excludeField?: string[]; wrapField?: string[] }>();
       const render: Render = { as: 'markdown', exclude: o.excludeField ?? [], wrap: o.wrapField ?? [], ...(o.namespace !== undefined ? { namespace: o.namespace } : {}) };
-      printDocument(await renderedAnswer(o, await buildRequest(capability, o), render));
+      printRendered(await renderedAnswer(o, await buildRequest(capability, o), render));
     });
 }
 

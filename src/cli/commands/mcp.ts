@@ -37,7 +37,7 @@ export function registerMcp(program: Command): void {
           await vault.close();
         };
       } else {
-        const client = await agentClientFromEnv();
+        const client = await agentClientFromEnv(o);
         if (!client) throw new AivaultError('INVALID_ARGUMENT', 'give --agent NAME, or set AIVAULT_AGENT_TOKEN and AIVAULT_SOCKET (or AIVAULT_URL)');
         name = 'agent';
         backend = clientMcpBackend(client);

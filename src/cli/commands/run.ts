@@ -17,6 +17,7 @@ import type { Vault } from '../../vault/vault.ts';
 import { ENV_RULE, childEnvironment } from '../child-env.ts';
 import { withServices } from '../broker-context.ts';
 import { vaultDir, type GlobalOptions } from '../context.ts';
+import { daemonAnswers, findDaemon } from '../daemon-record.ts';
 import { note } from '../output.ts';
 
 /** The derived agent's lease, in seconds: run renews it every quarter of its length. */
@@ -77,6 +78,23 @@ function ownEnv(token: string, socket: string, url: string | undefined, provider
   return env;
 }
 
+/**
+ * Where the child reaches the daemon: the socket and URL given (flag, then environment), else
+ * the ones the running daemon recorded, else the default socket. Each must answer now: a
+ * command started against no daemon would only fail later, further from the cause.
+ */
+async function daemonAddress(dir: string, flagUrl: string | undefined): Promise<{ socket: string; url: string | undefined }> {
+  const given = { socket: process.env.AIVAULT_SOCKET || undefined, url: (flagUrl ?? (process.env.AIVAULT_URL || undefined))?.replace(/\/$/, '') };
+  const recorded = await findDaemon(dir);
+  const socket = given.socket ?? recorded?.socket ?? join(dir, 'aivault.sock');
+  // The recorded URL is the recorded daemon's: it goes with its socket only.
+  const url = given.url ?? (recorded && recorded.socket === socket ? recorded.url : undefined);
+  const hint = 'start one with `aivault serve` (with --listen 127.0.0.1:8787 for SDK base URLs)';
+  if (!(await daemonAnswers({ socket }))) throw new AivaultError('DAEMON_UNAVAILABLE', `no daemon answers at ${socket}${given.socket ? ' (AIVAULT_SOCKET)' : ''}: ${hint}`);
+  if (url && !(await daemonAnswers({ url }))) throw new AivaultError('DAEMON_UNAVAILABLE', `no daemon answers at ${url}${given.url ? (flagUrl ? ' (--url)' : ' (AIVAULT_URL)') : ''}: ${hint}`);
+  return { socket, url };
+}
+
 /** The child's exit status as a shell reports it (128 + N for signal N; 127 when it did not start). */
 function exited(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
@@ -90,15 +108,14 @@ export function registerRun(program: Command): void {
     .command('run')
     .description("run a command as an agent, wired to the daemon, with no credential in its environment")
     .requiredOption('--agent <name>', 'the agent whose grants the command gets (through a derived agent, revoked when the command ends)')
-    .option('--url <url>', "the daemon's loopback URL, for gateway base URLs (default: AIVAULT_URL)")
+    .option('--url <url>', "the daemon's loopback URL, for gateway base URLs (default: AIVAULT_URL, else the running daemon's, from daemon.json in the vault directory)")
     .option('--lease <seconds>', `how long the derived agent's grants last unless renewed (run renews them every quarter of that while the command runs; ${LEASE.min}-${LEASE.max}, default ${LEASE.default})`)
     .argument('<command...>', 'the command and its arguments (after --)')
     .addHelpText('after', `\n${ENV_RULE}\n\n${END_RULE}`)
     .action(async (command: string[], _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { agent: string; url?: string; lease?: string }>();
       const lease = leaseMs(o.lease);
-      const url = (o.url ?? process.env.AIVAULT_URL)?.replace(/\/$/, '');
-      const socket = process.env.AIVAULT_SOCKET ?? join(vaultDir(o), 'aivault.sock');
+      const { socket, url } = await daemonAddress(vaultDir(o), o.url);
       const registry = await builtinRegistry();
       const secretNames = new Set([...registry.providers.values()].flatMap((p) => secretNamesOf(p)));
       let child: ChildProcess | undefined;
@@ -119,6 +136,7 @@ export function registerRun(program: Command): void {
             const providers = await grantedProviders(vault, registry, source);
             const { env, dropped } = childEnvironment(process.env, secretNames, await storedValues(vault));
             if (dropped.length > 0) note(`not passed to the command: ${dropped.join(', ')}`);
+            if (!url && providers.size > 0) note('the daemon serves no loopback URL, so the command gets no gateway base URLs (OPENAI_BASE_URL…): start `aivault serve --listen 127.0.0.1:8787`');
             Object.assign(env, ownEnv(derived.token, socket, url, providers));
             if (ending) return 128 + constants.signals[ending];
             const [file, ...args] = command;

@@ -2,7 +2,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import type { Command } from 'commander';
-import { AivaultError, EXIT } from '../../errors.ts';
+import { AivaultError, EXIT, OUTCOME_EXIT } from '../../errors.ts';
 import { SCOPE_RULE, SECRET_NAME_RULE, assertSecretName } from '../../vault/names.ts';
 import { scopeFromOptions } from '../../vault/scopes.ts';
 import type { SecretInfo } from '../../vault/vault.ts';
@@ -266,6 +266,7 @@ export function registerSecrets(program: Command): void {
     .argument('<secret>', 'NAME, id or vault:secret:<id>')
     .option('--scope <scope>', 'scope, when the name exists in several')
     .option('--json', 'print {match} as JSON')
+    .addHelpText('after', `\nExit status: 0 match, ${OUTCOME_EXIT.NO_MATCH.exit} no match; an error exits with its code's exit status (aivault explain CODE).`)
     .action(async (reference: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ScopeOptions>();
       const candidate = await readSecretValue({ valueStdin: true });
@@ -273,6 +274,7 @@ export function registerSecrets(program: Command): void {
         const { match } = await ownerCall(opts, 'secrets.compare', { secret: reference, value: valueText(candidate), ...(opts.scope ? { scope: opts.scope } : {}) });
         if (opts.json) printJson({ match });
         else printLine(match ? 'match' : 'no match');
+        process.exitCode = match ? EXIT.OK : OUTCOME_EXIT.NO_MATCH.exit;
       } finally {
         candidate.fill(0);
       }

@@ -6,6 +6,7 @@ import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../../policy/approvals.ts';
 import { AivaultError } from '../../errors.ts';
 import { DEFAULT_SERVER_LIMITS, MAX_UNVERIFIED_PER_SIGNER, type ServerLimits } from '../../server/limits.ts';
 import { readPassphrase, vaultDir, type GlobalOptions } from '../context.ts';
+import { RECORD_FILE, removeDaemonRecord, writeDaemonRecord } from '../daemon-record.ts';
 
 interface ServeOptions extends GlobalOptions {
   socket?: string;
@@ -71,6 +72,7 @@ export function registerServe(program: Command): void {
     .option('--max-unauthenticated <n>', `signed requests whose body is read before their signature is checked, at once (at most ${MAX_UNVERIFIED_PER_SIGNER} per signer id): more get 503 DAEMON_BUSY; a token's request needs none`, String(D.maxUnauthenticated))
     .option('--max-buffered-body-bytes <n>', 'request-body bytes the daemon buffers at once, all requests together (checked from Content-Length, and as a chunked body arrives): more get 503 DAEMON_BUSY', String(D.maxBufferedBodyBytes))
     .option('--max-in-flight-per-agent <n>', "one agent's requests and WebSocket sessions open at once: more get 429 TOO_MANY_IN_FLIGHT", String(D.maxInFlightPerAgent))
+    .addHelpText('after', `\nWhile it runs, ${RECORD_FILE} in the vault directory (mode 0600) says where it listens, so run,\nmcp and invoke find it with no AIVAULT_SOCKET or AIVAULT_URL; it is removed when the daemon stops.`)
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<ServeOptions>();
       const limits = serverLimits(o);
@@ -100,6 +102,8 @@ export function registerServe(program: Command): void {
       let addresses;
       try {
         addresses = await daemon.start();
+        // So that run, mcp and invoke find this daemon with no address given.
+        writeDaemonRecord(dir, { pid: process.pid, socket: addresses.socket!, ...(addresses.url ? { url: addresses.url } : {}) });
       } catch (err) {
         await daemon.shutdown(0);
         throw err;
@@ -116,6 +120,7 @@ export function registerServe(program: Command): void {
       log.info(addresses, 'listening');
       process.stdout.write(JSON.stringify({ listening: addresses }) + '\n');
       await stopped;
+      removeDaemonRecord(dir);
       await daemon.shutdown();
       log.info('stopped; audit log flushed');
     });
