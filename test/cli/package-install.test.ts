@@ -65,7 +65,10 @@ describe('the packed package, installed globally', { skip, timeout: 300_000, con
     const packed = await run('npm', ['pack', '--pack-destination', root], process.env);
     assert.equal(packed.code, 0, packed.stderr);
     const tarball = join(root, packed.stdout.trim().split('\n').at(-1)!);
-    install = await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], process.env, root);
+    // Installed as a user on the oldest of these Nodes would: with that Node's npm.
+    const oldest = nodes.get(Math.min(...nodes.keys()))!;
+    const env = { ...process.env, PATH: [oldest, process.env.PATH].join(delimiter) };
+    install = await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], env, root);
     assert.equal(install.code, 0, install.stderr);
   });
   after(async () => {
