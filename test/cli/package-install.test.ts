@@ -119,7 +119,7 @@ describe('the packed package, installed globally', { skip, timeout: 300_000, con
       for (const r of [version, init, created, invoked]) assertNoLeak(r.stdout + r.stderr, key, 'CLI output');
 
       // SIGTERM to the `aivault` process (the launcher on an old Node) reaches the daemon, which
-      // shuts down in order (audit thread flushed) and exits 0.
+      // shuts down in order (audit log flushed) and exits 0.
       const daemon = spawn('aivault', ['serve', '--socket', join(home, 's.sock')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let log = '';
       daemon.stderr.on('data', (d: Buffer) => (log += d));
