@@ -110,12 +110,17 @@ export function registerServe(program: Command): void {
       }
       // Handlers first, announcement second: whoever reads the announcement may signal at once.
       const stopped = new Promise<void>((resolve) => {
+        // Kept, not once: a signal can arrive twice (systemd signals the launcher's whole
+        // cgroup; a terminal, the process group), and a second must not kill a shutdown under way.
+        let stopping = false;
         const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
           log.info({ signal }, 'shutting down: finishing in-flight requests');
           resolve();
         };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
       });
       log.info(addresses, 'listening');
       process.stdout.write(JSON.stringify({ listening: addresses }) + '\n');
