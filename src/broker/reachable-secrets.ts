@@ -16,6 +16,7 @@ import type { Vault } from '../vault/vault.ts';
 import type { Catalog, ResolvedCredential } from './catalog.ts';
 import type { OAuthTokens } from './oauth-tokens.ts';
 import { Scrubber } from './scrub/scrubber.ts';
+import { GenerationCache } from '../storage/generation-cache.ts';
 
 /** Agents (by execution context) whose sets are kept. */
 const MAX_AGENTS = 256;
@@ -26,7 +27,6 @@ const MAX_WIDENED = 16;
 const GONE = new Set(['CAPABILITY_NOT_FOUND', 'CREDENTIAL_NOT_FOUND', 'PROVIDER_NOT_FOUND']);
 
 interface Reach {
-  generation: number;
   values: ReadonlySet<string>;
   /** OAuth credentials, whose access tokens change without a new generation. */
   oauth: ResolvedCredential[];
@@ -56,14 +56,14 @@ export class ReachableSecrets {
   readonly #vault: Vault;
   readonly #catalog: Catalog;
   readonly #tokens: Pick<OAuthTokens, 'held' | 'stored'>;
-  /** `agent id + execution context` -> its set, most recently used last. */
-  readonly #reach = new Map<string, Promise<Reach>>();
-  #generation = -1;
+  /** `agent id + execution context` -> its set, kept while the generation stands. */
+  readonly #reach: GenerationCache;
 
   constructor(vault: Vault, catalog: Catalog, tokens: Pick<OAuthTokens, 'held' | 'stored'>) {
     this.#vault = vault;
     this.#catalog = catalog;
     this.#tokens = tokens;
+    this.#reach = new GenerationCache(() => vault.storage.generation(), MAX_AGENTS);
   }
 
   /**
@@ -87,30 +87,11 @@ export class ReachableSecrets {
   }
 
   #lookup(agent: AgentRecord, execution: string, generation: number): Promise<Reach> {
-    // A new generation makes every set stale: drop them (they hold decrypted values).
-    if (generation > this.#generation) {
-      this.#reach.clear();
-      this.#generation = generation;
-    }
-    // A request that read an older generation than the newest seen gets a set of its own.
-    if (generation < this.#generation) return this.#build(agent, execution, generation);
-    const key = `${agent.id} ${execution}`;
-    const cached = this.#reach.get(key);
-    if (cached) {
-      this.#reach.delete(key);
-      this.#reach.set(key, cached);
-      return cached;
-    }
-    const built = this.#build(agent, execution, generation);
-    this.#reach.set(key, built);
-    built.catch(() => {
-      if (this.#reach.get(key) === built) this.#reach.delete(key);
-    });
-    if (this.#reach.size > MAX_AGENTS) this.#reach.delete(this.#reach.keys().next().value!);
-    return built;
+    // The sets hold decrypted values: a newer generation drops them all (generation-cache.ts).
+    return this.#reach.at(generation).memo(`${agent.id} ${execution}`, () => this.#build(agent, execution));
   }
 
-  async #build(agent: AgentRecord, execution: string, generation: number): Promise<Reach> {
+  async #build(agent: AgentRecord, execution: string): Promise<Reach> {
     const values = new Set<string>();
     const credentials = new Map<string, ResolvedCredential>();
     // Every grant row, expired or not: scrubbing more than needed is safe, and the set then
@@ -137,7 +118,7 @@ export class ReachableSecrets {
         for (const token of [await this.#tokens.stored(credential), this.#tokens.held(credential)]) if (token) values.add(token);
       }
     }
-    return { generation, values, oauth, scrubber: new Scrubber(values), widened: new Map() };
+    return { values, oauth, scrubber: new Scrubber(values), widened: new Map() };
   }
 
   /** A credential's values, every kept version, and what its strategy injects with the current ones. */

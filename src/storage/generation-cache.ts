@@ -15,7 +15,7 @@ export interface Snapshot {
   memo<T>(key: string, load: () => Promise<T>, keep?: (value: T) => boolean): Promise<T>;
 }
 
-/** What the cache holds at most; past it, the oldest entry goes. */
+/** What the cache holds at most; past it, the entry unused longest goes. */
 const MAX_ENTRIES = 4096;
 
 const always = () => true;
@@ -33,7 +33,11 @@ export class GenerationCache {
 
   /** Reads the generation (the request's one round trip) and returns the vault as of it. */
   async snapshot(): Promise<Snapshot> {
-    const generation = await this.#read();
+    return this.at(await this.#read());
+  }
+
+  /** The vault as of `generation`, already read by the caller. */
+  at(generation: number): Snapshot {
     // A newer generation makes everything kept stale (and some of it is secret): drop it.
     if (generation > this.#generation) {
       this.#entries.clear();
@@ -48,7 +52,12 @@ export class GenerationCache {
     // The generation moved on since this snapshot was taken: what it loads is not the newest.
     if (generation !== this.#generation) return load();
     const kept = this.#entries.get(key) as Promise<T> | undefined;
-    if (kept) return kept;
+    if (kept) {
+      // Most recently used last: the bound drops what has gone unused longest.
+      this.#entries.delete(key);
+      this.#entries.set(key, kept);
+      return kept;
+    }
     const loading = load();
     this.#entries.set(key, loading);
     const forget = () => {

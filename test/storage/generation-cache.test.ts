@@ -47,6 +47,25 @@ describe('GenerationCache', () => {
     assert.equal(c.loads(), 3);
   });
 
+  it('past its bound, drops what has gone unused longest', async () => {
+    const c = setup(2);
+    const at = await c.cache.snapshot();
+    for (const k of ['a', 'b']) await at.memo(k, c.load(k));
+    await at.memo('a', c.load('a')); // used again: b is now the one unused longest
+    await at.memo('c', c.load('c'));
+    await at.memo('a', c.load('a'));
+    assert.equal(c.loads(), 3);
+    await at.memo('b', c.load('b'));
+    assert.equal(c.loads(), 4);
+  });
+
+  it('a generation the caller already read gives the same snapshot as one read here', async () => {
+    const c = setup();
+    assert.equal(await c.cache.at(1).memo('k', c.load('a')), 'a');
+    assert.equal(await (await c.cache.snapshot()).memo('k', c.load('b')), 'a');
+    assert.equal(c.loads(), 1);
+  });
+
   it('holds at most its bound', async () => {
     const c = setup(2);
     const at = await c.cache.snapshot();
