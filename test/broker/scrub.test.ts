@@ -250,11 +250,15 @@ describe('response scrubbing: the short ways against the byte-by-byte reference 
     }
     r.finish();
     stream.push(r.take(r.offset, 'extend'));
+    // Closed, its matcher scans the whole text next (reused, as the daemon reuses them).
+    r.close();
     const whole = new Redactor(patterns, { reference });
     for (const p of pieces) whole.push(p);
     whole.finish();
     let end = 0;
-    return { stream, clipped: pieces.map((p) => whole.take((end += p.length), 'clip')) };
+    const clipped = pieces.map((p) => whole.take((end += p.length), 'clip'));
+    whole.close();
+    return { stream, clipped };
   }
 
   it('redacts exactly what feeding every byte through every view redacts, in any chunking', () => {
@@ -270,5 +274,47 @@ describe('response scrubbing: the short ways against the byte-by-byte reference 
       }),
       { ...params, numRuns: RUNS * 4 },
     );
+  });
+
+  it('a matcher reused after an earlier scan, finished or dropped midway, redacts as a new one does', () => {
+    fc.assert(
+      fc.property(caseArb, encodingName, fc.nat(), fc.nat(), fc.constantFrom('', ...breaks), fc.boolean(), ([secrets, fragments, cuts], name, seed, cut, pending, finished) => {
+        const patterns = new Patterns(secrets.map((s) => Buffer.from(s)));
+        // The earlier scan ends partway into a secret (and maybe mid-escape or mid-line); the
+        // next starts with the rest of it, which a matcher still in that state would complete.
+        const encoded = ENCODINGS[name]!(secrets[0]!, seed);
+        const k = 1 + (cut % Math.max(1, encoded.length - 1));
+        const first = new Redactor(patterns);
+        first.push(Buffer.from(`${encoded.slice(0, k)}${pending}`, 'utf8'));
+        if (finished) first.finish();
+        first.close();
+        const pieces = cutAt(Buffer.from(`${encoded.slice(k)}${fragments.join('')}`, 'utf8'), cuts);
+        const reused = redact(patterns, pieces, false);
+        const reference = redact(patterns, pieces, true);
+        assert.deepEqual(reused.stream.map(String), reference.stream.map(String), 'stream');
+        assert.deepEqual(reused.clipped.map(String), reference.clipped.map(String), 'pieces');
+      }),
+      { ...params, numRuns: RUNS * 2 },
+    );
+  });
+
+  it('a matcher reused after a scan that ended at a line break still reads a leading `data:` as text', () => {
+    // After a line break the fold drops a `data:` field name; a new scan starts mid-line.
+    const secret = 'data:sk-canary-7f3a9c21';
+    const patterns = new Patterns([Buffer.from(secret)]);
+    const first = new Redactor(patterns);
+    first.push(Buffer.from('event: x\n'));
+    first.finish();
+    first.close();
+    assert.equal(redact(patterns, [Buffer.from(`${secret} tail`)], false).stream.map(String).join(''), '[REDACTED] tail');
+  });
+
+  it('a closed redactor refuses to be used again (its matcher may be scanning another answer)', () => {
+    const patterns = new Patterns([Buffer.from('sk-canary-0123456789')]);
+    const r = new Redactor(patterns);
+    r.push(Buffer.from('hello'));
+    r.close();
+    assert.throws(() => r.push(Buffer.from('sk-canary-0123456789')), /closed/);
+    assert.throws(() => r.take(5, 'extend'), /closed/);
   });
 });

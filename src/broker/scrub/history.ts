@@ -34,6 +34,14 @@ export class History {
     this.#at = new Float64Array(size);
   }
 
+  /** Back to empty, holding no chunk. */
+  reset(): void {
+    this.count = 0;
+    this.#runs = 0;
+    this.#data.fill(undefined);
+    this.start = this.end = this.byte = 0;
+  }
+
   /** One symbol decoded from raw [start, end). */
   symbol(byte: number, start: number, end: number): void {
     const r = this.#runs++ & this.#mask;

@@ -48,6 +48,11 @@ class FoldState {
   readonly #held = new Float64Array(3 * SSE_FIELD.length);
   #count = 0;
 
+  reset(): void {
+    this.lineStart = false;
+    this.#count = 0;
+  }
+
   copyFrom(o: FoldState): void {
     this.lineStart = o.lineStart;
     this.#count = o.#count;
@@ -167,7 +172,28 @@ export class Patterns {
   get empty(): boolean {
     return this.automaton.maxLength === 0;
   }
+
+  /**
+   * Matchers done with, reset, for the next scan: a matcher holds tens of KiB of history per
+   * view, and a response takes two or three (headers, body, error text).
+   */
+  readonly #free: Matcher[] = [];
+
+  /** A matcher over these needles: a reset one when one is free. */
+  acquire(): Matcher {
+    return this.#free.pop() ?? new Matcher(this);
+  }
+
+  /** Takes back a matcher its user will not touch again. */
+  release(m: Matcher): void {
+    if (m.patterns !== this || m.reference || this.#free.length >= FREE_MATCHERS) return;
+    m.reset();
+    this.#free.push(m);
+  }
 }
+
+/** Free matchers kept per set of needles (enough for the requests in flight at once). */
+const FREE_MATCHERS = 64;
 
 /**
  * One view's scan: folding, the automaton's state, and where its last symbols came from (a
@@ -245,6 +271,13 @@ class View {
     this.#spans.push({ start, end });
   }
 
+  reset(): void {
+    this.state = 0;
+    this.fold.reset();
+    this.history.reset();
+    this.openRight = undefined;
+  }
+
   copyFrom(o: View): void {
     this.state = o.state;
     this.history.copyFrom(o.history, this.automaton.maxLength + 2);
@@ -306,6 +339,13 @@ class DecodedView {
     this.view.history.plain(data, i, pos, n);
   }
 
+  reset(): void {
+    this.awake = false;
+    this.#plain = 0;
+    this.decoder.reset();
+    this.view.reset();
+  }
+
   wake(literal: View): void {
     this.awake = true;
     this.#plain = 0;
@@ -351,7 +391,12 @@ export class Matcher {
   readonly #states = new Int32Array(4);
   readonly #laneViews: DecodedView[] = [];
 
+  readonly patterns: Patterns;
+  readonly reference: boolean;
+
   constructor(patterns: Patterns, options: MatcherOptions = {}) {
+    this.patterns = patterns;
+    this.reference = options.reference === true;
     this.#resync = patterns.resync;
     this.#literal = new View(patterns.automaton, this.spans);
     this.#decoded = FAMILIES.map((f) => new DecodedView(f, patterns.automaton, this.spans));
@@ -361,6 +406,16 @@ export class Matcher {
   /** Bytes read so far. */
   get offset(): number {
     return this.#offset;
+  }
+
+  /** Back to the state a new one starts in (a differential property test holds it to that). */
+  reset(): void {
+    this.spans.length = 0;
+    this.#offset = 0;
+    this.#literal.reset();
+    for (const d of this.#decoded) d.reset();
+    this.#states.fill(0);
+    this.#laneViews.length = 0;
   }
 
   /** Plain stretches go to the plain scan; every other byte through each view, one by one. */

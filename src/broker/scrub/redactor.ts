@@ -10,8 +10,16 @@ export const REDACTED = '[REDACTED]';
 const MARKER = Buffer.from(REDACTED);
 const EMPTY = Buffer.alloc(0);
 
+/** A closed redactor's matcher: every use throws. */
+const CLOSED = new Proxy({} as Matcher, {
+  get() {
+    throw new Error('scrubber used after it was closed');
+  },
+});
+
 export class Redactor {
-  readonly #matcher: Matcher;
+  #matcher: Matcher;
+  readonly #patterns: Patterns;
   /** Raw bytes from `released` to the matcher's offset: the chunks as they came (not copied). */
   readonly #held: Buffer[] = [];
   /** How much of the first held chunk was released. */
@@ -19,7 +27,20 @@ export class Redactor {
   #released = 0;
 
   constructor(patterns: Patterns, options: MatcherOptions = {}) {
-    this.#matcher = new Matcher(patterns, options);
+    this.#patterns = patterns;
+    this.#matcher = options.reference === true ? new Matcher(patterns, options) : patterns.acquire();
+  }
+
+  /**
+   * Done: its matcher goes back to be reused. Using it after this throws (the matcher may
+   * already scan another response), so a caller's mistake fails rather than mixes two scans.
+   */
+  close(): void {
+    const m = this.#matcher;
+    if (m === CLOSED) return;
+    this.#matcher = CLOSED;
+    this.#held.length = 0;
+    this.#patterns.release(m);
   }
 
   /** Bytes read so far. */

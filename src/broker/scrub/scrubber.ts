@@ -6,7 +6,7 @@
 // docs/threat-model.md ("Response path") says what is covered and what is not.
 
 import { Transform, type TransformCallback } from 'node:stream';
-import { Matcher, Patterns } from './matcher.ts';
+import { Patterns } from './matcher.ts';
 import { Redactor } from './redactor.ts';
 
 export { REDACTED } from './redactor.ts';
@@ -168,19 +168,27 @@ export class Scrubber {
   scrubPieces(pieces: readonly Buffer[]): Buffer[] {
     if (this.empty) return [...pieces];
     const r = new Redactor(this.#patterns);
-    for (const p of pieces) r.push(p);
-    r.finish();
-    let end = 0;
-    return pieces.map((p) => r.take((end += p.length), 'clip'));
+    try {
+      for (const p of pieces) r.push(p);
+      r.finish();
+      let end = 0;
+      return pieces.map((p) => r.take((end += p.length), 'clip'));
+    } finally {
+      r.close();
+    }
   }
 
   /** Whether `text` holds any of the values, in any form the scrubber would redact. */
   contains(text: string): boolean {
     if (this.empty) return false;
-    const m = new Matcher(this.#patterns);
-    m.push(Buffer.from(text, 'utf8'));
-    m.finish();
-    return m.spans.length > 0;
+    const m = this.#patterns.acquire();
+    try {
+      m.push(Buffer.from(text, 'utf8'));
+      m.finish();
+      return m.spans.length > 0;
+    } finally {
+      this.#patterns.release(m);
+    }
   }
 
   scrubBytes(buf: Buffer): Buffer {
@@ -227,10 +235,12 @@ export class Scrubber {
         schedule.stop();
         r.finish();
         const out = r.take(r.offset, 'extend');
+        r.close();
         cb(null, out.length > 0 ? out : undefined);
       },
       destroy: (err, cb) => {
         schedule.stop();
+        r.close();
         cb(err);
       },
     });
@@ -264,10 +274,13 @@ export class Scrubber {
         schedule.stop();
         r.finish();
         release(r.offset);
+        stopped = true;
+        r.close();
       },
       stop: () => {
         stopped = true;
         schedule.stop();
+        r.close();
       },
     };
   }

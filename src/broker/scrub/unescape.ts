@@ -83,6 +83,11 @@ export class Unescaper {
     this.#settle();
   }
 
+  reset(): void {
+    this.#length = 0;
+    this.#start = 0;
+  }
+
   /** The end of the input: whatever is pending was not an escape. */
   finish(): void {
     while (this.#length > 0) this.#fail();
