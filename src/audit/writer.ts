@@ -5,7 +5,8 @@
 // `full` durability it flushes the commit to disk on libuv's thread pool before the records
 // count as written, both files at once (the log, and its anchor in vault.db).
 
-import { open } from 'node:fs/promises';
+import { fstatSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AUDIT_FILE, BUSY_TIMEOUT_MS, SqliteStorage, isBusy } from '../storage/sqlite.ts';
@@ -34,14 +35,41 @@ export function storageWriter(storage: AuditStorage & { close(): Promise<void> }
   };
 }
 
-/** Flushes a file's written data to disk (fdatasync), off the event loop. */
-export async function syncFile(path: string): Promise<void> {
-  const file = await open(path, 'r');
-  try {
-    await file.datasync();
-  } finally {
-    await file.close();
-  }
+/** Flushes files' written data to disk (fdatasync), off the event loop. */
+export interface FileSync {
+  sync(path: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Syncs through a handle kept open per file, not an open and a close per commit (they cost
+ * more than the flush's own call on the loop). SQLite deletes a write-ahead log only when its
+ * last connection closes, and the writer's own holds both open; a log found unlinked all the
+ * same (its handle's link count 0) is opened again, so a flush never lands on a dead file.
+ */
+export function keptFileSync(): FileSync {
+  const handles = new Map<string, Promise<FileHandle>>();
+  const handle = async (path: string): Promise<FileHandle> => {
+    const kept = handles.get(path);
+    if (kept !== undefined) {
+      const file = await kept;
+      if (fstatSync(file.fd).nlink > 0) return file;
+      handles.delete(path);
+      void file.close().catch(() => {});
+    }
+    const opened = open(path, 'r');
+    handles.set(path, opened);
+    opened.catch(() => handles.delete(path));
+    return opened;
+  };
+  return {
+    sync: async (path) => (await handle(path)).datasync(),
+    async close() {
+      const all = [...handles.values()];
+      handles.clear();
+      await Promise.all(all.map(async (h) => (await h).close()).map((p) => p.catch(() => {})));
+    },
+  };
 }
 
 /** First wait for a lock another process holds; each retry waits twice as long, up to the last. */
@@ -52,9 +80,9 @@ const LOCK_WAITS_MS = [1, 2, 4, 8, 16, 32, 64];
  * with synchronous=NORMAL: in the write-ahead logs, where a killed process loses nothing;
  * `full` then flushes both logs before the batch resolves, so an acknowledged record
  * survives a power loss, as synchronous=FULL would make it, without the loop waiting.
- * `sync` is the flush (tests watch it).
+ * `files` does the flushing (tests watch it).
  */
-export function sqliteAuditWriter(path: string, durability: AuditDurability, sealer: AuditSealer, sync: (path: string) => Promise<void> = syncFile): AuditWriter {
+export function sqliteAuditWriter(path: string, durability: AuditDurability, sealer: AuditSealer, files: FileSync = keptFileSync()): AuditWriter {
   const storage = SqliteStorage.open(path, { synchronous: 'NORMAL', waitForLock: false });
   const logs = durability === 'full' ? [`${path}-wal`, join(dirname(path), `${AUDIT_FILE}-wal`)] : [];
   const commit = async (appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[]): Promise<number[]> => {
@@ -71,9 +99,12 @@ export function sqliteAuditWriter(path: string, durability: AuditDurability, sea
   return {
     async write(appends, outcomes) {
       const seqs = await commit(appends, outcomes);
-      await Promise.all(logs.map(sync));
+      await Promise.all(logs.map((log) => files.sync(log)));
       return seqs;
     },
-    close: () => storage.close(),
+    async close() {
+      await files.close();
+      await storage.close();
+    },
   };
 }

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { isAivaultError } from '../../src/errors.ts';
 import { Vault } from '../../src/vault/vault.ts';
-import { sqliteAuditWriter } from '../../src/audit/writer.ts';
+import { keptFileSync, sqliteAuditWriter } from '../../src/audit/writer.ts';
 import { createSealer } from '../../src/audit/chain.ts';
 import { createSecretKey } from 'node:crypto';
 
@@ -72,7 +72,7 @@ describe("the daemon's audit writer", () => {
     const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
     await vault.close();
     const flushing: Array<{ path: string; done: () => void }> = [];
-    const writer = sqliteAuditWriter(join(dir, 'vault.db'), 'full', createSealer(createSecretKey(randomBytes(32))), (path) => new Promise<void>((done) => flushing.push({ path, done })));
+    const writer = sqliteAuditWriter(join(dir, 'vault.db'), 'full', createSealer(createSecretKey(randomBytes(32))), { sync: (path) => new Promise<void>((done) => flushing.push({ path, done })), close: async () => {} });
     let written = false;
     const write = writer.write([{ entry: { at: new Date().toISOString(), actor: 'a', action: 'x', target: null, capability: null, method: null, host: null, path: null, decision: 'allow', reason: null } }], []).then((seqs) => {
       written = true;
@@ -86,6 +86,23 @@ describe("the daemon's audit writer", () => {
     flushing[1]!.done();
     assert.equal((await write).length, 1);
     await writer.close();
+  });
+
+  it('flushes through a handle kept open, opened again when its file was replaced', async () => {
+    const path = join(root, 'kept-log');
+    /** What this process holds open of `path`: its current file, or one since unlinked. */
+    const held = () => readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } }).filter((target) => target.startsWith(path));
+    writeFileSync(path, 'one');
+    const files = keptFileSync();
+    await files.sync(path);
+    await files.sync(path);
+    assert.deepEqual(held(), [path], 'one handle, kept between flushes');
+    unlinkSync(path);
+    writeFileSync(path, 'two');
+    await files.sync(path);
+    assert.deepEqual(held(), [path], 'the handle on the unlinked file is dropped for one on the new file');
+    await files.close();
+    assert.deepEqual(held(), []);
   });
 
   it('a vault that is not there is refused when the daemon starts, with a stable code', () => {
