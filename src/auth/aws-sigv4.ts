@@ -2,10 +2,12 @@
 // SHA-256 from @aws-crypto/sha256-js), payload hash included. What is signed is exactly
 // what is sent: the query string is re-serialised with RFC 3986 encoding first.
 
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { lazy } from '../lazy.ts';
 import { AivaultError } from '../errors.ts';
 import type { AuthStrategy, OutboundRequest } from './types.ts';
+
+const signerLib = lazy<typeof import('@smithy/signature-v4')>('@smithy/signature-v4');
+const sha256Lib = lazy<typeof import('@aws-crypto/sha256-js')>('@aws-crypto/sha256-js');
 
 const OWNED = ['authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256'];
 
@@ -33,11 +35,11 @@ export async function signRequest(request: OutboundRequest, secrets: ReadonlyMap
   if (!accessKeyId || !secretAccessKey) throw new AivaultError('CREDENTIAL_NOT_READY', 'AWS SigV4 needs access_key_id and secret_access_key');
   const sessionToken = secrets.get('session_token');
   const s3 = options.service === 's3';
-  const signer = new SignatureV4({
+  const signer = new (signerLib().SignatureV4)({
     credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
     region: regionFor(request.url.hostname, options.region),
     service: options.service,
-    sha256: Sha256,
+    sha256: sha256Lib().Sha256,
     // S3 signs the path as sent and wants the payload hash header; other services double-encode.
     uriEscapePath: !s3,
     applyChecksum: s3,

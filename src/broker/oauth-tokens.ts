@@ -9,8 +9,9 @@
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as oauth from 'oauth4webapi';
-import { fetch as undiciFetch, type Agent } from 'undici';
+import type * as OAuth from 'oauth4webapi';
+import type { Agent } from 'undici';
+import { lazy } from '../lazy.ts';
 import type { TokenSource } from '../auth/oauth2.ts';
 import { AivaultError } from '../errors.ts';
 import type { OAuth2Config } from '../registry/types.ts';
@@ -19,6 +20,9 @@ import type { Vault } from '../vault/vault.ts';
 import type { ResolvedCredential } from './catalog.ts';
 import { upstreamError } from './upstream.ts';
 import { GLOBAL_SCOPE } from '../vault/scopes.ts';
+
+const oauthLib = lazy<typeof import('oauth4webapi')>('oauth4webapi');
+const undici = lazy<typeof import('undici')>('undici');
 
 /** Refresh this long before expiry, or a tenth of the lifetime for short-lived tokens. */
 const EARLY_REFRESH_MS = 60_000;
@@ -166,15 +170,16 @@ export class OAuthTokens {
     if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && credential.allowHttp)) {
       throw new AivaultError('INSECURE_SCHEME', 'the token endpoint is plain http and the owner did not allow http for this credential');
     }
-    const as: oauth.AuthorizationServer = { issuer: endpoint.origin, token_endpoint: endpoint.href };
+    const oauth = oauthLib();
+    const as: OAuth.AuthorizationServer = { issuer: endpoint.origin, token_endpoint: endpoint.href };
     const clientId = secrets.get('client_id');
     if (!clientId) throw new AivaultError('CREDENTIAL_NOT_READY', 'the credential has no client_id');
-    const client: oauth.Client = { client_id: clientId };
+    const client: OAuth.Client = { client_id: clientId };
     const clientSecret = secrets.get('client_secret');
     const clientAuth = clientSecret === undefined ? oauth.None() : config.client_auth === 'post' ? oauth.ClientSecretPost(clientSecret) : oauth.ClientSecretBasic(clientSecret);
     const dispatcher = this.#options.dispatcher(credential.allowPrivateNetwork);
     const options = {
-      [oauth.customFetch]: (url: string, init: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>,
+      [oauth.customFetch]: (url: string, init: RequestInit) => undici().fetch(url, { ...(init as object), dispatcher } as Parameters<ReturnType<typeof undici>['fetch']>[1]) as unknown as Promise<Response>,
       [oauth.allowInsecureRequests]: endpoint.protocol === 'http:',
       signal: AbortSignal.timeout(30_000),
     };
@@ -183,7 +188,7 @@ export class OAuthTokens {
     if (config.audience) parameters.set('audience', config.audience);
 
     this.requests += 1;
-    let result: oauth.TokenEndpointResponse;
+    let result: OAuth.TokenEndpointResponse;
     try {
       if (config.grant_type === 'refresh_token') {
         const refreshToken = secrets.get('refresh_token');
@@ -223,6 +228,7 @@ function refreshTime(now: number, expiresAt: number): number {
 
 function refreshError(err: unknown): AivaultError {
   if (err instanceof AivaultError) return err;
+  const oauth = oauthLib();
   if (err instanceof oauth.ResponseBodyError) {
     const code = OAUTH_ERROR_CODES.has(err.error) ? err.error : 'unrecognised error code';
     return new AivaultError('OAUTH_REFRESH_FAILED', `the token endpoint refused the token request (error: ${code})`);

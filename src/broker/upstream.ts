@@ -4,10 +4,13 @@
 // own messages: theirs can quote the URL, and the URL can hold a secret.
 
 import { isIP } from 'node:net';
-import { Agent, buildConnector, request, type Dispatcher } from 'undici';
+import type { Agent, buildConnector, Dispatcher } from 'undici';
 import { AivaultError, isAivaultError } from '../errors.ts';
+import { lazy } from '../lazy.ts';
 import { assertAddressAllowed, checkedLookup } from '../policy/dns.ts';
 import { portOf } from '../policy/hosts.ts';
+
+const undici = lazy<typeof import('undici')>('undici');
 
 /**
  * undici's connector, with every address checked under the credential's policy and the
@@ -29,7 +32,7 @@ function checkedConnector(options: { allowPrivateNetwork: boolean; timeout: numb
     }
     let connect = byPort.get(port);
     if (!connect) {
-      connect = buildConnector({ timeout: options.timeout, ...options.tls, lookup: checkedLookup({ allowPrivateNetwork: options.allowPrivateNetwork, port }) } as buildConnector.BuildOptions);
+      connect = undici().buildConnector({ timeout: options.timeout, ...options.tls, lookup: checkedLookup({ allowPrivateNetwork: options.allowPrivateNetwork, port }) } as buildConnector.BuildOptions);
       byPort.set(port, connect);
     }
     return connect(opts, callback);
@@ -67,7 +70,7 @@ export class UpstreamClient {
     const key = `${allowPrivateNetwork}:${connectTimeoutMs}`;
     let agent = this.#agents.get(key);
     if (!agent) {
-      agent = new Agent({
+      agent = new (undici().Agent)({
         connect: checkedConnector({ allowPrivateNetwork, timeout: connectTimeoutMs }),
         keepAliveTimeout: 10_000,
         connections: 64,
@@ -79,7 +82,7 @@ export class UpstreamClient {
 
   async send(req: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
-      return await request(req.url, {
+      return await undici().request(req.url, {
         method: req.method as Dispatcher.HttpMethod,
         headers: req.headers,
         body: req.body ?? null,
@@ -101,7 +104,7 @@ export class UpstreamClient {
 
 /** A connection pool that presents a client certificate (one per mTLS credential). */
 export function clientCertAgent(tls: ClientTlsOptions, allowPrivateNetwork: boolean, connectTimeoutMs: number): Agent {
-  return new Agent({
+  return new (undici().Agent)({
     connect: checkedConnector({ allowPrivateNetwork, timeout: connectTimeoutMs, tls }),
     keepAliveTimeout: 10_000,
     connections: 16,

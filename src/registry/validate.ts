@@ -3,7 +3,8 @@
 // JSON pointer of the offending value.
 
 import { readFileSync } from 'node:fs';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { lazy } from '../lazy.ts';
 import { patternCovers } from '../policy/hosts.ts';
 import { pathMatchesPrefix } from '../policy/paths.ts';
 import { authInputs } from './auth-inputs.ts';
@@ -24,12 +25,13 @@ interface Validators {
   auth: Map<string, ValidateFunction>;
 }
 
+const ajvLib = lazy<typeof import('ajv/dist/2020.js')>('ajv/dist/2020.js');
 let validators: Validators | undefined;
 
 function compile(): Validators {
   if (validators) return validators;
   const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as { $id: string };
-  const ajv = new Ajv2020({ allErrors: true, strict: true });
+  const ajv = new (ajvLib().Ajv2020)({ allErrors: true, strict: true });
   ajv.addSchema(schema);
   const provider = ajv.getSchema(schema.$id)!;
   const auth = new Map(AUTH_KINDS.map((k) => [k, ajv.getSchema(`${schema.$id}#/$defs/auth_${k}`)!]));
