@@ -13,6 +13,15 @@ export interface ClientTls {
   passphrase?: string;
 }
 
+/** The placeholders whose secrets must hold PEM (the passphrase is text). */
+export const PEM_PLACEHOLDERS = ['cert', 'key', 'ca'] as const;
+
+/** Whether `text` holds at least one PEM block (`-----BEGIN X-----` … `-----END X-----`). */
+export function isPem(text: string): boolean {
+  const begin = /-----BEGIN ([A-Z0-9 ]{1,64})-----/.exec(text);
+  return begin !== null && text.includes(`-----END ${begin[1]}-----`, begin.index + begin[0].length);
+}
+
 export function mtlsStrategy(): AuthStrategy {
   return {
     kind: 'mtls',
@@ -22,7 +31,7 @@ export function mtlsStrategy(): AuthStrategy {
     tls(secrets) {
       const cert = secrets.get('cert');
       const key = secrets.get('key');
-      if (!cert?.includes('-----BEGIN') || !key?.includes('-----BEGIN')) {
+      if (!cert || !key || !isPem(cert) || !isPem(key)) {
         throw new AivaultError('CREDENTIAL_INVALID', 'mtls needs a PEM certificate ({{cert}}) and a PEM private key ({{key}})');
       }
       const ca = secrets.get('ca');

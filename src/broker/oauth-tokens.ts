@@ -7,7 +7,7 @@
 // used. Token requests go through the same checked connector as every other upstream
 // call, and a failed refresh reports the endpoint's `error` code, never its body.
 
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type * as OAuth from 'oauth4webapi';
 import type { Agent } from 'undici';
@@ -45,9 +45,15 @@ interface CachedToken {
   refreshAt: number;
 }
 
-/** A credential's token cache key; per scope: a workspace's session and the global one are different credentials. */
+/**
+ * A credential's token cache key; per scope: a workspace's session and the global one are
+ * different credentials. It names the definition too (strategy, hosts, bindings, endpoint
+ * overrides): a token obtained for one definition is never sent where an updated one goes.
+ */
 function tokenKey(credential: ResolvedCredential): string {
-  return `${credential.source}:${credential.name}${credential.scope === GLOBAL_SCOPE ? '' : `@${credential.scope}`}`;
+  const definition = JSON.stringify([credential.auth, credential.hosts, [...credential.bindings], [...credential.hostMap], [...credential.tenants]]);
+  const digest = createHash('sha256').update(definition).digest('hex').slice(0, 16);
+  return `${credential.source}:${credential.name}${credential.scope === GLOBAL_SCOPE ? '' : `@${credential.scope}`}#${digest}`;
 }
 
 export interface OAuthTokensOptions {

@@ -160,8 +160,11 @@ function endpointUrl(raw: string, allowHttp: boolean | undefined, field: string,
   return url;
 }
 
-/** A custom credential, its secret references read as ids (their existence is the caller's to check). */
-export function validateCredential(input: CreateCredentialInput): { record: CredentialRecord; wildcards: string[] } {
+/**
+ * A custom credential, its secret references read as ids (their existence is the caller's to
+ * check). `acknowledged`: wildcard hosts the owner already acknowledged (an update keeping them).
+ */
+export function validateCredential(input: CreateCredentialInput, acknowledged: readonly string[] = []): { record: CredentialRecord; wildcards: string[] } {
   if (!CREDENTIAL_NAME.test(input.name)) throw invalid('a credential name is 1-64 lower-case letters, digits, ".", "_" or "-"', 'name');
   if (!PROVIDER_NAME.test(input.provider)) throw invalid('a provider name is 1-63 lower-case letters, digits or "-"', 'provider');
   const authIssues = validateAuthConfig(input.auth);
@@ -171,7 +174,7 @@ export function validateCredential(input: CreateCredentialInput): { record: Cred
     throw new AivaultError('INSECURE_SCHEME', 'the token endpoint is plain http; set allowHttp if you really mean it', { field: 'allowHttp' });
   }
   const hosts = [...new Set(input.hosts.map((h) => normaliseHost(h)))];
-  const wildcards = hosts.filter(isWildcard);
+  const wildcards = hosts.filter((h) => isWildcard(h) && !acknowledged.includes(h));
   if (wildcards.length > 0 && input.anyTenant !== true) {
     throw invalid(`${wildcards.join(', ')} reaches every host under it, whoever runs it (on a multi-tenant service, anyone's): name the exact host, or set anyTenant to acknowledge`, 'anyTenant');
   }

@@ -10,6 +10,7 @@ export const FIELD_FLAGS: Readonly<Record<string, string>> = {
   allowHttp: '--allow-http',
   allowPrivateNetwork: '--allow-private-network',
   allowShort: '--allow-short',
+  anyTenant: '--any-tenant',
   approve: '--approve',
   clearAliases: '--clear-aliases',
   credential: '--credential',
@@ -47,7 +48,7 @@ export const FIELD_FLAGS: Readonly<Record<string, string>> = {
  * stands as a word, and any other field whose name is camelCase. A one-word field (`scope`,
  * `path`) is also an ordinary word, so it is rewritten only where the error names it.
  */
-export function messageWithFlags(err: AivaultError): string {
+export function messageWithFlags(err: Pick<AivaultError, 'message' | 'field'>): string {
   let message = err.message;
   for (const [field, flag] of Object.entries(FIELD_FLAGS)) {
     if (field !== err.field && !/[A-Z]/.test(field)) continue;

@@ -9,5 +9,10 @@ import { privateCompileCache } from './compile-cache.ts';
 process.umask(0o077);
 const cache = privateCompileCache();
 if (cache) enableCompileCache(cache);
-const { main } = await import('./cli.ts');
-process.exitCode = await main(process.argv);
+if (process.argv[2] === 'completion' && process.argv[3] === 'names') {
+  // Run on every TAB: names only, without the command tree.
+  await (await import('./completion-names.ts')).printCompletionNames(process.argv);
+} else {
+  const { main } = await import('./cli.ts');
+  process.exitCode = await main(process.argv);
+}

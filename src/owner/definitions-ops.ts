@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import type { AuthConfig } from '../registry/types.ts';
+import type { DefinedCredential } from '../broker/definitions.ts';
 import type { Services } from '../services.ts';
 import { flag, name, none, operation } from './operation.ts';
 import { capabilityView, credentialView, describeCapability } from './views.ts';
@@ -20,38 +21,50 @@ function removal<A extends z.ZodType, V>(args: A, remove: (definitions: Services
   });
 }
 const limit = z.number().int().optional();
+const limitsOf = <T extends z.ZodType>(one: T) => z.strictObject({ timeoutMs: one, connectTimeoutMs: one, maxRequestBytes: one, maxResponseBytes: one });
+
+// A credential's and a capability's fields, as create takes them; update takes the same, each optional.
+const credentialFields = {
+  // Checked by the catalog, against the registry's rules for each strategy.
+  auth: z.unknown(),
+  secretRefs: z.record(z.string(), name),
+  hosts: z.array(name).max(64),
+  allowHttp: flag,
+  allowPrivateNetwork: flag,
+  anyTenant: flag,
+};
+const capabilityFields = {
+  credential: name,
+  methods: z.array(name).min(1).max(16),
+  pathPrefixes: z.array(name).min(1).max(64),
+  hosts: z.array(name).max(64).optional(),
+  websocket: flag,
+};
+const definedView = (d: DefinedCredential) => ({ ...credentialView(d.credential), warnings: d.warnings });
 
 export const definitionsOperations = {
   'credential.create': operation({
-    args: z.strictObject({
-      name,
-      provider: name,
-      // Checked by the catalog, against the registry's rules for each strategy.
-      auth: z.unknown(),
-      secretRefs: z.record(z.string(), name),
-      hosts: z.array(name).max(64),
-      allowHttp: flag,
-      allowPrivateNetwork: flag,
-      anyTenant: flag,
-    }),
+    args: z.strictObject({ name, provider: name, ...credentialFields }),
     run: ({ definitions }, a) => definitions.createCredential({ ...a, auth: a.auth as AuthConfig }),
-    view: credentialView,
+    view: definedView,
+  }),
+  'credential.update': operation({
+    args: z.strictObject({ name, ...z.strictObject(credentialFields).partial().shape }),
+    run: ({ definitions }, { name, auth, ...change }) => definitions.updateCredential(name, { ...change, ...(auth !== undefined ? { auth: auth as AuthConfig } : {}) }),
+    view: definedView,
   }),
   'credential.list': operation({ args: none, run: async ({ catalog }) => (await catalog.listCredentials()).map(credentialView) }),
   'credential.describe': operation({ args: z.strictObject({ name }), run: ({ catalog }, a) => catalog.describeCredential(a.name), view: credentialView }),
   'credential.delete': removal(z.strictObject({ name }), (d, a) => d.deleteCredential(a.name), (a) => ({ deleted: a.name })),
   'capability.create': operation({
-    args: z.strictObject({
-      id: name,
-      provider: name,
-      credential: name,
-      methods: z.array(name).min(1).max(16),
-      pathPrefixes: z.array(name).min(1).max(64),
-      hosts: z.array(name).max(64).optional(),
-      limits: z.strictObject({ timeoutMs: limit, connectTimeoutMs: limit, maxRequestBytes: limit, maxResponseBytes: limit }).optional(),
-      websocket: flag,
-    }),
+    args: z.strictObject({ id: name, provider: name, ...capabilityFields, limits: limitsOf(limit).optional() }),
     run: ({ definitions }, a) => definitions.createCapability({ ...a, hosts: a.hosts ?? [], ...(a.limits ? { limits: a.limits } : {}) }),
+    view: (c) => capabilityView(c),
+  }),
+  'capability.update': operation({
+    // A limit set to null returns to its default.
+    args: z.strictObject({ id: name, ...z.strictObject(capabilityFields).partial().shape, limits: limitsOf(limit.nullable()).optional() }),
+    run: ({ definitions }, { id, ...change }) => definitions.updateCapability(id, change),
     view: (c) => capabilityView(c),
   }),
   'capability.list': operation({ args: z.strictObject({ context }), run: async ({ catalog }, a) => (await catalog.listCapabilities(a.context)).map((c) => capabilityView(c)) }),

@@ -121,6 +121,20 @@ export class StorageCore implements Storage {
     });
   }
 
+  /**
+   * A transaction that runs only if the vault is still at `expected`, the generation its caller
+   * read before it read and checked what it now writes; CONCURRENT_MODIFICATION otherwise.
+   */
+  #writeAt<T>(expected: number, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.#write(async (tx) => {
+      if ((await this.#generation(tx.s, this.#d.forUpdate)) !== expected) {
+        throw new AivaultError('CONCURRENT_MODIFICATION', 'the vault changed while this change was checked; nothing was changed, run it again');
+      }
+      await this.#bump(tx);
+      return fn(tx);
+    });
+  }
+
   /** A transaction that bumps the generation and runs one write; resolves to whether it changed a row. */
   #bumped(sql: string, params: readonly unknown[]): Promise<boolean> {
     return this.#write(async (tx) => {
@@ -397,6 +411,16 @@ export class StorageCore implements Storage {
     );
   }
 
+  updateCredential(c: CredentialRecord, expectedGeneration: number): Promise<void> {
+    return this.#writeAt(expectedGeneration, async (tx) => {
+      const changed = await tx.s.run(
+        'UPDATE credentials SET auth = ?, bindings = ?, hosts = ?, allow_http = ?, allow_private_network = ? WHERE name = ?',
+        [JSON.stringify(c.auth), JSON.stringify(c.bindings), JSON.stringify(c.hosts), flag(c.allowHttp), flag(c.allowPrivateNetwork), c.name],
+      );
+      if (changed === 0) throw new AivaultError('CREDENTIAL_NOT_FOUND', `no credential named ${c.name}`);
+    });
+  }
+
   deleteCredential(name: string): Promise<boolean> {
     return this.#write(async (tx) => {
       await this.#bump(tx);
@@ -427,6 +451,16 @@ export class StorageCore implements Storage {
         [c.id, c.provider, c.credential, JSON.stringify(c.hosts), JSON.stringify(c.methods), JSON.stringify(c.pathPrefixes), JSON.stringify(c.limits), c.createdAt, flag(c.websocket)],
         () => new AivaultError('CAPABILITY_ALREADY_EXISTS', `a capability ${c.id} already exists`),
       );
+    });
+  }
+
+  updateCapability(c: CapabilityRecord, expectedGeneration: number): Promise<void> {
+    return this.#writeAt(expectedGeneration, async (tx) => {
+      const changed = await tx.s.run(
+        'UPDATE capabilities SET credential = ?, hosts = ?, methods = ?, path_prefixes = ?, limits = ?, websocket = ? WHERE id = ?',
+        [c.credential, JSON.stringify(c.hosts), JSON.stringify(c.methods), JSON.stringify(c.pathPrefixes), JSON.stringify(c.limits), flag(c.websocket), c.id],
+      );
+      if (changed === 0) throw new AivaultError('CAPABILITY_NOT_FOUND', `no capability "${c.id}"`);
     });
   }
 

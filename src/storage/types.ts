@@ -414,12 +414,20 @@ export interface DefinitionStorage {
   getCredential(name: string): Promise<CredentialRecord | undefined>;
   /** CREDENTIAL_ALREADY_EXISTS when the name is taken. */
   createCredential(record: CredentialRecord): Promise<void>;
+  /**
+   * Replaces a credential's auth, bindings, hosts and opt-ins (its name, provider and creation
+   * time stay), if the vault is still at `expectedGeneration` (what the caller checked the change
+   * against, its capabilities included); CONCURRENT_MODIFICATION otherwise, CREDENTIAL_NOT_FOUND when gone.
+   */
+  updateCredential(record: CredentialRecord, expectedGeneration: number): Promise<void>;
   deleteCredential(name: string): Promise<boolean>;
 
   listCapabilities(): Promise<CapabilityRecord[]>;
   getCapability(id: string): Promise<CapabilityRecord | undefined>;
   /** CAPABILITY_ALREADY_EXISTS when the id is taken. */
   createCapability(record: CapabilityRecord): Promise<void>;
+  /** As updateCredential, for a capability's credential, allow-lists, limits and websocket flag; CAPABILITY_NOT_FOUND when gone. */
+  updateCapability(record: CapabilityRecord, expectedGeneration: number): Promise<void>;
   deleteCapability(id: string): Promise<boolean>;
 
   getCapabilityPolicy(capability: string): Promise<CapabilityPolicy | undefined>;

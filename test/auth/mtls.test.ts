@@ -55,8 +55,18 @@ describe('mtls against a local https server that requires a client certificate',
     await assert.rejects(t.broker.invoke({ capability: cap, method: 'GET', path: '/v2/payments' }), (e) => isAivaultError(e, 'UPSTREAM_TLS_ERROR'));
   });
 
-  it('refuses a credential whose secrets are not PEM', async () => {
-    const cap = await t.custom({ name: 'notpem', auth: 'mtls', secrets: { cert: 'not a certificate', key: 'nor a key!' }, hosts: [host], allowHttp: false, paths: ['/v2'] });
-    await assert.rejects(t.broker.invoke({ capability: cap, method: 'GET', path: '/v2/x' }), (e) => isAivaultError(e, 'CREDENTIAL_INVALID'));
+  it('refuses, at create and at update, a credential whose mtls secrets are not PEM, without showing them', async () => {
+    const notPem = (e: unknown) => isAivaultError(e, 'CREDENTIAL_INVALID') && e.field === 'secretRefs' && !e.message.includes('not a certificate') && !e.message.includes('BEGIN PRIVATE');
+    await assert.rejects(t.custom({ name: 'notpem', auth: 'mtls', secrets: { cert: 'not a certificate', key: pki.clientKey }, hosts: [host], allowHttp: false, paths: ['/v2'] }), notPem);
+    await assert.rejects(t.custom({ name: 'notpem2', auth: 'mtls', secrets: { cert: pki.clientCert, key: pki.clientKey, ca: 'not a certificate' }, hosts: [host], allowHttp: false, paths: ['/v2'] }), notPem);
+    const bad = await t.vault.createSecret({ name: 'NOT_PEM_CERT', value: Buffer.from('not a certificate') });
+    const cred = await t.services.catalog.describeCredential('bank');
+    await assert.rejects(t.definitions.updateCredential('bank', { secretRefs: { cert: bad.ref, key: `vault:secret:${cred.bindings.get('key')!}` } }), notPem);
+  });
+
+  it('refuses at invoke a credential whose secret was rotated to one that is not PEM', async () => {
+    const cred = await t.services.catalog.describeCredential('bank');
+    await t.vault.rotateSecret(cred.bindings.get('cert')!, Buffer.from('not a certificate'));
+    await assert.rejects(t.broker.invoke({ capability: 'bank/api', method: 'GET', path: '/v2/x' }), (e) => isAivaultError(e, 'CREDENTIAL_INVALID'));
   });
 });

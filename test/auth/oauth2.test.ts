@@ -118,6 +118,16 @@ describe('o_auth2 against a real OAuth2 server (oidc-provider) on loopback', () 
     }
   });
 
+  it('an updated credential gets a token of its own: the one obtained before is not sent to its new hosts', async () => {
+    const before = grants;
+    const held = seen.at(-1)!;
+    await t.definitions.updateCredential('oa', { hosts: [up.host, `localhost:${up.port}`] });
+    await t.definitions.updateCapability(cap, { hosts: [`localhost:${up.port}`] });
+    assert.equal((await get(cap)).status, 200);
+    assert.equal(grants, before + 1, 'a token request for the updated credential');
+    assert.notEqual(seen.at(-1), held);
+  });
+
   it('a 401 causes one refresh and one retry', async () => {
     const current = seen.at(-1)!;
     await (await provider.AccessToken.find(current))!.destroy();

@@ -204,6 +204,35 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.deepEqual(await s.listCredentials(), []);
     }));
 
+    it('credentials and capabilities change in place, only at the generation their change was checked against', withStore(async (s) => {
+      const cred = { name: 'c1', provider: 'p', auth: { header: { header_name: 'x', value_template: '{{secret}}' } }, bindings: { secret: 'id1' }, hosts: ['api.example.com'], allowHttp: false, allowPrivateNetwork: false, createdAt: now() };
+      await s.createCredential(cred);
+      await s.createCredential({ ...cred, name: 'c2' });
+      const cap = { id: 'p/read', provider: 'p', credential: 'c1', hosts: ['api.example.com'], methods: ['GET'], pathPrefixes: ['/v1'], limits: {}, websocket: false, createdAt: now() };
+      await s.createCapability(cap);
+
+      const at = await s.generation();
+      const wider = { ...cred, auth: 'basic', bindings: { username: 'id2', password: 'id3' }, hosts: ['api.example.com', '127.0.0.1:8080'], allowHttp: true, allowPrivateNetwork: true };
+      await s.updateCredential(wider, at);
+      assert.deepEqual(await s.getCredential('c1'), wider);
+      assert.ok((await s.generation()) > at, 'an update bumps the generation (caches drop what they held)');
+      // Checked against a state that is no longer the vault's: refused, nothing written.
+      await assert.rejects(s.updateCredential({ ...wider, hosts: ['other.example.com'] }, at), codeOf('CONCURRENT_MODIFICATION'));
+      assert.deepEqual(await s.getCredential('c1'), wider);
+      await assert.rejects(s.updateCredential({ ...cred, name: 'nope' }, await s.generation()), codeOf('CREDENTIAL_NOT_FOUND'));
+
+      const moved = { ...cap, credential: 'c2', hosts: ['api.example.com'], methods: ['GET', 'POST'], pathPrefixes: ['/v1', '/v2'], limits: { timeoutMs: 5000 }, websocket: true };
+      const before = await s.generation();
+      await s.updateCapability(moved, before);
+      assert.deepEqual(await s.getCapability('p/read'), moved);
+      assert.ok((await s.generation()) > before);
+      await assert.rejects(s.updateCapability({ ...moved, methods: ['DELETE'] }, before), codeOf('CONCURRENT_MODIFICATION'));
+      await assert.rejects(s.updateCapability({ ...moved, id: 'p/nope' }, await s.generation()), codeOf('CAPABILITY_NOT_FOUND'));
+      // The capability moved: the first credential is free, the second in use.
+      assert.equal(await s.deleteCredential('c1'), true);
+      await assert.rejects(s.deleteCredential('c2'), codeOf('CREDENTIAL_IN_USE'));
+    }));
+
     it('agents, grants, owners, endpoint overrides, flows', withStore(async (s) => {
       const agent = { id: randomUUID(), name: 'bot', tokenHash: 'h'.repeat(64), publicKey: null, status: 'active' as const, context: 'group:w1/g1', createdAt: now(), revokedAt: null };
       await s.createAgent(agent);

@@ -48,6 +48,17 @@ interface CreateOptions extends GlobalOptions {
   maxResponseBytes?: string;
 }
 
+const LIMIT_FLAGS = ['timeoutMs', 'connectTimeoutMs', 'maxRequestBytes', 'maxResponseBytes'] as const;
+
+/** A limit to set, or "default" to return it to its default (null to the API; commander would turn a null into ''). */
+function limitValue(flag: string) {
+  return (v: string): number | 'default' => {
+    if (v === 'default') return v;
+    if (!/^\d{1,15}$/.test(v)) throw new AivaultError('INVALID_ARGUMENT', `${flag} takes a whole number, or "default"`);
+    return Number(v);
+  };
+}
+
 function intOption(v: string | undefined): number | undefined {
   return v === undefined ? undefined : Number(v);
 }
@@ -79,6 +90,40 @@ export function registerCapability(program: Command): void {
       const cap = await ownerCall(o, 'capability.create', input);
       if (o.json) printJson(cap);
       else printLine(`created capability ${cap.id}: ${cap.methods.join(',')} ${cap.pathPrefixes.join(' ')} on ${cap.hosts.join(', ')}`);
+    });
+
+  capability
+    .command('update')
+    .description('change a custom capability in place, checked as create checks it; flags not given keep their value')
+    .argument('<id>', 'provider/name')
+    .option('--credential <name>', 'another credential of the same provider')
+    .option('--method <method>', 'allowed HTTP method (repeatable; replaces the list)', collect)
+    .option('--path <prefix>', 'allowed path prefix, matched at segment boundaries; * is one segment (repeatable; replaces the list)', collect)
+    .option('--host <host>', 'allowed host (repeatable; replaces the list)', collect)
+    .option('--all-credential-hosts', "allow all the credential's hosts (as create does without --host)")
+    .option('--timeout-ms <n>', 'total time limit for one invoke; "default" for 30000', limitValue('--timeout-ms'))
+    .option('--connect-timeout-ms <n>', 'connect time limit; "default" for 10000', limitValue('--connect-timeout-ms'))
+    .option('--max-request-bytes <n>', 'largest request body; "default" for 10 MiB', limitValue('--max-request-bytes'))
+    .option('--max-response-bytes <n>', 'largest response body; "default" for 32 MiB', limitValue('--max-response-bytes'))
+    .option('--websocket', 'also allow WebSocket upgrades through the gateway')
+    .option('--no-websocket', 'plain requests only again')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions & { credential?: string; method?: string[]; path?: string[]; host?: string[]; allCredentialHosts?: boolean; websocket?: boolean; json?: boolean } & Record<(typeof LIMIT_FLAGS)[number], number | 'default' | undefined>>();
+      if (o.host && o.allCredentialHosts) throw new AivaultError('INVALID_ARGUMENT', 'give --host or --all-credential-hosts, not both');
+      const limits = Object.fromEntries(LIMIT_FLAGS.filter((k) => o[k] !== undefined).map((k) => [k, o[k] === 'default' ? null : o[k]]));
+      const change = {
+        ...(o.credential ? { credential: o.credential } : {}),
+        ...(o.method ? { methods: o.method } : {}),
+        ...(o.path ? { pathPrefixes: o.path } : {}),
+        ...(o.host ? { hosts: o.host } : o.allCredentialHosts ? { hosts: [] } : {}),
+        ...(Object.keys(limits).length > 0 ? { limits } : {}),
+        ...(o.websocket !== undefined ? { websocket: o.websocket } : {}),
+      };
+      if (Object.keys(change).length === 0) throw new AivaultError('INVALID_ARGUMENT', 'give at least one thing to change (see --help)');
+      const cap = await ownerCall(o, 'capability.update', { id, ...change });
+      if (o.json) printJson(cap);
+      else printLine(`updated capability ${cap.id}: ${cap.methods.join(',')} ${cap.pathPrefixes.join(' ')} on ${cap.hosts.join(', ')}${cap.websocket ? ' (websocket)' : ''}`);
     });
 
   capability

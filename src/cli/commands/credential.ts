@@ -6,7 +6,8 @@ import type { AuthConfig } from '../../registry/types.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
 import type { GlobalOptions } from '../context.ts';
 import { ownerCall } from '../daemon-client.ts';
-import { printFields, printJson, printLine, printTable } from '../output.ts';
+import { messageWithFlags } from '../flags.ts';
+import { note, printFields, printJson, printLine, printTable } from '../output.ts';
 
 const AUTH_KINDS = ['header', 'query', 'path', 'basic', 'multi_header', 'multi_query', 'o_auth2', 'aws_sig_v4', 'hmac', 'mtls'] as const;
 const HMAC_COMPONENTS = ['timestamp', 'method', 'path', 'path_and_query', 'body'] as const;
@@ -122,23 +123,23 @@ export function parseSecretRefs(refs: readonly string[]): Record<string, string>
   return out;
 }
 
-export function registerCredential(program: Command): void {
-  const credential = program.command('credential').description('credentials: an auth strategy bound to secrets and hosts');
+/** The flags that spell out a strategy beside --auth (create's and update's). */
+const STRATEGY_FLAGS = ['headerName', 'valueTemplate', 'paramName', 'prefixTemplate', 'header', 'param', 'service', 'region', 'algorithm', 'signed', 'separator', 'encoding', 'timestampHeader', 'timestampFormat', 'grantType', 'tokenEndpoint', 'scope', 'clientAuth'] as const;
 
-  credential
-    .command('create')
-    .description('create a custom credential (built-in providers get theirs from `secrets create`); mtls binds cert, key and optional ca')
-    .argument('<name>')
-    .requiredOption('--provider <provider>', 'the custom provider it belongs to')
-    .requiredOption('--secret-ref <ref>', 'PLACEHOLDER=vault:secret:ID, or a bare vault:secret:ID for {{secret}} (repeatable)', collect, [])
-    .addOption(new Option('--auth <kind>', 'how the secret is injected').choices([...AUTH_KINDS]).makeOptionMandatory())
+/** What the owner reads after a create or an update: the hosts requests will be refused at, by the flag that changes it. */
+function printWarnings(warnings: ReadonlyArray<{ field: string; message: string }>): void {
+  for (const w of warnings) note(`warning: ${messageWithFlags(w)}`);
+}
+
+/** The strategy's flags, after --auth. */
+function strategyFlags(cmd: Command): Command {
+  return cmd
     .option('--header-name <name>', 'header to set (--auth header, hmac)')
     .option('--value-template <template>', 'value rendered from {{placeholders}} (--auth header/query; hmac: must hold {{signature}}); default {{secret}}')
     .option('--param-name <name>', 'query parameter to set (--auth query)')
     .option('--prefix-template <template>', 'path prefix, e.g. /bot{{secret}} (--auth path)')
     .option('--header <header>', "'Name: {{placeholder}}' (--auth multi_header; hmac: extra headers such as a key id; repeatable)", collect)
     .option('--param <param>', "'name={{placeholder}}' (--auth multi_query, repeatable)", collect)
-    .option('--host <host>', 'allowed host[:port], or *.domain (repeatable)', collect)
     .option('--service <name>', 'AWS service signing name, e.g. bedrock, s3 (--auth aws_sig_v4; placeholders access_key_id, secret_access_key, optional session_token)')
     .option('--region <region>', 'AWS region, e.g. us-east-1 (--auth aws_sig_v4; a region in the host name wins)')
     .option('--algorithm <alg>', 'sha256 or sha512 (--auth hmac; placeholder secret is the key)')
@@ -150,7 +151,21 @@ export function registerCredential(program: Command): void {
     .option('--grant-type <grant>', 'refresh_token or client_credentials (--auth o_auth2; placeholders client_id, client_secret, refresh_token)')
     .option('--token-endpoint <url>', 'the token endpoint (--auth o_auth2)')
     .option('--scope <scope>', 'scope to request (--auth o_auth2, repeatable)', collect)
-    .option('--client-auth <method>', 'basic (client_secret_basic) or post (client_secret_post) (--auth o_auth2; default basic)')
+    .option('--client-auth <method>', 'basic (client_secret_basic) or post (client_secret_post) (--auth o_auth2; default basic)');
+}
+
+export function registerCredential(program: Command): void {
+  const credential = program.command('credential').description('credentials: an auth strategy bound to secrets and hosts');
+
+  const create = credential
+    .command('create')
+    .description('create a custom credential (built-in providers get theirs from `secrets create`); mtls binds cert, key and optional ca')
+    .argument('<name>')
+    .requiredOption('--provider <provider>', 'the custom provider it belongs to')
+    .requiredOption('--secret-ref <ref>', 'PLACEHOLDER=vault:secret:ID, or a bare vault:secret:ID for {{secret}} (repeatable)', collect, [])
+    .addOption(new Option('--auth <kind>', 'how the secret is injected').choices([...AUTH_KINDS]).makeOptionMandatory());
+  strategyFlags(create)
+    .option('--host <host>', 'allowed host[:port], or *.domain (repeatable)', collect)
     .option('--allow-http', 'owner decision: this credential talks plain http (credentials travel unencrypted)')
     .option('--allow-private-network', 'owner decision: allow loopback, private and link-local targets')
     .option('--any-tenant', 'owner decision: a wildcard --host (*.example.com) may reach every host under it, whoever runs it')
@@ -168,8 +183,42 @@ export function registerCredential(program: Command): void {
         ...(o.anyTenant ? { anyTenant: true } : {}),
       };
       const created = await ownerCall(o, 'credential.create', input);
-      if (o.json) printJson(created);
-      else printLine(`created credential ${created.name} (${created.auth}) for ${created.hosts.join(', ')}`);
+      if (o.json) return printJson(created);
+      printLine(`created credential ${created.name} (${created.auth}) for ${created.hosts.join(', ')}`);
+      printWarnings(created.warnings);
+    });
+
+  const update = credential
+    .command('update')
+    .description('change a custom credential in place, checked as create checks it; flags not given keep their value, and its capabilities must stay within its hosts')
+    .argument('<name>')
+    .option('--secret-ref <ref>', 'PLACEHOLDER=vault:secret:ID, or a bare vault:secret:ID for {{secret}} (repeatable; replaces every binding)', collect)
+    .addOption(new Option('--auth <kind>', 'a new strategy, given whole with its flags as at create').choices([...AUTH_KINDS]));
+  strategyFlags(update)
+    .option('--host <host>', 'allowed host[:port], or *.domain (repeatable; replaces the list)', collect)
+    .option('--allow-http', 'owner decision: this credential talks plain http (credentials travel unencrypted)')
+    .option('--no-allow-http', 'https only again')
+    .option('--allow-private-network', 'owner decision: allow loopback, private and link-local targets')
+    .option('--no-allow-private-network', 'public targets only again')
+    .option('--any-tenant', 'owner decision: a wildcard --host this update adds may reach every host under it, whoever runs it')
+    .option('--json', 'print as JSON')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Partial<CreateOptions>>();
+      const strategy = STRATEGY_FLAGS.filter((f) => o[f] !== undefined);
+      if (!o.auth && strategy.length > 0) throw usage('a strategy is changed whole: give --auth with its flags, as at create');
+      const change = {
+        ...(o.auth ? { auth: authFromFlags(o as CreateOptions) } : {}),
+        ...(o.secretRef ? { secretRefs: parseSecretRefs(o.secretRef) } : {}),
+        ...(o.host ? { hosts: o.host } : {}),
+        ...(o.allowHttp !== undefined ? { allowHttp: o.allowHttp } : {}),
+        ...(o.allowPrivateNetwork !== undefined ? { allowPrivateNetwork: o.allowPrivateNetwork } : {}),
+        ...(o.anyTenant ? { anyTenant: true } : {}),
+      };
+      if (Object.keys(change).length === 0) throw usage('give at least one thing to change (see --help)');
+      const updated = await ownerCall(o as GlobalOptions, 'credential.update', { name, ...change });
+      if (o.json) return printJson(updated);
+      printLine(`updated credential ${updated.name} (${updated.auth}) for ${updated.hosts.join(', ')}${updated.allowHttp ? '; plain http allowed' : ''}${updated.allowPrivateNetwork ? '; private targets allowed' : ''}`);
+      printWarnings(updated.warnings);
     });
 
   credential
