@@ -20,6 +20,9 @@ interface Pending {
 
 export type AuditDraft = Omit<AuditEntry, 'at' | 'target' | 'capability' | 'method' | 'host' | 'path' | 'reason'> & Partial<AuditEntry>;
 
+/** An owner change's audit record; the actor is whoever is acting unless named. */
+export type ChangeDraft = Omit<AuditDraft, 'decision' | 'actor'> & { actor?: string };
+
 export interface VerifyResult {
   ok: boolean;
   count: number;

@@ -453,14 +453,6 @@ export class Broker {
     }
   }
 
-  /** What a grant for `id` may cover: a capability's methods, or a flow's one method. */
-  async grantable(id: string): Promise<{ id: string; methods: readonly string[] }> {
-    const flow = await this.#vault.storage.getFlow(id);
-    if (flow) return { id: flow.id, methods: [flow.method] };
-    const cap = await this.#catalog.resolveCapability(id);
-    return { id: cap.id, methods: cap.methods };
-  }
-
   /** The capabilities an agent holds a live grant for, as it may see them (at `at`, the request's snapshot). */
   async grantedCapabilities(agent: AgentRecord, at?: Snapshot): Promise<GrantedCapability[]> {
     at ??= await this.#reads.snapshot();

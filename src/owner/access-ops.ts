@@ -2,6 +2,8 @@
 
 import { z } from 'zod';
 import { parseExpiry } from '../policy/agents.ts';
+import { GLOBAL_SCOPE } from '../vault/scopes.ts';
+import { planGrant } from './grants.ts';
 import { flag, name, none, operation } from './operation.ts';
 import { agentView } from './views.ts';
 
@@ -29,18 +31,30 @@ export const accessOperations = {
     view: agentView,
   }),
   'grant.create': operation({
-    args: z.strictObject({ agent: name, capability: name, expires: name.optional(), rate: name.optional(), methods: z.array(name).max(16).optional(), approve: name.optional() }),
-    async run({ agents, broker }, a) {
-      const cap = await broker.grantable(a.capability);
-      return agents.grant({ agent: a.agent, capability: cap.id, expiresAt: a.expires ? parseExpiry(a.expires) : null, rate: a.rate ?? null, methods: a.methods ?? null, approve: a.approve ?? null }, cap.methods);
+    args: z.strictObject({
+      agent: name,
+      capabilities: z.array(name).min(1).max(64),
+      expires: name.optional(),
+      rate: name.optional(),
+      methods: z.array(name).max(16).optional(),
+      approve: name.optional(),
+    }),
+    async run(services, a) {
+      const agent = await services.agents.get(a.agent);
+      const held = new Set((await services.agents.listGrants(agent.id)).map((g) => g.capability));
+      const plan = await planGrant(services, a.capabilities, a.methods, agent.context ?? GLOBAL_SCOPE, held);
+      const terms = { expiresAt: a.expires ? parseExpiry(a.expires) : null, rate: a.rate ?? null, approve: a.approve ?? null };
+      const grants = await services.agents.grantEach(agent.id, plan.items, terms);
+      // Not ready is granted all the same (the owner may store the secret later); the agent is refused until then.
+      return { agent: agent.name, grants, skipped: plan.skipped, kept: plan.kept, warnings: plan.notReady };
     },
   }),
   'grant.list': operation({ args: z.strictObject({ agent: name.optional() }), run: ({ agents }, a) => agents.listGrants(a.agent) }),
   'grant.revoke': operation({
-    args: z.strictObject({ agent: name, capability: name }),
+    args: z.strictObject({ agent: name, capabilities: z.array(name).min(1).max(64) }),
     run: async ({ agents }, a) => {
-      await agents.revokeGrant(a.agent, a.capability);
-      return { agent: a.agent, capability: a.capability, revoked: true };
+      const { agent, revoked } = await agents.revokeGrants(a.agent, a.capabilities);
+      return { agent: agent.name, revoked };
     },
   }),
   'owner.add': operation({ args: z.strictObject({ name, publicKey }), run: ({ owners }, a) => owners.add(a.name, a.publicKey), view: ({ id, name }) => ({ id, name }) }),

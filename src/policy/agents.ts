@@ -8,6 +8,7 @@ import type { AgentRecord, AgentStorage, GrantRecord } from '../storage/types.ts
 import type { Snapshot } from '../storage/generation-cache.ts';
 import { GLOBAL_SCOPE, assertScope } from '../vault/scopes.ts';
 import type { AuditAppender, AuditedChange } from './audited.ts';
+import { covers, grantTarget, providerOf } from './grant-targets.ts';
 import { ed25519PublicKey } from './owners.ts';
 import { parseRate, type Rate, type RateLimiter } from './rate-limit.ts';
 import { assertSignedHead, signerOf, verifySignedRequest, type BodyReader, type ReplayGuard, type SignableRequest } from './request-signature.ts';
@@ -31,13 +32,33 @@ export function parseExpiry(text: string, now = Date.now()): string {
   return new Date(t).toISOString();
 }
 
-export interface GrantInput {
-  agent: string;
-  capability: string;
+/** What a grant allows beside its capability and methods: the same for every capability of one `grant`. */
+export interface GrantTerms {
   expiresAt?: string | null;
   rate?: string | null;
-  methods?: string[] | null;
   approve?: string | null;
+}
+
+export interface GrantInput extends GrantTerms {
+  agent: string;
+  capability: string;
+  methods?: readonly string[] | null;
+}
+
+/** One capability of a grant: the methods it has, and the subset granted (none or empty: all of them). */
+export interface GrantItem {
+  capability: string;
+  capabilityMethods: readonly string[];
+  methods?: readonly string[] | null;
+}
+
+/** A method subset as stored: trimmed, upper-case, each once; null (all methods) when empty or absent. */
+export function normaliseMethods(methods: readonly string[] | null | undefined): string[] | null {
+  return methods?.length ? [...new Set(methods.map((m) => m.trim().toUpperCase()))] : null;
+}
+
+function grantDraft(agentId: string, capability: string) {
+  return { action: 'grant.create', target: `agent:${agentId} capability:${capability}` };
 }
 
 /** An agent's stored context: null for global, else a checked workspace or group scope. */
@@ -175,22 +196,35 @@ export class Agents {
   }
 
   async grant(input: GrantInput, capabilityMethods: readonly string[]): Promise<GrantRecord> {
-    const agent = await this.get(input.agent);
+    const [grant] = await this.grantEach(input.agent, [{ capability: input.capability, capabilityMethods, methods: input.methods ?? null }], input);
+    return grant!;
+  }
+
+  /**
+   * Grants each of `items` to the agent on the same terms, all or none: everything is checked
+   * before anything is written, then one audit record per grant and one transaction. A grant
+   * the agent already holds for a capability is replaced.
+   */
+  async grantEach(agentRef: string, items: readonly GrantItem[], terms: GrantTerms): Promise<GrantRecord[]> {
+    const agent = await this.get(agentRef);
     if (agent.status !== 'active') throw new AivaultError('AGENT_REVOKED', `${agent.name} is revoked`);
     let rate: Rate | null = null;
-    if (input.rate) {
-      rate = parseRate(input.rate) ?? null;
+    if (terms.rate) {
+      rate = parseRate(terms.rate) ?? null;
       if (!rate) throw new AivaultError('INVALID_ARGUMENT', 'rate takes COUNT/UNIT, e.g. 60/min, 10/s, 1000/hour', { field: 'rate' });
     }
-    const methods = input.methods?.length ? [...new Set(input.methods.map((m) => m.trim().toUpperCase()))] : null;
-    for (const m of methods ?? []) {
-      if (!capabilityMethods.includes(m)) throw new AivaultError('INVALID_ARGUMENT', `${m} is not among ${input.capability}'s methods (${capabilityMethods.join(', ')})`);
-    }
-    const approve = input.approve ?? null;
+    const approve = terms.approve ?? null;
     if (approve !== null && approve !== 'each' && approve !== 'first') throw new AivaultError('INVALID_ARGUMENT', 'approve takes each or first', { field: 'approve' });
-    const grant: GrantRecord = { agentId: agent.id, capability: input.capability, methods, rate, expiresAt: input.expiresAt ?? null, createdAt: this.#isoNow(), approve, firstApprovedAt: null };
-    await this.#deps.audited({ action: 'grant.create', target: `agent:${agent.id} capability:${input.capability}` }, () => this.#storage.putGrant(grant));
-    return grant;
+    const createdAt = this.#isoNow();
+    const grants = items.map((item): GrantRecord => {
+      const methods = normaliseMethods(item.methods);
+      for (const m of methods ?? []) {
+        if (!item.capabilityMethods.includes(m)) throw new AivaultError('INVALID_ARGUMENT', `${m} is not among ${item.capability}'s methods (${item.capabilityMethods.join(', ')})`);
+      }
+      return { agentId: agent.id, capability: item.capability, methods, rate, expiresAt: terms.expiresAt ?? null, createdAt, approve, firstApprovedAt: null };
+    });
+    if (grants.length > 0) await this.#deps.audited(grants.map((g) => grantDraft(agent.id, g.capability)), () => this.#storage.putGrants(grants));
+    return grants;
   }
 
   /**
@@ -203,10 +237,9 @@ export class Agents {
     if (source.status !== 'active') throw new AivaultError('AGENT_REVOKED', `${source.name} is revoked`);
     const derived = await this.create(name, source.context === null ? {} : { context: source.context });
     try {
-      for (const g of await this.#storage.listGrants(source.id)) {
-        const grant = leased(g, derived.agent.id, until, { createdAt: this.#isoNow(), firstApprovedAt: null });
-        await this.#deps.audited({ action: 'grant.create', target: `agent:${derived.agent.id} capability:${g.capability}` }, () => this.#storage.putGrant(grant));
-      }
+      const kept = { createdAt: this.#isoNow(), firstApprovedAt: null };
+      const grants = (await this.#storage.listGrants(source.id)).map((g) => leased(g, derived.agent.id, until, kept));
+      if (grants.length > 0) await this.#deps.audited(grants.map((g) => grantDraft(derived.agent.id, g.capability)), () => this.#storage.putGrants(grants));
     } catch (err) {
       await this.revoke(derived.agent.id).catch(() => {});
       throw err;
@@ -226,8 +259,8 @@ export class Agents {
     await this.#deps.audited({ action: 'grant.renew', target: `agent:${derived.id} until:${until}` }, async () => {
       for (const held of await this.#storage.listGrants(derived.id)) {
         const g = current.get(held.capability);
-        if (g) await this.#storage.putGrant(leased(g, derived.id, until, held));
-        else await this.#storage.deleteGrant(derived.id, held.capability);
+        if (g) await this.#storage.putGrants([leased(g, derived.id, until, held)]);
+        else await this.#storage.deleteGrants(derived.id, [held.capability]);
       }
     });
     return true;
@@ -238,10 +271,30 @@ export class Agents {
   }
 
   async revokeGrant(agentRef: string, capability: string): Promise<void> {
+    await this.revokeGrants(agentRef, [capability]);
+  }
+
+  /**
+   * Takes back the agent's grants for `targets` (capability ids, or PROVIDER/*: every grant
+   * it holds whose id is PROVIDER/…, however it was granted), all or none: a target it holds
+   * nothing for is GRANT_NOT_FOUND, with nothing revoked. One audit record per grant.
+   */
+  async revokeGrants(agentRef: string, targets: readonly string[]): Promise<{ agent: AgentRecord; revoked: string[] }> {
     const agent = await this.get(agentRef);
-    await this.#deps.audited({ action: 'grant.revoke', target: `agent:${agent.id} capability:${capability}` }, async () => {
-      if (!(await this.#storage.deleteGrant(agent.id, capability))) throw new AivaultError('GRANT_NOT_FOUND', `${agent.name} has no grant for ${capability}`);
-    });
+    const held = (await this.#storage.listGrants(agent.id)).map((g) => g.capability);
+    const revoked = new Set<string>();
+    for (const text of targets) {
+      const target = grantTarget(text);
+      const hit = held.filter((id) => covers(target, { id, provider: providerOf(id) }));
+      if (hit.length === 0) throw new AivaultError('GRANT_NOT_FOUND', `${agent.name} has no grant for ${text.slice(0, 130)}`);
+      for (const id of hit) revoked.add(id);
+    }
+    const ids = [...revoked];
+    await this.#deps.audited(
+      ids.map((id) => ({ action: 'grant.revoke', target: `agent:${agent.id} capability:${id}` })),
+      () => this.#storage.deleteGrants(agent.id, ids),
+    );
+    return { agent, revoked: ids };
   }
 
   /**

@@ -578,13 +578,19 @@ export class StorageCore implements Storage {
     return this.#bumped('UPDATE agents SET context = ? WHERE id = ?', [context, id]);
   }
 
-  async putGrant(g: GrantRecord): Promise<void> {
-    await this.#bumped(
-      `INSERT INTO grants (agent_id, capability, methods, rate_count, rate_period, expires_at, created_at, approve, first_approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (agent_id, capability) DO UPDATE SET methods = excluded.methods, rate_count = excluded.rate_count, rate_period = excluded.rate_period,
-         expires_at = excluded.expires_at, created_at = excluded.created_at, approve = excluded.approve, first_approved_at = excluded.first_approved_at`,
-      [g.agentId, g.capability, g.methods ? JSON.stringify(g.methods) : null, g.rate?.count ?? null, g.rate?.periodMs ?? null, g.expiresAt, g.createdAt, g.approve, g.firstApprovedAt],
-    );
+  /** Writes (or replaces) every grant in one transaction: all of them, or none. */
+  putGrants(grants: readonly GrantRecord[]): Promise<void> {
+    return this.#write(async (tx) => {
+      await this.#bump(tx);
+      for (const g of grants) {
+        await tx.s.run(
+          `INSERT INTO grants (agent_id, capability, methods, rate_count, rate_period, expires_at, created_at, approve, first_approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (agent_id, capability) DO UPDATE SET methods = excluded.methods, rate_count = excluded.rate_count, rate_period = excluded.rate_period,
+             expires_at = excluded.expires_at, created_at = excluded.created_at, approve = excluded.approve, first_approved_at = excluded.first_approved_at`,
+          [g.agentId, g.capability, g.methods ? JSON.stringify(g.methods) : null, g.rate?.count ?? null, g.rate?.periodMs ?? null, g.expiresAt, g.createdAt, g.approve, g.firstApprovedAt],
+        );
+      }
+    });
   }
 
   getGrant(agentId: string, capability: string): Promise<GrantRecord | undefined> {
@@ -595,8 +601,14 @@ export class StorageCore implements Storage {
     return this.#many(`SELECT * FROM grants WHERE CAST(?1 AS TEXT) IS NULL OR agent_id = ?1 ORDER BY agent_id${this.#b}, capability${this.#b}`, [agentId ?? null], toGrant);
   }
 
-  deleteGrant(agentId: string, capability: string): Promise<boolean> {
-    return this.#bumped('DELETE FROM grants WHERE agent_id = ? AND capability = ?', [agentId, capability]);
+  /** Deletes the agent's grants for `capabilities` in one transaction; how many there were. */
+  deleteGrants(agentId: string, capabilities: readonly string[]): Promise<number> {
+    return this.#write(async (tx) => {
+      await this.#bump(tx);
+      let deleted = 0;
+      for (const capability of capabilities) deleted += await tx.s.run('DELETE FROM grants WHERE agent_id = ? AND capability = ?', [agentId, capability]);
+      return deleted;
+    });
   }
 
   markGrantApproved(agentId: string, capability: string, at: string): Promise<boolean> {

@@ -456,10 +456,12 @@ export interface AgentStorage {
   revokeAgent(id: string, at: string): Promise<boolean>;
   /** Binds an agent to an execution context (null: global); false when there is no such agent. */
   setAgentContext(id: string, context: string | null): Promise<boolean>;
-  putGrant(grant: GrantRecord): Promise<void>;
+  /** Writes (or replaces) several grants in one transaction: all of them, or none. */
+  putGrants(grants: readonly GrantRecord[]): Promise<void>;
   getGrant(agentId: string, capability: string): Promise<GrantRecord | undefined>;
   listGrants(agentId?: string): Promise<GrantRecord[]>;
-  deleteGrant(agentId: string, capability: string): Promise<boolean>;
+  /** Deletes the agent's grants for `capabilities` in one transaction; how many there were. */
+  deleteGrants(agentId: string, capabilities: readonly string[]): Promise<number>;
   /** Records the first approval of an `approve: first` grant (false when the grant is gone). */
   markGrantApproved(agentId: string, capability: string, at: string): Promise<boolean>;
 }

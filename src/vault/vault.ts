@@ -5,7 +5,7 @@ import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual, type 
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { OWNER_LOCAL, currentActor } from '../audit/actor.ts';
-import { AuditLog, type AuditDraft } from '../audit/log.ts';
+import { AuditLog, type AuditDraft, type ChangeDraft } from '../audit/log.ts';
 import { sqliteAuditWriter, type AuditDurability } from '../audit/writer.ts';
 import { createSealer } from '../audit/chain.ts';
 import { AivaultError } from '../errors.ts';
@@ -229,14 +229,11 @@ export class Vault {
 
   /**
    * Runs an owner change with its audit record written first (so a change that cannot be
-   * audited does not happen), then records how it ended.
+   * audited does not happen), then records how it ended. A change that does several things
+   * (a batch) takes a record for each, all written first.
    */
-  async audited<T>(draft: Omit<AuditDraft, 'decision' | 'actor'> & { actor?: string }, change: () => Promise<T>): Promise<T> {
-    return this.#auditedAll([draft], change);
-  }
-
-  /** As audited, for one change that does several things (a batch): a record for each, all written first. */
-  async #auditedAll<T>(drafts: ReadonlyArray<Omit<AuditDraft, 'decision' | 'actor'> & { actor?: string }>, change: () => Promise<T>): Promise<T> {
+  async audited<T>(draft: ChangeDraft | readonly ChangeDraft[], change: () => Promise<T>): Promise<T> {
+    const drafts: readonly ChangeDraft[] = Array.isArray(draft) ? draft : [draft as ChangeDraft];
     const seqs = await Promise.all(drafts.map((draft) => this.audit.append({ ...draft, actor: draft.actor ?? currentActor() ?? OWNER_LOCAL, decision: 'allow' })));
     try {
       const result = await change();
@@ -482,7 +479,7 @@ export class Vault {
       const record = existing.get(name);
       return record ? this.#rotateWrite(record, value, allow) : this.#createWrite({ name, value, scope, ...allow });
     }));
-    await this.#auditedAll(planned.map((p) => p.audit), () => this.storage.writeSecrets(planned.map((p) => p.write), this.#keyCheck));
+    await this.audited(planned.map((p) => p.audit), () => this.storage.writeSecrets(planned.map((p) => p.write), this.#keyCheck));
     return Promise.all(planned.map(async ({ write }) => ({ info: await this.describeSecret(write.kind === 'create' ? write.secret.id : write.secretId), action: write.kind === 'create' ? 'created' as const : 'rotated' as const })));
   }
 

@@ -59,7 +59,7 @@ describe('help examples', () => {
   it('--help prints them', async () => {
     const r = await runCli(['grant', '--help'], {});
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /Examples:\n {2}aivault grant my-bot openai\/chat-completions\n/);
+    assert.match(r.stdout, /Examples:\n {2}aivault grant my-bot openai\/chat-completions openai\/embeddings\n/);
     assert.match(r.stdout, /--approve <when>/);
   });
 });

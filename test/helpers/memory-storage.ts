@@ -63,8 +63,8 @@ export class MemoryStorage implements AgentStorage, OwnerStorage, ApprovalStorag
     return true;
   }
 
-  async putGrant(grant: GrantRecord): Promise<void> {
-    this.grants.set(`${grant.agentId} ${grant.capability}`, copy(grant));
+  async putGrants(grants: readonly GrantRecord[]): Promise<void> {
+    for (const grant of grants) this.grants.set(`${grant.agentId} ${grant.capability}`, copy(grant));
   }
 
   async getGrant(agentId: string, capability: string): Promise<GrantRecord | undefined> {
@@ -75,8 +75,8 @@ export class MemoryStorage implements AgentStorage, OwnerStorage, ApprovalStorag
     return [...this.grants.values()].filter((g) => agentId === undefined || g.agentId === agentId).map(copy);
   }
 
-  async deleteGrant(agentId: string, capability: string): Promise<boolean> {
-    return this.grants.delete(`${agentId} ${capability}`);
+  async deleteGrants(agentId: string, capabilities: readonly string[]): Promise<number> {
+    return capabilities.filter((c) => this.grants.delete(`${agentId} ${c}`)).length;
   }
 
   async markGrantApproved(agentId: string, capability: string, at: string): Promise<boolean> {
@@ -153,14 +153,14 @@ export interface RecordedAudit {
 export function recordingAudit(): { audited: AuditedChange; audit: AuditAppender; records: RecordedAudit[] } {
   const records: RecordedAudit[] = [];
   const audited: AuditedChange = async (draft, change) => {
-    const record: RecordedAudit = { draft: copy(draft) };
-    records.push(record);
+    const batch: RecordedAudit[] = (Array.isArray(draft) ? draft : [draft]).map((d: ChangeDraft) => ({ draft: copy(d) }));
+    records.push(...batch);
     try {
       const result = await change();
-      record.ended = 'ok';
+      for (const record of batch) record.ended = 'ok';
       return result;
     } catch (err) {
-      record.ended = err instanceof AivaultError ? err.code : 'INTERNAL_ERROR';
+      for (const record of batch) record.ended = err instanceof AivaultError ? err.code : 'INTERNAL_ERROR';
       throw err;
     }
   };

@@ -159,7 +159,7 @@ describe('grants: expiry', () => {
     const { agents, storage, limiter } = setup();
     const { agent } = await agents.create('bot');
     const grant = await agents.grant({ agent: 'bot', capability: 'p/read' }, CAP_METHODS);
-    await storage.putGrant({ ...grant, expiresAt: 'next tuesday' });
+    await storage.putGrants([{ ...grant, expiresAt: 'next tuesday' }]);
     await assert.rejects(agents.authorize(agent, 'p/read', 'GET', limiter), code('GRANT_EXPIRED'));
   });
 
@@ -269,6 +269,46 @@ describe('grants: revocation', () => {
     await assert.rejects(agents.authorize(agent, 'p/x', 'GET', limiter), code('CAPABILITY_NOT_GRANTED'));
     await assert.rejects(agents.revokeGrant('bot', 'p/x'), code('GRANT_NOT_FOUND'));
     await assert.rejects(agents.revokeGrant('ghost', 'p/x'), code('AGENT_NOT_FOUND'));
+  });
+});
+
+describe('grants: several at once', () => {
+  const item = (capability: string, methods?: string[]) => ({ capability, capabilityMethods: CAP_METHODS, methods: methods ?? null });
+
+  it('one audit record per grant, all on the same terms; one refused capability grants none, and nothing is recorded as done', async () => {
+    const { agents, storage, records } = setup();
+    await agents.create('bot');
+    await assert.rejects(agents.grantEach('bot', [item('p/a'), item('p/b', ['PUT'])], { rate: '5/min' }), code('INVALID_ARGUMENT'));
+    await assert.rejects(agents.grantEach('bot', [item('p/a'), item('p/b')], { rate: '5/fortnight' }), code('INVALID_ARGUMENT'));
+    assert.deepEqual([storage.grants.size, records.filter((r) => r.draft.action === 'grant.create').length], [0, 0]);
+    const grants = await agents.grantEach('bot', [item('p/a'), item('p/b', ['get'])], { rate: '5/min', approve: 'first' });
+    assert.deepEqual(grants.map((g) => [g.capability, g.methods, g.rate, g.approve]), [['p/a', null, { count: 5, periodMs: 60_000 }, 'first'], ['p/b', ['GET'], { count: 5, periodMs: 60_000 }, 'first']]);
+    assert.deepEqual(records.filter((r) => r.draft.action === 'grant.create').map((r) => [r.draft.target?.split(' ')[1], r.ended]), [['capability:p/a', 'ok'], ['capability:p/b', 'ok']]);
+  });
+
+  it('a batch the store refuses writes none, and its records end with the error', async () => {
+    const { agents, storage, records } = setup();
+    await agents.create('bot');
+    storage.putGrants = async () => {
+      throw new Error('disk full');
+    };
+    await assert.rejects(agents.grantEach('bot', [item('p/a'), item('p/b')], {}));
+    assert.deepEqual(records.filter((r) => r.draft.action === 'grant.create').map((r) => r.ended), ['INTERNAL_ERROR', 'INTERNAL_ERROR']);
+  });
+
+  it('revoking PROVIDER/* takes every grant of that provider, by name or not, and only those; an unheld target revokes nothing', async () => {
+    const { agents, limiter, records } = setup();
+    const { agent } = await agents.create('bot');
+    await agents.grantEach('bot', [item('p/a'), item('p/b'), item('pp/a'), item('q/a')], {});
+    await assert.rejects(agents.revokeGrants('bot', ['p/*', 'r/*']), code('GRANT_NOT_FOUND'));
+    await assert.rejects(agents.revokeGrants('bot', ['p/a', 'q/none']), code('GRANT_NOT_FOUND'));
+    await assert.rejects(agents.revokeGrants('bot', ['*']), code('INVALID_ARGUMENT'));
+    assert.equal((await agents.listGrants('bot')).length, 4, 'nothing revoked');
+    assert.deepEqual((await agents.revokeGrants('bot', ['p/*', 'p/a'])).revoked, ['p/a', 'p/b']);
+    assert.deepEqual((await agents.listGrants('bot')).map((g) => g.capability), ['pp/a', 'q/a']);
+    assert.deepEqual(records.filter((r) => r.draft.action === 'grant.revoke').map((r) => r.draft.target?.split(' ')[1]), ['capability:p/a', 'capability:p/b']);
+    await assert.rejects(agents.authorize(agent, 'p/b', 'GET', limiter), code('CAPABILITY_NOT_GRANTED'));
+    await agents.authorize(agent, 'pp/a', 'GET', limiter);
   });
 });
 

@@ -29,7 +29,7 @@ async function setup(approve: GrantRecord['approve'] = 'each') {
   const approvals = new Approvals({ storage, audited, now: clock.now });
   approvals.configure({ timeoutMs: TIMEOUT_MS, pollMs: 1, notify: (a) => notified.push(a) });
   const grant: GrantRecord = { agentId: agent.id, capability: 'p/pay', methods: null, rate: null, expiresAt: null, createdAt: '2026-11-30T00:00:00.000Z', approve, firstApprovedAt: null };
-  await storage.putGrant(grant);
+  await storage.putGrants([grant]);
   /** Resolves once `n` approvals are pending (the waiters have stored theirs). */
   const pending = async (n = 1): Promise<ApprovalRecord[]> => {
     for (;;) {

@@ -124,7 +124,7 @@ describe('aivault serve', () => {
     await denied('bot', { capability: 'api/admin', path: '/admin' }, 'CAPABILITY_NOT_GRANTED');
     await denied('getter', { capability: 'api/users', method: 'POST', path: '/v1/users' }, 'METHOD_NOT_ALLOWED');
     // Granted here, not in before(): under load the daemon's start-up could eat a short expiry.
-    const { expiresAt } = JSON.parse(await owner(['grant', 'expiring', 'api/users', '--expires', '6s', '--json'])) as { expiresAt: string };
+    const { expiresAt } = (JSON.parse(await owner(['grant', 'expiring', 'api/users', '--expires', '6s', '--json'])) as { grants: Array<{ expiresAt: string }> }).grants[0]!;
     const c = client('expiring');
     assert.equal((await c.invoke({ capability: 'api/users', path: '/v1/x' })).status, 200);
     await c.close();

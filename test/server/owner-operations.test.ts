@@ -103,7 +103,16 @@ function steps(up: Upstream): Step[] {
     { op: 'agent.list', args: () => ({}) },
     { op: 'agent.context', label: 'context-set', args: () => ({ agent: 'bot', context: 'workspace:w' }) },
     { op: 'agent.context', args: () => ({ agent: 'bot', context: null }) },
-    { op: 'grant.create', args: () => ({ agent: 'bot', capability: 'ops/api', approve: 'each' }) },
+    // ops/api by name, and every trello capability as it is now: not ready (no TRELLO_* secret), a warning on each side.
+    {
+      op: 'grant.create',
+      args: () => ({ agent: 'bot', capabilities: ['ops/api', 'trello/*'], approve: 'each' }),
+      after: async (side) => {
+        const { grants, warnings } = side.results.get('grant.create') as { grants: Array<{ capability: string }>; warnings: Array<{ capability: string; missing: string[] }> };
+        assert.deepEqual(grants.map((g) => g.capability), ['ops/api', 'trello/boards', 'trello/cards', 'trello/lists', 'trello/me']);
+        assert.deepEqual(new Set(warnings.map((w) => `${w.capability}: ${w.missing.join(' ')}`)), new Set(grants.slice(1).map((g) => `${g.capability}: TRELLO_API_KEY TRELLO_TOKEN`)));
+      },
+    },
     { op: 'grant.list', args: () => ({}) },
     { op: 'approval.list', args: () => ({}), before: waitingInvoke },
     {
@@ -119,7 +128,7 @@ function steps(up: Upstream): Step[] {
     },
     { op: 'approval.list', label: 'approvals-all', args: () => ({ all: true }) },
     { op: 'agent.describe', args: () => ({ agent: 'bot' }) },
-    { op: 'grant.revoke', args: () => ({ agent: 'bot', capability: 'ops/api' }) },
+    { op: 'grant.revoke', args: () => ({ agent: 'bot', capabilities: ['ops/api', 'trello/*'] }) },
     { op: 'agent.revoke', args: () => ({ agent: 'bot' }) },
     { op: 'flow.delete', args: () => ({ id: 'ops/send' }) },
     { op: 'capability.delete', args: () => ({ id: 'ops/api' }) },

@@ -63,7 +63,7 @@ describe('owners', () => {
       await owner.call('credential.create', { name: 'remote', provider: 'remote', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secretRefs: { secret: secret.ref }, hosts: [up.host], allowHttp: true, allowPrivateNetwork: true });
       await owner.call('capability.create', { id: 'remote/api', provider: 'remote', credential: 'remote', methods: ['GET'], pathPrefixes: ['/v1'] });
       const agent = await owner.call<{ token: string }>('agent.create', { name: 'remote-bot' });
-      await owner.call('grant.create', { agent: 'remote-bot', capability: 'remote/api', rate: '100/min' });
+      await owner.call('grant.create', { agent: 'remote-bot', capabilities: ['remote/api'], rate: '100/min' });
       const client = createAgentClient({ socketPath: d.socket!, token: agent.token });
       const res = await client.invoke({ capability: 'remote/api', path: '/v1/x' });
       assert.equal(res.status, 200);

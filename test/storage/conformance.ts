@@ -233,6 +233,20 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       await assert.rejects(s.deleteCredential('c2'), codeOf('CREDENTIAL_IN_USE'));
     }));
 
+    it('grants in a batch: all written, or none; deleted together, counted', withStore(async (s) => {
+      const agent = { id: randomUUID(), name: 'batch', tokenHash: 'b'.repeat(64), publicKey: null, status: 'active' as const, context: null, createdAt: now(), revokedAt: null };
+      await s.createAgent(agent);
+      const grant = (capability: string, agentId = agent.id) => ({ agentId, capability, methods: null, rate: null, expiresAt: null, createdAt: now(), approve: null, firstApprovedAt: null });
+      const before = await s.generation();
+      await s.putGrants([grant('p/a'), grant('p/b')]);
+      assert.equal(await s.generation(), before + 1, 'one change');
+      // The second row names no agent: the whole batch is refused, the first row with it.
+      await assert.rejects(s.putGrants([grant('p/c'), grant('p/d', randomUUID())]));
+      assert.deepEqual((await s.listGrants(agent.id)).map((g) => g.capability), ['p/a', 'p/b']);
+      assert.equal(await s.deleteGrants(agent.id, ['p/a', 'p/b', 'p/none']), 2);
+      assert.deepEqual(await s.listGrants(agent.id), []);
+    }));
+
     it('agents, grants, owners, endpoint overrides, flows', withStore(async (s) => {
       const agent = { id: randomUUID(), name: 'bot', tokenHash: 'h'.repeat(64), publicKey: null, status: 'active' as const, context: 'group:w1/g1', createdAt: now(), revokedAt: null };
       await s.createAgent(agent);
@@ -240,7 +254,7 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.deepEqual(await s.findAgentByTokenHash('h'.repeat(64)), agent);
       assert.deepEqual(await s.getAgent('bot'), agent);
       const grant = { agentId: agent.id, capability: 'p/read', methods: ['GET'], rate: { count: 5, periodMs: 60_000 }, expiresAt: null, createdAt: now(), approve: 'first' as const, firstApprovedAt: null };
-      await s.putGrant(grant);
+      await s.putGrants([grant]);
       assert.deepEqual(await s.getGrant(agent.id, 'p/read'), grant);
       assert.equal(await s.markGrantApproved(agent.id, 'p/read', 'T1'), true);
       assert.equal(await s.markGrantApproved(agent.id, 'p/read', 'T2'), false, 'only the first approval is recorded');
@@ -252,7 +266,7 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       assert.equal(await s.setAgentContext(randomUUID(), 'workspace:w2'), false);
       assert.equal(await s.revokeAgent(agent.id, now()), true);
       assert.equal(await s.revokeAgent(agent.id, now()), false);
-      assert.equal(await s.deleteGrant(agent.id, 'p/read'), true);
+      assert.equal(await s.deleteGrants(agent.id, ['p/read']), 1);
 
       assert.deepEqual(await s.listOwners(), []);
       const o1 = { id: randomUUID(), name: 'laptop', publicKey: 'PEM1', createdAt: now() };
@@ -422,7 +436,7 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       await s.updateSecretIdentity(a.id, { aliases: ['sealed-a'] }, now());
       const agent = { id: randomUUID(), name: 'sealed-bot', tokenHash: 'h', publicKey: null, status: 'active' as const, context: null, createdAt: now(), revokedAt: null };
       await s.createAgent(agent);
-      await s.putGrant({ agentId: agent.id, capability: 'p/read', methods: null, rate: null, expiresAt: null, createdAt: now(), approve: 'first', firstApprovedAt: null });
+      await s.putGrants([{ agentId: agent.id, capability: 'p/read', methods: null, rate: null, expiresAt: null, createdAt: now(), approve: 'first', firstApprovedAt: null }]);
       await s.markGrantApproved(agent.id, 'p/read', now());
       assert.deepEqual(await problems(), []);
       // Two processes writing at once: the last commit's seal covers both.

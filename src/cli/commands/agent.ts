@@ -7,6 +7,7 @@ import type { GrantRecord } from '../../storage/types.ts';
 import type { GlobalOptions } from '../context.ts';
 import { ownerCall } from '../daemon-client.ts';
 import { note, printFields, printJson, printLine, printTable } from '../output.ts';
+import { notReadyText } from './capability.ts';
 import { scopeFromOptions } from '../../vault/scopes.ts';
 
 function rateText(g: GrantRecord): string {
@@ -105,37 +106,58 @@ export function registerAgent(program: Command): void {
 
   program
     .command('grant')
-    .description('let an agent invoke a capability (`aivault grant list [AGENT]` lists grants)')
+    .description('let an agent invoke capabilities (`aivault grant list [AGENT]` lists grants)')
     .argument('<agent>', 'name or id (or "list")')
-    .argument('[capability]')
-    .option('--expires <when>', 'the grant ends after a duration (30m, 1h, 7d) or at an ISO date')
+    .argument('[capabilities...]', 'capability or flow ids, or PROVIDER/*: every capability the provider has now (not ones added later)')
+    .option('--expires <when>', 'the grants end after a duration (30m, 1h, 7d) or at an ISO date')
     .option('--rate <rate>', 'rate limit per agent and capability, e.g. 60/min, 10/s')
-    .option('--methods <list>', 'a subset of the capability methods, e.g. GET,POST')
+    .option('--methods <list>', "a subset of each capability's methods, e.g. GET,POST (PROVIDER/*: those of them each has)")
     .option('--approve <when>', 'the owner approves invokes (aivault approvals): each, or the first only')
-    .option('--json', 'print as JSON')
-    .action(async (agentRef: string, capability: string | undefined, _o: unknown, cmd: Command) => {
+    .option('--json', 'print {agent, grants, skipped, kept, warnings} as JSON')
+    .addHelpText(
+      'after',
+      `
+All the capabilities named get the same terms, and either all are granted or none (one
+audit record each). PROVIDER/* is expanded when the grant is made, into one grant per
+capability the provider has then: one added later (a custom one, a registry update)
+needs its own grant. A pattern keeps a grant the agent already holds as it is; naming
+the capability replaces it. A capability that is not ready (its secret not stored yet,
+or not serving the agent's workspace or group) is granted with a warning.`,
+    )
+    .action(async (agentRef: string, capabilities: string[], _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { expires?: string; rate?: string; methods?: string; approve?: string }>();
       if (agentRef === 'list') {
-        const grants = await ownerCall(o, 'grant.list', capability ? { agent: capability } : {});
+        if (capabilities.length > 1) throw new AivaultError('INVALID_ARGUMENT', 'usage: aivault grant list [AGENT]');
+        const grants = await ownerCall(o, 'grant.list', capabilities[0] ? { agent: capabilities[0] } : {});
         if (o.json) return printJson(grants);
         return printTable(['AGENT', 'CAPABILITY', 'METHODS', 'RATE', 'EXPIRES', 'APPROVE'], grants.map((g) => [g.agentId, g.capability, g.methods?.join(',') ?? 'all', rateText(g), g.expiresAt ?? 'never', g.approve ?? 'no']));
       }
-      if (capability === undefined) throw new AivaultError('INVALID_ARGUMENT', 'usage: aivault grant AGENT CAPABILITY [--expires …] [--rate …] [--methods …]');
-      const grant = await ownerCall(o, 'grant.create', { agent: agentRef, capability, ...(o.expires ? { expires: o.expires } : {}), ...(o.rate ? { rate: o.rate } : {}), ...(o.methods ? { methods: o.methods.split(',') } : {}), ...(o.approve ? { approve: o.approve } : {}) });
-      if (o.json) return printJson(grant);
-      printLine(`granted ${grant.capability} to ${agentRef}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.rate ? ` at ${rateText(grant)}` : ''}${grant.approve ? ` (owner approves ${grant.approve === 'each' ? 'each invoke' : 'the first invoke'})` : ''}`);
+      if (capabilities.length === 0) throw new AivaultError('INVALID_ARGUMENT', 'usage: aivault grant AGENT CAPABILITY… [--expires …] [--rate …] [--methods …] [--approve …]');
+      const result = await ownerCall(o, 'grant.create', { agent: agentRef, capabilities, ...(o.expires ? { expires: o.expires } : {}), ...(o.rate ? { rate: o.rate } : {}), ...(o.methods ? { methods: o.methods.split(',') } : {}), ...(o.approve ? { approve: o.approve } : {}) });
+      if (o.json) return printJson(result);
+      const [first] = result.grants;
+      const terms = `${first?.expiresAt ? ` until ${first.expiresAt}` : ''}${first?.rate ? ` at ${rateText(first)}` : ''}${first?.approve ? ` (owner approves ${first.approve === 'each' ? 'each invoke' : 'the first invoke'})` : ''}`;
+      const granted = result.grants.map((g) => (g.methods ? `${g.capability} (${g.methods.join(',')})` : g.capability));
+      printLine(granted.length === 0 ? `granted nothing new to ${result.agent}` : granted.length === 1 ? `granted ${granted[0]} to ${result.agent}${terms}` : `granted ${granted.length} capabilities to ${result.agent}${terms}: ${granted.join(', ')}`);
+      if (result.kept.length > 0) note(`already granted, kept as they are (name one to change its terms): ${result.kept.join(', ')}`);
+      if (result.skipped.length > 0) note(`not granted (allowing none of ${o.methods}): ${result.skipped.join(', ')}`);
+      const patterns = capabilities.filter((c) => c.endsWith('/*'));
+      if (patterns.length > 0) note(`${patterns.join(', ')}: the capabilities as they are now; one added later needs its own grant`);
+      // One line per reason: a provider without its secret makes all its capabilities not ready.
+      const notReady = Map.groupBy(result.warnings, (w) => notReadyText(w.missing, w.outOfScope));
+      for (const [why, ws] of notReady) note(`warning: not ready (${why}), so refused to the agent until then: ${ws.map((w) => w.capability).join(', ')}`);
     });
 
   program
     .command('revoke-grant')
-    .description("take a capability back from an agent")
+    .description('take capabilities back from an agent')
     .argument('<agent>')
-    .argument('<capability>')
-    .option('--json', 'print {agent, capability, revoked} as JSON')
-    .action(async (agentRef: string, capability: string, _o: unknown, cmd: Command) => {
+    .argument('<capabilities...>', 'capability or flow ids, or PROVIDER/*: every grant the agent holds for PROVIDER/…, however it was granted')
+    .option('--json', 'print {agent, revoked} as JSON')
+    .action(async (agentRef: string, capabilities: string[], _o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
-      const revoked = await ownerCall(o, 'grant.revoke', { agent: agentRef, capability });
-      if (o.json) return printJson(revoked);
-      printLine(`revoked ${capability} from ${agentRef}`);
+      const result = await ownerCall(o, 'grant.revoke', { agent: agentRef, capabilities });
+      if (o.json) return printJson(result);
+      printLine(result.revoked.length === 1 ? `revoked ${result.revoked[0]} from ${result.agent}` : `revoked ${result.revoked.length} grants from ${result.agent}: ${result.revoked.join(', ')}`);
     });
 }

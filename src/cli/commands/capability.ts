@@ -20,6 +20,11 @@ function policyText(p: CapabilityPolicy | null): string {
   return parts.length ? parts.join('; ') : '(empty)';
 }
 
+/** Why a capability is not ready: secrets missing, or stored but not serving the caller's context. */
+export function notReadyText(missing: readonly string[], outOfScope: readonly string[]): string {
+  return [missing.length ? `missing ${missing.join(', ')}` : '', outOfScope.length ? `not for this context: ${outOfScope.join(', ')}` : ''].filter(Boolean).join('; ');
+}
+
 function wholeNumber(flag: string) {
   return (v: string): number => {
     if (!/^\d{1,15}$/.test(v)) throw new AivaultError('INVALID_ARGUMENT', `${flag} takes a whole number`);
@@ -146,7 +151,7 @@ export function registerCapability(program: Command): void {
       if (o.json) return printJson(views);
       printTable(
         ['CAPABILITY', 'PROVIDER', 'SOURCE', 'READY', 'METHODS', 'PATH PREFIXES'],
-        views.map((v) => [v.id, v.provider, v.source, v.ready ? 'yes' : v.outOfScope.length ? `no (not for this context: ${v.outOfScope.join(', ')})` : `no (missing ${v.missingSecrets.join(', ')})`, v.methods.join(','), v.pathPrefixes.join(' ')]),
+        views.map((v) => [v.id, v.provider, v.source, v.ready ? 'yes' : `no (${notReadyText(v.missingSecrets, v.outOfScope)})`, v.methods.join(','), v.pathPrefixes.join(' ')]),
       );
     });
 
