@@ -52,10 +52,11 @@ t() { COMP_WORDS=("$@"); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _aivault; echo "\
 t aivault secrets describe N
 t aivault grant b
 t aivault grant bot notes/
+t aivault grant bot notes/read notes/
 t aivault capability update notes/read --credential note`;
     const r = spawnSync('bash', ['-c', script], { env: { PATH: `${bin}:${process.env.PATH}`, HOME: root, AIVAULT_DIR: dir }, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n'), ['NOTES_TOKEN', 'bot', 'notes/read', 'notes']);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['NOTES_TOKEN', 'bot', 'notes/read', 'notes/read', 'notes']);
     assert.equal(r.stdout.includes(VALUE), false);
   });
 });

@@ -54,7 +54,7 @@ describe('updates through a running daemon', () => {
     await owner.call('credential.create', { name: 'acme', provider: 'acme', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secretRefs: { secret: first }, hosts: [oldUp.host], ...network });
     await owner.call('capability.create', { id: 'acme/api', provider: 'acme', credential: 'acme', methods: ['GET'], pathPrefixes: ['/v1'] });
     const { token } = (await owner.call('agent.create', { name: 'bot' })) as { token: string };
-    await owner.call('grant.create', { agent: 'bot', capability: 'acme/api' });
+    await owner.call('grant.create', { agent: 'bot', capabilities: ['acme/api'] });
     agent = createAgentClient({ socketPath: daemon.socket!, token });
 
     assert.equal(await invoke(), 200);

@@ -6,7 +6,7 @@ import { AivaultError } from '../../errors.ts';
 import type { NameKind } from '../completion-names.ts';
 
 /** Names an argument takes from the vault, by the argument's name. */
-const BY_ARGUMENT: Readonly<Record<string, NameKind>> = { secret: 'secrets', secrets: 'secrets', capability: 'capabilities', agent: 'agents', provider: 'providers' };
+const BY_ARGUMENT: Readonly<Record<string, NameKind>> = { secret: 'secrets', secrets: 'secrets', capability: 'capabilities', capabilities: 'capabilities', agent: 'agents', provider: 'providers' };
 /** And by the option that takes it. */
 const BY_OPTION: Readonly<Record<string, NameKind>> = { '--credential': 'credentials', '--provider': 'providers', '--agent': 'agents', '--capability': 'capabilities' };
 /** An argument named `name` or `id` under these commands names one of theirs (but for create). */
@@ -17,8 +17,8 @@ interface Node {
   options: string[];
   /** The options that take a value, and the names each takes, if from the vault. */
   valued: Map<string, NameKind | '-'>;
-  /** Each positional argument's names from the vault ('-': none). */
-  args: (NameKind | '-')[];
+  /** Each positional argument's names from the vault ('-': none); a variadic last one ends in `...`. */
+  args: string[];
 }
 
 function tree(program: Command): Map<string, Node> {
@@ -29,7 +29,7 @@ function tree(program: Command): Map<string, Node> {
       subcommands: cmd.commands.map((c) => c.name()),
       options: cmd.options.map((o) => o.long).filter((l): l is string => Boolean(l)),
       valued: new Map(cmd.options.filter((o) => o.long && (o.required || o.optional)).map((o) => [o.long!, BY_OPTION[o.long!] ?? '-'])),
-      args: cmd.registeredArguments.map((a) => BY_ARGUMENT[a.name()] ?? ((a.name() === 'name' || a.name() === 'id') && cmd.name() !== 'create' ? BY_COMMAND[top] : undefined) ?? '-'),
+      args: cmd.registeredArguments.map((a) => `${BY_ARGUMENT[a.name()] ?? ((a.name() === 'name' || a.name() === 'id') && cmd.name() !== 'create' ? BY_COMMAND[top] : undefined) ?? '-'}${a.variadic ? '...' : ''}`),
     });
     for (const c of cmd.commands) walk(c, path ? `${path} ${c.name()}` : c.name());
   };
@@ -58,7 +58,12 @@ _aivault() {
   # A value of an option, or an argument, that names something in the vault: ask it (names only, no key).
   valued=" $valued "
   case "$valued" in *" $prev="*) kind="\${valued##*" $prev="}"; kind="\${kind%% *}" ;; esac
-  if [ -z "$kind" ] && [ "\${cur#-}" = "$cur" ]; then set -- $args; [ "$npos" -lt $# ] && shift "$npos" && kind="$1"; fi
+  if [ -z "$kind" ] && [ "\${cur#-}" = "$cur" ]; then
+    set -- $args
+    # Past the last argument, a variadic one (NAME...) takes the rest.
+    if [ "$npos" -ge $# ] && [ $# -gt 0 ] && [ "\${!#%...}" != "\${!#}" ]; then npos=$(($# - 1)); fi
+    [ "$npos" -lt $# ] && shift "$npos" && kind="\${1%...}"
+  fi
   if [ -n "$kind" ] && [ "$kind" != "-" ]; then words="$(aivault completion names "$kind" 2>/dev/null)"; fi
   COMPREPLY=( $(compgen -W "$words" -- "$cur") )
 }
@@ -88,7 +93,7 @@ function fish(t: ReturnType<typeof tree>): string {
       const kind = v.valued.get(o);
       lines.push(`complete -c aivault -n '${cond}' -l '${o.replace(/^--/, '')}'${kind && kind !== '-' ? ` -r -a '(aivault completion names ${kind} 2>/dev/null)'` : ''}`);
     }
-    const first = v.args[0];
+    const first = v.args[0]?.replace(/\.\.\.$/, '');
     if (first && first !== '-' && path !== '') lines.push(`complete -c aivault -n '${cond}' -a '(aivault completion names ${first} 2>/dev/null)'`);
   }
   return lines.join('\n') + '\n';
