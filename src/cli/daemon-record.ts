@@ -6,7 +6,6 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { isAbsolute, join } from 'node:path';
 import { osError } from '../os-errors.ts';
 
@@ -56,7 +55,9 @@ function readDaemonRecord(dir: string): DaemonRecord | undefined {
 export function daemonAnswers(at: { socket: string } | { url: string }): Promise<boolean> {
   return new Promise((resolve) => {
     const where = 'socket' in at ? { socketPath: at.socket } : (({ hostname, port }) => ({ host: hostname.replace(/^\[|\]$/g, ''), port }))(new URL(at.url));
-    const req = request({ ...where, path: '/v1/health', method: 'GET', timeout: HEALTH_TIMEOUT_MS }, (res) => {
+    // node:http as CommonJS: importing it as ESM builds its facade, which loads Node's own
+    // undici (13 ms) for every command that merely looks for a daemon.
+    const req = process.getBuiltinModule('node:http').request({ ...where, path: '/v1/health', method: 'GET', timeout: HEALTH_TIMEOUT_MS }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text = (text + c).slice(0, 64)));

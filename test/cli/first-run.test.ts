@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CLI, assertNoLeak, canary, runCli } from '../helpers/cli.ts';
+import { CLI, assertNoLeak, canary, runCli, CHILD_ENV } from '../helpers/cli.ts';
 
 /** Runs `aivault ARGS` on a pty, answering each prompt (matched by regex) as it appears. */
 function onTerminal(args: string[], env: Record<string, string>, answers: Array<[RegExp, string]>): Promise<{ code: number | null; transcript: string }> {
   const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = spawn('script', ['-q', '-e', '-c', quoted, '/dev/null'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'dumb', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-q', '-e', '-c', quoted, '/dev/null'], { env: { ...CHILD_ENV, TERM: 'dumb', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let transcript = '';
   const pending = [...answers];
   child.stdout.on('data', (d: Buffer) => {

@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../../src/cli/ingest-endpoint.ts';
-import { CLI, assertNoLeak, canary, tempVault, type TempVault } from '../helpers/cli.ts';
+import { CLI, assertNoLeak, canary, tempVault, type TempVault, CHILD_ENV } from '../helpers/cli.ts';
 
 interface Ingest {
   url: string;
@@ -21,7 +21,7 @@ const curl = spawnSync('curl', ['--version']).status === 0;
 const leftovers: Array<{ destroy(): unknown }> = [];
 
 function ingest(v: TempVault, name: string, timeout = '60'): Promise<Ingest> {
-  const child = spawn(process.execPath, [CLI, 'secrets', 'ingest', name, '--json', '--timeout', timeout], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'secrets', 'ingest', name, '--json', '--timeout', timeout], { env: { ...CHILD_ENV, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   leftovers.push({ destroy: () => child.kill() });
   let out = '';
   let err = '';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI, canary, tempVault, type TempVault } from '../helpers/cli.ts';
+import { CLI, canary, tempVault, type TempVault, CHILD_ENV } from '../helpers/cli.ts';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
 import { dropSchema, freshSchema, schemaUrl } from '../helpers/postgres.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -41,7 +41,7 @@ describe('aivault run', () => {
   const runLong = async (extra: string[] = [], wrap?: (argv: string[]) => string[]) => {
     const argv = [CLI, 'run', '--agent', 'runner', '--url', d.url!, ...extra, '--', process.execPath, '-e', LONG_RUNNING];
     const [file, ...args] = wrap ? wrap([process.execPath, ...argv]) : [process.execPath, ...argv];
-    const run = spawn(file!, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawn(file!, args, { env: { ...CHILD_ENV, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     started.push(run);
     let stderr = '';
     run.stderr!.on('data', (c: Buffer) => (stderr += c));

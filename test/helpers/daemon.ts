@@ -1,6 +1,6 @@
 // Starts `aivault serve` in its own process for a test vault.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CLI, type TempVault } from './cli.ts';
+import { CLI, type TempVault, CHILD_ENV } from './cli.ts';
 
 export interface RunningDaemon {
   process: ChildProcess;
@@ -11,7 +11,7 @@ export interface RunningDaemon {
 }
 
 export async function startDaemon(v: TempVault, args: string[]): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...CHILD_ENV, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d));
   const first = await new Promise<string>((resolve, reject) => {

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { isAivaultError } from '../../src/errors.ts';
 import { createAgentClient } from '../../src/sdk/agent-client.ts';
-import { CLI, assertNoLeak, canary, tempVault, type TempVault } from '../helpers/cli.ts';
+import { CLI, assertNoLeak, canary, tempVault, type TempVault, CHILD_ENV } from '../helpers/cli.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 describe('aivault serve', () => {
@@ -54,7 +54,7 @@ describe('aivault serve', () => {
     await owner(['grant', 'getter', 'api/users', '--methods', 'GET']);
     await owner(['grant', 'doomed', 'api/users']);
     socket = join(v.dir, 'd.sock');
-    daemon = spawn(process.execPath, [CLI, 'serve', '--socket', socket], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon = spawn(process.execPath, [CLI, 'serve', '--socket', socket], { env: { ...CHILD_ENV, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     daemon.stderr!.on('data', (d: Buffer) => (daemonLog += d));
     const first = await new Promise<string>((resolve, reject) => {
       daemon.stdout!.once('data', (d: Buffer) => resolve(String(d)));

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { isAivaultError } from '../../src/errors.ts';
 import { createAgentClient } from '../../src/sdk/agent-client.ts';
-import { CLI, canary, tempVault, type TempVault } from '../helpers/cli.ts';
+import { CLI, canary, tempVault, type TempVault, CHILD_ENV } from '../helpers/cli.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 describe('gateway for unmodified SDKs (openai npm package)', () => {
@@ -45,7 +45,7 @@ describe('gateway for unmodified SDKs (openai npm package)', () => {
     await cli(['endpoint', 'set', 'openai', '--map', `api.openai.com=${up.host}`, '--allow-http', '--allow-private-network']);
     token = (JSON.parse(await cli(['agent', 'create', 'sdk-bot', '--json'])) as { token: string }).token;
     await cli(['grant', 'sdk-bot', 'openai/chat-completions']);
-    daemon = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0'], { env: { ...CHILD_ENV, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const first = await new Promise<string>((resolve) => daemon.stdout!.once('data', (d: Buffer) => resolve(String(d))));
     baseURL = `${(JSON.parse(first) as { listening: { url: string } }).listening.url}/gw/openai/v1`;
   });

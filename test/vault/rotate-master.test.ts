@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAivaultError } from '../../src/errors.ts';
 import { Vault } from '../../src/vault/vault.ts';
-import { CLI, assertNoLeak, canary, readAllFiles, tempVault } from '../helpers/cli.ts';
+import { CLI, assertNoLeak, canary, readAllFiles, tempVault, CHILD_ENV } from '../helpers/cli.ts';
 
 type Err = { error: { code: string } };
 const fingerprints = async (cli: (a: string[]) => Promise<{ stdout: string }>) =>
@@ -114,7 +114,7 @@ describe('aivault rotate-master', () => {
       await vault.close();
       for (const delay of [150, 300, 450, 600]) {
         const keysBefore = new Set(readdirSync(v.dir).filter((f) => f.endsWith('.key')));
-        const child = spawn(process.execPath, [CLI, 'rotate-master', '--new-key'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...v.env }, stdio: 'ignore' });
+        const child = spawn(process.execPath, [CLI, 'rotate-master', '--new-key'], { env: { ...CHILD_ENV, ...v.env }, stdio: 'ignore' });
         const exited = new Promise((resolve) => child.once('exit', resolve));
         await sleep(delay);
         child.kill('SIGKILL');
