@@ -15,7 +15,7 @@ export function grantTarget(text: string): GrantTarget {
   if (!text.includes('*')) return { id: text };
   const provider = PROVIDER_PATTERN.exec(text)?.[1];
   if (provider === undefined) {
-    throw new AivaultError('INVALID_ARGUMENT', `"${text.slice(0, 130)}" is not a capability id or PROVIDER/* (all of one provider's capabilities); no other wildcard is taken`, { field: 'capabilities' });
+    throw new AivaultError('INVALID_ARGUMENT', `"${text.slice(0, 130)}" is not a capability id or PROVIDER/* (all of one provider's capabilities); no other wildcard is taken`);
   }
   return { provider };
 }
