@@ -11,7 +11,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'secrets describe': ['aivault secrets describe OPENAI_API_KEY', 'aivault secrets describe vault:secret:3f9c… --json'],
   'secrets rotate': ['printf %s "$NEW_KEY" | aivault secrets rotate OPENAI_API_KEY --value-stdin'],
   'secrets rollback': ['aivault secrets rollback OPENAI_API_KEY'],
-  'secrets delete': ['aivault secrets delete OLD_TOKEN', 'aivault secrets delete OLD_TOKEN --yes --json'],
+  'secrets delete': ['aivault secrets delete OLD_TOKEN --yes', 'aivault secrets delete OLD_TOKEN --yes --json'],
   'secrets ingest': ['aivault secrets ingest STRIPE_SECRET_KEY', 'aivault secrets ingest GITHUB_TOKEN --timeout 120 --json'],
   'secrets import': ['aivault secrets import --file .env', 'cat prod.env | aivault secrets import --file - --scope workspace:acme --overwrite --json'],
   'secrets attach-group': ['aivault secrets attach-group OPENAI_API_KEY --workspace-id acme --group-id ml', 'aivault secrets attach-group --id 3f9c… --workspace-id acme --group-id ml --json'],
@@ -34,7 +34,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'credential describe': ['aivault credential describe openai'],
   'credential delete': ['aivault credential delete notes'],
   capability: ['aivault capability list', 'aivault capability describe openai/chat-completions'],
-  'capability create': ['aivault capability create notes/read --provider notes --credential notes --method GET --path /v1/notes', 'aivault capability create notes/write --provider notes --credential notes --method POST --method PATCH --path /v1/notes --max-request-bytes 65536', 'aivault capability create feed/stream --provider feed --credential feed --method GET --path /v1/stream --websocket'],
+  'capability create': ['aivault capability create notes/read --provider notes --credential notes --method GET --path /v1/notes', 'aivault capability create notes/write --provider notes --credential notes --method POST --method PATCH --path /v1/notes --max-request-bytes 65536', 'aivault capability create notes/events --provider notes --credential notes --method GET --path /v1/events --websocket'],
   'capability list': ['aivault capability list', 'aivault capability list --json'],
   'capability describe': ['aivault capability describe github/issues'],
   'capability delete': ['aivault capability delete notes/read'],
@@ -51,7 +51,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   flow: ['aivault flow list', 'aivault flow run github/exchange --body "{\\"code\\":\\"…\\"}"'],
   'flow create': [
     'aivault flow create github/exchange --mode acquire_secret --target https://github.com/login/oauth/access_token --kind oauth_token_response.access_token --store-alias GITHUB_TOKEN',
-    'aivault flow create acme/ping --mode send_secret --target https://api.acme.com/v1/ping --credential acme --visibility shape_only',
+    'aivault flow create notes/ping --mode send_secret --target https://api.notes.example/v1/ping --credential notes --visibility shape_only',
   ],
   'flow list': ['aivault flow list --json'],
   'flow describe': ['aivault flow describe github/exchange'],
@@ -101,7 +101,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   mcp: ['aivault mcp --agent my-bot', 'AIVAULT_SOCKET=~/.aivault/aivault.sock AIVAULT_AGENT_TOKEN=avt_… aivault mcp'],
   status: ['aivault status', 'aivault status --json'],
   explain: ['aivault explain PATH_NOT_ALLOWED', 'aivault explain APPROVAL_TIMEOUT --json'],
-  run: ['aivault run --agent my-bot -- python my_tool.py', 'aivault run --agent my-bot --url http://127.0.0.1:8787 -- npx some-agent'],
+  run: ['aivault run --agent my-bot -- python my_tool.py', 'aivault run --agent my-bot --url http://127.0.0.1:8787 -- node agent.js'],
   completion: ['eval "$(aivault completion bash)"', 'aivault completion zsh > "${fpath[1]}/_aivault"', 'aivault completion fish > ~/.config/fish/completions/aivault.fish'],
 };
 
