@@ -42,7 +42,7 @@ function aivault(args: string[], input = ''): Promise<string> {
 }
 
 try {
-  await aivault(['init', '--key-provider', 'keyfile']);
+  await aivault(['init', '--key-provider', 'keyfile', '--no-guide']);
   const ref = (await aivault(['secrets', 'create', '--name', 'DEMO_API_KEY', '--value-stdin', '--description', 'throw-away demo key'], apiKey)).trim();
   await aivault(['credential', 'create', 'demo-api', '--provider', 'demo-api', '--secret-ref', ref, '--auth', 'header', '--header-name', 'authorization', '--value-template', 'Bearer {{secret}}', '--host', host, '--allow-http', '--allow-private-network']);
   await aivault(['capability', 'create', 'demo-api/users', '--provider', 'demo-api', '--credential', 'demo-api', '--method', 'GET', '--path', '/v1/users', '--host', host]);

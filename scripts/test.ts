@@ -8,8 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { privateCompileCache } from '../src/cli/compile-cache.ts';
 
 const cache = privateCompileCache();
-const files = process.argv.slice(2);
-const run = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...(files.length > 0 ? files : ['test/**/*.test.ts'])], {
+// Options for node --test pass through; the files are those given, or every test file.
+const options = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const files = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const run = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...options, ...(files.length > 0 ? files : ['test/**/*.test.ts'])], {
   stdio: 'inherit',
   env: { ...process.env, ...(cache ? { NODE_COMPILE_CACHE: cache } : {}) },
 });

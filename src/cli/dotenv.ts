@@ -1,7 +1,7 @@
 // The dotenv rules `secrets import --file` follows: those of the `dotenv` npm package where
 // the tools that read .env files agree, and a refusal, naming the line, where they do not
 // (a value must never be cut short or carry a stray quote without the owner knowing).
-// README "Importing a dotenv file" lists the rules; test/cli/dotenv.test.ts checks them
+// docs/concepts.md "Importing a dotenv file" lists the rules; test/cli/dotenv.test.ts checks them
 // against the dotenv package's own test cases.
 
 import { AivaultError } from '../errors.ts';

@@ -56,4 +56,13 @@ describe('aivault init on a terminal', () => {
     const list = await runCli(['secrets', 'list', '--json'], { env: { AIVAULT_DIR: join(root, 'v3') } });
     assert.deepEqual(JSON.parse(list.stdout), []);
   });
+
+  it('off a terminal it prints the next steps, and --no-guide (scripts, the demo) prints none', async () => {
+    const plain = await runCli(['init', '--key-provider', 'keyfile'], { env: { AIVAULT_DIR: join(root, 'v4') } });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stderr, /^next: aivault secrets create/m);
+    const scripted = await runCli(['init', '--key-provider', 'keyfile', '--no-guide'], { env: { AIVAULT_DIR: join(root, 'v5') } });
+    assert.equal(scripted.code, 0, scripted.stderr);
+    assert.doesNotMatch(scripted.stderr, /next:|then:/);
+  });
 });

@@ -36,6 +36,9 @@ describe('aivault oauth login and endpoint set (CLI)', () => {
     const described = JSON.parse((await v.cli(['capability', 'describe', 'spotify/me', '--json'])).stdout) as { ready: boolean; endpointOverrides: Record<string, string> };
     assert.equal(described.ready, true);
     assert.deepEqual(described.endpointOverrides, { 'api.spotify.com': up.host });
+    // People read the override too, not only --json (the docs say describe shows it).
+    const shown = await v.cli(['capability', 'describe', 'spotify/me']);
+    assert.match(shown.stdout, new RegExp(`^redirected: +api\\.spotify\\.com -> ${up.host.replace(/\./g, '\\.')}$`, 'm'));
     const r = await v.cli(['invoke', 'spotify/me', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(JSON.parse(r.stdout).body).headers.authorization, 'Bearer [REDACTED]');

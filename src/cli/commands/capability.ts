@@ -5,6 +5,7 @@ import { AivaultError } from '../../errors.ts';
 import type { CapabilityPolicy } from '../../storage/types.ts';
 import { collect } from '../collect.ts';
 import { agentClientFromEnv, ownerCall } from '../daemon-client.ts';
+import { endpointFields } from '../endpoint-fields.ts';
 import type { GlobalOptions } from '../context.ts';
 import { printFields, printJson, printLine, printTable } from '../output.ts';
 import { scopeFromOptions } from '../../vault/scopes.ts';
@@ -180,6 +181,7 @@ export function registerCapability(program: Command): void {
         ['limits', `timeout ${v.limits.timeoutMs} ms, connect ${v.limits.connectTimeoutMs} ms, request ≤ ${v.limits.maxRequestBytes} B, response ≤ ${v.limits.maxResponseBytes} B`],
         ['websocket', v.websocket ? 'allowed (gateway upgrades)' : 'no'],
         ['policy', policyText(v.policy)],
+        ...endpointFields(v),
       ]);
     });
 

@@ -5,6 +5,7 @@ import { AivaultError } from '../../errors.ts';
 import type { AuthConfig } from '../../registry/types.ts';
 import { collect, splitHeader, splitPair } from '../collect.ts';
 import type { GlobalOptions } from '../context.ts';
+import { endpointFields } from '../endpoint-fields.ts';
 import { ownerCall } from '../daemon-client.ts';
 import { messageWithFlags } from '../flags.ts';
 import { note, printFields, printJson, printLine, printTable } from '../output.ts';
@@ -250,7 +251,7 @@ export function registerCredential(program: Command): void {
         ['allow private', c.allowPrivateNetwork ? 'yes' : 'no'],
         ['bindings', Object.entries(c.bindings).map(([p, r]) => `{{${p}}} <- ${r}`).join('; ')],
         ['ready', c.ready ? 'yes' : `no (missing ${c.missing.join(', ')})`],
-        ...(Object.keys(c.endpointOverrides).length > 0 ? [['redirected', Object.entries(c.endpointOverrides).map(([a, b]) => `${a} -> ${b}`).join(', ')] as [string, string]] : []),
+        ...endpointFields(c),
       ]);
     });
 

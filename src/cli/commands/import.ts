@@ -81,7 +81,7 @@ export function registerImport(secrets: Command): void {
     .command('import')
     .description('store many secrets at once from --entry NAME=VALUE or a dotenv file; all are checked, then all written in one transaction')
     .option('--entry <NAME=VALUE>', 'one secret (repeatable; visible in the process list)', collect)
-    .option('--file <path>', 'a dotenv file (see README "Importing a dotenv file" for the exact rules); - for stdin')
+    .option('--file <path>', 'a dotenv file (rules: docs/concepts.md, "Importing a dotenv file"); - for stdin')
     .option('--scope <scope>', 'scope for every imported secret', 'global')
     .option('--overwrite', 'rotate secrets that already exist (otherwise refused, and nothing is written)')
     .option('--allow-short', 'store values under 8 bytes, which aivault cannot scrub from responses (an upstream that echoes it hands it to the agent)')

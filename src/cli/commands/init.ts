@@ -27,7 +27,7 @@ export function registerInit(program: Command): void {
     .option('--key-file <path>', 'key file for --key-provider keyfile (default: master.key in the vault directory; an existing file is used as is)')
     .option('--storage <url>', 'keep the vault in PostgreSQL (postgres://user@host:5432/db[?schema=name]; default $AIVAULT_DATABASE_URL, else the embedded SQLite file); the password is never written to disk: give it in the URL at run time, PGPASSWORD or ~/.pgpass')
     .option('--json', 'print the result as JSON')
-    .option('--no-guide', 'on a terminal, skip the guide to a first stored key and invoke')
+    .option('--no-guide', 'skip the guide to a first stored key and invoke (on a terminal) and the next steps (elsewhere)')
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<InitOptions>();
       const [{ Vault }, { Owners }, { isDatabaseUrl }] = await Promise.all([import('../../vault/vault.ts'), import('../../policy/owners.ts'), import('../../storage/open.ts')]);
@@ -53,7 +53,9 @@ export function registerInit(program: Command): void {
         if (vault.keyProvider.kind === 'keyfile' && opts.keyFile === undefined) {
           note('note: the key file sits beside the vault, so anyone who can read the directory can open it; move it with --key-file for a stronger setup');
         }
-        if (opts.guide && isInteractive()) {
+        // --no-guide is for scripts (the demo, provisioning): they know their next step.
+        if (!opts.guide) return;
+        if (isInteractive()) {
           const [{ firstRunGuide }, { builtinRegistry }] = await Promise.all([import('../first-run.ts'), import('../../registry/registry.ts')]);
           await firstRunGuide(vault, await builtinRegistry());
           return;

@@ -1,5 +1,5 @@
 // `aivault setup systemd` and `aivault setup agent-access`: the recommended production
-// deployment (see README "Production setup"), printed for review or installed.
+// deployment (see docs/operations.md "Production setup"), printed for review or installed.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';

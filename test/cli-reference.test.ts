@@ -1,0 +1,22 @@
+// docs/cli.md is exactly what scripts/cli-reference.ts renders from the command tree, so the
+// reference cannot drift from the CLI: a new command or option fails this until it is regenerated.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { commandPath } from '../src/cli/examples.ts';
+import { buildProgram } from '../src/cli/program.ts';
+import { CLI_DOC, renderCliReference } from '../scripts/cli-reference.ts';
+import type { Command } from 'commander';
+
+describe('docs/cli.md', () => {
+  const doc = readFileSync(CLI_DOC, 'utf8');
+
+  it('has a section for every command of the tree', () => {
+    const walk = (c: Command): string[] => c.commands.flatMap((s) => [`aivault ${commandPath(s)}`, ...walk(s)]);
+    assert.deepEqual([...doc.matchAll(/^## (aivault .+)$/gm)].map((m) => m[1]), walk(buildProgram()));
+  });
+
+  it('is what the command tree renders (run `node scripts/cli-reference.ts` after changing a command)', () => {
+    assert.equal(doc, renderCliReference());
+  });
+});
