@@ -2,8 +2,9 @@
 // agent token. It never sees a secret: only capability ids and scrubbed responses.
 
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
 import { pipeline, Readable, Transform } from 'node:stream';
+import type { Agent as UndiciAgent } from 'undici';
 import type WebSocket from 'ws';
 import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
 import type { FlowResult } from '../broker/flows.ts';
@@ -84,12 +85,16 @@ export interface AgentClient {
   close(): Promise<void>;
 }
 
-async function denial(res: Dispatcher.ResponseData): Promise<AivaultError> {
-  return errorFromRefusal(await res.body.text().catch(() => ''), res.headers['x-aivault-error'], 'refused by aivault');
+async function bodyText(res: IncomingMessage): Promise<string> {
+  return Buffer.concat(await res.toArray()).toString('utf8');
+}
+
+async function denial(res: IncomingMessage): Promise<AivaultError> {
+  return errorFromRefusal(await bodyText(res).catch(() => ''), res.headers['x-aivault-error'], 'refused by aivault');
 }
 
 /** The body, failing at its end if the daemon's trailer says the answer failed after it started. */
-function checkedBody(res: Dispatcher.ResponseData): Readable {
+function checkedBody(res: IncomingMessage): Readable {
   const checked = new Transform({
     transform: (chunk, _encoding, done) => done(null, chunk),
     flush: (done) => {
@@ -97,15 +102,25 @@ function checkedBody(res: Dispatcher.ResponseData): Readable {
       done(code === undefined ? null : errorFromRefusal('', code, 'the answer failed after it started; what arrived is incomplete'));
     },
   });
-  pipeline(res.body, checked, () => {});
+  pipeline(res, checked, () => {});
   return checked;
 }
 
 export function createAgentClient(options: AgentClientOptions): AgentClient {
   if (!options.socketPath && !options.url) throw new AivaultError('INVALID_ARGUMENT', 'give socketPath or url');
   if (!options.token && !(options.agentId && options.privateKey)) throw new AivaultError('INVALID_ARGUMENT', 'give token, or agentId and privateKey');
-  const dispatcher = new Agent(options.socketPath ? { connect: { socketPath: options.socketPath } } : {});
   const base = options.socketPath ? 'http://aivault' : options.url!.replace(/\/$/, '');
+  const daemon = new URL(base);
+  // The API calls go out on node:http (as CommonJS: its ESM facade would load Node's own
+  // undici), so a one-shot `aivault invoke` loads no HTTP library; undici only for `fetch`.
+  const http = process.getBuiltinModule(daemon.protocol === 'https:' ? 'node:https' : 'node:http') as typeof import('node:http');
+  const keepAlive: HttpAgent = new http.Agent({ keepAlive: true });
+  let dispatcher: UndiciAgent | undefined;
+  const undici = async () => {
+    const { Agent, fetch } = await import('undici');
+    dispatcher ??= new Agent(options.socketPath ? { connect: { socketPath: options.socketPath } } : {});
+    return { fetch, dispatcher };
+  };
   const privateKey = options.privateKey === undefined ? undefined : typeof options.privateKey === 'string' ? createPrivateKey(options.privateKey) : options.privateKey;
 
   const authorize = (method: string, target: string, headers: Array<[string, string]>, body: Uint8Array | undefined): Array<[string, string]> =>
@@ -113,18 +128,27 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
 
   const call = async (path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Array<[string, string]> }) => {
     const headers = authorize(init.method, path, [...(init.body ? [['content-type', 'application/json'] as [string, string]] : []), ...(init.headers ?? [])], init.body === undefined ? undefined : Buffer.from(init.body));
-    try {
-      return await request(`${base}${path}`, { method: init.method, ...(init.body !== undefined ? { body: init.body } : {}), headers: Object.fromEntries(headers), dispatcher });
-    } catch {
-      throw new AivaultError('DAEMON_UNAVAILABLE', `the aivault daemon at ${options.socketPath ?? options.url} does not answer`);
-    }
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = http.request(
+        {
+          ...(options.socketPath ? { socketPath: options.socketPath } : { hostname: daemon.hostname, port: daemon.port }),
+          path,
+          method: init.method,
+          headers: [...headers, ['host', daemon.host], ...(init.body === undefined ? [] : [['content-length', String(Buffer.byteLength(init.body))]])].flat(),
+          agent: keepAlive,
+        },
+        resolve,
+      );
+      req.on('error', () => reject(new AivaultError('DAEMON_UNAVAILABLE', `the aivault daemon at ${options.socketPath ?? options.url} does not answer`)));
+      req.end(init.body);
+    });
   };
 
   let granted: Promise<CapabilityInfo[]> | undefined;
   const capabilities = async (): Promise<CapabilityInfo[]> => {
     const res = await call('/v1/capabilities', { method: 'GET' });
     if (res.headers['x-aivault-error'] !== undefined) throw await denial(res);
-    return (await res.body.json()) as CapabilityInfo[];
+    return JSON.parse(await bodyText(res)) as CapabilityInfo[];
   };
 
   const gatewayFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
@@ -146,7 +170,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     });
     headers.push(['x-aivault-target-host', url.port ? `${url.hostname}:${url.port}` : url.hostname]);
     const signed = authorize(req.method, target, headers, body);
-    const res = await undiciFetch(`${base}${target}`, { method: req.method, headers: signed, ...(body ? { body } : {}), dispatcher, ...(req.signal ? { signal: req.signal } : {}) } as Parameters<typeof undiciFetch>[1]);
+    const { fetch, dispatcher } = await undici();
+    const res = await fetch(`${base}${target}`, { method: req.method, headers: signed, ...(body ? { body } : {}), dispatcher, ...(req.signal ? { signal: req.signal } : {}) } as Parameters<typeof fetch>[1]);
     return res as unknown as Response;
   };
 
@@ -176,7 +201,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       const body = input.body === undefined ? {} : typeof input.body === 'string' ? { body: input.body } : { bodyBase64: Buffer.from(input.body).toString('base64') };
       const res = await call('/v1/flows/run', { method: 'POST', body: JSON.stringify({ flow, ...body, ...(input.contentType ? { contentType: input.contentType } : {}) }) });
       if (res.headers['x-aivault-error'] !== undefined) throw await denial(res);
-      return (await res.body.json()) as FlowResult;
+      return JSON.parse(await bodyText(res)) as FlowResult;
     },
     async invoke(req) {
       const { body, ...rest } = req;
@@ -190,9 +215,12 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       if (res.headers['x-aivault-error'] !== undefined) throw await denial(res);
       const answer = checkedBody(res);
       const text = async () => Buffer.concat(await answer.toArray()).toString('utf8');
-      return { status: res.statusCode, headers: res.headers, body: answer, text, json: async <T>() => JSON.parse(await text()) as T };
+      return { status: res.statusCode!, headers: res.headers, body: answer, text, json: async <T>() => JSON.parse(await text()) as T };
     },
     capabilities,
-    close: () => dispatcher.close(),
+    async close() {
+      keepAlive.destroy();
+      await dispatcher?.close();
+    },
   };
 }
