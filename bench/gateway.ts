@@ -9,7 +9,7 @@
 // after the warm-up and after each round, and its GC pauses during the rounds (the daemon
 // runs with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator
 // to CPU 1 (at one request at a time wrk joins them on CPU 0). Knobs: BENCH_ROUNDS (3),
-// BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici, BENCH_PIN=0.
+// BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici, BENCH_PIN=0, BENCH_NODE_FLAGS.
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +27,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const CLIENT = process.env.BENCH_CLIENT ?? (findProgram('wrk') ? 'wrk' : 'undici');
 const PATH = '/v1/models';
+/** More Node flags for the daemons (BENCH_NODE_FLAGS, space-separated), to compare a V8 setting. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 const root = mkdtempSync(join(tmpdir(), 'aivault-bench-gateway-'));
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;
@@ -84,7 +86,7 @@ try {
     const token = await agentVault({ dir, masterKey, host: upstream.host, key, capability: { name: 'models', method: 'GET', path: PATH } });
     const gc: GcLog = { measuring: false, pauses: new Map() };
     // Room for every connection's request at once (the default per-agent cap is 32).
-    const serve = await startServe(dir, masterKey, 'd', { durability, nodeFlags: ['--trace-gc'], args: ['--max-in-flight-per-agent', String(Math.max(64, 2 * CONNECTIONS))], onLine: traceGc(gc) });
+    const serve = await startServe(dir, masterKey, 'd', { durability, nodeFlags: ['--trace-gc', ...NODE_FLAGS], args: ['--max-in-flight-per-agent', String(Math.max(64, 2 * CONNECTIONS))], onLine: traceGc(gc) });
     children.push(serve.child);
     const pid = serve.child.pid!;
     serversCpu(pid);

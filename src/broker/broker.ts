@@ -29,6 +29,7 @@ import type { FlowRecord } from '../storage/types.ts';
 import type { GenerationCache, Snapshot } from '../storage/generation-cache.ts';
 import { Scrubber } from './scrub/scrubber.ts';
 import { ReachableSecrets } from './reachable-secrets.ts';
+import { OpenAnswers } from './open-answers.ts';
 import { ACCEPT_ENCODING, outcomeRecorder, scrubbedResponse, type Outcome } from './respond.ts';
 import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions, type UpstreamRequest } from './upstream.ts';
 import type { Agent, Dispatcher } from 'undici';
@@ -173,6 +174,20 @@ const METHOD_TOKEN = /^[A-Z]+$/;
 /** Scrubs nothing: for an answer no one is shown. */
 const UNSCRUBBED = new Scrubber([]);
 
+/** Whose request goes upstream, and what it is shown (OpenAnswers widens what is open to that). */
+interface Sender {
+  context: InvokeContext;
+  execution: string;
+  scrubber: Scrubber;
+  /** The generation its set was built at (undefined: read it now). */
+  generation: number | undefined;
+}
+
+/** An agent in an execution context; the owner's own requests have none. */
+function readerOf(context: InvokeContext, execution: string): string | undefined {
+  return context.agent ? `${context.agent.id} ${execution}` : undefined;
+}
+
 /** The path as recorded: query parameter names kept, values dropped. */
 function auditPath(target: Target, agentQuery: ReadonlyArray<readonly [string, string]>): string {
   const names = [...new Set(agentQuery.map(([k]) => k))];
@@ -214,6 +229,8 @@ export interface WebSocketPlan {
    * (a new grant or a rotated secret widens it).
    */
   standing(): Promise<{ refused: AivaultError } | { expiresAt: number | null; scrubber: Scrubber }>;
+  /** Has the session's scrubbing widened before any later request goes upstream, until the returned function is called. */
+  keepOpen(widen: (wider: Scrubber) => void): () => void;
   /** Records how the session ended; once. */
   finish(outcome: { bytesIn: number; bytesOut: number; status?: number; error?: string }): void;
 }
@@ -303,6 +320,8 @@ export class Broker {
   readonly #approvals: Approvals;
   readonly #limiter: RateLimiter;
   readonly #reachable: ReachableSecrets;
+  /** Answers still streaming to agents: widened before anything new goes upstream. */
+  readonly #open = new OpenAnswers();
   readonly #reads: GenerationCache;
 
   /**
@@ -391,7 +410,7 @@ export class Broker {
       const { timeoutMs, connectTimeoutMs } = DEFAULT_LIMITS;
       ex = exchange(timeoutMs, context.signal);
       const signal = ex.signal;
-      const response = await this.#send(outbound, { allowPrivateNetwork: a.allowPrivateNetwork, connectTimeoutMs, timeoutMs }, signal);
+      const response = await this.#send(outbound, { allowPrivateNetwork: a.allowPrivateNetwork, connectTimeoutMs, timeoutMs }, signal, { context, execution: a.execution, scrubber, generation: undefined });
       // An acquire's body is never shown (only acquiredShape, which echoes nothing the
       // upstream chose), and its secret is stored as sent: so it is read unscrubbed.
       const answer = scrubbedResponse(response, { scrubber: acquires(flow) ? UNSCRUBBED : scrubber, limit: FLOW_MAX_BYTES, whole: true, signal, settle: (o) => (outcome = o) });
@@ -581,9 +600,28 @@ export class Broker {
   }
 
   /** Steps 7-8: the one upstream send (never following redirects), offering only encodings the response stage decodes. */
-  #send(outbound: OutboundRequest, policy: Omit<UpstreamRequest, 'url' | 'method' | 'headers' | 'body'>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  /**
+   * Sends `outbound` upstream, once every open answer that could receive what it carries is
+   * widened (open-answers.ts): `sender` is whose request it is, `scrubber` what it is shown.
+   */
+  async #send(outbound: OutboundRequest, policy: Omit<UpstreamRequest, 'url' | 'method' | 'headers' | 'body'>, signal: AbortSignal, sender: Sender): Promise<Dispatcher.ResponseData> {
+    await this.#cover(sender);
     outbound.headers.set('accept-encoding', ACCEPT_ENCODING);
     return this.#upstream.send({ url: outbound.url, method: outbound.method, headers: Object.fromEntries(outbound.headers), body: outbound.body, ...policy }, signal);
+  }
+
+  async #cover(sender: Sender): Promise<void> {
+    if (this.#open.size === 0) return;
+    await this.#open.cover(readerOf(sender.context, sender.execution), sender.scrubber, sender.generation ?? (await this.#vault.storage.generation()));
+  }
+
+  /** Keeps an answer to `context`'s agent widened while it streams (until `done` settles). */
+  #keepOpen(context: InvokeContext, execution: string, widen: (wider: Scrubber) => void): () => void {
+    return this.#open.add({
+      reader: readerOf(context, execution),
+      reach: async (generation) => (context.agent ? this.#scrubberFor(context, execution, generation, []) : undefined),
+      widen,
+    });
   }
 
   /**
@@ -605,6 +643,8 @@ export class Broker {
     try {
       own = ownValues(secrets, await prepared.strategy.apply(outbound, secrets), capability);
       scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, own);
+      // The upgrade carries the credential upstream: what is open is widened first.
+      await this.#cover({ context, execution: admitted.execution, scrubber, generation: prepared.generation });
     } catch (err) {
       const e = err instanceof AivaultError ? err : upstreamError(err);
       this.#vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
@@ -627,6 +667,7 @@ export class Broker {
       generation,
       expiresAt: admitted.grant?.expiresAt ? Date.parse(admitted.grant.expiresAt) : null,
       standing: () => this.#webSocketStanding(capability.id, admitted.execution, context, own),
+      keepOpen: (widen) => this.#keepOpen(context, admitted.execution, widen),
       finish: (outcome) => {
         if (finished) return;
         finished = true;
@@ -679,9 +720,18 @@ export class Broker {
         scrubber = prepared.scrubber.scrubber;
       }
       const { connectTimeoutMs, timeoutMs } = capability.limits;
-      return this.#send(outbound, { allowPrivateNetwork: capability.credential.allowPrivateNetwork, connectTimeoutMs, timeoutMs, ...(prepared.dispatcher ? { dispatcher: prepared.dispatcher } : {}) }, signal);
+      return this.#send(outbound, { allowPrivateNetwork: capability.credential.allowPrivateNetwork, connectTimeoutMs, timeoutMs, ...(prepared.dispatcher ? { dispatcher: prepared.dispatcher } : {}) }, signal, { context, execution: admitted.execution, scrubber, generation: prepared.generation });
     };
+    // Open from before it is sent: a request of this agent's sent while this one waits for
+    // its answer widens what it is scrubbed for, answer or not (open-answers.ts).
+    let widened: Scrubber | undefined;
+    let widenAnswer: ((wider: Scrubber) => void) | undefined;
+    const closeOpen = this.#keepOpen(context, admitted.execution, (wider) => {
+      widened = widened ? widened.union(wider) : wider;
+      widenAnswer?.(wider);
+    });
     let response;
+    let answer;
     try {
       response = await attempt();
       // An OAuth access token the upstream rejects is refreshed once, and the request
@@ -693,13 +743,22 @@ export class Broker {
         response = await attempt();
       }
     } catch (err) {
+      closeOpen();
       const e = err instanceof AivaultError ? err : upstreamError(err, signal);
       settle({ error: e.code });
       throw e;
     }
-    const answer = scrubbedResponse(response, { scrubber, limit: capability.limits.maxResponseBytes, whole: context.whole === true, signal, settle });
+    try {
+      // (settled by itself when it refuses the answer)
+      answer = scrubbedResponse(response, { scrubber: widened ? scrubber.union(widened) : scrubber, limit: capability.limits.maxResponseBytes, whole: context.whole === true, signal, settle });
+    } catch (err) {
+      closeOpen();
+      throw err;
+    }
+    widenAnswer = answer.widen;
+    void answer.done.finally(closeOpen).catch(() => {});
     const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(addressedUrl(new URL(sentUrl), addressedOrigin)) };
     const s = scrubber;
-    return { status: response.statusCode, planned, headers: answer.headers, body: answer.body, scrubText: (text) => s.scrubText(text), auditSeq: seq, done: answer.done };
+    return { status: response.statusCode, planned, headers: answer.headers, body: answer.body, scrubText: (text) => (widened ? s.union(widened) : s).scrubText(text), auditSeq: seq, done: answer.done };
   }
 }

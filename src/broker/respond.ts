@@ -72,6 +72,8 @@ export interface ScrubbedResponse {
   body: Readable;
   /** Settles when the body has been consumed (or failed), after its outcome is settled. */
   done: Promise<void>;
+  /** Scrubs the rest of the body for more values (open-answers.ts). */
+  widen(wider: Scrubber): void;
 }
 
 const tooLarge = (limit: number) => new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the limit of ${limit} bytes`);
@@ -121,5 +123,5 @@ export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseO
     scrubbed.on('finish', () => settle());
   });
   done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
-  return { headers, body: scrubbed, done };
+  return { headers, body: scrubbed, done, widen: (wider) => scrubbed.widen(wider) };
 }

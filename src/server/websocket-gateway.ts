@@ -134,7 +134,14 @@ export function createUpgradeHandler({ vault, agents, broker, reads }: Services,
     // While the upstream is paused (the agent reads slowly) it is not quiet: no timed release.
     const scrubbed = (s: Scrubber) => s.messages(sender(upstream, client, (n) => (bytesOut += n)), { busy: () => upstream.isPaused });
     let scrubber = plan.scrubber;
-    let toClient = scrubbed(scrubber);
+    const toClient = scrubbed(scrubber);
+    const widen = (wider: Scrubber) => {
+      scrubber = scrubber.union(wider);
+      toClient.widen(wider);
+    };
+    // Widened before any later request of anyone goes upstream; and by the session watch
+    // when a change comes from another process.
+    const unkeep = plan.keepOpen(widen);
     const bytes = (data: RawData) => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
     client.on('message', (data: RawData, isBinary: boolean) => toUpstream(bytes(data), isBinary));
     upstream.on('message', (data: RawData, isBinary: boolean) => {
@@ -152,19 +159,14 @@ export function createUpgradeHandler({ vault, agents, broker, reads }: Services,
         log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, code: reason.code }, 'websocket no longer admitted');
         closeBoth(client, upstream, 1008, `no longer admitted: ${reason.code}`);
       },
-      rescrub: (next) => {
-        if (next === scrubber) return;
-        // What is held goes out under the old set (a release, as on a timer); the rest under the new one.
-        toClient.flush();
-        toClient.stop();
-        scrubber = next;
-        toClient = scrubbed(next);
-      },
+      // Held messages are read again for the wider set too, before any is released.
+      rescrub: widen,
     });
 
     const end = () => {
       if (!sessions.delete(session)) return;
       unwatch();
+      unkeep();
       release();
       plan.finish({ bytesIn, bytesOut, status: 101, ...(error ? { error } : {}) });
       log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, bytesIn, bytesOut, ms: Math.round(performance.now() - started) }, 'websocket closed');

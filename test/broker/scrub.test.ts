@@ -318,3 +318,44 @@ describe('response scrubbing: the short ways against the byte-by-byte reference 
     assert.throws(() => r.take(5, 'extend'), /closed/);
   });
 });
+
+describe('response scrubbing: widening an open stream (fast-check)', () => {
+  /** The whole output of a stream fed `before`, widened to `wider`, then fed `after`. */
+  async function widenedOutput(first: Scrubber, wider: Scrubber | undefined, before: Buffer[], after: Buffer[]): Promise<string> {
+    const out: Buffer[] = [];
+    const s = first.stream({ whole: true });
+    s.on('data', (d: Buffer) => out.push(d));
+    const done = new Promise((resolve, reject) => s.on('end', resolve).on('error', reject));
+    for (const p of before) s.write(p);
+    if (wider) s.widen(wider);
+    for (const p of after) s.write(p);
+    s.end();
+    await done;
+    return Buffer.concat(out).toString('utf8');
+  }
+
+  it('a value added while a stream is open is redacted in everything after, as if looked for from the start', async () => {
+    await fc.assert(
+      fc.asyncProperty(secretArb, secretArb, fc.array(textArb, { maxLength: 4 }), textArb, textArb, encodingName, fc.nat(), fc.array(fc.nat(), { maxLength: 6 }), fc.boolean(), async (a, b, early, mid, tail, name, seed, cuts, noneFirst) => {
+        fc.pre(!a.includes(b) && !b.includes(a));
+        // A stream with nothing to scrub at first, or scrubbing `a`; `b` is added while it is open.
+        const first = new Scrubber(noneFirst ? [] : [a]);
+        const both = new Scrubber(noneFirst ? [b] : [a, b]);
+        const before = cutAt(Buffer.from(early.join(''), 'utf8'), cuts);
+        const after = cutAt(Buffer.from(`${mid}${ENCODINGS[name]!(b, seed)}${tail}`, 'utf8'), cuts);
+        const widened = await widenedOutput(first, both, before, after);
+        const fromStart = await widenedOutput(both, undefined, before, after);
+        assert.equal(widened, fromStart);
+        assert.equal(leak(widened, b), undefined);
+      }),
+      { ...params, numRuns: Math.max(50, RUNS / 2) },
+    );
+  });
+
+  it('bytes still held when the stream widens are read again for the new value', async () => {
+    // `b` arrives whole before the widening but is still held back (a whole reader: nothing released).
+    const b = 'sk-canary-late-7f3a9c21d4e8';
+    const out = await widenedOutput(new Scrubber(['sk-canary-first-19e0c7b2']), new Scrubber(['sk-canary-first-19e0c7b2', b]), [Buffer.from(`x ${b} y`)], [Buffer.from(' z')]);
+    assert.equal(out, 'x [REDACTED] y z');
+  });
+});

@@ -408,6 +408,12 @@ export class Matcher {
     return this.#offset;
   }
 
+  /** A new matcher reads on from `offset` of a stream another one began (redactor.ts `widen`). */
+  startAt(offset: number): void {
+    if (this.#offset !== 0 || this.spans.length > 0) throw new Error('a matcher can start at an offset only before it reads');
+    this.#offset = offset;
+  }
+
   /** Back to the state a new one starts in (a differential property test holds it to that). */
   reset(): void {
     this.spans.length = 0;

@@ -19,16 +19,37 @@ const CLOSED = new Proxy({} as Matcher, {
 
 export class Redactor {
   #matcher: Matcher;
-  readonly #patterns: Patterns;
+  #patterns: Patterns;
   /** Raw bytes from `released` to the matcher's offset: the chunks as they came (not copied). */
   readonly #held: Buffer[] = [];
   /** How much of the first held chunk was released. */
   #skip = 0;
   #released = 0;
 
-  constructor(patterns: Patterns, options: MatcherOptions = {}) {
+  /** `from`: the stream offset it starts at (a stream that had nothing to scrub until now). */
+  constructor(patterns: Patterns, options: MatcherOptions = {}, from = 0) {
     this.#patterns = patterns;
     this.#matcher = options.reference === true ? new Matcher(patterns, options) : patterns.acquire();
+    if (from > 0) {
+      this.#matcher.startAt(from);
+      this.#released = from;
+    }
+  }
+
+  /**
+   * Scans on for `patterns` (a wider set of needles): the bytes held, not released yet, are
+   * read again by a matcher over it, and matches found so far are kept. What was released
+   * stays released: widen before a new value can arrive, not after.
+   */
+  widen(patterns: Patterns): void {
+    const old = this.#matcher;
+    const next = patterns.acquire();
+    next.startAt(this.#released);
+    this.#held.forEach((chunk, i) => next.push(i === 0 ? chunk.subarray(this.#skip) : chunk));
+    for (const span of old.spans) if (span.end > this.#released) next.spans.push(span);
+    this.#matcher = next;
+    this.#patterns.release(old);
+    this.#patterns = patterns;
   }
 
   /**

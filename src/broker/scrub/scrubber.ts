@@ -57,9 +57,14 @@ export interface StreamOptions extends Timing {
   onCount?: (total: number) => void;
 }
 
+/** A scrubbed byte stream that can be told to look for more values. */
+export type ScrubbedStream = Transform & { widen(wider: Scrubber): void };
+
 /** Sends scrubbed WebSocket messages on, in order, each once it is safe to. */
 export interface MessageScrubber {
   push(data: Buffer, binary: boolean): void;
+  /** Scrubs from now on, held messages included, for `wider`'s values too. */
+  widen(wider: Scrubber): void;
   /** Sends everything still held (before a close). */
   flush(): void;
   /** Stops the timer; nothing more is sent. */
@@ -142,14 +147,26 @@ class Schedule {
 
 export class Scrubber {
   readonly #patterns: Patterns;
+  /** The values looked for. */
+  readonly values: ReadonlySet<string>;
 
   constructor(values: Iterable<string>) {
-    const protectable: Buffer[] = [];
-    for (const v of values) {
-      const bytes = Buffer.from(v, 'utf8');
-      if (bytes.length >= MIN_SCRUB_LENGTH) protectable.push(bytes);
-    }
-    this.#patterns = new Patterns(protectable);
+    const kept = new Set<string>();
+    for (const v of values) if (Buffer.byteLength(v, 'utf8') >= MIN_SCRUB_LENGTH) kept.add(v);
+    this.values = kept;
+    this.#patterns = new Patterns([...kept].map((v) => Buffer.from(v, 'utf8')));
+  }
+
+  /** Whether every value `other` looks for, this one does too. */
+  covers(other: Scrubber): boolean {
+    if (other === this) return true;
+    for (const v of other.values) if (!this.values.has(v)) return false;
+    return true;
+  }
+
+  /** A scrubber for the values of both. */
+  union(other: Scrubber): Scrubber {
+    return this.covers(other) ? this : other.covers(this) ? other : new Scrubber([...this.values, ...other.values]);
   }
 
   get empty(): boolean {
@@ -200,88 +217,111 @@ export class Scrubber {
     return this.scrubBytes(Buffer.from(text, 'utf8')).toString('utf8');
   }
 
-  /** A byte stream, scrubbed across chunk boundaries. */
-  stream(options: StreamOptions = {}): Transform {
+  /**
+   * A byte stream, scrubbed across chunk boundaries. `widen` makes it look for more values
+   * from then on (an answer still streaming when its agent can reach a new secret).
+   */
+  stream(options: StreamOptions = {}): ScrubbedStream {
     let total = 0;
-    const count = (chunk: Buffer): Error | undefined => {
-      total += chunk.length;
-      options.onCount?.(total);
-      return options.limit !== undefined && total > options.limit ? (options.tooLarge?.() ?? new Error('too large')) : undefined;
+    let scrubber: Scrubber = this;
+    // None while there is nothing to look for: bytes pass as they come.
+    let r: Redactor | undefined = this.empty ? undefined : new Redactor(this.#patterns);
+    let closed = false;
+    const close = () => {
+      closed = true;
+      r?.close();
     };
-    if (this.empty) {
-      return new Transform({ transform: (chunk: Buffer, _e, cb) => { const err = count(chunk); cb(err ?? null, err ? undefined : chunk); } });
-    }
-    const r = new Redactor(this.#patterns);
-    const window = this.window;
+    const release = (out: Buffer) => {
+      schedule.released(r!.released);
+      if (out.length > 0) t.push(out);
+    };
     // Input queued on the writable side, or a full readable side (whose writer is then held
     // back), means the stream is stalled by its reader, not quiet.
     const busy = () => t.writableLength > 0 || t.readableLength >= t.readableHighWaterMark;
-    const schedule = new Schedule({ ...options, busy: () => busy() || (options.busy?.() ?? false) }, (upto) => {
-      const out = r.take(upto, 'extend');
-      schedule.released(r.released);
-      if (out.length > 0) t.push(out);
-    });
+    const schedule = new Schedule({ ...options, busy: () => busy() || (options.busy?.() ?? false) }, (upto) => release(r!.take(upto, 'extend')));
     const t = new Transform({
       transform: (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) => {
-        const tooLarge = count(chunk);
-        if (tooLarge) return cb(tooLarge);
+        total += chunk.length;
+        options.onCount?.(total);
+        if (options.limit !== undefined && total > options.limit) return cb(options.tooLarge?.() ?? new Error('too large'));
+        if (!r) return cb(null, chunk);
         r.push(chunk);
-        const out = r.take(r.offset - window, 'extend');
+        const out = r.take(r.offset - scrubber.window, 'extend');
         schedule.released(r.released);
         schedule.arrived(r.offset);
         cb(null, out.length > 0 ? out : undefined);
       },
       flush: (cb: TransformCallback) => {
         schedule.stop();
+        if (!r) return cb();
         r.finish();
         const out = r.take(r.offset, 'extend');
-        r.close();
+        close();
         cb(null, out.length > 0 ? out : undefined);
       },
       destroy: (err, cb) => {
         schedule.stop();
-        r.close();
+        close();
         cb(err);
       },
     });
-    return t;
+    return Object.assign(t, {
+      widen(wider: Scrubber): void {
+        if (closed || scrubber.covers(wider)) return;
+        scrubber = scrubber.union(wider);
+        if (r) r.widen(scrubber.#patterns);
+        else r = new Redactor(scrubber.#patterns, {}, total);
+      },
+    });
   }
 
   /** WebSocket messages, scrubbed across message boundaries; `send` gets each whole. */
   messages(send: (data: Buffer, binary: boolean) => void, timing: Timing = {}): MessageScrubber {
-    if (this.empty) return { push: send, flush() {}, stop() {} };
-    const r = new Redactor(this.#patterns);
+    let scrubber: Scrubber = this;
+    // None while there is nothing to look for: messages pass as they come.
+    let r: Redactor | undefined = this.empty ? undefined : new Redactor(this.#patterns);
+    let total = 0;
     const queue: Array<{ end: number; binary: boolean }> = [];
     let stopped = false;
     const release = (upto: number) => {
       while (!stopped && queue.length > 0 && queue[0]!.end <= upto) {
         const m = queue.shift()!;
-        send(r.take(m.end, 'clip'), m.binary);
+        send(r!.take(m.end, 'clip'), m.binary);
       }
-      schedule.released(r.released);
+      schedule.released(r!.released);
     };
     const schedule = new Schedule(timing, release);
+    const stop = () => {
+      stopped = true;
+      schedule.stop();
+      r?.close();
+    };
     return {
       push: (data, binary) => {
         if (stopped) return;
+        total += data.length;
+        if (!r) return send(data, binary);
         r.push(data);
         queue.push({ end: r.offset, binary });
-        release(r.offset - this.window);
+        release(r.offset - scrubber.window);
         schedule.arrived(r.offset);
+      },
+      widen: (wider) => {
+        if (stopped || scrubber.covers(wider)) return;
+        scrubber = scrubber.union(wider);
+        if (r) r.widen(scrubber.#patterns);
+        else r = new Redactor(scrubber.#patterns, {}, total);
       },
       flush: () => {
         if (stopped) return;
-        schedule.stop();
-        r.finish();
-        release(r.offset);
-        stopped = true;
-        r.close();
+        if (r) {
+          schedule.stop();
+          r.finish();
+          release(r.offset);
+        }
+        stop();
       },
-      stop: () => {
-        stopped = true;
-        schedule.stop();
-        r.close();
-      },
+      stop,
     };
   }
 }

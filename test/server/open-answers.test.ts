@@ -1,0 +1,154 @@
+// An answer still streaming when its agent can reach a new secret: an upstream that keeps
+// state (an inspector that pushes every request it receives down an open event stream) would
+// hand a value planted by a later request down an answer opened before it. Each open answer,
+// over /v1/invoke, the gateway or a WebSocket, is widened before anything more goes upstream.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Readable } from 'node:stream';
+import { request } from 'undici';
+import WebSocket, { WebSocketServer } from 'ws';
+import { createAgentClient, type AgentClient } from '../../src/sdk/agent-client.ts';
+import { createOwnerClient, type OwnerClient } from '../../src/sdk/owner-client.ts';
+import { leak } from '../broker/scrub-encodings.ts';
+import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
+
+/** GET /events: an event stream of every other request's headers; WebSocket clients get them too. */
+async function startInspector(): Promise<{ host: string; close(): Promise<void> }> {
+  const streams = new Set<ServerResponse>();
+  const sockets = new Set<WebSocket>();
+  const server: Server = createServer((req, res) => {
+    if (req.url!.startsWith('/v1/events')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': open\n\n');
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+      return;
+    }
+    req.resume();
+    const event = JSON.stringify({ url: req.url, headers: req.headers });
+    for (const s of streams) s.write(`data: ${event}\n\n`);
+    for (const ws of sockets) ws.send(event);
+    res.end('{"ok":true}');
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => {
+    sockets.add(ws);
+    ws.on('close', () => sockets.delete(ws));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      for (const ws of sockets) ws.terminate();
+      for (const s of streams) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A stream read as it comes: `until(text)` waits for `text` and answers everything read so far. */
+function reading(body: Readable): (until: string) => Promise<string> {
+  let text = '';
+  let ended = false;
+  const waiters = new Set<() => void>();
+  const wake = () => waiters.forEach((w) => w());
+  body.on('data', (chunk: Buffer) => ((text += String(chunk)), wake()));
+  body.on('end', () => ((ended = true), wake()));
+  body.on('error', () => ((ended = true), wake()));
+  return async (until) => {
+    while (!text.includes(until)) {
+      if (ended) throw new Error(`the stream ended before ${until}: ${text}`);
+      await new Promise<void>((resolve) => waiters.add(function w() { waiters.delete(w); resolve(); }));
+    }
+    return text;
+  };
+}
+
+describe('answers still streaming when the agent can reach more', () => {
+  const FIRST = canary('FIRST');
+  const ROTATED = canary('ROTATED');
+  const GRANTED = canary('GRANTED');
+  let v: TempVault;
+  let daemon: RunningDaemon;
+  let owner: OwnerClient;
+  let agent: AgentClient;
+  let inspector: Awaited<ReturnType<typeof startInspector>>;
+  let token: string;
+  let firstRef: string;
+
+  before(async () => {
+    [v, inspector] = await Promise.all([tempVault(), startInspector()]);
+    daemon = await startDaemon(v, ['--socket', join(v.dir, 'open.sock'), '--listen', '127.0.0.1:0']);
+    const ownerId = (JSON.parse((await v.cli(['owner', 'list', '--json'])).stdout) as Array<{ id: string }>)[0]!.id;
+    owner = createOwnerClient({ socketPath: daemon.socket!, ownerId, privateKey: readFileSync(join(v.dir, 'owner.key'), 'utf8') });
+    const network = { allowHttp: true, allowPrivateNetwork: true, hosts: [inspector.host] };
+    firstRef = ((await owner.call('secrets.create', { name: 'INSPECT_FIRST', value: FIRST })) as { ref: string }).ref;
+    const grantedRef = ((await owner.call('secrets.create', { name: 'INSPECT_OTHER', value: GRANTED })) as { ref: string }).ref;
+    await owner.call('credential.create', { name: 'inspect', provider: 'inspect', auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secretRefs: { secret: firstRef }, ...network });
+    await owner.call('credential.create', { name: 'other', provider: 'other', auth: { header: { header_name: 'x-other', value_template: '{{secret}}' } }, secretRefs: { secret: grantedRef }, ...network });
+    await owner.call('capability.create', { id: 'inspect/api', provider: 'inspect', credential: 'inspect', methods: ['GET'], pathPrefixes: ['/v1'], websocket: true });
+    await owner.call('capability.create', { id: 'other/api', provider: 'other', credential: 'other', methods: ['GET'], pathPrefixes: ['/v1'] });
+    token = ((await owner.call('agent.create', { name: 'watcher' })) as { token: string }).token;
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['inspect/api'] });
+    agent = createAgentClient({ socketPath: daemon.socket!, token });
+  });
+  after(async () => {
+    await agent?.close();
+    await owner?.close();
+    await daemon?.stop();
+    await inspector?.close();
+    v?.cleanup();
+  });
+
+  it('an /v1/invoke stream opened before a rotation does not show the rotated value', async () => {
+    const events = await agent.invoke({ capability: 'inspect/api', path: '/v1/events' });
+    const read = reading(events.body);
+    await read(': open');
+    await owner.call('secrets.rotate', { secret: firstRef, value: ROTATED });
+    await (await agent.invoke({ capability: 'inspect/api', path: '/v1/after-rotation' })).text();
+    const seen = await read('/v1/after-rotation');
+    events.body.destroy();
+    assert.match(seen, /"x-key":"\[REDACTED\]"/);
+    assert.equal(leak(seen, ROTATED), undefined);
+  });
+
+  it('a gateway stream opened before a new grant does not show the newly granted secret', async () => {
+    const res = await request(`${daemon.url}/gw/inspect/v1/events`, { headers: { authorization: `Bearer ${token}` } });
+    const read = reading(res.body);
+    await read(': open');
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
+    try {
+      await (await agent.invoke({ capability: 'other/api', path: '/v1/after-grant' })).text();
+      const seen = await read('/v1/after-grant');
+      assert.match(seen, /"x-other":"\[REDACTED\]"/);
+      assert.equal(leak(seen, GRANTED), undefined);
+    } finally {
+      res.body.destroy();
+      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
+    }
+  });
+
+  it('a WebSocket session opened before a new grant does not show the newly granted secret, even at once', async () => {
+    const ws = new WebSocket(`${daemon.url!.replace(/^http/, 'ws')}/gw/inspect/v1/socket`, { headers: { authorization: `Bearer ${token}` } });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const messages: string[] = [];
+    ws.on('message', (m) => messages.push(String(m)));
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
+    try {
+      // Sent at once: well before the session watch's next look (a second).
+      await (await agent.invoke({ capability: 'other/api', path: '/v1/after-ws-grant' })).text();
+      while (!messages.some((m) => m.includes('/v1/after-ws-grant'))) await new Promise((r) => setTimeout(r, 10));
+      const seen = messages.join('\n');
+      assert.match(seen, /"x-other":"\[REDACTED\]"/);
+      assert.equal(leak(seen, GRANTED), undefined);
+    } finally {
+      ws.close();
+      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
+    }
+  });
+});
