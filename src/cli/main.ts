@@ -6,11 +6,12 @@
 import { enableCompileCache } from 'node:module';
 import { privateCompileCache } from './compile-cache.ts';
 
-// The daemon runs with a young generation of 2 × 8 MiB (V8 lets it grow to 2 × 64 MiB here),
+// The daemon runs with a young generation of 2 × 4 MiB (V8 lets it grow to 2 × 64 MiB here),
 // a flag V8 takes only at start, so `serve` starts itself again with it (same pid, nothing
-// else changes). Measured with bench:gateway at 32 connections: scavenge pauses median
-// 22 -> 4 ms and RSS 304 -> 212 MiB, at the same throughput and CPU per request.
-const SEMI_SPACE_MIB = 8;
+// else changes). Measured with bench:gateway at 32 connections (BENCH_NODE_FLAGS), against
+// V8's default: scavenge pauses median 22 -> 2 ms and longest 31 -> 5 ms, RSS 304 -> 205 MiB,
+// at the same throughput and CPU per request (8 MiB: 4 and 10 ms; 16 MiB: 7 and 16 ms).
+const SEMI_SPACE_MIB = 4;
 if (process.argv[2] === 'serve' && process.platform !== 'win32' && ![...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--max-semi-space-size'))) {
   process.execve!(process.execPath, [process.execPath, `--max-semi-space-size=${SEMI_SPACE_MIB}`, ...process.execArgv, ...process.argv.slice(1)], process.env);
 }
