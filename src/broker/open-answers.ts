@@ -36,8 +36,11 @@ export class OpenAnswers {
    * widened to `scrubber`, every other agent's to what it can reach now.
    */
   async cover(sender: string | undefined, scrubber: Scrubber, generation: number): Promise<void> {
+    // One look-up per reader, however many answers it holds open.
+    const reached = new Map<string | undefined, Scrubber | undefined>(sender === undefined ? [] : [[sender, scrubber]]);
     for (const [answer, last] of this.#open) {
-      const wider = answer.reader !== undefined && answer.reader === sender ? scrubber : await answer.reach(generation);
+      let wider = reached.get(answer.reader);
+      if (wider === undefined && !reached.has(answer.reader)) reached.set(answer.reader, (wider = await answer.reach(generation)));
       if (wider === undefined || wider === last || !this.#open.has(answer)) continue;
       this.#open.set(answer, wider);
       answer.widen(wider);
