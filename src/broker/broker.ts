@@ -183,9 +183,18 @@ interface Sender {
   generation: number | undefined;
 }
 
-/** An agent in an execution context; the owner's own requests have none. */
-function readerOf(context: InvokeContext, execution: string): string | undefined {
-  return context.agent ? `${context.agent.id} ${execution}` : undefined;
+/** An answer kept widened (Broker #keepOpen). */
+interface OpenAnswer {
+  /** `base` with every widening so far. */
+  shown(base: Scrubber): Scrubber;
+  /** The answer, once it exists: it gets the widenings so far, then each later one. */
+  attach(widen: (wider: Scrubber) => void): void;
+  close(): void;
+}
+
+/** Whose answers these are: an agent (in whatever context it is bound to now); the owner's own have none. */
+function readerOf(context: InvokeContext): string | undefined {
+  return context.agent?.id;
 }
 
 /** The path as recorded: query parameter names kept, values dropped. */
@@ -229,8 +238,8 @@ export interface WebSocketPlan {
    * (a new grant or a rotated secret widens it).
    */
   standing(): Promise<{ refused: AivaultError } | { expiresAt: number | null; scrubber: Scrubber }>;
-  /** Has the session's scrubbing widened before any later request goes upstream, until the returned function is called. */
-  keepOpen(widen: (wider: Scrubber) => void): () => void;
+  /** The relay's message scrubbing, once it exists: widened since the upgrade, and before any later request goes upstream, until `finish`. */
+  attach(widen: (wider: Scrubber) => void): void;
   /** Records how the session ended; once. */
   finish(outcome: { bytesIn: number; bytesOut: number; status?: number; error?: string }): void;
 }
@@ -400,6 +409,7 @@ export class Broker {
     const record = outcomeRecorder(this.#vault.audit, seq, a.started, input.body?.byteLength ?? 0);
     let outcome: Outcome = {};
     let ex: Exchange | undefined;
+    let open: OpenAnswer | undefined;
     try {
       const headers = new Map<string, string>([['accept', 'application/json']]);
       if (input.contentType) headers.set('content-type', input.contentType);
@@ -407,16 +417,18 @@ export class Broker {
       const secrets = credential?.secrets ?? new Map<string, string>();
       const injected = credential ? await credential.strategy.apply(outbound, secrets) : [];
       const scrubber = await this.#scrubberFor(context, a.execution, undefined, ownValues(secrets, injected));
+      open = this.#keepOpen(context);
       const { timeoutMs, connectTimeoutMs } = DEFAULT_LIMITS;
       ex = exchange(timeoutMs, context.signal);
       const signal = ex.signal;
       const response = await this.#send(outbound, { allowPrivateNetwork: a.allowPrivateNetwork, connectTimeoutMs, timeoutMs }, signal, { context, execution: a.execution, scrubber, generation: undefined });
       // An acquire's body is never shown (only acquiredShape, which echoes nothing the
       // upstream chose), and its secret is stored as sent: so it is read unscrubbed.
-      const answer = scrubbedResponse(response, { scrubber: acquires(flow) ? UNSCRUBBED : scrubber, limit: FLOW_MAX_BYTES, whole: true, signal, settle: (o) => (outcome = o) });
+      const answer = scrubbedResponse(response, { scrubber: acquires(flow) ? UNSCRUBBED : open.shown(scrubber), limit: FLOW_MAX_BYTES, whole: true, signal, settle: (o) => (outcome = o) });
+      if (!acquires(flow)) open.attach(answer.widen);
       const body = Buffer.concat(await answer.body.toArray());
       await answer.done;
-      const result = await flowResult(flow, { status: response.statusCode, contentType: response.headers['content-type'], body }, scrubber, (value) => runAs(a.actor, () => storeAcquired(this.#vault, flow, value)));
+      const result = await flowResult(flow, { status: response.statusCode, contentType: response.headers['content-type'], body }, open.shown(scrubber), (value) => runAs(a.actor, () => storeAcquired(this.#vault, flow, value)));
       record(outcome);
       return result;
     } catch (err) {
@@ -425,6 +437,7 @@ export class Broker {
       throw e;
     } finally {
       ex?.end();
+      open?.close();
     }
   }
 
@@ -612,16 +625,40 @@ export class Broker {
 
   async #cover(sender: Sender): Promise<void> {
     if (this.#open.size === 0) return;
-    await this.#open.cover(readerOf(sender.context, sender.execution), sender.scrubber, sender.generation ?? (await this.#vault.storage.generation()));
+    await this.#open.cover(readerOf(sender.context), sender.scrubber, sender.generation ?? (await this.#vault.storage.generation()));
   }
 
-  /** Keeps an answer to `context`'s agent widened while it streams (until `done` settles). */
-  #keepOpen(context: InvokeContext, execution: string, widen: (wider: Scrubber) => void): () => void {
-    return this.#open.add({
-      reader: readerOf(context, execution),
-      reach: async (generation) => (context.agent ? this.#scrubberFor(context, execution, generation, []) : undefined),
-      widen,
+  /**
+   * Keeps an answer to `context`'s agent widened from before its request is sent until
+   * `close`. Widenings that come before the answer exists are kept: `shown(base)` is the set
+   * with them, and `attach` hands them to the answer, then every later one.
+   */
+  #keepOpen(context: InvokeContext): OpenAnswer {
+    let widened: Scrubber | undefined;
+    let attached: ((wider: Scrubber) => void) | undefined;
+    const agent = context.agent;
+    const close = this.#open.add({
+      reader: readerOf(context),
+      // What the agent reaches now, in the context it is bound to now (a rebinding since the
+      // answer opened adds the new context's set to what the answer already scrubs).
+      reach: async (generation) => {
+        if (!agent) return undefined;
+        const now = await this.#reads.at(generation).memo(`open answers: agent ${agent.id}`, () => this.#agents.get(agent.id)).catch(() => agent);
+        return this.#scrubberFor({ agent: now }, executionContext({ agent: now }), generation, []);
+      },
+      widen: (wider) => {
+        widened = widened ? widened.union(wider) : wider;
+        attached?.(wider);
+      },
     });
+    return {
+      shown: (base) => (widened ? base.union(widened) : base),
+      attach: (widen) => {
+        attached = widen;
+        if (widened) widen(widened);
+      },
+      close,
+    };
   }
 
   /**
@@ -640,12 +677,15 @@ export class Broker {
     const outbound: OutboundRequest = { method: 'GET', url: new URL(target.url), headers: new Map(headers), body: undefined };
     let scrubber: Scrubber;
     let own: string[];
+    // Open from before the upgrade goes upstream until the session ends (`finish`).
+    const open = this.#keepOpen(context);
     try {
       own = ownValues(secrets, await prepared.strategy.apply(outbound, secrets), capability);
       scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, own);
       // The upgrade carries the credential upstream: what is open is widened first.
       await this.#cover({ context, execution: admitted.execution, scrubber, generation: prepared.generation });
     } catch (err) {
+      open.close();
       const e = err instanceof AivaultError ? err : upstreamError(err);
       this.#vault.audit.complete(seq, { durationMs: Math.round(performance.now() - started), error: e.code });
       throw e;
@@ -667,10 +707,11 @@ export class Broker {
       generation,
       expiresAt: admitted.grant?.expiresAt ? Date.parse(admitted.grant.expiresAt) : null,
       standing: () => this.#webSocketStanding(capability.id, admitted.execution, context, own),
-      keepOpen: (widen) => this.#keepOpen(context, admitted.execution, widen),
+      attach: open.attach,
       finish: (outcome) => {
         if (finished) return;
         finished = true;
+        open.close();
         this.#vault.audit.complete(seq, { bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, durationMs: Math.round(performance.now() - started), ...(outcome.status ? { status: outcome.status } : {}), ...(outcome.error ? { error: outcome.error } : {}) });
       },
     };
@@ -724,12 +765,7 @@ export class Broker {
     };
     // Open from before it is sent: a request of this agent's sent while this one waits for
     // its answer widens what it is scrubbed for, answer or not (open-answers.ts).
-    let widened: Scrubber | undefined;
-    let widenAnswer: ((wider: Scrubber) => void) | undefined;
-    const closeOpen = this.#keepOpen(context, admitted.execution, (wider) => {
-      widened = widened ? widened.union(wider) : wider;
-      widenAnswer?.(wider);
-    });
+    const open = this.#keepOpen(context);
     let response;
     let answer;
     try {
@@ -743,22 +779,22 @@ export class Broker {
         response = await attempt();
       }
     } catch (err) {
-      closeOpen();
+      open.close();
       const e = err instanceof AivaultError ? err : upstreamError(err, signal);
       settle({ error: e.code });
       throw e;
     }
     try {
       // (settled by itself when it refuses the answer)
-      answer = scrubbedResponse(response, { scrubber: widened ? scrubber.union(widened) : scrubber, limit: capability.limits.maxResponseBytes, whole: context.whole === true, signal, settle });
+      answer = scrubbedResponse(response, { scrubber: open.shown(scrubber), limit: capability.limits.maxResponseBytes, whole: context.whole === true, signal, settle });
     } catch (err) {
-      closeOpen();
+      open.close();
       throw err;
     }
-    widenAnswer = answer.widen;
-    void answer.done.finally(closeOpen).catch(() => {});
+    open.attach(answer.widen);
+    void answer.done.finally(open.close).catch(() => {});
     const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(addressedUrl(new URL(sentUrl), addressedOrigin)) };
     const s = scrubber;
-    return { status: response.statusCode, planned, headers: answer.headers, body: answer.body, scrubText: (text) => (widened ? s.union(widened) : s).scrubText(text), auditSeq: seq, done: answer.done };
+    return { status: response.statusCode, planned, headers: answer.headers, body: answer.body, scrubText: (text) => open.shown(s).scrubText(text), auditSeq: seq, done: answer.done };
   }
 }

@@ -30,6 +30,8 @@ const EARLY_REFRESH_MS = 60_000;
 const DEFAULT_LIFETIME_MS = 3600_000;
 /** A refresh lease outlives the 30 s token request, so a crashed holder frees it soon after. */
 const LEASE_TTL_MS = 45_000;
+/** Tokens held per credential that stay scrubbed (a refresh loop an agent provokes cannot grow it further). */
+const MAX_HELD = 64;
 const LEASE_WAIT_MS = 50_000;
 const LEASE_POLL_MS = 50;
 /**
@@ -66,6 +68,12 @@ export class OAuthTokens {
   readonly #vault: Vault;
   readonly #options: OAuthTokensOptions;
   readonly #memory = new Map<string, CachedToken>();
+  /**
+   * Every access token this process has held, per credential, until it expires: one that was
+   * sent stays in agents' scrubbers though replaced or refused (a 401 does not prove a token
+   * dead at the provider, and a token refreshed early is still live).
+   */
+  readonly #issued = new Map<string, Map<string, number>>();
   readonly #inflight = new Map<string, Promise<string>>();
   /** This process's name on refresh leases. */
   readonly #holder = randomUUID();
@@ -94,9 +102,22 @@ export class OAuthTokens {
     };
   }
 
-  /** The access token this process holds for `credential`, if any; never asks for one. */
-  held(credential: ResolvedCredential): string | undefined {
-    return this.#memory.get(tokenKey(credential))?.token;
+  #hold(key: string, entry: CachedToken): void {
+    this.#memory.set(key, entry);
+    let issued = this.#issued.get(key);
+    if (!issued) this.#issued.set(key, (issued = new Map()));
+    issued.delete(entry.token);
+    issued.set(entry.token, entry.expiresAt);
+    if (issued.size > MAX_HELD) issued.delete(issued.keys().next().value!);
+  }
+
+  /** Every unexpired access token this process has held for `credential`, newest last; never asks for one. */
+  held(credential: ResolvedCredential): string[] {
+    const issued = this.#issued.get(tokenKey(credential));
+    if (!issued) return [];
+    const now = this.#now();
+    for (const [token, expiresAt] of issued) if (expiresAt <= now) issued.delete(token);
+    return [...issued.keys()];
   }
 
   /** The access token sealed in storage for `credential` (another process's, or from before a restart), if any; never asks for one. */
@@ -124,7 +145,7 @@ export class OAuthTokens {
     const work = (async () => {
       const stored = cached ? undefined : await this.#load(key);
       if (stored && this.#now() < stored.refreshAt) {
-        this.#memory.set(key, stored);
+        this.#hold(key, stored);
         return stored.token;
       }
       return this.#refreshOnce(key, credential, config, secrets);
@@ -145,7 +166,7 @@ export class OAuthTokens {
     const fresh = async (): Promise<string | undefined> => {
       const stored = await this.#load(key);
       if (!stored || this.#now() >= stored.refreshAt) return undefined;
-      this.#memory.set(key, stored);
+      this.#hold(key, stored);
       return stored.token;
     };
     while (!(await storage.acquireLease(lease, this.#holder, LEASE_TTL_MS, Date.now()))) {
@@ -221,10 +242,26 @@ export class OAuthTokens {
     const now = this.#now();
     const lifetime = typeof result.expires_in === 'number' && result.expires_in > 0 ? result.expires_in * 1000 : DEFAULT_LIFETIME_MS;
     const entry: CachedToken = { token: result.access_token, expiresAt: now + lifetime, refreshAt: refreshTime(now, now + lifetime) };
-    this.#memory.set(key, entry);
+    this.#hold(key, entry);
     await this.#vault.storage.putOAuthToken(key, { sealed: sealBlob(this.#vault.cacheKey, `oauth:${key}`, Buffer.from(entry.token, 'utf8')), expiresAt: entry.expiresAt });
     return entry.token;
   }
+}
+
+/**
+ * What a token request carries of the client's secret beyond the secret itself: the Basic
+ * credentials exactly as oauth4webapi builds them (it form-encodes id and secret first, so
+ * their base64 is not the raw secret's), for scrubbers to look for. Posted secrets are
+ * form-encoded, which the scrubber's percent view reads.
+ */
+export async function clientAuthValues(config: OAuth2Config, secrets: ReadonlyMap<string, string>): Promise<string[]> {
+  const clientId = secrets.get('client_id');
+  const clientSecret = secrets.get('client_secret');
+  if (!clientId || clientSecret === undefined || config.client_auth === 'post') return [];
+  const headers = new Headers();
+  await oauthLib().ClientSecretBasic(clientSecret)({ issuer: 'https://aivault.invalid' }, { client_id: clientId }, new URLSearchParams(), headers);
+  const basic = headers.get('authorization') ?? '';
+  return basic ? [basic, basic.replace(/^Basic /, '')] : [];
 }
 
 function refreshTime(now: number, expiresAt: number): number {

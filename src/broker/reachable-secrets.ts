@@ -14,7 +14,7 @@ import type { AuthConfig } from '../registry/types.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { Catalog, ResolvedCredential } from './catalog.ts';
-import type { OAuthTokens } from './oauth-tokens.ts';
+import { clientAuthValues, type OAuthTokens } from './oauth-tokens.ts';
 import { Scrubber } from './scrub/scrubber.ts';
 import { GenerationCache } from '../storage/generation-cache.ts';
 
@@ -73,7 +73,7 @@ export class ReachableSecrets {
    */
   async scrubber(agent: AgentRecord, execution: string, generation: number, own: Iterable<string>): Promise<Scrubber> {
     const reach = await this.#lookup(agent, execution, generation);
-    const tokens = reach.oauth.map((c) => this.#tokens.held(c) ?? '');
+    const tokens = reach.oauth.flatMap((c) => this.#tokens.held(c));
     const extra = [...new Set([...own, ...tokens])].filter((v) => v !== '' && !reach.values.has(v));
     if (extra.length === 0) return reach.scrubber;
     const key = extra.join('\u0000');
@@ -115,7 +115,7 @@ export class ReachableSecrets {
       await this.#addCredential(credential, values);
       if (typeof credential.auth === 'object' && 'o_auth2' in credential.auth) {
         oauth.push(credential);
-        for (const token of [await this.#tokens.stored(credential), this.#tokens.held(credential)]) if (token) values.add(token);
+        for (const token of [await this.#tokens.stored(credential), ...this.#tokens.held(credential)]) if (token) values.add(token);
       }
     }
     return { values, oauth, scrubber: new Scrubber(values), widened: new Map() };
@@ -143,5 +143,6 @@ export class ReachableSecrets {
       }
     }
     for (const injected of await fixedInjections(credential.auth, current)) values.add(injected);
+    if (typeof credential.auth === 'object' && 'o_auth2' in credential.auth) for (const v of await clientAuthValues(credential.auth.o_auth2, current)) values.add(v);
   }
 }

@@ -139,9 +139,9 @@ export function createUpgradeHandler({ vault, agents, broker, reads }: Services,
       scrubber = scrubber.union(wider);
       toClient.widen(wider);
     };
-    // Widened before any later request of anyone goes upstream; and by the session watch
-    // when a change comes from another process.
-    const unkeep = plan.keepOpen(widen);
+    // Widened since the upgrade, before any later request of anyone goes upstream; and by
+    // the session watch when a change comes from another process.
+    plan.attach(widen);
     const bytes = (data: RawData) => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
     client.on('message', (data: RawData, isBinary: boolean) => toUpstream(bytes(data), isBinary));
     upstream.on('message', (data: RawData, isBinary: boolean) => {
@@ -166,7 +166,6 @@ export function createUpgradeHandler({ vault, agents, broker, reads }: Services,
     const end = () => {
       if (!sessions.delete(session)) return;
       unwatch();
-      unkeep();
       release();
       plan.finish({ bytesIn, bytesOut, status: 101, ...(error ? { error } : {}) });
       log.info({ route: 'gateway-ws', agent: agentId, capability: plan.planned.capability, bytesIn, bytesOut, ms: Math.round(performance.now() - started) }, 'websocket closed');

@@ -48,10 +48,10 @@ describe('CLI start-up', () => {
     before(() => new Promise<void>((resolve) => daemon.listen(socket, resolve)));
     after(() => new Promise<void>((resolve) => daemon.close(() => resolve())));
 
-    it('loads the agent client and undici, not the vault, the services, ws, zod, pg, pino or the MCP SDK', async () => {
+    it('loads the agent client (on node:http), not undici, the vault, the services, ws, zod, pg, pino or the MCP SDK', async () => {
       const files = await loaded(['invoke', 'demo/read', '--path', '/v1/x'], { AIVAULT_AGENT_TOKEN: 'avt_test', AIVAULT_SOCKET: socket });
       assert.ok(files.includes('src/sdk/agent-client.ts'));
-      assert.deepEqual(packages(files), ['commander', 'undici']);
+      assert.deepEqual(packages(files), ['commander']);
       assert.deepEqual(files.filter((f) => /^src\/(vault\/vault|services|broker\/broker|owner\/operations)\.ts$/.test(f)), []);
     });
   });

@@ -17,10 +17,16 @@ import { leak } from '../broker/scrub-encodings.ts';
 import { canary, tempVault, type TempVault } from '../helpers/cli.ts';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.ts';
 
-/** GET /events: an event stream of every other request's headers; WebSocket clients get them too. */
-async function startInspector(): Promise<{ host: string; close(): Promise<void> }> {
+/**
+ * GET /v1/events: an event stream of every other request's headers; WebSocket clients get
+ * them too (an upgrade with ?delay=MS is answered that much later). /v1/log answers all so
+ * far (after ?wait=MS); /oauth/token issues a new access token each time; /v1/unauth is 401.
+ */
+async function startInspector(): Promise<{ host: string; tokens: string[]; close(): Promise<void> }> {
   const streams = new Set<ServerResponse>();
   const sockets = new Set<WebSocket>();
+  const log: string[] = [];
+  const tokens: string[] = [];
   const server: Server = createServer((req, res) => {
     if (req.url!.startsWith('/v1/events')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -31,18 +37,32 @@ async function startInspector(): Promise<{ host: string; close(): Promise<void> 
     }
     req.resume();
     const event = JSON.stringify({ url: req.url, headers: req.headers });
+    log.push(event);
     for (const s of streams) s.write(`data: ${event}\n\n`);
     for (const ws of sockets) ws.send(event);
+    const url = new URL(req.url!, 'http://x');
+    if (url.pathname === '/oauth/token') {
+      tokens.push(canary('ACCESS'));
+      res.setHeader('content-type', 'application/json');
+      return void res.end(JSON.stringify({ access_token: tokens.at(-1), token_type: 'bearer', expires_in: 3600 }));
+    }
+    if (url.pathname === '/v1/unauth') return void res.writeHead(401).end('{"error":"no"}');
+    if (url.pathname === '/v1/log') return void setTimeout(() => res.end(`[${log.join(',')}]`), Number(url.searchParams.get('wait') ?? 0));
     res.end('{"ok":true}');
   });
-  const wss = new WebSocketServer({ server });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws)), Number(new URL(req.url!, 'http://x').searchParams.get('delay') ?? 0));
+  });
   wss.on('connection', (ws) => {
+    ws.send(`[${log.join(',')}]`);
     sockets.add(ws);
     ws.on('close', () => sockets.delete(ws));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tokens,
     close: async () => {
       for (const ws of sockets) ws.terminate();
       for (const s of streams) s.destroy();
@@ -73,6 +93,8 @@ describe('answers still streaming when the agent can reach more', () => {
   const FIRST = canary('FIRST');
   const ROTATED = canary('ROTATED');
   const GRANTED = canary('GRANTED');
+  /** With dashes, which oauth4webapi form-encodes before it base64-encodes the Basic credentials. */
+  const CLIENT_SECRET = canary('CLIENT-SECRET');
   let v: TempVault;
   let daemon: RunningDaemon;
   let owner: OwnerClient;
@@ -93,8 +115,13 @@ describe('answers still streaming when the agent can reach more', () => {
     await owner.call('credential.create', { name: 'other', provider: 'other', auth: { header: { header_name: 'x-other', value_template: '{{secret}}' } }, secretRefs: { secret: grantedRef }, ...network });
     await owner.call('capability.create', { id: 'inspect/api', provider: 'inspect', credential: 'inspect', methods: ['GET'], pathPrefixes: ['/v1'], websocket: true });
     await owner.call('capability.create', { id: 'other/api', provider: 'other', credential: 'other', methods: ['GET'], pathPrefixes: ['/v1'] });
+    const clientId = ((await owner.call('secrets.create', { name: 'TOK_CLIENT_ID', value: 'tok-client-id' })) as { ref: string }).ref;
+    const clientSecret = ((await owner.call('secrets.create', { name: 'TOK_CLIENT_SECRET', value: CLIENT_SECRET })) as { ref: string }).ref;
+    await owner.call('credential.create', { name: 'tok', provider: 'tok', auth: { o_auth2: { grant_type: 'client_credentials', token_endpoint: `http://${inspector.host}/oauth/token` } }, secretRefs: { client_id: clientId, client_secret: clientSecret }, ...network });
+    await owner.call('capability.create', { id: 'tok/api', provider: 'tok', credential: 'tok', methods: ['GET'], pathPrefixes: ['/v1'] });
+    await owner.call('flow.create', { id: 'inspect/slow-log', mode: 'send_secret', target: `http://${inspector.host}/v1/log?wait=1000`, method: 'GET', credential: 'inspect', visibility: 'passthrough', allowHttp: true, allowPrivateNetwork: true });
     token = ((await owner.call('agent.create', { name: 'watcher' })) as { token: string }).token;
-    await owner.call('grant.create', { agent: 'watcher', capabilities: ['inspect/api'] });
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['inspect/api', 'tok/api', 'inspect/slow-log'] });
     agent = createAgentClient({ socketPath: daemon.socket!, token });
   });
   after(async () => {
@@ -148,6 +175,52 @@ describe('answers still streaming when the agent can reach more', () => {
       assert.equal(leak(seen, GRANTED), undefined);
     } finally {
       ws.close();
+      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
+    }
+  });
+  it('an OAuth token refused with a 401 and replaced, and the client secret in the token request, stay scrubbed', async () => {
+    await (await agent.invoke({ capability: 'tok/api', path: '/v1/ok' })).text();
+    const refused = await agent.invoke({ capability: 'tok/api', path: '/v1/unauth' });
+    await refused.text();
+    assert.equal(refused.status, 401);
+    assert.ok(inspector.tokens.length >= 2, 'the 401 made aivault ask for a new token');
+    const log = await (await agent.invoke({ capability: 'inspect/api', path: '/v1/log' })).text();
+    for (const t of inspector.tokens) assert.equal(leak(log, t), undefined, 'an access token aivault sent');
+    assert.equal(/Basic [A-Za-z0-9+/=]{8,}/.test(log), false, 'the Basic credentials of the token request');
+    assert.equal(leak(log, CLIENT_SECRET), undefined);
+  });
+
+  it('a WebSocket session whose upgrade is still pending is widened too', async () => {
+    const ws = new WebSocket(`${daemon.url!.replace(/^http/, 'ws')}/gw/inspect/v1/socket?delay=1000`, { headers: { authorization: `Bearer ${token}` } });
+    const messages: string[] = [];
+    ws.on('message', (m) => messages.push(String(m)));
+    const opened = new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    await new Promise((r) => setTimeout(r, 200));
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
+    try {
+      // While the upstream has not answered the upgrade: on connecting it sends its whole log.
+      await (await agent.invoke({ capability: 'other/api', path: '/v1/while-upgrading' })).text();
+      await opened;
+      while (!messages.some((m) => m.includes('/v1/while-upgrading'))) await new Promise((r) => setTimeout(r, 10));
+      const seen = messages.join('\n');
+      assert.match(seen, /"x-other":"\[REDACTED\]"/);
+      assert.equal(leak(seen, GRANTED), undefined);
+    } finally {
+      ws.close();
+      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
+    }
+  });
+
+  it("a flow's answer is widened while it waits", async () => {
+    const flow = agent.runFlow('inspect/slow-log');
+    await new Promise((r) => setTimeout(r, 200));
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
+    try {
+      await (await agent.invoke({ capability: 'other/api', path: '/v1/while-flowing' })).text();
+      const seen = JSON.stringify(await flow);
+      assert.match(seen, /while-flowing/);
+      assert.equal(leak(seen, GRANTED), undefined);
+    } finally {
       await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
     }
   });
