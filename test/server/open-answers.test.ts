@@ -132,6 +132,25 @@ describe('answers still streaming when the agent can reach more', () => {
     v?.cleanup();
   });
 
+  /** Grants other/api, plants its secret upstream with a request to `path`, and checks what `seen()` shows then. */
+  async function plantGranted(path: string, seen: () => Promise<string>): Promise<void> {
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
+    try {
+      await (await agent.invoke({ capability: 'other/api', path })).text();
+      const text = await seen();
+      assert.match(text, /"x-other":"\[REDACTED\]"/);
+      assert.equal(leak(text, GRANTED), undefined);
+    } finally {
+      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
+    }
+  }
+
+  /** Messages a WebSocket got, once one names `path`. */
+  async function messagesUntil(messages: string[], path: string): Promise<string> {
+    while (!messages.some((m) => m.includes(path))) await new Promise((r) => setTimeout(r, 10));
+    return messages.join('\n');
+  }
+
   it('an /v1/invoke stream opened before a rotation does not show the rotated value', async () => {
     const events = await agent.invoke({ capability: 'inspect/api', path: '/v1/events' });
     const read = reading(events.body);
@@ -148,15 +167,10 @@ describe('answers still streaming when the agent can reach more', () => {
     const res = await request(`${daemon.url}/gw/inspect/v1/events`, { headers: { authorization: `Bearer ${token}` } });
     const read = reading(res.body);
     await read(': open');
-    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
     try {
-      await (await agent.invoke({ capability: 'other/api', path: '/v1/after-grant' })).text();
-      const seen = await read('/v1/after-grant');
-      assert.match(seen, /"x-other":"\[REDACTED\]"/);
-      assert.equal(leak(seen, GRANTED), undefined);
+      await plantGranted('/v1/after-grant', () => read('/v1/after-grant'));
     } finally {
       res.body.destroy();
-      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
     }
   });
 
@@ -165,19 +179,14 @@ describe('answers still streaming when the agent can reach more', () => {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const messages: string[] = [];
     ws.on('message', (m) => messages.push(String(m)));
-    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
     try {
-      // Sent at once: well before the session watch's next look (a second).
-      await (await agent.invoke({ capability: 'other/api', path: '/v1/after-ws-grant' })).text();
-      while (!messages.some((m) => m.includes('/v1/after-ws-grant'))) await new Promise((r) => setTimeout(r, 10));
-      const seen = messages.join('\n');
-      assert.match(seen, /"x-other":"\[REDACTED\]"/);
-      assert.equal(leak(seen, GRANTED), undefined);
+      // Planted at once: well before the session watch's next look (a second).
+      await plantGranted('/v1/after-ws-grant', () => messagesUntil(messages, '/v1/after-ws-grant'));
     } finally {
       ws.close();
-      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
     }
   });
+
   it('an OAuth token refused with a 401 and replaced, and the client secret in the token request, stay scrubbed', async () => {
     await (await agent.invoke({ capability: 'tok/api', path: '/v1/ok' })).text();
     const refused = await agent.invoke({ capability: 'tok/api', path: '/v1/unauth' });
@@ -196,32 +205,20 @@ describe('answers still streaming when the agent can reach more', () => {
     ws.on('message', (m) => messages.push(String(m)));
     const opened = new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     await new Promise((r) => setTimeout(r, 200));
-    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
     try {
       // While the upstream has not answered the upgrade: on connecting it sends its whole log.
-      await (await agent.invoke({ capability: 'other/api', path: '/v1/while-upgrading' })).text();
-      await opened;
-      while (!messages.some((m) => m.includes('/v1/while-upgrading'))) await new Promise((r) => setTimeout(r, 10));
-      const seen = messages.join('\n');
-      assert.match(seen, /"x-other":"\[REDACTED\]"/);
-      assert.equal(leak(seen, GRANTED), undefined);
+      await plantGranted('/v1/while-upgrading', async () => {
+        await opened;
+        return messagesUntil(messages, '/v1/while-upgrading');
+      });
     } finally {
       ws.close();
-      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
     }
   });
 
   it("a flow's answer is widened while it waits", async () => {
     const flow = agent.runFlow('inspect/slow-log');
     await new Promise((r) => setTimeout(r, 200));
-    await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
-    try {
-      await (await agent.invoke({ capability: 'other/api', path: '/v1/while-flowing' })).text();
-      const seen = JSON.stringify(await flow);
-      assert.match(seen, /while-flowing/);
-      assert.equal(leak(seen, GRANTED), undefined);
-    } finally {
-      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['other/api'] });
-    }
+    await plantGranted('/v1/while-flowing', async () => String((await flow).body));
   });
 });
