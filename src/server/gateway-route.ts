@@ -38,13 +38,16 @@ export function gatewayToken(req: IncomingMessage): string | undefined {
 
 /**
  * The agent's grant of that provider whose methods and path prefixes admit the request: the
- * most specific one. None is a refusal, recorded as the broker records one.
+ * most specific one (for an upgrade, one that allows WebSockets first). None is a refusal,
+ * recorded as the broker records one.
  */
 export async function chooseGatewayCapability(broker: Broker, agent: AgentRecord, target: GatewayTarget, method: string, at: Snapshot, websocket = false): Promise<string> {
   const candidates = (await broker.grantedCapabilities(agent, at))
     .filter(({ capability: c, methods }) => c.provider === target.provider && methods.includes(method))
-    .flatMap(({ capability: c }) => c.pathPrefixes.filter((p) => pathMatchesPrefix(p, target.path)).map((p) => ({ id: c.id, depth: p.split('/').length })))
-    .sort((a, b) => b.depth - a.depth);
+    .flatMap(({ capability: c }) => c.pathPrefixes.filter((p) => pathMatchesPrefix(p, target.path)).map((p) => ({ id: c.id, websocket: c.websocket, depth: p.split('/').filter(Boolean).length, length: p.length })))
+    // An upgrade goes to a capability that allows WebSockets if one admits it; then the
+    // deepest prefix (by segments: `/` is shallower than `/ws`), then the longest.
+    .sort((a, b) => (websocket ? Number(b.websocket) - Number(a.websocket) : 0) || b.depth - a.depth || b.length - a.length);
   const chosen = candidates[0];
   if (!chosen) {
     const refused = new AivaultError('CAPABILITY_NOT_GRANTED', `no granted ${target.provider.slice(0, 64)} capability allows ${method} ${target.path.slice(0, 200)}`);

@@ -39,4 +39,16 @@ describe('gateway capability choice', () => {
       ],
     );
   });
+  it('takes the deepest prefix by segments (`/ws` over `/`), and for an upgrade a capability that allows WebSockets', async () => {
+    const any = await t.custom({ name: 'gwd', auth: { header: { header_name: 'x-key', value_template: '{{k}}' } }, secrets: { k: 'gwd-canary-0123456789' }, hosts: ['127.0.0.1:9'], methods: ['GET'], paths: ['/'] });
+    const base = { provider: 'gwd', credential: 'gwd', methods: ['GET'], hosts: [] };
+    await t.services.definitions.createCapability({ ...base, id: 'gwd/ws', pathPrefixes: ['/ws'], websocket: true });
+    await t.services.definitions.createCapability({ ...base, id: 'gwd/stream', pathPrefixes: ['/'], websocket: true });
+    const { agent } = await t.services.agents.create('gwd-agent');
+    for (const id of [any, 'gwd/ws', 'gwd/stream']) await t.services.agents.grant({ agent: agent.id, capability: id }, ['GET']);
+    const choose = async (path: string, websocket = false) => chooseGatewayCapability(t.broker, agent, { provider: 'gwd', path, query: [] }, 'GET', await t.services.reads.snapshot(), websocket);
+    assert.equal(await choose('/ws/x'), 'gwd/ws');
+    assert.equal(await choose('/ws/x', true), 'gwd/ws');
+    assert.equal(await choose('/other', true), 'gwd/stream');
+  });
 });
