@@ -35,8 +35,8 @@ function anchor(title: string): string {
   return title.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
 }
 
-export function renderCliReference(): string {
-  const program = buildProgram();
+export async function renderCliReference(): Promise<string> {
+  const program = await buildProgram();
   const commands = walk(program);
   const title = (c: Command) => `aivault ${commandPath(c)}`;
   const index = commands.map((c) => `${'  '.repeat(commandPath(c).split(' ').length - 1)}- [${commandPath(c)}](#${anchor(title(c))}): ${brief(c.description())}`);
@@ -59,4 +59,4 @@ ${index.join('\n')}
 ${sections.join('\n')}`;
 }
 
-if (import.meta.main) writeFileSync(CLI_DOC, renderCliReference());
+if (import.meta.main) writeFileSync(CLI_DOC, await renderCliReference());

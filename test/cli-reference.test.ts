@@ -11,12 +11,12 @@ import type { Command } from 'commander';
 describe('docs/cli.md', () => {
   const doc = readFileSync(CLI_DOC, 'utf8');
 
-  it('has a section for every command of the tree', () => {
+  it('has a section for every command of the tree', async () => {
     const walk = (c: Command): string[] => c.commands.flatMap((s) => [`aivault ${commandPath(s)}`, ...walk(s)]);
-    assert.deepEqual([...doc.matchAll(/^## (aivault .+)$/gm)].map((m) => m[1]), walk(buildProgram()));
+    assert.deepEqual([...doc.matchAll(/^## (aivault .+)$/gm)].map((m) => m[1]), walk(await buildProgram()));
   });
 
-  it('is what the command tree renders (run `node scripts/cli-reference.ts` after changing a command)', () => {
-    assert.equal(doc, renderCliReference());
+  it('is what the command tree renders (run `node scripts/cli-reference.ts` after changing a command)', async () => {
+    assert.equal(doc, await renderCliReference());
   });
 });

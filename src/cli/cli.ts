@@ -30,7 +30,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err.code === 'EPIPE') process.exit(EXIT.OK);
     throw err;
   });
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv as string[]);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;

@@ -18,7 +18,10 @@ if (process.argv[2] === 'serve' && process.platform !== 'win32' && ![...process.
 process.umask(0o077);
 const cache = privateCompileCache();
 if (cache) enableCompileCache(cache);
-if (process.argv[2] === 'completion' && process.argv[3] === 'names') {
+if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V')) {
+  // Without the command tree.
+  process.stdout.write(`${(await import('../version.ts')).VERSION}\n`);
+} else if (process.argv[2] === 'completion' && process.argv[3] === 'names') {
   // Run on every TAB: names only, without the command tree.
   await (await import('./completion-names.ts')).printCompletionNames(process.argv);
 } else {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AivaultError } from '../errors.ts';
 import { problemOf } from '../problem.ts';
+import { VERSION } from '../version.ts';
 
 export interface McpCapability {
   id: string;
@@ -75,7 +76,7 @@ function resultText(r: { status: number; contentType: string | null; body: strin
 }
 
 export async function createMcpServer(backend: McpBackend, name: string): Promise<McpServer> {
-  const server = new McpServer({ name: 'aivault', version: '0.1.0' }, { instructions: `Credentialed API access for agent ${name}. Secrets never appear here: call a capability and aivault injects them.` });
+  const server = new McpServer({ name: 'aivault', version: VERSION }, { instructions: `Credentialed API access for agent ${name}. Secrets never appear here: call a capability and aivault injects them.` });
   const run = async (request: McpInvoke): Promise<CallToolResult> => {
     try {
       const r = await backend.invoke(request);

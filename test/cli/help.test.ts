@@ -2,17 +2,20 @@
 // command really has (so an example cannot rot silently when a flag is renamed).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
 import { EXAMPLES, commandPath } from '../../src/cli/examples.ts';
-import { buildProgram } from '../../src/cli/program.ts';
+import { COMMAND_MODULES, buildProgram } from '../../src/cli/program.ts';
+import { VERSION } from '../../src/version.ts';
 import { runCli } from '../helpers/cli.ts';
 
 function commands(root: Command): Command[] {
   return root.commands.flatMap((c) => [c, ...commands(c)]);
 }
 
+const program = await buildProgram();
+
 describe('help examples', () => {
-  const program = buildProgram();
   const all = commands(program);
 
   it('every command has examples, and no example names a command that does not exist', () => {
@@ -63,3 +66,27 @@ describe('help examples', () => {
     assert.match(r.stdout, /--approve <when>/);
   });
 });
+
+describe('loading only the command a run names', () => {
+  it("each module registers exactly the top-level names the table gives it, and together they are the tree's", async () => {
+    for (const [names, load] of COMMAND_MODULES) {
+      const alone = new Command('aivault');
+      (await load())(alone);
+      assert.deepEqual(alone.commands.map((c) => c.name()), [...names]);
+    }
+    assert.deepEqual(program.commands.map((c) => c.name()), COMMAND_MODULES.flatMap(([names]) => names));
+  });
+
+  it('a run registers its command alone; the top-level help, completion and an unknown word get the whole tree', async () => {
+    const top = async (...args: string[]) => (await buildProgram(['node', 'aivault', ...args])).commands.map((c) => c.name());
+    assert.deepEqual(await top('grant', 'bot', 'openai/*'), ['agent', 'grant', 'revoke-grant']);
+    assert.deepEqual(await top('--dir', 'secrets', 'invoke', 'x'), ['invoke', 'json', 'markdown']);
+    assert.deepEqual(await top('secrets', '--help'), ['secrets']);
+    for (const args of [[], ['--help'], ['completion', 'bash'], ['nosuch']]) assert.equal((await top(...args)).length, program.commands.length, args.join(' '));
+  });
+
+  it('--version is the package version', () => {
+    assert.equal(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version, VERSION);
+  });
+});
+
