@@ -4,7 +4,7 @@
 // read some of these as the request's real method, path or origin: let through, a GET
 // capability could delete, `/v1/public` serve `/admin`, an IP allow-list be passed.
 
-import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync, type ZlibOptions } from 'node:zlib';
+import type { ZlibOptions } from 'node:zlib';
 import { AivaultError } from '../errors.ts';
 
 const STEERING = new Set([
@@ -171,21 +171,23 @@ function formNames(kind: 'urlencoded' | 'multipart', body: Uint8Array): string[]
 
 /** How far a form body is inflated for the check; a body that inflates past it is refused. */
 const INFLATED: ZlibOptions = { maxOutputLength: 16 * 1024 * 1024 };
+/** zlib when a body needs it (as CommonJS: a one-shot command that sends no form never loads it). */
+const zlib = () => process.getBuiltinModule('node:zlib');
 const INFLATE = new Map<string, (b: Uint8Array) => Uint8Array>([
-  ['gzip', (b) => gunzipSync(b, INFLATED)],
-  ['x-gzip', (b) => gunzipSync(b, INFLATED)],
+  ['gzip', (b) => zlib().gunzipSync(b, INFLATED)],
+  ['x-gzip', (b) => zlib().gunzipSync(b, INFLATED)],
   // zlib-wrapped as RFC 9110 says, or raw as some clients send it; decoders accept either.
   [
     'deflate',
     (b) => {
       try {
-        return inflateSync(b, INFLATED);
+        return zlib().inflateSync(b, INFLATED);
       } catch {
-        return inflateRawSync(b, INFLATED);
+        return zlib().inflateRawSync(b, INFLATED);
       }
     },
   ],
-  ['br', (b) => brotliDecompressSync(b, INFLATED)],
+  ['br', (b) => zlib().brotliDecompressSync(b, INFLATED)],
 ]);
 
 /**

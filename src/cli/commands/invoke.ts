@@ -6,7 +6,6 @@
 
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { TextDecoder } from 'node:util';
 import type { Command } from 'commander';
 import type { InvokeRequest, PlannedRequest } from '../../broker/broker.ts';
 import { AivaultError, OUTCOME_EXIT, upstreamExit } from '../../errors.ts';
