@@ -192,6 +192,8 @@ interface OpenAnswer {
   close(): void;
 }
 
+const OWNER_ANSWER: OpenAnswer = { shown: (base) => base, attach: () => {}, close: () => {} };
+
 /** Whose answers these are: an agent (in whatever context it is bound to now); the owner's own have none. */
 function readerOf(context: InvokeContext): string | undefined {
   return context.agent?.id;
@@ -634,6 +636,8 @@ export class Broker {
    * with them, and `attach` hands them to the answer, then every later one.
    */
   #keepOpen(context: InvokeContext): OpenAnswer {
+    // The owner's own answers are scrubbed of what their request used, nothing more.
+    if (!context.agent) return OWNER_ANSWER;
     let widened: Scrubber | undefined;
     let attached: ((wider: Scrubber) => void) | undefined;
     const agent = context.agent;
@@ -642,7 +646,6 @@ export class Broker {
       // What the agent reaches now, in the context it is bound to now (a rebinding since the
       // answer opened adds the new context's set to what the answer already scrubs).
       reach: async (generation) => {
-        if (!agent) return undefined;
         const now = await this.#reads.at(generation).memo(`open answers: agent ${agent.id}`, () => this.#agents.get(agent.id)).catch(() => agent);
         return this.#scrubberFor({ agent: now }, executionContext({ agent: now }), generation, []);
       },
