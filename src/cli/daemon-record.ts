@@ -4,7 +4,6 @@
 // on the recorded socket, so one a killed daemon left behind is ignored. A live daemon still
 // holds its loopback port, so its recorded URL is its own.
 
-import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { osError } from '../os-errors.ts';
@@ -22,7 +21,7 @@ export interface DaemonRecord {
 /** Writes the record atomically (a reader never sees half of it), readable by this user only. */
 export function writeDaemonRecord(dir: string, record: DaemonRecord): void {
   const path = join(dir, RECORD_FILE);
-  const temporary = `${path}.${randomBytes(6).toString('hex')}`;
+  const temporary = `${path}.${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}`;
   try {
     writeFileSync(temporary, JSON.stringify(record) + '\n', { mode: 0o600, flag: 'wx' });
     renameSync(temporary, path);

@@ -4,9 +4,14 @@
 // can be replayed, re-aimed or re-bodied. Nonces are remembered for the skew window, and
 // recorded only once a signature verifies (nobody can burn another signer's nonces).
 
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+
 import { AivaultError } from '../errors.ts';
 import type { SharedStateStorage } from '../storage/types.ts';
+
+// node:crypto when a signature is made or checked (an agent with a token never loads it: a
+// one-shot `invoke` would pay 5-10 ms for its ESM facade or its loading).
+const nodeCrypto = () => process.getBuiltinModule('node:crypto');
 
 export const SIGNATURE_HEADERS = {
   signer: 'x-aivault-signer',
@@ -46,27 +51,27 @@ export function stringToSign(req: SignableRequest): string {
     get(SIGNATURE_HEADERS.timestamp),
     get(SIGNATURE_HEADERS.nonce),
     get(SIGNATURE_HEADERS.signer),
-    createHash('sha256').update(req.body ?? new Uint8Array()).digest('hex'),
+    nodeCrypto().createHash('sha256').update(req.body ?? new Uint8Array()).digest('hex'),
     ...signed.map(([k, v]) => `${k}:${v}`),
   ].join('\n');
 }
 
 /** Adds the signature headers to `headers` (which must already hold every other header). */
 export function signRequest(req: SignableRequest, signer: string, privateKey: KeyObject | string, now = Date.now(), nonce = randomNonce()): Array<[string, string]> {
-  const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
+  const key = typeof privateKey === 'string' ? nodeCrypto().createPrivateKey(privateKey) : privateKey;
   const headers: Array<[string, string]> = [
     ...req.headers.map(([k, v]): [string, string] => [k, v]),
     [SIGNATURE_HEADERS.signer, signer],
     [SIGNATURE_HEADERS.timestamp, String(now)],
     [SIGNATURE_HEADERS.nonce, nonce],
   ];
-  const signature = sign(null, Buffer.from(stringToSign({ ...req, headers }), 'utf8'), key).toString('base64');
+  const signature = nodeCrypto().sign(null, Buffer.from(stringToSign({ ...req, headers }), 'utf8'), key).toString('base64');
   headers.push([SIGNATURE_HEADERS.signature, signature]);
   return headers;
 }
 
 function randomNonce(): string {
-  return createHash('sha256').update(crypto.getRandomValues(new Uint8Array(32))).digest('base64url').slice(0, 32);
+  return nodeCrypto().createHash('sha256').update(crypto.getRandomValues(new Uint8Array(32))).digest('base64url').slice(0, 32);
 }
 
 /** Used nonces, kept in storage: a nonce spent on one daemon replica is spent on all. */
@@ -111,7 +116,7 @@ export async function verifySignedRequest(req: SignableRequest, publicKeyPem: st
   const signer = get(SIGNATURE_HEADERS.signer) ?? '';
   let ok = false;
   try {
-    ok = verify(null, Buffer.from(stringToSign(req), 'utf8'), createPublicKey(publicKeyPem), Buffer.from(signature, 'base64'));
+    ok = nodeCrypto().verify(null, Buffer.from(stringToSign(req), 'utf8'), nodeCrypto().createPublicKey(publicKeyPem), Buffer.from(signature, 'base64'));
   } catch {
     ok = false;
   }

@@ -1,9 +1,9 @@
 // The agent side: talks to `aivault serve` over its Unix socket or loopback URL with an
 // agent token. It never sees a secret: only capability ids and scrubbed responses.
 
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
-import { pipeline, Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Agent as UndiciAgent } from 'undici';
 import type WebSocket from 'ws';
 import { defaultPort, hostMatches, portOf } from '../policy/hosts.ts';
@@ -12,6 +12,9 @@ import type { Render } from '../broker/render.ts';
 import { signRequest } from '../policy/request-signature.ts';
 import { AivaultError } from '../errors.ts';
 import { errorFromRefusal } from '../problem.ts';
+
+// node:stream as CommonJS: its ESM facade costs an agent's one-shot `invoke` several ms.
+const { pipeline, Transform } = process.getBuiltinModule('node:stream');
 
 export interface AgentClientOptions {
   /** The daemon's Unix socket (AIVAULT_SOCKET). */
@@ -121,7 +124,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     dispatcher ??= new Agent(options.socketPath ? { connect: { socketPath: options.socketPath } } : {});
     return { fetch, dispatcher };
   };
-  const privateKey = options.privateKey === undefined ? undefined : typeof options.privateKey === 'string' ? createPrivateKey(options.privateKey) : options.privateKey;
+  const privateKey = options.privateKey === undefined ? undefined : typeof options.privateKey === 'string' ? process.getBuiltinModule('node:crypto').createPrivateKey(options.privateKey) : options.privateKey;
 
   const authorize = (method: string, target: string, headers: Array<[string, string]>, body: Uint8Array | undefined): Array<[string, string]> =>
     privateKey ? signRequest({ method, target, headers, body }, options.agentId!, privateKey) : [...headers, ['authorization', `Bearer ${options.token}`]];
