@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { commandPath } from '../src/cli/examples.ts';
 import { buildProgram } from '../src/cli/program.ts';
-import { CLI_DOC, renderCliReference } from '../scripts/cli-reference.ts';
+import { CLI_DOC, TOP_HELP_FILE, renderCliReference, renderTopHelp } from '../scripts/cli-reference.ts';
 import type { Command } from 'commander';
 
 describe('docs/cli.md', () => {
@@ -18,5 +18,9 @@ describe('docs/cli.md', () => {
 
   it('is what the command tree renders (run `node scripts/cli-reference.ts` after changing a command)', async () => {
     assert.equal(doc, await renderCliReference());
+  });
+
+  it('aivault --help, printed without the tree, is what the tree renders', async () => {
+    assert.equal(readFileSync(TOP_HELP_FILE, 'utf8'), await renderTopHelp());
   });
 });

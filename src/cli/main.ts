@@ -21,6 +21,9 @@ if (cache) enableCompileCache(cache);
 if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V')) {
   // Without the command tree.
   process.stdout.write(`${(await import('../version.ts')).VERSION}\n`);
+} else if (process.argv.length === 3 && (process.argv[2] === '--help' || process.argv[2] === '-h')) {
+  // Rendered from the tree when it changes (scripts/cli-reference.ts), not at every run.
+  process.stdout.write((await import('./top-help.ts')).TOP_HELP);
 } else if (process.argv[2] === 'completion' && process.argv[3] === 'names') {
   // Run on every TAB: names only, without the command tree.
   await (await import('./completion-names.ts')).printCompletionNames(process.argv);

@@ -1,5 +1,5 @@
-// What the CLI loads to start: `--version` nothing but itself; `--help` the command tree and
-// commander, nothing else; a command its own module (`invoke --help` not the tree's others);
+// What the CLI loads to start: `--version` and `--help` nothing but themselves; a command its
+// own module and commander (`invoke --help` not the tree's others);
 // an agent's `invoke` through the daemon needs the agent client, not the vault,
 // the services, or the daemon's, MCP's and PostgreSQL's dependencies. Every command pays for
 // what it loads on every run (an agent that shells out pays it on every call).
@@ -32,18 +32,20 @@ const packages = (files: readonly string[]) => [...new Set(files.filter((f) => f
 describe('CLI start-up', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('aivault --version loads no package and no command', async () => {
-    const files = await loaded(['--version']);
-    assert.deepEqual(packages(files), []);
-    assert.deepEqual(files.filter((f) => f.startsWith('src/cli/commands/')), []);
-  });
+  for (const args of [['--version'], ['--help']]) {
+    it(`aivault ${args[0]} loads no package and no command`, async () => {
+      const files = await loaded(args);
+      assert.deepEqual(packages(files), []);
+      assert.deepEqual(files.filter((f) => f.startsWith('src/cli/commands/')), []);
+    });
+  }
 
   it('aivault invoke --help loads its own command module, not the others', async () => {
     const files = await loaded(['invoke', '--help']);
     assert.deepEqual(files.filter((f) => f.startsWith('src/cli/commands/')), ['src/cli/commands/invoke.ts']);
   });
 
-  for (const args of [['--help'], ['invoke', '--help']]) {
+  for (const args of [['invoke', '--help']]) {
     it(`aivault ${args.join(' ')} loads commander and none of the vault, the services or the daemon`, async () => {
       const files = await loaded(args);
       assert.deepEqual(packages(files), ['commander']);
