@@ -13,7 +13,11 @@ import { privateCompileCache } from './compile-cache.ts';
 // at the same throughput and CPU per request (8 MiB: 4 and 10 ms; 16 MiB: 7 and 16 ms).
 const SEMI_SPACE_MIB = 4;
 if (process.argv[2] === 'serve' && process.platform !== 'win32' && ![...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--max-semi-space-size'))) {
-  process.execve!(process.execPath, [process.execPath, `--max-semi-space-size=${SEMI_SPACE_MIB}`, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  try {
+    process.execve!(process.execPath, [process.execPath, `--max-semi-space-size=${SEMI_SPACE_MIB}`, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  } catch {
+    // Not allowed here (a sandbox): serve as is, with V8's default.
+  }
 }
 process.umask(0o077);
 const cache = privateCompileCache();
