@@ -95,6 +95,7 @@ describe('answers still streaming when the agent can reach more', () => {
   const GRANTED = canary('GRANTED');
   /** With dashes, which oauth4webapi form-encodes before it base64-encodes the Basic credentials. */
   const CLIENT_SECRET = canary('CLIENT-SECRET');
+  const ACME_KEY = canary('sk-acme');
   let v: TempVault;
   let daemon: RunningDaemon;
   let owner: OwnerClient;
@@ -220,5 +221,25 @@ describe('answers still streaming when the agent can reach more', () => {
     const flow = agent.runFlow('inspect/slow-log');
     await new Promise((r) => setTimeout(r, 200));
     await plantGranted('/v1/while-flowing', async () => String((await flow).body));
+  });
+  it('an answer opened before its agent was rebound to another context does not show that context\'s secret', async () => {
+    // OpenAI's key: one for the whole vault, another in workspace acme; the API is the inspector.
+    await owner.call('endpoint.set', { provider: 'openai', hosts: { 'api.openai.com': inspector.host }, allowHttp: true, allowPrivateNetwork: true });
+    await owner.call('secrets.create', { name: 'OPENAI_API_KEY', value: canary('sk-global') });
+    await owner.call('secrets.create', { name: 'OPENAI_API_KEY', value: ACME_KEY, scope: 'workspace:acme' });
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['openai/models'] });
+    const events = await agent.invoke({ capability: 'inspect/api', path: '/v1/events' });
+    const read = reading(events.body);
+    await read(': open');
+    await owner.call('agent.context', { agent: 'watcher', context: 'workspace:acme' });
+    try {
+      await (await agent.invoke({ capability: 'openai/models', path: '/v1/models' })).text();
+      const seen = await read('/v1/models');
+      assert.match(seen, /"authorization":"\[REDACTED\]"/);
+      assert.equal(leak(seen, ACME_KEY), undefined);
+    } finally {
+      events.body.destroy();
+      await owner.call('agent.context', { agent: 'watcher', context: null });
+    }
   });
 });
