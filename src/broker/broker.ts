@@ -627,7 +627,10 @@ export class Broker {
 
   async #cover(sender: Sender): Promise<void> {
     if (this.#open.size === 0) return;
-    await this.#open.cover(readerOf(sender.context), sender.scrubber, sender.generation ?? (await this.#vault.storage.generation()));
+    // Other readers' sets at the newest generation any request has seen: one a stale sender
+    // read would be rebuilt from storage for every reader, at every such send.
+    const generation = Math.max(sender.generation ?? (await this.#vault.storage.generation()), this.#reads.newest);
+    await this.#open.cover(readerOf(sender.context), sender.scrubber, generation);
   }
 
   /**

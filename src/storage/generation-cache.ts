@@ -31,6 +31,11 @@ export class GenerationCache {
     this.#max = max;
   }
 
+  /** The newest generation a snapshot has seen (-1 before any). */
+  get newest(): number {
+    return this.#generation;
+  }
+
   /** Reads the generation (the request's one round trip) and returns the vault as of it. */
   async snapshot(): Promise<Snapshot> {
     return this.at(await this.#read());
