@@ -387,6 +387,8 @@ export class Broker {
     this.#reads = deps.reads;
     this.#limiter = new RateLimiter(deps.vault.storage);
     this.#reachable = new ReachableSecrets(deps.vault, deps.catalog, deps.oauth);
+    // A token request goes upstream from inside a strategy, before the request's own send.
+    deps.oauth.beforeEachRequest(() => this.#coverAll());
   }
 
   /**
@@ -631,6 +633,13 @@ export class Broker {
     // read would be rebuilt from storage for every reader, at every such send.
     const generation = Math.max(sender.generation ?? (await this.#vault.storage.generation()), this.#reads.newest);
     await this.#open.cover(readerOf(sender.context), sender.scrubber, generation);
+  }
+
+  /** Every open answer widened to what its agent reaches at the vault's current generation. */
+  async #coverAll(): Promise<void> {
+    if (this.#open.size === 0) return;
+    const generation = Math.max(await this.#vault.storage.generation(), this.#reads.newest);
+    await this.#open.cover(undefined, UNSCRUBBED, generation);
   }
 
   /**

@@ -79,6 +79,8 @@ export class OAuthTokens {
   readonly #holder = randomUUID();
   /** Token requests made, for tests and metrics. */
   requests = 0;
+  /** Runs before each token request goes out (the broker widens open answers: it carries secrets). */
+  #beforeRequest: (() => Promise<void>) | undefined;
 
   constructor(vault: Vault, options: OAuthTokensOptions) {
     this.#vault = vault;
@@ -118,6 +120,11 @@ export class OAuthTokens {
     const now = this.#now();
     for (const [token, expiresAt] of issued) if (expiresAt <= now) issued.delete(token);
     return [...issued.keys()];
+  }
+
+  /** Has `run` before every token request leaves: a token endpoint is an upstream too. */
+  beforeEachRequest(run: () => Promise<void>): void {
+    this.#beforeRequest = run;
   }
 
   /** The access token sealed in storage for `credential` (another process's, or from before a restart), if any; never asks for one. */
@@ -214,6 +221,8 @@ export class OAuthTokens {
     if (config.scopes?.length) parameters.set('scope', config.scopes.join(' '));
     if (config.audience) parameters.set('audience', config.audience);
 
+    // The request carries the client's secret and the refresh token as they are now.
+    await this.#beforeRequest?.();
     this.requests += 1;
     let result: OAuth.TokenEndpointResponse;
     try {

@@ -27,7 +27,7 @@ async function startInspector(): Promise<{ host: string; tokens: string[]; close
   const sockets = new Set<WebSocket>();
   const log: string[] = [];
   const tokens: string[] = [];
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
     if (req.url!.startsWith('/v1/events')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(': open\n\n');
@@ -35,15 +35,19 @@ async function startInspector(): Promise<{ host: string; tokens: string[]; close
       req.on('close', () => streams.delete(res));
       return;
     }
-    req.resume();
-    const event = JSON.stringify({ url: req.url, headers: req.headers });
+    const body: Buffer[] = [];
+    req.on('data', (d: Buffer) => body.push(d));
+    await new Promise((resolve) => req.on('end', resolve));
+    const event = JSON.stringify({ url: req.url, headers: req.headers, body: Buffer.concat(body).toString('utf8') });
     log.push(event);
     for (const s of streams) s.write(`data: ${event}\n\n`);
     for (const ws of sockets) ws.send(event);
     const url = new URL(req.url!, 'http://x');
-    if (url.pathname === '/oauth/token') {
+    if (url.pathname.startsWith('/oauth/token')) {
       tokens.push(canary('ACCESS'));
       res.setHeader('content-type', 'application/json');
+      // /oauth/token/slow: a slow token endpoint (what it received is pushed out meanwhile).
+      if (url.pathname.endsWith('/slow')) await new Promise((resolve) => setTimeout(resolve, 300));
       return void res.end(JSON.stringify({ access_token: tokens.at(-1), token_type: 'bearer', expires_in: 3600 }));
     }
     if (url.pathname === '/v1/unauth') return void res.writeHead(401).end('{"error":"no"}');
@@ -96,6 +100,8 @@ describe('answers still streaming when the agent can reach more', () => {
   /** With dashes, which oauth4webapi form-encodes before it base64-encodes the Basic credentials. */
   const CLIENT_SECRET = canary('CLIENT-SECRET');
   const ACME_KEY = canary('sk-acme');
+  const RT_CLIENT_SECRET = canary('rt-client-secret');
+  const RT_REFRESH = canary('rt-refresh');
   let v: TempVault;
   let daemon: RunningDaemon;
   let owner: OwnerClient;
@@ -120,6 +126,11 @@ describe('answers still streaming when the agent can reach more', () => {
     const clientSecret = ((await owner.call('secrets.create', { name: 'TOK_CLIENT_SECRET', value: CLIENT_SECRET })) as { ref: string }).ref;
     await owner.call('credential.create', { name: 'tok', provider: 'tok', auth: { o_auth2: { grant_type: 'client_credentials', token_endpoint: `http://${inspector.host}/oauth/token` } }, secretRefs: { client_id: clientId, client_secret: clientSecret }, ...network });
     await owner.call('capability.create', { id: 'tok/api', provider: 'tok', credential: 'tok', methods: ['GET'], pathPrefixes: ['/v1'] });
+    const rtId = ((await owner.call('secrets.create', { name: 'RT_CLIENT_ID', value: 'rt-client-id' })) as { ref: string }).ref;
+    const rtSecret = ((await owner.call('secrets.create', { name: 'RT_CLIENT_SECRET', value: RT_CLIENT_SECRET })) as { ref: string }).ref;
+    const rtRefresh = ((await owner.call('secrets.create', { name: 'RT_REFRESH', value: RT_REFRESH })) as { ref: string }).ref;
+    await owner.call('credential.create', { name: 'rt', provider: 'rt', auth: { o_auth2: { grant_type: 'refresh_token', token_endpoint: `http://${inspector.host}/oauth/token/slow` } }, secretRefs: { client_id: rtId, client_secret: rtSecret, refresh_token: rtRefresh }, ...network });
+    await owner.call('capability.create', { id: 'rt/api', provider: 'rt', credential: 'rt', methods: ['GET'], pathPrefixes: ['/v1'] });
     await owner.call('flow.create', { id: 'inspect/slow-log', mode: 'send_secret', target: `http://${inspector.host}/v1/log?wait=1000`, method: 'GET', credential: 'inspect', visibility: 'passthrough', allowHttp: true, allowPrivateNetwork: true });
     token = ((await owner.call('agent.create', { name: 'watcher' })) as { token: string }).token;
     await owner.call('grant.create', { agent: 'watcher', capabilities: ['inspect/api', 'tok/api', 'inspect/slow-log'] });
@@ -240,6 +251,24 @@ describe('answers still streaming when the agent can reach more', () => {
     } finally {
       events.body.destroy();
       await owner.call('agent.context', { agent: 'watcher', context: null });
+    }
+  });
+  it("a token request made for a newly granted OAuth credential is scrubbed from answers opened before", async () => {
+    const events = await agent.invoke({ capability: 'inspect/api', path: '/v1/events' });
+    const read = reading(events.body);
+    await read(': open');
+    await owner.call('grant.create', { agent: 'watcher', capabilities: ['rt/api'] });
+    try {
+      // The token request goes to the token endpoint (here the inspector) before the request itself.
+      await (await agent.invoke({ capability: 'rt/api', path: '/v1/after-token' })).text();
+      const seen = await read('/v1/after-token');
+      assert.match(seen, /\/oauth\/token/);
+      assert.equal(leak(seen, RT_CLIENT_SECRET), undefined, 'the client secret');
+      assert.equal(leak(seen, RT_REFRESH), undefined, 'the refresh token');
+      assert.equal(/Basic [A-Za-z0-9+/=]{8,}/.test(seen), false, 'the Basic client credentials');
+    } finally {
+      events.body.destroy();
+      await owner.call('grant.revoke', { agent: 'watcher', capabilities: ['rt/api'] });
     }
   });
 });
