@@ -253,7 +253,10 @@ export class Scrubber {
       },
       flush: (cb: TransformCallback) => {
         schedule.stop();
-        if (!r) return cb();
+        if (!r) {
+          closed = true;
+          return cb();
+        }
         r.finish();
         const out = r.take(r.offset, 'extend');
         close();
