@@ -388,7 +388,7 @@ export class Broker {
     this.#limiter = new RateLimiter(deps.vault.storage);
     this.#reachable = new ReachableSecrets(deps.vault, deps.catalog, deps.oauth);
     // A token request goes upstream from inside a strategy, before the request's own send.
-    deps.oauth.beforeEachRequest(() => this.#coverAll());
+    deps.oauth.beforeEachRequest(() => this.#cover());
   }
 
   /**
@@ -627,19 +627,16 @@ export class Broker {
     return this.#upstream.send({ url: outbound.url, method: outbound.method, headers: Object.fromEntries(outbound.headers), body: outbound.body, ...policy }, signal);
   }
 
-  async #cover(sender: Sender): Promise<void> {
+  /**
+   * Widens every open answer before `sender`'s request goes upstream; without a sender (a token
+   * request), each to what its agent reaches at the vault's current generation.
+   */
+  async #cover(sender?: Sender): Promise<void> {
     if (this.#open.size === 0) return;
     // Other readers' sets at the newest generation any request has seen: one a stale sender
     // read would be rebuilt from storage for every reader, at every such send.
-    const generation = Math.max(sender.generation ?? (await this.#vault.storage.generation()), this.#reads.newest);
-    await this.#open.cover(readerOf(sender.context), sender.scrubber, generation);
-  }
-
-  /** Every open answer widened to what its agent reaches at the vault's current generation. */
-  async #coverAll(): Promise<void> {
-    if (this.#open.size === 0) return;
-    const generation = Math.max(await this.#vault.storage.generation(), this.#reads.newest);
-    await this.#open.cover(undefined, UNSCRUBBED, generation);
+    const generation = Math.max(sender?.generation ?? (await this.#vault.storage.generation()), this.#reads.newest);
+    await this.#open.cover(sender && readerOf(sender.context), sender?.scrubber ?? UNSCRUBBED, generation);
   }
 
   /**
@@ -666,8 +663,14 @@ export class Broker {
         attached?.(wider);
       },
     });
+    // The last union asked for: an answer's own set with the same widenings is asked for again.
+    let last: { base: Scrubber; from: Scrubber; shown: Scrubber } | undefined;
     return {
-      shown: (base) => (widened ? base.union(widened) : base),
+      shown: (base) => {
+        if (!widened) return base;
+        if (last?.base !== base || last.from !== widened) last = { base, from: widened, shown: base.union(widened) };
+        return last.shown;
+      },
       attach: (widen) => {
         attached = widen;
         if (widened) widen(widened);

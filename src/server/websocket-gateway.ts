@@ -132,13 +132,8 @@ export function createUpgradeHandler({ vault, agents, broker, reads }: Services,
     // each sent whole once it is safe; text frames as bytes too, since a valid UTF-8 pattern
     // only ever matches whole characters.
     // While the upstream is paused (the agent reads slowly) it is not quiet: no timed release.
-    const scrubbed = (s: Scrubber) => s.messages(sender(upstream, client, (n) => (bytesOut += n)), { busy: () => upstream.isPaused });
-    let scrubber = plan.scrubber;
-    const toClient = scrubbed(scrubber);
-    const widen = (wider: Scrubber) => {
-      scrubber = scrubber.union(wider);
-      toClient.widen(wider);
-    };
+    const toClient = plan.scrubber.messages(sender(upstream, client, (n) => (bytesOut += n)), { busy: () => upstream.isPaused });
+    const widen = (wider: Scrubber) => toClient.widen(wider);
     // Widened since the upgrade, before any later request of anyone goes upstream; and by
     // the session watch when a change comes from another process.
     plan.attach(widen);
@@ -178,7 +173,7 @@ export function createUpgradeHandler({ vault, agents, broker, reads }: Services,
     });
     upstream.on('close', (code, reason) => {
       toClient.flush();
-      if (client.readyState === WebSocket.OPEN) client.close(closeCode(code), closeReason(scrubber.scrubText(reason.toString('utf8'))));
+      if (client.readyState === WebSocket.OPEN) client.close(closeCode(code), closeReason(toClient.current.scrubText(reason.toString('utf8'))));
       else if (client.readyState === WebSocket.CONNECTING) client.terminate();
       end();
     });

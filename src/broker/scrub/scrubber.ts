@@ -65,6 +65,8 @@ export interface MessageScrubber {
   push(data: Buffer, binary: boolean): void;
   /** Scrubs from now on, held messages included, for `wider`'s values too. */
   widen(wider: Scrubber): void;
+  /** What it scrubs for now (its first set, widened). */
+  readonly current: Scrubber;
   /** Sends everything still held (before a close). */
   flush(): void;
   /** Stops the timer; nothing more is sent. */
@@ -155,6 +157,13 @@ export class Scrubber {
     for (const v of values) if (Buffer.byteLength(v, 'utf8') >= MIN_SCRUB_LENGTH) kept.add(v);
     this.values = kept;
     this.#patterns = new Patterns([...kept].map((v) => Buffer.from(v, 'utf8')));
+  }
+
+  /** `r` scanning on for this scrubber's values; a new one from `at` when nothing was scanned for before. */
+  #widened(r: Redactor | undefined, at: number): Redactor {
+    if (!r) return new Redactor(this.#patterns, {}, at);
+    r.widen(this.#patterns);
+    return r;
   }
 
   /** Whether every value `other` looks for, this one does too. */
@@ -272,8 +281,7 @@ export class Scrubber {
       widen(wider: Scrubber): void {
         if (closed || scrubber.covers(wider)) return;
         scrubber = scrubber.union(wider);
-        if (r) r.widen(scrubber.#patterns);
-        else r = new Redactor(scrubber.#patterns, {}, total);
+        r = scrubber.#widened(r, total);
       },
     });
   }
@@ -312,8 +320,10 @@ export class Scrubber {
       widen: (wider) => {
         if (stopped || scrubber.covers(wider)) return;
         scrubber = scrubber.union(wider);
-        if (r) r.widen(scrubber.#patterns);
-        else r = new Redactor(scrubber.#patterns, {}, total);
+        r = scrubber.#widened(r, total);
+      },
+      get current() {
+        return scrubber;
       },
       flush: () => {
         if (stopped) return;
