@@ -10,8 +10,9 @@ export interface RunningDaemon {
   stop(): Promise<number | null>;
 }
 
-export async function startDaemon(v: TempVault, args: string[]): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...CHILD_ENV, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `nodeFlags`: given to node before the CLI. */
+export async function startDaemon(v: TempVault, args: string[], nodeFlags: string[] = []): Promise<RunningDaemon> {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, 'serve', ...args], { env: { ...CHILD_ENV, ...v.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d));
   const first = await new Promise<string>((resolve, reject) => {
