@@ -127,13 +127,13 @@ export interface ChainBatch {
 }
 
 /**
- * Extends the chain from `head` with `appends`. When the head and the anchor disagree, the
+ * Extends the chain from `head` with `appends`; `state`: how the head stands to the anchor
+ * (anchorState). When the head and the anchor disagree, the
  * batch first records that (a record the owner sees in `audit list`; one that says the log
  * was replaced makes `audit verify` fail from then on), so a writer never builds over a
  * rollback silently, and a vault stays usable after a crash.
  */
-export function chainBatch(sealer: AuditSealer, head: AuditHead | undefined, anchor: AuditHead | undefined, appends: readonly AuditAppend[], genesis: string): ChainBatch {
-  const state = anchorState(sealer, head, anchor);
+export function chainBatch(sealer: AuditSealer, head: AuditHead | undefined, anchor: AuditHead | undefined, appends: readonly AuditAppend[], genesis: string, state: AnchorState): ChainBatch {
   const all: AuditAppend[] = state === 'same' || state === 'unanchored' ? [...appends] : [
     {
       entry: {

@@ -7,7 +7,7 @@
 // secret rows written, then the generation row; so no two writers deadlock.
 
 import { AivaultError } from '../errors.ts';
-import { chainBatch, nextHead } from '../audit/chain.ts';
+import { anchorState, chainBatch, nextHead } from '../audit/chain.ts';
 import type { Awaitable, Dialect, Statements } from './dialect.ts';
 import { editGroups, parseJson, toAgent, toApproval, toAudit, toCapability, toCredential, toGrant, toMeta, toOverride, toOwner, toListings, toPolicy, toSecret, toVersion } from './rows.ts';
 import { AUDIT_ANCHOR_KEY, SEALED_TABLES, STATE_SEAL_KEY, UNSEALED_KEY, UNSEALED_META, sealedQuery, tableDigest } from './state.ts';
@@ -65,6 +65,8 @@ export class StorageCore implements Storage {
   /** After a text column in ORDER BY: byte order, whatever the database's collation (see Dialect.byteOrder). */
   readonly #b: string;
   #sealer: StateSealer | undefined;
+  /** The audit head this instance last committed (as stored, and read), both copies of it. */
+  #wroteHead: { text: string; head: AuditHead } | undefined;
   #lastNoncePrune = 0;
 
   protected constructor(dialect: Dialect) {
@@ -690,9 +692,13 @@ export class StorageCore implements Storage {
     return which === 'meta' ? 'meta' : this.#auditMeta;
   }
 
+  async #metaText(s: Statements, which: 'meta' | 'audit', key: string): Promise<string | undefined> {
+    return (await s.get(`SELECT value FROM ${this.#table(which)} WHERE key = ?`, [key]))?.value as string | undefined;
+  }
+
   async #metaJson<T>(s: Statements, which: 'meta' | 'audit', key: string, what: string): Promise<T | undefined> {
-    const row = await s.get(`SELECT value FROM ${this.#table(which)} WHERE key = ?`, [key]);
-    return row ? parseJson<T>(row.value, what) : undefined;
+    const text = await this.#metaText(s, which, key);
+    return text === undefined ? undefined : parseJson<T>(text, what);
   }
 
   #putMeta(s: Statements, which: 'meta' | 'audit', key: string, value: string): Awaitable<number> {
@@ -709,13 +715,19 @@ export class StorageCore implements Storage {
    * vault's own storage, is written in the same transaction (SQLite commits each file on
    * its own: see anchorState for what a crash between the two leaves).
    */
-  writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]> {
-    return this.#d.transaction(async (s) => {
+  async writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]> {
+    let wrote: { text: string; head: AuditHead } | undefined;
+    const seqs = await this.#d.transaction(async (s) => {
       // Outcomes move the head too (it counts them): every batch takes the lock.
       await this.#d.lock(s, AUDIT_LOCK);
-      const head = await this.#metaJson<AuditHead>(s, 'audit', 'head', 'audit head');
-      const anchor = await this.#metaJson<AuditHead>(s, 'meta', AUDIT_ANCHOR_KEY, 'audit anchor');
-      const batch = chainBatch(sealer, head, anchor, appends, AUDIT_GENESIS);
+      const headText = await this.#metaText(s, 'audit', 'head');
+      const anchorText = await this.#metaText(s, 'meta', AUDIT_ANCHOR_KEY);
+      // Both copies exactly as this instance committed them (MAC'd under the key it holds):
+      // nothing to check again. Anything else (another writer, a change on disk) is checked.
+      const ours = this.#wroteHead !== undefined && headText === this.#wroteHead.text && anchorText === headText ? this.#wroteHead.head : undefined;
+      const head = ours ?? (headText === undefined ? undefined : parseJson<AuditHead>(headText, 'audit head'));
+      const anchor = ours ?? (anchorText === undefined ? undefined : parseJson<AuditHead>(anchorText, 'audit anchor'));
+      const batch = chainBatch(sealer, head, anchor, appends, AUDIT_GENESIS, ours ? 'same' : anchorState(sealer, head, anchor));
       const columns = ['seq', 'at', 'actor', 'action', 'target', 'capability', 'method', 'host', 'path', 'decision', 'reason', 'prev_hash', 'hash', 'outcome', 'outcome_mac'] as const;
       await this.#d.eachRow(
         s,
@@ -734,12 +746,17 @@ export class StorageCore implements Storage {
       if (batch.rows.length > 0 || written > 0) {
         const before = head?.outcomes ?? (head ? (await this.#countOutcomes(s)) - written : 0);
         const last = batch.rows.at(-1) ?? head ?? { seq: 0, hash: AUDIT_GENESIS };
-        const next = JSON.stringify(nextHead(sealer, head, last, before + written, before));
-        await this.#putMeta(s, 'audit', 'head', next);
-        await this.#putMeta(s, 'meta', AUDIT_ANCHOR_KEY, next);
+        const after = nextHead(sealer, head, last, before + written, before);
+        const text = JSON.stringify(after);
+        await this.#putMeta(s, 'audit', 'head', text);
+        await this.#putMeta(s, 'meta', AUDIT_ANCHOR_KEY, text);
+        wrote = { text, head: after };
       }
       return batch.seqs;
     });
+    // Once committed: a rolled-back batch leaves the head this instance wrote before.
+    if (wrote) this.#wroteHead = wrote;
+    return seqs;
   }
 
   readAudit(filter: AuditFilter = {}): Promise<AuditRecord[]> {

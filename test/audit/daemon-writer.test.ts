@@ -121,4 +121,27 @@ describe("the daemon's audit writer", () => {
     assert.ok((await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' })) > 1);
     await vault.close();
   });
+
+  // What the writer itself committed is not checked again at its next commit; anything changed
+  // behind its back still is: an anchor rolled back, or the log cut with its head put back.
+  const putBack = {
+    anchor: { file: 'vault.db', read: "SELECT value FROM meta WHERE key = 'audit_anchor'", write: "UPDATE meta SET value = ? WHERE key = 'audit_anchor'", cut: undefined },
+    'log cut to an earlier head': { file: 'audit.db', read: "SELECT value FROM audit_meta WHERE key = 'head'", write: "UPDATE audit_meta SET value = ? WHERE key = 'head'", cut: 'DELETE FROM audit_log WHERE seq > 3' },
+  };
+  for (const [what, t] of Object.entries(putBack)) {
+    it(`a running writer records an ${what} put back while it runs`, async () => {
+      const vault = await vaultAt(`behind-${what.split(' ')[0]}`, 'crash-safe');
+      for (let i = 0; i < 3; i++) await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
+      const db = new DatabaseSync(join(root, `behind-${what.split(' ')[0]}`, t.file));
+      const old = (db.prepare(t.read).get() as { value: string }).value;
+      for (let i = 0; i < 2; i++) await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
+      if (t.cut) db.exec(t.cut);
+      db.prepare(t.write).run(old);
+      db.close();
+      await vault.audit.append({ actor: 'agent:a', action: 'after', decision: 'allow' });
+      const note = (await vault.audit.list()).find((r) => r.action === 'audit.discontinuity');
+      assert.equal(note?.reason, 'ANCHOR_MISMATCH');
+      await vault.close();
+    });
+  }
 });
