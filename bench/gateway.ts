@@ -1,11 +1,13 @@
 // `npm run bench:gateway`: a small GET to a loopback upstream straight, through nginx (a plain
-// reverse proxy that adds the API key; Debian nginx-light, when installed) and through an
-// `aivault serve` daemon's SDK gateway and its `/v1/invoke`, with `full` and with
+// reverse proxy that adds the API key; Debian nginx-light, when installed), through Node's
+// floor (the same job on node:http and undici, nothing of aivault's: bench/node-proxy.ts) and
+// through an `aivault serve` daemon's SDK gateway and its `/v1/invoke`, with `full` and with
 // `crash-safe` audit durability. Interleaved rounds of each target at BENCH_CONNECTIONS (32)
 // and at one request at a time, so drift in machine load hits every target alike; prints
 // medians of the rounds: throughput and its ratio to direct, p50/p99, each proxy's CPU per
-// request (utime + stime from /proc, nginx's workers included) and its ratio to nginx's, the
-// p50 each adds at one request at a time; then each daemon's resident memory at the start,
+// request (utime + stime from /proc, nginx's workers included) and its ratio to nginx's and
+// to Node's floor, the p50 each adds at one request at a time, and the median fdatasync on
+// the vaults' disk (what `full` waits for); then each daemon's resident memory at the start,
 // after the warm-up and after each round, and its GC pauses during the rounds (the daemon
 // runs with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator
 // to CPU 1 (at one request at a time wrk joins them on CPU 0). Knobs: BENCH_ROUNDS (3),
@@ -13,7 +15,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentVault } from './agent-vault.ts';
@@ -62,6 +64,29 @@ function traceGc(gc: GcLog) {
 interface Row { name: string; target: Target; cpuPids?: () => number[]; many: Array<LoadResult & { cpu?: number }>; one: LoadResult[] }
 interface Daemon { name: string; pid: number; gc: GcLog; rss: number[] }
 
+/**
+ * What `full` durability waits for: µs per fdatasync of a 4 KiB append to a file beside the
+ * vaults (the write-ahead logs' disk), measured between rounds of the same run.
+ */
+function fdatasyncTimes(dir: string, n: number): number[] {
+  const path = join(dir, 'fsync-probe');
+  const fd = openSync(path, 'a');
+  const page = Buffer.alloc(4096, 1);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      writeSync(fd, page);
+      const t = performance.now();
+      fdatasyncSync(fd);
+      times.push((performance.now() - t) * 1000);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
+  return times;
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 try {
@@ -80,6 +105,12 @@ try {
     rows.push({ name: 'nginx', target: { url: `${nginx.url}${PATH}`, method: 'GET', headers: {} }, cpuPids: pids, many: [], one: [] });
   }
 
+  // Node's own floor: the same job on node:http and undici with nothing of aivault's.
+  const floor = await startServerProcess('node-proxy.ts', { BENCH_UPSTREAM: upstream.host, BENCH_AUTHORIZATION: `Bearer ${key}` });
+  children.push(floor.child);
+  serversCpu(floor.child.pid!);
+  rows.push({ name: 'node floor', target: { url: `http://${floor.host}${PATH}`, method: 'GET', headers: {} }, cpuPids: () => [floor.child.pid!], many: [], one: [] });
+
   const daemons: Daemon[] = [];
   for (const durability of ['full', 'crash-safe'] as const) {
     const dir = join(root, durability);
@@ -96,6 +127,7 @@ try {
     rows.push({ name: `invoke, ${durability}`, target: { url: `${serve.url}/v1/invoke`, method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'bench/models', method: 'GET', path: PATH }) }, cpuPids: () => [pid], many: [], one: [] });
   }
 
+  const syncs: number[] = [];
   const load = CLIENT === 'wrk' ? wrk(findProgram('wrk')!, root) : undiciClient();
   const rss = () => daemons.forEach((d) => d.rss.push(memoryMiB(d.pid, 'VmRSS')));
   try {
@@ -114,6 +146,7 @@ try {
         r.one.push(await load.run(r.target, 1, SECONDS, oneCpu));
       }
       rss();
+      syncs.push(...fdatasyncTimes(root, 50));
     }
   } finally {
     await load.close();
@@ -153,6 +186,11 @@ try {
     const oneCells = [num(of(r, (x) => x.p50, 'one'), 3, 7), num(of(r, (x) => x.p99, 'one'), 3, 7), num(added && added * 1000, 0, 13), num(added !== undefined && nginxAdded !== undefined && nginxAdded > 0 ? added / nginxAdded : undefined, 1, 7)];
     console.log(`${r.name.padEnd(20)} ${''.padEnd(14)}${cells.join(' ')} |${''.padEnd(14)}${oneCells.join(' ')}`);
   }
+  const nodeFloor = rows.find((r) => r.name === 'node floor')!;
+  const overFloor = rows.filter((r) => r.name.startsWith('gateway') || r.name.startsWith('invoke')).map((r) => `${r.name} ${num(paired(r, nodeFloor, (x) => x.cpu, (a, b) => a / b), 1, 0)}×`);
+  console.log(`CPU per request against Node's floor (node:http and undici adding the key, nothing of aivault's; bench/node-proxy.ts): ${overFloor.join(', ')}`);
+  const fsync = median(syncs);
+  console.log(`fdatasync of a 4 KiB append on the vaults' disk: median ${fsync.toFixed(0)} µs (${syncs.length} between the rounds); full's added p50 over it: ${rows.filter((r) => r.name.endsWith(', full')).map((r) => `${r.name.split(',')[0]} ${num(addedP50(r)! * 1000 - fsync, 0, 0)} µs`).join(', ')}`);
   for (const d of daemons) {
     const gc = [...d.gc.pauses].map(([kind, ms]) => `${kind} longest ${Math.max(...ms).toFixed(2)} ms, median ${median(ms).toFixed(2)} ms, ${ms.length} of them`).join('; ');
     console.log(`daemon, ${d.name}: RSS at the start, after the warm-up and after each round ${d.rss.map((m) => m.toFixed(1)).join(', ')} MiB (peak ${memoryMiB(d.pid, 'VmHWM').toFixed(1)}); GC pauses during the rounds (wall time): ${gc || 'none'}`);
