@@ -10,6 +10,8 @@ import { DISCONTINUITY, LOG_REPLACED, anchorState, createSealer, entryOf, headIs
 import { storageWriter, type AuditWriter } from './writer.ts';
 
 const OUTCOME_FLUSH_MS = 25;
+/** How soon outcomes a failed commit kept are tried again. */
+const OUTCOME_RETRY_MS = 1000;
 const VERIFY_PAGE = 2000;
 
 interface Pending {
@@ -112,10 +114,15 @@ export class AuditLog {
   /** Records what became of an allowed action; written with the next commit. */
   complete(seq: number, outcome: AuditOutcome): void {
     this.#outcomes.push({ seq, outcome });
+    this.#flushIn(OUTCOME_FLUSH_MS);
+  }
+
+  /** A commit within `ms` (or sooner, with the next append). */
+  #flushIn(ms: number): void {
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       this.#schedule();
-    }, OUTCOME_FLUSH_MS);
+    }, ms);
     this.#timer.unref?.();
   }
 
@@ -146,6 +153,12 @@ export class AuditLog {
         ? err
         : new AivaultError('AUDIT_UNAVAILABLE', 'the audit log could not be written', { cause: err });
       for (const p of appends) p.reject(failure);
+      // An outcome is a fact about a request that went upstream: kept for the next commit,
+      // not dropped (a commit refused while a planted trigger stood lost it). Only requests
+      // already allowed have outcomes, and a log that cannot be written allows no more, so
+      // what waits here stays bounded by what was in flight.
+      this.#outcomes = outcomes.concat(this.#outcomes);
+      if (this.#outcomes.length > 0) this.#flushIn(OUTCOME_RETRY_MS);
     }
   }
 

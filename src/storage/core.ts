@@ -57,6 +57,12 @@ interface Tx {
 
 const flag = (b: boolean): number => (b ? 1 : 0);
 
+/** Whether `head` is behind `last` (a head the same writer committed before): fewer records, another last record, or fewer outcomes. */
+function behind(head: AuditHead | undefined, last: AuditHead): boolean {
+  if (head === undefined || head.seq < last.seq) return true;
+  return head.seq === last.seq && (head.hash !== last.hash || (head.outcomes ?? 0) < (last.outcomes ?? 0));
+}
+
 export class StorageCore implements Storage {
   readonly engine: string;
   readonly #d: Dialect;
@@ -716,7 +722,7 @@ export class StorageCore implements Storage {
    * its own: see anchorState for what a crash between the two leaves).
    */
   async writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]> {
-    let wrote: { text: string; head: AuditHead } | undefined;
+    let committed: { text: string; head: AuditHead } | undefined;
     const seqs = await this.#d.transaction(async (s) => {
       // Outcomes move the head too (it counts them): every batch takes the lock.
       await this.#d.lock(s, AUDIT_LOCK);
@@ -724,10 +730,14 @@ export class StorageCore implements Storage {
       const anchorText = await this.#metaText(s, 'meta', AUDIT_ANCHOR_KEY);
       // Both copies exactly as this instance committed them (MAC'd under the key it holds):
       // nothing to check again. Anything else (another writer, a change on disk) is checked.
-      const ours = this.#wroteHead !== undefined && headText === this.#wroteHead.text && anchorText === headText ? this.#wroteHead.head : undefined;
+      const wrote = this.#wroteHead;
+      const ours = wrote !== undefined && headText === wrote.text && anchorText === headText ? wrote.head : undefined;
       const head = ours ?? (headText === undefined ? undefined : parseJson<AuditHead>(headText, 'audit head'));
       const anchor = ours ?? (anchorText === undefined ? undefined : parseJson<AuditHead>(anchorText, 'audit anchor'));
-      const batch = chainBatch(sealer, head, anchor, appends, AUDIT_GENESIS, ours ? 'same' : anchorState(sealer, head, anchor));
+      // Writers only ever move the head on: one behind what this instance committed means the
+      // log (with its head and anchor, which the state seal does not cover) was put back.
+      const state = ours ? 'same' : wrote !== undefined && behind(head, wrote.head) ? 'mismatch' : anchorState(sealer, head, anchor);
+      const batch = chainBatch(sealer, head, anchor, appends, AUDIT_GENESIS, state);
       const columns = ['seq', 'at', 'actor', 'action', 'target', 'capability', 'method', 'host', 'path', 'decision', 'reason', 'prev_hash', 'hash', 'outcome', 'outcome_mac'] as const;
       await this.#d.eachRow(
         s,
@@ -750,12 +760,12 @@ export class StorageCore implements Storage {
         const text = JSON.stringify(after);
         await this.#putMeta(s, 'audit', 'head', text);
         await this.#putMeta(s, 'meta', AUDIT_ANCHOR_KEY, text);
-        wrote = { text, head: after };
+        committed = { text, head: after };
       }
       return batch.seqs;
     });
     // Once committed: a rolled-back batch leaves the head this instance wrote before.
-    if (wrote) this.#wroteHead = wrote;
+    if (committed) this.#wroteHead = committed;
     return seqs;
   }
 

@@ -8,7 +8,7 @@
 // has not committed), and a second connection to the file (the audit's) never blocks the
 // thread in BEGIN IMMEDIATE while the first holds the lock between two awaits.
 
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AivaultError } from '../errors.ts';
@@ -95,6 +95,9 @@ export interface SqliteOpenOptions {
   waitForLock?: boolean;
 }
 
+/** How long a read may trust the last check that the files are the ones opened. */
+const READ_CHECK_MS = 10;
+
 /** The last operation queued on any of the process's connections, and how many are queued or under way. */
 let tail: Promise<void> = Promise.resolve();
 let queued = 0;
@@ -125,6 +128,9 @@ class SqliteDialect implements Dialect {
   readonly byteOrder = '';
   readonly auditTable = { log: 'audit.audit_log', meta: 'audit.audit_meta' };
   readonly #db: DatabaseSync;
+  /** The files as opened: vault.db and audit.db, by device and inode. */
+  readonly #files: ReadonlyArray<{ path: string; dev: number; ino: number }>;
+  #checkedAt = 0;
   readonly #statements = new Map<string, StatementSync>();
   readonly #s: Statements = {
     // Synchronous: an await of a plain value costs a tick, not a promise per statement.
@@ -133,8 +139,28 @@ class SqliteDialect implements Dialect {
     run: (sql, params = []) => Number(this.#stmt(sql).run(...(params as SQLInputValue[])).changes),
   };
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, paths: readonly string[]) {
     this.#db = db;
+    this.#files = paths.map((path) => {
+      const { dev, ino } = statSync(path);
+      return { path, dev, ino };
+    });
+  }
+
+  /**
+   * Refuses to go on when a file this connection holds is no longer the one at its path
+   * (replaced or removed while a daemon ran): every read and write would go to a file no one
+   * else sees, a revocation made in the new one would never reach this process, and its
+   * audit records would be lost with the old inode.
+   */
+  #assertSameFiles(): void {
+    this.#checkedAt = performance.now();
+    for (const f of this.#files) {
+      const now = statSync(f.path, { throwIfNoEntry: false });
+      if (now?.dev !== f.dev || now.ino !== f.ino) {
+        throw new AivaultError('VAULT_TAMPERED', `${f.path} was ${now ? 'replaced' : 'removed'} while this process had it open; nothing was read or written: restart it on the vault as it now is`);
+      }
+    }
   }
 
   #stmt(sql: string): StatementSync {
@@ -181,12 +207,21 @@ class SqliteDialect implements Dialect {
     }
   }
 
+  /** Reads check the files at most every few milliseconds (two stats cost a request's read again); writes every time. */
+  #assertSameFilesSoon(): void {
+    if (performance.now() - this.#checkedAt >= READ_CHECK_MS) this.#assertSameFiles();
+  }
+
   read<T>(fn: (s: Statements) => Awaitable<T>): Promise<T> {
-    return inTurn(async () => fn(this.#s));
+    return inTurn(async () => {
+      this.#assertSameFilesSoon();
+      return fn(this.#s);
+    });
   }
 
   snapshot<T>(fn: (s: Statements) => Awaitable<T>): Promise<T> {
     return inTurn(async () => {
+      this.#assertSameFilesSoon();
       this.#db.exec('BEGIN');
       try {
         return await fn(this.#s);
@@ -198,6 +233,7 @@ class SqliteDialect implements Dialect {
 
   transaction<T>(fn: (s: Statements) => Awaitable<T>): Promise<T> {
     return inTurn(async () => {
+      this.#assertSameFiles();
       this.#begin();
       try {
         const result = await fn(this.#s);
@@ -274,7 +310,7 @@ export class SqliteStorage extends StorageCore {
     try {
       db = new DatabaseSync(path, { timeout: options.waitForLock === false ? 0 : BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true, defensive: true });
       db.prepare('ATTACH DATABASE ? AS audit').run(auditPath);
-      const dialect = new SqliteDialect(db);
+      const dialect = new SqliteDialect(db, [path, auditPath]);
       prepareConnection(dialect, options.create === true, options.synchronous ?? 'FULL');
       return new SqliteStorage(dialect);
     } catch (err) {

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -123,25 +123,72 @@ describe("the daemon's audit writer", () => {
   });
 
   // What the writer itself committed is not checked again at its next commit; anything changed
-  // behind its back still is: an anchor rolled back, or the log cut with its head put back.
-  const putBack = {
-    anchor: { file: 'vault.db', read: "SELECT value FROM meta WHERE key = 'audit_anchor'", write: "UPDATE meta SET value = ? WHERE key = 'audit_anchor'", cut: undefined },
-    'log cut to an earlier head': { file: 'audit.db', read: "SELECT value FROM audit_meta WHERE key = 'head'", write: "UPDATE audit_meta SET value = ? WHERE key = 'head'", cut: 'DELETE FROM audit_log WHERE seq > 3' },
+  // behind its back still is, and a head behind the one it last wrote is a log put back (the
+  // anchor is not under the state seal, so it can be put back with the log).
+  type Tamper = (db: DatabaseSync, h0: { text: string; seq: number }, h1: string) => void;
+  const cutTo = (db: DatabaseSync, seq: number) => db.prepare('DELETE FROM audit.audit_log WHERE seq > ?').run(seq);
+  const setHead = (db: DatabaseSync, text: string) => db.prepare("UPDATE audit.audit_meta SET value = ? WHERE key = 'head'").run(text);
+  const setAnchor = (db: DatabaseSync, text: string) => db.prepare("UPDATE meta SET value = ? WHERE key = 'audit_anchor'").run(text);
+  const putBack: Record<string, Tamper> = {
+    'an anchor rolled back': (db, h0) => setAnchor(db, h0.text),
+    'a log cut with its head put back': (db, h0) => (cutTo(db, h0.seq), setHead(db, h0.text)),
+    'a log cut with its head and anchor put back together': (db, h0) => (cutTo(db, h0.seq), setHead(db, h0.text), setAnchor(db, h0.text)),
+    'a log cut several commits back, its anchor one commit ahead of it': (db, h0, h1) => (cutTo(db, h0.seq), setHead(db, h0.text), setAnchor(db, h1)),
   };
-  for (const [what, t] of Object.entries(putBack)) {
-    it(`a running writer records an ${what} put back while it runs`, async () => {
-      const vault = await vaultAt(`behind-${what.split(' ')[0]}`, 'crash-safe');
+  for (const [what, tamper] of Object.entries(putBack)) {
+    it(`a running writer records ${what} while it runs`, async () => {
+      const name = `behind-${Object.keys(putBack).indexOf(what)}`;
+      const vault = await vaultAt(name, 'crash-safe');
+      const db = new DatabaseSync(join(root, name, 'vault.db'));
+      db.prepare('ATTACH DATABASE ? AS audit').run(join(root, name, 'audit.db'));
+      const headText = () => (db.prepare("SELECT value FROM audit.audit_meta WHERE key = 'head'").get() as { value: string }).value;
       for (let i = 0; i < 3; i++) await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
-      const db = new DatabaseSync(join(root, `behind-${what.split(' ')[0]}`, t.file));
-      const old = (db.prepare(t.read).get() as { value: string }).value;
-      for (let i = 0; i < 2; i++) await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
-      if (t.cut) db.exec(t.cut);
-      db.prepare(t.write).run(old);
+      const h0 = { text: headText(), seq: (JSON.parse(headText()) as { seq: number }).seq };
+      await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
+      const h1 = headText();
+      for (let i = 0; i < 3; i++) await vault.audit.append({ actor: 'agent:a', action: 'owner-change', decision: 'allow' });
+      // Put back while the writer runs (another process, or someone at the files).
+      db.exec('BEGIN IMMEDIATE');
+      tamper(db, h0, h1);
+      db.exec('COMMIT');
       db.close();
       await vault.audit.append({ actor: 'agent:a', action: 'after', decision: 'allow' });
       const note = (await vault.audit.list()).find((r) => r.action === 'audit.discontinuity');
       assert.equal(note?.reason, 'ANCHOR_MISMATCH');
+      assert.equal((await vault.audit.verify()).ok, false);
       await vault.close();
     });
   }
+
+  it('refuses to go on when a vault file is replaced under it (its writes would go to a file no one sees)', async () => {
+    const vault = await vaultAt('swapped', 'crash-safe');
+    await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
+    const dir = join(root, 'swapped');
+    // A current copy renamed over the live file: the process still holds the old inode.
+    const db = new DatabaseSync(join(dir, 'vault.db'));
+    db.prepare('VACUUM INTO ?').run(join(root, 'swapped-copy.db'));
+    db.close();
+    renameSync(join(root, 'swapped-copy.db'), join(dir, 'vault.db'));
+    await assert.rejects(vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' }), (err) => isAivaultError(err, 'VAULT_TAMPERED') && /vault\.db was replaced/.test(err.message));
+    await sleep(15);
+    await assert.rejects(vault.storage.generation(), (err) => isAivaultError(err, 'VAULT_TAMPERED'));
+    await vault.close().catch(() => {});
+  });
+
+  it('keeps an outcome whose commit was refused, and writes it once the log can be written again', async () => {
+    const vault = await vaultAt('outcome-kept', 'crash-safe');
+    const seq = await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
+    const db = new DatabaseSync(join(root, 'outcome-kept', 'audit.db'));
+    db.exec('CREATE TRIGGER planted AFTER UPDATE ON audit_log BEGIN SELECT 1; END');
+    // The request's answer came back while the trigger stood: its commit is refused.
+    vault.audit.complete(seq, { status: 200, bytesOut: 5 });
+    await vault.audit.flush();
+    db.exec('DROP TRIGGER planted');
+    db.close();
+    await vault.audit.flush();
+    const record = (await vault.audit.list()).find((r) => r.seq === seq);
+    assert.deepEqual(record?.outcome, { status: 200, bytesOut: 5 });
+    assert.equal((await vault.audit.verify()).ok, true);
+    await vault.close();
+  });
 });
