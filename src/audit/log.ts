@@ -5,7 +5,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { AivaultError, isAivaultError } from '../errors.ts';
-import { AUDIT_GENESIS, type AuditAppend, type AuditEntry, type AuditFilter, type AuditHead, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type AuditStorage } from '../storage/types.ts';
+import { AUDIT_GENESIS, type AuditAppend, type AuditEnds, type AuditEntry, type AuditFilter, type AuditHead, type AuditOutcome, type AuditOutcomeUpdate, type AuditRecord, type AuditStorage } from '../storage/types.ts';
 import { DISCONTINUITY, LOG_REPLACED, anchorState, createSealer, entryOf, headIsSound, sameHex, type KeptHead } from './chain.ts';
 import { storageWriter, type AuditWriter } from './writer.ts';
 
@@ -60,6 +60,11 @@ function text(value: string, max = MAX_FIELD): string {
 
 function optional(value: string | null | undefined, max = MAX_FIELD): string | null {
   return value == null ? null : text(value, max);
+}
+
+/** The same head and anchor (MACs included: equal text means equal ends). */
+function sameEnds(a: AuditEnds, b: AuditEnds): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export class AuditLog {
@@ -178,7 +183,7 @@ export class AuditLog {
   /** The current head, MAC'd for keeping outside the machine (`aivault audit verify` checks the log against it). */
   async keptHead(): Promise<KeptHead> {
     await this.flush();
-    const head = await this.#storage.readAuditHead();
+    const { head } = await this.#storage.readAuditEnds();
     if (!head) throw new AivaultError('AUDIT_CHAIN_BROKEN', 'the audit log has no head');
     const body = { seq: head.seq, hash: head.hash, at: new Date().toISOString() };
     return { ...body, mac: this.#sealer.keptHeadMac(body) };
@@ -187,7 +192,10 @@ export class AuditLog {
   /**
    * Walks the whole chain; reports the first record that does not check out, then checks
    * the head (and its count of outcomes) and the anchor in the vault's own storage, and,
-   * given a head kept elsewhere, that the chain still holds it.
+   * given a head kept elsewhere, that the chain still holds it. A daemon may write while the
+   * walk goes on (it reads the log a page at a time): the head and anchor are read together
+   * first, the chain must hold that head, and outcomes written meanwhile can only add to its
+   * count; when nothing was written during the walk, the count must match exactly.
    */
   async verify(options: { against?: KeptHead } = {}): Promise<VerifyResult> {
     const against = options.against;
@@ -195,9 +203,13 @@ export class AuditLog {
       throw new AivaultError('INVALID_ARGUMENT', 'the kept head was not signed by this vault (or was altered)');
     }
     await this.flush();
+    const ends = await this.#storage.readAuditEnds();
+    const head = ends.head;
     let prev = AUDIT_GENESIS;
     let expected = 1;
+    /** Outcomes of the records the head covers, and that record's hash. */
     let outcomes = 0;
+    let hashAtHead: string | undefined;
     for (;;) {
       const page = await this.#storage.readAudit({ afterSeq: expected - 1, limit: VERIFY_PAGE });
       for (const r of page) {
@@ -210,7 +222,10 @@ export class AuditLog {
         }
         if (r.action === DISCONTINUITY && r.reason === LOG_REPLACED) return broken(`when it was written, the log did not match its anchor in the vault's storage (${r.target}): records had been cut, cleared or put back`);
         if (against && r.seq === against.seq && r.hash !== against.hash) return broken('it is not the record of the head kept outside (the chain was rewritten from here)');
-        if (r.outcome !== null) outcomes += 1;
+        if (head && r.seq <= head.seq) {
+          if (r.outcome !== null) outcomes += 1;
+          if (r.seq === head.seq) hashAtHead = r.hash;
+        }
         prev = r.hash;
         expected += 1;
       }
@@ -219,17 +234,18 @@ export class AuditLog {
     const count = expected - 1;
     if (count === 0) return { ok: false, count, brokenAt: 1, problem: 'the log is empty, but every vault records at least its creation' };
     if (against && against.seq > count) return { ok: false, count, brokenAt: count + 1, problem: `the chain ends at ${count}, before the head kept outside (${against.seq})` };
-    const head = await this.#storage.readAuditHead();
     if (!head || !headIsSound(this.#sealer, head)) {
       return { ok: false, count, brokenAt: count + 1, problem: 'the chain head is missing or forged' };
     }
-    if (head.seq !== count || head.hash !== prev) {
+    // Nothing written during the walk: the chain must end exactly at the head.
+    const quiet = sameEnds(ends, await this.#storage.readAuditEnds());
+    if (head.seq > count || hashAtHead !== head.hash || (quiet && head.seq !== count)) {
       return { ok: false, count, brokenAt: Math.min(head.seq, count + 1), problem: `the chain ends at ${count} but its head says ${head.seq}` };
     }
-    if (head.outcomes !== undefined && head.outcomes !== outcomes) {
+    if (head.outcomes !== undefined && (quiet ? outcomes !== head.outcomes : outcomes < head.outcomes)) {
       return { ok: false, count, problem: `the head counts ${head.outcomes} outcomes but the chain holds ${outcomes}: outcomes were removed` };
     }
-    const problem = await this.anchorProblem(head);
+    const problem = await this.anchorProblem(ends);
     return problem === undefined ? { ok: true, count } : { ok: false, count, problem };
   }
 
@@ -240,8 +256,9 @@ export class AuditLog {
    */
   async headCheck(): Promise<HeadCheck> {
     await this.flush();
-    const head = await this.#storage.readAuditHead();
-    return { seq: head?.seq ?? 0, sealed: head !== undefined && headIsSound(this.#sealer, head), anchorProblem: (await this.anchorProblem(head)) ?? null };
+    const ends = await this.#storage.readAuditEnds();
+    const head = ends.head;
+    return { seq: head?.seq ?? 0, sealed: head !== undefined && headIsSound(this.#sealer, head), anchorProblem: (await this.anchorProblem(ends)) ?? null };
   }
 
   /**
@@ -249,9 +266,8 @@ export class AuditLog {
    * what is wrong. Cheap (two reads): `secrets verify` asks too, since an older vault.db
    * put back shows here and nowhere else.
    */
-  async anchorProblem(head?: AuditHead): Promise<string | undefined> {
-    head ??= await this.#storage.readAuditHead();
-    const anchor = await this.#storage.readAuditAnchor();
+  async anchorProblem(ends?: AuditEnds): Promise<string | undefined> {
+    const { head, anchor } = ends ?? (await this.#storage.readAuditEnds());
     const at = (h: AuditHead | undefined) => (h ? String(h.seq) : 'nothing');
     switch (anchorState(this.#sealer, head, anchor)) {
       case 'same':

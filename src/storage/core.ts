@@ -18,6 +18,7 @@ import type {
   ApprovalStatus,
   AuditAppend,
   AuditFilter,
+  AuditEnds,
   AuditHead,
   AuditOutcomeUpdate,
   AuditRecord,
@@ -778,12 +779,11 @@ export class StorageCore implements Storage {
     );
   }
 
-  readAuditHead(): Promise<AuditHead | undefined> {
-    return this.#d.read((s) => this.#metaJson<AuditHead>(s, 'audit', 'head', 'audit head'));
-  }
-
-  readAuditAnchor(): Promise<AuditHead | undefined> {
-    return this.#d.read((s) => this.#metaJson<AuditHead>(s, 'meta', AUDIT_ANCHOR_KEY, 'audit anchor'));
+  readAuditEnds(): Promise<AuditEnds> {
+    return this.#d.snapshot(async (s) => ({
+      head: await this.#metaJson<AuditHead>(s, 'audit', 'head', 'audit head'),
+      anchor: await this.#metaJson<AuditHead>(s, 'meta', AUDIT_ANCHOR_KEY, 'audit anchor'),
+    }));
   }
 
   countAuditOutcomes(): Promise<number> {

@@ -502,6 +502,11 @@ export interface SharedStateStorage {
 }
 
 /** The audit chain, its head and its anchor. */
+export interface AuditEnds {
+  head: AuditHead | undefined;
+  anchor: AuditHead | undefined;
+}
+
 export interface AuditStorage {
   /**
    * Appends records to the chain and records outcomes, all in one transaction: reads the
@@ -509,9 +514,11 @@ export interface AuditStorage {
    */
   writeAudit(appends: readonly AuditAppend[], outcomes: readonly AuditOutcomeUpdate[], sealer: AuditSealer): Promise<number[]>;
   readAudit(filter?: AuditFilter): Promise<AuditRecord[]>;
-  readAuditHead(): Promise<AuditHead | undefined>;
-  /** The copy of the head kept in the vault's own storage (vault.db), written with it. */
-  readAuditAnchor(): Promise<AuditHead | undefined>;
+  /**
+   * The log's head and its anchor (the copy kept in the vault's own storage, vault.db,
+   * written with it), read together: one commit never shows in one and not the other.
+   */
+  readAuditEnds(): Promise<AuditEnds>;
   /** How many records hold an outcome (for heads written before they counted them). */
   countAuditOutcomes(): Promise<number>;
 }

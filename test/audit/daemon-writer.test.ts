@@ -191,4 +191,24 @@ describe("the daemon's audit writer", () => {
     assert.equal((await vault.audit.verify()).ok, true);
     await vault.close();
   });
+
+  it('audit verify gives no false alarm while the writer commits records and outcomes beside it', async () => {
+    const vault = await vaultAt('verify-under-load', 'crash-safe');
+    const draft = { actor: 'agent:a', action: 'invoke', decision: 'allow' } as const;
+    const earlier = await Promise.all(Array.from({ length: 2500 }, () => vault.audit.append(draft)));
+    // A daemon commits between every page the walk reads (and after the last): a record, and
+    // an outcome for a record the walk has already passed.
+    const readAudit = vault.storage.readAudit.bind(vault.storage);
+    vault.storage.readAudit = async (filter) => {
+      const page = await readAudit(filter);
+      vault.audit.complete(earlier.shift()!, { status: 200 });
+      await vault.audit.append(draft);
+      return page;
+    };
+    for (let i = 0; i < 3; i++) {
+      const result = await vault.audit.verify();
+      assert.equal(result.ok, true, result.problem);
+    }
+    await vault.close();
+  });
 });

@@ -371,13 +371,13 @@ export function conformance(name: string, engine: EngineUnderTest): void {
     it('audit: concurrent appenders on two connections form one contiguous chain', withStore(async (s, second) => {
       const other = await second();
       try {
-        const before = (await s.readAuditHead())?.seq ?? 0;
+        const before = (await s.readAuditEnds()).head?.seq ?? 0;
         const batches = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : s).writeAudit([{ entry: entry(`a${i}`, 'p/read') }, { entry: entry(`b${i}`) }], [], sealer)));
         const seqs = batches.flat().sort((x, y) => x - y);
         assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => before + i + 1));
         const records = await s.readAudit({ afterSeq: before });
         for (let i = 1; i < records.length; i++) assert.equal(records[i]!.prevHash, records[i - 1]!.hash, `record ${records[i]!.seq} follows ${records[i - 1]!.seq}`);
-        const head = await other.readAuditHead();
+        const { head } = await other.readAuditEnds();
         assert.equal(head!.seq, before + 20);
         assert.equal(head!.hash, records.at(-1)!.hash);
         await s.writeAudit([], [{ seq: before + 1, outcome: { status: 200 } }], sealer);
@@ -509,7 +509,7 @@ export function conformance(name: string, engine: EngineUnderTest): void {
         const a = secret('INFLIGHT');
         await s.createSecret(a, version(a.id, 1));
         const g0 = await s.generation();
-        const before = (await s.readAuditHead())?.seq ?? 0;
+        const before = (await s.readAuditEnds()).head?.seq ?? 0;
         const rate = { count: 10, periodMs: 3_600_000 };
         const t = Date.now();
         const rotations = (async () => {
@@ -540,8 +540,9 @@ export function conformance(name: string, engine: EngineUnderTest): void {
       log.complete(first, { status: 200 });
       await log.append({ actor: 'owner:local', action: 'two', decision: 'allow' }, { status: 201 });
       await log.flush();
-      const head = (await s.readAuditHead())!;
-      assert.deepEqual(await s.readAuditAnchor(), head);
+      const { head, anchor } = await s.readAuditEnds();
+      assert.ok(head);
+      assert.deepEqual(anchor, head);
       assert.equal(head.outcomes, 2);
       assert.equal(await s.countAuditOutcomes(), 2);
       assert.deepEqual(await log.verify(), { ok: true, count: 2 });
