@@ -52,6 +52,11 @@ async function fixedInjections(auth: AuthConfig, secrets: ReadonlyMap<string, st
   }
 }
 
+function everyIn(values: Iterable<string>, set: ReadonlySet<string>): boolean {
+  for (const v of values) if (v !== '' && !set.has(v)) return false;
+  return true;
+}
+
 export class ReachableSecrets {
   readonly #vault: Vault;
   readonly #catalog: Catalog;
@@ -73,6 +78,9 @@ export class ReachableSecrets {
    */
   async scrubber(agent: AgentRecord, execution: string, generation: number, own: Iterable<string>): Promise<Scrubber> {
     const reach = await this.#lookup(agent, execution, generation);
+    // The common case, checked without building anything: no OAuth, and what this request
+    // used already in the set.
+    if (reach.oauth.length === 0 && everyIn(own, reach.values)) return reach.scrubber;
     const tokens = reach.oauth.flatMap((c) => this.#tokens.held(c));
     const extra = [...new Set([...own, ...tokens])].filter((v) => v !== '' && !reach.values.has(v));
     if (extra.length === 0) return reach.scrubber;

@@ -5,6 +5,7 @@ import { Patterns } from '../../src/broker/scrub/matcher.ts';
 import { Redactor } from '../../src/broker/scrub/redactor.ts';
 import { IDLE_MS, MAX_HOLD_MS, REDACTED, Scrubber } from '../../src/broker/scrub/scrubber.ts';
 import { ENCODINGS, cutAt, leak, secretArb, textArb } from './scrub-encodings.ts';
+import { responseHeaders } from '../../src/broker/response-headers.ts';
 
 /** A fixed seed in `npm test`; `npm run fuzz:scrub` runs the same properties long, with a fresh seed unless given one. */
 const FUZZ = process.env.SCRUB_RUNS !== undefined;
@@ -357,5 +358,36 @@ describe('response scrubbing: widening an open stream (fast-check)', () => {
     const b = 'sk-canary-late-7f3a9c21d4e8';
     const out = await widenedOutput(new Scrubber(['sk-canary-first-19e0c7b2']), new Scrubber(['sk-canary-first-19e0c7b2', b]), [Buffer.from(`x ${b} y`)], [Buffer.from(' z')]);
     assert.equal(out, 'x [REDACTED] y z');
+  });
+});
+
+describe('response headers (fast-check)', () => {
+  // The one-scan check for nothing to redact must answer exactly as scrubbing every piece did.
+  const reference = (headers: Record<string, string | string[]>, s: Scrubber) => {
+    const kept = Object.entries(headers).map(([n, v]): [string, string[]] => [n, Array.isArray(v) ? v : [v]]);
+    const scrubbed = s.scrubPieces(kept.flatMap(([n, vs]) => [n, ...vs].map((t) => Buffer.from(t, 'latin1'))));
+    const out: Array<[string, string]> = [];
+    let i = 0;
+    for (const [n, vs] of kept) {
+      const same = scrubbed[i++]!.toString('latin1') === n;
+      for (const v of vs) {
+        const value = scrubbed[i++]!.toString('latin1');
+        if (same) out.push([n, value]);
+      }
+    }
+    return out;
+  };
+  it('headers come out as scrubbing each name and value (read as one text) makes them, a secret anywhere in them or split across them', () => {
+    const piece = (secret: string) => fc.oneof(fc.constantFrom('x-request-id', 'set-cookie', 'application/json', 'Bearer ', secret.slice(0, 5), secret.slice(5), secret), fc.string({ unit: 'binary-ascii', maxLength: 12 }));
+    fc.assert(
+      fc.property(secretArb.chain((secret) => fc.tuple(fc.constant(secret), fc.array(fc.tuple(fc.stringMatching(/^x-[a-z]{1,8}$/), fc.array(fc.array(piece(secret), { maxLength: 3 }).map((p) => p.join('')), { minLength: 1, maxLength: 2 })), { maxLength: 5 }))), ([secret, entries]) => {
+        const s = new Scrubber([secret]);
+        const headers = Object.fromEntries(entries.map(([n, vs]) => [n, vs.length === 1 ? vs[0]! : vs]));
+        const got = responseHeaders(headers, s);
+        assert.deepEqual(got, reference(headers, s));
+        assert.ok(!got.some(([n, v]) => `${n}${v}`.includes(secret)));
+      }),
+      params,
+    );
   });
 });

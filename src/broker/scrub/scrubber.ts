@@ -204,12 +204,12 @@ export class Scrubber {
     }
   }
 
-  /** Whether `text` holds any of the values, in any form the scrubber would redact. */
-  contains(text: string): boolean {
+  /** Whether `text` (bytes, or a string as UTF-8) holds any of the values, in any form the scrubber would redact. */
+  contains(text: string | Buffer): boolean {
     if (this.empty) return false;
     const m = this.#patterns.acquire();
     try {
-      m.push(Buffer.from(text, 'utf8'));
+      m.push(typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
       m.finish();
       return m.spans.length > 0;
     } finally {
