@@ -9,6 +9,7 @@ import { fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AivaultError } from '../errors.ts';
 import { AUDIT_FILE, BUSY_TIMEOUT_MS, SqliteStorage, isBusy } from '../storage/sqlite.ts';
 import type { AuditAppend, AuditOutcomeUpdate, AuditSealer, AuditStorage } from '../storage/types.ts';
 
@@ -44,8 +45,9 @@ export interface FileSync {
 /**
  * Syncs through a handle kept open per file, not an open and a close per commit (they cost
  * more than the flush's own call on the loop). SQLite deletes a write-ahead log only when its
- * last connection closes, and the writer's own holds both open; a log found unlinked all the
- * same (its handle's link count 0) is opened again, so a flush never lands on a dead file.
+ * last connection closes, and the writer's own holds both open: a log found unlinked all the
+ * same (its handle's link count 0) was replaced behind the process's back, and flushing the
+ * file now at its path would leave the records just written unflushed, so nothing is.
  */
 export function keptFileSync(): FileSync {
   const handles = new Map<string, Promise<FileHandle>>();
@@ -54,8 +56,7 @@ export function keptFileSync(): FileSync {
     if (kept !== undefined) {
       const file = await kept;
       if (fstatSync(file.fd).nlink > 0) return file;
-      handles.delete(path);
-      void file.close().catch(() => {});
+      throw new AivaultError('VAULT_TAMPERED', `${path} was removed or replaced while this process had it open; what was just written to it is not flushed: restart it on the vault as it now is`);
     }
     const opened = open(path, 'r');
     handles.set(path, opened);

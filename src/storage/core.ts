@@ -58,6 +58,19 @@ interface Tx {
 
 const flag = (b: boolean): number => (b ? 1 : 0);
 
+/**
+ * A stored head the writer may extend the chain from: a position it could have written (the
+ * MAC is anchorState's to judge). A seq below 1 would put the records it writes out of the
+ * log's reach (`audit list` starts at 1).
+ */
+function parseHead(text: string | undefined, what: string): AuditHead | undefined {
+  if (text === undefined) return undefined;
+  const head = parseJson<AuditHead>(text, what);
+  const sound = typeof head === 'object' && head !== null && Number.isSafeInteger(head.seq) && head.seq >= 1 && typeof head.hash === 'string' && (head.outcomes === undefined || (Number.isSafeInteger(head.outcomes) && head.outcomes >= 0));
+  if (!sound) throw new AivaultError('VAULT_CORRUPTED', `the ${what} is not one aivault writes: the audit log was tampered with; nothing was written`);
+  return head;
+}
+
 /** Whether `head` is behind `last` (a head the same writer committed before): fewer records, another last record, or fewer outcomes. */
 function behind(head: AuditHead | undefined, last: AuditHead): boolean {
   if (head === undefined || head.seq < last.seq) return true;
@@ -733,8 +746,8 @@ export class StorageCore implements Storage {
       // nothing to check again. Anything else (another writer, a change on disk) is checked.
       const wrote = this.#wroteHead;
       const ours = wrote !== undefined && headText === wrote.text && anchorText === headText ? wrote.head : undefined;
-      const head = ours ?? (headText === undefined ? undefined : parseJson<AuditHead>(headText, 'audit head'));
-      const anchor = ours ?? (anchorText === undefined ? undefined : parseJson<AuditHead>(anchorText, 'audit anchor'));
+      const head = ours ?? parseHead(headText, 'audit head');
+      const anchor = ours ?? parseHead(anchorText, 'audit anchor');
       // Writers only ever move the head on: one behind what this instance committed means the
       // log (with its head and anchor, which the state seal does not cover) was put back.
       const state = ours ? 'same' : wrote !== undefined && behind(head, wrote.head) ? 'mismatch' : anchorState(sealer, head, anchor);

@@ -128,9 +128,11 @@ class SqliteDialect implements Dialect {
   readonly byteOrder = '';
   readonly auditTable = { log: 'audit.audit_log', meta: 'audit.audit_meta' };
   readonly #db: DatabaseSync;
-  /** The files as opened: vault.db and audit.db, by device and inode. */
-  readonly #files: ReadonlyArray<{ path: string; dev: number; ino: number }>;
+  /** The files as opened (vault.db, audit.db and their write-ahead logs), by device and inode. */
+  #files: ReadonlyArray<{ path: string; dev: number; ino: number }> = [];
   #checkedAt = 0;
+  /** Once a file was found replaced, this connection stays refused (putting it back is no cure). */
+  #tampered: AivaultError | undefined;
   readonly #statements = new Map<string, StatementSync>();
   readonly #s: Statements = {
     // Synchronous: an await of a plain value costs a tick, not a promise per statement.
@@ -139,11 +141,18 @@ class SqliteDialect implements Dialect {
     run: (sql, params = []) => Number(this.#stmt(sql).run(...(params as SQLInputValue[])).changes),
   };
 
-  constructor(db: DatabaseSync, paths: readonly string[]) {
+  constructor(db: DatabaseSync) {
     this.#db = db;
-    this.#files = paths.map((path) => {
-      const { dev, ino } = statSync(path);
-      return { path, dev, ino };
+  }
+
+  /**
+   * Notes the files this connection now holds: `paths` and each one's `-wal` and `-shm`
+   * (which SQLite removes only when the last connection to the file closes).
+   */
+  pinFiles(paths: readonly string[]): void {
+    this.#files = paths.flatMap((p) => [p, `${p}-wal`, `${p}-shm`]).flatMap((path) => {
+      const st = statSync(path, { throwIfNoEntry: false });
+      return st ? [{ path, dev: st.dev, ino: st.ino }] : [];
     });
   }
 
@@ -154,11 +163,13 @@ class SqliteDialect implements Dialect {
    * audit records would be lost with the old inode.
    */
   #assertSameFiles(): void {
+    if (this.#tampered) throw this.#tampered;
     this.#checkedAt = performance.now();
     for (const f of this.#files) {
       const now = statSync(f.path, { throwIfNoEntry: false });
       if (now?.dev !== f.dev || now.ino !== f.ino) {
-        throw new AivaultError('VAULT_TAMPERED', `${f.path} was ${now ? 'replaced' : 'removed'} while this process had it open; nothing was read or written: restart it on the vault as it now is`);
+        this.#tampered = new AivaultError('VAULT_TAMPERED', `${f.path} was ${now ? 'replaced' : 'removed'} while this process had it open; nothing was read or written, nor will be: restart it on the vault as it now is`);
+        throw this.#tampered;
       }
     }
   }
@@ -310,8 +321,9 @@ export class SqliteStorage extends StorageCore {
     try {
       db = new DatabaseSync(path, { timeout: options.waitForLock === false ? 0 : BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true, defensive: true });
       db.prepare('ATTACH DATABASE ? AS audit').run(auditPath);
-      const dialect = new SqliteDialect(db, [path, auditPath]);
+      const dialect = new SqliteDialect(db);
       prepareConnection(dialect, options.create === true, options.synchronous ?? 'FULL');
+      dialect.pinFiles([path, auditPath]);
       return new SqliteStorage(dialect);
     } catch (err) {
       db?.close();

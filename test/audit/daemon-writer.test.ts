@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, linkSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -88,7 +88,7 @@ describe("the daemon's audit writer", () => {
     await writer.close();
   });
 
-  it('flushes through a handle kept open, opened again when its file was replaced', async () => {
+  it('flushes through a handle kept open, and refuses to flush a file replaced behind it', async () => {
     const path = join(root, 'kept-log');
     /** What this process holds open of `path`: its current file, or one since unlinked. */
     const held = () => readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } }).filter((target) => target.startsWith(path));
@@ -99,8 +99,8 @@ describe("the daemon's audit writer", () => {
     assert.deepEqual(held(), [path], 'one handle, kept between flushes');
     unlinkSync(path);
     writeFileSync(path, 'two');
-    await files.sync(path);
-    assert.deepEqual(held(), [path], 'the handle on the unlinked file is dropped for one on the new file');
+    // Flushing the new file would leave what was written to the old one unflushed.
+    await assert.rejects(files.sync(path), (err) => isAivaultError(err, 'VAULT_TAMPERED'));
     await files.close();
     assert.deepEqual(held(), []);
   });
@@ -209,6 +209,38 @@ describe("the daemon's audit writer", () => {
       const result = await vault.audit.verify();
       assert.equal(result.ok, true, result.problem);
     }
+    await vault.close();
+  });
+
+  for (const log of ['vault.db-wal', 'audit.db-shm']) {
+    it(`refuses to go on when ${log} is replaced under it, and stays refused when it is put back`, async () => {
+      const name = `swapped-${log}`;
+      const vault = await vaultAt(name, 'full');
+      await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
+      const live = join(root, name, log);
+      const kept = join(root, `${name}-kept`);
+      linkSync(live, kept);
+      cpSync(live, `${live}.copy`);
+      renameSync(`${live}.copy`, live);
+      await assert.rejects(vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' }), (err) => isAivaultError(err, 'VAULT_TAMPERED') && err.message.includes(log));
+      // The original put back (a hard link kept): still refused, until a restart.
+      renameSync(kept, live);
+      await assert.rejects(vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' }), (err) => isAivaultError(err, 'VAULT_TAMPERED'));
+      await vault.close().catch(() => {});
+    });
+  }
+
+  it('refuses to extend the chain from a stored head that is no position (a seq below 1 would hide what it writes)', async () => {
+    const vault = await vaultAt('negative-head', 'crash-safe');
+    await vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' });
+    const db = new DatabaseSync(join(root, 'negative-head', 'vault.db'));
+    db.prepare('ATTACH DATABASE ? AS audit').run(join(root, 'negative-head', 'audit.db'));
+    const forged = JSON.stringify({ seq: -1000, hash: 'f'.repeat(64), outcomes: 0, prev: null, mac: '0'.repeat(64) });
+    db.prepare("UPDATE audit.audit_meta SET value = ? WHERE key = 'head'").run(forged);
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'audit_anchor'").run(forged);
+    db.close();
+    await assert.rejects(vault.audit.append({ actor: 'agent:a', action: 'invoke', decision: 'allow' }), (err) => isAivaultError(err, 'VAULT_CORRUPTED'));
+    assert.ok((await vault.audit.list()).every((r) => r.seq >= 1));
     await vault.close();
   });
 });
