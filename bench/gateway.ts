@@ -11,7 +11,9 @@
 // after the warm-up and after each round, and its GC pauses during the rounds (the daemon
 // runs with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator
 // to CPU 1 (at one request at a time wrk joins them on CPU 0). Knobs: BENCH_ROUNDS (3),
-// BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici, BENCH_PIN=0, BENCH_NODE_FLAGS.
+// BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici, BENCH_PIN=0, BENCH_NODE_FLAGS;
+// BENCH_COMPARE_FLAGS adds a `full` daemon run with those Node flags instead, in the same
+// interleaved rounds (how a V8 setting is judged: two runs differ by more than it does).
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +33,7 @@ const CLIENT = process.env.BENCH_CLIENT ?? (findProgram('wrk') ? 'wrk' : 'undici
 const PATH = '/v1/models';
 /** More Node flags for the daemons (BENCH_NODE_FLAGS, space-separated), to compare a V8 setting. */
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const COMPARE_FLAGS = process.env.BENCH_COMPARE_FLAGS?.split(' ').filter(Boolean);
 
 const root = mkdtempSync(join(tmpdir(), 'aivault-bench-gateway-'));
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;
@@ -112,19 +115,24 @@ try {
   rows.push({ name: 'node floor', target: { url: `http://${floor.host}${PATH}`, method: 'GET', headers: {} }, cpuPids: () => [floor.child.pid!], many: [], one: [] });
 
   const daemons: Daemon[] = [];
-  for (const durability of ['full', 'crash-safe'] as const) {
-    const dir = join(root, durability);
+  const variants = [
+    { durability: 'full' as const, flags: NODE_FLAGS, label: 'full' },
+    { durability: 'crash-safe' as const, flags: NODE_FLAGS, label: 'crash-safe' },
+    ...(COMPARE_FLAGS ? [{ durability: 'full' as const, flags: COMPARE_FLAGS, label: `full [${COMPARE_FLAGS.join(' ')}]` }] : []),
+  ];
+  for (const [i, { durability, flags, label }] of variants.entries()) {
+    const dir = join(root, `daemon-${i}`);
     const token = await agentVault({ dir, masterKey, host: upstream.host, key, capability: { name: 'models', method: 'GET', path: PATH } });
     const gc: GcLog = { measuring: false, pauses: new Map() };
     // Room for every connection's request at once (the default per-agent cap is 32).
-    const serve = await startServe(dir, masterKey, 'd', { durability, nodeFlags: ['--trace-gc', ...NODE_FLAGS], args: ['--max-in-flight-per-agent', String(Math.max(64, 2 * CONNECTIONS))], onLine: traceGc(gc) });
+    const serve = await startServe(dir, masterKey, 'd', { durability, nodeFlags: ['--trace-gc', ...flags], args: ['--max-in-flight-per-agent', String(Math.max(64, 2 * CONNECTIONS))], onLine: traceGc(gc) });
     children.push(serve.child);
     const pid = serve.child.pid!;
     serversCpu(pid);
-    daemons.push({ name: durability, pid, gc, rss: [] });
+    daemons.push({ name: label, pid, gc, rss: [] });
     const auth = { authorization: `Bearer ${token}` };
-    rows.push({ name: `gateway, ${durability}`, target: { url: `${serve.url}/gw/bench${PATH}`, method: 'GET', headers: auth }, cpuPids: () => [pid], many: [], one: [] });
-    rows.push({ name: `invoke, ${durability}`, target: { url: `${serve.url}/v1/invoke`, method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'bench/models', method: 'GET', path: PATH }) }, cpuPids: () => [pid], many: [], one: [] });
+    rows.push({ name: `gateway, ${label}`, target: { url: `${serve.url}/gw/bench${PATH}`, method: 'GET', headers: auth }, cpuPids: () => [pid], many: [], one: [] });
+    rows.push({ name: `invoke, ${label}`, target: { url: `${serve.url}/v1/invoke`, method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'bench/models', method: 'GET', path: PATH }) }, cpuPids: () => [pid], many: [], one: [] });
   }
 
   const syncs: number[] = [];
@@ -184,7 +192,7 @@ try {
       num(cpu && (r === nginx ? 1 : paired(r, nginx, (x) => x.cpu, (a, b) => a / b)), 1, 7),
     ];
     const oneCells = [num(of(r, (x) => x.p50, 'one'), 3, 7), num(of(r, (x) => x.p99, 'one'), 3, 7), num(added && added * 1000, 0, 13), num(added !== undefined && nginxAdded !== undefined && nginxAdded > 0 ? added / nginxAdded : undefined, 1, 7)];
-    console.log(`${r.name.padEnd(20)} ${''.padEnd(14)}${cells.join(' ')} |${''.padEnd(14)}${oneCells.join(' ')}`);
+    console.log(`${r.name.padEnd(20)} ${''.padEnd(Math.max(0, 34 - Math.max(20, r.name.length)))}${cells.join(' ')} |${''.padEnd(14)}${oneCells.join(' ')}`);
   }
   const nodeFloor = rows.find((r) => r.name === 'node floor')!;
   const overFloor = rows.filter((r) => r.name.startsWith('gateway') || r.name.startsWith('invoke')).map((r) => `${r.name} ${num(paired(r, nodeFloor, (x) => x.cpu, (a, b) => a / b), 1, 0)}×`);

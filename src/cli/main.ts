@@ -12,11 +12,12 @@ import { privateCompileCache } from './compile-cache.ts';
 // - a young generation of 2 × 4 MiB (V8 lets it grow to 2 × 64 MiB here): scavenge pauses
 //   median 22 -> 2 ms and longest 31 -> 5 ms, RSS 304 -> 205 MiB, at the same throughput and
 //   CPU per request (8 MiB: 4 and 10 ms; 16 MiB: 7 and 16 ms);
-// - the old generation grown by 1.3 × what a full collection leaves live (V8's own factor
-//   when it saves memory; it otherwise chose up to 4 ×, holding about 100 MiB of a 26 MiB
-//   live heap): RSS under load 215-243 -> 145-150 MiB, a full collection every 1-2 s
-//   instead of 3-4 s, at the same CPU per request within the noise of the runs.
-const SERVE_V8_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=30'];
+// - the old generation grown by 1.5 × what a full collection leaves live (V8 otherwise chose
+//   up to 4 ×, holding about 100 MiB of a 26 MiB live heap): RSS under load 213 -> 149 MiB
+//   for CPU per request 791 -> 822 µs (.prof-tmp A/B, daemons side by side in alternating
+//   rounds); 1.3 × (V8's own factor when it saves memory) gave 145 MiB for +15 % CPU, as full
+//   collections on the daemon's one CPU came every second.
+const SERVE_V8_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
 const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
 const missing = SERVE_V8_FLAGS.filter((f) => !given.includes(f.slice(0, f.indexOf('='))));
 if (process.argv[2] === 'serve' && process.platform !== 'win32' && missing.length > 0) {

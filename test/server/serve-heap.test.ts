@@ -19,7 +19,7 @@ describe('serve: the heap it runs with', { skip: process.platform !== 'linux' &&
     try {
       const flags = flagsOf(d.process.pid!);
       assert.ok(flags.includes('--max-semi-space-size=4'), flags.join(' '));
-      assert.ok(flags.includes('--heap-growing-percent=30'), flags.join(' '));
+      assert.ok(flags.includes('--heap-growing-percent=50'), flags.join(' '));
     } finally {
       await d.stop();
     }
