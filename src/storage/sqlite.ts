@@ -8,8 +8,8 @@
 // has not committed), and a second connection to the file (the audit's) never blocks the
 // thread in BEGIN IMMEDIATE while the first holds the lock between two awaits.
 
-import { closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AivaultError } from '../errors.ts';
 import { StorageCore } from './core.ts';
@@ -95,6 +95,42 @@ export interface SqliteOpenOptions {
   waitForLock?: boolean;
 }
 
+interface FileId {
+  dev: number;
+  ino: number;
+}
+
+function replaced(path: string, present: boolean): AivaultError {
+  return new AivaultError('VAULT_TAMPERED', `${path} was ${present ? 'replaced' : 'removed'} while this process had it open; nothing was read or written, nor will be: restart it on the vault as it now is`);
+}
+
+/**
+ * What this process holds open of `paths`, from its descriptors (Linux's /proc/self/fd;
+ * elsewhere nothing is known this way), each with the file's identity and whether it was
+ * unlinked since.
+ */
+function heldFiles(paths: readonly string[]): Map<string, Array<FileId & { deleted: boolean }>> {
+  const held = new Map<string, Array<FileId & { deleted: boolean }>>();
+  if (process.platform !== 'linux') return held;
+  // /proc names files by their real path.
+  const real = new Map(paths.map((p) => [join(realpathSync(dirname(p)), basename(p)), p]));
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      const deleted = target.endsWith(' (deleted)');
+      const path = real.get(deleted ? target.slice(0, -' (deleted)'.length) : target);
+      if (path === undefined) continue;
+      const st = fstatSync(Number(fd));
+      // The descriptor may have been closed and reused meanwhile: only a same-target answer counts.
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== target) continue;
+      held.set(path, [...(held.get(path) ?? []), { dev: st.dev, ino: st.ino, deleted }]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return held;
+}
+
 /** How long a read may trust the last check that the files are the ones opened. */
 const READ_CHECK_MS = 10;
 
@@ -147,11 +183,20 @@ class SqliteDialect implements Dialect {
 
   /**
    * Notes the files this connection now holds: `paths` and each one's `-wal` and `-shm`
-   * (which SQLite removes only when the last connection to the file closes).
+   * (which SQLite removes only when the last connection to the file closes). `before`: the
+   * databases' identities taken before opening them. A file replaced while the connection
+   * was being opened (an attacker can stall the open on a lock) is refused here: the path
+   * must still be what was there before, and, where the process's descriptors can be read
+   * (Linux), every descriptor held on one of these files must be the file at its path.
    */
-  pinFiles(paths: readonly string[]): void {
-    this.#files = paths.flatMap((p) => [p, `${p}-wal`, `${p}-shm`]).flatMap((path) => {
+  pinFiles(paths: readonly string[], before: ReadonlyMap<string, FileId>): void {
+    const all = paths.flatMap((p) => [p, `${p}-wal`, `${p}-shm`]);
+    const held = heldFiles(all);
+    this.#files = all.flatMap((path) => {
       const st = statSync(path, { throwIfNoEntry: false });
+      const pre = before.get(path);
+      const stale = (pre !== undefined && (st?.dev !== pre.dev || st.ino !== pre.ino)) || (held.get(path) ?? []).some((h) => h.deleted || st?.dev !== h.dev || st.ino !== h.ino);
+      if (stale) throw (this.#tampered = replaced(path, st !== undefined));
       return st ? [{ path, dev: st.dev, ino: st.ino }] : [];
     });
   }
@@ -167,10 +212,7 @@ class SqliteDialect implements Dialect {
     this.#checkedAt = performance.now();
     for (const f of this.#files) {
       const now = statSync(f.path, { throwIfNoEntry: false });
-      if (now?.dev !== f.dev || now.ino !== f.ino) {
-        this.#tampered = new AivaultError('VAULT_TAMPERED', `${f.path} was ${now ? 'replaced' : 'removed'} while this process had it open; nothing was read or written, nor will be: restart it on the vault as it now is`);
-        throw this.#tampered;
-      }
+      if (now?.dev !== f.dev || now.ino !== f.ino) throw (this.#tampered = replaced(f.path, now !== undefined));
     }
   }
 
@@ -317,13 +359,19 @@ export class SqliteStorage extends StorageCore {
       // ATTACH would quietly create an empty log; a missing log is a removed one.
       throw new AivaultError('VAULT_CORRUPTED', `the audit log file (${AUDIT_FILE}) is missing from the vault`);
     }
+    // What is at the paths before SQLite opens them (see pinFiles).
+    const before = new Map<string, FileId>();
+    for (const p of [path, auditPath]) {
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st) before.set(p, { dev: st.dev, ino: st.ino });
+    }
     let db: DatabaseSync | undefined;
     try {
       db = new DatabaseSync(path, { timeout: options.waitForLock === false ? 0 : BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true, defensive: true });
       db.prepare('ATTACH DATABASE ? AS audit').run(auditPath);
       const dialect = new SqliteDialect(db);
       prepareConnection(dialect, options.create === true, options.synchronous ?? 'FULL');
-      dialect.pinFiles([path, auditPath]);
+      dialect.pinFiles([path, auditPath], before);
       return new SqliteStorage(dialect);
     } catch (err) {
       db?.close();

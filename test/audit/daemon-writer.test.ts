@@ -8,6 +8,8 @@ import { cpSync, linkSync, mkdtempSync, readdirSync, readlinkSync, renameSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { spawn } from 'node:child_process';
+import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { isAivaultError } from '../../src/errors.ts';
@@ -243,4 +245,32 @@ describe("the daemon's audit writer", () => {
     assert.ok((await vault.audit.list()).every((r) => r.seq >= 1));
     await vault.close();
   });
+
+  for (const files of [['vault.db'], ['vault.db-wal', 'vault.db-shm']]) {
+    it(`refuses ${files.join(' and ')} replaced while the vault was being opened (the open stalled on a lock meanwhile)`, async () => {
+      const dir = join(root, `open-race-${files.length}`);
+      const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
+      await vault.close();
+      // Another process holds audit.db while this one opens vault.db (and SQLite its log),
+      // swaps the files for copies, then lets go.
+      const script = `
+        const { DatabaseSync } = require('node:sqlite');
+        const { cpSync, renameSync } = require('node:fs');
+        const db = new DatabaseSync(${JSON.stringify(join(dir, 'audit.db'))});
+        db.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE');
+        process.stdout.write('locked\\n');
+        setTimeout(() => {
+          for (const f of ${JSON.stringify(files.map((f) => join(dir, f)))}) {
+            cpSync(f, f + '.copy');
+            renameSync(f + '.copy', f);
+          }
+          db.exec('COMMIT');
+          db.close();
+        }, 500);`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      assert.throws(() => SqliteStorage.open(join(dir, 'vault.db')), (err) => isAivaultError(err, 'VAULT_TAMPERED') && err.message.includes(`${files[0]} was replaced`));
+      await new Promise((resolve) => child.once('exit', resolve));
+    });
+  }
 });
