@@ -59,7 +59,7 @@ export function registerRotateMaster(program: Command): void {
       });
       if (o.json) return printJson({ keyProvider: result.keyProvider, versions: result.versions });
       printLine(`master key rotated (${result.keyProvider.kind}${result.keyProvider.kind === 'keyfile' ? `: ${result.keyProvider.path}` : ''}); ${result.versions} data keys rewrapped`);
-      note('the old key no longer opens this vault; restart daemons with the new key (they refuse secret writes until then)');
+      note('the old key no longer opens this vault; restart daemons with the new key: until then they refuse every request that needs a secret (VAULT_DECRYPT_FAILED) and every secret write');
       if (result.keyProvider.kind === 'env') note('set AIVAULT_MASTER_KEY to the value of AIVAULT_NEW_MASTER_KEY from now on');
       if (result.keyProvider.kind === 'keyfile') note('the old key file is left in place: delete it once you have a backup of the new one');
     });
