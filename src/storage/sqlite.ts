@@ -359,25 +359,42 @@ export class SqliteStorage extends StorageCore {
       // ATTACH would quietly create an empty log; a missing log is a removed one.
       throw new AivaultError('VAULT_CORRUPTED', `the audit log file (${AUDIT_FILE}) is missing from the vault`);
     }
-    // What is at the paths before SQLite opens them (see pinFiles).
-    const before = new Map<string, FileId>();
-    for (const p of [path, auditPath]) {
-      const st = statSync(p, { throwIfNoEntry: false });
-      if (st) before.set(p, { dev: st.dev, ino: st.ino });
-    }
-    let db: DatabaseSync | undefined;
-    try {
-      db = new DatabaseSync(path, { timeout: options.waitForLock === false ? 0 : BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true, defensive: true });
-      db.prepare('ATTACH DATABASE ? AS audit').run(auditPath);
-      const dialect = new SqliteDialect(db);
-      prepareConnection(dialect, options.create === true, options.synchronous ?? 'FULL');
-      dialect.pinFiles([path, auditPath], before);
-      return new SqliteStorage(dialect);
-    } catch (err) {
-      db?.close();
-      throw translate(err);
+    // The open never waits on a lock while it holds the files: a busy vault makes it let go of
+    // everything and start again (the files may be swapped while another process holds a
+    // lock, and a connection that waited would go on with the old ones). Once the files are
+    // pinned, the connection waits for locks as asked.
+    const giveUp = performance.now() + (options.waitForLock === false ? 0 : BUSY_TIMEOUT_MS);
+    for (let attempt = 0; ; attempt++) {
+      // What is at the paths before SQLite opens them (see pinFiles).
+      const before = new Map<string, FileId>();
+      for (const p of [path, auditPath]) {
+        const st = statSync(p, { throwIfNoEntry: false });
+        if (st) before.set(p, { dev: st.dev, ino: st.ino });
+      }
+      let db: DatabaseSync | undefined;
+      try {
+        db = new DatabaseSync(path, { timeout: 0, enableForeignKeyConstraints: true, defensive: true });
+        db.prepare('ATTACH DATABASE ? AS audit').run(auditPath);
+        const dialect = new SqliteDialect(db);
+        prepareConnection(dialect, options.create === true, options.synchronous ?? 'FULL');
+        dialect.pinFiles([path, auditPath], before);
+        if (options.waitForLock !== false) db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        return new SqliteStorage(dialect);
+      } catch (err) {
+        db?.close();
+        if (!(isBusy({ cause: err }) && performance.now() < giveUp)) throw translate(err);
+        sleepSync(Math.min(OPEN_RETRY_MAX_MS, 2 ** attempt));
+      }
     }
   }
+}
+
+/** The longest wait between attempts to open a busy vault. */
+const OPEN_RETRY_MAX_MS = 50;
+
+/** Blocks the thread for `ms` (an open is synchronous, as SQLite's own busy wait was). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Checks both files' schema versions, refuses planted objects, sets durability, migrates. */

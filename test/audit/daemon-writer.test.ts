@@ -246,31 +246,47 @@ describe("the daemon's audit writer", () => {
     await vault.close();
   });
 
-  for (const files of [['vault.db'], ['vault.db-wal', 'vault.db-shm']]) {
-    it(`refuses ${files.join(' and ')} replaced while the vault was being opened (the open stalled on a lock meanwhile)`, async () => {
-      const dir = join(root, `open-race-${files.length}`);
+  // An open that waited on a lock while holding the files could be left with the old ones
+  // (swapped for copies, or moved away) by whoever holds the lock: it lets go and starts again.
+  for (const [files, how] of [[['vault.db'], 'over'], [['vault.db-wal', 'vault.db-shm'], 'over'], [['vault.db-shm'], 'away']] as const) {
+    it(`opens the files as they are once a lock is let go, not those ${how === 'over' ? 'replaced' : 'moved away'} meanwhile (${files.join(', ')})`, async () => {
+      const dir = join(root, `open-race-${files.join('-')}-${how}`);
       const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
       await vault.close();
-      // Another process holds audit.db while this one opens vault.db (and SQLite its log),
-      // swaps the files for copies, then lets go.
       const script = `
         const { DatabaseSync } = require('node:sqlite');
-        const { cpSync, renameSync } = require('node:fs');
-        const db = new DatabaseSync(${JSON.stringify(join(dir, 'audit.db'))});
+        const { cpSync, mkdirSync, renameSync } = require('node:fs');
+        const { join } = require('node:path');
+        const dir = ${JSON.stringify(dir)};
+        const db = new DatabaseSync(join(dir, 'audit.db'));
         db.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE');
         process.stdout.write('locked\\n');
         setTimeout(() => {
-          for (const f of ${JSON.stringify(files.map((f) => join(dir, f)))}) {
-            cpSync(f, f + '.copy');
-            renameSync(f + '.copy', f);
+          mkdirSync(join(dir, 'x'));
+          for (const f of ${JSON.stringify(files)}) {
+            try {
+              cpSync(join(dir, f), join(dir, f + '.copy'));
+            } catch {
+              continue; // not there: nobody holds it open
+            }
+            if (${JSON.stringify(how)} === 'away') renameSync(join(dir, f), join(dir, 'x', f));
+            renameSync(join(dir, f + '.copy'), join(dir, f));
           }
           db.exec('COMMIT');
           db.close();
         }, 500);`;
       const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       await new Promise((resolve) => child.stdout!.once('data', resolve));
-      assert.throws(() => SqliteStorage.open(join(dir, 'vault.db')), (err) => isAivaultError(err, 'VAULT_TAMPERED') && err.message.includes(`${files[0]} was replaced`));
-      await new Promise((resolve) => child.once('exit', resolve));
+      const storage = SqliteStorage.open(join(dir, 'vault.db'));
+      try {
+        const held = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } }).filter((t) => t.startsWith(dir));
+        assert.ok(held.length > 0);
+        assert.deepEqual(held.filter((t) => t.endsWith(' (deleted)') || t.startsWith(join(dir, 'x'))), [], 'no old file held');
+        assert.ok((await storage.generation()) > 0);
+      } finally {
+        await storage.close();
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
     });
   }
 });
