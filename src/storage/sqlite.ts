@@ -8,7 +8,7 @@
 // has not committed), and a second connection to the file (the audit's) never blocks the
 // thread in BEGIN IMMEDIATE while the first holds the lock between two awaits.
 
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { AivaultError } from '../errors.ts';
@@ -25,6 +25,7 @@ export const BUSY_TIMEOUT_MS = 15_000;
 
 const SQLITE_BUSY = 5;
 const SQLITE_LOCKED = 6;
+const SQLITE_PROTOCOL = 15;
 const SQLITE_CORRUPT = 11;
 const SQLITE_CANTOPEN = 14;
 const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
@@ -70,7 +71,8 @@ function translate(err: unknown): unknown {
   if (primary === SQLITE_CORRUPT || primary === SQLITE_NOTADB) {
     return new AivaultError('VAULT_CORRUPTED', 'the vault database is damaged (SQLite reports it malformed); restore it from a backup', { cause: err });
   }
-  if (primary === SQLITE_BUSY || primary === SQLITE_LOCKED) {
+  // PROTOCOL: SQLite gave up waiting for the write-ahead log's read marks (held by another process).
+  if (primary === SQLITE_BUSY || primary === SQLITE_LOCKED || primary === SQLITE_PROTOCOL) {
     return new AivaultError('STORAGE_UNAVAILABLE', 'the vault database stayed locked by another process', { cause: err });
   }
   if (primary === SQLITE_CANTOPEN) {
@@ -129,6 +131,38 @@ function heldFiles(paths: readonly string[]): Map<string, Array<FileId & { delet
     }
   }
   return held;
+}
+
+/**
+ * A shared mapping of a file on the vault's device (`dev`; Linux's /proc/self/maps) that is
+ * not a live `-shm` beside a database the process holds open at that very path: SQLite's WAL
+ * index moved (or unlinked) while an open waited inside SQLite, which waits on some locks by
+ * itself whatever its busy timeout. A file moved stays on its device; only SQLite maps files
+ * shared in this process.
+ */
+function strayWalIndexes(dev: number): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const held = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      held.add(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    // address perms offset major:minor inode path
+    const m = /^\S+ \S{3}s \S+ ([\da-f]+):([\da-f]+) [1-9]\d* +(\/.*)$/.exec(line);
+    if (!m || devNumber(parseInt(m[1]!, 16), parseInt(m[2]!, 16)) !== dev) continue;
+    const path = m[3]!;
+    if (path.endsWith(' (deleted)') || !path.endsWith('-shm') || !held.has(path.slice(0, -'-shm'.length))) return path;
+  }
+  return undefined;
+}
+
+/** glibc's makedev: how stat reports a device /proc/self/maps writes as major:minor. */
+function devNumber(major: number, minor: number): number {
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + (minor & ~0xff) * 0x1000 + Math.floor(major / 0x1000) * 0x100000000;
 }
 
 /** How long a read may trust the last check that the files are the ones opened. */
@@ -199,6 +233,8 @@ class SqliteDialect implements Dialect {
       if (stale) throw (this.#tampered = replaced(path, st !== undefined));
       return st ? [{ path, dev: st.dev, ino: st.ino }] : [];
     });
+    const strayShm = strayWalIndexes(statSync(paths[0]!).dev);
+    if (strayShm !== undefined) throw (this.#tampered = new AivaultError('VAULT_TAMPERED', `this process maps ${strayShm}, which is no longer the write-ahead index beside a database it holds: a vault's files were moved while it opened them; nothing was read or written, nor will be: restart it`));
   }
 
   /**

@@ -289,4 +289,37 @@ describe("the daemon's audit writer", () => {
       }
     });
   }
+
+  it('refuses a WAL index moved away while the open waited inside SQLite (all read marks held: no busy answer to retry on)', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+    const dir = join(root, 'open-race-read-marks');
+    const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
+    await vault.close();
+    // Another connection keeps the write-ahead indexes in place, as a running CLI would.
+    const keeper = new DatabaseSync(join(dir, 'vault.db'));
+    keeper.prepare('ATTACH DATABASE ? AS audit').run(join(dir, 'audit.db'));
+    keeper.exec('SELECT count(*) FROM meta; SELECT count(*) FROM audit.audit_log');
+    // Another process takes every read mark of audit.db's index (SQLite then waits by itself,
+    // whatever its busy timeout), moves vault.db's index away meanwhile, then lets go.
+    const script = [
+      'import fcntl, os, shutil, sys, time',
+      `d = ${JSON.stringify(dir)}`,
+      "f = open(os.path.join(d, 'audit.db-shm'), 'r+b')",
+      'fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 5, 123, 0)',
+      "print('locked', flush=True)",
+      'time.sleep(0.7)',
+      "os.mkdir(os.path.join(d, 'x'))",
+      "shutil.copyfile(os.path.join(d, 'vault.db-shm'), os.path.join(d, 'copy'))",
+      "os.rename(os.path.join(d, 'vault.db-shm'), os.path.join(d, 'x', 'index.orig'))",
+      "os.rename(os.path.join(d, 'copy'), os.path.join(d, 'vault.db-shm'))",
+      'time.sleep(0.2)',
+    ].join('\n');
+    const child = spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => child.stdout!.once('data', resolve));
+    try {
+      assert.throws(() => SqliteStorage.open(join(dir, 'vault.db')), (err) => isAivaultError(err, 'VAULT_TAMPERED') && err.message.includes('index.orig'));
+    } finally {
+      await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(undefined)));
+      keeper.close();
+    }
+  });
 });
