@@ -8,7 +8,7 @@ import { cpSync, linkSync, mkdtempSync, readdirSync, readlinkSync, renameSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { SqliteStorage } from '../../src/storage/sqlite.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
@@ -290,7 +290,7 @@ describe("the daemon's audit writer", () => {
     });
   }
 
-  it('refuses a WAL index moved away while the open waited inside SQLite (all read marks held: no busy answer to retry on)', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+  it('refuses a WAL index moved away while the open waited inside SQLite (all read marks held: no busy answer to retry on)', { skip: (process.platform !== 'linux' && 'reads /proc') || (spawnSync('python3', ['-c', 'import fcntl']).status !== 0 && 'takes byte-range locks with python3') }, async () => {
     const dir = join(root, 'open-race-read-marks');
     const vault = await Vault.init({ dir, keyProvider: 'env', env: { AIVAULT_MASTER_KEY: randomBytes(32).toString('base64') } });
     await vault.close();
