@@ -106,23 +106,33 @@ function replaced(path: string, present: boolean): AivaultError {
   return new AivaultError('VAULT_TAMPERED', `${path} was ${present ? 'replaced' : 'removed'} while this process had it open; nothing was read or written, nor will be: restart it on the vault as it now is`);
 }
 
+/** This process's open descriptors and what each names (Linux's /proc/self/fd; elsewhere none are known). */
+function descriptors(): Array<{ fd: number; target: string }> {
+  if (process.platform !== 'linux') return [];
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      return [{ fd: Number(fd), target: readlinkSync(`/proc/self/fd/${fd}`) }];
+    } catch {
+      return []; // closed meanwhile
+    }
+  });
+}
+
 /**
- * What this process holds open of `paths`, from its descriptors (Linux's /proc/self/fd;
- * elsewhere nothing is known this way), each with the file's identity and whether it was
- * unlinked since.
+ * What this process holds open of `paths`, among `fds`, each with the file's identity and
+ * whether it was unlinked since.
  */
-function heldFiles(paths: readonly string[]): Map<string, Array<FileId & { deleted: boolean }>> {
+function heldFiles(paths: readonly string[], fds: ReadonlyArray<{ fd: number; target: string }>): Map<string, Array<FileId & { deleted: boolean }>> {
   const held = new Map<string, Array<FileId & { deleted: boolean }>>();
-  if (process.platform !== 'linux') return held;
+  if (fds.length === 0) return held;
   // /proc names files by their real path.
   const real = new Map(paths.map((p) => [join(realpathSync(dirname(p)), basename(p)), p]));
-  for (const fd of readdirSync('/proc/self/fd')) {
+  for (const { fd, target } of fds) {
+    const deleted = target.endsWith(' (deleted)');
+    const path = real.get(deleted ? target.slice(0, -' (deleted)'.length) : target);
+    if (path === undefined) continue;
     try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      const deleted = target.endsWith(' (deleted)');
-      const path = real.get(deleted ? target.slice(0, -' (deleted)'.length) : target);
-      if (path === undefined) continue;
-      const st = fstatSync(Number(fd));
+      const st = fstatSync(fd);
       // The descriptor may have been closed and reused meanwhile: only a same-target answer counts.
       if (readlinkSync(`/proc/self/fd/${fd}`) !== target) continue;
       held.set(path, [...(held.get(path) ?? []), { dev: st.dev, ino: st.ino, deleted }]);
@@ -135,21 +145,14 @@ function heldFiles(paths: readonly string[]): Map<string, Array<FileId & { delet
 
 /**
  * A shared mapping of a file on the vault's device (`dev`; Linux's /proc/self/maps) that is
- * not a live `-shm` beside a database the process holds open at that very path: SQLite's WAL
- * index moved (or unlinked) while an open waited inside SQLite, which waits on some locks by
- * itself whatever its busy timeout. A file moved stays on its device; only SQLite maps files
- * shared in this process.
+ * not a live `-shm` beside a database the process holds open (among `fds`) at that very path:
+ * SQLite's WAL index moved (or unlinked) while an open waited inside SQLite, which waits on
+ * some locks by itself whatever its busy timeout. A file moved stays on its device; only
+ * SQLite maps files shared in this process.
  */
-function strayWalIndexes(dev: number): string | undefined {
+function strayWalIndexes(dev: number, fds: ReadonlyArray<{ fd: number; target: string }>): string | undefined {
   if (process.platform !== 'linux') return undefined;
-  const held = new Set<string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      held.add(readlinkSync(`/proc/self/fd/${fd}`));
-    } catch {
-      // closed meanwhile
-    }
-  }
+  const held = new Set(fds.map((d) => d.target));
   for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
     // address perms offset major:minor inode path
     const m = /^\S+ \S{3}s \S+ ([\da-f]+):([\da-f]+) [1-9]\d* +(\/.*)$/.exec(line);
@@ -225,7 +228,8 @@ class SqliteDialect implements Dialect {
    */
   pinFiles(paths: readonly string[], before: ReadonlyMap<string, FileId>): void {
     const all = paths.flatMap((p) => [p, `${p}-wal`, `${p}-shm`]);
-    const held = heldFiles(all);
+    const fds = descriptors();
+    const held = heldFiles(all, fds);
     this.#files = all.flatMap((path) => {
       const st = statSync(path, { throwIfNoEntry: false });
       const pre = before.get(path);
@@ -233,7 +237,7 @@ class SqliteDialect implements Dialect {
       if (stale) throw (this.#tampered = replaced(path, st !== undefined));
       return st ? [{ path, dev: st.dev, ino: st.ino }] : [];
     });
-    const strayShm = strayWalIndexes(statSync(paths[0]!).dev);
+    const strayShm = strayWalIndexes(statSync(paths[0]!).dev, fds);
     if (strayShm !== undefined) throw (this.#tampered = new AivaultError('VAULT_TAMPERED', `this process maps ${strayShm}, which is no longer the write-ahead index beside a database it holds: a vault's files were moved while it opened them; nothing was read or written, nor will be: restart it`));
   }
 
