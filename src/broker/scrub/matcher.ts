@@ -163,7 +163,7 @@ export class Patterns {
     }
     const list = [...needles.values()];
     this.automaton = new Automaton(list.map((n) => n.bytes), list.map((n) => n.tag));
-    this.plain = new PlainScan(this.automaton, FOLD);
+    this.plain = new PlainScan(this.automaton, FOLD, STOPS);
     const longest = this.automaton.maxLength;
     this.window = longest === 0 ? 0 : Math.max(...list.map((n) => n.bytes.length * WIDEST[n.tag]!)) + 8 * MAX_ESCAPE_BYTES;
     this.resync = longest + 8;
@@ -296,8 +296,7 @@ FAMILIES.forEach((f, k) => {
   FAMILY[INTRODUCERS[f]] = k;
 });
 /** Bytes that end a plain stretch: where some view does more than read the byte as a symbol. */
-const SPECIAL = Uint8Array.from(INTRODUCER);
-SPECIAL[LF] = SPECIAL[CR] = 1;
+const STOPS = [...Object.values(INTRODUCERS), LF, CR];
 
 /**
  * A decoded view (one escape family). Where the text has none of its escapes it would see
@@ -449,10 +448,9 @@ export class Matcher {
    */
   #stretch(data: Uint8Array, i: number, base: number): number {
     for (;;) {
-      let end = i;
-      while (end < data.length && SPECIAL[data[end]!] === 0) end++;
-      i = this.#lanes(data, i, end, base, undefined);
-      if (i < end || end === data.length || INTRODUCER[data[end]!] === 0) return i;
+      // The scan stops before an introducer or a line break (STOPS), or a needle's end.
+      const end = this.#lanes(data, i, data.length, base, undefined, false);
+      if (end === data.length || INTRODUCER[data[end]!] === 0) return end;
       i = this.#escape(data, end, base);
       if (i === end || !this.#idle()) return i;
     }
@@ -461,9 +459,10 @@ export class Matcher {
   /**
    * Plain bytes data[i, end), in lanes: the literal view and each awake decoded view but
    * `skip`; a decoded view sleeps where it would have settled byte by byte. Returns where it
-   * stopped: before a byte that completes a needle, or at `end`.
+   * stopped: before a byte that completes a needle, before a stop byte (unless `raw`: an
+   * escape's own bytes), or at `end`.
    */
-  #lanes(data: Uint8Array, i: number, end: number, base: number, skip: DecodedView | undefined): number {
+  #lanes(data: Uint8Array, i: number, end: number, base: number, skip: DecodedView | undefined, raw: boolean): number {
     const plain = this.#plain!;
     const literal = this.#literal;
     const states = this.#states;
@@ -478,7 +477,7 @@ export class Matcher {
         states[n] = d.view.state;
         limit = Math.min(limit, i + d.untilSettled(this.#resync));
       }
-      const stop = plain.scan(data, i, limit, states, n + 1);
+      const stop = plain.scan(data, i, limit, states, n + 1, raw);
       literal.state = states[0]!;
       literal.history.plain(data, i, base + i, stop - i);
       for (let k = 0; k < n; k++) {
@@ -505,7 +504,7 @@ export class Matcher {
     const length = escape & 15;
     const family = this.#decoded[FAMILY[data[i]!]!]!;
     if (!family.awake) family.wake(this.#literal);
-    const stop = this.#lanes(data, i, i + length, base, family);
+    const stop = this.#lanes(data, i, i + length, base, family, true);
     if (stop === i + length) {
       family.escaped(escape >> 4, base + i, base + stop);
       return stop;

@@ -4,12 +4,15 @@
 // the automaton over the bytes directly, one state per view (a lane), in one loop.
 //
 // The work per byte is the same whatever the bytes and the secrets: one table read per lane,
-// and a stop only where a needle is complete (which the output shows anyway, as the marker).
-// A scan that skipped bytes unlike any needle would be faster, and would tell an agent that
-// can time an echo how much of its text resembles a secret.
+// and a stop only where a needle is complete (which the output shows anyway, as the marker)
+// or at a byte that ends the stretch (an introducer or a line break: the agent's own text,
+// nothing of a secret's). A scan that skipped bytes unlike any needle would be faster, and
+// would tell an agent that can time an echo how much of its text resembles a secret.
 //
-// A long stretch read by one lane is cut into SEGMENTS read side by side, so the processor
-// overlaps their table reads (one lane's reads each wait for the one before). Every segment
+// The bytes that end a stretch have a column of their own, every move on it a stop, so the
+// scan finds the stretch's end without a pass of its own. A long stretch read by one lane is
+// cut into SEGMENTS read side by side, so the processor overlaps their table reads (one
+// lane's reads each wait for the one before); its end is found natively first. Every segment
 // but the first starts from the root `maxLength` bytes early: the automaton's state is the
 // longest suffix read that begins a needle, never longer than that, so by the segment's
 // first byte its state is exact.
@@ -17,48 +20,60 @@
 import type { Automaton } from './automaton.ts';
 
 const SEGMENTS = 8;
+/** Bytes one lane reads one by one before it looks for the stretch's end to read in segments. */
+const SHORT = 256;
 
 export class PlainScan {
-  /** (state * columns + column) -> next state * columns; negated (~) where a needle ends. */
+  /**
+   * (state * width + column) -> next state * width; negated (~) where a needle ends, and on
+   * the stop column (the last), where the scan stops before the byte.
+   */
   readonly #move: Int32Array;
-  readonly #columns: number;
-  /** Raw byte -> the automaton's column for its folded symbol. */
+  readonly #width: number;
+  /** Raw byte -> the automaton's column for its folded symbol; a stop byte's is the stop column. */
   readonly #column = new Uint8Array(256);
+  /** The same, without stops (the bytes of an escape, read as themselves). */
+  readonly #columnAll = new Uint8Array(256);
+  readonly #stops: number[];
   /** Bytes a segment reads before its own. */
   readonly #warmup: number;
 
-  /** `fold` maps a raw byte to its folded symbol. */
-  constructor(automaton: Automaton, fold: Uint8Array) {
-    const columns = (this.#columns = automaton.columns);
-    this.#move = automaton.next.map((t) => (automaton.found[t] !== 0 ? ~(t * columns) : t * columns));
-    for (let b = 0; b < 256; b++) this.#column[b] = automaton.column[fold[b]!]!;
+  /** `fold` maps a raw byte to its folded symbol; a scan stops before any byte of `stops`. */
+  constructor(automaton: Automaton, fold: Uint8Array, stops: readonly number[]) {
+    const columns = automaton.columns;
+    const width = (this.#width = columns + 1);
+    const move = (this.#move = new Int32Array(width * (automaton.next.length / columns)));
+    for (let s = 0; s * columns < automaton.next.length; s++) {
+      for (let c = 0; c < columns; c++) {
+        const t = automaton.next[s * columns + c]!;
+        move[s * width + c] = automaton.found[t] !== 0 ? ~(t * width) : t * width;
+      }
+      move[s * width + columns] = ~(s * width);
+    }
+    for (let b = 0; b < 256; b++) this.#column[b] = this.#columnAll[b] = automaton.column[fold[b]!]!;
+    for (const b of stops) this.#column[b] = columns;
+    this.#stops = [...stops];
     this.#warmup = automaton.maxLength;
   }
 
   /**
-   * Reads the plain bytes data[from, end) in `lanes` (at most 4) views whose states are
-   * states[0..lanes). Stops before the first byte that completes a needle in any lane (the
-   * caller's full path reads that one), or at `end`. Returns where it stopped, with the
+   * Reads the plain bytes from data[from] up to `end` in `lanes` (at most 4) views whose
+   * states are states[0..lanes). Stops before the first byte that completes a needle in any
+   * lane (the caller's full path reads that one), before a stop byte unless `raw` (an
+   * escape's own bytes, each read as itself), or at `end`. Returns where it stopped, with the
    * states there.
    */
-  scan(data: Uint8Array, from: number, end: number, states: Int32Array, lanes: number): number {
-    const columns = this.#columns;
-    if (lanes === 1) {
-      const s = this.#segments(data, from, end, states[0]! * columns);
-      if (s >= 0) {
-        states[0] = s / columns;
-        return end;
-      }
-      return this.#one(data, from, end, states);
-    }
+  scan(data: Uint8Array, from: number, end: number, states: Int32Array, lanes: number, raw: boolean): number {
+    const width = this.#width;
+    if (lanes === 1 && !raw) return this.#one(data, from, end, states);
     const move = this.#move;
-    const column = this.#column;
+    const column = raw ? this.#columnAll : this.#column;
     // The lanes in locals (one not in use repeats the first): a loop over an array of
     // states is several times slower.
-    let s0 = states[0]! * columns;
-    let s1 = states[1]! * columns;
-    let s2 = lanes > 2 ? states[2]! * columns : s0;
-    let s3 = lanes > 3 ? states[3]! * columns : s0;
+    let s0 = states[0]! * width;
+    let s1 = lanes > 1 ? states[1]! * width : s0;
+    let s2 = lanes > 2 ? states[2]! * width : s0;
+    let s3 = lanes > 3 ? states[3]! * width : s0;
     let i = from;
     for (; i < end; i++) {
       const c = column[data[i]!]!;
@@ -72,31 +87,58 @@ export class PlainScan {
       s2 = t2;
       s3 = t3;
     }
-    states[0] = s0 / columns;
-    states[1] = s1 / columns;
-    if (lanes > 2) states[2] = s2 / columns;
-    if (lanes > 3) states[3] = s3 / columns;
+    states[0] = s0 / width;
+    if (lanes > 1) states[1] = s1 / width;
+    if (lanes > 2) states[2] = s2 / width;
+    if (lanes > 3) states[3] = s3 / width;
     return i;
   }
 
-  /** One lane, byte after byte. */
+  /** One lane: byte after byte, then in segments once the stretch proves long. */
   #one(data: Uint8Array, from: number, end: number, states: Int32Array): number {
     const move = this.#move;
     const column = this.#column;
-    let s = states[0]! * this.#columns;
+    const width = this.#width;
+    let s = states[0]! * width;
     let i = from;
-    for (; i < end; i++) {
+    const short = Math.min(end, from + SHORT);
+    for (; i < short; i++) {
       const t = move[s + column[data[i]!]!]!;
       if (t < 0) break;
       s = t;
     }
-    states[0] = s / this.#columns;
+    if (i === short && i < end) {
+      const stretch = this.#stretchEnd(data, i, end);
+      const t = this.#segments(data, i, stretch, s);
+      if (t >= 0) {
+        s = t;
+        i = stretch;
+      }
+      for (; i < end; i++) {
+        const t = move[s + column[data[i]!]!]!;
+        if (t < 0) break;
+        s = t;
+      }
+    }
+    states[0] = s / width;
     return i;
   }
 
+  /** The first stop byte in data[from, end), or `end` (native searches: this is the long case). */
+  #stretchEnd(data: Uint8Array, from: number, end: number): number {
+    const view = Buffer.from(data.buffer, data.byteOffset + from, end - from);
+    let n = end - from;
+    for (const b of this.#stops) {
+      const at = view.indexOf(b);
+      if (at >= 0 && at < n) n = at;
+    }
+    return from + n;
+  }
+
   /**
-   * One lane from state `s` (times columns), in segments: the state at `end` (times
-   * columns), or -1 when a needle ends somewhere in it, or the stretch is too short to cut.
+   * One lane from state `s` (times width) over data[from, end), which holds no stop byte, in
+   * segments: the state at `end` (times width), or -1 when a needle ends somewhere in it, or
+   * the stretch is too short to cut.
    */
   #segments(data: Uint8Array, from: number, end: number, s: number): number {
     const w = this.#warmup;
