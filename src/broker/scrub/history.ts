@@ -16,6 +16,10 @@ export class History {
   readonly #byte: Uint8Array;
   readonly #data: Array<Uint8Array | undefined>;
   readonly #at: Float64Array;
+  /** Where the newest run, when plain, ends: in its chunk and as a raw offset (a next stretch right after it extends it). */
+  #tailData: Uint8Array | undefined;
+  #tailAt = 0;
+  #tailPos = 0;
   /** The symbol `locate` found. */
   start = 0;
   end = 0;
@@ -39,6 +43,7 @@ export class History {
     this.count = 0;
     this.#runs = 0;
     this.#data.fill(undefined);
+    this.#tailData = undefined;
     this.start = this.end = this.byte = 0;
   }
 
@@ -50,13 +55,13 @@ export class History {
     this.#end[r] = end;
     this.#byte[r] = byte;
     this.#data[r] = undefined;
+    this.#tailData = undefined;
   }
 
   /** `n` plain symbols: the bytes `data[at, at + n)`, which sit at raw offsets [pos, pos + n). */
   plain(data: Uint8Array, at: number, pos: number, n: number): void {
-    const last = (this.#runs - 1) & this.#mask;
-    if (this.#runs > 0 && this.#data[last] === data && this.#end[last] === pos && this.#at[last]! + (pos - this.#start[last]!) === at) {
-      this.#end[last] = pos + n;
+    if (data === this.#tailData && pos === this.#tailPos && at === this.#tailAt) {
+      this.#end[(this.#runs - 1) & this.#mask] = pos + n;
     } else {
       const r = this.#runs++ & this.#mask;
       this.#sym[r] = this.count;
@@ -64,7 +69,10 @@ export class History {
       this.#end[r] = pos + n;
       this.#data[r] = data;
       this.#at[r] = at;
+      this.#tailData = data;
     }
+    this.#tailAt = at + n;
+    this.#tailPos = pos + n;
     this.count += n;
   }
 
@@ -91,6 +99,9 @@ export class History {
   copyFrom(o: History, depth: number): void {
     this.count = o.count;
     this.#runs = o.#runs;
+    this.#tailData = o.#tailData;
+    this.#tailAt = o.#tailAt;
+    this.#tailPos = o.#tailPos;
     const j = o.count - depth;
     for (let r = o.#runs - 1; r >= 0 && r > o.#runs - 1 - (this.#mask + 1); r--) {
       const k = r & this.#mask;

@@ -68,6 +68,44 @@ export class PlainScan {
     if (lanes === 1 && !raw) return this.#one(data, from, end, states);
     const move = this.#move;
     const column = raw ? this.#columnAll : this.#column;
+    if (lanes === 2) {
+      // The common case in escaped text (the literal view and one decoded view): every read
+      // counts here, so none on lanes not in use.
+      let s0 = states[0]! * width;
+      let s1 = states[1]! * width;
+      let i = from;
+      for (; i < end; i++) {
+        const c = column[data[i]!]!;
+        const t0 = move[s0 + c]!;
+        const t1 = move[s1 + c]!;
+        if ((t0 | t1) < 0) break;
+        s0 = t0;
+        s1 = t1;
+      }
+      states[0] = s0 / width;
+      states[1] = s1 / width;
+      return i;
+    }
+    if (lanes === 3) {
+      let s0 = states[0]! * width;
+      let s1 = states[1]! * width;
+      let s2 = states[2]! * width;
+      let i = from;
+      for (; i < end; i++) {
+        const c = column[data[i]!]!;
+        const t0 = move[s0 + c]!;
+        const t1 = move[s1 + c]!;
+        const t2 = move[s2 + c]!;
+        if ((t0 | t1 | t2) < 0) break;
+        s0 = t0;
+        s1 = t1;
+        s2 = t2;
+      }
+      states[0] = s0 / width;
+      states[1] = s1 / width;
+      states[2] = s2 / width;
+      return i;
+    }
     // The lanes in locals (one not in use repeats the first): a loop over an array of
     // states is several times slower.
     let s0 = states[0]! * width;
