@@ -5,7 +5,15 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const body = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'hello' } }] });
+/** BENCH_ANSWER_BYTES: a model's long answer of about that size instead (text with JSON escapes, now and then a URL). */
+const size = Number(process.env.BENCH_ANSWER_BYTES ?? 0);
+function content(bytes: number): string {
+  const words = ['Here is ', 'a reply ', 'with "quotes" ', 'and\nlines ', 'about things ', 'https://x.example/a%20b ', 'QUJD0123abcd '];
+  const parts: string[] = [];
+  for (let i = 0, n = 0; n < bytes; i++) n += (parts[i] = words[(i * 7919) % words.length]!).length;
+  return parts.join('');
+}
+const body = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: size > 0 ? content(size) : 'hello' } }] });
 const expected = process.env.BENCH_EXPECT_AUTHORIZATION;
 const server = createServer((req, res) => {
   req.resume();

@@ -55,6 +55,9 @@ export const ENCODINGS: Record<string, (s: string, seed: number) => string> = {
     const parts = [0, ...cut, s.length].slice(1).map((end, k, ends) => s.slice(k === 0 ? 0 : ends[k - 1]!, end));
     return parts.map((p) => `data: ${p}\n\n`).join('');
   },
+  // One event whose data spans lines, kept as text in a JSON answer (a request log): each
+  // line break a `\n` escape, each followed by a `data:` field name.
+  sseInJson: (s, seed) => JSON.stringify(`${ENCODINGS.sse!(s, seed).replace(/\n\n(?!$)/g, '\n')}`),
 };
 
 /** Printable ASCII with the characters encoders treat specially over-represented. */

@@ -223,7 +223,7 @@ describe('response scrubbing: properties (fast-check)', () => {
 
 describe('response scrubbing: the short ways against the byte-by-byte reference (fast-check)', () => {
   /** Fragments that end a plain stretch, or leave a view mid-escape or mid-line, next to a secret. */
-  const breaks = ['%', '%4', '%41', '%2F', '%0A', '%C3%A9', '%%', '\\', '\\n', '\\"', '\\u00', '\\u0041', '\\u00e9', '\\\\', '&', '&#', '&#x41;', '&#233;', '&amp;', '&sol;', '&NewLine;', '\n', '\r\n', '\ndata: ', '\ndata:', '\nDATA:x', 'data: '];
+  const breaks = ['%', '%4', '%41', '%2F', '%0A', '%0Adata: ', '%C3%A9', '%%', '\\', '\\n', '\\ndata: ', '\\r\\nDATA:x', '\\"', '\\u00', '\\u0041', '\\u00e9', '\\\\', '&', '&#', '&#x41;', '&#233;', '&amp;', '&sol;', '&NewLine;', '\n', '\r\n', '\ndata: ', '\ndata:', '\nDATA:x', 'data: '];
   const shortSecret = fc.array(fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), { minLength: 4, maxLength: 9 }).map((a) => a.join(''));
   const fragment = (secrets: string[]) =>
     fc.oneof(

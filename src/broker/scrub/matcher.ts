@@ -18,7 +18,7 @@
 
 import { Automaton } from './automaton.ts';
 import { History } from './history.ts';
-import { PlainScan } from './plain.ts';
+import { Escapes, PlainScan } from './plain.ts';
 import { MAX_ESCAPE_BYTES, Unescaper, escapeAt, type EscapeFamily, type SymbolSink } from './unescape.ts';
 
 export interface Span {
@@ -163,7 +163,7 @@ export class Patterns {
     }
     const list = [...needles.values()];
     this.automaton = new Automaton(list.map((n) => n.bytes), list.map((n) => n.tag));
-    this.plain = new PlainScan(this.automaton, FOLD, STOPS);
+    this.plain = new PlainScan(this.automaton, FOLD, STOPS, FAMILIES.map((f) => INTRODUCERS[f]));
     const longest = this.automaton.maxLength;
     this.window = longest === 0 ? 0 : Math.max(...list.map((n) => n.bytes.length * WIDEST[n.tag]!)) + 8 * MAX_ESCAPE_BYTES;
     this.resync = longest + 8;
@@ -331,11 +331,25 @@ class DecodedView {
     this.decoder.push(b, pos);
   }
 
-  /** `n` plain bytes, data[i, i + n) at offset `pos`, read by the plain scan into `state`. */
-  plain(data: Uint8Array, i: number, pos: number, n: number, state: number): void {
-    this.#plain += n;
+  /**
+   * data[i, end) (the chunk at offset `base`) read by the plain scan as lane `lane`, into
+   * `state`: plain bytes, and the escapes `escapes` lists for this lane, each one symbol.
+   */
+  plain(data: Uint8Array, i: number, end: number, base: number, state: number, lane: number, escapes: Escapes | undefined): void {
+    const history = this.view.history;
+    for (let e = 0; escapes !== undefined && e < 3 * escapes.count; e += 3) {
+      if (escapes.list[e] !== lane) continue;
+      const at = escapes.list[e + 1]!;
+      const escape = escapes.list[e + 2]!;
+      if (at > i) history.plain(data, i, base + i, at - i);
+      i = at + (escape & 15);
+      // A line break is dropped by folding (the scan read it so only when nothing follows from it).
+      if (escape >> 4 !== LF && escape >> 4 !== CR) history.symbol(escape >> 4, base + at, base + i);
+      this.#plain = 0;
+    }
+    if (end > i) history.plain(data, i, base + i, end - i);
+    this.#plain += end - i;
     this.view.state = state;
-    this.view.history.plain(data, i, pos, n);
   }
 
   reset(): void {
@@ -389,6 +403,12 @@ export class Matcher {
   /** The plain scan's lanes: the literal view's state, then each awake decoded view's. */
   readonly #states = new Int32Array(4);
   readonly #laneViews: DecodedView[] = [];
+  /** Each lane's escape family (its index in FAMILIES; -1: the literal view). */
+  readonly #families = new Int8Array(4).fill(-1);
+  /** The escapes the plain scan read in its lanes. */
+  readonly #escapes = new Escapes();
+  /** Where each lane may sleep (plain.ts `scanSettling`). */
+  readonly #settle = new Int32Array(4);
 
   readonly patterns: Patterns;
   readonly reference: boolean;
@@ -451,6 +471,14 @@ export class Matcher {
       // The scan stops before an introducer or a line break (STOPS), or a needle's end.
       const end = this.#lanes(data, i, data.length, base, undefined, false);
       if (end === data.length || INTRODUCER[data[end]!] === 0) return end;
+      const family = this.#decoded[FAMILY[data[end]!]!]!;
+      if (!family.awake) {
+        // Woken before it reads its introducer, as a copy of the literal view; the scan then
+        // reads the escape in its lane when it can.
+        family.wake(this.#literal);
+        i = end;
+        continue;
+      }
       i = this.#escape(data, end, base);
       if (i === end || !this.#idle()) return i;
     }
@@ -467,23 +495,37 @@ export class Matcher {
     const literal = this.#literal;
     const states = this.#states;
     const lanes = this.#laneViews;
+    const families = this.#families;
+    const settle = this.#settle;
     while (i < end) {
       let n = 0;
       let limit = end;
       states[0] = literal.state;
-      for (const d of this.#decoded) {
+      for (let f = 0; f < FAMILIES.length; f++) {
+        const d = this.#decoded[f]!;
         if (!d.awake || d === skip) continue;
         lanes[n++] = d;
         states[n] = d.view.state;
-        limit = Math.min(limit, i + d.untilSettled(this.#resync));
+        families[n] = f;
+        settle[n] = i + d.untilSettled(this.#resync);
+        limit = Math.min(limit, settle[n]!);
       }
-      const stop = plain.scan(data, i, limit, states, n + 1, raw);
+      // Escapes read in the scan (not an escape's own bytes, `raw`) move their lane's settling
+      // point on: the scan then stops where some lane may sleep, or before what it cannot read.
+      const stop = raw ? plain.scan(data, i, limit, states, n + 1, true) : plain.scanSettling(data, i, end, states, n + 1, families, this.#escapes, settle, this.#resync);
+      const escapes = raw ? undefined : this.#escapes;
       literal.state = states[0]!;
       literal.history.plain(data, i, base + i, stop - i);
       for (let k = 0; k < n; k++) {
         const d = lanes[k]!;
-        d.plain(data, i, base + i, stop - i, states[k + 1]!);
+        d.plain(data, i, stop, base, states[k + 1]!, k + 1, escapes);
         if (d.settled(this.#resync)) d.awake = false;
+      }
+      if (!raw) {
+        // Where it stopped: before what it could not read, or where a lane may sleep.
+        let next = end;
+        for (let k = 1; k <= n; k++) next = Math.min(next, settle[k]!);
+        limit = next;
       }
       if (stop < limit) return stop;
       i = stop;

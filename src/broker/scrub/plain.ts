@@ -18,6 +18,18 @@
 // first byte its state is exact.
 
 import type { Automaton } from './automaton.ts';
+import { escapeAt } from './unescape.ts';
+
+const LF = 0x0a;
+const CR = 0x0d;
+/** Escapes one scan reads before it hands them to its caller. */
+const MAX_ESCAPES = 64;
+
+/** The escapes a scan read, in order: lane, raw offset in the chunk, and escapeAt's answer (symbol * 16 + length). */
+export class Escapes {
+  count = 0;
+  readonly list = new Int32Array(3 * MAX_ESCAPES);
+}
 
 const SEGMENTS = 8;
 /** Bytes one lane reads one by one before it looks for the stretch's end to read in segments. */
@@ -35,11 +47,18 @@ export class PlainScan {
   /** The same, without stops (the bytes of an escape, read as themselves). */
   readonly #columnAll = new Uint8Array(256);
   readonly #stops: number[];
+  /** Raw byte -> the escape family it introduces (its index in `introducers`), or -1. */
+  readonly #family = new Int8Array(256).fill(-1);
+  /** Scratch: the lanes' states after an escape, before they are taken. */
+  readonly #next = new Int32Array(4);
   /** Bytes a segment reads before its own. */
   readonly #warmup: number;
 
-  /** `fold` maps a raw byte to its folded symbol; a scan stops before any byte of `stops`. */
-  constructor(automaton: Automaton, fold: Uint8Array, stops: readonly number[]) {
+  /**
+   * `fold` maps a raw byte to its folded symbol; a scan stops before any byte of `stops`, which
+   * holds the escape `introducers` (family by family).
+   */
+  constructor(automaton: Automaton, fold: Uint8Array, stops: readonly number[], introducers: readonly number[]) {
     const columns = automaton.columns;
     const width = (this.#width = columns + 1);
     const move = (this.#move = new Int32Array(width * (automaton.next.length / columns)));
@@ -53,6 +72,7 @@ export class PlainScan {
     for (let b = 0; b < 256; b++) this.#column[b] = this.#columnAll[b] = automaton.column[fold[b]!]!;
     for (const b of stops) this.#column[b] = columns;
     this.#stops = [...stops];
+    introducers.forEach((b, k) => (this.#family[b] = k));
     this.#warmup = automaton.maxLength;
   }
 
@@ -64,72 +84,137 @@ export class PlainScan {
    * states there.
    */
   scan(data: Uint8Array, from: number, end: number, states: Int32Array, lanes: number, raw: boolean): number {
+    return this.#scan(data, from, end, states, lanes, raw, undefined, undefined, undefined, 0);
+  }
+
+  /**
+   * `scan` (not `raw`), reading escapes too: one of a family that has a lane here
+   * (`families[k]`, -1 for the literal view) is read without stopping when it is whole and
+   * stands for one ASCII symbol. That lane reads the symbol (a line break, dropped by folding,
+   * only when what follows is plain and cannot begin `data:`), every other lane the raw bytes,
+   * as the caller's full path would; each is listed in `escapes` for the caller's histories.
+   * It stops too where a decoded lane may sleep: `settle[k]` is where lane k (k > 0) has read
+   * `resync` plain symbols since its last escape, moved on by each escape read here.
+   */
+  scanSettling(data: Uint8Array, from: number, end: number, states: Int32Array, lanes: number, families: Int8Array, escapes: Escapes, settle: Int32Array, resync: number): number {
+    return this.#scan(data, from, end, states, lanes, false, families, escapes, settle, resync);
+  }
+
+  #scan(data: Uint8Array, from: number, end: number, states: Int32Array, lanes: number, raw: boolean, families: Int8Array | undefined, escapes: Escapes | undefined, settle: Int32Array | undefined, resync: number): number {
     const width = this.#width;
+    if (escapes) escapes.count = 0;
     if (lanes === 1 && !raw) return this.#one(data, from, end, states);
     const move = this.#move;
     const column = raw ? this.#columnAll : this.#column;
-    if (lanes === 2) {
-      // The common case in escaped text (the literal view and one decoded view): every read
-      // counts here, so none on lanes not in use.
-      let s0 = states[0]! * width;
-      let s1 = states[1]! * width;
-      let i = from;
-      for (; i < end; i++) {
-        const c = column[data[i]!]!;
-        const t0 = move[s0 + c]!;
-        const t1 = move[s1 + c]!;
-        if ((t0 | t1) < 0) break;
-        s0 = t0;
-        s1 = t1;
-      }
-      states[0] = s0 / width;
-      states[1] = s1 / width;
-      return i;
-    }
-    if (lanes === 3) {
-      let s0 = states[0]! * width;
-      let s1 = states[1]! * width;
-      let s2 = states[2]! * width;
-      let i = from;
-      for (; i < end; i++) {
-        const c = column[data[i]!]!;
-        const t0 = move[s0 + c]!;
-        const t1 = move[s1 + c]!;
-        const t2 = move[s2 + c]!;
-        if ((t0 | t1 | t2) < 0) break;
-        s0 = t0;
-        s1 = t1;
-        s2 = t2;
-      }
-      states[0] = s0 / width;
-      states[1] = s1 / width;
-      states[2] = s2 / width;
-      return i;
-    }
-    // The lanes in locals (one not in use repeats the first): a loop over an array of
-    // states is several times slower.
+    const stop = width - 1;
+    // The lanes in locals, one loop per count: a loop over an array of states is several
+    // times slower, and every table read counts (none on lanes not in use).
     let s0 = states[0]! * width;
     let s1 = lanes > 1 ? states[1]! * width : s0;
     let s2 = lanes > 2 ? states[2]! * width : s0;
     let s3 = lanes > 3 ? states[3]! * width : s0;
     let i = from;
-    for (; i < end; i++) {
-      const c = column[data[i]!]!;
-      const t0 = move[s0 + c]!;
-      const t1 = move[s1 + c]!;
-      const t2 = move[s2 + c]!;
-      const t3 = move[s3 + c]!;
-      if ((t0 | t1 | t2 | t3) < 0) break;
-      s0 = t0;
-      s1 = t1;
-      s2 = t2;
-      s3 = t3;
+    let limit = end;
+    for (let k = 1; settle !== undefined && k < lanes; k++) limit = Math.min(limit, settle[k]!);
+    for (;;) {
+      if (lanes === 2) {
+        for (; i < limit; i++) {
+          const c = column[data[i]!]!;
+          const t0 = move[s0 + c]!;
+          const t1 = move[s1 + c]!;
+          if ((t0 | t1) < 0) break;
+          s0 = t0;
+          s1 = t1;
+        }
+      } else if (lanes === 3) {
+        for (; i < limit; i++) {
+          const c = column[data[i]!]!;
+          const t0 = move[s0 + c]!;
+          const t1 = move[s1 + c]!;
+          const t2 = move[s2 + c]!;
+          if ((t0 | t1 | t2) < 0) break;
+          s0 = t0;
+          s1 = t1;
+          s2 = t2;
+        }
+      } else {
+        for (; i < limit; i++) {
+          const c = column[data[i]!]!;
+          const t0 = move[s0 + c]!;
+          const t1 = move[s1 + c]!;
+          const t2 = move[s2 + c]!;
+          const t3 = move[s3 + c]!;
+          if ((t0 | t1 | t2 | t3) < 0) break;
+          s0 = t0;
+          s1 = t1;
+          s2 = t2;
+          s3 = t3;
+        }
+      }
+      // Stopped at the end, a needle's end, or a stop byte: an escape may be read on.
+      if (i === limit || column[data[i]!] !== stop || !families || !escapes) break;
+      states[0] = s0;
+      states[1] = s1;
+      states[2] = s2;
+      states[3] = s3;
+      const n = this.#inline(data, i, end, states, lanes, families, escapes);
+      if (n === 0) break;
+      s0 = states[0]!;
+      s1 = states[1]!;
+      s2 = states[2]!;
+      s3 = states[3]!;
+      i += n;
+      if (settle !== undefined) {
+        // The escape's lane reads `resync` plain symbols from here before it may sleep.
+        settle[escapes.list[3 * escapes.count - 3]!] = i + resync;
+        limit = end;
+        for (let k = 1; k < lanes; k++) limit = Math.min(limit, settle[k]!);
+        if (i >= limit) break;
+      }
     }
     states[0] = s0 / width;
     if (lanes > 1) states[1] = s1 / width;
     if (lanes > 2) states[2] = s2 / width;
     if (lanes > 3) states[3] = s3 / width;
     return i;
+  }
+
+  /**
+   * The escape at data[i] read in every lane (states times width, in `states`), when it can
+   * be: returns its length, or 0 to stop before it (its family has no lane here, it is not a
+   * one-symbol escape whole before `end`, it is a line break folding would not simply drop,
+   * or it completes a needle in some lane).
+   */
+  #inline(data: Uint8Array, i: number, end: number, states: Int32Array, lanes: number, families: Int8Array, escapes: Escapes): number {
+    const family = this.#family[data[i]!]!;
+    let lane = -1;
+    for (let k = 1; k < lanes; k++) if (families[k] === family) lane = k;
+    if (family < 0 || lane < 0 || escapes.count === MAX_ESCAPES) return 0;
+    const escape = escapeAt(data, i);
+    if (escape < 0) return 0;
+    const symbol = escape >> 4;
+    const length = escape & 15;
+    if (symbol >= 0x80 || i + length > end) return 0;
+    // A line break: its view drops it (folding), and the next symbol is plain unless it could
+    // begin an SSE field name (`data:`) or is not plain itself.
+    const lineBreak = symbol === LF || symbol === CR;
+    if (lineBreak && (i + length === end || (data[i + length]! | 0x20) === 0x64 || this.#column[data[i + length]!] === this.#width - 1)) return 0;
+    const move = this.#move;
+    const column = this.#columnAll;
+    const next = this.#next;
+    for (let k = 0; k < lanes; k++) {
+      let t = states[k]!;
+      if (k === lane) t = lineBreak ? t : move[t + column[symbol]!]!;
+      else for (let j = i; j < i + length && t >= 0; j++) t = move[t + column[data[j]!]!]!;
+      if (t < 0) return 0;
+      next[k] = t;
+    }
+    for (let k = 0; k < lanes; k++) states[k] = next[k]!;
+    const e = 3 * escapes.count++;
+    escapes.list[e] = lane;
+    escapes.list[e + 1] = i;
+    escapes.list[e + 2] = escape;
+    return length;
   }
 
   /** One lane: byte after byte, then in segments once the stretch proves long. */
