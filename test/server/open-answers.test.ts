@@ -149,7 +149,11 @@ describe('answers still streaming when the agent can reach more', () => {
     await owner.call('grant.create', { agent: 'watcher', capabilities: ['other/api'] });
     try {
       await (await agent.invoke({ capability: 'other/api', path })).text();
-      const text = await seen();
+      // From this plant's entry on: the log holds an earlier test's too, planted while that
+      // grant held and sent to this answer before the grant was made again, which it need not
+      // cover (a revoked grant's plant comes back; docs/threat-model.md). Under load it leaves
+      // before the widening.
+      const text = (await seen()).split(path).slice(1).join(path);
       assert.match(text, /"x-other":"\[REDACTED\]"/);
       assert.equal(leak(text, GRANTED), undefined);
     } finally {
