@@ -132,7 +132,10 @@ export function createUpgradeHandler({ vault, agents, broker, reads }: Services,
     // each sent whole once it is safe; text frames as bytes too, since a valid UTF-8 pattern
     // only ever matches whole characters.
     // While the upstream is paused (the agent reads slowly) it is not quiet: no timed release.
-    const toClient = plan.scrubber.messages(sender(upstream, client, (n) => (bytesOut += n)), { busy: () => upstream.isPaused });
+    const toClient = plan.scrubber.messages(sender(upstream, client, (n) => (bytesOut += n)), { busy: () => upstream.isPaused }, () => {
+      error ??= 'INTERNAL_ERROR';
+      closeBoth(client, upstream, 1011, 'the answer could not be scrubbed');
+    });
     const widen = (wider: Scrubber) => toClient.widen(wider);
     // Widened since the upgrade, before any later request of anyone goes upstream; and by
     // the session watch when a change comes from another process.

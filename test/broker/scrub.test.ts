@@ -31,6 +31,21 @@ async function scrubChunks(s: Scrubber, chunks: Buffer[]): Promise<Buffer[]> {
 }
 
 const text = (bufs: Buffer[]) => Buffer.concat(bufs).toString('utf8');
+
+/** Runs `body` (an async function body returning a value) in a worker; fails after 20 s rather than hang. */
+async function inWorker(body: string): Promise<unknown> {
+  const { Worker } = await import('node:worker_threads');
+  const w = new Worker(`(async () => { ${body} })().then((v) => require('node:worker_threads').parentPort.postMessage(v))`, { eval: true });
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the scan did not return within 20 s')), 20_000);
+      w.once('message', (v) => (clearTimeout(timer), resolve(v)));
+      w.once('error', (e) => (clearTimeout(timer), reject(e)));
+    });
+  } finally {
+    await w.terminate();
+  }
+}
 const encodingName = fc.constantFrom(...Object.keys(ENCODINGS));
 
 describe('response scrubbing: examples', () => {
@@ -57,6 +72,49 @@ describe('response scrubbing: examples', () => {
     const body = Buffer.from(`x${Buffer.from(`hello ${secret} world`).toString('base64')}y`);
     const out = text(await scrubChunks(s, [...body].map((b) => Buffer.of(b))));
     assert.equal(leak(out, secret), undefined, out);
+  });
+
+  it('a match across many blank event lines is found, and the scan returns (fourth attacker: it looped forever)', async () => {
+    // Each `data: ` line the fold drops left an empty history run, until the run a match
+    // started in was overwritten; finding it then walked the ring for ever. Run in a worker
+    // so the code before the fix fails the test instead of hanging the suite.
+    const outputs = await inWorker(`
+      const at = (f) => import(new URL('../../src/broker/scrub/' + f, ${JSON.stringify(import.meta.url)}).href);
+      const [{ Scrubber }, { Patterns }, { Redactor }] = await Promise.all([at('scrubber.ts'), at('matcher.ts'), at('redactor.ts')]);
+      const secret = 'sk-test-0123456789abcdef';
+      const blank = (n) => 'data: \\n'.repeat(n);
+      const s = new Scrubber([secret]);
+      // Streamed a line a chunk, released a window behind (the stream's rule), fast and reference.
+      const lines = ['data: sk-1\\n', ...blank(32).split(/(?<=\\n)/), 'data: 2345\\n\\n'].map((l) => Buffer.from(l));
+      const streamed = (reference) => {
+        const patterns = new Patterns([Buffer.from('sk-12345')]);
+        const r = new Redactor(patterns, { reference });
+        const out = [];
+        for (const l of lines) (r.push(l), out.push(r.take(r.offset - patterns.window, 'extend')));
+        r.finish();
+        out.push(r.take(r.offset, 'extend'));
+        return Buffer.concat(out).toString();
+      };
+      return [
+        s.scrubText('data: ' + secret.slice(0, 10) + '\\n' + blank(80) + 'data: ' + secret.slice(10) + '\\n\\n'),
+        s.scrubText('data: x\\n' + blank(70) + 'data: ' + Buffer.from('hello ' + secret).toString('base64') + '\\n\\n'),
+        streamed(false),
+        streamed(true),
+      ];
+    `) as string[];
+    const blank = (n: number) => 'data: \n'.repeat(n);
+    // The `x` is no neighbour of the base64 (line breaks stand between them); `aGVsbG8` is "hello ".
+    assert.deepEqual(outputs.slice(0, 2), [`data: ${REDACTED}\n\n`, `data: x\n${blank(70)}data: aGVsbG8${REDACTED}\n\n`]);
+    assert.equal(outputs[2], outputs[3], 'streamed: as the reference');
+    assert.ok(outputs[2]!.includes(REDACTED));
+  });
+
+  it('finds a value written with the longest named reference, and one that begins with `data:` at the start of a line', () => {
+    const bar = 'sk|live|0123456789';
+    assert.equal(new Scrubber([bar]).scrubText('sk&VerticalLine;live&VerticalLine;0123456789'), REDACTED);
+    const field = 'data:sk-canary-7f3a9c21';
+    assert.equal(leak(new Scrubber([field]).scrubText(`event: x\n${field}`), field.slice(5)), undefined);
+    assert.equal(leak(new Scrubber(['Data: sk-canary-7f3a9c21']).scrubText('x\nData: sk-canary-7f3a9c21'), 'sk-canary-7f3a9c21'), undefined);
   });
 
   it('leaves bodies without secrets byte-identical; values under 4 bytes are not looked for', async () => {
@@ -236,6 +294,8 @@ describe('response scrubbing: the short ways against the byte-by-byte reference 
       textArb,
       // Long plain stretches, which one lane reads in segments.
       fc.tuple(fc.constantFrom('x', 'the quick brown fox ', 'QUJD0123abcdEF+/', 'a-b_c'), fc.integer({ min: 1, max: 200 })).map(([w, n]) => w.repeat(n)),
+      // Runs of what folding drops whole (blank event lines, line breaks): more than a history holds.
+      fc.tuple(fc.constantFrom('\ndata: ', 'data: \n', '\r\n', '\\ndata: ', '%0Adata: '), fc.integer({ min: 1, max: 120 })).map(([w, n]) => w.repeat(n)),
     );
   const caseArb = fc
     .tuple(fc.array(fc.oneof(secretArb, shortSecret), { minLength: 1, maxLength: 3 }), fc.nat())

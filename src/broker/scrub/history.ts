@@ -60,6 +60,8 @@ export class History {
 
   /** `n` plain symbols: the bytes `data[at, at + n)`, which sit at raw offsets [pos, pos + n). */
   plain(data: Uint8Array, at: number, pos: number, n: number): void {
+    // No run without a symbol: the ring holds a match only while every run holds one.
+    if (n === 0) return;
     if (data === this.#tailData && pos === this.#tailPos && at === this.#tailAt) {
       this.#end[(this.#runs - 1) & this.#mask] = pos + n;
     } else {
@@ -80,7 +82,12 @@ export class History {
   locate(back: number): void {
     const j = this.count - 1 - back;
     let r = this.#runs - 1;
-    while (this.#sym[r & this.#mask]! > j) r--;
+    const oldest = this.#runs - 1 - this.#mask;
+    while (this.#sym[r & this.#mask]! > j) {
+      // Never when every run holds a symbol (the ring is deeper than any needle): a bug
+      // fails the answer rather than loop over the ring.
+      if (--r < Math.max(0, oldest)) throw new Error('scrubber history lost a match');
+    }
     r &= this.#mask;
     const data = this.#data[r];
     if (data === undefined) {

@@ -94,10 +94,14 @@ class FoldState {
   }
 }
 
-/** What the views make of `input` on its own, folded: the needle for a value. */
-function folded(input: Uint8Array): Uint8Array {
+/**
+ * What the views make of `input` on its own, folded: the needle for a value. `lineStart`:
+ * as read at the start of a line, where a leading `data:` field name is dropped.
+ */
+function folded(input: Uint8Array, lineStart = false): Uint8Array {
   const out: number[] = [];
   const f = new FoldState();
+  f.lineStart = lineStart;
   const emit = (b: number) => void out.push(FOLD[b]!);
   input.forEach((b, i) => f.push(b, i, i + 1, emit));
   f.release(emit);
@@ -157,6 +161,10 @@ export class Patterns {
     };
     for (const v of values) {
       add(folded(v), 0);
+      // A value that begins `data:` loses it to folding at the start of a line: the rest,
+      // when long enough to stand for the value, is looked for too.
+      const atLineStart = folded(v, true);
+      if (atLineStart.length >= MIN_NEEDLE) add(atLineStart, 0);
       add(folded(Buffer.from(Buffer.from(v).toString('hex'))), TAG_HEX);
       for (const core of base64Cores(v)) if (core.length >= MIN_NEEDLE) add(folded(core), TAG_BASE64);
       for (const wide of utf16Forms(v)) add(folded(wide), TAG_UTF16);

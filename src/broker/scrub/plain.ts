@@ -18,7 +18,7 @@
 // first byte its state is exact.
 
 import type { Automaton } from './automaton.ts';
-import { escapeAt } from './unescape.ts';
+import { quickEscapeAt } from './unescape.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -190,7 +190,7 @@ export class PlainScan {
     let lane = -1;
     for (let k = 1; k < lanes; k++) if (families[k] === family) lane = k;
     if (family < 0 || lane < 0 || escapes.count === MAX_ESCAPES) return 0;
-    const escape = escapeAt(data, i);
+    const escape = quickEscapeAt(data, i);
     if (escape < 0) return 0;
     const symbol = escape >> 4;
     const length = escape & 15;

@@ -254,8 +254,13 @@ export class Scrubber {
         options.onCount?.(total);
         if (options.limit !== undefined && total > options.limit) return cb(options.tooLarge?.() ?? new Error('too large'));
         if (!r) return cb(null, chunk);
-        r.push(chunk);
-        const out = r.take(r.offset - scrubber.window, 'extend');
+        let out: Buffer;
+        try {
+          r.push(chunk);
+          out = r.take(r.offset - scrubber.window, 'extend');
+        } catch (err) {
+          return cb(err as Error); // a scrubber that fails ends the answer: nothing more goes out
+        }
         schedule.released(r.released);
         schedule.arrived(r.offset);
         cb(null, out.length > 0 ? out : undefined);
@@ -266,8 +271,13 @@ export class Scrubber {
           closed = true;
           return cb();
         }
-        r.finish();
-        const out = r.take(r.offset, 'extend');
+        let out: Buffer;
+        try {
+          r.finish();
+          out = r.take(r.offset, 'extend');
+        } catch (err) {
+          return cb(err as Error);
+        }
         close();
         cb(null, out.length > 0 ? out : undefined);
       },
@@ -281,13 +291,21 @@ export class Scrubber {
       widen(wider: Scrubber): void {
         if (closed || scrubber.covers(wider)) return;
         scrubber = scrubber.union(wider);
-        r = scrubber.#widened(r, total);
+        try {
+          r = scrubber.#widened(r, total);
+        } catch (err) {
+          close();
+          t.destroy(err as Error);
+        }
       },
     });
   }
 
-  /** WebSocket messages, scrubbed across message boundaries; `send` gets each whole. */
-  messages(send: (data: Buffer, binary: boolean) => void, timing: Timing = {}): MessageScrubber {
+  /**
+   * WebSocket messages, scrubbed across message boundaries; `send` gets each whole. A
+   * scrubber that fails stops (nothing more is sent) and tells `failed`.
+   */
+  messages(send: (data: Buffer, binary: boolean) => void, timing: Timing = {}, failed: (err: Error) => void = () => {}): MessageScrubber {
     let scrubber: Scrubber = this;
     // None while there is nothing to look for: messages pass as they come.
     let r: Redactor | undefined = this.empty ? undefined : new Redactor(this.#patterns);
@@ -307,20 +325,30 @@ export class Scrubber {
       schedule.stop();
       r?.close();
     };
+    const guarded = (step: () => void) => {
+      try {
+        step();
+      } catch (err) {
+        stop();
+        failed(err as Error);
+      }
+    };
     return {
       push: (data, binary) => {
         if (stopped) return;
         total += data.length;
         if (!r) return send(data, binary);
-        r.push(data);
-        queue.push({ end: r.offset, binary });
-        release(r.offset - scrubber.window);
-        schedule.arrived(r.offset);
+        guarded(() => {
+          r!.push(data);
+          queue.push({ end: r!.offset, binary });
+          release(r!.offset - scrubber.window);
+          schedule.arrived(r!.offset);
+        });
       },
       widen: (wider) => {
         if (stopped || scrubber.covers(wider)) return;
         scrubber = scrubber.union(wider);
-        r = scrubber.#widened(r, total);
+        guarded(() => (r = scrubber.#widened(r, total)));
       },
       get current() {
         return scrubber;
@@ -329,8 +357,10 @@ export class Scrubber {
         if (stopped) return;
         if (r) {
           schedule.stop();
-          r.finish();
-          release(r.offset);
+          guarded(() => {
+            r!.finish();
+            release(r!.offset);
+          });
         }
         stop();
       },

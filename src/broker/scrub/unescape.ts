@@ -9,9 +9,6 @@
 /** Receives one decoded byte and the raw span [start, end) it came from. */
 export type SymbolSink = (byte: number, start: number, end: number) => void;
 
-/** The longest escape this decoder reads (`&#x0010ffff;` and kin); longer ones are left as they are. */
-export const MAX_ESCAPE_BYTES = 12;
-
 // HTML5 named references that stand for one ASCII character (case matters, as in HTML).
 const NAMED: Record<string, number> = Object.fromEntries(
   Object.entries({
@@ -22,6 +19,12 @@ const NAMED: Record<string, number> = Object.fromEntries(
     _: 'lowbar UnderBar', '`': 'grave', '{': 'lcub lbrace', '|': 'verbar vert VerticalLine', '}': 'rcub rbrace',
   }).flatMap(([char, names]) => names.split(' ').map((n) => [n, char.charCodeAt(0)])),
 );
+
+/**
+ * The longest escape this decoder reads: `&#x0010ffff;` and kin, or the longest named
+ * reference (`&VerticalLine;`); longer ones are left as they are.
+ */
+export const MAX_ESCAPE_BYTES = Math.max(12, ...Object.keys(NAMED).map((name) => name.length + 2));
 
 /** The byte after a backslash -> what it stands for (INVALID: not a simple escape). A table: this runs per escape. */
 const JSON_SIMPLE = new Int16Array(256).fill(-2);
@@ -125,6 +128,23 @@ export function escapeAt(data: Uint8Array, i: number): number {
     if (cp !== INCOMPLETE) return cp === INVALID ? INVALID : cp * 16 + n;
   }
   return INVALID;
+}
+
+/**
+ * `escapeAt`, with the two commonest escapes read straight off (a JSON one of two bytes, and
+ * percent-encoding): the plain scan asks this at every escape it reads.
+ */
+export function quickEscapeAt(data: Uint8Array, i: number): number {
+  const b = data[i]!;
+  if (b === 0x5c && i + 1 < data.length) {
+    const simple = JSON_SIMPLE[data[i + 1]!]!;
+    if (simple >= 0) return simple * 16 + 2;
+  } else if (b === 0x25 && i + 2 < data.length) {
+    const hi = hexValue(data[i + 1]!);
+    const lo = hexValue(data[i + 2]!);
+    if (hi >= 0 && lo >= 0) return ((hi << 4) | lo) * 16 + 3;
+  }
+  return escapeAt(data, i);
 }
 
 /** The code point the escape p[at, at + n) spells, INCOMPLETE, or INVALID (its first n - 1 bytes were INCOMPLETE). */
