@@ -115,6 +115,8 @@ describe('response scrubbing: examples', () => {
     const field = 'data:sk-canary-7f3a9c21';
     assert.equal(leak(new Scrubber([field]).scrubText(`event: x\n${field}`), field.slice(5)), undefined);
     assert.equal(leak(new Scrubber(['Data: sk-canary-7f3a9c21']).scrubText('x\nData: sk-canary-7f3a9c21'), 'sk-canary-7f3a9c21'), undefined);
+    // Down to a rest of four bytes (a second attacker: values of 9-12 bytes were left out).
+    assert.equal(new Scrubber(['data:Pw7x!k2']).scrubText('line1\ndata:Pw7x!k2\n'), `line1\ndata:${REDACTED}\n`);
   });
 
   it('leaves bodies without secrets byte-identical; values under 4 bytes are not looked for', async () => {

@@ -86,7 +86,8 @@ export class History {
     while (this.#sym[r & this.#mask]! > j) {
       // Never when every run holds a symbol (the ring is deeper than any needle): a bug
       // fails the answer rather than loop over the ring.
-      if (--r < Math.max(0, oldest)) throw new Error('scrubber history lost a match');
+      r -= 1;
+      if (r < Math.max(0, oldest)) throw new Error('scrubber history lost a match');
     }
     r &= this.#mask;
     const data = this.#data[r];

@@ -120,6 +120,8 @@ function base64Cores(value: Uint8Array): Uint8Array[] {
 
 /** Needles shorter than this would match ordinary text (a short base64 core is any word). */
 const MIN_NEEDLE = 8;
+/** Values shorter than this are not looked for at all: replacing every "ab" would destroy a body. */
+export const MIN_SCRUB_LENGTH = 4;
 /** Tags: a base64 core also takes the characters either side that share bits with the secret. */
 const TAG_BASE64 = 1;
 const TAG_HEX = 2;
@@ -161,10 +163,10 @@ export class Patterns {
     };
     for (const v of values) {
       add(folded(v), 0);
-      // A value that begins `data:` loses it to folding at the start of a line: the rest,
-      // when long enough to stand for the value, is looked for too.
+      // A value that begins `data:` loses it to folding at the start of a line: the rest is
+      // looked for too, unless it is too short to look for at all.
       const atLineStart = folded(v, true);
-      if (atLineStart.length >= MIN_NEEDLE) add(atLineStart, 0);
+      if (atLineStart.length >= MIN_SCRUB_LENGTH) add(atLineStart, 0);
       add(folded(Buffer.from(Buffer.from(v).toString('hex'))), TAG_HEX);
       for (const core of base64Cores(v)) if (core.length >= MIN_NEEDLE) add(folded(core), TAG_BASE64);
       for (const wide of utf16Forms(v)) add(folded(wide), TAG_UTF16);

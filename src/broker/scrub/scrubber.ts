@@ -6,7 +6,9 @@
 // docs/threat-model.md ("Response path") says what is covered and what is not.
 
 import { Transform, type TransformCallback } from 'node:stream';
-import { Patterns } from './matcher.ts';
+import { MIN_SCRUB_LENGTH, Patterns } from './matcher.ts';
+
+export { MIN_SCRUB_LENGTH } from './matcher.ts';
 import { Redactor } from './redactor.ts';
 
 export { REDACTED } from './redactor.ts';
@@ -18,8 +20,6 @@ export { REDACTED } from './redactor.ts';
  */
 export const MIN_SECRET_LENGTH = 8;
 
-/** Values shorter than this are not looked for at all: replacing every "ab" would destroy a body. */
-export const MIN_SCRUB_LENGTH = 4;
 
 /**
  * When held bytes go out, besides the window (a fixed number of newer bytes): once the stream
