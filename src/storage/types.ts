@@ -501,12 +501,13 @@ export interface SharedStateStorage {
   deleteOAuthToken(credential: string): Promise<void>;
 }
 
-/** The audit chain, its head and its anchor. */
+/** The audit log's head and its anchor, as one read sees them. */
 export interface AuditEnds {
   head: AuditHead | undefined;
   anchor: AuditHead | undefined;
 }
 
+/** The audit chain, its head and its anchor. */
 export interface AuditStorage {
   /**
    * Appends records to the chain and records outcomes, all in one transaction: reads the

@@ -173,7 +173,7 @@ export class Patterns {
     }
     const list = [...needles.values()];
     this.automaton = new Automaton(list.map((n) => n.bytes), list.map((n) => n.tag));
-    this.plain = new PlainScan(this.automaton, FOLD, STOPS, FAMILIES.map((f) => INTRODUCERS[f]));
+    this.plain = new PlainScan(this.automaton, FOLD, FAMILIES.map((f) => INTRODUCERS[f]));
     const longest = this.automaton.maxLength;
     this.window = longest === 0 ? 0 : Math.max(...list.map((n) => n.bytes.length * WIDEST[n.tag]!)) + 8 * MAX_ESCAPE_BYTES;
     this.resync = longest + 8;
@@ -305,8 +305,6 @@ FAMILIES.forEach((f, k) => {
   INTRODUCER[INTRODUCERS[f]] = 1;
   FAMILY[INTRODUCERS[f]] = k;
 });
-/** Bytes that end a plain stretch: where some view does more than read the byte as a symbol. */
-const STOPS = [...Object.values(INTRODUCERS), LF, CR];
 
 /**
  * A decoded view (one escape family). Where the text has none of its escapes it would see
@@ -478,7 +476,7 @@ export class Matcher {
    */
   #stretch(data: Uint8Array, i: number, base: number): number {
     for (;;) {
-      // The scan stops before an introducer or a line break (STOPS), or a needle's end.
+      // The scan stops before an introducer or a line break, or a needle's end.
       const end = this.#lanes(data, i, data.length, base, undefined, false);
       if (end === data.length || INTRODUCER[data[end]!] === 0) return end;
       const family = this.#decoded[FAMILY[data[end]!]!]!;

@@ -18,7 +18,7 @@
 // first byte its state is exact.
 
 import type { Automaton } from './automaton.ts';
-import { quickEscapeAt } from './unescape.ts';
+import { escapeAt } from './unescape.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -55,10 +55,11 @@ export class PlainScan {
   readonly #warmup: number;
 
   /**
-   * `fold` maps a raw byte to its folded symbol; a scan stops before any byte of `stops`, which
-   * holds the escape `introducers` (family by family).
+   * `fold` maps a raw byte to its folded symbol; a scan stops before an escape's introducer
+   * (`introducers`, family by family) and a line break.
    */
-  constructor(automaton: Automaton, fold: Uint8Array, stops: readonly number[], introducers: readonly number[]) {
+  constructor(automaton: Automaton, fold: Uint8Array, introducers: readonly number[]) {
+    const stops = [...introducers, LF, CR];
     const columns = automaton.columns;
     const width = (this.#width = columns + 1);
     const move = (this.#move = new Int32Array(width * (automaton.next.length / columns)));
@@ -71,7 +72,7 @@ export class PlainScan {
     }
     for (let b = 0; b < 256; b++) this.#column[b] = this.#columnAll[b] = automaton.column[fold[b]!]!;
     for (const b of stops) this.#column[b] = columns;
-    this.#stops = [...stops];
+    this.#stops = stops;
     introducers.forEach((b, k) => (this.#family[b] = k));
     this.#warmup = automaton.maxLength;
   }
@@ -190,7 +191,7 @@ export class PlainScan {
     let lane = -1;
     for (let k = 1; k < lanes; k++) if (families[k] === family) lane = k;
     if (family < 0 || lane < 0 || escapes.count === MAX_ESCAPES) return 0;
-    const escape = quickEscapeAt(data, i);
+    const escape = escapeAt(data, i);
     if (escape < 0) return 0;
     const symbol = escape >> 4;
     const length = escape & 15;

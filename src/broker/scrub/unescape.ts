@@ -122,19 +122,8 @@ export class Unescaper {
  * (data ends first).
  */
 export function escapeAt(data: Uint8Array, i: number): number {
-  for (let n = 2; n <= MAX_ESCAPE_BYTES; n++) {
-    if (i + n > data.length) return INCOMPLETE;
-    const cp = classify(data, i, n);
-    if (cp !== INCOMPLETE) return cp === INVALID ? INVALID : cp * 16 + n;
-  }
-  return INVALID;
-}
-
-/**
- * `escapeAt`, with the two commonest escapes read straight off (a JSON one of two bytes, and
- * percent-encoding): the plain scan asks this at every escape it reads.
- */
-export function quickEscapeAt(data: Uint8Array, i: number): number {
+  // The two commonest read straight off (the plain scan asks at every escape it reads): a
+  // JSON escape of two bytes, and percent-encoding.
   const b = data[i]!;
   if (b === 0x5c && i + 1 < data.length) {
     const simple = JSON_SIMPLE[data[i + 1]!]!;
@@ -144,7 +133,12 @@ export function quickEscapeAt(data: Uint8Array, i: number): number {
     const lo = hexValue(data[i + 2]!);
     if (hi >= 0 && lo >= 0) return ((hi << 4) | lo) * 16 + 3;
   }
-  return escapeAt(data, i);
+  for (let n = 2; n <= MAX_ESCAPE_BYTES; n++) {
+    if (i + n > data.length) return INCOMPLETE;
+    const cp = classify(data, i, n);
+    if (cp !== INCOMPLETE) return cp === INVALID ? INVALID : cp * 16 + n;
+  }
+  return INVALID;
 }
 
 /** The code point the escape p[at, at + n) spells, INCOMPLETE, or INVALID (its first n - 1 bytes were INCOMPLETE). */
