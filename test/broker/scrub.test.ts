@@ -109,6 +109,16 @@ describe('response scrubbing: examples', () => {
     assert.ok(outputs[2]!.includes(REDACTED));
   });
 
+  it('finds a value beyond ASCII percent-encoded byte by byte, as encodeURIComponent writes it (%C3 was read as U+00C3; found looking into a slow body an attacker sent)', async () => {
+    const secret = 'pässwörd-1234567';
+    const s = new Scrubber([secret]);
+    assert.equal(s.scrubText(`q=${encodeURIComponent(secret)}&x=1`), `q=${REDACTED}&x=1`);
+    assert.equal(s.scrubText(`q=${encodeURIComponent(secret).toLowerCase()}`), `q=${REDACTED}`);
+    // A byte a chunk: every escape split, so read by the decoders themselves.
+    const body = Buffer.from(`q=${encodeURIComponent(secret)}&x=1`);
+    assert.equal(text(await scrubChunks(s, [...body].map((b) => Buffer.of(b)))), `q=${REDACTED}&x=1`);
+  });
+
   it('finds a value written with the longest named reference, and one that begins with `data:` at the start of a line', () => {
     const bar = 'sk|live|0123456789';
     assert.equal(new Scrubber([bar]).scrubText('sk&VerticalLine;live&VerticalLine;0123456789'), REDACTED);

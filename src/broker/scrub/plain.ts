@@ -183,7 +183,7 @@ export class PlainScan {
   /**
    * The escape at data[i] read in every lane (states times width, in `states`), when it can
    * be: returns its length, or 0 to stop before it (its family has no lane here, it is not a
-   * one-symbol escape whole before `end`, it is a line break folding would not simply drop,
+   * one-symbol escape (ASCII, or any byte percent-encoded) whole before `end`, it is a line break folding would not simply drop,
    * or it completes a needle in some lane).
    */
   #inline(data: Uint8Array, i: number, end: number, states: Int32Array, lanes: number, families: Int8Array, escapes: Escapes): number {
@@ -195,7 +195,8 @@ export class PlainScan {
     if (escape < 0) return 0;
     const symbol = escape >> 4;
     const length = escape & 15;
-    if (symbol >= 0x80 || i + length > end) return 0;
+    // Past ASCII, a percent escape is one byte (one symbol); a code point is several.
+    if ((symbol >= 0x80 && data[i] !== 0x25) || i + length > end) return 0;
     // A line break: its view drops it (folding), and the next symbol is plain unless it could
     // begin an SSE field name (`data:`) or is not plain itself.
     const lineBreak = symbol === LF || symbol === CR;

@@ -51,7 +51,8 @@ function utf8(cp: number): Uint8Array {
 }
 
 export type EscapeFamily = 'percent' | 'json' | 'html';
-const INTRODUCER: Record<EscapeFamily, number> = { percent: 0x25, json: 0x5c, html: 0x26 };
+const PERCENT = 0x25;
+const INTRODUCER: Record<EscapeFamily, number> = { percent: PERCENT, json: 0x5c, html: 0x26 };
 
 export class Unescaper {
   readonly #sink: SymbolSink;
@@ -102,7 +103,9 @@ export class Unescaper {
     if (cp === INVALID) return this.#fail();
     const end = this.#start + this.#length;
     this.#length = 0;
-    if (cp < 0x80) this.#sink(cp, this.#start, end);
+    // A percent escape spells a byte (`%C3%A9` is é's two); the others a code point, whose
+    // UTF-8 bytes the view reads.
+    if (cp < 0x80 || this.#introducer === PERCENT) this.#sink(cp, this.#start, end);
     else for (const byte of utf8(cp)) this.#sink(byte, this.#start, end);
   }
 
