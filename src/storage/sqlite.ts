@@ -222,23 +222,27 @@ class SqliteDialect implements Dialect {
    * Notes the files this connection now holds: `paths` and each one's `-wal` and `-shm`
    * (which SQLite removes only when the last connection to the file closes). `before`: the
    * databases' identities taken before opening them. A file replaced while the connection
-   * was being opened (an attacker can stall the open on a lock) is refused here: the path
+   * was being opened (an attacker can stall the open on a lock) is found here: the path
    * must still be what was there before, and, where the process's descriptors can be read
    * (Linux), every descriptor held on one of these files must be the file at its path.
+   * Returns the first such path (the caller opens again; nothing was served), or undefined.
    */
-  pinFiles(paths: readonly string[], before: ReadonlyMap<string, FileId>): void {
+  pinFiles(paths: readonly string[], before: ReadonlyMap<string, FileId>): string | undefined {
     const all = paths.flatMap((p) => [p, `${p}-wal`, `${p}-shm`]);
     const fds = descriptors();
     const held = heldFiles(all, fds);
-    this.#files = all.flatMap((path) => {
+    const files: Array<{ path: string; dev: number; ino: number }> = [];
+    for (const path of all) {
       const st = statSync(path, { throwIfNoEntry: false });
       const pre = before.get(path);
       const stale = (pre !== undefined && (st?.dev !== pre.dev || st.ino !== pre.ino)) || (held.get(path) ?? []).some((h) => h.deleted || st?.dev !== h.dev || st.ino !== h.ino);
-      if (stale) throw (this.#tampered = replaced(path, st !== undefined));
-      return st ? [{ path, dev: st.dev, ino: st.ino }] : [];
-    });
+      if (stale) return path;
+      if (st) files.push({ path, dev: st.dev, ino: st.ino });
+    }
+    this.#files = files;
     const strayShm = strayWalIndexes(statSync(paths[0]!).dev, fds);
     if (strayShm !== undefined) throw (this.#tampered = new AivaultError('VAULT_TAMPERED', `this process maps ${strayShm}, which is no longer the write-ahead index beside a database it holds: a vault's files were moved while it opened them; nothing was read or written, nor will be: restart it`));
+    return undefined;
   }
 
   /**
@@ -417,14 +421,23 @@ export class SqliteStorage extends StorageCore {
         db.prepare('ATTACH DATABASE ? AS audit').run(auditPath);
         const dialect = new SqliteDialect(db);
         prepareConnection(dialect, options.create === true, options.synchronous ?? 'FULL');
-        dialect.pinFiles([path, auditPath], before);
-        if (options.waitForLock !== false) db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-        return new SqliteStorage(dialect);
+        // A file replaced while this attempt opened it: let go of everything and open the
+        // files as they now are, as after a busy answer (an attempt that keeps meeting
+        // swaps gives up as a locked one does, refusing).
+        const swapped = dialect.pinFiles([path, auditPath], before);
+        if (swapped !== undefined) {
+          db.close();
+          db = undefined;
+          if (performance.now() >= giveUp) throw replaced(swapped, existsSync(swapped));
+        } else {
+          if (options.waitForLock !== false) db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+          return new SqliteStorage(dialect);
+        }
       } catch (err) {
         db?.close();
         if (!(isBusy({ cause: err }) && performance.now() < giveUp)) throw translate(err);
-        sleepSync(Math.min(OPEN_RETRY_MAX_MS, 2 ** attempt));
       }
+      sleepSync(Math.min(OPEN_RETRY_MAX_MS, 2 ** attempt));
     }
   }
 }
