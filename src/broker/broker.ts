@@ -30,7 +30,7 @@ import type { GenerationCache, Snapshot } from '../storage/generation-cache.ts';
 import { Scrubber } from './scrub/scrubber.ts';
 import { ReachableSecrets } from './reachable-secrets.ts';
 import { OpenAnswers } from './open-answers.ts';
-import { ACCEPT_ENCODING, outcomeRecorder, scrubbedResponse, type Outcome } from './respond.ts';
+import { ACCEPT_ENCODING, bodyOf, outcomeRecorder, scrubbedResponse, type Outcome } from './respond.ts';
 import { UpstreamClient, clientCertAgent, upstreamError, type ClientTlsOptions, type UpstreamRequest } from './upstream.ts';
 import type { Agent, Dispatcher } from 'undici';
 
@@ -73,7 +73,9 @@ export interface InvokeResponse {
   planned: PlannedRequest;
   headers: Array<[string, string]>;
   /** The response body: decoded, size-capped, scrubbed. */
-  body: Readable;
+  readonly body: Readable;
+  /** The whole body at once, for a small answer (respond.ts): read it or `body`, not both. */
+  whole?: Promise<Buffer>;
   /** Scrubs text made from the body (a rendering), as the body was. */
   scrubText(text: string): string;
   auditSeq: number;
@@ -430,7 +432,7 @@ export class Broker {
       // upstream chose), and its secret is stored as sent: so it is read unscrubbed.
       const answer = scrubbedResponse(response, { scrubber: acquires(flow) ? UNSCRUBBED : open.shown(scrubber), limit: FLOW_MAX_BYTES, whole: true, signal, settle: (o) => (outcome = o) });
       if (!acquires(flow)) open.attach(answer.widen);
-      const body = Buffer.concat(await answer.body.toArray());
+      const body = await bodyOf(answer);
       await answer.done;
       const result = await flowResult(flow, { status: response.statusCode, contentType: response.headers['content-type'], body }, open.shown(scrubber), (value) => runAs(a.actor, () => storeAcquired(this.#vault, flow, value)));
       record(outcome);
@@ -813,6 +815,17 @@ export class Broker {
     void answer.done.finally(open.close).catch(() => {});
     const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(addressedUrl(new URL(sentUrl), addressedOrigin)) };
     const s = scrubber;
-    return { status: response.statusCode, planned, headers: answer.headers, body: answer.body, scrubText: (text) => open.shown(s).scrubText(text), auditSeq: seq, done: answer.done };
+    return {
+      status: response.statusCode,
+      planned,
+      headers: answer.headers,
+      get body() {
+        return answer.body;
+      },
+      ...(answer.whole ? { whole: answer.whole } : {}),
+      scrubText: (text) => open.shown(s).scrubText(text),
+      auditSeq: seq,
+      done: answer.done,
+    };
   }
 }

@@ -2,7 +2,7 @@
 // upstream's body decoded, size-capped after decoding, scrubbed, and the allow record's
 // outcome settled once, whichever way the exchange ends.
 
-import type { Readable, Transform } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import type { AuditLog } from '../audit/log.ts';
@@ -11,6 +11,7 @@ import type { AuditOutcome } from '../storage/types.ts';
 import { responseHeaders } from './response-headers.ts';
 import type { Scrubber } from './scrub/scrubber.ts';
 import { upstreamError } from './upstream.ts';
+import { readAll } from '../read-capped.ts';
 
 /** What the upstream is told it may compress with: every encoding `decoder` undoes. */
 export const ACCEPT_ENCODING = 'gzip, deflate, br';
@@ -69,12 +70,24 @@ export interface ResponseOptions {
 export interface ScrubbedResponse {
   headers: Array<[string, string]>;
   /** Decoded, size-capped, scrubbed. */
-  body: Readable;
+  readonly body: Readable;
+  /**
+   * The whole body, scrubbed, for an answer small enough to read before any of it is shown
+   * (`body` then reads from it): one scrub of the whole, no stream stages. Rejects as `done` does.
+   */
+  whole?: Promise<Buffer>;
   /** Settles when the body has been consumed (or failed), after its outcome is settled. */
   done: Promise<void>;
   /** Scrubs the rest of the body for more values (open-answers.ts). */
   widen(wider: Scrubber): void;
 }
+
+/**
+ * Answers that declare at most this many bytes, unencoded, are read whole before any is shown:
+ * it costs no more time to first byte than the one turn of the loop a stream holds them back,
+ * and spares the stream stages (a third of a small answer's CPU).
+ */
+const WHOLE_MAX = 64 * 1024;
 
 const tooLarge = (limit: number) => new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the limit of ${limit} bytes`);
 
@@ -96,6 +109,7 @@ export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseO
     throw err;
   }
   const headers = responseHeaders(response.headers, o.scrubber);
+  if (decode === undefined && Number.isFinite(declared) && declared <= WHOLE_MAX) return wholeResponse(response, headers, o);
 
   // Wired by hand rather than with stream.pipeline, which costs an AbortError per call.
   let bytesOut = 0;
@@ -124,4 +138,81 @@ export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseO
   });
   done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
   return { headers, body: scrubbed, done, widen: (wider) => scrubbed.widen(wider) };
+}
+
+/** The whole body of an answer, read at once when it was small, else from its stream. */
+export async function bodyOf(answer: { readonly body: Readable; whole?: Promise<Buffer> }): Promise<Buffer> {
+  return (await answer.whole) ?? readAll(answer.body);
+}
+
+/**
+ * A small answer (see WHOLE_MAX) read whole, then scrubbed once with every value it was
+ * widened to by then; what a stream would release only at its end anyway.
+ */
+function wholeResponse(response: Dispatcher.ResponseData, headers: Array<[string, string]>, o: ResponseOptions): ScrubbedResponse {
+  let scrubber = o.scrubber;
+  const source = response.body as Readable;
+  const whole = new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytesOut = 0;
+    let settled = false;
+    const end = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      if (err === undefined) {
+        try {
+          const body = scrubber.scrubBytes(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+          o.settle({ status: response.statusCode, bytesOut });
+          return resolve(body);
+        } catch (scrubFailed) {
+          err = scrubFailed;
+        }
+      }
+      const e = err instanceof AivaultError ? err : upstreamError(err, o.signal);
+      source.destroy();
+      o.settle({ status: response.statusCode, bytesOut, error: e.code });
+      reject(e);
+    };
+    source.on('data', (chunk: Buffer) => {
+      bytesOut += chunk.length;
+      // The upstream's parser holds a body to its declared length; this holds it to the limit whatever it does.
+      if (bytesOut > o.limit) return end(tooLarge(o.limit));
+      chunks.push(chunk);
+    });
+    source.once('error', end);
+    source.once('end', () => end());
+    // Destroyed without an error (by whoever held `body`): an answer cut short all the same.
+    source.once('close', () => end(new Error('the answer was closed before its end')));
+  });
+  // Observed through `whole` or `body`, when anyone reads them: never an unhandled rejection.
+  whole.catch(() => {});
+  const done = whole.then(() => {});
+  done.catch(() => {});
+  let body: Readable | undefined;
+  return {
+    headers,
+    whole,
+    get body() {
+      if (body) return body;
+      const r = new Readable({
+        read() {},
+        destroy(err, cb) {
+          source.destroy();
+          cb(err);
+        },
+      });
+      whole.then(
+        (b) => {
+          r.push(b);
+          r.push(null);
+        },
+        (err: Error) => r.destroy(err),
+      );
+      return (body = r);
+    },
+    done,
+    widen: (wider) => {
+      if (!scrubber.covers(wider)) scrubber = scrubber.union(wider);
+    },
+  };
 }

@@ -15,7 +15,7 @@ import { ReplayGuard, SIGNATURE_HEADERS, signerOf } from '../policy/request-sign
 import { runAs } from '../audit/actor.ts';
 import { OwnerCall, runOwnerOperation } from '../owner/operations.ts';
 import type { AgentRecord } from '../storage/types.ts';
-import { readAll } from '../read-capped.ts';
+import { bodyOf } from '../broker/respond.ts';
 import { MAX_API_BODY, MAX_OWNER_BODY, readBody, type Admission } from './limits.ts';
 import { renderAnswer, type Render } from '../broker/render.ts';
 import { assertNotFromWebPage } from './origin.ts';
@@ -97,9 +97,12 @@ function setPlannedHeaders(res: ServerResponse, response: InvokeResponse): void 
 
 /** Streams an invoke's answer as this response; the upstream side is dropped if the client goes away. */
 async function stream(req: IncomingMessage, res: ServerResponse, response: InvokeResponse): Promise<void> {
+  // A small answer is read whole first: a failure is then still a refusal, with its own status.
+  const whole = await response.whole;
   res.statusCode = response.status;
   for (const [k, v] of response.headers) res.appendHeader(k, v);
   setPlannedHeaders(res, response);
+  if (whole) return void res.end(whole);
   res.on('close', () => {
     if (!res.writableFinished) response.body.destroy();
   });
@@ -113,15 +116,14 @@ async function stream(req: IncomingMessage, res: ServerResponse, response: Invok
     res.addTrailers({ 'x-aivault-error': err instanceof AivaultError ? err.code : 'UPSTREAM_ERROR' });
     res.end();
   });
-  // A small answer, whole by now or in a moment, leaves as one write (head, body and end);
-  // a longer one streams as it comes, held back at most this one turn of the loop.
+  // Streams as it comes, held back at most the scrubber's window (respond.ts).
   response.body.pipe(res);
   await response.done.catch(() => {});
 }
 
 /** An invoke's answer rendered for an LLM (`aivault json` / `markdown`), here where the scrubber is. */
 async function sendRendered(res: ServerResponse, response: InvokeResponse, render: Render): Promise<void> {
-  const body = await readAll(response.body);
+  const body = await bodyOf(response);
   await response.done;
   const text = renderAnswer(render, response, body, response.scrubText);
   res.statusCode = response.status;

@@ -220,6 +220,22 @@ describe('broker invoke against a real loopback upstream', () => {
     await refused({ capability: limited, method: 'POST', path: '/v1/x', body: Buffer.alloc(101) }, 'REQUEST_TOO_LARGE');
   });
 
+  it('an answer cut short of the size it declared fails at its end, whole or streamed, and its record says so', async () => {
+    for (const declared of [100, 1 << 20]) {
+      up.handle(`/v1/cut-${declared}`, (_req, res) => {
+        res.writeHead(200, { 'content-length': String(declared) });
+        res.write(`partial ${key}`);
+        setTimeout(() => res.socket!.destroy(), 50);
+      });
+      const res = await t.broker.invoke({ capability: header, method: 'GET', path: `/v1/cut-${declared}` });
+      await assert.rejects(readAll(res.body), (e) => isAivaultError(e, 'UPSTREAM_UNREACHABLE'), `declared ${declared}`);
+      await assert.rejects(res.done, (e) => isAivaultError(e, 'UPSTREAM_UNREACHABLE'));
+      await t.vault.audit.flush();
+      const record = (await t.vault.audit.list()).find((r) => r.seq === res.auditSeq)!;
+      assert.equal(record.outcome?.error, 'UPSTREAM_UNREACHABLE', `declared ${declared}`);
+    }
+  });
+
   it('reports an unreachable upstream without quoting it', async () => {
     const dead = await t.custom({ name: 'dead', auth: { query: { param_name: 'key' } }, secrets: { secret: 'dead-key-1234' }, hosts: ['127.0.0.1:1'] });
     await assert.rejects(t.broker.invoke({ capability: dead, method: 'GET', path: '/v1/x' }), (e) => isAivaultError(e, 'UPSTREAM_UNREACHABLE') && !e.message.includes('dead-key'));

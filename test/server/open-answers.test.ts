@@ -52,6 +52,12 @@ async function startInspector(): Promise<{ host: string; tokens: string[]; close
     }
     if (url.pathname === '/v1/unauth') return void res.writeHead(401).end('{"error":"no"}');
     if (url.pathname === '/v1/log') return void setTimeout(() => res.end(`[${log.join(',')}]`), Number(url.searchParams.get('wait') ?? 0));
+    if (url.pathname === '/v1/log/declared') {
+      // The head (a declared size) and the first byte now, the log after ?wait=MS, padded to size.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': DECLARED });
+      res.write('[');
+      return void setTimeout(() => res.end(`${log.join(',')}]`.padEnd(DECLARED - 1)), Number(url.searchParams.get('wait') ?? 0));
+    }
     res.end('{"ok":true}');
   });
   const wss = new WebSocketServer({ noServer: true });
@@ -74,6 +80,9 @@ async function startInspector(): Promise<{ host: string; tokens: string[]; close
     },
   };
 }
+
+/** What /v1/log/declared says it holds: small enough that aivault reads it whole before it shows any. */
+const DECLARED = 32 * 1024;
 
 /** A stream read as it comes: `until(text)` waits for `text` and answers everything read so far. */
 function reading(body: Readable): (until: string) => Promise<string> {
@@ -230,6 +239,12 @@ describe('answers still streaming when the agent can reach more', () => {
     } finally {
       ws.close();
     }
+  });
+
+  it('a small answer whose head came before a new grant is widened while its body comes', async () => {
+    const answer = agent.invoke({ capability: 'inspect/api', path: '/v1/log/declared', query: { wait: '800' } });
+    await new Promise((r) => setTimeout(r, 200));
+    await plantGranted('/v1/while-declared', async () => (await answer).text());
   });
 
   it("a flow's answer is widened while it waits", async () => {
