@@ -16,18 +16,42 @@ export interface OpenAnswer {
   widen(wider: Scrubber): void;
 }
 
+/** One reader's open answers. */
+interface Reader {
+  /** Each answer, and the set it was last widened to (a repeat is skipped). */
+  answers: Map<OpenAnswer, Scrubber | undefined>;
+  /** The set every answer here but the fresh ones was last widened to, if one. */
+  all: Scrubber | undefined;
+  /** Answers opened since `all` was set. */
+  fresh: Set<OpenAnswer>;
+}
+
 export class OpenAnswers {
-  /** Each open answer, and the set it was last widened to (a repeat is skipped). */
-  readonly #open = new Map<OpenAnswer, Scrubber | undefined>();
+  /**
+   * By reader: a request's cover costs one look per reader and one per answer opened since,
+   * not one per answer open (every request of a busy agent would go through all of them).
+   */
+  readonly #readers = new Map<string | undefined, Reader>();
+  #size = 0;
 
   /** Keeps `answer` widened until the returned function is called. */
   add(answer: OpenAnswer): () => void {
-    this.#open.set(answer, undefined);
-    return () => this.#open.delete(answer);
+    let r = this.#readers.get(answer.reader);
+    if (!r) this.#readers.set(answer.reader, (r = { answers: new Map(), all: undefined, fresh: new Set() }));
+    const reader = r;
+    reader.answers.set(answer, undefined);
+    reader.fresh.add(answer);
+    this.#size++;
+    return () => {
+      if (!reader.answers.delete(answer)) return;
+      reader.fresh.delete(answer);
+      this.#size--;
+      if (reader.answers.size === 0 && this.#readers.get(answer.reader) === reader) this.#readers.delete(answer.reader);
+    };
   }
 
   get size(): number {
-    return this.#open.size;
+    return this.#size;
   }
 
   /**
@@ -36,14 +60,22 @@ export class OpenAnswers {
    * widened to `scrubber`, every other agent's to what it can reach now.
    */
   async cover(sender: string | undefined, scrubber: Scrubber, generation: number): Promise<void> {
-    // One look-up per reader, however many answers it holds open.
-    const reached = new Map<string | undefined, Scrubber | undefined>(sender === undefined ? [] : [[sender, scrubber]]);
-    for (const [answer, last] of this.#open) {
-      let wider = reached.get(answer.reader);
-      if (wider === undefined && !reached.has(answer.reader)) reached.set(answer.reader, (wider = await answer.reach(generation)));
-      if (wider === undefined || wider === last || !this.#open.has(answer)) continue;
-      this.#open.set(answer, wider);
-      answer.widen(wider);
+    for (const [reader, r] of this.#readers) {
+      // One look-up per reader, however many answers it holds open.
+      const wider = sender !== undefined && reader === sender ? scrubber : await r.answers.keys().next().value?.reach(generation);
+      if (wider === undefined) continue;
+      // (Answers closed meanwhile have left `r`; ones opened meanwhile are fresh in it.)
+      const widen = (answer: OpenAnswer) => {
+        if (r.answers.get(answer) === wider) return;
+        r.answers.set(answer, wider);
+        answer.widen(wider);
+      };
+      if (wider === r.all) r.fresh.forEach(widen);
+      else {
+        for (const answer of r.answers.keys()) widen(answer);
+        r.all = wider;
+      }
+      r.fresh.clear();
     }
   }
 }

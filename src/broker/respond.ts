@@ -182,7 +182,7 @@ function wholeResponse(response: Dispatcher.ResponseData, headers: Array<[string
     source.once('error', end);
     source.once('end', () => end());
     // Destroyed without an error (by whoever held `body`): an answer cut short all the same.
-    source.once('close', () => end(new Error('the answer was closed before its end')));
+    source.once('close', () => settled || end(new Error('the answer was closed before its end')));
   });
   // Observed through `whole` or `body`, when anyone reads them: never an unhandled rejection.
   whole.catch(() => {});
