@@ -767,12 +767,12 @@ export class Broker {
     const baseHeaders = new Map(headers);
     let scrubber!: Scrubber;
     let injected: string[] = [];
-    let sentUrl = '';
+    let sent!: URL;
     const attempt = async () => {
       // Each attempt starts from the agent's request: a strategy may sign what it sends.
       const outbound: OutboundRequest = { method, url: new URL(target.url), headers: new Map(baseHeaders), body: request.body ? Buffer.from(request.body) : undefined };
       injected = await prepared.strategy.apply(outbound, secrets);
-      sentUrl = outbound.url.href;
+      sent = outbound.url;
       if (context.agent) {
         scrubber = await this.#scrubberFor(context, admitted.execution, prepared.generation, ownValues(secrets, injected, capability));
       } else {
@@ -813,7 +813,7 @@ export class Broker {
     }
     open.attach(answer.widen);
     void answer.done.finally(open.close).catch(() => {});
-    const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(addressedUrl(new URL(sentUrl), addressedOrigin)) };
+    const planned = { capability: capability.id, credential: capability.credential.name, method, url: scrubber.scrubText(addressedUrl(sent, addressedOrigin)) };
     const s = scrubber;
     return {
       status: response.statusCode,
