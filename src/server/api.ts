@@ -4,6 +4,7 @@
 // 401, 403, 429 (with Retry-After) or 4xx/5xx.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { InvokeRequest, InvokeResponse } from '../broker/broker.ts';
@@ -63,10 +64,7 @@ function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, err: AivaultError, audience: RefusalAudience): void {
-  if (res.headersSent) {
-    res.destroy(err);
-    return;
-  }
+  if (res.headersSent) return cut(res, err);
   closeIfUnread(req, res);
   const { status, headers, body } = refusal(err, audience);
   res.statusCode = status;
@@ -95,6 +93,21 @@ function setPlannedHeaders(res: ServerResponse, response: InvokeResponse): void 
   res.setHeader('x-aivault-upstream-url', response.planned.url);
 }
 
+/**
+ * Ends an answer that failed after its head went out. Over TCP with a reset: an answer with
+ * no length and no chunks (to an HTTP/1.0 client) ends where the connection does, so a plain
+ * close would read as its end. (A Unix socket has no reset; its clients are ours, with trailers.)
+ */
+function cut(res: ServerResponse, err: Error): void {
+  const socket = res.socket as Socket | null;
+  try {
+    if (socket && !socket.destroyed) return void socket.resetAndDestroy();
+  } catch {
+    // not TCP
+  }
+  res.destroy(err);
+}
+
 /** Streams an invoke's answer as this response; the upstream side is dropped if the client goes away. */
 async function stream(req: IncomingMessage, res: ServerResponse, response: InvokeResponse): Promise<void> {
   // A small answer is read whole first: a failure is then still a refusal, with its own status.
@@ -112,7 +125,7 @@ async function stream(req: IncomingMessage, res: ServerResponse, response: Invok
   const trailers = /(^|,)\s*trailers\s*(,|;|$)/i.test(String(req.headers.te ?? ''));
   if (trailers) res.setHeader('trailer', 'x-aivault-error');
   response.body.on('error', (err) => {
-    if (!trailers) return void res.destroy(err);
+    if (!trailers) return void cut(res, err);
     res.addTrailers({ 'x-aivault-error': err instanceof AivaultError ? err.code : 'UPSTREAM_ERROR' });
     res.end();
   });

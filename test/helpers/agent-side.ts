@@ -28,7 +28,7 @@ export interface AgentSide {
 }
 
 /** `prepare` sets the vault up as the owner and names the capabilities the agent is granted. */
-export async function startAgentSide(prepare: (owner: Owner) => Promise<string[]>): Promise<AgentSide> {
+export async function startAgentSide(prepare: (owner: Owner) => Promise<string[]>, o: { listen?: boolean } = {}): Promise<AgentSide> {
   const v = await tempVault();
   const owner: Owner = async (args) => {
     const r = await v.cli(args);
@@ -38,7 +38,7 @@ export async function startAgentSide(prepare: (owner: Owner) => Promise<string[]
   const grants = await prepare(owner);
   const token = (JSON.parse(await owner(['agent', 'create', 'agent-side', '--json'])) as { token: string }).token;
   for (const capability of grants) await owner(['grant', 'agent-side', capability]);
-  const d = await startDaemon(v, ['--socket', join(v.dir, 'agent-side.sock')]);
+  const d = await startDaemon(v, ['--socket', join(v.dir, 'agent-side.sock'), ...(o.listen ? ['--listen', '127.0.0.1:0'] : [])]);
   const dispatcher = new Agent({ connect: { socketPath: d.socket! } });
   return {
     v,

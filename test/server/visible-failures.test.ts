@@ -2,6 +2,7 @@
 // size cap mid-stream, and one in a content-encoding aivault cannot decode (so cannot
 // scrub), through a daemon process to an agent using raw HTTP and the CLI.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request, type Agent } from 'undici';
 import { startAgentSide, type AgentSide } from '../helpers/agent-side.ts';
@@ -42,7 +43,7 @@ describe('failures after the answer started are visible', () => {
       await owner(['capability', 'create', 'vis/api', '--provider', 'vis', '--credential', 'vis', '--method', 'GET', '--path', '/v1']);
       await owner(['capability', 'policy', 'set', 'vis/api', '--max-response-body-bytes', String(64 * 1024)]);
       return ['vis/api'];
-    });
+    }, { listen: true });
     ({ v, d, token, dispatcher } = side);
   });
   after(async () => {
@@ -55,6 +56,23 @@ describe('failures after the answer started are visible', () => {
     const res = await request('http://aivault/v1/invoke', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'vis/api', method: 'GET', path: '/v1/big' }), dispatcher });
     assert.equal(res.statusCode, 200, 'the head went out before the cap was passed');
     await assert.rejects(res.body.text(), 'reading the cut body fails');
+  });
+
+  it('an HTTP/1.0 client, whose answer ends where the connection does, sees the cut as a reset', async () => {
+    // No chunked framing for it, so a plain close would read as the answer's end (an attacker found that).
+    const body = JSON.stringify({ capability: 'vis/api', method: 'GET', path: '/v1/big' });
+    const { port } = new URL(d.url!);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`POST /v1/invoke HTTP/1.0\r\nhost: aivault\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1', 0, Math.min(d.length, 64))));
+    const ended = await new Promise<string>((resolve) => {
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+      socket.once('end', () => resolve('a clean end'));
+    });
+    socket.destroy();
+    assert.match(received, /^HTTP\/1\.1 200/, 'the head went out before the cap was passed');
+    assert.equal(ended, 'ECONNRESET');
   });
 
   it('the CLI says so, with its code; --stream ends in an error frame', async () => {
