@@ -2,7 +2,7 @@
 // (`aivault mcp` as a named agent, and the daemon's /mcp route), or the daemon through an agent client.
 
 import type { Broker } from '../broker/broker.ts';
-import { readAll } from '../read-capped.ts';
+import { bodyOf } from '../broker/respond.ts';
 import type { AgentClient } from '../sdk/agent-client.ts';
 import type { AgentRecord } from '../storage/types.ts';
 import type { McpBackend } from './mcp.ts';
@@ -18,7 +18,7 @@ export function brokerMcpBackend(broker: Broker, agent: AgentRecord, gone?: Abor
       const { body: text, json, headers: given, ...rest } = r;
       const sent = requestBody({ body: text, json }, given ?? []);
       const res = await broker.invoke({ ...rest, headers: sent.headers, ...(sent.body ? { body: sent.body } : {}) }, { agent, whole: true, ...(gone ? { signal: gone } : {}) });
-      const body = (await readAll(res.body)).toString('utf8');
+      const body = (await bodyOf(res)).toString('utf8');
       await res.done;
       return { status: res.status, contentType: res.headers.find(([k]) => k === 'content-type')?.[1] ?? null, body };
     },

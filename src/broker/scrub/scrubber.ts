@@ -7,10 +7,9 @@
 
 import { Transform, type TransformCallback } from 'node:stream';
 import { MIN_SCRUB_LENGTH, Patterns } from './matcher.ts';
-
-export { MIN_SCRUB_LENGTH } from './matcher.ts';
 import { Redactor } from './redactor.ts';
 
+export { MIN_SCRUB_LENGTH } from './matcher.ts';
 export { REDACTED } from './redactor.ts';
 
 /**
@@ -19,7 +18,6 @@ export { REDACTED } from './redactor.ts';
  * shorter secret needs the owner's explicit acknowledgement, and such a value is not scrubbed.
  */
 export const MIN_SECRET_LENGTH = 8;
-
 
 /**
  * When held bytes go out, besides the window (a fixed number of newer bytes): once the stream
