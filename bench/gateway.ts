@@ -16,6 +16,8 @@
 // interleaved rounds (how a V8 setting is judged: two runs differ by more than it does).
 // BENCH_ANSWER_BYTES makes the answer a model's long one of about that size (JSON text with
 // escapes): with 1048576 (and fewer connections), CPU per request is CPU per MiB of body.
+// BENCH_ANSWER_ENCODING (gzip, deflate or br) compresses it for clients that accept that, as real
+// APIs do (the daemons decode it to scrub it; nginx and Node's floor send no Accept-Encoding).
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

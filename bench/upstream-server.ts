@@ -4,6 +4,7 @@
 // that failed to add the key fails the run instead of looking fast.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 
 /** BENCH_ANSWER_BYTES: a model's long answer of about that size instead (text with JSON escapes, now and then a URL). */
 const size = Number(process.env.BENCH_ANSWER_BYTES ?? 0);
@@ -14,12 +15,20 @@ function content(bytes: number): string {
   return parts.join('');
 }
 const body = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: size > 0 ? content(size) : 'hello' } }] });
+/** BENCH_ANSWER_ENCODING (gzip, deflate or br): the answer compressed so, to a client that accepts it, as real APIs answer. */
+const encoding = process.env.BENCH_ANSWER_ENCODING;
+const encoders: Record<string, (b: string) => Buffer> = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
+const compressed = encoding ? encoders[encoding]!(body) : undefined;
 const expected = process.env.BENCH_EXPECT_AUTHORIZATION;
 const server = createServer((req, res) => {
   req.resume();
   if (expected !== undefined && req.headers.authorization !== expected) return void res.writeHead(401).end();
   req.on('end', () => {
     res.setHeader('content-type', 'application/json');
+    if (compressed && String(req.headers['accept-encoding'] ?? '').includes(encoding!)) {
+      res.setHeader('content-encoding', encoding!);
+      return void res.end(compressed);
+    }
     res.end(body);
   });
 });

@@ -74,8 +74,8 @@ export interface InvokeResponse {
   headers: Array<[string, string]>;
   /** The response body: decoded, size-capped, scrubbed. */
   readonly body: Readable;
-  /** The whole body at once, for a small answer (respond.ts): read it or `body`, not both. */
-  whole?: Promise<Buffer>;
+  /** The whole body at once, for a small answer (respond.ts; undefined: read `body` after all): read it or `body`, not both. */
+  whole?: Promise<Buffer | undefined>;
   /** Scrubs text made from the body (a rendering), as the body was. */
   scrubText(text: string): string;
   auditSeq: number;

@@ -3,7 +3,8 @@
 // outcome settled once, whichever way the exchange ends.
 
 import { Readable, type Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliDecompress, createBrotliDecompress, createGunzip, createInflate, gunzip, inflate } from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import type { AuditLog } from '../audit/log.ts';
 import { AivaultError } from '../errors.ts';
@@ -31,12 +32,24 @@ function assertPlainTransfer(coding: string | undefined): void {
   throw new AivaultError('UPSTREAM_ERROR', 'the upstream used a transfer-coding aivault cannot decode, so it cannot scrub the answer');
 }
 
-function decoder(encoding: string | undefined): Transform | undefined {
+/** How to undo each content-encoding we accept: as a stream, and all at once for a small answer. */
+interface Decoder {
+  stream(): Transform;
+  whole(raw: Buffer, options: { maxOutputLength: number }): Promise<Buffer>;
+}
+
+const DECODERS = new Map<string, Decoder>([
+  ['gzip', { stream: () => createGunzip(), whole: promisify(gunzip) }],
+  ['x-gzip', { stream: () => createGunzip(), whole: promisify(gunzip) }],
+  ['deflate', { stream: () => createInflate(), whole: promisify(inflate) }],
+  ['br', { stream: () => createBrotliDecompress(), whole: promisify(brotliDecompress) }],
+]);
+
+function decoder(encoding: string | undefined): Decoder | undefined {
   const e = (encoding ?? 'identity').trim().toLowerCase();
   if (e === '' || e === 'identity') return undefined;
-  if (e === 'gzip' || e === 'x-gzip') return createGunzip();
-  if (e === 'deflate') return createInflate();
-  if (e === 'br') return createBrotliDecompress();
+  const found = DECODERS.get(e);
+  if (found) return found;
   // An encoding we cannot decode is one we cannot scrub.
   // The value is the upstream's text: not repeated in our words.
   throw new AivaultError('UPSTREAM_ERROR', 'the upstream used a content-encoding aivault cannot decode, so it cannot scrub the answer');
@@ -72,10 +85,11 @@ export interface ScrubbedResponse {
   /** Decoded, size-capped, scrubbed. */
   readonly body: Readable;
   /**
-   * The whole body, scrubbed, for an answer small enough to read before any of it is shown
-   * (`body` then reads from it): one scrub of the whole, no stream stages. Rejects as `done` does.
+   * For an answer small enough to read before any of it is shown: the whole body, scrubbed
+   * once, no stream stages (`body` then reads from it); undefined when it decoded to more than
+   * is held at once, and is read from `body` after all. Rejects as `done` does.
    */
-  whole?: Promise<Buffer>;
+  whole?: Promise<Buffer | undefined>;
   /** Settles when the body has been consumed (or failed), after its outcome is settled. */
   done: Promise<void>;
   /** Scrubs the rest of the body for more values (open-answers.ts). */
@@ -83,11 +97,17 @@ export interface ScrubbedResponse {
 }
 
 /**
- * Answers that declare at most this many bytes, unencoded, are read whole before any is shown,
- * sparing the stream stages (a fifth of a small answer's CPU). Such an answer nearly always
- * arrives in a read or two; one that trickles is held to its end, as a whole reader holds any.
+ * Answers that declare at most this many bytes are read whole before any is shown, sparing
+ * the stream stages (a fifth of a small answer's CPU). Such an answer nearly always arrives in
+ * a read or two; one that trickles is held to its end, as a whole reader holds any.
  */
 const WHOLE_MAX = 64 * 1024;
+/**
+ * The most a whole answer decodes to in one buffer. A compressed answer may decode to a
+ * thousand times its size: past this, it is decoded again as a stream, so a reader that
+ * streams never holds more than this of one answer at once.
+ */
+const WHOLE_DECODED_MAX = 512 * 1024;
 
 const tooLarge = (limit: number) => new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the limit of ${limit} bytes`);
 
@@ -97,7 +117,7 @@ const tooLarge = (limit: number) => new AivaultError('RESPONSE_TOO_LARGE', `the 
  */
 export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseOptions): ScrubbedResponse {
   const declared = Number(response.headers['content-length']);
-  let decode: Transform | undefined;
+  let decode: Decoder | undefined;
   try {
     if (Number.isFinite(declared) && declared > o.limit) throw tooLarge(o.limit);
     assertPlainTransfer(oneValue(response.headers['transfer-encoding']));
@@ -109,24 +129,35 @@ export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseO
     throw err;
   }
   const headers = responseHeaders(response.headers, o.scrubber);
-  if (decode === undefined && Number.isFinite(declared) && declared <= WHOLE_MAX) return wholeResponse(response, headers, o);
+  const answer = { source: response.body as Readable, status: response.statusCode, headers, decode };
+  return Number.isFinite(declared) && declared <= WHOLE_MAX ? wholeResponse(answer, o) : streamedResponse(answer, o);
+}
 
+/** An upstream answer on its way through: its body as received, and how to decode it. */
+interface Answer {
+  source: Readable;
+  status: number;
+  headers: Array<[string, string]>;
+  decode: Decoder | undefined;
+}
+
+/** The answer decoded, capped and scrubbed as it streams. */
+function streamedResponse(a: Answer, o: ResponseOptions): ScrubbedResponse {
   // Wired by hand rather than with stream.pipeline, which costs an AbortError per call.
   let bytesOut = 0;
   const scrubbed = o.scrubber.stream({ whole: o.whole, limit: o.limit, tooLarge: () => tooLarge(o.limit), onCount: (n) => (bytesOut = n) });
-  const source = response.body as Readable;
-  const stages: Array<Readable | Transform> = decode ? [source, decode, scrubbed] : [source, scrubbed];
+  const stages: Array<Readable | Transform> = a.decode ? [a.source, a.decode.stream(), scrubbed] : [a.source, scrubbed];
   const done = new Promise<void>((resolve, reject) => {
     let settled = false;
     const settle = (err?: unknown) => {
       if (settled) return;
       settled = true;
       if (err === undefined) {
-        o.settle({ status: response.statusCode, bytesOut });
+        o.settle({ status: a.status, bytesOut });
         return resolve();
       }
       const e = err instanceof AivaultError ? err : upstreamError(err, o.signal);
-      o.settle({ status: response.statusCode, bytesOut, error: e.code });
+      o.settle({ status: a.status, bytesOut, error: e.code });
       for (const stage of stages) stage.destroy(stage === scrubbed ? e : undefined);
       reject(e);
     };
@@ -137,82 +168,119 @@ export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseO
     scrubbed.on('finish', () => settle());
   });
   done.catch(() => {}); // observed through `body` errors; avoid an unhandled rejection
-  return { headers, body: scrubbed, done, widen: (wider) => scrubbed.widen(wider) };
+  return { headers: a.headers, body: scrubbed, done, widen: (wider) => scrubbed.widen(wider) };
 }
 
 /** The whole body of an answer, read at once when it was small, else from its stream. */
-export async function bodyOf(answer: { readonly body: Readable; whole?: Promise<Buffer> }): Promise<Buffer> {
+export async function bodyOf(answer: { readonly body: Readable; whole?: Promise<Buffer | undefined> }): Promise<Buffer> {
   return (await answer.whole) ?? readAll(answer.body);
 }
 
+const outgrew = (err: unknown) => (err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE';
+
 /**
- * A small answer (see WHOLE_MAX) read whole, then scrubbed once with every value it was
- * widened to by then; what a stream would release only at its end anyway.
+ * A small answer (see WHOLE_MAX) read whole, decoded at once, then scrubbed once with every
+ * value it was widened to by then; what a stream would release only at its end anyway. One
+ * that decodes to more than WHOLE_DECODED_MAX goes on as a stream from the bytes received.
  */
-function wholeResponse(response: Dispatcher.ResponseData, headers: Array<[string, string]>, o: ResponseOptions): ScrubbedResponse {
+function wholeResponse(a: Answer, o: ResponseOptions): ScrubbedResponse {
   let scrubber = o.scrubber;
-  const source = response.body as Readable;
-  const whole = new Promise<Buffer>((resolve, reject) => {
+  let streamed: ScrubbedResponse | undefined;
+  const whole = new Promise<Buffer | undefined>((resolve, reject) => {
     const chunks: Buffer[] = [];
+    let received = 0;
     let bytesOut = 0;
     let settled = false;
-    const end = (err?: unknown) => {
-      if (settled) return;
-      settled = true;
-      if (err === undefined) {
-        try {
-          const body = scrubber.scrubBytes(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-          o.settle({ status: response.statusCode, bytesOut });
-          return resolve(body);
-        } catch (scrubFailed) {
-          err = scrubFailed;
-        }
-      }
+    const fail = (err: unknown) => {
       const e = err instanceof AivaultError ? err : upstreamError(err, o.signal);
-      source.destroy();
-      o.settle({ status: response.statusCode, bytesOut, error: e.code });
+      a.source.destroy();
+      o.settle({ status: a.status, bytesOut, error: e.code });
       reject(e);
     };
-    source.on('data', (chunk: Buffer) => {
-      bytesOut += chunk.length;
+    const end = async () => {
+      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      let body = raw;
+      if (a.decode) {
+        try {
+          body = await a.decode.whole(raw, { maxOutputLength: Math.min(o.limit, WHOLE_DECODED_MAX) });
+        } catch (err) {
+          if (!outgrew(err)) return fail(err);
+          if (o.limit <= WHOLE_DECODED_MAX) return fail(tooLarge(o.limit));
+          streamed = streamedResponse({ ...a, source: Readable.from([raw], { objectMode: false }) }, { ...o, scrubber });
+          return resolve(undefined);
+        }
+      }
+      bytesOut = body.length;
+      try {
+        const scrubbed = scrubber.scrubBytes(body);
+        o.settle({ status: a.status, bytesOut });
+        resolve(scrubbed);
+      } catch (scrubFailed) {
+        fail(scrubFailed);
+      }
+    };
+    const stop = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      if (err === undefined) void end();
+      else fail(err);
+    };
+    a.source.on('data', (chunk: Buffer) => {
+      received += chunk.length;
       // The upstream's parser holds a body to its declared length; this holds it to the limit whatever it does.
-      if (bytesOut > o.limit) return end(tooLarge(o.limit));
+      if (received > o.limit) return stop(tooLarge(o.limit));
       chunks.push(chunk);
     });
-    source.once('error', end);
-    source.once('end', () => end());
+    a.source.once('error', stop);
+    a.source.once('end', () => stop());
     // Destroyed without an error (by whoever held `body`): an answer cut short all the same.
-    source.once('close', () => settled || end(new Error('the answer was closed before its end')));
+    a.source.once('close', () => settled || stop(new Error('the answer was closed before its end')));
   });
   // Observed through `whole` or `body`, when anyone reads them: never an unhandled rejection.
   whole.catch(() => {});
-  const done = whole.then(() => {});
+  const done = whole.then((b) => (b ? undefined : streamed!.done));
   done.catch(() => {});
   let body: Readable | undefined;
   return {
-    headers,
+    headers: a.headers,
     whole,
     get body() {
-      if (body) return body;
-      const r = new Readable({
-        read() {},
-        destroy(err, cb) {
-          source.destroy();
-          cb(err);
-        },
-      });
-      whole.then(
-        (b) => {
-          r.push(b);
-          r.push(null);
-        },
-        (err: Error) => r.destroy(err),
-      );
-      return (body = r);
+      return (body ??= wholeBody(whole, () => streamed, a.source));
     },
     done,
     widen: (wider) => {
-      if (!scrubber.covers(wider)) scrubber = scrubber.union(wider);
+      if (streamed) streamed.widen(wider);
+      else if (!scrubber.covers(wider)) scrubber = scrubber.union(wider);
     },
   };
+}
+
+/** `body` of a whole answer: its buffer, or the stream it went on as; destroying it stops the upstream's. */
+function wholeBody(whole: Promise<Buffer | undefined>, streamed: () => ScrubbedResponse | undefined, source: Readable): Readable {
+  let from: Readable | undefined;
+  const r = new Readable({
+    read() {
+      from?.resume();
+    },
+    destroy(err, cb) {
+      source.destroy();
+      from?.destroy();
+      cb(err);
+    },
+  });
+  whole.then(
+    (b) => {
+      if (b) {
+        r.push(b);
+        r.push(null);
+        return;
+      }
+      const s = (from = streamed()!.body);
+      s.on('data', (chunk: Buffer) => r.push(chunk) || s.pause());
+      s.once('end', () => r.push(null));
+      s.once('error', (err) => r.destroy(err));
+    },
+    (err: Error) => r.destroy(err),
+  );
+  return r;
 }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { isAivaultError, type ErrorCode } from '../../src/errors.ts';
 import type { InvokeRequest } from '../../src/broker/broker.ts';
+import { bodyOf } from '../../src/broker/respond.ts';
 import { assertNoLeak, canary } from '../helpers/cli.ts';
 import { readAll, testBroker, type TestBroker } from '../helpers/broker.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -170,6 +171,60 @@ describe('broker invoke against a real loopback upstream', () => {
       res.end('xx');
     });
     await assert.rejects(t.broker.invoke({ capability: header, method: 'GET', path: '/v1/zstd' }), (e) => isAivaultError(e, 'UPSTREAM_ERROR'));
+  });
+
+  it('a small compressed answer is decoded and scrubbed whole; one that decodes past what is held at once goes on as a stream, scrubbed all the same', async () => {
+    const encoders = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
+    const records = async (seq: number) => {
+      await t.vault.audit.flush();
+      return (await t.vault.audit.list()).find((r) => r.seq === seq)!.outcome;
+    };
+    for (const [encoding, encode] of Object.entries(encoders)) {
+      // Small: one buffer, its record counting the decoded bytes.
+      up.handle(`/v1/small-${encoding}`, (_req, res) => {
+        res.setHeader('content-encoding', encoding);
+        res.end(encode(`{"echo":"${key}"}`));
+      });
+      const small = await t.broker.invoke({ capability: header, method: 'GET', path: `/v1/small-${encoding}` });
+      assert.equal(String(await small.whole), '{"echo":"[REDACTED]"}', encoding);
+      await small.done;
+      assert.equal((await records(small.auditSeq))?.bytesOut, `{"echo":"${key}"}`.length);
+      // Highly compressible: 64 KiB on the wire at most, far more decoded. The key sits on
+      // each side of the 512 KiB held at once and across it.
+      const filler = (n: number) => 'a'.repeat(n);
+      const plain = `${key} ${filler(512 * 1024 - key.length - 8)}${key}${filler(300 * 1024)} ${key}`;
+      up.handle(`/v1/large-${encoding}`, (_req, res) => {
+        res.setHeader('content-encoding', encoding);
+        res.end(encode(plain));
+      });
+      const large = await t.broker.invoke({ capability: header, method: 'GET', path: `/v1/large-${encoding}` });
+      assert.equal(await large.whole, undefined, `${encoding}: too large to hold at once`);
+      const text = await readAll(large.body);
+      await large.done;
+      assert.equal(text, plain.replaceAll(key, '[REDACTED]'), `${encoding}: every occurrence scrubbed, nothing lost`);
+      assert.equal((await records(large.auditSeq))?.bytesOut, plain.length);
+    }
+    // A bomb past the capability's limit: refused whether the limit is under what is held at once or over it.
+    for (const maxResponseBytes of [100_000, 2_000_000]) {
+      const capped = await t.custom({ name: `bomb-${maxResponseBytes}`, auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secrets: { secret: `bomb-key-${maxResponseBytes}` }, hosts: [up.host], limits: { maxResponseBytes } });
+      up.handle(`/v1/bomb-${maxResponseBytes}`, (_req, res) => {
+        res.setHeader('content-encoding', 'gzip');
+        res.end(gzipSync(Buffer.alloc(maxResponseBytes + 1, 'b')));
+      });
+      const bomb = await t.broker.invoke({ capability: capped, method: 'GET', path: `/v1/bomb-${maxResponseBytes}` });
+      await assert.rejects(readAll(bomb.body), (e) => isAivaultError(e, 'RESPONSE_TOO_LARGE'), `limit ${maxResponseBytes}`);
+      await assert.rejects(bomb.done, (e) => isAivaultError(e, 'RESPONSE_TOO_LARGE'));
+      assert.equal((await records(bomb.auditSeq))?.error, 'RESPONSE_TOO_LARGE');
+    }
+    // Corrupt: cut inside the compressed stream.
+    up.handle('/v1/corrupt', (_req, res) => {
+      res.setHeader('content-encoding', 'gzip');
+      const z = gzipSync(`secret=${key} and more text to compress`);
+      res.end(z.subarray(0, z.length - 12));
+    });
+    const corrupt = await t.broker.invoke({ capability: header, method: 'GET', path: '/v1/corrupt' });
+    await assert.rejects(bodyOf(corrupt), (e) => isAivaultError(e, 'UPSTREAM_ERROR') && !e.message.includes(key));
+    assert.equal((await records(corrupt.auditSeq))?.error, 'UPSTREAM_ERROR');
   });
 
   it('refuses a transfer-coding other than chunked, which reaches it still applied (an attacker had gzip pass unscrubbed)', async () => {

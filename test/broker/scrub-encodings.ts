@@ -51,7 +51,8 @@ export const ENCODINGS: Record<string, (s: string, seed: number) => string> = {
   utf16be: (s) => Buffer.from(s, 'utf16le').swap16().toString('latin1'),
   // Server-sent events: the text split over events at seed-chosen points.
   sse: (s, seed) => {
-    const cut = [...s].reduce<number[]>((acc, _c, i) => (i > 0 && pick(seed, i) ? [...acc, i] : acc), []);
+    const cut: number[] = [];
+    for (let i = 1; i < s.length; i++) if (pick(seed, i)) cut.push(i);
     const parts = [0, ...cut, s.length].slice(1).map((end, k, ends) => s.slice(k === 0 ? 0 : ends[k - 1]!, end));
     return parts.map((p) => `data: ${p}\n\n`).join('');
   },

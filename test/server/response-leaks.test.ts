@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createAgentClient } from '../../src/sdk/agent-client.ts';
@@ -21,6 +22,8 @@ const key = `Sk-${randomBytes(12).toString('hex')}+%&!Q`;
 const clientSecret = `cs-${randomBytes(12).toString('hex')}`;
 /** A key that markdown's own escaping could rebuild: a table cell's `|` is written `\|`. */
 const pipeKey = `pk-${randomBytes(10).toString('hex')}\\|tail`;
+/** The content-encodings an upstream may answer in. */
+const COMPRESS = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Reflector {
@@ -42,9 +45,13 @@ async function startReflector(): Promise<Reflector> {
       release = () => res.end();
     },
     '/v1/encoded': (req, res) => {
-      const name = new URL(req.url!, 'http://x').searchParams.get('as')!;
+      const q = new URL(req.url!, 'http://x').searchParams;
       res.setHeader('content-type', 'text/plain');
-      res.end(ENCODINGS[name]!(`you sent ${received(req)} to us`, 11));
+      // Compressed on request, after `pad` bytes of filler (to decode past what is held at once).
+      const zip = q.get('zip') as keyof typeof COMPRESS | null;
+      const encoded = '.'.repeat(Number(q.get('pad') ?? 0)) + ENCODINGS[q.get('as')!]!(`you sent ${received(req)} to us`, 11);
+      if (zip) res.setHeader('content-encoding', zip);
+      res.end(zip ? COMPRESS[zip](encoded) : encoded);
     },
     '/v1/headers': (req, res) => {
       const k = received(req);
@@ -227,6 +234,16 @@ describe('response leaks (issue 14), through the daemon', () => {
       assert.equal(r.status, 200);
       assert.equal(leak(r.text, key), undefined, `${as}: ${r.text}`);
       assert.match(r.text, /\[REDACTED\]/, as);
+    }
+    // Compressed, small (decoded whole) and past what is held at once (decoded as a stream).
+    const zips = Object.keys(COMPRESS);
+    for (const [i, as] of Object.keys(ENCODINGS).entries()) {
+      const zip = zips[i % zips.length]!;
+      const pad = i % 2 === 0 ? 0 : 600 * 1024;
+      const r = await invoke({ path: '/v1/encoded', query: [['as', as], ['zip', zip], ['pad', String(pad)]] });
+      assert.equal(r.status, 200);
+      assert.equal(leak(r.text, key), undefined, `${as} in ${zip}, ${pad} bytes in: ${r.text.slice(pad)}`);
+      assert.match(r.text.slice(pad), /\[REDACTED\]/, `${as} in ${zip}`);
     }
   });
 
