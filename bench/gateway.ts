@@ -17,7 +17,8 @@
 // BENCH_ANSWER_BYTES makes the answer a model's long one of about that size (JSON text with
 // escapes): with 1048576 (and fewer connections), CPU per request is CPU per MiB of body.
 // BENCH_ANSWER_ENCODING (gzip, deflate or br) compresses it for clients that accept that, as real
-// APIs do (the daemons decode it to scrub it; nginx and Node's floor send no Accept-Encoding).
+// APIs do (the daemons decode it to scrub it; nginx and Node's floor send no Accept-Encoding);
+// BENCH_ANSWER_CHUNKED=1 sends it with no Content-Length, in chunked framing.
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

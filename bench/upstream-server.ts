@@ -2,7 +2,7 @@
 // an event loop with the client being measured. Prints its port on stdout. With
 // BENCH_EXPECT_AUTHORIZATION set, a request without that Authorization header is 401: a proxy
 // that failed to add the key fails the run instead of looking fast.
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 
@@ -19,6 +19,9 @@ const body = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choic
 const encoding = process.env.BENCH_ANSWER_ENCODING;
 const encoders: Record<string, (b: string) => Buffer> = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
 const compressed = encoding ? encoders[encoding]!(body) : undefined;
+/** BENCH_ANSWER_CHUNKED=1: no Content-Length, the body in chunked framing, as many APIs answer. */
+const chunked = process.env.BENCH_ANSWER_CHUNKED === '1';
+const send = (res: ServerResponse, b: string | Buffer) => (chunked ? (res.write(b), res.end()) : res.end(b));
 const expected = process.env.BENCH_EXPECT_AUTHORIZATION;
 const server = createServer((req, res) => {
   req.resume();
@@ -27,9 +30,9 @@ const server = createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     if (compressed && String(req.headers['accept-encoding'] ?? '').includes(encoding!)) {
       res.setHeader('content-encoding', encoding!);
-      return void res.end(compressed);
+      return void send(res, compressed);
     }
-    res.end(body);
+    send(res, body);
   });
 });
 server.keepAliveTimeout = 30_000;

@@ -10,7 +10,7 @@ import type { AuditLog } from '../audit/log.ts';
 import { AivaultError } from '../errors.ts';
 import type { AuditOutcome } from '../storage/types.ts';
 import { responseHeaders } from './response-headers.ts';
-import type { Scrubber } from './scrub/scrubber.ts';
+import { IDLE_MS, type Scrubber } from './scrub/scrubber.ts';
 import { upstreamError } from './upstream.ts';
 import { readAll } from '../read-capped.ts';
 
@@ -99,7 +99,8 @@ export interface ScrubbedResponse {
 /**
  * Answers that declare at most this many bytes are read whole before any is shown, sparing
  * the stream stages (a fifth of a small answer's CPU). Such an answer nearly always arrives in
- * a read or two; one that trickles is held to its end, as a whole reader holds any.
+ * a read or two; one that trickles is held to its end, as a whole reader holds any. One that
+ * declares no size is read whole only until it passes this size or WHOLE_WAIT_MS.
  */
 const WHOLE_MAX = 64 * 1024;
 /**
@@ -108,6 +109,17 @@ const WHOLE_MAX = 64 * 1024;
  * streams never holds more than this of one answer at once.
  */
 const WHOLE_DECODED_MAX = 512 * 1024;
+
+/**
+ * How long an answer that declares no size (chunked, or closed at its end) is waited for
+ * whole before it goes on as a stream: the stream's own idle wait, so a slow answer's first
+ * bytes are late by no more than a quiet stream's would be.
+ */
+const WHOLE_WAIT_MS = IDLE_MS;
+
+/** Media types that are streams by design: each event goes out as it comes, never waited for whole. */
+const STREAMING_TYPES = new Set(['text/event-stream', 'application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/json-seq', 'multipart/x-mixed-replace']);
+const streamsByDesign = (contentType: string | undefined) => STREAMING_TYPES.has((contentType ?? '').split(';')[0]!.trim().toLowerCase());
 
 const tooLarge = (limit: number) => new AivaultError('RESPONSE_TOO_LARGE', `the response is larger than the limit of ${limit} bytes`);
 
@@ -130,7 +142,8 @@ export function scrubbedResponse(response: Dispatcher.ResponseData, o: ResponseO
   }
   const headers = responseHeaders(response.headers, o.scrubber);
   const answer = { source: response.body as Readable, status: response.statusCode, headers, decode };
-  return Number.isFinite(declared) && declared <= WHOLE_MAX ? wholeResponse(answer, o) : streamedResponse(answer, o);
+  if (Number.isFinite(declared)) return declared <= WHOLE_MAX ? wholeResponse(answer, o, true) : streamedResponse(answer, o);
+  return streamsByDesign(oneValue(response.headers['content-type'])) ? streamedResponse(answer, o) : wholeResponse(answer, o, false);
 }
 
 /** An upstream answer on its way through: its body as received, and how to decode it. */
@@ -179,11 +192,12 @@ export async function bodyOf(answer: { readonly body: Readable; whole?: Promise<
 const outgrew = (err: unknown) => (err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE';
 
 /**
- * A small answer (see WHOLE_MAX) read whole, decoded at once, then scrubbed once with every
- * value it was widened to by then; what a stream would release only at its end anyway. One
- * that decodes to more than WHOLE_DECODED_MAX goes on as a stream from the bytes received.
+ * A small answer read whole, decoded at once, then scrubbed once with every value it was
+ * widened to by then; what a stream would release only at its end anyway. It goes on as a
+ * stream (from the bytes received, or with them put back) when it decodes to more than
+ * WHOLE_DECODED_MAX, or, having declared no size, when it passes WHOLE_MAX or WHOLE_WAIT_MS.
  */
-function wholeResponse(a: Answer, o: ResponseOptions): ScrubbedResponse {
+function wholeResponse(a: Answer, o: ResponseOptions, declared: boolean): ScrubbedResponse {
   let scrubber = o.scrubber;
   let streamed: ScrubbedResponse | undefined;
   const whole = new Promise<Buffer | undefined>((resolve, reject) => {
@@ -191,6 +205,10 @@ function wholeResponse(a: Answer, o: ResponseOptions): ScrubbedResponse {
     let received = 0;
     let bytesOut = 0;
     let settled = false;
+    const asStream = (source: Readable) => {
+      streamed = streamedResponse({ ...a, source }, { ...o, scrubber });
+      resolve(undefined);
+    };
     const fail = (err: unknown) => {
       const e = err instanceof AivaultError ? err : upstreamError(err, o.signal);
       a.source.destroy();
@@ -206,8 +224,7 @@ function wholeResponse(a: Answer, o: ResponseOptions): ScrubbedResponse {
         } catch (err) {
           if (!outgrew(err)) return fail(err);
           if (o.limit <= WHOLE_DECODED_MAX) return fail(tooLarge(o.limit));
-          streamed = streamedResponse({ ...a, source: Readable.from([raw], { objectMode: false }) }, { ...o, scrubber });
-          return resolve(undefined);
+          return asStream(Readable.from([raw], { objectMode: false }));
         }
       }
       bytesOut = body.length;
@@ -219,22 +236,35 @@ function wholeResponse(a: Answer, o: ResponseOptions): ScrubbedResponse {
         fail(scrubFailed);
       }
     };
-    const stop = (err?: unknown) => {
-      if (settled) return;
-      settled = true;
-      if (err === undefined) void end();
-      else fail(err);
-    };
-    a.source.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       received += chunk.length;
       // The upstream's parser holds a body to its declared length; this holds it to the limit whatever it does.
       if (received > o.limit) return stop(tooLarge(o.limit));
       chunks.push(chunk);
-    });
-    a.source.once('error', stop);
-    a.source.once('end', () => stop());
+      if (!declared && received > WHOLE_MAX) goOn();
+    };
+    const onEnd = () => stop();
     // Destroyed without an error (by whoever held `body`): an answer cut short all the same.
-    a.source.once('close', () => settled || stop(new Error('the answer was closed before its end')));
+    const onClose = () => settled || stop(new Error('the answer was closed before its end'));
+    const stop = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err === undefined) void end();
+      else fail(err);
+    };
+    // Large or slow after all: the bytes read so far go back in front of the rest, which streams.
+    const goOn = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      a.source.pause();
+      a.source.off('data', onData).off('error', stop).off('end', onEnd).off('close', onClose);
+      if (received > 0) a.source.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      asStream(a.source);
+    };
+    const timer = declared ? undefined : setTimeout(goOn, WHOLE_WAIT_MS);
+    a.source.on('data', onData).once('error', stop).once('end', onEnd).once('close', onClose);
   });
   // Observed through `whole` or `body`, when anyone reads them: never an unhandled rejection.
   whole.catch(() => {});

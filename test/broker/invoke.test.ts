@@ -227,6 +227,40 @@ describe('broker invoke against a real loopback upstream', () => {
     assert.equal((await records(corrupt.auditSeq))?.error, 'UPSTREAM_ERROR');
   });
 
+  it('an answer of no declared size is read whole while it is small and quick, else streams with nothing lost; an event stream always streams', async () => {
+    const chunked = (path: string, pieces: Array<string | number>, type = 'application/json') =>
+      up.handle(path, async (_req, res) => {
+        res.setHeader('content-type', type);
+        res.flushHeaders();
+        // A number is a pause in milliseconds; a string is written as one chunk.
+        for (const p of pieces) {
+          if (typeof p === 'number') await new Promise((r) => setTimeout(r, p));
+          else res.write(p);
+        }
+        res.end();
+      });
+    chunked('/v1/chunked-small', ['{"echo":"', key, '"}']);
+    const small = await t.broker.invoke({ capability: header, method: 'GET', path: '/v1/chunked-small' });
+    assert.equal(String(await small.whole), '{"echo":"[REDACTED]"}');
+    // Past 64 KiB: the key across the point where it goes on as a stream, and again after.
+    const head = 'a'.repeat(64 * 1024 - 10);
+    chunked('/v1/chunked-large', [head, key, 'b'.repeat(1000), key]);
+    const large = await t.broker.invoke({ capability: header, method: 'GET', path: '/v1/chunked-large' });
+    assert.equal(await large.whole, undefined);
+    assert.equal(await readAll(large.body), `${head}[REDACTED]${'b'.repeat(1000)}[REDACTED]`);
+    // Slow: the first bytes, then a pause longer than the whole wait.
+    chunked('/v1/chunked-slow', [`first ${key} `, 200, `then ${key}`]);
+    const slow = await t.broker.invoke({ capability: header, method: 'GET', path: '/v1/chunked-slow' });
+    assert.equal(await slow.whole, undefined);
+    assert.equal(await readAll(slow.body), 'first [REDACTED] then [REDACTED]');
+    await Promise.all([small.done, large.done, slow.done]);
+    // Server-sent events go out as they come, never held for the whole.
+    chunked('/v1/chunked-sse', ['data: 1\n\n', 'data: 2\n\n'], 'text/event-stream; charset=utf-8');
+    const sse = await t.broker.invoke({ capability: header, method: 'GET', path: '/v1/chunked-sse' });
+    assert.equal(sse.whole, undefined);
+    assert.equal(await readAll(sse.body), 'data: 1\n\ndata: 2\n\n');
+  });
+
   it('refuses a transfer-coding other than chunked, which reaches it still applied (an attacker had gzip pass unscrubbed)', async () => {
     up.handle('/v1/te-gzip', (_req, res) => {
       res.setHeader('transfer-encoding', 'gzip, chunked');

@@ -21,7 +21,8 @@ describe('failures after the answer started are visible', () => {
 
   before(async () => {
     up = await startUpstream();
-    // 256 KiB in 16 KiB chunks with no length announced: the cap is passed mid-stream.
+    // 256 KiB in 16 KiB chunks with no length announced, the first late: the answer streams
+    // (an answer of no declared size is waited for whole only briefly) and the cap is passed mid-stream.
     up.handle('/v1/big', (_req, res) => {
       res.setHeader('content-type', 'text/plain');
       let sent = 0;
@@ -31,7 +32,8 @@ describe('failures after the answer started are visible', () => {
         res.write('x'.repeat(16 * 1024));
         setTimeout(tick, 2);
       };
-      tick();
+      res.flushHeaders();
+      setTimeout(tick, 150);
     });
     up.handle('/v1/odd', (_req, res) => {
       res.setHeader('content-encoding', 'x-custom');
