@@ -106,9 +106,10 @@ const WHOLE_MAX = 64 * 1024;
 /**
  * The most a whole answer decodes to in one buffer. A compressed answer may decode to a
  * thousand times its size: past this, it is decoded again as a stream, so a reader that
- * streams never holds more than this of one answer at once.
+ * streams never holds more than this of one answer at once, and no single scrub holds the
+ * event loop longer than a streamed chunk's (an attacker's escape-dense 480 KB held it 150 ms).
  */
-const WHOLE_DECODED_MAX = 512 * 1024;
+const WHOLE_DECODED_MAX = WHOLE_MAX;
 
 /**
  * How long an answer that declares no size (chunked, or closed at its end) is waited for
@@ -158,8 +159,13 @@ interface Answer {
 function streamedResponse(a: Answer, o: ResponseOptions): ScrubbedResponse {
   // Wired by hand rather than with stream.pipeline, which costs an AbortError per call.
   let bytesOut = 0;
-  const scrubbed = o.scrubber.stream({ whole: o.whole, limit: o.limit, tooLarge: () => tooLarge(o.limit), onCount: (n) => (bytesOut = n) });
-  const stages: Array<Readable | Transform> = a.decode ? [a.source, a.decode.stream(), scrubbed] : [a.source, scrubbed];
+  const decode = a.decode?.stream();
+  // A decoder works on the thread pool, so what it holds reaches the scrubber a turn or more
+  // later: while it holds input the answer is not quiet (taken for quiet, a stalled loop or a
+  // full pool had a key's first part released).
+  const decoding = decode && (() => decode.writableLength > 0 || decode.readableLength > 0);
+  const scrubbed = o.scrubber.stream({ whole: o.whole, limit: o.limit, tooLarge: () => tooLarge(o.limit), onCount: (n) => (bytesOut = n), ...(decoding ? { busy: decoding } : {}) });
+  const stages: Array<Readable | Transform> = decode ? [a.source, decode, scrubbed] : [a.source, scrubbed];
   const done = new Promise<void>((resolve, reject) => {
     let settled = false;
     const settle = (err?: unknown) => {

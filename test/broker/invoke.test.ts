@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { pbkdf2 } from 'node:crypto';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants as zlibConstants, createGzip, deflateSync, gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { isAivaultError, type ErrorCode } from '../../src/errors.ts';
 import type { InvokeRequest } from '../../src/broker/broker.ts';
@@ -190,7 +191,7 @@ describe('broker invoke against a real loopback upstream', () => {
       await small.done;
       assert.equal((await records(small.auditSeq))?.bytesOut, `{"echo":"${key}"}`.length);
       // Highly compressible: 64 KiB on the wire at most, far more decoded. The key sits on
-      // each side of the 512 KiB held at once and across it.
+      // each side of what is held at once (64 KiB) and across 512 KiB.
       const filler = (n: number) => 'a'.repeat(n);
       const plain = `${key} ${filler(512 * 1024 - key.length - 8)}${key}${filler(300 * 1024)} ${key}`;
       up.handle(`/v1/large-${encoding}`, (_req, res) => {
@@ -205,7 +206,7 @@ describe('broker invoke against a real loopback upstream', () => {
       assert.equal((await records(large.auditSeq))?.bytesOut, plain.length);
     }
     // A bomb past the capability's limit: refused whether the limit is under what is held at once or over it.
-    for (const maxResponseBytes of [100_000, 2_000_000]) {
+    for (const maxResponseBytes of [50_000, 2_000_000]) {
       const capped = await t.custom({ name: `bomb-${maxResponseBytes}`, auth: { header: { header_name: 'x-key', value_template: '{{secret}}' } }, secrets: { secret: `bomb-key-${maxResponseBytes}` }, hosts: [up.host], limits: { maxResponseBytes } });
       up.handle(`/v1/bomb-${maxResponseBytes}`, (_req, res) => {
         res.setHeader('content-encoding', 'gzip');
@@ -259,6 +260,34 @@ describe('broker invoke against a real loopback upstream', () => {
     const sse = await t.broker.invoke({ capability: header, method: 'GET', path: '/v1/chunked-sse' });
     assert.equal(sse.whole, undefined);
     assert.equal(await readAll(sse.body), 'data: 1\n\ndata: 2\n\n');
+  });
+
+  it('a compressed stream is not taken for quiet while its decoder holds input: a late decode does not release a key that was half there (an attacker had 31 of 32 characters)', async () => {
+    // The key's last character apart from the rest, each part flushed so it decodes on its own.
+    const gz = createGzip();
+    const out: Buffer[] = [];
+    gz.on('data', (c: Buffer) => out.push(c));
+    gz.write(`data: ${key.slice(0, -1)}`);
+    await new Promise<void>((r) => gz.flush(zlibConstants.Z_SYNC_FLUSH, () => r()));
+    const first = Buffer.concat(out.splice(0));
+    const ended = new Promise((r) => gz.once('end', r));
+    gz.end(`${key.slice(-1)}\n\n`);
+    await ended;
+    const rest = Buffer.concat(out);
+    up.handle('/v1/gzip-late', (_req, res) => {
+      res.setHeader('content-type', 'text/event-stream');
+      res.setHeader('content-encoding', 'gzip');
+      res.write(first);
+      setTimeout(() => {
+        // The rest arrives well within the idle wait, but its decode waits behind work that fills
+        // the thread pool for longer than that (under load: other decodes, full durability's
+        // flushes; the attacker stalled the event loop instead).
+        for (let i = 0; i < Number(process.env.UV_THREADPOOL_SIZE ?? 4); i++) pbkdf2('x', 'y', 400_000, 32, 'sha256', () => {});
+        res.end(rest);
+      }, 10);
+    });
+    const res = await invoke({ capability: header, path: '/v1/gzip-late' });
+    assert.equal(res.text, 'data: [REDACTED]\n\n');
   });
 
   it('refuses a transfer-coding other than chunked, which reaches it still applied (an attacker had gzip pass unscrubbed)', async () => {
