@@ -11,3 +11,16 @@ export function lazy<T>(specifier: string): () => T {
   let loaded: T | undefined;
   return () => (loaded ??= require(specifier) as T);
 }
+
+/** What `load` imports (an ES module), imported the first time the returned function is called; a failed import is tried again. */
+export function lazyImport<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () => {
+    if (loaded) return loaded;
+    const loading = (loaded = load());
+    loading.catch(() => {
+      if (loaded === loading) loaded = undefined;
+    });
+    return loading;
+  };
+}

@@ -22,11 +22,16 @@ import { renderAnswer, type Render } from '../broker/render.ts';
 import { assertNotFromWebPage } from './origin.ts';
 import { requestTarget } from './request-target.ts';
 import { refusal, type RefusalAudience } from './status.ts';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { createMcpServer } from './mcp.ts';
 import { brokerMcpBackend } from './mcp-backends.ts';
 import { credentialReady } from '../broker/catalog.ts';
 import { requestBody } from '../broker/json-body.ts';
+import { lazyImport } from '../lazy.ts';
+
+/** The MCP SDK and what it brings (about 20 MB resident) load with the first `/mcp` request, not with every daemon. */
+const mcpModules = lazyImport(async () => {
+  const [{ StreamableHTTPServerTransport }, { createMcpServer }] = await Promise.all([import('@modelcontextprotocol/sdk/server/streamableHttp.js'), import('./mcp.ts')]);
+  return { StreamableHTTPServerTransport, createMcpServer };
+});
 
 const pairs = z.union([z.array(z.tuple([z.string(), z.string()])), z.record(z.string(), z.union([z.string(), z.array(z.string())]))]);
 const InvokeBody = z.strictObject({
@@ -251,6 +256,7 @@ export function createApiHandler(services: Services, log: Logger, admission: Adm
     // One request, one call: a JSON-RPC batch (which MCP dropped in 2025-06-18) would run up
     // to a hundred invokes on one in-flight slot.
     if (Array.isArray(message)) throw new AivaultError('INVALID_ARGUMENT', 'JSON-RPC batches are not served: send one message per request');
+    const { createMcpServer, StreamableHTTPServerTransport } = await mcpModules();
     const server = await createMcpServer(brokerMcpBackend(broker, agent, goneSignal(res)), agent.name);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
