@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Patterns } from '../../src/broker/scrub/matcher.ts';
@@ -172,6 +174,38 @@ describe('response scrubbing: examples', () => {
     await new Promise((r) => t.on('end', r));
     const text = Buffer.concat(out).toString();
     assert.equal(text.slice(filler.length), `Bearer ${REDACTED} tail`);
+  });
+
+  it('quiet is timed before the poll for input: a stall after a piece was read is not quiet time (an attacker had 31 of 32 characters from a loaded daemon)', async () => {
+    // A clock the test moves: the stall is 60 ms of it, without holding the runner up.
+    let clock = 0;
+    const t = s.stream({ idleMs: 50, maxHoldMs: 5000, now: () => clock });
+    const out: Buffer[] = [];
+    t.on('data', (d: Buffer) => out.push(d));
+    // The upstream, on a real socket: what it writes is read in the loop's poll phase.
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const upstream = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    const [socket] = (await once(server, 'connection')) as [Socket];
+    await once(upstream, 'connect');
+    try {
+      t.write('filler ');
+      // Fires in the same timers phase as the stream's idle timer, right after it: the key's
+      // first part reaches the socket and is read in that iteration's poll, then the daemon
+      // stalls; the last character arrives just after the idle check.
+      setTimeout(() => upstream.write(`Bearer ${secret.slice(0, -1)}`), 50);
+      socket.once('data', (piece: Buffer) => {
+        clock = 1;
+        t.write(piece);
+        clock = 61;
+        setImmediate(() => t.end(`${secret.slice(-1)} tail`));
+      });
+      await once(t, 'end');
+    } finally {
+      upstream.destroy();
+      server.close();
+    }
+    assert.equal(Buffer.concat(out).toString(), `filler Bearer ${REDACTED} tail`);
   });
 
   it('`whole` readers get no timed release: a secret that arrives in slow pieces is found whole', async () => {

@@ -124,10 +124,18 @@ class Schedule {
     if (this.#timer !== undefined && this.#timerAt <= at) return;
     clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(() => setImmediate(() => this.#fire()), Math.max(0, at - this.#now()));
+    // The time is read when the timer fires, before the loop polls for input; whether it was
+    // quiet is decided after that poll. Input read in the poll arrived before the check, so the
+    // stream was not quiet; a stall after the poll (other answers scrubbed, the thread
+    // descheduled) is not quiet time either: read at the check, it had a key's first part
+    // released while the rest waited unread at the socket.
+    this.#timer = setTimeout(() => {
+      const firedAt = this.#now();
+      setImmediate(() => this.#fire(firedAt));
+    }, Math.max(0, at - this.#now()));
   }
 
-  #fire(): void {
+  #fire(firedAt: number): void {
     this.#timer = undefined;
     if (this.#stopped || this.#pieces.length === 0) return;
     if (this.#busy()) {
@@ -136,7 +144,7 @@ class Schedule {
       return this.#arm();
     }
     // A timer may fire a little before the clock we read says it is due.
-    const now = this.#now() + 1;
+    const now = firedAt + 1;
     let upto = -1;
     if (now - this.#last >= this.#idleMs) upto = this.#pieces.at(-1)![0];
     else for (const [end, at] of this.#pieces) if (at + this.#maxMs <= now) upto = end;
