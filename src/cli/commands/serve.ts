@@ -83,17 +83,9 @@ export function registerServe(program: Command): void {
         import('../../server/approval-notify.ts'),
         import('../../registry/registry.ts'),
       ]);
-      // Written synchronously in batches of 4 KiB, at least every 250 ms: a line per request
-      // written alone through the thread pool cost 8 % of a small request's CPU. A killed
-      // process loses at most that last quarter second; the audit log is the record.
-      const destination = pino.destination({ dest: 2, sync: true, minLength: 4096, periodicFlush: 250 });
-      process.once('exit', () => {
-        try {
-          destination.flushSync();
-        } catch {
-          // stderr is gone: nothing left to tell it.
-        }
-      });
+      // Written asynchronously: a synchronous destination (batched, 8 % less CPU a request) froze
+      // the daemon whenever its stderr was not read (a terminal paused with Ctrl-S, a full pipe).
+      const destination = pino.destination(2);
       const log = pino({ name: 'aivault', base: { pid: process.pid } }, destination);
       const dir = vaultDir(o);
       const vault = await Vault.open({ dir, readPassphrase });
