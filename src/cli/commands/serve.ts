@@ -55,6 +55,9 @@ function serverLimits(o: ServeOptions): ServerLimits {
   };
 }
 
+/** The most log text the daemon holds for a stderr reader that has stopped reading. */
+const LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -84,8 +87,9 @@ export function registerServe(program: Command): void {
         import('../../registry/registry.ts'),
       ]);
       // Written asynchronously: a synchronous destination (batched: up to 8 % less CPU a request)
-      // froze the daemon whenever its stderr was not read (a terminal paused with Ctrl-S, a full pipe).
-      const log = pino({ name: 'aivault', base: { pid: process.pid } }, pino.destination(2));
+      // froze the daemon whenever its stderr was not read (a terminal paused with Ctrl-S, a full
+      // pipe). Lines waiting for a reader past LOG_BACKLOG_BYTES are dropped, not held.
+      const log = pino({ name: 'aivault', base: { pid: process.pid } }, pino.destination({ dest: 2, maxLength: LOG_BACKLOG_BYTES }));
       const dir = vaultDir(o);
       const vault = await Vault.open({ dir, readPassphrase });
       await vault.setAuditDurability(o.auditDurability);
