@@ -41,6 +41,9 @@ const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolea
 const COMPARE_FLAGS = process.env.BENCH_COMPARE_FLAGS?.split(' ').filter(Boolean);
 /** The upstream's answer size (bench/upstream-server.ts reads the same variable). */
 const ANSWER_BYTES = Number(process.env.BENCH_ANSWER_BYTES ?? 0);
+/** How the upstream sends it (bench/upstream-server.ts reads the same variables). */
+const ENCODING = process.env.BENCH_ANSWER_ENCODING;
+const CHUNKED = process.env.BENCH_ANSWER_CHUNKED === '1';
 
 const root = mkdtempSync(join(tmpdir(), 'aivault-bench-gateway-'));
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;
@@ -183,7 +186,7 @@ try {
   const num = (v: number | undefined, digits: number, width: number) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits)).padStart(width);
   const addedP50 = (r: Row) => paired(r, direct, (x) => x.p50, (a, b) => a - b, 'one');
   const nginxAdded = nginx && addedP50(nginx);
-  console.log(`bench:gateway: GET ${PATH} (${ANSWER_BYTES > 0 ? `a JSON answer of about ${ANSWER_BYTES} bytes` : 'a small JSON answer'}) from a loopback upstream (node, its own process); ${pinned ? `upstream and proxies pinned to CPU 0, load generator to CPU 1 (${load.name.startsWith('wrk') ? 'to CPU 0 at one request at a time' : 'at one request at a time too'})` : 'not pinned (BENCH_PIN=0, or no taskset or 2 CPUs)'}; load generator: ${load.name}`);
+  console.log(`bench:gateway: GET ${PATH} (${ANSWER_BYTES > 0 ? `a JSON answer of about ${ANSWER_BYTES} bytes` : 'a small JSON answer'}${ENCODING ? `, ${ENCODING} to the daemons` : ''}${CHUNKED ? ', chunked' : ''}) from a loopback upstream (node, its own process); ${pinned ? `upstream and proxies pinned to CPU 0, load generator to CPU 1 (${load.name.startsWith('wrk') ? 'to CPU 0 at one request at a time' : 'at one request at a time too'})` : 'not pinned (BENCH_PIN=0, or no taskset or 2 CPUs)'}; load generator: ${load.name}`);
   console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s per target at ${CONNECTIONS} connections and ${SECONDS} s at 1; medians of the rounds (ratios and added p50 taken per round against the same round's direct or nginx); CPU of the proxy process(es) from /proc`);
   if (!nginx) console.log('nginx: not installed (Debian: apt-get install nginx-light), its rows and ratios are left out');
   console.log(`${''.padEnd(20)} ${`${CONNECTIONS} connections:`.padEnd(14)} req/s  ratio  p50 ms  p99 ms  CPU µs/req  ×nginx | 1 at a time: p50 ms  p99 ms  added p50 µs  ×nginx`);
