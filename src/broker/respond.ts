@@ -244,6 +244,8 @@ function wholeResponse(a: Answer, o: ResponseOptions, declared: boolean): Scrubb
     };
     const onData = (chunk: Buffer) => {
       received += chunk.length;
+      // What the record counts is decoded bytes: these are, unless there is a decoding to come.
+      if (!a.decode) bytesOut = received;
       // The upstream's parser holds a body to its declared length; this holds it to the limit whatever it does.
       if (received > o.limit) return stop(tooLarge(o.limit));
       chunks.push(chunk);

@@ -335,6 +335,9 @@ describe('broker invoke against a real loopback upstream', () => {
     });
     const res = await t.broker.invoke({ capability: limited, method: 'GET', path: '/v1/bigchunked' });
     await assert.rejects(readAll(res.body), (e) => isAivaultError(e, 'RESPONSE_TOO_LARGE'));
+    await t.vault.audit.flush();
+    const outcome = (await t.vault.audit.list()).find((r) => r.seq === res.auditSeq)!.outcome!;
+    assert.ok(outcome.error === 'RESPONSE_TOO_LARGE' && outcome.bytesOut! > 1000, `the record counts what came before the cap: ${JSON.stringify(outcome)}`);
     await refused({ capability: limited, method: 'POST', path: '/v1/x', body: Buffer.alloc(101) }, 'REQUEST_TOO_LARGE');
   });
 
