@@ -2,7 +2,7 @@
 // upstream's body decoded, size-capped after decoding, scrubbed, and the allow record's
 // outcome settled once, whichever way the exchange ends.
 
-import { Readable, type Transform } from 'node:stream';
+import { PassThrough, Readable, type Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import { brotliDecompress, createBrotliDecompress, createGunzip, createInflate, gunzip, inflate } from 'node:zlib';
 import type { Dispatcher } from 'undici';
@@ -296,10 +296,7 @@ function wholeResponse(a: Answer, o: ResponseOptions, declared: boolean): Scrubb
 /** `body` of a whole answer: its buffer, or the stream it went on as; destroying it stops the upstream's. */
 function wholeBody(whole: Promise<Buffer | undefined>, streamed: () => ScrubbedResponse | undefined, source: Readable): Readable {
   let from: Readable | undefined;
-  const r = new Readable({
-    read() {
-      from?.resume();
-    },
+  const r = new PassThrough({
     destroy(err, cb) {
       source.destroy();
       from?.destroy();
@@ -308,15 +305,9 @@ function wholeBody(whole: Promise<Buffer | undefined>, streamed: () => ScrubbedR
   });
   whole.then(
     (b) => {
-      if (b) {
-        r.push(b);
-        r.push(null);
-        return;
-      }
-      const s = (from = streamed()!.body);
-      s.on('data', (chunk: Buffer) => r.push(chunk) || s.pause());
-      s.once('end', () => r.push(null));
-      s.once('error', (err) => r.destroy(err));
+      if (b) return void r.end(b);
+      from = streamed()!.body;
+      from.once('error', (err) => r.destroy(err)).pipe(r);
     },
     (err: Error) => r.destroy(err),
   );
