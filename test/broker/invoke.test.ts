@@ -34,6 +34,11 @@ describe('broker invoke against a real loopback upstream', () => {
     await res.done;
     return { ...res, text: body };
   };
+  /** The outcome of the audit record `seq`, with everything queued written first. */
+  const outcomeOf = async (seq: number) => {
+    await t.vault.audit.flush();
+    return (await t.vault.audit.list()).find((r) => r.seq === seq)!.outcome;
+  };
   const refused = async (req: Partial<InvokeRequest> & { capability: string }, code: ErrorCode) => {
     const before = up.received.length;
     await assert.rejects(t.broker.invoke({ method: 'GET', ...req }), (e) => isAivaultError(e, code), `${JSON.stringify(req)} should be ${code}`);
@@ -176,10 +181,6 @@ describe('broker invoke against a real loopback upstream', () => {
 
   it('a small compressed answer is decoded and scrubbed whole; one that decodes past what is held at once goes on as a stream, scrubbed all the same', async () => {
     const encoders = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
-    const records = async (seq: number) => {
-      await t.vault.audit.flush();
-      return (await t.vault.audit.list()).find((r) => r.seq === seq)!.outcome;
-    };
     for (const [encoding, encode] of Object.entries(encoders)) {
       // Small: one buffer, its record counting the decoded bytes.
       up.handle(`/v1/small-${encoding}`, (_req, res) => {
@@ -189,7 +190,7 @@ describe('broker invoke against a real loopback upstream', () => {
       const small = await t.broker.invoke({ capability: header, method: 'GET', path: `/v1/small-${encoding}` });
       assert.equal(String(await small.whole), '{"echo":"[REDACTED]"}', encoding);
       await small.done;
-      assert.equal((await records(small.auditSeq))?.bytesOut, `{"echo":"${key}"}`.length);
+      assert.equal((await outcomeOf(small.auditSeq))?.bytesOut, `{"echo":"${key}"}`.length);
       // Highly compressible: 64 KiB on the wire at most, far more decoded. The key sits on
       // each side of what is held at once (64 KiB) and across 512 KiB.
       const filler = (n: number) => 'a'.repeat(n);
@@ -203,7 +204,7 @@ describe('broker invoke against a real loopback upstream', () => {
       const text = await readAll(large.body);
       await large.done;
       assert.equal(text, plain.replaceAll(key, '[REDACTED]'), `${encoding}: every occurrence scrubbed, nothing lost`);
-      assert.equal((await records(large.auditSeq))?.bytesOut, plain.length);
+      assert.equal((await outcomeOf(large.auditSeq))?.bytesOut, plain.length);
     }
     // A bomb past the capability's limit: refused whether the limit is under what is held at once or over it.
     for (const maxResponseBytes of [50_000, 2_000_000]) {
@@ -215,7 +216,7 @@ describe('broker invoke against a real loopback upstream', () => {
       const bomb = await t.broker.invoke({ capability: capped, method: 'GET', path: `/v1/bomb-${maxResponseBytes}` });
       await assert.rejects(readAll(bomb.body), (e) => isAivaultError(e, 'RESPONSE_TOO_LARGE'), `limit ${maxResponseBytes}`);
       await assert.rejects(bomb.done, (e) => isAivaultError(e, 'RESPONSE_TOO_LARGE'));
-      assert.equal((await records(bomb.auditSeq))?.error, 'RESPONSE_TOO_LARGE');
+      assert.equal((await outcomeOf(bomb.auditSeq))?.error, 'RESPONSE_TOO_LARGE');
     }
     // Corrupt: cut inside the compressed stream.
     up.handle('/v1/corrupt', (_req, res) => {
@@ -225,7 +226,7 @@ describe('broker invoke against a real loopback upstream', () => {
     });
     const corrupt = await t.broker.invoke({ capability: header, method: 'GET', path: '/v1/corrupt' });
     await assert.rejects(bodyOf(corrupt), (e) => isAivaultError(e, 'UPSTREAM_ERROR') && !e.message.includes(key));
-    assert.equal((await records(corrupt.auditSeq))?.error, 'UPSTREAM_ERROR');
+    assert.equal((await outcomeOf(corrupt.auditSeq))?.error, 'UPSTREAM_ERROR');
   });
 
   it('an answer of no declared size is read whole while it is small and quick, else streams with nothing lost; an event stream always streams', async () => {
@@ -335,8 +336,7 @@ describe('broker invoke against a real loopback upstream', () => {
     });
     const res = await t.broker.invoke({ capability: limited, method: 'GET', path: '/v1/bigchunked' });
     await assert.rejects(readAll(res.body), (e) => isAivaultError(e, 'RESPONSE_TOO_LARGE'));
-    await t.vault.audit.flush();
-    const outcome = (await t.vault.audit.list()).find((r) => r.seq === res.auditSeq)!.outcome!;
+    const outcome = (await outcomeOf(res.auditSeq))!;
     assert.ok(outcome.error === 'RESPONSE_TOO_LARGE' && outcome.bytesOut! > 1000, `the record counts what came before the cap: ${JSON.stringify(outcome)}`);
     await refused({ capability: limited, method: 'POST', path: '/v1/x', body: Buffer.alloc(101) }, 'REQUEST_TOO_LARGE');
   });
@@ -351,9 +351,7 @@ describe('broker invoke against a real loopback upstream', () => {
       const res = await t.broker.invoke({ capability: header, method: 'GET', path: `/v1/cut-${declared}` });
       await assert.rejects(readAll(res.body), (e) => isAivaultError(e, 'UPSTREAM_UNREACHABLE'), `declared ${declared}`);
       await assert.rejects(res.done, (e) => isAivaultError(e, 'UPSTREAM_UNREACHABLE'));
-      await t.vault.audit.flush();
-      const record = (await t.vault.audit.list()).find((r) => r.seq === res.auditSeq)!;
-      assert.equal(record.outcome?.error, 'UPSTREAM_UNREACHABLE', `declared ${declared}`);
+      assert.equal((await outcomeOf(res.auditSeq))?.error, 'UPSTREAM_UNREACHABLE', `declared ${declared}`);
     }
   });
 
