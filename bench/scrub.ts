@@ -1,6 +1,7 @@
 // npm run bench:scrub -- scrubbing throughput against a plain copy in the same run: 1 KiB,
-// 1 MiB and 10 MiB JSON bodies (an escape every ~30 bytes), a 1 MiB prose body (no escapes),
-// and an SSE stream of 10 000 small events, with 1, 8 and 10 secrets.
+// 1 MiB and 10 MiB JSON bodies (an escape every ~30 bytes), a 1 MiB prose body (no escapes), one
+// with an escape every ~2 KiB (sparse), and an SSE stream of 10 000 small events, with 1, 8 and
+// 10 secrets.
 // The baseline is a transform that copies each chunk. Prints MB/s, the ratio to it, CPU per SSE event, and the latency the hold adds to
 // an event when events come slowly. BENCH_SCRUBBER=path/to/module.ts measures another
 // implementation exposing the same `Scrubber` class (e.g. an older one, for before/after).
@@ -36,6 +37,12 @@ function prose(size: number): Buffer {
   return Buffer.from('Here is a reply about things, in words and sentences that go on for a while. '.repeat(Math.ceil(size / 78))).subarray(0, size);
 }
 
+/** Prose with a percent escape (a URL) every ~2 KiB: escapes far apart, each stretch between them long. */
+function sparse(size: number): Buffer {
+  const unit = `${'Here is a reply about things, in words and sentences that go on for a while. '.repeat(26)}see https://x.example/a%20b `;
+  return Buffer.from(unit.repeat(Math.ceil(size / unit.length))).subarray(0, size);
+}
+
 /** Pushes `chunks` through a fresh transform; resolves with the elapsed milliseconds. */
 async function run(make: () => Transform, chunks: Buffer[]): Promise<number> {
   const t = make();
@@ -69,7 +76,7 @@ const rows: string[] = [];
 const mbps = (bytes: number, ms: number) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
 for (const count of [1, 8, 10]) {
   const scrubber = new Scrubber(secrets.slice(0, count));
-  for (const [label, size, rounds, make] of [['1 KiB', 1024, 200, body], ['1 MiB', 1 << 20, 15, body], ['10 MiB', 10 << 20, 4, body], ['prose', 1 << 20, 15, prose]] as const) {
+  for (const [label, size, rounds, make] of [['1 KiB', 1024, 200, body], ['1 MiB', 1 << 20, 15, body], ['10 MiB', 10 << 20, 4, body], ['prose', 1 << 20, 15, prose], ['sparse', 1 << 20, 15, sparse]] as const) {
     const b = make(size);
     const chunks = chunked(b, 64 * 1024);
     const repeat = size < 65536 ? 500 : 1; // small bodies: many in a row, so timers resolve

@@ -2,7 +2,7 @@
 // stored only as its SHA-256 (a token is looked up by hash, never compared as text).
 // Everything here is an owner decision, audited; nothing an agent sends can widen a grant.
 
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { hash, randomBytes, randomUUID } from 'node:crypto';
 import { AivaultError, RetryLaterError } from '../errors.ts';
 import type { AgentRecord, AgentStorage, GrantRecord } from '../storage/types.ts';
 import type { Snapshot } from '../storage/generation-cache.ts';
@@ -17,7 +17,8 @@ export const AGENT_TOKEN_PREFIX = 'avt_';
 const AGENT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // One-shot: no Hash object per request.
+  return hash('sha256', token, 'hex');
 }
 
 /** The last instant a Date can hold (ms since the epoch). */

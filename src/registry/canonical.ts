@@ -1,7 +1,7 @@
 // Canonical JSON (object keys sorted, no whitespace) and its SHA-256: the registry's
 // digest is computed over this form so formatting changes do not alter it.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
@@ -20,5 +20,5 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }

@@ -401,6 +401,25 @@ describe('response scrubbing: the short ways against the byte-by-byte reference 
     );
   });
 
+  it('redacts as the reference where escapes stand kilobytes apart: stretch ends past the first search window, lanes that sleep late', () => {
+    // Plain stretches longer than plain.ts's first search window (4 KiB) and than a decoded
+    // lane's settling point plus its slack, with an escape, a break or a secret between them.
+    const farApart = (secrets: string[]) =>
+      fc.array(fc.tuple(fc.integer({ min: 1, max: 700 }), fragment(secrets)).map(([n, f]) => `${'the quick brown fox '.slice(n % 20)}${'the quick brown fox '.repeat(n % 2 === 0 ? n : n >> 4)}${f}`), { minLength: 1, maxLength: 6 });
+    const arb = fc.tuple(fc.array(secretArb, { minLength: 1, maxLength: 2 }), fc.array(fc.nat(), { maxLength: 4 })).chain(([secrets, cuts]) => fc.tuple(fc.constant(secrets), farApart(secrets), fc.constant(cuts)));
+    fc.assert(
+      fc.property(arb, ([secrets, fragments, cuts]) => {
+        const patterns = new Patterns(secrets.map((s) => Buffer.from(s)));
+        const pieces = cutAt(Buffer.from(fragments.join(''), 'utf8'), cuts);
+        const fast = redact(patterns, pieces, false);
+        const reference = redact(patterns, pieces, true);
+        assert.deepEqual(fast.stream.map(String), reference.stream.map(String), 'stream');
+        assert.deepEqual(fast.clipped.map(String), reference.clipped.map(String), 'pieces');
+      }),
+      { ...params, numRuns: Math.ceil(RUNS / 3) },
+    );
+  });
+
   it('a matcher reused after an earlier scan, finished or dropped midway, redacts as a new one does', () => {
     fc.assert(
       fc.property(caseArb, encodingName, fc.nat(), fc.nat(), fc.constantFrom('', ...breaks), fc.boolean(), ([secrets, fragments, cuts], name, seed, cut, pending, finished) => {

@@ -40,9 +40,10 @@ export class History {
 
   /** Back to empty, holding no chunk. */
   reset(): void {
+    // Only the slots runs used hold a chunk (a small answer uses a few of hundreds).
+    this.#data.fill(undefined, 0, Math.min(this.#runs, this.#data.length));
     this.count = 0;
     this.#runs = 0;
-    this.#data.fill(undefined);
     this.#tailData = undefined;
     this.start = this.end = this.byte = 0;
   }

@@ -296,6 +296,14 @@ class View {
   }
 }
 
+/**
+ * How many bytes past the point where a decoded lane may sleep the plain scan reads on before
+ * it stops to put it to sleep: a stop costs about what a lane's reads of that many bytes do,
+ * and in text with an escape every hundred bytes or so (URLs in JSON) a lane that slept at
+ * once was woken again almost at once, a stop each time. Sleeping later changes nothing
+ * found: a settled lane is in the literal view's state, as a woken one starts.
+ */
+const SLEEP_SLACK = 256;
 const FAMILIES = ['percent', 'json', 'html'] as const;
 const INTRODUCERS: Record<EscapeFamily, number> = { percent: 0x25, json: 0x5c, html: 0x26 };
 const INTRODUCER = new Uint8Array(256);
@@ -494,7 +502,7 @@ export class Matcher {
 
   /**
    * Plain bytes data[i, end), in lanes: the literal view and each awake decoded view but
-   * `skip`; a decoded view sleeps where it would have settled byte by byte. Returns where it
+   * `skip`; a decoded view sleeps once settled, at the next stop (SLEEP_SLACK bytes on at most). Returns where it
    * stopped: before a byte that completes a needle, before a stop byte (unless `raw`: an
    * escape's own bytes), or at `end`.
    */
@@ -515,12 +523,12 @@ export class Matcher {
         lanes[n++] = d;
         states[n] = d.view.state;
         families[n] = f;
-        settle[n] = i + d.untilSettled(this.#resync);
+        settle[n] = i + d.untilSettled(this.#resync + SLEEP_SLACK);
         limit = Math.min(limit, settle[n]!);
       }
       // Escapes read in the scan (not an escape's own bytes, `raw`) move their lane's settling
       // point on: the scan then stops where some lane may sleep, or before what it cannot read.
-      const stop = raw ? plain.scan(data, i, limit, states, n + 1, true) : plain.scanSettling(data, i, end, states, n + 1, families, this.#escapes, settle, this.#resync);
+      const stop = raw ? plain.scan(data, i, limit, states, n + 1, true) : plain.scanSettling(data, i, end, states, n + 1, families, this.#escapes, settle, this.#resync + SLEEP_SLACK);
       const escapes = raw ? undefined : this.#escapes;
       literal.state = states[0]!;
       literal.history.plain(data, i, base + i, stop - i);

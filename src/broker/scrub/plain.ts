@@ -34,6 +34,8 @@ export class Escapes {
 const SEGMENTS = 8;
 /** Bytes one lane reads one by one before it looks for the stretch's end to read in segments. */
 const SHORT = 256;
+/** The first window #stretchEnd searches for the stretch's end. */
+const STRETCH_WINDOW = 4096;
 
 export class PlainScan {
   /**
@@ -249,15 +251,24 @@ export class PlainScan {
     return i;
   }
 
-  /** The first stop byte in data[from, end), or `end` (native searches: this is the long case). */
+  /**
+   * The first stop byte in data[from, end), or `end` (native searches: this is the long case).
+   * Searched in windows that double, so finding a stop costs what the stretch before it is
+   * long, not what is left of the chunk (a search per stop byte to the chunk's end, at every
+   * stretch, made a megabyte with an escape every few KiB read it hundreds of times over).
+   */
   #stretchEnd(data: Uint8Array, from: number, end: number): number {
-    const view = Buffer.from(data.buffer, data.byteOffset + from, end - from);
-    let n = end - from;
-    for (const b of this.#stops) {
-      const at = view.indexOf(b);
-      if (at >= 0 && at < n) n = at;
+    for (let start = from, size = STRETCH_WINDOW; start < end; start += size, size *= 2) {
+      const stop = Math.min(end, start + size);
+      const view = Buffer.from(data.buffer, data.byteOffset + start, stop - start);
+      let n = stop - start;
+      for (const b of this.#stops) {
+        const at = view.indexOf(b);
+        if (at >= 0 && at < n) n = at;
+      }
+      if (start + n < stop) return start + n;
     }
-    return from + n;
+    return end;
   }
 
   /**
