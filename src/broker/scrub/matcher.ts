@@ -588,6 +588,7 @@ export class Matcher {
   /** The end of the input: decoders give up what they held, then the folds. */
   finish(): void {
     for (const d of this.#decoded) if (d.awake) d.decoder.finish();
-    for (const view of [this.#literal, ...this.#decoded.filter((d) => d.awake).map((d) => d.view)]) view.fold.release(view.emit);
+    this.#literal.fold.release(this.#literal.emit);
+    for (const d of this.#decoded) if (d.awake) d.view.fold.release(d.view.emit);
   }
 }
