@@ -304,6 +304,7 @@ class View {
  * found: a settled lane is in the literal view's state, as a woken one starts.
  */
 const SLEEP_SLACK = 256;
+
 const FAMILIES = ['percent', 'json', 'html'] as const;
 const INTRODUCERS: Record<EscapeFamily, number> = { percent: 0x25, json: 0x5c, html: 0x26 };
 const INTRODUCER = new Uint8Array(256);
@@ -502,9 +503,9 @@ export class Matcher {
 
   /**
    * Plain bytes data[i, end), in lanes: the literal view and each awake decoded view but
-   * `skip`; a decoded view sleeps once settled, at the next stop (SLEEP_SLACK bytes on at most). Returns where it
-   * stopped: before a byte that completes a needle, before a stop byte (unless `raw`: an
-   * escape's own bytes), or at `end`.
+   * `skip`; a decoded view sleeps once settled, at the next stop (SLEEP_SLACK bytes on at
+   * most). Returns where it stopped: before a byte that completes a needle, before a stop
+   * byte (unless `raw`: an escape's own bytes), or at `end`.
    */
   #lanes(data: Uint8Array, i: number, end: number, base: number, skip: DecodedView | undefined, raw: boolean): number {
     const plain = this.#plain!;
