@@ -15,18 +15,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { agentVault } from './agent-vault.ts';
-import { startServe, startServerProcess } from './processes.ts';
+import { builtCli, startServe, startServerProcess } from './processes.ts';
 import { findProgram } from './proc.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(repo, 'dist/cli/main.js');
+const CLI = builtCli();
 const SOURCE_CLI = join(repo, 'src/cli/main.ts');
 const COUNT_HOOK = fileURLToPath(new URL('./count-modules.ts', import.meta.url));
 const node = process.execPath;
-
-execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.build.json')], { stdio: 'inherit' });
 
 const root = mkdtempSync(join(tmpdir(), 'aivault-bench-cli-'));
 const key = `sk-bench-${randomBytes(16).toString('hex')}`;

@@ -1,8 +1,8 @@
 // `npm run bench:gateway`: a small GET to a loopback upstream straight, through nginx (a plain
 // reverse proxy that adds the API key; Debian nginx-light, when installed), through Node's
 // floor (the same job on node:http and undici, nothing of aivault's: bench/node-proxy.ts) and
-// through an `aivault serve` daemon's SDK gateway and its `/v1/invoke`, with `full` and with
-// `crash-safe` audit durability. Interleaved rounds of each target at BENCH_CONNECTIONS (32)
+// through an `aivault serve` daemon, built as installed (processes.ts builtCli): its SDK gateway
+// and its `/v1/invoke`, with `full` and with `crash-safe` audit durability. Interleaved rounds of each target at BENCH_CONNECTIONS (32)
 // and at one request at a time, so drift in machine load hits every target alike; prints
 // medians of the rounds: throughput and its ratio to direct, p50/p99, each proxy's CPU per
 // request (utime + stime from /proc, nginx's workers included) and its ratio to nginx's and
