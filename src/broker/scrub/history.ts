@@ -7,6 +7,8 @@ export class History {
   /** Symbols recorded so far. */
   count = 0;
   #runs = 0;
+  /** The most runs since the last reset, before a copy set them (reset clears up to there). */
+  #used = 0;
   readonly #mask: number;
   /** Per run: index of its first symbol, raw start and end (a plain run: one byte per symbol). */
   readonly #sym: Float64Array;
@@ -40,8 +42,10 @@ export class History {
 
   /** Back to empty, holding no chunk. */
   reset(): void {
-    // Only the slots runs used hold a chunk (a small answer uses a few of hundreds).
-    this.#data.fill(undefined, 0, Math.min(this.#runs, this.#data.length));
+    // Only slots runs used since the last reset hold a chunk (a small answer uses a few of
+    // hundreds); a copy may have set the count of runs back below the most used.
+    this.#data.fill(undefined, 0, Math.min(Math.max(this.#runs, this.#used), this.#data.length));
+    this.#used = 0;
     this.count = 0;
     this.#runs = 0;
     this.#tailData = undefined;
@@ -106,6 +110,7 @@ export class History {
 
   /** Becomes a copy of `o`'s last `depth` symbols (at least). */
   copyFrom(o: History, depth: number): void {
+    this.#used = Math.max(this.#used, this.#runs);
     this.count = o.count;
     this.#runs = o.#runs;
     this.#tailData = o.#tailData;
