@@ -1,19 +1,20 @@
 // `npm run bench:gateway`: a small GET to a loopback upstream straight, through nginx (a plain
 // reverse proxy that adds the API key; Debian nginx-light, when installed), through Node's
 // floor (the same job on node:http and undici, nothing of aivault's: bench/node-proxy.ts) and
-// through an `aivault serve` daemon, built as installed (processes.ts builtCli): its SDK gateway
-// and its `/v1/invoke`, with `full` and with `crash-safe` audit durability. Interleaved rounds of each target at BENCH_CONNECTIONS (32)
-// and at one request at a time, so drift in machine load hits every target alike; prints
-// medians of the rounds: throughput and its ratio to direct, p50/p99, each proxy's CPU per
-// request (utime + stime from /proc, nginx's workers included) and its ratio to nginx's and
-// to Node's floor, the p50 each adds at one request at a time, and the median fdatasync on
-// the vaults' disk (what `full` waits for); then each daemon's resident memory at the start,
-// after the warm-up and after each round, and its GC pauses during the rounds (the daemon
-// runs with node's --trace-gc). Upstream and proxies are pinned to CPU 0, the load generator
-// to CPU 1 (at one request at a time wrk joins them on CPU 0). Knobs: BENCH_ROUNDS (3),
-// BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici, BENCH_PIN=0, BENCH_NODE_FLAGS;
-// BENCH_COMPARE_FLAGS adds a `full` daemon run with those Node flags instead, in the same
-// interleaved rounds (how a V8 setting is judged: two runs differ by more than it does).
+// through an `aivault serve` daemon, built as installed (processes.ts builtCli): its SDK
+// gateway and its `/v1/invoke`, with `full` and with `crash-safe` audit durability. Interleaved
+// rounds of each target at BENCH_CONNECTIONS (32) and at one request at a time, so drift in
+// machine load hits every target alike; prints medians of the rounds: throughput and its ratio
+// to direct, p50/p99, each proxy's CPU per request (utime + stime from /proc, nginx's workers
+// included) and its ratio to nginx's and to Node's floor, the p50 each adds at one request at a
+// time, and the median fdatasync on the vaults' disk (what `full` waits for); then each
+// daemon's resident memory at the start, after the warm-up and after each round, and its GC
+// pauses during the rounds (the daemon runs with node's --trace-gc). Upstream and proxies are
+// pinned to CPU 0, the load generator to CPU 1 (at one request at a time wrk joins them on CPU
+// 0). Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (2), BENCH_CONNECTIONS, BENCH_CLIENT=undici,
+// BENCH_PIN=0, BENCH_NODE_FLAGS; BENCH_COMPARE_FLAGS adds a `full` daemon run with those Node
+// flags instead, in the same interleaved rounds (how a V8 setting is judged: two runs differ by
+// more than it does).
 // BENCH_ANSWER_BYTES makes the answer a model's long one of about that size (JSON text with
 // escapes): with 1048576 (and fewer connections), CPU per request is CPU per MiB of body.
 // BENCH_ANSWER_ENCODING (gzip, deflate or br) compresses it for clients that accept that, as real
