@@ -38,9 +38,10 @@ interface Decoder {
   whole(raw: Buffer, options: { maxOutputLength: number }): Promise<Buffer>;
 }
 
+const GZIP: Decoder = { stream: () => createGunzip(), whole: promisify(gunzip) };
 const DECODERS = new Map<string, Decoder>([
-  ['gzip', { stream: () => createGunzip(), whole: promisify(gunzip) }],
-  ['x-gzip', { stream: () => createGunzip(), whole: promisify(gunzip) }],
+  ['gzip', GZIP],
+  ['x-gzip', GZIP],
   ['deflate', { stream: () => createInflate(), whole: promisify(inflate) }],
   ['br', { stream: () => createBrotliDecompress(), whole: promisify(brotliDecompress) }],
 ]);
@@ -221,8 +222,10 @@ function wholeResponse(a: Answer, o: ResponseOptions, declared: boolean): Scrubb
       o.settle({ status: a.status, bytesOut, error: e.code });
       reject(e);
     };
+    // One chunk as it is (Buffer.concat would copy it).
+    const joined = () => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     const end = async () => {
-      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      const raw = joined();
       let body = raw;
       if (a.decode) {
         try {
@@ -254,21 +257,24 @@ function wholeResponse(a: Answer, o: ResponseOptions, declared: boolean): Scrubb
     const onEnd = () => stop();
     // Destroyed without an error (by whoever held `body`): an answer cut short all the same.
     const onClose = () => settled || stop(new Error('the answer was closed before its end'));
-    const stop = (err?: unknown) => {
-      if (settled) return;
+    /** Whether this caller is the one that decides how the answer goes on (read whole, failed, or streamed). */
+    const claim = () => {
+      if (settled) return false;
       settled = true;
       clearTimeout(timer);
+      return true;
+    };
+    const stop = (err?: unknown) => {
+      if (!claim()) return;
       if (err === undefined) void end();
       else fail(err);
     };
     // Large or slow after all: the bytes read so far go back in front of the rest, which streams.
     const goOn = () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
+      if (!claim()) return;
       a.source.pause();
       a.source.off('data', onData).off('error', stop).off('end', onEnd).off('close', onClose);
-      if (received > 0) a.source.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      if (received > 0) a.source.unshift(joined());
       asStream(a.source);
     };
     const timer = declared ? undefined : setTimeout(goOn, WHOLE_WAIT_MS);
